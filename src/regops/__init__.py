@@ -1,0 +1,1 @@
+"""regops: a model registry that lives in git."""

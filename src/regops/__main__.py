@@ -1,0 +1,3 @@
+from regops.cli import main
+
+raise SystemExit(main())

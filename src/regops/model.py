@@ -1,0 +1,372 @@
+"""The file kinds of a registry, as pydantic models: the one source of truth.
+
+``schemas/*.json`` is generated from these classes (``regops schema export``).
+Every constraint here is expressible in JSON Schema, so an editor that reads
+the schema rejects exactly what ``regops validate`` rejects per field; rules that
+need more than one value or more than one file live in ``policy.py``.
+
+Models are strict (no coercion: ``"3"`` is not an int, ``true`` is not a
+number) and forbid unknown keys. The loader hands timestamps over as strings
+(see ``store.py``), so a timestamp is parsed here, by one regular expression
+that the exported schema carries too.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any, Final, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+    WithJsonSchema,
+)
+
+__all__ = [
+    "STAGES",
+    "ArtifactFile",
+    "Artifacts",
+    "Canary",
+    "DatasetVersion",
+    "GuardMetric",
+    "ModelConfig",
+    "ModelVersion",
+    "RegistryConfig",
+    "Stage",
+    "Transition",
+]
+
+Stage = Literal["candidate", "dev", "staging", "prod", "archived"]
+STAGES: Final[tuple[Stage, ...]] = ("candidate", "dev", "staging", "prod", "archived")
+
+# SemVer 2.0.0, the regular expression published at semver.org.
+SEMVER_PATTERN: Final = (
+    r"(?:0|[1-9]\d*)\.(?:0|[1-9]\d*)\.(?:0|[1-9]\d*)"
+    r"(?:-(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*)?"
+    r"(?:\+[0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*)?"
+)
+NAME_PATTERN: Final = r"[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?"
+DATASET_VERSION_PATTERN: Final = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62}[A-Za-z0-9])?"
+_TZ: Final = r"(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)"
+_DATETIME: Final = (
+    r"\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])"
+    r"T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d{1,6})?"
+)
+TIMESTAMP_PATTERN: Final = f"^{_DATETIME}{_TZ}$"
+_NAIVE_TIMESTAMP: Final = re.compile(f"^{_DATETIME}$")
+HF_REF_PATTERN: Final = r"hf://[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*@[0-9a-f]{40}"
+PARENT_PATTERN: Final = f"^(?:{SEMVER_PATTERN}|{NAME_PATTERN}@{SEMVER_PATTERN}|{HF_REF_PATTERN})$"
+DATASET_REF_PATTERN: Final = f"^{NAME_PATTERN}@{DATASET_VERSION_PATTERN}$"
+CONTENT_HASH_PATTERN: Final = r"^(?:(?:blake3|sha256):[0-9a-f]{64}|md5:[0-9a-f]{32})$"
+# Relative, forward slashes only, no empty, "." or ".." segment, no leading slash.
+ARTIFACT_PATH_PATTERN: Final = r"^(?!.*\\)(?!/)(?!.*//)(?!(?:.*/)?\.\.?(?:/|$))[^\x00-\x1f]+$"
+
+
+def _pattern(pattern: str, message: str) -> AfterValidator:
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not compiled.match(value):
+            raise ValueError(message)
+        return value
+
+    return AfterValidator(check)
+
+
+def _schema(pattern: str) -> Any:
+    return Field(json_schema_extra={"pattern": pattern})
+
+
+def _parse_timestamp(value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise ValueError("expected an ISO 8601 timestamp such as 2026-11-20T10:02:11Z")
+    if _NAIVE_TIMESTAMP.match(value):
+        raise ValueError(f"timestamp {value!r} has no time zone; add Z or an offset such as +02:00")
+    if not re.match(TIMESTAMP_PATTERN, value):
+        raise ValueError(f"{value!r} is not an ISO 8601 timestamp such as 2026-11-20T10:02:11Z")
+    return datetime.fromisoformat(value)
+
+
+Timestamp = Annotated[
+    datetime,
+    BeforeValidator(_parse_timestamp),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": TIMESTAMP_PATTERN}),
+]
+SemVer = Annotated[
+    str,
+    _schema(f"^{SEMVER_PATTERN}$"),
+    _pattern(f"^{SEMVER_PATTERN}$", "not a SemVer 2.0 version (expected MAJOR.MINOR.PATCH[-PRE][+BUILD], e.g. 1.4.0-rc.1)"),
+]
+Name = Annotated[
+    str,
+    _schema(f"^{NAME_PATTERN}$"),
+    _pattern(f"^{NAME_PATTERN}$", "names use lowercase letters, digits, '.', '_' and '-' (at most 64)"),
+]
+DatasetVersionName = Annotated[
+    str,
+    _schema(f"^{DATASET_VERSION_PATTERN}$"),
+    _pattern(f"^{DATASET_VERSION_PATTERN}$", "dataset versions use letters, digits, '.', '_' and '-'"),
+]
+DatasetRef = Annotated[
+    str,
+    _schema(DATASET_REF_PATTERN),
+    _pattern(DATASET_REF_PATTERN, "expected a dataset reference NAME@VERSION, e.g. reviews@2025-09-08"),
+]
+ParentRef = Annotated[
+    str,
+    _schema(PARENT_PATTERN),
+    _pattern(
+        PARENT_PATTERN,
+        "expected a parent VERSION, MODEL@VERSION or hf://ORG/REPO@<40-hex commit>",
+    ),
+]
+ContentHash = Annotated[
+    str,
+    _schema(CONTENT_HASH_PATTERN),
+    _pattern(CONTENT_HASH_PATTERN, "expected blake3:<64 hex>, sha256:<64 hex> or md5:<32 hex>"),
+]
+Sha256 = Annotated[
+    str,
+    _schema(r"^[0-9a-f]{64}$"),
+    _pattern(r"^[0-9a-f]{64}$", "expected a sha256 digest: 64 lowercase hex digits"),
+]
+GitCommit = Annotated[
+    str,
+    _schema(r"^[0-9a-f]{40}$"),
+    _pattern(r"^[0-9a-f]{40}$", "expected a full commit id: 40 lowercase hex digits"),
+]
+ArtifactPath = Annotated[
+    str,
+    _schema(ARTIFACT_PATH_PATTERN),
+    _pattern(
+        ARTIFACT_PATH_PATTERN,
+        "artifact paths are relative, use '/', and never contain '..', '.', '\\' or control characters",
+    ),
+]
+HUB_REPO_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$"
+HubRepo = Annotated[
+    str,
+    _schema(HUB_REPO_PATTERN),
+    _pattern(HUB_REPO_PATTERN, "expected a Hub repository ORG/NAME, e.g. acme-ml/sentiment"),
+]
+OWNER_PATTERN: Final = r"^@?[A-Za-z0-9][A-Za-z0-9_.-]*(?:/[A-Za-z0-9][A-Za-z0-9_.-]*)?$"
+Owner = Annotated[
+    str,
+    _schema(OWNER_PATTERN),
+    _pattern(OWNER_PATTERN, "expected a GitHub user (alice) or team (@acme/ml-team)"),
+]
+Person = Annotated[str, Field(min_length=1, max_length=100)]
+Percent = Annotated[float, Field(gt=0, le=100)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(
+        strict=True,
+        extra="forbid",
+        frozen=True,
+        regex_engine="python-re",
+        populate_by_name=True,
+    )
+
+
+# --- the version file --------------------------------------------------------
+
+
+class Code(_Strict):
+    repo: Annotated[str, Field(min_length=1)]
+    commit: GitCommit
+
+
+class Training(_Strict):
+    dataset: DatasetRef
+    dataset_hash: ContentHash
+    code: Code | None = None
+    run_url: str | None = None
+
+
+class Evals(_Strict):
+    dataset: DatasetRef | None = None
+    scores: Annotated[dict[str, float], Field(min_length=1)]
+
+
+class ArtifactFile(_Strict):
+    path: ArtifactPath
+    size: Annotated[int, Field(ge=0)]
+    sha256: Sha256
+
+
+class HfStorage(_Strict):
+    backend: Literal["hf"]
+    repo: HubRepo
+    revision: GitCommit
+    tier: Literal["hot", "cold"] = "hot"
+
+
+class LocalStorage(_Strict):
+    backend: Literal["local"]
+    tier: Literal["hot", "cold"] = "hot"
+
+
+class Artifacts(_Strict):
+    files: Annotated[list[ArtifactFile], Field(min_length=1)]
+    storage: Annotated[HfStorage | LocalStorage, Field(discriminator="backend")]
+
+
+class Canary(_Strict):
+    traffic_percent: Percent
+    started_at: Timestamp
+    result: Literal["pending", "passed", "failed"]
+    finished_at: Timestamp | None = None
+    summary: str | None = None
+
+
+class Transition(_Strict):
+    from_: Annotated[Stage, Field(alias="from")]
+    to: Stage
+    at: Timestamp
+    by: Person
+    pr: Annotated[int, Field(ge=1)] | None = None
+    approved_by: list[Person] | None = None
+    notes: str | None = None
+    reason: str | None = None
+
+
+class ModelVersion(_Strict):
+    """One ``registry/models/<model>/<version>.yaml``."""
+
+    model: Name
+    version: SemVer
+    created_at: Timestamp
+    created_by: Person
+    parent: ParentRef | None = None
+    training: Training
+    hyperparameters: dict[str, JsonValue] = Field(default_factory=dict)
+    evals: Evals
+    artifacts: Artifacts
+    stage: Stage
+    canary: Canary | None = None
+    transitions: list[Transition] = Field(default_factory=list)
+
+
+# --- model.yaml --------------------------------------------------------------
+
+
+class Metric(_Strict):
+    name: Annotated[str, Field(min_length=1)]
+    goal: Literal["max", "min"]
+
+
+class GuardMetric(Metric):
+    """A metric that must not regress by more than ``tolerance`` (absolute)."""
+
+    tolerance: Annotated[float, Field(ge=0)] = 0.0
+
+
+class Hub(_Strict):
+    repo: HubRepo
+    private: bool = True
+
+
+class CanaryPolicy(_Strict):
+    traffic_percent: Percent | None = None
+    min_requests: Annotated[int, Field(ge=0)] | None = None
+    min_duration_minutes: Annotated[int, Field(ge=0)] | None = None
+
+
+class RetentionPolicy(_Strict):
+    keep_prod: Annotated[int, Field(ge=0)] | None = None
+    candidate_ttl_days: Annotated[int, Field(ge=1)] | None = None
+
+
+class ModelConfig(_Strict):
+    """One ``registry/models/<model>/model.yaml``."""
+
+    name: Name
+    description: str | None = None
+    owners: Annotated[list[Owner], Field(min_length=1)]
+    task: str | None = None
+    license: str | None = None
+    hub: Hub | None = None
+    primary_metric: Metric
+    guard_metrics: list[GuardMetric] = Field(default_factory=list)
+    canary: CanaryPolicy | None = None
+    retention: RetentionPolicy | None = None
+
+
+# --- datasets/<dataset>/<version>.yaml ---------------------------------------
+
+
+class DatasetVersion(_Strict):
+    """One ``registry/datasets/<dataset>/<version>.yaml``."""
+
+    name: Name
+    version: DatasetVersionName
+    hash: ContentHash
+    created_at: Timestamp
+    created_by: Person | None = None
+    description: str | None = None
+    uri: str | None = None
+    size_bytes: Annotated[int, Field(ge=0)] | None = None
+    file_count: Annotated[int, Field(ge=0)] | None = None
+
+
+# --- regops.yaml -------------------------------------------------------------
+
+
+class StorageConfig(_Strict):
+    backend: Literal["local", "hf"]
+    path: str | None = None
+    org: str | None = None
+
+
+class StagePolicy(_Strict):
+    from_: Annotated[list[Stage], Field(alias="from")]
+    approvals: Annotated[int, Field(ge=0)] = 0
+    approvers: list[str] = Field(default_factory=list)
+    bots: bool = False
+    require_canary: bool = False
+
+
+def _default_stages() -> dict[str, StagePolicy]:
+    return {
+        "dev": StagePolicy(from_=["candidate"], bots=True),
+        "staging": StagePolicy(from_=["dev"], approvals=1),
+        "prod": StagePolicy(from_=["staging", "archived"], approvals=1, require_canary=True),
+        "archived": StagePolicy(from_=["candidate", "dev", "staging", "prod"], bots=True),
+    }
+
+
+class Retention(_Strict):
+    keep_prod: Annotated[int, Field(ge=0)] = 10
+    candidate_ttl_days: Annotated[int, Field(ge=1)] = 30
+
+
+class MetricsProvider(_Strict):
+    provider: Literal["prometheus", "json"]
+    url: str | None = None
+    path: str | None = None
+
+
+class CanaryDefaults(_Strict):
+    traffic_percent: Percent = 5.0
+    min_requests: Annotated[int, Field(ge=0)] = 1000
+    min_duration_minutes: Annotated[int, Field(ge=0)] = 60
+    metrics: MetricsProvider | None = None
+
+
+class RegistryConfig(_Strict):
+    """``registry/regops.yaml``: registry-wide storage, policy and defaults."""
+
+    storage: StorageConfig = StorageConfig(backend="local", path=".regops/store")
+    cold_storage: StorageConfig | None = None
+    stages: dict[Literal["dev", "staging", "prod", "archived"], StagePolicy] = Field(
+        default_factory=_default_stages
+    )
+    bots: list[str] = Field(default_factory=lambda: ["github-actions[bot]"])
+    retention: Retention = Retention()
+    canary: CanaryDefaults = CanaryDefaults()
