@@ -1,1 +1,109 @@
-"""regops: a model registry that lives in git."""
+"""regops: a model registry that lives in git.
+
+    >>> import regops
+    >>> registry = regops.Registry.load("registry")
+    >>> registry.resolve("sentiment@prod", at=regops.parse_time("3 weeks ago")).version
+
+The names below are the public API (pinned by a test). They are imported on
+first use, so ``import regops`` and ``regops --help`` stay fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS: dict[str, str] = {
+    "Registry": "regops.registry",
+    "Ref": "regops.registry",
+    "VersionRecord": "regops.registry",
+    "Resolution": "regops.registry",
+    "HistoryEntry": "regops.registry",
+    "LineageNode": "regops.registry",
+    "VersionDiff": "regops.registry",
+    "ModelStatus": "regops.registry",
+    "parse_ref": "regops.registry",
+    "Problem": "regops.model",
+    "ModelVersion": "regops.model",
+    "ModelConfig": "regops.model",
+    "DatasetVersion": "regops.model",
+    "RegistryConfig": "regops.model",
+    "RegopsError": "regops.errors",
+    "RegistryNotFoundError": "regops.errors",
+    "InvalidRegistryError": "regops.errors",
+    "RefError": "regops.errors",
+    "ModelNotFoundError": "regops.errors",
+    "VersionNotFoundError": "regops.errors",
+    "StageEmptyError": "regops.errors",
+    "TimeSpecError": "regops.errors",
+    "parse_time": "regops.timespec",
+    "validate": "regops.api",
+}
+
+__all__ = [
+    "DatasetVersion",
+    "HistoryEntry",
+    "InvalidRegistryError",
+    "LineageNode",
+    "ModelConfig",
+    "ModelNotFoundError",
+    "ModelStatus",
+    "ModelVersion",
+    "Problem",
+    "Ref",
+    "RefError",
+    "Registry",
+    "RegistryConfig",
+    "RegistryNotFoundError",
+    "RegopsError",
+    "Resolution",
+    "StageEmptyError",
+    "TimeSpecError",
+    "VersionDiff",
+    "VersionNotFoundError",
+    "VersionRecord",
+    "__version__",
+    "parse_ref",
+    "parse_time",
+    "validate",
+]
+
+if TYPE_CHECKING:
+    from regops.api import validate
+    from regops.errors import (
+        InvalidRegistryError,
+        ModelNotFoundError,
+        RefError,
+        RegistryNotFoundError,
+        RegopsError,
+        StageEmptyError,
+        TimeSpecError,
+        VersionNotFoundError,
+    )
+    from regops.model import DatasetVersion, ModelConfig, ModelVersion, Problem, RegistryConfig
+    from regops.registry import (
+        HistoryEntry,
+        LineageNode,
+        ModelStatus,
+        Ref,
+        Registry,
+        Resolution,
+        VersionDiff,
+        VersionRecord,
+        parse_ref,
+    )
+    from regops.timespec import parse_time
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'regops' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

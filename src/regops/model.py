@@ -14,6 +14,7 @@ that the exported schema carries too.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Final, Literal
 
@@ -36,6 +37,7 @@ __all__ = [
     "GuardMetric",
     "ModelConfig",
     "ModelVersion",
+    "Problem",
     "RegistryConfig",
     "Stage",
     "Transition",
@@ -100,7 +102,10 @@ Timestamp = Annotated[
 SemVer = Annotated[
     str,
     _schema(f"^{SEMVER_PATTERN}$"),
-    _pattern(f"^{SEMVER_PATTERN}$", "not a SemVer 2.0 version (expected MAJOR.MINOR.PATCH[-PRE][+BUILD], e.g. 1.4.0-rc.1)"),
+    _pattern(
+        f"^{SEMVER_PATTERN}$",
+        "not a SemVer 2.0 version (expected MAJOR.MINOR.PATCH[-PRE][+BUILD], e.g. 1.4.0-rc.1)",
+    ),
 ]
 Name = Annotated[
     str,
@@ -172,6 +177,37 @@ class _Strict(BaseModel):
         regex_engine="python-re",
         populate_by_name=True,
     )
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One thing wrong in the registry's files: where, which field, what.
+
+    ``line`` and ``col`` are 1-based; 0 when the problem has no position
+    (a missing file, a rule about the whole file).
+    """
+
+    path: str
+    line: int = 0
+    col: int = 0
+    field: str = ""
+    message: str = ""
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}:{self.col}" if self.line else self.path
+        field = f" {self.field}:" if self.field else ""
+        return f"{where}:{field} {self.message}"
+
+
+def version_key(version: str) -> tuple[int, int, int, tuple[tuple[int, int | str], ...]]:
+    """SemVer 2.0 precedence as a sort key (build metadata ignored, as the spec says)."""
+    core, _, pre = version.split("+", 1)[0].partition("-")
+    major, minor, patch = (int(part) for part in core.split("."))
+    if not pre:
+        # A release sorts after all of its pre-releases.
+        return (major, minor, patch, ((2, 0),))
+    ids = tuple((0, int(p)) if p.isdigit() else (1, p) for p in pre.split("."))
+    return (major, minor, patch, ids)
 
 
 # --- the version file --------------------------------------------------------
@@ -332,7 +368,7 @@ class StagePolicy(_Strict):
     require_canary: bool = False
 
 
-def _default_stages() -> dict[str, StagePolicy]:
+def _default_stages() -> dict[Literal["dev", "staging", "prod", "archived"], StagePolicy]:
     return {
         "dev": StagePolicy(from_=["candidate"], bots=True),
         "staging": StagePolicy(from_=["dev"], approvals=1),
@@ -364,9 +400,7 @@ class RegistryConfig(_Strict):
 
     storage: StorageConfig = StorageConfig(backend="local", path=".regops/store")
     cold_storage: StorageConfig | None = None
-    stages: dict[Literal["dev", "staging", "prod", "archived"], StagePolicy] = Field(
-        default_factory=_default_stages
-    )
+    stages: dict[Literal["dev", "staging", "prod", "archived"], StagePolicy] = Field(default_factory=_default_stages)
     bots: list[str] = Field(default_factory=lambda: ["github-actions[bot]"])
     retention: Retention = Retention()
     canary: CanaryDefaults = CanaryDefaults()

@@ -1,0 +1,192 @@
+"""``regops``: argparse, one function per verb, exit codes.
+
+0 ok, 1 problems found (or a registry error), 2 usage, 3 a bug in regops, 130 Ctrl-C.
+Imports of the heavy parts happen inside the verbs, so ``regops --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from regops import __version__
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+Verb = Callable[[argparse.Namespace], int]
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text + "\n")
+
+
+def _json_or(args: argparse.Namespace, value: Any, render: Callable[[Any], str]) -> int:
+    from regops import report
+
+    _out(report.to_json(value) if args.json else render(value))
+    return EXIT_OK
+
+
+# --- verbs ---------------------------------------------------------------------------
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from regops import api, report
+
+    problems = api.validate(registry=args.registry)
+    render = {"text": report.problems_text, "json": report.problems_json, "github": report.problems_github}
+    text = render[args.format](problems)
+    if text:
+        _out(text)
+    return EXIT_PROBLEMS if problems else EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from regops import api, report
+
+    return _json_or(args, api.status(registry=args.registry), report.status_text)
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from regops import api, report
+
+    if "@" not in args.ref:
+        entry = api.show_model(args.ref, registry=args.registry)
+        return _json_or(args, entry.config, lambda c: report.model_text(c, entry.ordered))
+    record = api.show(args.ref, registry=args.registry, at=args.at)
+    return _json_or(args, record.data, lambda _: report.show_text(record))
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from regops import api, report
+
+    return _json_or(args, api.history(args.model, registry=args.registry), report.history_text)
+
+
+def cmd_resolve(args: argparse.Namespace) -> int:
+    from regops import api, report
+
+    return _json_or(args, api.resolve(args.ref, registry=args.registry, at=args.at), report.resolution_text)
+
+
+def cmd_lineage(args: argparse.Namespace) -> int:
+    from regops import api, report
+
+    nodes = api.lineage(args.ref, registry=args.registry, at=args.at)
+    render = report.lineage_mermaid if args.format == "mermaid" else report.lineage_text
+    return _json_or(args, nodes, render)
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from regops import api, report
+
+    return _json_or(args, api.diff(args.a, args.b, registry=args.registry, at=args.at), report.diff_text)
+
+
+def cmd_schema_export(args: argparse.Namespace) -> int:
+    from regops import api
+
+    changed = api.export_schemas(args.dest)
+    for path in changed:
+        _out(f"wrote {path}")
+    if not changed:
+        _out(f"{args.dest}: up to date")
+    return EXIT_PROBLEMS if changed and args.check else EXIT_OK
+
+
+# --- parser --------------------------------------------------------------------------
+
+
+def _common(parser: argparse.ArgumentParser, *, json: bool = True, at: bool = False) -> None:
+    parser.add_argument(
+        "--registry",
+        default="registry",
+        metavar="DIR",
+        help="the registry folder, or a repository with registry/",
+    )
+    if json:
+        parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    if at:
+        parser.add_argument(
+            "--at",
+            metavar="TIME",
+            help='a moment: 2026-10-01, 2026-10-01T14:30:00Z, "3 weeks ago", yesterday',
+        )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="regops",
+        description="A model registry that lives in git: versions as YAML, promotions as pull requests.",
+    )
+    parser.add_argument("--version", action="version", version=f"regops {__version__}")
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+
+    p = verbs.add_parser("validate", help="check every file and rule; exit 1 on problems")
+    _common(p, json=False)
+    p.add_argument("--format", choices=("text", "json", "github"), default="text")
+    p.set_defaults(func=cmd_validate)
+
+    p = verbs.add_parser("status", help="one row per model: dev, staging, prod and since when")
+    _common(p)
+    p.set_defaults(func=cmd_status)
+
+    p = verbs.add_parser("show", help="one version (MODEL@VERSION or MODEL@STAGE) or a model (MODEL)")
+    p.add_argument("ref", metavar="MODEL[@VERSION|@STAGE]")
+    _common(p, at=True)
+    p.set_defaults(func=cmd_show)
+
+    p = verbs.add_parser("history", help="every registration and transition of a model, oldest first")
+    p.add_argument("model", metavar="MODEL")
+    _common(p)
+    p.set_defaults(func=cmd_history)
+
+    p = verbs.add_parser("resolve", help="which version held MODEL@STAGE, now or --at a moment")
+    p.add_argument("ref", metavar="MODEL@STAGE")
+    _common(p, at=True)
+    p.set_defaults(func=cmd_resolve)
+
+    p = verbs.add_parser("lineage", help="a version's ancestors and their datasets")
+    p.add_argument("ref", metavar="MODEL@VERSION")
+    p.add_argument("--format", choices=("text", "mermaid"), default="text")
+    _common(p, at=True)
+    p.set_defaults(func=cmd_lineage)
+
+    p = verbs.add_parser("diff", help="evals, hyperparameters, data and parent of B against A")
+    p.add_argument("a", metavar="MODEL@A")
+    p.add_argument("b", metavar="MODEL@B")
+    _common(p, at=True)
+    p.set_defaults(func=cmd_diff)
+
+    p = verbs.add_parser("schema", help="JSON Schemas of the file kinds")
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    e = actions.add_parser("export", help="write schemas/*.json from the models")
+    e.add_argument("--dest", default="schemas", metavar="DIR")
+    e.add_argument("--check", action="store_true", help="exit 1 if a file had to change (for CI)")
+    e.set_defaults(func=cmd_schema_export)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:
+        return int(e.code or 0)
+    func: Verb = args.func
+    try:
+        return func(args)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except Exception as e:  # the one place that catches everything
+        from regops.errors import RegopsError
+
+        if isinstance(e, RegopsError):
+            sys.stderr.write(f"regops: error: {e}\n")
+            return EXIT_PROBLEMS
+        traceback.print_exc()
+        sys.stderr.write("regops: this is a bug in regops; please report it with the traceback above\n")
+        return EXIT_BUG

@@ -1,0 +1,98 @@
+"""Every exception regops raises, in one tree.
+
+    RegopsError                      anything regops cannot continue from
+    ├── RegistryNotFoundError        no registry at the given path
+    ├── InvalidRegistryError         a file a query needs has problems (.problems)
+    ├── RefError              a MODEL@VERSION / MODEL@STAGE that does not parse or resolve
+    │   ├── ModelNotFoundError
+    │   ├── VersionNotFoundError
+    │   └── StageEmptyError          nobody held that stage (at that time)
+    └── TimeSpecError                an --at value that is not a time
+
+Problems in user data (a bad field, an illegal transition) are not exceptions:
+they are ``Problem`` values (``regops.model``), collected and reported together.
+Exceptions mean "cannot continue", and each message says what to run next.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from regops.model import Problem
+
+__all__ = [
+    "InvalidRegistryError",
+    "ModelNotFoundError",
+    "RefError",
+    "RegistryNotFoundError",
+    "RegopsError",
+    "StageEmptyError",
+    "TimeSpecError",
+    "VersionNotFoundError",
+]
+
+
+class RegopsError(Exception):
+    """Base class of every error regops raises on purpose."""
+
+
+class RegistryNotFoundError(RegopsError):
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        super().__init__(
+            f"no registry at {path}: expected a folder with regops.yaml and models/ "
+            "(pass --registry DIR, or run from a repository that has registry/)"
+        )
+
+
+class InvalidRegistryError(RegopsError):
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = list(problems)
+        first = self.problems[0] if self.problems else None
+        where = f": {first}" if first else ""
+        more = f" (and {len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
+        super().__init__(f"the registry has problems{where}{more}; run `regops validate` to see them all")
+
+
+class RefError(RegopsError):
+    def __init__(self, ref: str, message: str) -> None:
+        self.ref = ref
+        super().__init__(message)
+
+
+class ModelNotFoundError(RefError):
+    def __init__(self, model: str, known: Sequence[str]) -> None:
+        self.model = model
+        hint = f"known models: {', '.join(known)}" if known else "the registry has no models yet"
+        super().__init__(model, f"no model {model!r} in the registry ({hint})")
+
+
+class VersionNotFoundError(RefError):
+    def __init__(self, model: str, version: str) -> None:
+        self.model = model
+        self.version = version
+        super().__init__(
+            f"{model}@{version}",
+            f"no version {version} of {model} (list them with `regops history {model}`)",
+        )
+
+
+class StageEmptyError(RefError):
+    def __init__(self, model: str, stage: str, when: str | None) -> None:
+        self.model = model
+        self.stage = stage
+        at = f" at {when}" if when else ""
+        super().__init__(f"{model}@{stage}", f"no version of {model} was in {stage}{at}")
+
+
+class TimeSpecError(RegopsError):
+    def __init__(self, text: str) -> None:
+        self.text = text
+        super().__init__(
+            f"cannot read {text!r} as a time: use an ISO 8601 date or datetime "
+            "(2026-10-01, 2026-10-01T14:30:00Z), 'now', 'today', 'yesterday' or 'N days ago' "
+            "(seconds, minutes, hours, days, weeks, months, years)"
+        )

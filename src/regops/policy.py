@@ -1,0 +1,376 @@
+"""The rules a registry must satisfy, as pure functions returning problems.
+
+Each rule takes the loaded :class:`~regops.registry.Registry` and yields
+:class:`~regops.model.Problem` values naming the file and the field; the line
+and column are filled in afterwards, only for files that have problems
+(:func:`locate_all`). :func:`check` runs every rule and returns everything,
+sorted. The stage machine lives here too (:func:`step_allowed`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Final
+
+from regops import store
+from regops.model import STAGES, Problem, Stage
+from regops.registry import (
+    CONFIG_FILE,
+    HOLDER_STAGES,
+    MODEL_FILE,
+    ModelEntry,
+    Registry,
+    VersionRecord,
+    field_parts,
+)
+
+__all__ = ["CLOCK_SKEW", "RULES", "check", "locate_all", "schema_comment", "step_allowed"]
+
+# How far in the future a timestamp may be before it is an error: clocks differ.
+CLOCK_SKEW: Final = timedelta(minutes=5)
+SCHEMA_FILES: Final = {
+    "version": "model-version.schema.json",
+    "model": "model.schema.json",
+    "dataset": "dataset-version.schema.json",
+    "config": "regops.schema.json",
+}
+# The stage machine. archived -> prod is legal only for a former prod (a rollback).
+_FORWARD: Final[set[tuple[Stage, Stage]]] = {
+    ("candidate", "dev"),
+    ("dev", "staging"),
+    ("staging", "prod"),
+    ("archived", "prod"),
+}
+_STEPS: Final[frozenset[tuple[Stage, Stage]]] = frozenset(
+    _FORWARD | {(stage, "archived") for stage in STAGES if stage != "archived"}
+)
+
+Rule = Callable[[Registry, datetime], Iterable[Problem]]
+
+
+def step_allowed(source: Stage, target: Stage, *, was_prod: bool) -> bool:
+    """Whether the stage machine allows ``source -> target`` for a version."""
+    if (source, target) == ("archived", "prod"):
+        return was_prod
+    return (source, target) in _STEPS
+
+
+def schema_comment(kind: str, depth: int) -> str:
+    """The first line every registry file carries, so editors check it as you type."""
+    return f"# yaml-language-server: $schema={'../' * depth}schemas/{SCHEMA_FILES[kind]}"
+
+
+def check(registry: Registry, *, now: datetime | None = None) -> list[Problem]:
+    """Every problem in the registry: load problems and every rule, located and sorted."""
+    moment = now or datetime.now(UTC)
+    problems = registry.load_problems()
+    for rule in RULES:
+        problems += rule(registry, moment)
+    return sorted(set(locate_all(registry, problems)))
+
+
+def locate_all(registry: Registry, problems: Iterable[Problem]) -> Iterator[Problem]:
+    """Fill in line and column, parsing only the files that have problems."""
+    for problem in problems:
+        if problem.line or not problem.field:
+            yield problem
+            continue
+        line, col = store.locate(registry.root.parent / problem.path, field_parts(problem.field))
+        yield Problem(problem.path, line, col, problem.field, problem.message)
+
+
+# --- file rules ---------------------------------------------------------------------
+
+
+def layout(registry: Registry, _: datetime) -> Iterator[Problem]:
+    """Only known files, in known places, with .yaml; every model folder has model.yaml."""
+    root = registry.root
+    for path in sorted(root.rglob("*.y*ml")):
+        relative = path.relative_to(root).parts
+        known = relative == (CONFIG_FILE,) or (len(relative) == 3 and relative[0] in ("models", "datasets"))
+        if path.suffix == ".yml":
+            yield Problem(registry.display(path), message="use the .yaml extension: regops reads only *.yaml files")
+        elif not known:
+            yield Problem(
+                registry.display(path),
+                message="not part of the registry layout: models/<model>/<version>.yaml, "
+                "models/<model>/model.yaml, datasets/<dataset>/<version>.yaml",
+            )
+    for entry in registry.entries():
+        if entry.config is None and not (entry.folder / MODEL_FILE).exists():
+            yield Problem(
+                registry.display(entry.folder / MODEL_FILE),
+                message=f"model {entry.name} has no model.yaml (owners, primary metric); create it",
+            )
+
+
+def schema_comments(registry: Registry, _: datetime) -> Iterator[Problem]:
+    files: list[tuple[Path, str, int]] = [(registry.root / CONFIG_FILE, "config", 1)]
+    for entry in registry.entries():
+        files += [(r.path, "version", 3) for r in entry.versions.values()]
+        if entry.config is not None:
+            files.append((entry.folder / MODEL_FILE, "model", 3))
+    files += [(d.path, "dataset", 3) for d in registry.datasets().values()]
+    for path, kind, depth in files:
+        expected = schema_comment(kind, depth)
+        with path.open(encoding="utf-8-sig", errors="replace") as handle:
+            first = handle.readline().rstrip("\r\n")
+        if first != expected:
+            yield Problem(registry.display(path), 1, 1, message=f"the first line must be `{expected}`")
+
+
+def names(registry: Registry, _: datetime) -> Iterator[Problem]:
+    """The folder and file name say what the file holds; the file must agree."""
+    for entry in registry.entries():
+        if entry.config is not None and entry.config.name != entry.name:
+            path = entry.folder / MODEL_FILE
+            yield _mismatch(registry, path, "name", value=entry.config.name, expected=entry.name, where="folder")
+        for record in entry.versions.values():
+            stem = record.path.stem
+            if record.model != entry.name:
+                yield _mismatch(registry, record.path, "model", value=record.model, expected=entry.name, where="folder")
+            if record.version != stem:
+                yield _mismatch(
+                    registry, record.path, "version", value=record.version, expected=stem, where="file name"
+                )
+        for path, version in entry.duplicates:
+            first = next(r for r in entry.versions.values() if r.version.split("+")[0] == version.split("+")[0])
+            yield Problem(
+                registry.display(path),
+                field="version",
+                message=f"{entry.name}@{version} is also claimed by {registry.display(first.path)}",
+            )
+    for dataset in registry.datasets().values():
+        folder, stem = dataset.path.parent.name, dataset.path.stem
+        if dataset.data.name != folder:
+            yield _mismatch(registry, dataset.path, "name", value=dataset.data.name, expected=folder, where="folder")
+        if dataset.data.version != stem:
+            yield _mismatch(
+                registry, dataset.path, "version", value=dataset.data.version, expected=stem, where="file name"
+            )
+
+
+def _mismatch(registry: Registry, path: Path, field: str, *, value: str, expected: str, where: str) -> Problem:
+    return Problem(registry.display(path), field=field, message=f"{value!r} does not match the {where} {expected!r}")
+
+
+def timestamps(registry: Registry, now: datetime) -> Iterator[Problem]:
+    """No timestamp in the future (beyond a few minutes of clock skew)."""
+    limit = now + CLOCK_SKEW
+    for record in registry.iter_versions():
+        data = record.data
+        stamps: list[tuple[str, datetime]] = [("created_at", data.created_at)]
+        stamps += [(f"transitions[{i}].at", t.at) for i, t in enumerate(data.transitions)]
+        if data.canary is not None:
+            stamps.append(("canary.started_at", data.canary.started_at))
+            if data.canary.finished_at is not None:
+                stamps.append(("canary.finished_at", data.canary.finished_at))
+        yield from _future(registry, record.path, stamps, limit)
+    for dataset in registry.datasets().values():
+        yield from _future(registry, dataset.path, [("created_at", dataset.data.created_at)], limit)
+
+
+def _future(registry: Registry, path: Path, stamps: list[tuple[str, datetime]], limit: datetime) -> Iterator[Problem]:
+    for field, moment in stamps:
+        if moment > limit:
+            yield Problem(registry.display(path), field=field, message=f"{moment.isoformat()} is in the future")
+
+
+def scores(registry: Registry, _: datetime) -> Iterator[Problem]:
+    """Scores are finite and include the model's primary metric."""
+    for entry in registry.entries():
+        primary = entry.config.primary_metric.name if entry.config else None
+        for record in entry.versions.values():
+            values = record.data.evals.scores
+            for name, value in values.items():
+                if not math.isfinite(value):
+                    yield Problem(
+                        registry.display(record.path),
+                        field=f"evals.scores.{name}",
+                        message=f"{value} is not a finite number",
+                    )
+            if primary is not None and primary not in values:
+                yield Problem(
+                    registry.display(record.path),
+                    field="evals.scores",
+                    message=f"the primary metric {primary!r} (model.yaml) is missing from the scores",
+                )
+
+
+def artifact_paths(registry: Registry, _: datetime) -> Iterator[Problem]:
+    for record in registry.iter_versions():
+        seen: set[str] = set()
+        for i, artifact in enumerate(record.data.artifacts.files):
+            if artifact.path in seen:
+                yield Problem(registry.display(record.path), field=f"artifacts.files[{i}].path", message="listed twice")
+            seen.add(artifact.path)
+
+
+# --- cross-file rules ----------------------------------------------------------------
+
+
+def parents(registry: Registry, _: datetime) -> Iterator[Problem]:
+    """Parents exist, and following them never comes back (no cycle)."""
+    entries = {entry.name: entry for entry in registry.entries()}
+    for entry in entries.values():
+        for record in entry.versions.values():
+            parent = Registry.parent_ref(record.data)
+            if parent is None or parent.startswith("hf://"):
+                continue
+            model, _sep, version = parent.partition("@")
+            owner = entries.get(model)
+            if owner is None or (version not in owner.versions and version not in owner.unreadable):
+                yield Problem(
+                    registry.display(record.path),
+                    field="parent",
+                    message=f"parent {parent} is not in the registry",
+                )
+            elif _in_cycle(entries, f"{record.model}@{record.version}"):
+                yield Problem(
+                    registry.display(record.path),
+                    field="parent",
+                    message=f"lineage cycle: following parents from {record.model}@{record.version} comes back to it",
+                )
+
+
+def _in_cycle(entries: dict[str, ModelEntry], start: str) -> bool:
+    seen: set[str] = set()
+    current: str | None = start
+    while current is not None and not current.startswith("hf://"):
+        if current in seen:
+            return current == start
+        seen.add(current)
+        model, _, version = current.partition("@")
+        owner = entries.get(model)
+        record = owner.versions.get(version) if owner else None
+        current = Registry.parent_ref(record.data) if record else None
+    return False
+
+
+def datasets(registry: Registry, _: datetime) -> Iterator[Problem]:
+    """Dataset references resolve, and the recorded hash is the dataset's."""
+    for record in registry.iter_versions():
+        training = record.data.training
+        found = registry.dataset(training.dataset)
+        shown = registry.display(record.path)
+        if found is None:
+            yield Problem(shown, field="training.dataset", message=_no_dataset(registry, training.dataset))
+        elif found.data.hash != training.dataset_hash:
+            yield Problem(
+                shown,
+                field="training.dataset_hash",
+                message=f"{training.dataset_hash} differs from {found.data.hash} "
+                f"recorded in {registry.display(found.path)}",
+            )
+        eval_ref = record.data.evals.dataset
+        if eval_ref is not None and registry.dataset(eval_ref) is None:
+            yield Problem(shown, field="evals.dataset", message=_no_dataset(registry, eval_ref))
+
+
+def _no_dataset(registry: Registry, ref: str) -> str:
+    name, _, version = ref.partition("@")
+    expected = registry.display(registry.root / "datasets" / name / f"{version}.yaml")
+    return f"dataset {ref} does not resolve: {expected} does not exist (register it with `regops dataset register`)"
+
+
+def single_holders(registry: Registry, _: datetime) -> Iterator[Problem]:
+    """At most one version of a model in each of dev, staging and prod."""
+    for entry in registry.entries():
+        for stage in HOLDER_STAGES:
+            holders = [r for r in entry.ordered if r.data.stage == stage]
+            if len(holders) < 2:
+                continue
+            listed = ", ".join(r.version for r in holders)
+            for record in holders:
+                yield Problem(
+                    registry.display(record.path),
+                    field="stage",
+                    message=f"{len(holders)} versions of {entry.name} are in {stage} ({listed}); at most one may be",
+                )
+
+
+def transitions(registry: Registry, _: datetime) -> Iterator[Problem]:
+    """Transitions chain, keep time order, follow the stage machine, and end at ``stage``."""
+    allowed: dict[str, set[Stage]] = {stage: set(policy.from_) for stage, policy in registry.config.stages.items()}
+    for record in registry.iter_versions():
+        yield from _transitions(registry, record, allowed)
+
+
+def _transitions(registry: Registry, record: VersionRecord, allowed: dict[str, set[Stage]]) -> Iterator[Problem]:
+    shown = registry.display(record.path)
+    data = record.data
+    current: Stage = "candidate"
+    previous = data.created_at
+    was_prod = False
+    for i, step in enumerate(data.transitions):
+        field = f"transitions[{i}]"
+        if step.from_ != current:
+            yield Problem(shown, field=f"{field}.from", message=f"is {step.from_}, but the version was {current} then")
+        if step.at < previous:
+            yield Problem(
+                shown,
+                field=f"{field}.at",
+                message=f"{step.at.isoformat()} is earlier than {previous.isoformat()} before it",
+            )
+        if not step_allowed(step.from_, step.to, was_prod=was_prod):
+            why = " (only a version that was prod before can return to it)" if step.to == "prod" else ""
+            yield Problem(shown, field=field, message=f"{step.from_} -> {step.to} is not a legal step{why}")
+        elif step.to in allowed and step.from_ not in allowed[step.to]:
+            yield Problem(shown, field=field, message=f"{step.from_} -> {step.to} is not allowed by {CONFIG_FILE}")
+        was_prod = was_prod or step.to == "prod"
+        current, previous = step.to, max(previous, step.at)
+    if data.stage != current:
+        yield Problem(shown, field="stage", message=f"is {data.stage}, but the last transition is to {current}")
+
+
+def canary(registry: Registry, _: datetime) -> Iterator[Problem]:
+    """A canary record only on versions that went through staging; pending only while there."""
+    for record in registry.iter_versions():
+        data = record.data
+        if data.canary is None:
+            continue
+        visited = {t.to for t in data.transitions}
+        if "staging" not in visited:
+            yield Problem(
+                registry.display(record.path),
+                field="canary",
+                message="only versions that entered staging have a canary",
+            )
+        elif data.canary.result == "pending" and data.stage != "staging":
+            yield Problem(
+                registry.display(record.path),
+                field="canary.result",
+                message=f"a pending canary belongs to the version in staging; this one is {data.stage}",
+            )
+
+
+def config(registry: Registry, _: datetime) -> Iterator[Problem]:
+    """regops.yaml may narrow the stage machine, never widen it."""
+    shown = registry.display(registry.root / CONFIG_FILE)
+    for stage, policy in registry.config.stages.items():
+        for i, source in enumerate(policy.from_):
+            if (source, stage) not in _STEPS:
+                yield Problem(
+                    shown,
+                    field=f"stages.{stage}.from[{i}]",
+                    message=f"{source} -> {stage} is never a legal step",
+                )
+
+
+RULES: Final[tuple[Rule, ...]] = (
+    layout,
+    schema_comments,
+    names,
+    timestamps,
+    scores,
+    artifact_paths,
+    parents,
+    datasets,
+    single_holders,
+    transitions,
+    canary,
+    config,
+)

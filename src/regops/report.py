@@ -1,0 +1,284 @@
+"""Rendering results for people and programs: text, JSON, GitHub annotations, Mermaid.
+
+Functions here turn values into strings; only the CLI writes them out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import os
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from regops.model import ModelConfig, Problem
+from regops.registry import (
+    HistoryEntry,
+    LineageNode,
+    ModelStatus,
+    Resolution,
+    StageSummary,
+    VersionDiff,
+    VersionRecord,
+)
+
+__all__ = [
+    "diff_text",
+    "history_text",
+    "lineage_mermaid",
+    "lineage_text",
+    "model_text",
+    "problems_github",
+    "problems_json",
+    "problems_text",
+    "resolution_text",
+    "show_text",
+    "status_text",
+    "to_json",
+]
+
+
+# --- JSON --------------------------------------------------------------------------
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", by_alias=True, exclude_none=True)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name.rstrip("_"): _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def to_json(value: Any) -> str:
+    """Any result as indented JSON (datetimes as ISO 8601, ``from_`` as ``from``)."""
+    return json.dumps(_plain(value), indent=2, allow_nan=False)
+
+
+# --- problems --------------------------------------------------------------------------
+
+
+def problems_text(problems: Sequence[Problem]) -> str:
+    lines = [str(p) for p in problems]
+    count = len(problems)
+    files = len({p.path for p in problems})
+    lines.append(
+        f"{count} problem{'s' * (count != 1)} in {files} file{'s' * (files != 1)}" if count else "ok: no problems"
+    )
+    return "\n".join(lines)
+
+
+def problems_json(problems: Sequence[Problem]) -> str:
+    return to_json(list(problems))
+
+
+def _escape(text: str, *, property_: bool = False) -> str:
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return text.replace(":", "%3A").replace(",", "%2C") if property_ else text
+
+
+def problems_github(problems: Sequence[Problem]) -> str:
+    """Workflow commands that GitHub shows inline in the pull request's diff."""
+    lines = []
+    for p in problems:
+        props = [f"file={_escape(p.path, property_=True)}"]
+        if p.line:
+            props += [f"line={p.line}", f"col={p.col}"]
+        props.append(f"title={_escape(p.field or 'regops validate', property_=True)}")
+        lines.append(f"::error {','.join(props)}::{_escape(p.message)}")
+    return "\n".join(lines)
+
+
+# --- tables --------------------------------------------------------------------------
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(str(c)) for c in column) for column in zip(headers, *rows, strict=False)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    return "\n".join(lines)
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M") if moment else "-"
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+def _holder(summary: StageSummary | None) -> str:
+    return f"{summary.version} ({_number(summary.score)})" if summary else "-"
+
+
+def status_text(rows: Sequence[ModelStatus]) -> str:
+    if not rows:
+        return "no models yet: add one under registry/models/<model>/"
+    table = [
+        (
+            r.model,
+            r.primary_metric,
+            _holder(r.prod),
+            _when(r.prod_since),
+            _holder(r.staging),
+            _holder(r.dev),
+            str(r.candidates),
+            str(r.versions),
+        )
+        for r in rows
+    ]
+    return _table(("MODEL", "METRIC", "PROD", "PROD SINCE", "STAGING", "DEV", "CANDIDATES", "VERSIONS"), table)
+
+
+def history_text(rows: Sequence[HistoryEntry]) -> str:
+    table = []
+    for r in rows:
+        step = f"{r.from_} -> {r.to}" if r.from_ else "registered"
+        why = "; ".join(x for x in (r.notes, r.reason) if x)
+        approved = ",".join(r.approved_by) or "-"
+        table.append((_when(r.at), r.version, step, r.by, f"#{r.pr}" if r.pr else "-", approved, why))
+    return _table(("WHEN (UTC)", "VERSION", "STEP", "BY", "PR", "APPROVED BY", "NOTES / REASON"), table)
+
+
+def resolution_text(r: Resolution) -> str:
+    when = f" at {r.at.isoformat()}" if r.at else ""
+    until = f" until {r.until.isoformat()}" if r.until else " (still holds it)"
+    storage = ", ".join(f"{k}={v}" for k, v in r.storage.items())
+    return (
+        f"{r.model}@{r.stage}{when}: {r.version}\n"
+        f"  held {r.stage} since {r.since.isoformat()}{until}\n"
+        f"  storage: {storage}\n"
+        f"  record:  {r.path}"
+    )
+
+
+def show_text(record: VersionRecord) -> str:
+    d = record.data
+    lines = [
+        f"{d.model}@{d.version}  [{d.stage}]",
+        f"  file:       {_relative(record.path)}",
+        f"  created:    {d.created_at.isoformat()} by {d.created_by}",
+        f"  parent:     {d.parent or '-'}",
+        f"  trained on: {d.training.dataset} ({d.training.dataset_hash})",
+    ]
+    if d.training.code:
+        lines.append(f"  code:       {d.training.code.repo}@{d.training.code.commit[:12]}")
+    scores = ", ".join(f"{k}={_number(v)}" for k, v in d.evals.scores.items())
+    lines.append(f"  evals:      {scores}" + (f" on {d.evals.dataset}" if d.evals.dataset else ""))
+    params = ", ".join(f"{k}={v}" for k, v in d.hyperparameters.items()) or "-"
+    lines.append(f"  params:     {params}")
+    total = sum(f.size for f in d.artifacts.files)
+    storage = d.artifacts.storage.model_dump(exclude_none=True)
+    lines.append(
+        f"  artifacts:  {len(d.artifacts.files)} files, {_size(total)}; "
+        + ", ".join(f"{k}={v}" for k, v in storage.items())
+    )
+    if d.canary:
+        lines.append(
+            f"  canary:     {d.canary.result} at {d.canary.traffic_percent:g}% since {d.canary.started_at.isoformat()}"
+        )
+    for t in d.transitions:
+        extra = "".join(
+            [
+                f" pr #{t.pr}" if t.pr else "",
+                f" approved by {', '.join(t.approved_by)}" if t.approved_by else "",
+            ]
+        )
+        why = f": {t.notes or t.reason}" if (t.notes or t.reason) else ""
+        lines.append(f"  {_when(t.at)}  {t.from_} -> {t.to} by {t.by}{extra}{why}")
+    return "\n".join(lines)
+
+
+def _relative(path: Path) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return str(path)
+
+
+def model_text(config: ModelConfig | None, versions: Sequence[VersionRecord]) -> str:
+    lines = []
+    if config is not None:
+        lines += [
+            f"{config.name}: {config.description or ''}".rstrip(),
+            f"  owners:  {', '.join(config.owners)}",
+            f"  primary: {config.primary_metric.name} ({config.primary_metric.goal})",
+        ]
+        if config.guard_metrics:
+            guards = ", ".join(f"{g.name} ({g.goal}, ±{g.tolerance:g})" for g in config.guard_metrics)
+            lines.append(f"  guards:  {guards}")
+        if config.hub:
+            lines.append(f"  hub:     {config.hub.repo}")
+    metric = config.primary_metric.name if config else None
+    rows = [
+        (r.version, r.data.stage, _when(r.data.created_at), _number(r.data.evals.scores.get(metric or "")))
+        for r in versions
+    ]
+    return "\n".join([*lines, "", _table(("VERSION", "STAGE", "CREATED", metric or "SCORE"), rows)])
+
+
+def _size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1000:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} TB"
+
+
+def lineage_text(nodes: Sequence[LineageNode]) -> str:
+    lines = []
+    for node in nodes:
+        pad = "  " * node.depth + ("└─ " if node.depth else "")
+        if node.external:
+            lines.append(f"{pad}{node.ref}  (external base)")
+        elif node.missing:
+            lines.append(f"{pad}{node.ref}  (not in the registry)")
+        else:
+            evals = f", evals on {node.eval_dataset}" if node.eval_dataset else ""
+            lines.append(f"{pad}{node.ref}  trained on {node.dataset} ({node.dataset_hash}){evals}")
+    return "\n".join(lines)
+
+
+def lineage_mermaid(nodes: Sequence[LineageNode]) -> str:
+    ids = {node.ref: f"n{i}" for i, node in enumerate(nodes)}
+    lines = ["flowchart BT"]
+    datasets: dict[str, str] = {}
+    for node in nodes:
+        shape = f'{ids[node.ref]}[["{node.ref}"]]' if node.external else f'{ids[node.ref]}["{node.ref}"]'
+        lines.append(f"  {shape}")
+        if node.dataset:
+            key = datasets.setdefault(node.dataset, f"d{len(datasets)}")
+            lines.append(f'  {key}[("{node.dataset}")] -. trained .-> {ids[node.ref]}')
+    for child, parent in itertools.pairwise(nodes):
+        lines.append(f"  {ids[parent.ref]} --> {ids[child.ref]}")
+    return "\n".join(lines)
+
+
+def diff_text(d: VersionDiff) -> str:
+    lines = [f"{d.a} -> {d.b}", "", "evals:"]
+    for s in d.scores:
+        mark = {True: "better", False: "worse", None: ""}[s.better]
+        delta = f"{s.delta:+.4g}" if s.delta is not None else "-"
+        primary = " (primary)" if s.metric == d.primary_metric else ""
+        lines.append(f"  {s.metric}{primary}: {_number(s.a)} -> {_number(s.b)}  {delta} {mark}".rstrip())
+    lines.append("hyperparameters:")
+    changes = [f"  + {k}: {v}" for k, v in d.params_added.items()]
+    changes += [f"  - {k}: {v}" for k, v in d.params_removed.items()]
+    changes += [f"  ~ {k}: {a} -> {b}" for k, (a, b) in d.params_changed.items()]
+    lines += changes or ["  (same)"]
+    for label, (a, b) in (("dataset", d.dataset), ("eval dataset", d.eval_dataset), ("parent", d.parent)):
+        lines.append(f"{label}: {a or '-'}" + (f" -> {b or '-'}" if a != b else " (same)"))
+    if d.dataset[0] == d.dataset[1] and d.dataset_hash[0] != d.dataset_hash[1]:
+        lines.append(f"dataset hash: {d.dataset_hash[0]} -> {d.dataset_hash[1]}")
+    return "\n".join(lines)

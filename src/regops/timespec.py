@@ -1,0 +1,65 @@
+"""Reading the times people type: ``--at 2026-10-01``, ``--at "3 weeks ago"``.
+
+A date alone means 00:00 UTC that day; a datetime without a zone is UTC.
+Relative forms count back from ``now``: ``now``, ``today`` and ``yesterday``
+(00:00 UTC), and ``N unit(s) ago`` or ``a/an unit ago`` with seconds, minutes,
+hours, days, weeks, months (calendar months) or years.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta
+from typing import Final
+
+from regops.errors import TimeSpecError
+
+__all__ = ["parse_time"]
+
+_RELATIVE: Final = re.compile(
+    r"^(?P<n>\d+|an?|one)\s*(?P<unit>s|sec|second|m|min|minute|h|hour|d|day|w|week|month|y|year)s?\s+ago$"
+)
+_SECONDS: Final = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600}
+_DAYS: Final = {"d": 1, "day": 1, "w": 7, "week": 7}
+
+
+def parse_time(text: str, *, now: datetime | None = None) -> datetime:
+    """The moment ``text`` names, as an aware UTC datetime; raises TimeSpecError."""
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    spec = text.strip().lower()
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    named = {"now": now, "today": midnight, "yesterday": midnight - timedelta(days=1)}
+    if spec in named:
+        return named[spec]
+    match = _RELATIVE.match(spec)
+    if match:
+        return _ago(now, match["n"], match["unit"])
+    return _absolute(text.strip())
+
+
+def _ago(now: datetime, amount: str, unit: str) -> datetime:
+    n = int(amount) if amount.isdigit() else 1
+    if unit in _SECONDS:
+        return now - timedelta(seconds=n * _SECONDS[unit])
+    if unit in _DAYS:
+        return now - timedelta(days=n * _DAYS[unit])
+    months = n * (12 if unit in ("y", "year") else 1)
+    year, month = divmod(now.year * 12 + now.month - 1 - months, 12)
+    day = min(now.day, _days_in_month(year, month + 1))
+    return now.replace(year=year, month=month + 1, day=day)
+
+
+def _days_in_month(year: int, month: int) -> int:
+    following = date(year + month // 12, month % 12 + 1, 1)
+    return (following - timedelta(days=1)).day
+
+
+def _absolute(text: str) -> datetime:
+    candidate = text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", candidate):
+            return datetime.combine(date.fromisoformat(candidate), datetime.min.time(), UTC)
+        moment = datetime.fromisoformat(candidate)
+    except ValueError:
+        raise TimeSpecError(text) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
