@@ -199,6 +199,11 @@ class Problem:
         return f"{where}:{field} {self.message}"
 
 
+def release(version: str) -> str:
+    """A version without build metadata: SemVer gives 1.0.0+a and 1.0.0+b the same precedence."""
+    return version.split("+", 1)[0]
+
+
 def version_key(version: str) -> tuple[int, int, int, tuple[tuple[int, int | str], ...]]:
     """SemVer 2.0 precedence as a sort key (build metadata ignored, as the spec says)."""
     core, _, pre = version.split("+", 1)[0].partition("-")

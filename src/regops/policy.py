@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Final
 
 from regops import store
-from regops.model import STAGES, Problem, Stage
+from regops.model import STAGES, Problem, Stage, release
 from regops.registry import (
     CONFIG_FILE,
     HOLDER_STAGES,
@@ -137,12 +137,13 @@ def names(registry: Registry, _: datetime) -> Iterator[Problem]:
                     registry, record.path, "version", value=record.version, expected=stem, where="file name"
                 )
         for path, version in entry.duplicates:
-            first = next(r for r in entry.versions.values() if r.version.split("+")[0] == version.split("+")[0])
-            yield Problem(
-                registry.display(path),
-                field="version",
-                message=f"{entry.name}@{version} is also claimed by {registry.display(first.path)}",
-            )
+            first = next(r for r in entry.versions.values() if release(r.version) == release(version))
+            for here, claim, other in ((path, version, first.path), (first.path, first.version, path)):
+                yield Problem(
+                    registry.display(here),
+                    field="version",
+                    message=f"{entry.name}@{claim} is also claimed by {registry.display(other)}",
+                )
     for dataset in registry.datasets().values():
         folder, stem = dataset.path.parent.name, dataset.path.stem
         if dataset.data.name != folder:

@@ -40,6 +40,7 @@ from regops.model import (
     Problem,
     RegistryConfig,
     Stage,
+    release,
     version_key,
 )
 
@@ -311,10 +312,11 @@ class Registry:
                 record, problems = _typed(ModelVersion, parsed[path], path, self.root.parent)
                 if record is None:
                     entry.unreadable.add(path.stem)
-                elif _release(record.version) in claimed:
+                elif release(record.version) in claimed:
                     entry.duplicates.append((path, record.version))
+                    entry.unreadable.update({path.stem, record.version})
                 else:
-                    claimed.add(_release(record.version))
+                    claimed.add(release(record.version))
                     entry.versions[record.version] = VersionRecord(record, path)
             entry.problems += problems
         return entry
@@ -566,11 +568,6 @@ def _find_root(path: Path) -> Path:
         if (candidate / CONFIG_FILE).is_file():
             return candidate.resolve()
     raise RegistryNotFoundError(path)
-
-
-def _release(version: str) -> str:
-    """SemVer ignores build metadata for precedence: 1.0.0+a and 1.0.0+b are one version."""
-    return version.split("+", 1)[0]
 
 
 def _subfolders(folder: Path) -> list[Path]:
