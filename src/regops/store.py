@@ -20,6 +20,7 @@ one mapping. Each refusal is a :class:`~regops.model.Problem`, never a traceback
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import marshal
 import math
@@ -264,7 +265,8 @@ class ParseCache:
             tmp.write_bytes(marshal.dumps(entries))
             tmp.replace(file)
         except (OSError, ValueError):
-            tmp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
 
 
 def _digest(raw: bytes) -> bytes:

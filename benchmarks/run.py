@@ -1,0 +1,444 @@
+#!/usr/bin/env python3
+"""Benchmark the regops CLI on synthetic registries; print one Markdown table.
+
+    python benchmarks/run.py [--repeat 5] [--sizes 1k,10k] [--regops PATH] [--workdir DIR]
+
+Everything in the table comes from this one run. Each measurement is a fresh
+subprocess, timed with ``time.perf_counter`` around it; peak RSS is the
+``ru_maxrss`` that ``os.wait4`` reports for that child (Linux: the largest
+single process in its tree, not the sum). Every command gets one untimed
+warm-up run (which also fills the warm parse cache), then ``--repeat`` timed
+runs, interleaved round by round so a burst of noise hits every row alike.
+Medians are the headline; min and max show the spread.
+
+Cache modes (regops keeps its parse cache in ``$REGOPS_CACHE_DIR``):
+cold = a fresh empty cache dir per run; warm = one reused dir, filled by the
+warm-up; no cache = ``REGOPS_NO_CACHE=1``.
+
+Exit status: 0 after printing the table; 1 when a regops command fails (its
+output is printed: either the generator or regops has a bug); 2 on bad options.
+Stdlib only (the floor's subprocess imports PyYAML).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from generate import generate  # noqa: E402
+
+SIZES = {"1k": (20, 50), "10k": (100, 100)}
+HELP_TARGET = 0.15  # s, cold `regops --help`
+STATUS_TARGET = 0.3  # s, `regops status` on 1k
+RSS_TARGET = 300.0  # MB, validate on 10k
+
+FLOOR = """\
+import sys
+from pathlib import Path
+
+import yaml
+
+n = 0
+for path in sorted(Path(sys.argv[1]).rglob("*.yaml")):
+    with open(path, encoding="utf-8") as f:
+        yaml.load(f.read(), Loader=yaml.CSafeLoader)
+    n += 1
+print(n)
+"""
+
+
+class Failed(Exception):
+    """A measured command exited non-zero: stop, and show why."""
+
+
+@dataclass
+class Run:
+    seconds: float
+    rss_mb: float
+    code: int
+    stdout: str
+    stderr: str
+
+
+@dataclass
+class Case:
+    """One row that is timed: a command line, an environment, a cache mode."""
+
+    label: str
+    argv: list[str]
+    cache: str  # "cold" | "warm" | "none" | "-"
+    size: str = ""
+    target: float | None = None
+    floor: str = ""  # label of the floor row to compare with
+    expect: str | None = None  # a string the output must contain (a correctness check)
+    runs: list[Run] = field(default_factory=list)
+    missing: str = ""  # why the row could not be measured
+
+
+# --- running one child -------------------------------------------------------
+
+
+def spawn(argv: list[str], env: dict[str, str], scratch: Path) -> Run:
+    """Run argv to completion; wall time and the child's peak RSS."""
+    out_path, err_path = scratch / "stdout", scratch / "stderr"
+    with out_path.open("wb") as out, err_path.open("wb") as err:
+        began = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - began
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    rss_mb = usage.ru_maxrss / 1024 if sys.platform != "darwin" else usage.ru_maxrss / 2**20
+    return Run(
+        seconds,
+        rss_mb,
+        proc.returncode,
+        out_path.read_text(errors="replace"),
+        err_path.read_text(errors="replace"),
+    )
+
+
+def tree_pss_peak(argv: list[str], env: dict[str, str], scratch: Path, every: float = 0.01) -> float | None:
+    """Peak of the summed PSS (MB) over a child and its descendants, sampled (Linux only, untimed)."""
+    if not Path("/proc/self/smaps_rollup").exists():
+        return None
+    peak = 0
+    done = threading.Event()
+
+    def sample(root: int) -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, sum(_pss_kb(pid) for pid in _tree(root)))
+            done.wait(every)
+
+    with (scratch / "stdout").open("wb") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+        sampler = threading.Thread(target=sample, args=(proc.pid,), daemon=True)
+        sampler.start()
+        proc.wait()
+        done.set()
+        sampler.join()
+    return peak / 1024
+
+
+def _tree(root: int) -> list[int]:
+    pids, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        pids.append(pid)
+        try:
+            for task in os.listdir(f"/proc/{pid}/task"):
+                todo += map(int, Path(f"/proc/{pid}/task/{task}/children").read_text().split())
+        except (OSError, ValueError):
+            continue
+    return pids
+
+
+def _pss_kb(pid: int) -> int:
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return 0
+    match = re.search(r"^Pss:\s+(\d+) kB", text, re.MULTILINE)
+    return int(match.group(1)) if match else 0
+
+
+# --- the benchmark -----------------------------------------------------------
+
+
+class Bench:
+    def __init__(self, work: Path, regops: str, python: str) -> None:
+        self.work = work
+        self.regops = regops
+        self.python = python
+        self.scratch = work / "scratch"
+        self.scratch.mkdir(parents=True, exist_ok=True)
+        self.base_env = {k: v for k, v in os.environ.items() if not k.startswith("REGOPS_")}
+        self.cold_runs = 0
+
+    def env(self, case: Case) -> tuple[dict[str, str], Path | None]:
+        env = dict(self.base_env)
+        fresh = None
+        if case.cache == "cold":
+            self.cold_runs += 1
+            fresh = self.work / f"cache-cold-{self.cold_runs}"
+            env["REGOPS_CACHE_DIR"] = str(fresh)
+        elif case.cache == "none":
+            env["REGOPS_NO_CACHE"] = "1"
+            env["REGOPS_CACHE_DIR"] = str(self.work / "cache-unused")
+        else:  # warm, or a command that reads nothing
+            env["REGOPS_CACHE_DIR"] = str(self.work / f"cache-warm-{case.size or 'none'}")
+        return env, fresh
+
+    def once(self, case: Case) -> Run:
+        env, fresh = self.env(case)
+        try:
+            return spawn(case.argv, env, self.scratch)
+        finally:
+            if fresh is not None:
+                shutil.rmtree(fresh, ignore_errors=True)
+
+    def warm_up(self, case: Case) -> None:
+        """One untimed run: fills caches, and finds missing verbs, failures and wrong answers."""
+        run = self.once(case)
+        verb = case.argv[1] if case.argv[0] == self.regops and len(case.argv) > 1 else ""
+        if run.code == 2 and "invalid choice" in run.stderr and verb and not verb.startswith("-"):
+            case.missing = f"`regops {verb}` does not exist yet"
+            return
+        check(case, run)
+        if case.expect is not None and case.expect not in run.stdout:
+            NOTES.append(
+                f"`{shown(case.argv)}` printed no {case.expect!r} (expected from the generator's history); "
+                f"output began: {run.stdout.strip()[:200]!r}"
+            )
+
+    def measure(self, cases: list[Case], repeat: int) -> None:
+        for case in cases:
+            progress(f"warm-up: {case.label}")
+            self.warm_up(case)
+        live = [c for c in cases if not c.missing]
+        for r in range(repeat):
+            progress(f"round {r + 1}/{repeat}")
+            for case in live:
+                run = self.once(case)
+                check(case, run)
+                case.runs.append(run)
+
+
+NOTES: list[str] = []
+
+
+def check(case: Case, run: Run) -> None:
+    if run.code != 0:
+        raise Failed(
+            f"`{shown(case.argv)}` exited {run.code} ({case.label}).\n"
+            f"--- stdout ---\n{run.stdout[-6000:]}\n--- stderr ---\n{run.stderr[-6000:]}"
+        )
+
+
+def shown(argv: list[str]) -> str:
+    parts = [Path(argv[0]).name, *argv[1:]]
+    if parts[0].startswith("python") and len(parts) > 2 and parts[1] == "-c":
+        parts[2] = "<floor>"
+    return " ".join(parts)
+
+
+def progress(text: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+def cases_for(label: str, registry: Path, manifest: dict, regops: str, python: str) -> list[Case]:
+    reg = ["--registry", str(registry)]
+    floor = f"floor {label}"
+    status_target = STATUS_TARGET if label == "1k" else None
+    query = manifest["resolve"]
+    resolve = [regops, "resolve", f"{query['model']}@{query['stage']}", "--at", query["at"], *reg]
+    return [
+        Case(f"`validate`, {label}, cold cache", [regops, "validate", *reg], "cold", label, floor=floor),
+        Case(f"`validate`, {label}, warm cache", [regops, "validate", *reg], "warm", label, floor=floor),
+        Case(f"`validate`, {label}, no cache", [regops, "validate", *reg], "none", label, floor=floor),
+        Case(f"`status`, {label}, warm cache", [regops, "status", *reg], "warm", label, status_target),
+        Case(f"`status`, {label}, cold cache", [regops, "status", *reg], "cold", label, status_target),
+        Case(
+            f"`resolve {query['model']}@prod --at {query['at']}`, {label}, warm cache",
+            resolve,
+            "warm",
+            label,
+            expect=query["expect"],
+        ),
+        Case(f"floor {label}: PyYAML CSafeLoader, {manifest['files']:,} files", [python, "-c", FLOOR, str(registry)],
+             "-", label, expect=f"{manifest['files']}\n"),
+    ]  # fmt: skip
+
+
+# --- the table ---------------------------------------------------------------
+
+
+def fmt_s(x: float) -> str:
+    return f"{x:.3f}" if x < 10 else f"{x:.2f}"
+
+
+def row(case: Case, floors: dict[str, float]) -> str:
+    if case.missing:
+        return f"| {case.label} | n/a | | | | {target_text(case)} | {case.missing} | |"
+    times = [r.seconds for r in case.runs]
+    med = statistics.median(times)
+    rss = max(r.rss_mb for r in case.runs)
+    vs_target = ""
+    if case.target is not None:
+        vs_target = f"{med / case.target:.2f}× ({'ok' if med <= case.target else 'over'})"
+    vs_floor = f"{med / floors[case.floor]:.2f}×" if case.floor in floors else ""
+    cells = (case.label, fmt_s(med), fmt_s(min(times)), fmt_s(max(times)), f"{rss:.0f}",
+             target_text(case), vs_target, vs_floor)  # fmt: skip
+    return "| " + " | ".join(cells) + " |"
+
+
+def target_text(case: Case) -> str:
+    return f"≤ {case.target:g} s" if case.target is not None else ""
+
+
+def rss_row(label: str, validate: list[Case], pss: float | None) -> list[str]:
+    runs = [r for c in validate for r in c.runs]
+    if not runs:
+        return []
+    target = RSS_TARGET if label == "10k" else None
+    rss = max(r.rss_mb for r in runs)
+
+    def judged(mb: float) -> str:
+        return f"{mb / target:.2f}× ({'ok' if mb < target else 'over'})" if target else ""
+
+    goal = f"< {RSS_TARGET:g} MB" if target else ""
+    rows = [f"| peak RSS of `validate`, {label} (max over its {len(runs)} timed runs) | | | | "
+            f"{rss:.0f} | {goal} | {judged(rss)} | |"]  # fmt: skip
+    if pss is not None:
+        rows.append(f"| peak PSS of `validate`, {label}, cold cache, whole process tree (sampled, untimed) "
+                    f"| | | | {pss:.0f} | {goal} | {judged(pss)} | |")  # fmt: skip
+    return rows
+
+
+def table(help_case: Case, per_size: dict[str, list[Case]], pss: dict[str, float | None]) -> str:
+    floors = {
+        c.label.split(":")[0]: statistics.median(r.seconds for r in c.runs)
+        for cases in per_size.values()
+        for c in cases
+        if c.label.startswith("floor") and c.runs
+    }
+    lines = [
+        "| what | median s | min s | max s | peak RSS MB | target | vs target | vs floor |",
+        "|---|---:|---:|---:|---:|---|---|---:|",
+        row(help_case, floors),
+    ]
+    for label, cases in per_size.items():
+        lines += [row(c, floors) for c in cases]
+        lines += rss_row(label, [c for c in cases if c.label.startswith("`validate`")], pss.get(label))
+    return "\n".join(lines)
+
+
+# --- main --------------------------------------------------------------------
+
+
+def parse_sizes(text: str) -> dict[str, tuple[int, int]]:
+    sizes = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        if item in SIZES:
+            sizes[item] = SIZES[item]
+        elif m := re.fullmatch(r"(\d+)x(\d+)", item):
+            sizes[item] = (int(m.group(1)), int(m.group(2)))
+        else:
+            raise argparse.ArgumentTypeError(f"unknown size {item!r}: use 1k, 10k or MODELSxVERSIONS (e.g. 50x40)")
+    if not sizes:
+        raise argparse.ArgumentTypeError("no sizes given")
+    return sizes
+
+
+def default_regops() -> str:
+    return str(Path(sys.executable).parent / "regops")
+
+
+def python_for(regops: str) -> str:
+    """The interpreter regops runs on (the floor must use the same one)."""
+    candidate = Path(regops).parent / "python"
+    return str(candidate) if candidate.exists() else sys.executable
+
+
+def regops_version(bench: Bench) -> str:
+    run = spawn([bench.regops, "--version"], dict(bench.base_env), bench.scratch)
+    return run.stdout.strip() or run.stderr.strip() or f"(--version exited {run.code})"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=5, help="timed runs per row (default 5)")
+    parser.add_argument("--sizes", type=parse_sizes, default="1k,10k",
+                        help="comma-separated: 1k (20x50), 10k (100x100) or MODELSxVERSIONS; default 1k,10k")  # fmt: skip
+    parser.add_argument("--regops", default=default_regops(), help="the regops executable (default: next to python)")
+    parser.add_argument("--seed", type=int, default=0, help="generator seed")
+    parser.add_argument("--workdir", type=Path, help="generate here and keep it (default: a temp dir, removed)")
+    args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    if not Path(args.regops).exists():
+        parser.error(f"{args.regops} does not exist; pass --regops PATH")
+    if args.workdir is not None:
+        args.workdir.mkdir(parents=True, exist_ok=True)
+        return bench(args, args.workdir.resolve())
+    with tempfile.TemporaryDirectory(prefix="regops-bench-") as tmp:
+        return bench(args, Path(tmp))
+
+
+def bench(args: argparse.Namespace, work: Path) -> int:
+    b = Bench(work, args.regops, python_for(args.regops))
+    made = []
+    per_size: dict[str, list[Case]] = {}
+    for label, (models, versions) in args.sizes.items():
+        began = time.perf_counter()
+        registry = generate(work / label, models, versions, args.seed, force=True)
+        took = time.perf_counter() - began
+        manifest = json.loads((work / label / "manifest.json").read_text())
+        made.append(f"{label} = {models} models × {versions} versions ({models * versions:,} version files, "
+                    f"{manifest['files']:,} YAML files) generated in {took:.2f} s")  # fmt: skip
+        progress(made[-1])
+        per_size[label] = cases_for(label, registry, manifest, b.regops, b.python)
+    help_case = Case("`regops --help`, cold process", [b.regops, "--help"], "-", target=HELP_TARGET)
+    cases = [help_case, *(c for cs in per_size.values() for c in cs)]
+    try:
+        b.measure(cases, args.repeat)
+        if help_case.missing:
+            raise Failed(f"`regops --help` failed: {help_case.missing}")
+        pss: dict[str, float | None] = {}
+        for label, cs in per_size.items():
+            cold = next(c for c in cs if c.label.startswith("`validate`") and c.cache == "cold")
+            if not cold.missing:
+                progress(f"sampling memory: validate {label}, cold cache")
+                env, fresh = b.env(cold)
+                pss[label] = tree_pss_peak(cold.argv, env, b.scratch)
+                if fresh is not None:
+                    shutil.rmtree(fresh, ignore_errors=True)
+    except Failed as e:
+        print(f"benchmark stopped: {e}", file=sys.stderr)
+        print("(validate must pass on a generated registry: this is a bug in benchmarks/generate.py or in regops)",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    print_report(args, b, made, help_case, per_size, pss)
+    return 0
+
+
+def print_report(
+    args: argparse.Namespace,
+    b: Bench,
+    made: list[str],
+    help_case: Case,
+    per_size: dict[str, list[Case]],
+    pss: dict[str, float | None],
+) -> None:
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    print(f"## regops benchmarks ({now})\n")
+    print(f"- {regops_version(b)}; Python {platform.python_version()} on {platform.system()} "
+          f"{platform.machine()}, {os.cpu_count()} CPUs")  # fmt: skip
+    print(f"- each row: median of **{args.repeat}** timed runs (after 1 untimed warm-up), fresh subprocess each")
+    for line in made:
+        print(f"- {line}")
+    print("- floor = one process that only parses every `*.yaml` under `registry/` with PyYAML's C safe loader")
+    print()
+    print(table(help_case, per_size, pss))
+    if NOTES:
+        print("\nNotes:")
+        for note in NOTES:
+            print(f"- {note}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

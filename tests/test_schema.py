@@ -1,0 +1,129 @@
+"""schemas/*.json: generated from the pydantic models, committed, and in agreement with them."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from pydantic import BaseModel, ValidationError
+
+from regops import store
+from regops.cli import main
+from regops.model import DatasetVersion, ModelConfig, ModelVersion, RegistryConfig
+from regops.schema import SCHEMAS, render
+from tests.conftest import DATA, REPO, Tree
+from tests.test_validate import CASES
+
+KINDS: dict[type[BaseModel], str] = {kind: name for name, kind in SCHEMAS.items()}
+
+
+def kind_of(path: Path) -> type[BaseModel]:
+    if path.name == "regops.yaml":
+        return RegistryConfig
+    if path.name == "model.yaml":
+        return ModelConfig
+    if "datasets" in path.parts:
+        return DatasetVersion
+    return ModelVersion
+
+
+def test_committed_schemas_match_the_models() -> None:
+    for name, kind in SCHEMAS.items():
+        committed = (REPO / "schemas" / name).read_text(encoding="utf-8")
+        assert committed == render(kind, name), f"schemas/{name} is stale: run `regops schema export`"
+
+
+def test_schema_export_writes_and_then_reports_up_to_date(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    dest = tmp_path / "schemas"
+    assert main(["schema", "export", "--dest", str(dest)]) == 0
+    assert sorted(p.name for p in dest.iterdir()) == sorted(SCHEMAS)
+    capsys.readouterr()
+    assert main(["schema", "export", "--dest", str(dest), "--check"]) == 0
+    assert capsys.readouterr().out.strip() == f"{dest}: up to date"
+    (dest / "model.schema.json").write_text("{}")
+    assert main(["schema", "export", "--dest", str(dest), "--check"]) == 1
+
+
+def test_every_registry_file_points_editors_at_its_schema() -> None:
+    for root in (REPO / "registry", DATA / "registry"):
+        for path in root.rglob("*.yaml"):
+            first = path.read_text(encoding="utf-8").splitlines()[0]
+            target = (path.parent / first.removeprefix("# yaml-language-server: $schema=")).resolve()
+            assert first.startswith("# yaml-language-server: $schema="), path
+            assert target == (root.parent / "schemas" / KINDS[kind_of(path)]).resolve(), path
+
+
+# --- the corpus: every good file, every bad case, and mutations of the good ones ----
+
+
+def _good_files() -> list[Path]:
+    return sorted([*(REPO / "registry").rglob("*.yaml"), *(DATA / "registry").rglob("*.yaml")])
+
+
+def _mutations(data: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Remove each field, give each value a wrong type, add an unknown field — at the top and one level down."""
+    wrong: list[Any] = ["text", 7, 1.5, True, None, [], {}]
+    for key, value in data.items():
+        without = copy.deepcopy(data)
+        del without[key]
+        yield f"-{key}", without
+        for replacement in wrong:
+            if type(replacement) is not type(value):
+                changed = copy.deepcopy(data)
+                changed[key] = replacement
+                yield f"{key}={replacement!r}", changed
+        if isinstance(value, dict) and value:
+            inner = next(iter(value))
+            changed = copy.deepcopy(data)
+            changed[key][inner] = {"unexpected": 1}
+            yield f"{key}.{inner}={{...}}", changed
+            changed = copy.deepcopy(data)
+            changed[key]["zz_unknown"] = 1
+            yield f"{key}.zz_unknown", changed
+    yield "+unknown", {**data, "zz_unknown": 1}
+
+
+def _corpus(tmp: Path) -> Iterator[tuple[str, type[BaseModel], Any]]:
+    for path in _good_files():
+        parsed = store.parse_bytes(path.read_bytes(), path.name)
+        assert parsed.data is not None, parsed.problem
+        yield path.as_posix(), kind_of(path), parsed.data
+        for label, mutated in _mutations(parsed.data):
+            yield f"{path.as_posix()} {label}", kind_of(path), mutated
+    for case in CASES:
+        root = tmp / case.id.replace(" ", "_").replace("/", "_")
+        shutil.copytree(DATA / "registry", root / "registry")
+        case.edit(Tree(root))
+        for path in sorted((root / "registry").rglob("*.y*ml")):
+            parsed = store.parse_bytes(path.read_bytes(), path.name)
+            if parsed.data is not None:
+                yield f"{case.id}: {path.name}", kind_of(path), parsed.data
+
+
+def test_json_schema_and_pydantic_accept_and_reject_the_same_files(tmp_path: Path) -> None:
+    validators = {
+        kind: jsonschema.Draft202012Validator(json.loads((REPO / "schemas" / name).read_text()))
+        for kind, name in KINDS.items()
+    }
+    seen = accepted = 0
+    disagreements = []
+    for label, kind, data in _corpus(tmp_path):
+        try:
+            kind.model_validate(data)
+            by_pydantic = True
+        except ValidationError:
+            by_pydantic = False
+        by_schema = validators[kind].is_valid(data)
+        seen += 1
+        accepted += by_pydantic
+        if by_pydantic != by_schema:
+            disagreements.append(f"{label}: pydantic {by_pydantic}, JSON Schema {by_schema}")
+    assert not disagreements, "\n".join(disagreements[:20])
+    # The corpus must hold both kinds in quantity, or the agreement says little.
+    assert seen > 1000 and 50 < accepted < seen - 500, (seen, accepted)

@@ -1,0 +1,120 @@
+"""The loader: YAML 1.2 plain data, a content-keyed cache, parallel parsing, and positions."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from regops import store
+from regops.registry import Registry
+from regops.store import ParseCache, load_many, locate, parse_bytes
+from tests.conftest import Tree
+
+
+def test_yaml_12_core_schema_plain_data_only() -> None:
+    text = b"a: yes\nb: no\nc: on\nd: 010\ne: 0x1f\nf: 3e-5\ng: 2026-01-01T00:00:00Z\nh: 2025-09-08\ni: .inf\nj: ~\nk: 1:30\n"
+    data = parse_bytes(text, "f.yaml").data
+    assert data is not None
+    assert data == {
+        "a": "yes", "b": "no", "c": "on", "d": 10, "e": 31, "f": 3e-5,
+        "g": "2026-01-01T00:00:00Z", "h": "2025-09-08", "i": math.inf, "j": None, "k": "1:30",
+    }
+
+
+def test_merge_keys_are_plain_keys_not_expansions() -> None:
+    assert parse_bytes(b"base: &b {x: 1}\n<<: *b\n", "f.yaml").data == {"base": {"x": 1}, "<<": {"x": 1}}
+
+
+def test_recursive_alias_is_refused() -> None:
+    parsed = parse_bytes(b"a: &a [*a]\n", "f.yaml")
+    assert parsed.data is None and parsed.problem is not None
+    assert parsed.problem.path == "f.yaml"
+
+
+def test_multi_document_file_is_refused_with_position() -> None:
+    parsed = parse_bytes(b"a: 1\n---\nb: 2\n", "f.yaml")
+    assert parsed.problem is not None
+    assert (parsed.problem.line, "expected a single document") == (2, "expected a single document")
+    assert "expected a single document" in parsed.problem.message
+
+
+def _files(tmp_path: Path, count: int) -> list[Path]:
+    paths = []
+    for i in range(count):
+        path = tmp_path / f"d{i % 7}" / f"{i}.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"n: {i}\nname: file-{i}\n" if i != 3 else "n: [unclosed\n")
+        paths.append(path)
+    return paths
+
+
+def test_cache_serves_unchanged_files_and_never_stale_ones(tmp_path: Path) -> None:
+    paths = _files(tmp_path / "reg", 20)
+    cache = ParseCache(tmp_path / "cache")
+    first = load_many(paths, base=tmp_path, cache=cache)
+    assert len(list((tmp_path / "cache").iterdir())) == 7  # one cache file per folder
+    paths[0].write_text("n: changed\n")
+    second = load_many(paths, base=tmp_path, cache=cache)
+    assert second[paths[0]].data == {"n": "changed"}
+    assert {p: r for p, r in second.items() if p != paths[0]} == {p: r for p, r in first.items() if p != paths[0]}
+    # A file that does not parse is never cached: it is reported again, with its position.
+    assert second[paths[3]].problem is not None and second[paths[3]].problem.line == 2
+
+
+def test_cache_entries_are_what_a_fresh_parse_gives(tmp_path: Path) -> None:
+    paths = _files(tmp_path / "reg", 10)
+    cache = ParseCache(tmp_path / "cache")
+    load_many(paths, base=tmp_path, cache=cache)
+    entries = {k: v for folder in {p.parent for p in paths} for k, v in cache.read(folder).items()}
+    assert sorted(entries.values(), key=lambda d: d["n"]) == [
+        parse_bytes(p.read_bytes(), "x").data for p in sorted(paths, key=lambda p: int(p.stem)) if p.stem != "3"
+    ]
+
+
+def test_a_corrupt_or_unwritable_cache_only_costs_time(tmp_path: Path) -> None:
+    paths = _files(tmp_path / "reg", 5)
+    cache_dir = tmp_path / "cache"
+    load_many(paths, base=tmp_path, cache=ParseCache(cache_dir))
+    for cached in cache_dir.iterdir():
+        cached.write_bytes(b"\x00garbage")
+    assert load_many(paths, base=tmp_path, cache=ParseCache(cache_dir))[paths[0]].data == {"n": 0, "name": "file-0"}
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    assert load_many(paths, base=tmp_path, cache=ParseCache(blocker))[paths[1]].data == {"n": 1, "name": "file-1"}
+
+
+def test_cache_location_follows_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("REGOPS_CACHE_DIR", str(tmp_path / "c"))
+    assert ParseCache.from_environment().root == tmp_path / "c"
+    monkeypatch.setenv("REGOPS_NO_CACHE", "1")
+    assert ParseCache.from_environment().root is None
+
+
+def test_parallel_parse_gives_the_same_answers_as_serial(tmp_path: Path) -> None:
+    count = store._PARALLEL_THRESHOLD + 50
+    paths = _files(tmp_path / "reg", count)
+    parallel = load_many(paths, base=tmp_path, cache=ParseCache(None))
+    serial = {p: parse_bytes(p.read_bytes(), p.relative_to(tmp_path).as_posix()) for p in paths}
+    assert parallel == serial
+    assert parallel[paths[3]].problem is not None
+
+
+def test_locate_finds_nested_fields_flow_values_and_list_items(tree: Tree) -> None:
+    path = tree.path("models/sentiment/1.2.0.yaml")
+    lines = path.read_text().splitlines()
+    assert locate(path, ["stage"]) == (lines.index("stage: prod") + 1, 8)
+    row = next(i for i, line in enumerate(lines, 1) if "config.json" in line)
+    line, col = locate(path, ["artifacts", "files", 1, "path"])
+    assert (line, lines[line - 1][col - 1 :].startswith("config.json")) == (row, True)
+    assert locate(path, ["transitions", 2])[0] == len(lines)
+    # A field that is not there points at its nearest parent.
+    assert locate(path, ["training", "nope"])[0] == lines.index("training:") + 1
+
+
+def test_registry_load_reads_a_model_only_when_asked(tree: Tree) -> None:
+    tree.write("models/intent/1.0.0.yaml", "model: [broken\n")
+    registry = Registry.load(tree.root)
+    assert registry.resolve("sentiment@prod").version == "1.2.0"
+    assert "intent" not in registry._models
