@@ -14,12 +14,24 @@ from tests.conftest import Tree
 
 
 def test_yaml_12_core_schema_plain_data_only() -> None:
-    text = b"a: yes\nb: no\nc: on\nd: 010\ne: 0x1f\nf: 3e-5\ng: 2026-01-01T00:00:00Z\nh: 2025-09-08\ni: .inf\nj: ~\nk: 1:30\n"
+    text = (
+        b"a: yes\nb: no\nc: on\nd: 010\ne: 0x1f\nf: 3e-5\n"
+        b"g: 2026-01-01T00:00:00Z\nh: 2025-09-08\ni: .inf\nj: ~\nk: 1:30\n"
+    )
     data = parse_bytes(text, "f.yaml").data
     assert data is not None
     assert data == {
-        "a": "yes", "b": "no", "c": "on", "d": 10, "e": 31, "f": 3e-5,
-        "g": "2026-01-01T00:00:00Z", "h": "2025-09-08", "i": math.inf, "j": None, "k": "1:30",
+        "a": "yes",
+        "b": "no",
+        "c": "on",
+        "d": 10,
+        "e": 31,
+        "f": 3e-5,
+        "g": "2026-01-01T00:00:00Z",
+        "h": "2025-09-08",
+        "i": math.inf,
+        "j": None,
+        "k": "1:30",
     }
 
 
