@@ -43,6 +43,7 @@ from regops.model import (
     release,
     version_key,
 )
+from regops.timespec import as_utc
 
 __all__ = [
     "HOLDER_STAGES",
@@ -397,6 +398,7 @@ class Registry:
         """Who held ``stage`` at ``at`` (default: now), from the transition records."""
         if stage not in HOLDER_STAGES:
             raise RefError(f"{model}@{stage}", f"many versions can be {stage}; name a version instead")
+        at = as_utc(at) if at else None
         spans = [i for i in self.model_entry(model).intervals if i.stage == stage]
         found = [i for i in spans if i.covers(at)] if at else [i for i in spans if i.end is None]
         return found[-1] if found else None

@@ -14,7 +14,7 @@ from typing import Final
 
 from regops.errors import TimeSpecError
 
-__all__ = ["parse_time"]
+__all__ = ["as_utc", "parse_time"]
 
 _RELATIVE: Final = re.compile(
     r"^(?P<n>\d+|an?|one)\s*(?P<unit>s|sec|second|m|min|minute|h|hour|d|day|w|week|month|y|year)s?\s+ago$"
@@ -32,9 +32,11 @@ def parse_time(text: str, *, now: datetime | None = None) -> datetime:
     if spec in named:
         return named[spec]
     match = _RELATIVE.match(spec)
-    if match:
-        return _ago(now, match["n"], match["unit"])
-    return _absolute(text.strip())
+    try:
+        return _ago(now, match["n"], match["unit"]) if match else _absolute(text.strip())
+    except (ValueError, OverflowError):
+        # Out of the calendar's range (year 1 to 9999), or not a date at all.
+        raise TimeSpecError(text.strip()) from None
 
 
 def _ago(now: datetime, amount: str, unit: str) -> datetime:
@@ -56,10 +58,12 @@ def _days_in_month(year: int, month: int) -> int:
 
 def _absolute(text: str) -> datetime:
     candidate = text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text
-    try:
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", candidate):
-            return datetime.combine(date.fromisoformat(candidate), datetime.min.time(), UTC)
-        moment = datetime.fromisoformat(candidate)
-    except ValueError:
-        raise TimeSpecError(text) from None
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", candidate):
+        return datetime.combine(date.fromisoformat(candidate), datetime.min.time(), UTC)
+    moment = datetime.fromisoformat(candidate)
+    return as_utc(moment)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """An aware datetime in UTC; a naive one is read as UTC, as everywhere in regops."""
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
