@@ -11,38 +11,34 @@ from typing import Any
 
 import jsonschema
 import pytest
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from regops import store
 from regops.cli import main
-from regops.model import DatasetVersion, ModelConfig, ModelVersion, RegistryConfig
-from regops.schema import SCHEMAS, render
+from regops.kinds import KINDS
+from regops.schema import model_class, render
 from tests.conftest import DATA, REPO, Tree
 from tests.test_validate import CASES
 
-KINDS: dict[type[BaseModel], str] = {kind: name for name, kind in SCHEMAS.items()}
 
-
-def kind_of(path: Path) -> type[BaseModel]:
+def kind_of(path: Path) -> str:
     if path.name == "regops.yaml":
-        return RegistryConfig
+        return "config"
     if path.name == "model.yaml":
-        return ModelConfig
-    if "datasets" in path.parts:
-        return DatasetVersion
-    return ModelVersion
+        return "model"
+    return "dataset" if "datasets" in path.parts else "version"
 
 
 def test_committed_schemas_match_the_models() -> None:
-    for name, kind in SCHEMAS.items():
-        committed = (REPO / "schemas" / name).read_text(encoding="utf-8")
-        assert committed == render(kind, name), f"schemas/{name} is stale: run `regops schema export`"
+    for kind, meta in KINDS.items():
+        committed = (REPO / "schemas" / meta.schema).read_text(encoding="utf-8")
+        assert committed == render(kind), f"schemas/{meta.schema} is stale: run `regops schema export`"
 
 
 def test_schema_export_writes_and_then_reports_up_to_date(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     dest = tmp_path / "schemas"
     assert main(["schema", "export", "--dest", str(dest)]) == 0
-    assert sorted(p.name for p in dest.iterdir()) == sorted(SCHEMAS)
+    assert sorted(p.name for p in dest.iterdir()) == sorted(k.schema for k in KINDS.values())
     capsys.readouterr()
     assert main(["schema", "export", "--dest", str(dest), "--check"]) == 0
     assert capsys.readouterr().out.strip() == f"{dest}: up to date"
@@ -56,7 +52,7 @@ def test_every_registry_file_points_editors_at_its_schema() -> None:
             first = path.read_text(encoding="utf-8").splitlines()[0]
             target = (path.parent / first.removeprefix("# yaml-language-server: $schema=")).resolve()
             assert first.startswith("# yaml-language-server: $schema="), path
-            assert target == (root.parent / "schemas" / KINDS[kind_of(path)]).resolve(), path
+            assert target == (root.parent / "schemas" / KINDS[kind_of(path)].schema).resolve(), path
 
 
 # --- the corpus: every good file, every bad case, and mutations of the good ones ----
@@ -89,7 +85,7 @@ def _mutations(data: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     yield "+unknown", {**data, "zz_unknown": 1}
 
 
-def _corpus(tmp: Path) -> Iterator[tuple[str, type[BaseModel], Any]]:
+def _corpus(tmp: Path) -> Iterator[tuple[str, str, Any]]:
     for path in _good_files():
         parsed = store.parse_bytes(path.read_bytes(), path.name)
         assert parsed.data is not None, parsed.problem
@@ -108,14 +104,14 @@ def _corpus(tmp: Path) -> Iterator[tuple[str, type[BaseModel], Any]]:
 
 def test_json_schema_and_pydantic_accept_and_reject_the_same_files(tmp_path: Path) -> None:
     validators = {
-        kind: jsonschema.Draft202012Validator(json.loads((REPO / "schemas" / name).read_text()))
-        for kind, name in KINDS.items()
+        kind: jsonschema.Draft202012Validator(json.loads((REPO / "schemas" / meta.schema).read_text()))
+        for kind, meta in KINDS.items()
     }
     seen = accepted = 0
     disagreements = []
     for label, kind, data in _corpus(tmp_path):
         try:
-            kind.model_validate(data)
+            model_class(kind).model_validate(data)
             by_pydantic = True
         except ValidationError:
             by_pydantic = False

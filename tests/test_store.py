@@ -52,49 +52,67 @@ def test_multi_document_file_is_refused_with_position() -> None:
     assert "expected a single document" in parsed.problem.message
 
 
-def _files(tmp_path: Path, count: int) -> list[Path]:
-    paths = []
+def _files(tmp_path: Path, count: int) -> dict[Path, str]:
+    """Small regops.yaml-kind files in 7 folders; file 3 does not parse, file 5 breaks the schema."""
+    paths = {}
     for i in range(count):
         path = tmp_path / f"d{i % 7}" / f"{i}.yaml"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(f"n: {i}\nname: file-{i}\n" if i != 3 else "n: [unclosed\n")
-        paths.append(path)
+        text = {3: "bots: [unclosed\n", 5: "bots: bot-5\n"}.get(i, f"bots: [bot-{i}]\n")
+        path.write_text(text)
+        paths[path] = "config"
     return paths
+
+
+def _by_index(paths: dict[Path, str]) -> list[Path]:
+    return sorted(paths, key=lambda p: int(p.stem))
 
 
 def test_cache_serves_unchanged_files_and_never_stale_ones(tmp_path: Path) -> None:
     paths = _files(tmp_path / "reg", 20)
+    files = _by_index(paths)
     cache = ParseCache(tmp_path / "cache")
     first = load_many(paths, base=tmp_path, cache=cache)
     assert len(list((tmp_path / "cache").iterdir())) == 7  # one cache file per folder
-    paths[0].write_text("n: changed\n")
+    files[0].write_text("bots: [changed]\n")
     second = load_many(paths, base=tmp_path, cache=cache)
-    assert second[paths[0]].data == {"n": "changed"}
-    assert {p: r for p, r in second.items() if p != paths[0]} == {p: r for p, r in first.items() if p != paths[0]}
-    # A file that does not parse is never cached: it is reported again, with its position.
-    assert second[paths[3]].problem is not None and second[paths[3]].problem.line == 2
+    assert second[files[0]].data == {"bots": ["changed"]}
+    assert {p: r for p, r in second.items() if p != files[0]} == {p: r for p, r in first.items() if p != files[0]}
+    # Files that do not parse or break the schema are never cached: reported again, with position and field.
+    assert second[files[3]].data is None and second[files[3]].problems[0].line == 2
+    assert [(p.field, p.message) for p in second[files[5]].problems] == [("bots", "expected a list, found str 'bot-5'")]
 
 
-def test_cache_entries_are_what_a_fresh_parse_gives(tmp_path: Path) -> None:
+def test_only_files_that_pass_the_schema_are_cached(tmp_path: Path) -> None:
     paths = _files(tmp_path / "reg", 10)
     cache = ParseCache(tmp_path / "cache")
     load_many(paths, base=tmp_path, cache=cache)
-    entries = {k: v for folder in {p.parent for p in paths} for k, v in cache.read(folder).items()}
-    assert sorted(entries.values(), key=lambda d: d["n"]) == [
-        parse_bytes(p.read_bytes(), "x").data for p in sorted(paths, key=lambda p: int(p.stem)) if p.stem != "3"
-    ]
+    entries = [v for folder in {p.parent for p in paths} for v in cache.read(folder).values()]
+    expected = [{"bots": [f"bot-{i}"]} for i in range(10) if i not in (3, 5)]
+    assert sorted(entries, key=str) == sorted(expected, key=str)
+
+
+def test_the_same_bytes_are_cached_per_kind(tmp_path: Path) -> None:
+    path = tmp_path / "reg" / "x.yaml"
+    path.parent.mkdir()
+    path.write_text("bots: [a]\n")
+    cache = ParseCache(tmp_path / "cache")
+    assert load_many({path: "config"}, base=tmp_path, cache=cache)[path].data == {"bots": ["a"]}
+    as_dataset = load_many({path: "dataset"}, base=tmp_path, cache=cache)[path]
+    assert as_dataset.data is None and {p.field for p in as_dataset.problems} >= {"bots", "name", "hash"}
 
 
 def test_a_corrupt_or_unwritable_cache_only_costs_time(tmp_path: Path) -> None:
     paths = _files(tmp_path / "reg", 5)
+    files = _by_index(paths)
     cache_dir = tmp_path / "cache"
     load_many(paths, base=tmp_path, cache=ParseCache(cache_dir))
     for cached in cache_dir.iterdir():
         cached.write_bytes(b"\x00garbage")
-    assert load_many(paths, base=tmp_path, cache=ParseCache(cache_dir))[paths[0]].data == {"n": 0, "name": "file-0"}
+    assert load_many(paths, base=tmp_path, cache=ParseCache(cache_dir))[files[0]].data == {"bots": ["bot-0"]}
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("")
-    assert load_many(paths, base=tmp_path, cache=ParseCache(blocker))[paths[1]].data == {"n": 1, "name": "file-1"}
+    assert load_many(paths, base=tmp_path, cache=ParseCache(blocker))[files[1]].data == {"bots": ["bot-1"]}
 
 
 def test_cache_location_follows_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -108,9 +126,11 @@ def test_parallel_parse_gives_the_same_answers_as_serial(tmp_path: Path) -> None
     count = store._PARALLEL_THRESHOLD + 50
     paths = _files(tmp_path / "reg", count)
     parallel = load_many(paths, base=tmp_path, cache=ParseCache(None))
-    serial = {p: parse_bytes(p.read_bytes(), p.relative_to(tmp_path).as_posix()) for p in paths}
+    serial = {
+        path: load_many({path: kind}, base=tmp_path, cache=ParseCache(None))[path] for path, kind in paths.items()
+    }
     assert parallel == serial
-    assert parallel[paths[3]].problem is not None
+    assert sum(1 for loaded in parallel.values() if loaded.data is None) == 2
 
 
 def test_locate_finds_nested_fields_flow_values_and_list_items(tree: Tree) -> None:

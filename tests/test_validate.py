@@ -75,7 +75,7 @@ CASES = [
         V,
         None,
         "",
-        "2,097,155 bytes; registry files are limited to 1,048,576",
+        "file is over the 1,048,576-byte limit for registry files",
     ),
     Case(
         "invalid UTF-8",

@@ -25,7 +25,7 @@ _EXPORTS: dict[str, str] = {
     "VersionDiff": "regops.registry",
     "ModelStatus": "regops.registry",
     "parse_ref": "regops.registry",
-    "Problem": "regops.model",
+    "Problem": "regops.kinds",
     "ModelVersion": "regops.model",
     "ModelConfig": "regops.model",
     "DatasetVersion": "regops.model",
@@ -82,7 +82,8 @@ if TYPE_CHECKING:
         TimeSpecError,
         VersionNotFoundError,
     )
-    from regops.model import DatasetVersion, ModelConfig, ModelVersion, Problem, RegistryConfig
+    from regops.kinds import Problem
+    from regops.model import DatasetVersion, ModelConfig, ModelVersion, RegistryConfig
     from regops.registry import (
         HistoryEntry,
         LineageNode,

@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 
 from regops import policy, schema
-from regops.model import Problem
+from regops.kinds import Problem
 from regops.registry import (
     HistoryEntry,
     LineageNode,

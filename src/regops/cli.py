@@ -55,9 +55,10 @@ def cmd_show(args: argparse.Namespace) -> int:
 
     if "@" not in args.ref:
         entry = api.show_model(args.ref, registry=args.registry)
-        return _json_or(args, entry.config, lambda c: report.model_text(c, entry.ordered))
+        raw = entry.config.raw if entry.config else None
+        return _json_or(args, raw, lambda _: report.model_text(entry.config, entry.ordered))
     record = api.show(args.ref, registry=args.registry, at=args.at)
-    return _json_or(args, record.data, lambda _: report.show_text(record))
+    return _json_or(args, record.raw, lambda _: report.show_text(record))
 
 
 def cmd_history(args: argparse.Namespace) -> int:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from regops.model import Problem
+    from regops.kinds import Problem
 
 __all__ = [
     "InvalidRegistryError",

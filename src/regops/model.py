@@ -14,7 +14,6 @@ that the exported schema carries too.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Final, Literal
 
@@ -28,6 +27,8 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from regops.kinds import STAGES, Stage
+
 __all__ = [
     "STAGES",
     "ArtifactFile",
@@ -37,14 +38,11 @@ __all__ = [
     "GuardMetric",
     "ModelConfig",
     "ModelVersion",
-    "Problem",
     "RegistryConfig",
     "Stage",
     "Transition",
 ]
 
-Stage = Literal["candidate", "dev", "staging", "prod", "archived"]
-STAGES: Final[tuple[Stage, ...]] = ("candidate", "dev", "staging", "prod", "archived")
 
 # SemVer 2.0.0, the regular expression published at semver.org.
 SEMVER_PATTERN: Final = (
@@ -177,42 +175,6 @@ class _Strict(BaseModel):
         regex_engine="python-re",
         populate_by_name=True,
     )
-
-
-@dataclass(frozen=True, order=True)
-class Problem:
-    """One thing wrong in the registry's files: where, which field, what.
-
-    ``line`` and ``col`` are 1-based; 0 when the problem has no position
-    (a missing file, a rule about the whole file).
-    """
-
-    path: str
-    line: int = 0
-    col: int = 0
-    field: str = ""
-    message: str = ""
-
-    def __str__(self) -> str:
-        where = f"{self.path}:{self.line}:{self.col}" if self.line else self.path
-        field = f" {self.field}:" if self.field else ""
-        return f"{where}:{field} {self.message}"
-
-
-def release(version: str) -> str:
-    """A version without build metadata: SemVer gives 1.0.0+a and 1.0.0+b the same precedence."""
-    return version.split("+", 1)[0]
-
-
-def version_key(version: str) -> tuple[int, int, int, tuple[tuple[int, int | str], ...]]:
-    """SemVer 2.0 precedence as a sort key (build metadata ignored, as the spec says)."""
-    core, _, pre = version.split("+", 1)[0].partition("-")
-    major, minor, patch = (int(part) for part in core.split("."))
-    if not pre:
-        # A release sorts after all of its pre-releases.
-        return (major, minor, patch, ((2, 0),))
-    ids = tuple((0, int(p)) if p.isdigit() else (1, p) for p in pre.split("."))
-    return (major, minor, patch, ids)
 
 
 # --- the version file --------------------------------------------------------

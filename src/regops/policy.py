@@ -10,22 +10,22 @@ sorted. The stage machine lives here too (:func:`step_allowed`).
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Final
 
 from regops import store
-from regops.model import STAGES, Problem, Stage, release
+from regops.kinds import STAGES, Problem, Stage, release
 from regops.registry import (
     CONFIG_FILE,
     HOLDER_STAGES,
     MODEL_FILE,
-    ModelEntry,
     Registry,
     VersionRecord,
-    field_parts,
 )
+from regops.schema import field_parts
 
 __all__ = ["CLOCK_SKEW", "RULES", "check", "locate_all", "schema_comment", "step_allowed"]
 
@@ -88,17 +88,20 @@ def locate_all(registry: Registry, problems: Iterable[Problem]) -> Iterator[Prob
 def layout(registry: Registry, _: datetime) -> Iterator[Problem]:
     """Only known files, in known places, with .yaml; every model folder has model.yaml."""
     root = registry.root
-    for path in sorted(root.rglob("*.y*ml")):
-        relative = path.relative_to(root).parts
-        known = relative == (CONFIG_FILE,) or (len(relative) == 3 and relative[0] in ("models", "datasets"))
-        if path.suffix == ".yml":
-            yield Problem(registry.display(path), message="use the .yaml extension: regops reads only *.yaml files")
-        elif not known:
-            yield Problem(
-                registry.display(path),
-                message="not part of the registry layout: models/<model>/<version>.yaml, "
-                "models/<model>/model.yaml, datasets/<dataset>/<version>.yaml",
-            )
+    for folder, _dirs, names in os.walk(root):
+        depth = len(Path(folder).relative_to(root).parts)
+        top = Path(folder).relative_to(root).parts[:1]
+        for name in sorted(n for n in names if n.endswith((".yaml", ".yml"))):
+            path = Path(folder) / name
+            known = (depth == 0 and name == CONFIG_FILE) or (depth == 2 and top[0] in ("models", "datasets"))
+            if name.endswith(".yml"):
+                yield Problem(registry.display(path), message="use the .yaml extension: regops reads only *.yaml files")
+            elif not known:
+                yield Problem(
+                    registry.display(path),
+                    message="not part of the registry layout: models/<model>/<version>.yaml, "
+                    "models/<model>/model.yaml, datasets/<dataset>/<version>.yaml",
+                )
     for entry in registry.entries():
         if entry.config is None and not (entry.folder / MODEL_FILE).exists():
             yield Problem(
@@ -112,7 +115,7 @@ def schema_comments(registry: Registry, _: datetime) -> Iterator[Problem]:
     for entry in registry.entries():
         files += [(r.path, "version", 3) for r in entry.versions.values()]
         if entry.config is not None:
-            files.append((entry.folder / MODEL_FILE, "model", 3))
+            files.append((entry.config.path, "model", 3))
     files += [(d.path, "dataset", 3) for d in registry.datasets().values()]
     for path, kind, depth in files:
         expected = schema_comment(kind, depth)
@@ -146,12 +149,10 @@ def names(registry: Registry, _: datetime) -> Iterator[Problem]:
                 )
     for dataset in registry.datasets().values():
         folder, stem = dataset.path.parent.name, dataset.path.stem
-        if dataset.data.name != folder:
-            yield _mismatch(registry, dataset.path, "name", value=dataset.data.name, expected=folder, where="folder")
-        if dataset.data.version != stem:
-            yield _mismatch(
-                registry, dataset.path, "version", value=dataset.data.version, expected=stem, where="file name"
-            )
+        if dataset.name != folder:
+            yield _mismatch(registry, dataset.path, "name", value=dataset.name, expected=folder, where="folder")
+        if dataset.version != stem:
+            yield _mismatch(registry, dataset.path, "version", value=dataset.version, expected=stem, where="file name")
 
 
 def _mismatch(registry: Registry, path: Path, field: str, *, value: str, expected: str, where: str) -> Problem:
@@ -162,16 +163,15 @@ def timestamps(registry: Registry, now: datetime) -> Iterator[Problem]:
     """No timestamp in the future (beyond a few minutes of clock skew)."""
     limit = now + CLOCK_SKEW
     for record in registry.iter_versions():
-        data = record.data
-        stamps: list[tuple[str, datetime]] = [("created_at", data.created_at)]
-        stamps += [(f"transitions[{i}].at", t.at) for i, t in enumerate(data.transitions)]
-        if data.canary is not None:
-            stamps.append(("canary.started_at", data.canary.started_at))
-            if data.canary.finished_at is not None:
-                stamps.append(("canary.finished_at", data.canary.finished_at))
+        stamps: list[tuple[str, datetime]] = [("created_at", record.created_at)]
+        stamps += [(f"transitions[{i}].at", t.at) for i, t in enumerate(record.steps)]
+        canary = record.canary or {}
+        stamps += [
+            (f"canary.{k}", datetime.fromisoformat(canary[k])) for k in ("started_at", "finished_at") if k in canary
+        ]
         yield from _future(registry, record.path, stamps, limit)
     for dataset in registry.datasets().values():
-        yield from _future(registry, dataset.path, [("created_at", dataset.data.created_at)], limit)
+        yield from _future(registry, dataset.path, [("created_at", dataset.created_at)], limit)
 
 
 def _future(registry: Registry, path: Path, stamps: list[tuple[str, datetime]], limit: datetime) -> Iterator[Problem]:
@@ -183,9 +183,9 @@ def _future(registry: Registry, path: Path, stamps: list[tuple[str, datetime]], 
 def scores(registry: Registry, _: datetime) -> Iterator[Problem]:
     """Scores are finite and include the model's primary metric."""
     for entry in registry.entries():
-        primary = entry.config.primary_metric.name if entry.config else None
+        primary = entry.config.primary_metric if entry.config else None
         for record in entry.versions.values():
-            values = record.data.evals.scores
+            values = record.scores
             for name, value in values.items():
                 if not math.isfinite(value):
                     yield Problem(
@@ -204,10 +204,10 @@ def scores(registry: Registry, _: datetime) -> Iterator[Problem]:
 def artifact_paths(registry: Registry, _: datetime) -> Iterator[Problem]:
     for record in registry.iter_versions():
         seen: set[str] = set()
-        for i, artifact in enumerate(record.data.artifacts.files):
-            if artifact.path in seen:
+        for i, path in enumerate(record.artifact_paths):
+            if path in seen:
                 yield Problem(registry.display(record.path), field=f"artifacts.files[{i}].path", message="listed twice")
-            seen.add(artifact.path)
+            seen.add(path)
 
 
 # --- cross-file rules ----------------------------------------------------------------
@@ -216,57 +216,57 @@ def artifact_paths(registry: Registry, _: datetime) -> Iterator[Problem]:
 def parents(registry: Registry, _: datetime) -> Iterator[Problem]:
     """Parents exist, and following them never comes back (no cycle)."""
     entries = {entry.name: entry for entry in registry.entries()}
+    edges: dict[str, str] = {}
     for entry in entries.values():
         for record in entry.versions.values():
-            parent = Registry.parent_ref(record.data)
+            parent = record.parent
             if parent is None or parent.startswith("hf://"):
                 continue
             model, _sep, version = parent.partition("@")
             owner = entries.get(model)
             if owner is None or (version not in owner.versions and version not in owner.unreadable):
-                yield Problem(
-                    registry.display(record.path),
-                    field="parent",
-                    message=f"parent {parent} is not in the registry",
-                )
-            elif _in_cycle(entries, f"{record.model}@{record.version}"):
-                yield Problem(
-                    registry.display(record.path),
-                    field="parent",
-                    message=f"lineage cycle: following parents from {record.model}@{record.version} comes back to it",
-                )
+                message = f"parent {parent} is not in the registry"
+                yield Problem(registry.display(record.path), field="parent", message=message)
+            else:
+                edges[record.ref] = parent
+    for ref in sorted(_cyclic(edges)):
+        model, _sep, version = ref.partition("@")
+        message = f"lineage cycle: following parents from {ref} comes back to it"
+        yield Problem(registry.display(entries[model].versions[version].path), field="parent", message=message)
 
 
-def _in_cycle(entries: dict[str, ModelEntry], start: str) -> bool:
-    seen: set[str] = set()
-    current: str | None = start
-    while current is not None and not current.startswith("hf://"):
-        if current in seen:
-            return current == start
-        seen.add(current)
-        model, _, version = current.partition("@")
-        owner = entries.get(model)
-        record = owner.versions.get(version) if owner else None
-        current = Registry.parent_ref(record.data) if record else None
-    return False
+def _cyclic(edges: dict[str, str]) -> set[str]:
+    """Nodes on a cycle of a graph where each node has at most one parent; linear time."""
+    state: dict[str, int] = {}  # 1: on the current walk, 2: done
+    on_cycle: set[str] = set()
+    for start in edges:
+        walk: list[str] = []
+        node: str | None = start
+        while node is not None and node not in state:
+            state[node] = 1
+            walk.append(node)
+            node = edges.get(node)
+        if node is not None and state[node] == 1:
+            on_cycle.update(walk[walk.index(node) :])
+        for visited in walk:
+            state[visited] = 2
+    return on_cycle
 
 
 def datasets(registry: Registry, _: datetime) -> Iterator[Problem]:
     """Dataset references resolve, and the recorded hash is the dataset's."""
     for record in registry.iter_versions():
-        training = record.data.training
-        found = registry.dataset(training.dataset)
+        found = registry.dataset(record.dataset)
         shown = registry.display(record.path)
         if found is None:
-            yield Problem(shown, field="training.dataset", message=_no_dataset(registry, training.dataset))
-        elif found.data.hash != training.dataset_hash:
+            yield Problem(shown, field="training.dataset", message=_no_dataset(registry, record.dataset))
+        elif found.hash != record.dataset_hash:
             yield Problem(
                 shown,
                 field="training.dataset_hash",
-                message=f"{training.dataset_hash} differs from {found.data.hash} "
-                f"recorded in {registry.display(found.path)}",
+                message=f"{record.dataset_hash} differs from {found.hash} recorded in {registry.display(found.path)}",
             )
-        eval_ref = record.data.evals.dataset
+        eval_ref = record.eval_dataset
         if eval_ref is not None and registry.dataset(eval_ref) is None:
             yield Problem(shown, field="evals.dataset", message=_no_dataset(registry, eval_ref))
 
@@ -281,7 +281,7 @@ def single_holders(registry: Registry, _: datetime) -> Iterator[Problem]:
     """At most one version of a model in each of dev, staging and prod."""
     for entry in registry.entries():
         for stage in HOLDER_STAGES:
-            holders = [r for r in entry.ordered if r.data.stage == stage]
+            holders = [r for r in entry.ordered if r.stage == stage]
             if len(holders) < 2:
                 continue
             listed = ", ".join(r.version for r in holders)
@@ -302,11 +302,10 @@ def transitions(registry: Registry, _: datetime) -> Iterator[Problem]:
 
 def _transitions(registry: Registry, record: VersionRecord, allowed: dict[str, set[Stage]]) -> Iterator[Problem]:
     shown = registry.display(record.path)
-    data = record.data
     current: Stage = "candidate"
-    previous = data.created_at
+    previous = record.created_at
     was_prod = False
-    for i, step in enumerate(data.transitions):
+    for i, step in enumerate(record.steps):
         field = f"transitions[{i}]"
         if step.from_ != current:
             yield Problem(shown, field=f"{field}.from", message=f"is {step.from_}, but the version was {current} then")
@@ -323,28 +322,26 @@ def _transitions(registry: Registry, record: VersionRecord, allowed: dict[str, s
             yield Problem(shown, field=field, message=f"{step.from_} -> {step.to} is not allowed by {CONFIG_FILE}")
         was_prod = was_prod or step.to == "prod"
         current, previous = step.to, max(previous, step.at)
-    if data.stage != current:
-        yield Problem(shown, field="stage", message=f"is {data.stage}, but the last transition is to {current}")
+    if record.stage != current:
+        yield Problem(shown, field="stage", message=f"is {record.stage}, but the last transition is to {current}")
 
 
 def canary(registry: Registry, _: datetime) -> Iterator[Problem]:
     """A canary record only on versions that went through staging; pending only while there."""
     for record in registry.iter_versions():
-        data = record.data
-        if data.canary is None:
+        if record.canary is None:
             continue
-        visited = {t.to for t in data.transitions}
-        if "staging" not in visited:
+        if "staging" not in {t.to for t in record.steps}:
             yield Problem(
                 registry.display(record.path),
                 field="canary",
                 message="only versions that entered staging have a canary",
             )
-        elif data.canary.result == "pending" and data.stage != "staging":
+        elif record.canary["result"] == "pending" and record.stage != "staging":
             yield Problem(
                 registry.display(record.path),
                 field="canary.result",
-                message=f"a pending canary belongs to the version in staging; this one is {data.stage}",
+                message=f"a pending canary belongs to the version in staging; this one is {record.stage}",
             )
 
 

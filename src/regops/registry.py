@@ -13,15 +13,13 @@ must not silently skip a file it could not read.
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Iterator, Sequence
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Final, Literal, TypeVar
-
-from pydantic import BaseModel, ValidationError
+from typing import TYPE_CHECKING, Any, Final, Literal, cast
 
 from regops import store
 from regops.errors import (
@@ -32,18 +30,11 @@ from regops.errors import (
     StageEmptyError,
     VersionNotFoundError,
 )
-from regops.model import (
-    STAGES,
-    DatasetVersion,
-    ModelConfig,
-    ModelVersion,
-    Problem,
-    RegistryConfig,
-    Stage,
-    release,
-    version_key,
-)
+from regops.kinds import STAGES, Problem, Stage, release, version_key
 from regops.timespec import as_utc
+
+if TYPE_CHECKING:
+    from regops.model import DatasetVersion, ModelConfig, ModelVersion, RegistryConfig
 
 __all__ = [
     "HOLDER_STAGES",
@@ -65,7 +56,6 @@ __all__ = [
 HOLDER_STAGES: Final[tuple[Stage, ...]] = ("dev", "staging", "prod")
 CONFIG_FILE: Final = "regops.yaml"
 MODEL_FILE: Final = "model.yaml"
-T = TypeVar("T", bound=BaseModel)
 
 
 # --- references --------------------------------------------------------------
@@ -84,10 +74,8 @@ class Ref:
         return f"{self.model}@{tail}" if tail else self.model
 
 
-def parse_ref(text: str, *, default_model: str | None = None) -> Ref:
+def parse_ref(text: str) -> Ref:
     model, sep, tail = text.partition("@")
-    if not sep and default_model and re.match(r"^\d", text):
-        model, tail = default_model, text
     if not model or (sep and not tail):
         raise RefError(text, f"cannot read {text!r}: expected MODEL, MODEL@VERSION or MODEL@STAGE")
     if not tail:
@@ -100,26 +88,180 @@ def parse_ref(text: str, *, default_model: str | None = None) -> Ref:
 # --- what the files hold ------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class VersionRecord:
-    """A version file as loaded: the data and where it came from."""
+def _time(text: str) -> datetime:
+    # Only called on data that passed the schema, whose pattern fromisoformat reads.
+    return datetime.fromisoformat(text)
 
-    data: ModelVersion
+
+@dataclass(frozen=True)
+class Step:
+    """One transition of a version."""
+
+    from_: Stage
+    to: Stage
+    at: datetime
+    by: str
+    pr: int | None = None
+    approved_by: tuple[str, ...] = ()
+    notes: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class VersionRecord:
+    """A version file as loaded: its data (checked against the schema) and where it came from.
+
+    The accessors read the plain data directly, so queries never need pydantic;
+    :attr:`data` builds the full pydantic model when a caller wants every field typed.
+    """
+
+    raw: dict[str, Any]
     path: Path
 
     @property
     def model(self) -> str:
-        return self.data.model
+        return cast(str, self.raw["model"])
 
     @property
     def version(self) -> str:
-        return self.data.version
+        return cast(str, self.raw["version"])
+
+    @property
+    def ref(self) -> str:
+        return f"{self.model}@{self.version}"
+
+    @property
+    def stage(self) -> Stage:
+        return cast(Stage, self.raw["stage"])
+
+    @cached_property
+    def created_at(self) -> datetime:
+        return _time(self.raw["created_at"])
+
+    @property
+    def created_by(self) -> str:
+        return cast(str, self.raw["created_by"])
+
+    @property
+    def parent(self) -> str | None:
+        """The parent as MODEL@VERSION (or hf://…), whichever way the file spells it."""
+        parent = cast("str | None", self.raw.get("parent"))
+        if parent is None or "@" in parent:
+            return parent
+        return f"{self.model}@{parent}"
+
+    @property
+    def dataset(self) -> str:
+        return cast(str, self.raw["training"]["dataset"])
+
+    @property
+    def dataset_hash(self) -> str:
+        return cast(str, self.raw["training"]["dataset_hash"])
+
+    @property
+    def eval_dataset(self) -> str | None:
+        return cast("str | None", self.raw["evals"].get("dataset"))
+
+    @property
+    def scores(self) -> dict[str, float]:
+        return cast("dict[str, float]", self.raw["evals"]["scores"])
+
+    @property
+    def hyperparameters(self) -> dict[str, Any]:
+        return cast("dict[str, Any]", self.raw.get("hyperparameters", {}))
+
+    @property
+    def storage(self) -> dict[str, Any]:
+        storage = dict(self.raw["artifacts"]["storage"])
+        storage.setdefault("tier", "hot")
+        return storage
+
+    @property
+    def artifact_paths(self) -> list[str]:
+        return [f["path"] for f in self.raw["artifacts"]["files"]]
+
+    @property
+    def canary(self) -> dict[str, Any] | None:
+        return cast("dict[str, Any] | None", self.raw.get("canary"))
+
+    @cached_property
+    def steps(self) -> tuple[Step, ...]:
+        return tuple(
+            Step(
+                t["from"],
+                t["to"],
+                _time(t["at"]),
+                t["by"],
+                t.get("pr"),
+                tuple(t.get("approved_by") or ()),
+                t.get("notes"),
+                t.get("reason"),
+            )
+            for t in self.raw.get("transitions", ())
+        )
+
+    @cached_property
+    def data(self) -> ModelVersion:
+        from regops.model import ModelVersion
+
+        return ModelVersion.model_validate(self.raw)
 
 
-@dataclass(frozen=True)
-class DatasetRecord:
-    data: DatasetVersion
+@dataclass(frozen=True, eq=False)
+class ModelRecord:
+    """A model.yaml as loaded."""
+
+    raw: dict[str, Any]
     path: Path
+
+    @property
+    def name(self) -> str:
+        return cast(str, self.raw["name"])
+
+    @property
+    def primary_metric(self) -> str:
+        return cast(str, self.raw["primary_metric"]["name"])
+
+    @property
+    def goals(self) -> dict[str, Literal["max", "min"]]:
+        """The goal of every metric the model names: guard metrics and the primary one."""
+        goals = {g["name"]: g["goal"] for g in self.raw.get("guard_metrics", ())}
+        goals[self.primary_metric] = self.raw["primary_metric"]["goal"]
+        return goals
+
+    @cached_property
+    def data(self) -> ModelConfig:
+        from regops.model import ModelConfig
+
+        return ModelConfig.model_validate(self.raw)
+
+
+@dataclass(frozen=True, eq=False)
+class DatasetRecord:
+    raw: dict[str, Any]
+    path: Path
+
+    @property
+    def name(self) -> str:
+        return cast(str, self.raw["name"])
+
+    @property
+    def version(self) -> str:
+        return cast(str, self.raw["version"])
+
+    @property
+    def hash(self) -> str:
+        return cast(str, self.raw["hash"])
+
+    @cached_property
+    def created_at(self) -> datetime:
+        return _time(self.raw["created_at"])
+
+    @cached_property
+    def data(self) -> DatasetVersion:
+        from regops.model import DatasetVersion
+
+        return DatasetVersion.model_validate(self.raw)
 
 
 @dataclass(frozen=True)
@@ -141,7 +283,7 @@ class ModelEntry:
 
     name: str
     folder: Path
-    config: ModelConfig | None
+    config: ModelRecord | None
     versions: dict[str, VersionRecord]
     problems: list[Problem]
     # Version names of files that exist but did not load (so "parent missing" is not claimed).
@@ -157,8 +299,8 @@ class ModelEntry:
     def intervals(self) -> list[Interval]:
         spans: list[Interval] = []
         for record in self.versions.values():
-            steps: list[tuple[datetime, Stage]] = [(record.data.created_at, "candidate")]
-            steps += [(t.at, t.to) for t in record.data.transitions]
+            steps: list[tuple[datetime, Stage]] = [(record.created_at, "candidate")]
+            steps += [(t.at, t.to) for t in record.steps]
             for (start, stage), nxt in zip(steps, [*steps[1:], None], strict=True):
                 spans.append(Interval(record.version, stage, start, nxt[0] if nxt else None))
         return sorted(spans, key=lambda i: (i.start, version_key(i.version)))
@@ -256,14 +398,13 @@ class ModelStatus:
 class Registry:
     """A registry folder (``regops.yaml``, ``models/``, ``datasets/``), loaded on demand."""
 
-    def __init__(self, root: Path, config: RegistryConfig, problems: list[Problem]) -> None:
+    def __init__(self, root: Path, config: dict[str, Any] | None, problems: list[Problem]) -> None:
         self.root = root
-        self.config = config
+        self._config_raw = config
         self._problems = problems
         self._models: dict[str, ModelEntry] = {}
         self._datasets: dict[tuple[str, str], DatasetRecord] | None = None
         self._dataset_problems: list[Problem] = []
-        self._extra_files: list[Path] = []
 
     # loading
 
@@ -271,9 +412,16 @@ class Registry:
     def load(cls, path: str | Path = "registry") -> Registry:
         """Open the registry at ``path`` (the registry folder, or a repository that has ``registry/``)."""
         root = _find_root(Path(path))
-        parsed = store.load_many([root / CONFIG_FILE], base=root.parent)[root / CONFIG_FILE]
-        config, problems = _typed(RegistryConfig, parsed, root / CONFIG_FILE, root.parent)
-        return cls(root, config or RegistryConfig(), problems)
+        config = root / CONFIG_FILE
+        loaded = store.load_many({config: "config"}, base=root.parent)[config]
+        return cls(root, loaded.data, list(loaded.problems))
+
+    @cached_property
+    def config(self) -> RegistryConfig:
+        """regops.yaml, with its defaults filled in (the defaults alone if it has problems)."""
+        from regops.model import RegistryConfig
+
+        return RegistryConfig.model_validate(self._config_raw or {})
 
     def display(self, path: Path) -> str:
         """A path as problems show it: relative to the folder that holds the registry."""
@@ -285,54 +433,58 @@ class Registry:
     def load_all(self) -> None:
         """Read every file now, in one batch (parallel when cold)."""
         pending = [name for name in self.model_names() if name not in self._models]
-        files = [f for name in pending for f in _yaml_files(self.root / "models" / name)]
+        files = {path: kind for name in pending for path, kind in self._model_files(name).items()}
         if self._datasets is None:
-            files += self._dataset_files()
-        parsed = store.load_many(files, base=self.root.parent)
+            files.update(self._dataset_files())
+        loaded = store.load_many(files, base=self.root.parent)
         for name in pending:
-            self._models[name] = self._build_model(name, parsed)
+            self._models[name] = self._build_model(name, loaded)
         if self._datasets is None:
-            self._build_datasets(parsed)
+            self._build_datasets(loaded)
 
     def _entry(self, name: str) -> ModelEntry:
         if name not in self._models:
             if name not in self.model_names():
                 raise ModelNotFoundError(name, self.model_names())
-            files = _yaml_files(self.root / "models" / name)
-            self._models[name] = self._build_model(name, store.load_many(files, base=self.root.parent))
+            loaded = store.load_many(self._model_files(name), base=self.root.parent)
+            self._models[name] = self._build_model(name, loaded)
         return self._models[name]
 
-    def _build_model(self, name: str, parsed: dict[Path, store.Parsed]) -> ModelEntry:
+    def _model_files(self, name: str) -> dict[Path, str]:
+        return {p: "model" if p.name == MODEL_FILE else "version" for p in _yaml_files(self.root / "models" / name)}
+
+    def _build_model(self, name: str, loaded: dict[Path, store.Loaded]) -> ModelEntry:
         folder = self.root / "models" / name
         entry = ModelEntry(name, folder, None, {}, [])
         claimed: set[str] = set()
         for path in _yaml_files(folder):
+            result = loaded[path]
+            entry.problems += result.problems
             if path.name == MODEL_FILE:
-                entry.config, problems = _typed(ModelConfig, parsed[path], path, self.root.parent)
+                entry.config = ModelRecord(result.data, path) if result.data is not None else None
+                continue
+            record = VersionRecord(result.data, path) if result.data is not None else None
+            if record is None:
+                entry.unreadable.add(path.stem)
+            elif release(record.version) in claimed:
+                entry.duplicates.append((path, record.version))
+                entry.unreadable.update({path.stem, record.version})
             else:
-                record, problems = _typed(ModelVersion, parsed[path], path, self.root.parent)
-                if record is None:
-                    entry.unreadable.add(path.stem)
-                elif release(record.version) in claimed:
-                    entry.duplicates.append((path, record.version))
-                    entry.unreadable.update({path.stem, record.version})
-                else:
-                    claimed.add(release(record.version))
-                    entry.versions[record.version] = VersionRecord(record, path)
-            entry.problems += problems
+                claimed.add(release(record.version))
+                entry.versions[record.version] = record
         return entry
 
-    def _dataset_files(self) -> list[Path]:
-        folder = self.root / "datasets"
-        return [f for d in _subfolders(folder) for f in _yaml_files(d)]
+    def _dataset_files(self) -> dict[Path, str]:
+        return {f: "dataset" for d in _subfolders(self.root / "datasets") for f in _yaml_files(d)}
 
-    def _build_datasets(self, parsed: dict[Path, store.Parsed]) -> None:
+    def _build_datasets(self, loaded: dict[Path, store.Loaded]) -> None:
         self._datasets = {}
         for path in self._dataset_files():
-            record, problems = _typed(DatasetVersion, parsed[path], path, self.root.parent)
-            self._dataset_problems += problems
-            if record is not None:
-                self._datasets.setdefault((record.name, record.version), DatasetRecord(record, path))
+            result = loaded[path]
+            self._dataset_problems += result.problems
+            if result.data is not None:
+                record = DatasetRecord(result.data, path)
+                self._datasets.setdefault((record.name, record.version), record)
 
     # what is there
 
@@ -346,7 +498,7 @@ class Registry:
             raise InvalidRegistryError(entry.problems)
         return entry
 
-    def model(self, name: str) -> ModelConfig:
+    def model(self, name: str) -> ModelRecord:
         config = self.model_entry(name).config
         if config is None:
             problem = Problem(self.display(self.root / "models" / name / MODEL_FILE), message="file is missing")
@@ -365,8 +517,7 @@ class Registry:
 
     def datasets(self) -> dict[tuple[str, str], DatasetRecord]:
         if self._datasets is None:
-            files = self._dataset_files()
-            self._build_datasets(store.load_many(files, base=self.root.parent))
+            self._build_datasets(store.load_many(self._dataset_files(), base=self.root.parent))
         assert self._datasets is not None
         return self._datasets
 
@@ -411,7 +562,7 @@ class Registry:
         if span is None:
             raise StageEmptyError(parsed.model, parsed.stage, at.isoformat() if at else None)
         record = self.version(parsed.model, span.version)
-        storage = record.data.artifacts.storage.model_dump(mode="json")
+        storage = record.storage
         return Resolution(
             parsed.model,
             parsed.stage,
@@ -427,12 +578,11 @@ class Registry:
         """Every registration and transition of a model, oldest first."""
         rows: list[HistoryEntry] = []
         for record in self.versions(model):
-            data = record.data
-            rows.append(HistoryEntry(model, data.version, data.created_at, None, "candidate", data.created_by))
+            rows.append(HistoryEntry(model, record.version, record.created_at, None, "candidate", record.created_by))
             rows += [
                 HistoryEntry(
                     model,
-                    data.version,
+                    record.version,
                     t.at,
                     t.from_,
                     t.to,
@@ -442,7 +592,7 @@ class Registry:
                     t.notes,
                     t.reason,
                 )
-                for t in data.transitions
+                for t in record.steps
             ]
         return sorted(rows, key=lambda r: (r.at, version_key(r.version)))
 
@@ -456,15 +606,14 @@ class Registry:
             if name in seen:
                 break
             seen.add(name)
-            data = record.data
-            parent = self.parent_ref(data)
+            parent = record.parent
             nodes.append(
                 LineageNode(
                     name,
                     len(nodes),
-                    data.training.dataset,
-                    data.training.dataset_hash,
-                    data.evals.dataset,
+                    record.dataset,
+                    record.dataset_hash,
+                    record.eval_dataset,
                     parent=parent,
                 )
             )
@@ -474,35 +623,26 @@ class Registry:
             if parent.startswith("hf://"):
                 nodes.append(LineageNode(parent, len(nodes), external=True))
                 break
-            record = self._find(parent)
+            record = self.find(parent)
             if record is None:
                 nodes.append(LineageNode(parent, len(nodes), missing=True))
         return nodes
 
-    def _find(self, ref: str) -> VersionRecord | None:
+    def find(self, ref: str) -> VersionRecord | None:
+        """The version MODEL@VERSION names, or None (also for models that are not there)."""
         model, _, version = ref.partition("@")
         if model not in self.model_names():
             return None
         return self.model_entry(model).versions.get(version)
 
-    @staticmethod
-    def parent_ref(data: ModelVersion) -> str | None:
-        """The parent as MODEL@VERSION (or hf://…), whichever way the file spells it."""
-        parent = data.parent
-        if parent is None or "@" in parent:
-            return parent
-        return f"{data.model}@{parent}"
-
     def diff(self, a: str | Ref, b: str | Ref, *, at: datetime | None = None) -> VersionDiff:
         """How version ``b`` differs from ``a``: scores, hyperparameters, data, parent."""
         left, right = self.get(a, at=at), self.get(b)
-        goals = self._goals(right.model)
-        primary = self.model(right.model).primary_metric.name
-        names = sorted(set(left.data.evals.scores) | set(right.data.evals.scores), key=lambda n: (n != primary, n))
-        scores = [
-            _score_delta(n, left.data.evals.scores.get(n), right.data.evals.scores.get(n), goals.get(n)) for n in names
-        ]
-        pa, pb = left.data.hyperparameters, right.data.hyperparameters
+        config = self.model(right.model)
+        goals, primary = config.goals, config.primary_metric
+        names = sorted(set(left.scores) | set(right.scores), key=lambda n: (n != primary, n))
+        scores = [_score_delta(n, left.scores.get(n), right.scores.get(n), goals.get(n)) for n in names]
+        pa, pb = left.hyperparameters, right.hyperparameters
         return VersionDiff(
             a=f"{left.model}@{left.version}",
             b=f"{right.model}@{right.version}",
@@ -511,17 +651,11 @@ class Registry:
             params_added={k: pb[k] for k in sorted(pb.keys() - pa.keys())},
             params_removed={k: pa[k] for k in sorted(pa.keys() - pb.keys())},
             params_changed={k: (pa[k], pb[k]) for k in sorted(pa.keys() & pb.keys()) if pa[k] != pb[k]},
-            dataset=(left.data.training.dataset, right.data.training.dataset),
-            dataset_hash=(left.data.training.dataset_hash, right.data.training.dataset_hash),
-            eval_dataset=(left.data.evals.dataset, right.data.evals.dataset),
-            parent=(self.parent_ref(left.data), self.parent_ref(right.data)),
+            dataset=(left.dataset, right.dataset),
+            dataset_hash=(left.dataset_hash, right.dataset_hash),
+            eval_dataset=(left.eval_dataset, right.eval_dataset),
+            parent=(left.parent, right.parent),
         )
-
-    def _goals(self, model: str) -> dict[str, Literal["max", "min"]]:
-        config = self.model(model)
-        goals = {g.name: g.goal for g in config.guard_metrics}
-        goals[config.primary_metric.name] = config.primary_metric.goal
-        return goals
 
     def status(self) -> list[ModelStatus]:
         """One row per model: who holds dev, staging and prod, and since when prod."""
@@ -529,7 +663,7 @@ class Registry:
         return [self._status(name) for name in self.model_names()]
 
     def _status(self, name: str) -> ModelStatus:
-        metric = self.model(name).primary_metric.name
+        metric = self.model(name).primary_metric
         entry = self.model_entry(name)
         holders = {stage: self.holder(name, stage) for stage in HOLDER_STAGES}
 
@@ -537,7 +671,7 @@ class Registry:
             span = holders[stage]
             if span is None:
                 return None
-            return StageSummary(span.version, entry.versions[span.version].data.evals.scores.get(metric))
+            return StageSummary(span.version, entry.versions[span.version].scores.get(metric))
 
         prod = holders["prod"]
         return ModelStatus(
@@ -547,7 +681,7 @@ class Registry:
             staging=summary("staging"),
             prod=summary("prod"),
             prod_since=prod.start if prod else None,
-            candidates=sum(1 for r in entry.versions.values() if r.data.stage == "candidate"),
+            candidates=sum(1 for r in entry.versions.values() if r.stage == "candidate"),
             versions=len(entry.versions),
         )
 
@@ -574,16 +708,20 @@ def _find_root(path: Path) -> Path:
 
 def _subfolders(folder: Path) -> list[Path]:
     try:
-        return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
-    except FileNotFoundError:
+        with os.scandir(folder) as it:
+            names = sorted(e.name for e in it if e.is_dir() and not e.name.startswith("."))
+    except (FileNotFoundError, NotADirectoryError):
         return []
+    return [folder / name for name in names]
 
 
 def _yaml_files(folder: Path) -> list[Path]:
     try:
-        return sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
-    except FileNotFoundError:
+        with os.scandir(folder) as it:
+            names = sorted(e.name for e in it if e.name.endswith((".yaml", ".yml")) and e.is_file())
+    except (FileNotFoundError, NotADirectoryError):
         return []
+    return [folder / name for name in names]
 
 
 def _score_delta(name: str, a: float | None, b: float | None, goal: Literal["max", "min"] | None) -> ScoreDelta:
@@ -592,55 +730,3 @@ def _score_delta(name: str, a: float | None, b: float | None, goal: Literal["max
     delta = b - a
     better = None if goal is None or delta == 0 else (delta > 0) == (goal == "max")
     return ScoreDelta(name, a, b, delta, goal, better)
-
-
-def _typed(kind: type[T], parsed: store.Parsed, path: Path, base: Path) -> tuple[T | None, list[Problem]]:
-    """Validate parsed data against its pydantic model; problems carry the field, not yet the line."""
-    display = path.relative_to(base).as_posix() if path.is_relative_to(base) else path.as_posix()
-    if parsed.data is None:
-        assert parsed.problem is not None
-        return None, [parsed.problem]
-    try:
-        return kind.model_validate(parsed.data), []
-    except ValidationError as e:
-        return None, [Problem(display, field=field_name(err["loc"]), message=_message(err)) for err in e.errors()]
-
-
-def field_name(loc: Sequence[str | int]) -> str:
-    """('transitions', 2, 'at') -> 'transitions[2].at'."""
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
-
-
-def field_parts(name: str) -> list[str | int]:
-    """The inverse of :func:`field_name`."""
-    return [int(p[1:-1]) if p.startswith("[") else p for p in re.findall(r"\[\d+\]|[^.\[\]]+", name)]
-
-
-_TYPE_NAMES: Final = {
-    "string_type": "a string",
-    "int_type": "an integer",
-    "float_type": "a number",
-    "bool_type": "true or false",
-    "dict_type": "a mapping",
-    "list_type": "a list",
-    "model_type": "a mapping",
-}
-
-
-def _message(error: Any) -> str:
-    kind, value = error["type"], error.get("input")
-    if kind == "missing":
-        return "required field is missing"
-    if kind == "extra_forbidden":
-        return "unknown field (not in the schema: check the spelling)"
-    if kind in _TYPE_NAMES:
-        shown = f"{type(value).__name__} {value!r}" if value is not None else "null"
-        hint = " (quote it to make it a string)" if kind == "string_type" and value is not None else ""
-        return f"expected {_TYPE_NAMES[kind]}, found {shown}{hint}"
-    message = str(error["msg"]).removeprefix("Value error, ")
-    if kind == "literal_error":
-        return f"{message[0].lower()}{message[1:]}, found {value!r}"
-    return message[0].lower() + message[1:] if message else kind

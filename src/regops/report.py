@@ -14,12 +14,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
-
-from regops.model import ModelConfig, Problem
+from regops.kinds import Problem
 from regops.registry import (
     HistoryEntry,
     LineageNode,
+    ModelRecord,
     ModelStatus,
     Resolution,
     StageSummary,
@@ -47,10 +46,10 @@ __all__ = [
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json", by_alias=True, exclude_none=True)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name.rstrip("_"): _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Path):
+        return value.as_posix()
     if isinstance(value, datetime):
         return value.isoformat().replace("+00:00", "Z")
     if isinstance(value, dict):
@@ -206,8 +205,9 @@ def _relative(path: Path) -> str:
         return str(path)
 
 
-def model_text(config: ModelConfig | None, versions: Sequence[VersionRecord]) -> str:
+def model_text(record: ModelRecord | None, versions: Sequence[VersionRecord]) -> str:
     lines = []
+    config = record.data if record is not None else None
     if config is not None:
         lines += [
             f"{config.name}: {config.description or ''}".rstrip(),
@@ -220,10 +220,7 @@ def model_text(config: ModelConfig | None, versions: Sequence[VersionRecord]) ->
         if config.hub:
             lines.append(f"  hub:     {config.hub.repo}")
     metric = config.primary_metric.name if config else None
-    rows = [
-        (r.version, r.data.stage, _when(r.data.created_at), _number(r.data.evals.scores.get(metric or "")))
-        for r in versions
-    ]
+    rows = [(r.version, r.stage, _when(r.created_at), _number(r.scores.get(metric or ""))) for r in versions]
     return "\n".join([*lines, "", _table(("VERSION", "STAGE", "CREATED", metric or "SCORE"), rows)])
 
 

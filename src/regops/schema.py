@@ -1,45 +1,106 @@
-"""JSON Schema export of the file kinds in ``model.py``.
+"""The file kinds' schemas: checking data against them, and exporting them as JSON Schema.
 
-``schemas/*.json`` is generated, committed, and checked for drift by a test;
-editors pick it up from each file's ``# yaml-language-server: $schema=`` line.
+The pydantic models in ``model.py`` are the source of truth. :func:`check`
+turns their validation errors into :class:`~regops.model.Problem` values with
+messages written for people; :func:`export` writes ``schemas/*.json``
+(committed, and checked for drift by a test) for editors, which find them
+through each file's ``# yaml-language-server: $schema=`` line.
+
+pydantic is imported on first use: a warm read of the registry never needs it
+(``store.py`` caches data that passed :func:`check`).
 """
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from pydantic import BaseModel
+from regops.kinds import KINDS, Problem
 
-from regops.model import DatasetVersion, ModelConfig, ModelVersion, RegistryConfig
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
-__all__ = ["SCHEMAS", "export", "render"]
+__all__ = ["check", "export", "field_name", "field_parts", "model_class", "render"]
 
-SCHEMAS: Final[dict[str, type[BaseModel]]] = {
-    "model-version.schema.json": ModelVersion,
-    "model.schema.json": ModelConfig,
-    "dataset-version.schema.json": DatasetVersion,
-    "regops.schema.json": RegistryConfig,
+
+def model_class(kind: str) -> type[BaseModel]:
+    """The pydantic model of a file kind (``version``, ``model``, ``dataset``, ``config``)."""
+    from regops import model
+
+    cls: type[BaseModel] = getattr(model, KINDS[kind].model)
+    return cls
+
+
+def check(kind: str, data: Any, display: str) -> list[Problem]:
+    """Problems of ``data`` against the schema of ``kind``; empty when it conforms."""
+    from pydantic import ValidationError
+
+    try:
+        model_class(kind).model_validate(data)
+    except ValidationError as e:
+        return [Problem(display, field=field_name(err["loc"]), message=_message(err)) for err in e.errors()]
+    return []
+
+
+def field_name(loc: Sequence[str | int]) -> str:
+    """('transitions', 2, 'at') -> 'transitions[2].at'."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def field_parts(name: str) -> list[str | int]:
+    """The inverse of :func:`field_name`."""
+    return [int(p[1:-1]) if p.startswith("[") else p for p in re.findall(r"\[\d+\]|[^.\[\]]+", name)]
+
+
+_TYPE_NAMES: Final = {
+    "string_type": "a string",
+    "int_type": "an integer",
+    "float_type": "a number",
+    "bool_type": "true or false",
+    "dict_type": "a mapping",
+    "list_type": "a list",
+    "model_type": "a mapping",
 }
 
 
-def render(kind: type[BaseModel], name: str) -> str:
+def _message(error: Any) -> str:
+    kind, value = error["type"], error.get("input")
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "extra_forbidden":
+        return "unknown field (not in the schema: check the spelling)"
+    if kind in _TYPE_NAMES:
+        shown = f"{type(value).__name__} {value!r}" if value is not None else "null"
+        hint = " (quote it to make it a string)" if kind == "string_type" and value is not None else ""
+        return f"expected {_TYPE_NAMES[kind]}, found {shown}{hint}"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if kind == "literal_error":
+        return f"{message[0].lower()}{message[1:]}, found {value!r}"
+    return message[0].lower() + message[1:] if message else kind
+
+
+def render(kind: str) -> str:
     """One schema file's exact text."""
     schema: dict[str, Any] = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        **kind.model_json_schema(by_alias=True, mode="validation"),
+        **model_class(kind).model_json_schema(by_alias=True, mode="validation"),
     }
-    return json.dumps(schema, indent=2, sort_keys=False) + "\n"
+    return json.dumps(schema, indent=2) + "\n"
 
 
 def export(dest: Path) -> list[Path]:
     """Write every schema into ``dest``; returns the files whose text changed."""
     dest.mkdir(parents=True, exist_ok=True)
     changed: list[Path] = []
-    for name, kind in SCHEMAS.items():
-        path = dest / name
-        text = render(kind, name)
+    for kind, meta in KINDS.items():
+        path = dest / meta.schema
+        text = render(kind)
         if not path.exists() or path.read_text(encoding="utf-8") != text:
             path.write_text(text, encoding="utf-8")
             changed.append(path)

@@ -6,8 +6,9 @@ Two readers, each for what it is best at:
   parser and a Python constructor of our own; it builds plain data only
   (dict, list, str, int, float, bool, None), follows YAML 1.2's core schema
   (``yes`` and ``no`` are strings, ``010`` is ten) and leaves timestamps as
-  strings for ``model.py`` to check. Parsed files are cached by content
-  (see :class:`ParseCache`), and a cold parse of many files uses both cores.
+  strings for ``model.py`` to check. Each file is checked against its
+  kind's schema right after parsing; files that pass are cached by content
+  (see :class:`ParseCache`), and a cold read of many files uses every core.
 * the round-trip reader (ruamel.yaml) is used only when something is wrong:
   it finds the line and column of a field in just the offending file
   (:func:`locate`).
@@ -15,7 +16,7 @@ Two readers, each for what it is best at:
 Safe by construction: no tag builds an object, files over 1 MiB are refused
 before parsing, aliases may not expand a document past ``MAX_NODES`` nodes,
 duplicate keys are refused, the text must be UTF-8, and the document must be
-one mapping. Each refusal is a :class:`~regops.model.Problem`, never a traceback.
+one mapping. Each refusal is a :class:`~regops.kinds.Problem`, never a traceback.
 """
 
 from __future__ import annotations
@@ -27,29 +28,27 @@ import math
 import os
 import re
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-import yaml
-from yaml.constructor import ConstructorError, SafeConstructor
+from regops import __version__
+from regops.kinds import Problem
 
-# The libyaml parser: PyYAML builds it when libyaml is present (every wheel has it).
-from yaml.cyaml import CParser  # type: ignore[attr-defined]
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
-from yaml.resolver import BaseResolver
+if TYPE_CHECKING:
+    import yaml
+    from yaml.nodes import Node
 
-from regops.model import Problem
-
-__all__ = ["MAX_FILE_BYTES", "MAX_NODES", "Parsed", "load_many", "locate", "parse_bytes"]
+__all__ = ["MAX_FILE_BYTES", "MAX_NODES", "Loaded", "ParseCache", "Parsed", "load_many", "locate", "parse_bytes"]
 
 MAX_FILE_BYTES: Final = 1 << 20
 MAX_NODES: Final = 50_000
 # Below this many uncached files a process pool costs more than it saves.
 _PARALLEL_THRESHOLD: Final = 400
-_CACHE_FORMAT: Final = f"regops-parse-1-py{sys.version_info[0]}.{sys.version_info[1]}"
+_CACHE_FORMAT: Final = f"regops-load-1-py{sys.version_info[0]}.{sys.version_info[1]}"
 
 Data = dict[str, Any]
 
@@ -65,12 +64,72 @@ class Parsed:
 # --- the safe YAML 1.2 reader ------------------------------------------------
 
 
-class _Resolver(BaseResolver):
-    """YAML 1.2 core schema: no timestamps, no yes/no/on/off, no sexagesimals, no merge keys."""
+class _Refused(Exception):
+    def __init__(self, message: str, node: Node | None = None) -> None:
+        self.message = message
+        self.node = node
 
 
-_Resolver.yaml_implicit_resolvers = {}
-for _tag, _pattern, _first in (
+@cache
+def _loader() -> Any:
+    """The loader class, built on first use: a warm read never imports PyYAML."""
+    from yaml.constructor import ConstructorError, SafeConstructor
+
+    # The libyaml parser: PyYAML builds it when libyaml is present (every wheel has it).
+    from yaml.cyaml import CParser  # type: ignore[attr-defined]
+    from yaml.nodes import MappingNode, ScalarNode
+    from yaml.resolver import BaseResolver
+
+    class Resolver(BaseResolver):
+        """YAML 1.2 core schema: no timestamps, no yes/no/on/off, no sexagesimals, no merge keys."""
+
+    Resolver.yaml_implicit_resolvers = {}
+    for tag, pattern, first in _SCALARS:
+        Resolver.add_implicit_resolver(f"tag:yaml.org,2002:{tag}", re.compile(pattern), list(first))
+
+    class Constructor(SafeConstructor):
+        def construct_yaml_int(self, node: ScalarNode) -> int:
+            text = str(self.construct_scalar(node))
+            if text.startswith(("0o", "0x")):
+                return int(text[2:], 8 if text[1] == "o" else 16)
+            return int(text, 10)
+
+        def construct_yaml_float(self, node: ScalarNode) -> float:
+            text = str(self.construct_scalar(node)).lower()
+            if text.endswith(".inf"):
+                return -math.inf if text.startswith("-") else math.inf
+            if text == ".nan":
+                return math.nan
+            return float(text)
+
+        def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
+            if not isinstance(node, MappingNode):
+                raise ConstructorError(None, None, f"expected a mapping, found {node.id}", node.start_mark)
+            mapping: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                if not isinstance(key_node, ScalarNode):
+                    raise ConstructorError(None, None, "mapping keys must be plain values", key_node.start_mark)
+                key = self.construct_object(key_node, deep=deep)
+                if key in mapping:
+                    raise ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+                mapping[key] = self.construct_object(value_node, deep=deep)
+            return mapping
+
+    Constructor.add_constructor("tag:yaml.org,2002:int", Constructor.construct_yaml_int)  # type: ignore[type-var]
+    Constructor.add_constructor("tag:yaml.org,2002:float", Constructor.construct_yaml_float)  # type: ignore[type-var]
+    # Even an explicit !!timestamp stays text: model.py parses timestamps, with its own rules.
+    Constructor.add_constructor("tag:yaml.org,2002:timestamp", Constructor.construct_yaml_str)  # type: ignore[type-var]
+
+    class Loader(CParser, Constructor, Resolver):
+        def __init__(self, stream: str) -> None:
+            CParser.__init__(self, stream)
+            Constructor.__init__(self)
+            Resolver.__init__(self)
+
+    return Loader
+
+
+_SCALARS: Final = (
     ("bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
     ("null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
     ("int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", "-+0123456789"),
@@ -79,53 +138,13 @@ for _tag, _pattern, _first in (
         r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
         "-+0123456789.",
     ),
-):
-    _Resolver.add_implicit_resolver(f"tag:yaml.org,2002:{_tag}", re.compile(_pattern), list(_first))
-
-
-class _Constructor(SafeConstructor):
-    def construct_yaml_int(self, node: ScalarNode) -> int:
-        text = str(self.construct_scalar(node))
-        if text.startswith(("0o", "0x")):
-            return int(text[2:], 8 if text[1] == "o" else 16)
-        return int(text, 10)
-
-    def construct_yaml_float(self, node: ScalarNode) -> float:
-        text = str(self.construct_scalar(node)).lower()
-        if text.endswith(".inf"):
-            return -math.inf if text.startswith("-") else math.inf
-        if text == ".nan":
-            return math.nan
-        return float(text)
-
-    def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
-        if not isinstance(node, MappingNode):
-            raise ConstructorError(None, None, f"expected a mapping, found {node.id}", node.start_mark)
-        mapping: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            if not isinstance(key_node, ScalarNode):
-                raise ConstructorError(None, None, "mapping keys must be plain values", key_node.start_mark)
-            key = self.construct_object(key_node, deep=deep)
-            if key in mapping:
-                raise ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-            mapping[key] = self.construct_object(value_node, deep=deep)
-        return mapping
-
-
-for _name in ("int", "float"):
-    _Constructor.add_constructor(f"tag:yaml.org,2002:{_name}", getattr(_Constructor, f"construct_yaml_{_name}"))
-_Constructor.add_constructor("tag:yaml.org,2002:timestamp", _Constructor.construct_yaml_str)  # type: ignore[type-var]
-
-
-class _Loader(CParser, _Constructor, _Resolver):
-    def __init__(self, stream: str) -> None:
-        CParser.__init__(self, stream)
-        _Constructor.__init__(self)
-        _Resolver.__init__(self)
+)
 
 
 def _expanded_size(root: Node) -> int:
     """Nodes the document has once aliases are expanded (an alias bomb is a tiny file with billions)."""
+    from yaml.nodes import MappingNode, SequenceNode
+
     sizes: dict[int, int] = {}
     busy: set[int] = set()
 
@@ -148,23 +167,20 @@ def _expanded_size(root: Node) -> int:
     return size(root)
 
 
-class _Refused(Exception):
-    def __init__(self, message: str, node: Node | None = None) -> None:
-        self.message = message
-        self.node = node
-
-
 def parse_bytes(raw: bytes, path: str) -> Parsed:  # noqa: PLR0911 - one return per refusal
     """Parse one file's bytes into plain data, or say why not."""
     if len(raw) > MAX_FILE_BYTES:
-        return _refuse(path, f"file is {len(raw):,} bytes; registry files are limited to {MAX_FILE_BYTES:,}")
+        return _refuse(path, f"file is over the {MAX_FILE_BYTES:,}-byte limit for registry files")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
         col = e.start - (raw.rfind(b"\n", 0, e.start) + 1) + 1
         return _refuse(path, f"not valid UTF-8 (byte 0x{raw[e.start]:02x})", line, col)
-    loader = _Loader(text)
+    import yaml
+    from yaml.constructor import ConstructorError
+
+    loader = _loader()(text)
     try:
         node = loader.get_single_node()
         if node is None:
@@ -205,7 +221,7 @@ def _yaml_message(error: yaml.MarkedYAMLError, text: str, mark: Any) -> str:
     return f"not valid YAML: {message}"
 
 
-def _constructor_message(error: ConstructorError) -> str:
+def _constructor_message(error: yaml.constructor.ConstructorError) -> str:
     problem = error.problem or "cannot be read"
     if problem.startswith("could not determine a constructor for the tag"):
         tag = problem.rsplit(" ", 1)[-1]
@@ -213,17 +229,55 @@ def _constructor_message(error: ConstructorError) -> str:
     return problem
 
 
-# --- reading many files: cache and processes ---------------------------------
+# --- reading many files: validation, cache and processes ----------------------
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A file read and checked against its kind's schema: the data, or every problem."""
+
+    data: Data | None
+    problems: tuple[Problem, ...] = ()
+
+
+def _load(raw: bytes, display: str, kind: str) -> Loaded:
+    from regops.schema import check
+
+    parsed = parse_bytes(raw, display)
+    if parsed.data is None:
+        assert parsed.problem is not None
+        return Loaded(None, (parsed.problem,))
+    problems = check(kind, parsed.data, display)
+    return Loaded(None if problems else parsed.data, tuple(problems))
+
+
+def _load_chunk(chunk: Sequence[tuple[bytes, str, str]]) -> list[Loaded]:
+    return [_load(raw, display, kind) for raw, display, kind in chunk]
+
+
+def _load_all(jobs: list[tuple[bytes, str, str]]) -> list[Loaded]:
+    workers = min(os.cpu_count() or 1, 8)
+    if len(jobs) < _PARALLEL_THRESHOLD or workers < 2:
+        return _load_chunk(jobs)
+    size = -(-len(jobs) // (workers * 4))
+    chunks = [jobs[i : i + size] for i in range(0, len(jobs), size)]
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        return [loaded for chunk in pool.map(_load_chunk, chunks) for loaded in chunk]
 
 
 class ParseCache:
-    """Parsed data of files keyed by a hash of their bytes, one cache file per folder.
+    """Data of files that passed their schema, keyed by a hash of kind and bytes, one cache file per folder.
 
     Content-keyed, so an edit, a checkout or a copied tree can never serve
-    stale data. Stored with :mod:`marshal` (plain data only, nothing it reads
-    can run code) under ``$REGOPS_CACHE_DIR`` or ``$XDG_CACHE_HOME/regops``;
-    ``REGOPS_NO_CACHE=1`` turns it off. A cache that cannot be read or written
-    is ignored: it only ever saves time.
+    stale data; the cache's name carries regops' version and a hash of the
+    schema's source, so a new regops never trusts an old verdict. Stored with
+    :mod:`marshal` (plain data only; reading it runs no code) under
+    ``$REGOPS_CACHE_DIR`` or ``$XDG_CACHE_HOME/regops``; ``REGOPS_NO_CACHE=1``
+    turns it off. A cache that cannot be read or written is ignored: it only
+    ever saves time.
     """
 
     def __init__(self, root: Path | None) -> None:
@@ -242,7 +296,7 @@ class ParseCache:
     def _file(self, folder: Path) -> Path | None:
         if self.root is None:
             return None
-        key = hashlib.blake2b(f"{_CACHE_FORMAT}\0{folder}".encode(), digest_size=12).hexdigest()
+        key = hashlib.blake2b(f"{_fingerprint()}\0{folder}".encode(), digest_size=12).hexdigest()
         return self.root / f"{key}.marshal"
 
     def read(self, folder: Path) -> dict[bytes, Data]:
@@ -269,66 +323,65 @@ class ParseCache:
                 tmp.unlink(missing_ok=True)
 
 
-def _digest(raw: bytes) -> bytes:
-    return hashlib.blake2b(raw, digest_size=16).digest()
+@cache
+def _fingerprint() -> str:
+    """What a cached verdict depends on: this format, Python's marshal, regops and its schema source."""
+    source = Path(__file__).with_name("model.py")
+    digest = hashlib.blake2b(source.read_bytes(), digest_size=8).hexdigest() if source.exists() else "-"
+    return f"{_CACHE_FORMAT}-{__version__}-{digest}"
 
 
-def _read(path: Path, display: str) -> bytes | Problem:
+def _digest(raw: bytes, kind: str) -> bytes:
+    return hashlib.blake2b(raw, digest_size=16, person=kind.encode()[:16]).digest()
+
+
+def _read(path: Path) -> bytes | OSError:
+    # Read at most one byte past the limit: parse_bytes reports the size, and a huge file costs nothing.
     try:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            size = path.stat().st_size
-            return Problem(display, message=f"file is {size:,} bytes; registry files are limited to {MAX_FILE_BYTES:,}")
-        return path.read_bytes()
+        with path.open("rb") as handle:
+            return handle.read(MAX_FILE_BYTES + 1)
     except OSError as e:
-        return Problem(display, message=f"cannot read: {e.strerror or e}")
+        return e
 
 
-def _parse_chunk(chunk: Sequence[tuple[bytes, str]]) -> list[Parsed]:
-    return [parse_bytes(raw, display) for raw, display in chunk]
+def _unreadable(path: Path, base: Path, error: OSError) -> Problem:
+    return Problem(_display(path, base), message=f"cannot read: {error.strerror or error}")
 
 
-def _parse_all(jobs: list[tuple[bytes, str]]) -> list[Parsed]:
-    workers = min(os.cpu_count() or 1, 8)
-    if len(jobs) < _PARALLEL_THRESHOLD or workers < 2:
-        return _parse_chunk(jobs)
-    size = -(-len(jobs) // (workers * 4))
-    chunks = [jobs[i : i + size] for i in range(0, len(jobs), size)]
-    import multiprocessing
+def load_many(files: Mapping[Path, str], *, base: Path, cache: ParseCache | None = None) -> dict[Path, Loaded]:
+    """Read, parse and schema-check files (path -> kind); problems show paths relative to ``base``.
 
-    context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        return [parsed for chunk in pool.map(_parse_chunk, chunks) for parsed in chunk]
-
-
-def load_many(paths: Iterable[Path], *, base: Path, cache: ParseCache | None = None) -> dict[Path, Parsed]:
-    """Read and parse files, shown in problems relative to ``base``; cached by content."""
+    Files whose exact bytes passed before come from the cache without being
+    parsed; the rest are parsed (on every core when there are many) and the
+    ones that pass are cached.
+    """
     cache = cache if cache is not None else ParseCache.from_environment()
     by_folder: dict[Path, list[Path]] = {}
-    for path in paths:
+    for path in files:
         by_folder.setdefault(path.parent, []).append(path)
-    results: dict[Path, Parsed] = {}
+    results: dict[Path, Loaded] = {}
     misses: list[tuple[Path, bytes, bytes]] = []
     entries: dict[Path, dict[bytes, Data]] = {}
     dirty: set[Path] = set()
-    for folder, files in by_folder.items():
+    for folder, paths in by_folder.items():
         cached = cache.read(folder)
         entries[folder] = keep = {}
-        for path in files:
-            raw = _read(path, _display(path, base))
-            if isinstance(raw, Problem):
-                results[path] = Parsed(None, raw)
+        for path in paths:
+            raw = _read(path)
+            if isinstance(raw, OSError):
+                results[path] = Loaded(None, (_unreadable(path, base, raw),))
                 continue
-            digest = _digest(raw)
+            digest = _digest(raw, files[path])
             if digest in cached:
                 keep[digest] = cached[digest]
-                results[path] = Parsed(cached[digest])
+                results[path] = Loaded(cached[digest])
             else:
                 misses.append((path, digest, raw))
                 dirty.add(folder)
         if len(keep) != len(cached):
             dirty.add(folder)  # drop entries of files that changed or went away
-    parsed = _parse_all([(raw, _display(path, base)) for path, _, raw in misses])
-    for (path, digest, _), result in zip(misses, parsed, strict=True):
+    loaded = _load_all([(raw, _display(path, base), files[path]) for path, _, raw in misses])
+    for (path, digest, _), result in zip(misses, loaded, strict=True):
         results[path] = result
         if result.data is not None:
             entries[path.parent][digest] = result.data

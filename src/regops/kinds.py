@@ -1,0 +1,64 @@
+"""What a registry holds, in plain Python: file kinds, stages, SemVer order, problems.
+
+Nothing here imports pydantic or a YAML library, so the read path can use it
+without paying for them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, Literal, NamedTuple
+
+__all__ = ["KINDS", "STAGES", "Kind", "Problem", "Stage", "release", "version_key"]
+
+Stage = Literal["candidate", "dev", "staging", "prod", "archived"]
+STAGES: Final[tuple[Stage, ...]] = ("candidate", "dev", "staging", "prod", "archived")
+
+
+class Kind(NamedTuple):
+    model: str  # the pydantic class in regops.model
+    schema: str  # its file in schemas/
+
+
+KINDS: Final[dict[str, Kind]] = {
+    "version": Kind("ModelVersion", "model-version.schema.json"),
+    "model": Kind("ModelConfig", "model.schema.json"),
+    "dataset": Kind("DatasetVersion", "dataset-version.schema.json"),
+    "config": Kind("RegistryConfig", "regops.schema.json"),
+}
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One thing wrong in the registry's files: where, which field, what.
+
+    ``line`` and ``col`` are 1-based; 0 when the problem has no position
+    (a missing file, a rule about the whole file).
+    """
+
+    path: str
+    line: int = 0
+    col: int = 0
+    field: str = ""
+    message: str = ""
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}:{self.col}" if self.line else self.path
+        field = f" {self.field}:" if self.field else ""
+        return f"{where}:{field} {self.message}"
+
+
+def release(version: str) -> str:
+    """A version without build metadata: SemVer gives 1.0.0+a and 1.0.0+b the same precedence."""
+    return version.split("+", 1)[0]
+
+
+def version_key(version: str) -> tuple[int, int, int, tuple[tuple[int, int | str], ...]]:
+    """SemVer 2.0 precedence as a sort key (build metadata ignored, as the spec says)."""
+    core, _, pre = release(version).partition("-")
+    major, minor, patch = (int(part) for part in core.split("."))
+    if not pre:
+        # A release sorts after all of its pre-releases.
+        return (major, minor, patch, ((2, 0),))
+    ids = tuple((0, int(p)) if p.isdigit() else (1, p) for p in pre.split("."))
+    return (major, minor, patch, ids)
