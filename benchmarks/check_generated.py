@@ -38,15 +38,12 @@ HEADERS = {
 }
 
 
-def _loader(base: type) -> type:
-    class Loader(base):  # type: ignore[misc,valid-type]
-        pass
-
-    Loader.yaml_implicit_resolvers = {
-        k: [(t, r) for t, r in v if t != "tag:yaml.org,2002:timestamp"]
-        for k, v in base.yaml_implicit_resolvers.items()
+def _loader(base: Any) -> Any:
+    """``base`` with the timestamp resolver removed: regops hands timestamps to pydantic as strings."""
+    resolvers = {
+        k: [(t, r) for t, r in v if t != "tag:yaml.org,2002:timestamp"] for k, v in base.yaml_implicit_resolvers.items()
     }
-    return Loader
+    return type(f"No{base.__name__}Timestamps", (base,), {"yaml_implicit_resolvers": resolvers})
 
 
 PURE = _loader(yaml.SafeLoader)
@@ -63,7 +60,7 @@ def load(path: Path, header: str, problems: list[str]) -> Any:
     return data
 
 
-def check(registry: Path) -> list[str]:  # noqa: PLR0912, PLR0915, C901
+def check(registry: Path) -> list[str]:
     problems: list[str] = []
     RegistryConfig.model_validate(load(registry / "regops.yaml", "regops", problems))
     datasets: dict[str, str] = {}
@@ -79,62 +76,70 @@ def check(registry: Path) -> list[str]:  # noqa: PLR0912, PLR0915, C901
         config = ModelConfig.model_validate(load(folder / "model.yaml", "model", problems))
         if config.name != folder.name:
             problems.append(f"{folder}/model.yaml: name != folder")
-        metric = config.primary_metric.name
         versions: dict[str, ModelVersion] = {}
-        for path in sorted(folder.glob("*.yaml")):
-            if path.name == "model.yaml":
-                continue
+        for path in sorted(set(folder.glob("*.yaml")) - {folder / "model.yaml"}):
             count += 1
-            where = str(path)
             try:
                 v = ModelVersion.model_validate(load(path, "version", problems))
             except ValueError as e:
-                problems.append(f"{where}: {e}")
+                problems.append(f"{path}: {e}")
                 continue
             versions[v.version] = v
-            if (v.model, v.version) != (folder.name, path.stem):
-                problems.append(f"{where}: model/version do not match the path")
-            if datasets.get(v.training.dataset) != v.training.dataset_hash:
-                problems.append(f"{where}: training dataset does not resolve or hash differs")
-            if v.evals.dataset not in datasets:
-                problems.append(f"{where}: eval dataset does not resolve")
-            if metric not in v.evals.scores or not all(map(math.isfinite, v.evals.scores.values())):
-                problems.append(f"{where}: scores lack {metric} or are not finite")
-            if v.artifacts.storage.backend != "local" or v.artifacts.storage.tier != "hot":
-                problems.append(f"{where}: storage is not local/hot")
-            expected = v.transitions[-1].to if v.transitions else "candidate"
-            if v.stage != expected:
-                problems.append(f"{where}: stage {v.stage} != last transition {expected}")
-            previous, last = "candidate", v.created_at
-            was_prod = False
-            for n, t in enumerate(v.transitions):
-                if t.from_ != previous:
-                    problems.append(f"{where}: transition {n} from {t.from_}, expected {previous}")
-                step = (t.from_, t.to)
-                legal = step in LEGAL or t.to == "archived" or (step == ("archived", "prod") and was_prod)
-                if not legal:
-                    problems.append(f"{where}: illegal transition {step}")
-                if (t.at <= last and n) or t.at < last or t.at >= LIMIT:
-                    problems.append(f"{where}: transition {n} at {t.at} out of order or in the future")
-                human = t.to in ("staging", "prod") or t.from_ in ("staging", "prod")
-                if human and (t.pr is None or not t.approved_by or t.notes is None or "[bot]" in t.by):
-                    problems.append(f"{where}: human transition {n} lacks pr/approved_by/notes")
-                if t.by in (t.approved_by or []):
-                    problems.append(f"{where}: transition {n} approved by its author")
-                was_prod = was_prod or t.to == "prod"
-                previous, last = t.to, t.at
-            reached_staging = any(t.to == "staging" for t in v.transitions)
-            if (v.canary is not None) != reached_staging:
-                problems.append(f"{where}: canary present iff the version reached staging")
-            if v.canary is not None:
-                pending = v.canary.result == "pending"
-                if pending != (v.stage == "staging") or (v.canary.finished_at is None) != pending:
-                    problems.append(f"{where}: canary result/finished_at do not fit stage {v.stage}")
-            if v.created_at >= LIMIT:
-                problems.append(f"{where}: created_at in the future")
+            problems += [f"{path}: {p}" for p in check_version(path, v, datasets, config.primary_metric.name)]
         problems += check_model(folder.name, versions)
     if count == 0:
         problems.append(f"{registry}: no version files")
+    return problems
+
+
+def check_version(path: Path, v: ModelVersion, datasets: dict[str, str], metric: str) -> list[str]:
+    problems = []
+    if (v.model, v.version) != (path.parent.name, path.stem):
+        problems.append("model/version do not match the path")
+    if datasets.get(v.training.dataset) != v.training.dataset_hash:
+        problems.append("training dataset does not resolve or hash differs")
+    if v.evals.dataset not in datasets:
+        problems.append("eval dataset does not resolve")
+    if metric not in v.evals.scores or not all(map(math.isfinite, v.evals.scores.values())):
+        problems.append(f"scores lack {metric} or are not finite")
+    if v.artifacts.storage.backend != "local" or v.artifacts.storage.tier != "hot":
+        problems.append("storage is not local/hot")
+    expected = v.transitions[-1].to if v.transitions else "candidate"
+    if v.stage != expected:
+        problems.append(f"stage {v.stage} != last transition {expected}")
+    if v.created_at >= LIMIT:
+        problems.append("created_at in the future")
+    problems += check_transitions(v)
+    reached_staging = any(t.to == "staging" for t in v.transitions)
+    if (v.canary is not None) != reached_staging:
+        problems.append("canary present iff the version reached staging")
+    if v.canary is not None:
+        pending = v.canary.result == "pending"
+        if pending != (v.stage == "staging") or (v.canary.finished_at is None) != pending:
+            problems.append(f"canary result/finished_at do not fit stage {v.stage}")
+    return problems
+
+
+def check_transitions(v: ModelVersion) -> list[str]:
+    problems = []
+    previous, last, was_prod = "candidate", v.created_at, False
+    for n, t in enumerate(v.transitions):
+        if t.from_ != previous:
+            problems.append(f"transition {n} from {t.from_}, expected {previous}")
+        step = (t.from_, t.to)
+        if not (step in LEGAL or t.to == "archived" or (step == ("archived", "prod") and was_prod)):
+            problems.append(f"illegal transition {step}")
+        if (t.at <= last and n) or t.at < last or t.at >= LIMIT:
+            problems.append(f"transition {n} at {t.at} out of order or in the future")
+        human = t.to in ("staging", "prod") or t.from_ in ("staging", "prod")
+        if human and (t.pr is None or not t.approved_by or t.notes is None or "[bot]" in t.by):
+            problems.append(f"human transition {n} lacks pr/approved_by/notes")
+        if not human and (t.by != "github-actions[bot]" or not t.reason):
+            problems.append(f"bot transition {n} lacks by/reason")
+        if t.by in (t.approved_by or []):
+            problems.append(f"transition {n} approved by its author")
+        was_prod = was_prod or t.to == "prod"
+        previous, last = t.to, t.at
     return problems
 
 

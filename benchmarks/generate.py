@@ -275,7 +275,7 @@ def fates(rng: random.Random, n: int) -> list[str]:
 class History:
     """Simulates one model's stage changes in time order."""
 
-    def __init__(self, rng: random.Random, model: Model, start: int, slot: int, pr_stride: int, pr0: int):
+    def __init__(self, rng: random.Random, model: Model, *, start: int, slot: int, pr_stride: int, pr0: int):
         self.rng = rng
         self.model = model
         self.start = start
@@ -440,9 +440,7 @@ def artifacts(rng: random.Random, kind: str) -> str:
     return "".join(out)
 
 
-def version_file(
-    rng: random.Random, model: Model, v: Version, train: list[Dataset], evals: list[Dataset]
-) -> str:
+def version_file(rng: random.Random, model: Model, v: Version, train: list[Dataset], evals: list[Dataset]) -> str:
     family = FAMILIES[model.family][0]
     ds = latest_before(train, v.created)
     ev = latest_before(evals, v.created)
@@ -543,7 +541,7 @@ def generate(out: Path, models: int, versions: int, seed: int = 0, *, force: boo
     (registry / "models").mkdir(parents=True)
     (registry / "regops.yaml").write_text(REGOPS_YAML)
     files = 1
-    for family, (name, description) in enumerate(FAMILIES):
+    for family, (_, description) in enumerate(FAMILIES):
         for ds in train[family] + evals[family]:
             folder = registry / "datasets" / ds.name
             folder.mkdir(parents=True, exist_ok=True)
@@ -551,7 +549,7 @@ def generate(out: Path, models: int, versions: int, seed: int = 0, *, force: boo
             files += 1
     built = []
     for i in range(models):
-        model, n = build_model(seed, i, models, versions, start, span)
+        model, n = build_model(seed, i, models=models, versions=versions, start=start, span=span)
         write_model(registry, model, train, evals, random.Random(f"{seed}:{i}:render"))
         built.append(model)
         files += n + 1
@@ -569,7 +567,7 @@ def generate(out: Path, models: int, versions: int, seed: int = 0, *, force: boo
     return registry
 
 
-def build_model(seed: int, i: int, models: int, versions: int, start: int, span: int) -> tuple[Model, int]:
+def build_model(seed: int, i: int, *, models: int, versions: int, start: int, span: int) -> tuple[Model, int]:
     rng = random.Random(f"{seed}:{i}")
     name, family, task, kind = BASES[i % len(BASES)]
     owners = [*rng.sample(PEOPLE, 3), f"@acme/{name}-owners"]
@@ -582,7 +580,7 @@ def build_model(seed: int, i: int, models: int, versions: int, start: int, span:
         cur = next_version(rng, prev)
         numbers.append((semver(cur), semver(prev) if prev else None))
         prev = cur
-    History(rng, model, start + offset, slot, pr_stride=models, pr0=i + 1).run(numbers)
+    History(rng, model, start=start + offset, slot=slot, pr_stride=models, pr0=i + 1).run(numbers)
     return model, versions
 
 

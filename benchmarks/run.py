@@ -37,9 +37,10 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from generate import generate  # noqa: E402
+from generate import generate
 
 SIZES = {"1k": (20, 50), "10k": (100, 100)}
 HELP_TARGET = 0.15  # s, cold `regops --help`
@@ -140,8 +141,8 @@ def _tree(root: int) -> list[int]:
         pid = todo.pop()
         pids.append(pid)
         try:
-            for task in os.listdir(f"/proc/{pid}/task"):
-                todo += map(int, Path(f"/proc/{pid}/task/{task}/children").read_text().split())
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                todo += map(int, (task / "children").read_text().split())
         except (OSError, ValueError):
             continue
     return pids
@@ -240,7 +241,7 @@ def progress(text: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
 
 
-def cases_for(label: str, registry: Path, manifest: dict, regops: str, python: str) -> list[Case]:
+def cases_for(label: str, registry: Path, manifest: dict[str, Any], regops: str, python: str) -> list[Case]:
     reg = ["--registry", str(registry)]
     floor = f"floor {label}"
     status_target = STATUS_TARGET if label == "1k" else None
@@ -259,9 +260,14 @@ def cases_for(label: str, registry: Path, manifest: dict, regops: str, python: s
             label,
             expect=query["expect"],
         ),
-        Case(f"floor {label}: PyYAML CSafeLoader, {manifest['files']:,} files", [python, "-c", FLOOR, str(registry)],
-             "-", label, expect=f"{manifest['files']}\n"),
-    ]  # fmt: skip
+        Case(
+            f"floor {label}: PyYAML CSafeLoader, {manifest['files']:,} files",
+            [python, "-c", FLOOR, str(registry)],
+            "-",
+            label,
+            expect=f"{manifest['files']}\n",
+        ),
+    ]
 
 
 # --- the table ---------------------------------------------------------------
@@ -281,8 +287,16 @@ def row(case: Case, floors: dict[str, float]) -> str:
     if case.target is not None:
         vs_target = f"{med / case.target:.2f}× ({'ok' if med <= case.target else 'over'})"
     vs_floor = f"{med / floors[case.floor]:.2f}×" if case.floor in floors else ""
-    cells = (case.label, fmt_s(med), fmt_s(min(times)), fmt_s(max(times)), f"{rss:.0f}",
-             target_text(case), vs_target, vs_floor)  # fmt: skip
+    cells = (
+        case.label,
+        fmt_s(med),
+        fmt_s(min(times)),
+        fmt_s(max(times)),
+        f"{rss:.0f}",
+        target_text(case),
+        vs_target,
+        vs_floor,
+    )
     return "| " + " | ".join(cells) + " |"
 
 
@@ -301,11 +315,15 @@ def rss_row(label: str, validate: list[Case], pss: float | None) -> list[str]:
         return f"{mb / target:.2f}× ({'ok' if mb < target else 'over'})" if target else ""
 
     goal = f"< {RSS_TARGET:g} MB" if target else ""
-    rows = [f"| peak RSS of `validate`, {label} (max over its {len(runs)} timed runs) | | | | "
-            f"{rss:.0f} | {goal} | {judged(rss)} | |"]  # fmt: skip
+    rows = [
+        f"| peak RSS of `validate`, {label} (max over its {len(runs)} timed runs) | | | | "
+        f"{rss:.0f} | {goal} | {judged(rss)} | |"
+    ]
     if pss is not None:
-        rows.append(f"| peak PSS of `validate`, {label}, cold cache, whole process tree (sampled, untimed) "
-                    f"| | | | {pss:.0f} | {goal} | {judged(pss)} | |")  # fmt: skip
+        rows.append(
+            f"| peak PSS of `validate`, {label}, cold cache, whole process tree (sampled, untimed) "
+            f"| | | | {pss:.0f} | {goal} | {judged(pss)} | |"
+        )
     return rows
 
 
@@ -362,8 +380,12 @@ def regops_version(bench: Bench) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=5, help="timed runs per row (default 5)")
-    parser.add_argument("--sizes", type=parse_sizes, default="1k,10k",
-                        help="comma-separated: 1k (20x50), 10k (100x100) or MODELSxVERSIONS; default 1k,10k")  # fmt: skip
+    parser.add_argument(
+        "--sizes",
+        type=parse_sizes,
+        default="1k,10k",
+        help="comma-separated: 1k (20x50), 10k (100x100) or MODELSxVERSIONS; default 1k,10k",
+    )
     parser.add_argument("--regops", default=default_regops(), help="the regops executable (default: next to python)")
     parser.add_argument("--seed", type=int, default=0, help="generator seed")
     parser.add_argument("--workdir", type=Path, help="generate here and keep it (default: a temp dir, removed)")
@@ -388,8 +410,10 @@ def bench(args: argparse.Namespace, work: Path) -> int:
         registry = generate(work / label, models, versions, args.seed, force=True)
         took = time.perf_counter() - began
         manifest = json.loads((work / label / "manifest.json").read_text())
-        made.append(f"{label} = {models} models × {versions} versions ({models * versions:,} version files, "
-                    f"{manifest['files']:,} YAML files) generated in {took:.2f} s")  # fmt: skip
+        made.append(
+            f"{label} = {models} models × {versions} versions ({models * versions:,} version files, "
+            f"{manifest['files']:,} YAML files) generated in {took:.2f} s"
+        )
         progress(made[-1])
         per_size[label] = cases_for(label, registry, manifest, b.regops, b.python)
     help_case = Case("`regops --help`, cold process", [b.regops, "--help"], "-", target=HELP_TARGET)
@@ -409,16 +433,20 @@ def bench(args: argparse.Namespace, work: Path) -> int:
                     shutil.rmtree(fresh, ignore_errors=True)
     except Failed as e:
         print(f"benchmark stopped: {e}", file=sys.stderr)
-        print("(validate must pass on a generated registry: this is a bug in benchmarks/generate.py or in regops)",
-              file=sys.stderr)  # fmt: skip
+        print(
+            "(every command must exit 0 on a generated registry: a bug in benchmarks/generate.py or in regops;"
+            " `python benchmarks/check_generated.py DIR/registry` tells which)",
+            file=sys.stderr,
+        )
         return 1
-    print_report(args, b, made, help_case, per_size, pss)
+    print_report(args, b, made=made, help_case=help_case, per_size=per_size, pss=pss)
     return 0
 
 
 def print_report(
     args: argparse.Namespace,
     b: Bench,
+    *,
     made: list[str],
     help_case: Case,
     per_size: dict[str, list[Case]],
@@ -426,8 +454,10 @@ def print_report(
 ) -> None:
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     print(f"## regops benchmarks ({now})\n")
-    print(f"- {regops_version(b)}; Python {platform.python_version()} on {platform.system()} "
-          f"{platform.machine()}, {os.cpu_count()} CPUs")  # fmt: skip
+    print(
+        f"- {regops_version(b)}; Python {platform.python_version()} on {platform.system()} "
+        f"{platform.machine()}, {os.cpu_count()} CPUs"
+    )
     print(f"- each row: median of **{args.repeat}** timed runs (after 1 untimed warm-up), fresh subprocess each")
     for line in made:
         print(f"- {line}")

@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from regops import policy, schema
 from regops.kinds import Problem
 from regops.registry import (
     HistoryEntry,
@@ -51,6 +50,8 @@ def _moment(at: TimeArg) -> datetime | None:
 
 def validate(*, registry: RegistryArg = "registry", now: datetime | None = None) -> list[Problem]:
     """Every problem in the registry, sorted by file, line and column; empty when clean."""
+    from regops import policy
+
     return policy.check(open_registry(registry), now=now)
 
 
@@ -89,4 +90,6 @@ def diff(a: str, b: str, *, registry: RegistryArg = "registry", at: TimeArg = No
 
 def export_schemas(dest: str | Path = "schemas") -> list[Path]:
     """Write ``schemas/*.json`` from the pydantic models; returns the files that changed."""
+    from regops import schema
+
     return schema.export(Path(dest))

@@ -29,7 +29,6 @@ import os
 import re
 import sys
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -185,7 +184,8 @@ def parse_bytes(raw: bytes, path: str) -> Parsed:  # noqa: PLR0911 - one return 
         node = loader.get_single_node()
         if node is None:
             return _refuse(path, "file is empty; expected a mapping of fields")
-        if _expanded_size(node) > MAX_NODES:
+        # Only an alias (*name) can make a small file expand; most files have none.
+        if "*" in text and _expanded_size(node) > MAX_NODES:
             raise _Refused(f"aliases expand the document past {MAX_NODES:,} nodes (an alias bomb?)", node)
         data = loader.construct_document(node)
     except _Refused as e:
@@ -262,6 +262,7 @@ def _load_all(jobs: list[tuple[bytes, str, str]]) -> list[Loaded]:
     size = -(-len(jobs) // (workers * 4))
     chunks = [jobs[i : i + size] for i in range(0, len(jobs), size)]
     import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
 
     context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
@@ -338,10 +339,18 @@ def _digest(raw: bytes, kind: str) -> bytes:
 def _read(path: Path) -> bytes | OSError:
     # Read at most one byte past the limit: parse_bytes reports the size, and a huge file costs nothing.
     try:
-        with path.open("rb") as handle:
-            return handle.read(MAX_FILE_BYTES + 1)
+        fd = os.open(path, os.O_RDONLY)
     except OSError as e:
         return e
+    try:
+        chunks = [os.read(fd, MAX_FILE_BYTES + 1)]
+        while chunks[-1] and sum(map(len, chunks)) <= MAX_FILE_BYTES:  # a short read: keep going
+            chunks.append(os.read(fd, MAX_FILE_BYTES + 1))
+        return b"".join(chunks)
+    except OSError as e:
+        return e
+    finally:
+        os.close(fd)
 
 
 def _unreadable(path: Path, base: Path, error: OSError) -> Problem:
