@@ -6,10 +6,14 @@ Each function opens the registry (a path, or an already loaded
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
-from regops.kinds import Problem
+from regops import __version__
+from regops.errors import RegopsError
+from regops.kinds import Problem, Stage
 from regops.registry import (
     HistoryEntry,
     LineageNode,
@@ -23,13 +27,25 @@ from regops.registry import (
 )
 from regops.timespec import parse_time
 
+if TYPE_CHECKING:
+    from regops.lifecycle import Bump, Plan, RegisterResult
+    from regops.storage import Storage
+
 __all__ = [
+    "auto_promote",
     "diff",
+    "download",
     "export_schemas",
     "history",
     "lineage",
     "open_registry",
+    "open_storage",
+    "promote",
+    "record_canary",
+    "register",
     "resolve",
+    "restore",
+    "rollback",
     "show",
     "show_model",
     "status",
@@ -93,3 +109,170 @@ def export_schemas(dest: str | Path = "schemas") -> list[Path]:
     from regops import schema
 
     return schema.export(Path(dest))
+
+
+# --- writes ------------------------------------------------------------------------------------
+
+
+def open_storage(registry: Registry) -> Storage:
+    """The storage backend regops.yaml names, rooted at the repository that holds the registry."""
+    from regops.adapters.local import LocalStorage
+
+    config = registry.config
+    base = registry.root.parent
+    if config.storage.backend != "local":
+        raise RegopsError(
+            f"storage backend {config.storage.backend!r} is not available in regops {__version__}; "
+            "use `storage: {backend: local, path: …}` in regops.yaml"
+        )
+    hot = base / (config.storage.path or ".regops/store")
+    cold = base / config.cold_storage.path if config.cold_storage and config.cold_storage.path else None
+    return LocalStorage(hot, cold)
+
+
+def _write(registry: RegistryArg, plan_it: Callable[[Registry], Plan], *, dry_run: bool) -> Plan:
+    from regops import lifecycle
+
+    root = open_registry(registry).root
+    with lifecycle.locked(root):
+        fresh = Registry.load(root)  # plan on what is on disk now that the lock is held
+        plan = plan_it(fresh)
+        if not dry_run:
+            lifecycle.apply(plan)
+    return plan
+
+
+def promote(
+    ref: str, *, registry: RegistryArg = "registry", to: Stage, notes: str, by: str | None = None, dry_run: bool = False
+) -> Plan:
+    """Move a version to ``to`` (archiving the previous holder); ``dry_run`` only plans."""
+    from regops import lifecycle
+
+    who = lifecycle.identity(by)
+    return _write(
+        registry,
+        lambda r: lifecycle.promote(r, ref, to=to, notes=notes, by=who, storage=open_storage(r)),
+        dry_run=dry_run,
+    )
+
+
+def rollback(
+    model: str,
+    *,
+    registry: RegistryArg = "registry",
+    to: str | None = None,
+    at: TimeArg = None,
+    notes: str,
+    by: str | None = None,
+    dry_run: bool = False,
+) -> Plan:
+    """Bring a former prod version back to prod, archiving the current one."""
+    from regops import lifecycle
+
+    who, moment = lifecycle.identity(by), _moment(at)
+    return _write(
+        registry,
+        lambda r: lifecycle.rollback(r, model, to=to, at=moment, notes=notes, by=who, storage=open_storage(r)),
+        dry_run=dry_run,
+    )
+
+
+def auto_promote(
+    model: str | None = None, *, registry: RegistryArg = "registry", by: str | None = None, dry_run: bool = False
+) -> Plan:
+    """Move each model's best candidate that beats dev into dev; idempotent."""
+    from regops import lifecycle
+
+    who = lifecycle.identity(by)
+    return _write(registry, lambda r: lifecycle.auto_promote(r, model, by=who), dry_run=dry_run)
+
+
+def record_canary(
+    ref: str,
+    *,
+    registry: RegistryArg = "registry",
+    result: Literal["passed", "failed"],
+    summary: str | None = None,
+    dry_run: bool = False,
+) -> Plan:
+    from regops import lifecycle
+
+    return _write(registry, lambda r: lifecycle.record_canary(r, ref, result=result, summary=summary), dry_run=dry_run)
+
+
+def register(
+    model: str,
+    *,
+    registry: RegistryArg = "registry",
+    artifacts: str | Path,
+    evals: str | Path,
+    params: str | Path,
+    dataset: str,
+    eval_dataset: str | None = None,
+    parent: str | None = None,
+    version: str | None = None,
+    bump: Bump | None = None,
+    by: str | None = None,
+    run_url: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> RegisterResult:
+    """Hash and store a version's files, then record it as a candidate."""
+    from regops import lifecycle, store
+
+    scores, hyperparameters = store.read_mapping(Path(evals)), store.read_mapping(Path(params))
+    root = open_registry(registry).root
+    with lifecycle.locked(root):
+        fresh = Registry.load(root)
+        return lifecycle.register(
+            fresh,
+            model,
+            artifacts=Path(artifacts),
+            evals=scores,
+            params=hyperparameters,
+            dataset=dataset,
+            eval_dataset=eval_dataset,
+            parent=parent,
+            version=version,
+            bump=bump,
+            by=lifecycle.identity(by),
+            run_url=run_url,
+            storage=open_storage(fresh),
+            progress=progress,
+        )
+
+
+def download(
+    ref: str,
+    *,
+    registry: RegistryArg = "registry",
+    dest: str | Path,
+    at: TimeArg = None,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[VersionRecord, list[Path]]:
+    """Fetch a version's files (a version, or a stage now or ``at``) into ``dest``, verified."""
+    from regops.storage import Artifact
+    from regops.storage import download as fetch
+
+    opened = open_registry(registry)
+    record = opened.get(ref, at=_moment(at))
+    location = record.storage
+    if location.get("tier") == "cold":
+        raise RegopsError(f"{record.ref}'s weights are in cold storage; run `regops restore {record.ref}` first")
+    artifacts = [Artifact.from_record(f) for f in record.raw["artifacts"]["files"]]
+    return record, fetch(open_storage(opened), artifacts, location, Path(dest), ref=record.ref, progress=progress)
+
+
+def restore(ref: str, *, registry: RegistryArg = "registry", dry_run: bool = False) -> Plan:
+    """Copy a version's weights back from cold storage to hot, verified, and record it."""
+    from regops import lifecycle
+    from regops.storage import Artifact
+
+    def plan_it(r: Registry) -> Plan:
+        record = r.get(ref)
+        if record.storage.get("tier") != "cold":
+            raise RegopsError(f"{record.ref}'s weights are already hot; nothing to restore")
+        artifacts = [Artifact.from_record(f) for f in record.raw["artifacts"]["files"]]
+        location = open_storage(r).restore(artifacts, record.storage) if not dry_run else record.storage
+        return lifecycle.set_storage(record, {**location, "tier": "hot"})
+
+    return _write(registry, plan_it, dry_run=dry_run)

@@ -87,6 +87,117 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return _json_or(args, api.diff(args.a, args.b, registry=args.registry, at=args.at), report.diff_text)
 
 
+def _plan_out(args: argparse.Namespace, plan: Any) -> int:
+    from regops import report
+
+    _out(
+        report.to_json(report.plan_summary(plan, dry_run=args.dry_run))
+        if args.json
+        else report.plan_text(plan, dry_run=args.dry_run)
+    )
+    return EXIT_OK
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    from regops import api
+
+    plan = api.promote(args.ref, registry=args.registry, to=args.to, notes=args.notes, by=args.by, dry_run=args.dry_run)
+    return _plan_out(args, plan)
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from regops import api
+
+    plan = api.rollback(
+        args.model, registry=args.registry, to=args.to, at=args.at, notes=args.notes, by=args.by, dry_run=args.dry_run
+    )
+    return _plan_out(args, plan)
+
+
+def cmd_auto_promote(args: argparse.Namespace) -> int:
+    from regops import api
+
+    return _plan_out(args, api.auto_promote(args.model, registry=args.registry, by=args.by, dry_run=args.dry_run))
+
+
+def cmd_canary_record(args: argparse.Namespace) -> int:
+    from regops import api
+
+    plan = api.record_canary(
+        args.ref, registry=args.registry, result=args.result, summary=args.summary, dry_run=args.dry_run
+    )
+    return _plan_out(args, plan)
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from regops import api
+
+    return _plan_out(args, api.restore(args.ref, registry=args.registry, dry_run=args.dry_run))
+
+
+def cmd_register(args: argparse.Namespace) -> int:
+    from regops import api, report
+
+    result = api.register(
+        args.model,
+        registry=args.registry,
+        artifacts=args.artifacts,
+        evals=args.evals,
+        params=args.params,
+        dataset=args.dataset,
+        eval_dataset=args.eval_dataset,
+        parent=args.parent,
+        version=args.version,
+        bump=args.bump,
+        by=args.by,
+        run_url=args.run_url,
+        progress=_progress("hashing and storing"),
+    )
+    _finish_progress()
+    return _json_or(args, result, report.register_text)
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    from regops import api, report
+
+    record, written = api.download(
+        args.ref, registry=args.registry, dest=args.dest, at=args.at, progress=_progress("downloading")
+    )
+    _finish_progress()
+    return _json_or(args, {"version": record.ref, "files": written}, report.download_text)
+
+
+_shown: list[bool] = []
+
+
+def _progress(label: str) -> Callable[[int], None] | None:
+    """A byte counter on stderr when it is a terminal (never in CI logs)."""
+    import os
+    import threading
+    import time
+
+    if not sys.stderr.isatty() or os.environ.get("CI"):
+        return None
+    lock, state = threading.Lock(), {"done": 0, "shown": 0.0}
+
+    def advance(n: int) -> None:
+        with lock:
+            state["done"] += n
+            now = time.monotonic()
+            if now - state["shown"] > 0.1:
+                state["shown"] = now
+                sys.stderr.write(f"\r{label}: {state['done'] / 1e6:,.1f} MB")
+                _shown.append(True)
+
+    return advance
+
+
+def _finish_progress() -> None:
+    if _shown:
+        sys.stderr.write("\n")
+        _shown.clear()
+
+
 def cmd_schema_export(args: argparse.Namespace) -> int:
     from regops import api
 
@@ -118,14 +229,15 @@ def _common(parser: argparse.ArgumentParser, *, json: bool = True, at: bool = Fa
         )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="regops",
-        description="A model registry that lives in git: versions as YAML, promotions as pull requests.",
-    )
-    parser.add_argument("--version", action="version", version=f"regops {__version__}")
-    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+def _writer(parser: argparse.ArgumentParser, *, dry_run: bool = True, by: bool = True) -> None:
+    _common(parser)
+    if by:
+        parser.add_argument("--by", metavar="WHO", help="who acts (default: $GITHUB_ACTOR in Actions, else git's user)")
+    if dry_run:
+        parser.add_argument("--dry-run", action="store_true", help="print the plan and the diff; change nothing")
 
+
+def _read_verbs(verbs: Any) -> None:
     p = verbs.add_parser("validate", help="check every file and rule; exit 1 on problems")
     _common(p, json=False)
     p.add_argument("--format", choices=("text", "json", "github"), default="text")
@@ -162,6 +274,77 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p, at=True)
     p.set_defaults(func=cmd_diff)
 
+
+def _write_verbs(verbs: Any) -> None:
+    p = verbs.add_parser("register", help="store a version's files and record it as a candidate")
+    p.add_argument("model", metavar="MODEL")
+    p.add_argument(
+        "--artifacts", required=True, metavar="DIR", help="the folder of files to store (weights, config, …)"
+    )
+    p.add_argument("--evals", required=True, metavar="FILE", help="JSON or YAML mapping of metric -> score")
+    p.add_argument("--params", required=True, metavar="FILE", help="JSON or YAML mapping of hyperparameters")
+    p.add_argument("--dataset", required=True, metavar="NAME@VER", help="the training dataset version")
+    p.add_argument("--eval-dataset", metavar="NAME@VER", help="the dataset the scores were measured on")
+    p.add_argument("--parent", metavar="REF", help="VERSION, MODEL@VERSION or hf://ORG/REPO@COMMIT")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--version", metavar="V", help="the new version, e.g. 1.4.0")
+    which.add_argument("--bump", choices=("major", "minor", "patch", "rc"), help="next version from the latest")
+    p.add_argument("--run-url", metavar="URL", help="the training run, for people")
+    _writer(p, dry_run=False)
+    p.set_defaults(func=cmd_register)
+
+    p = verbs.add_parser("promote", help="move a version to a stage (archiving the previous holder)")
+    p.add_argument("ref", metavar="MODEL@VERSION")
+    p.add_argument("--to", required=True, choices=("dev", "staging", "prod", "archived"))
+    p.add_argument("--notes", required=True, metavar="TEXT", help="why: recorded in the transition")
+    _writer(p)
+    p.set_defaults(func=cmd_promote)
+
+    p = verbs.add_parser("rollback", help="bring a former prod version back to prod")
+    p.add_argument("model", metavar="MODEL")
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--to", metavar="VERSION", help="the former prod version")
+    target.add_argument("--at", metavar="TIME", help="whatever was prod at that moment")
+    p.add_argument("--notes", required=True, metavar="TEXT", help="why: recorded in the transition")
+    _writer(p)
+    p.set_defaults(func=cmd_rollback)
+
+    p = verbs.add_parser("auto-promote", help="move candidates that beat dev into dev")
+    p.add_argument("model", nargs="?", metavar="MODEL", help="only this model")
+    _writer(p)
+    p.set_defaults(func=cmd_auto_promote)
+
+    p = verbs.add_parser("download", help="fetch a version's files, verified (MODEL@VERSION or MODEL@STAGE)")
+    p.add_argument("ref", metavar="MODEL@REF")
+    p.add_argument("--dest", required=True, metavar="DIR")
+    _common(p, at=True)
+    p.set_defaults(func=cmd_download)
+
+    p = verbs.add_parser("restore", help="bring a version's weights back from cold storage")
+    p.add_argument("ref", metavar="MODEL@VERSION")
+    _writer(p, by=False)
+    p.set_defaults(func=cmd_restore)
+
+    p = verbs.add_parser("canary", help="canary results of the version in staging")
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    c = actions.add_parser("record", help="record a canary verdict measured elsewhere")
+    c.add_argument("ref", metavar="MODEL@VERSION")
+    c.add_argument("--result", required=True, choices=("passed", "failed"))
+    c.add_argument("--summary", metavar="TEXT")
+    _writer(c, by=False)
+    c.set_defaults(func=cmd_canary_record)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="regops",
+        description="A model registry that lives in git: versions as YAML, promotions as pull requests.",
+    )
+    parser.add_argument("--version", action="version", version=f"regops {__version__}")
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+
+    _read_verbs(verbs)
+    _write_verbs(verbs)
     p = verbs.add_parser("schema", help="JSON Schemas of the file kinds")
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     e = actions.add_parser("export", help="write schemas/*.json from the models")

@@ -62,7 +62,8 @@ _NAIVE_TIMESTAMP: Final = re.compile(f"^{_DATETIME}$")
 HF_REF_PATTERN: Final = r"hf://[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*@[0-9a-f]{40}"
 PARENT_PATTERN: Final = f"^(?:{SEMVER_PATTERN}|{NAME_PATTERN}@{SEMVER_PATTERN}|{HF_REF_PATTERN})$"
 DATASET_REF_PATTERN: Final = f"^{NAME_PATTERN}@{DATASET_VERSION_PATTERN}$"
-CONTENT_HASH_PATTERN: Final = r"^(?:(?:blake3|sha256):[0-9a-f]{64}|md5:[0-9a-f]{32})$"
+# blake3/sha256/md5 digests of content; iceberg/delta name an immutable snapshot of a table (no data read).
+CONTENT_HASH_PATTERN: Final = r"^(?:(?:blake3|sha256):[0-9a-f]{64}|md5:[0-9a-f]{32}|iceberg:[0-9]+|delta:[0-9]+)$"
 # Relative, forward slashes only, no empty, "." or ".." segment, no leading slash.
 ARTIFACT_PATH_PATTERN: Final = r"^(?!.*\\)(?!/)(?!.*//)(?!(?:.*/)?\.\.?(?:/|$))[^\x00-\x1f]+$"
 
@@ -131,7 +132,10 @@ ParentRef = Annotated[
 ContentHash = Annotated[
     str,
     _schema(CONTENT_HASH_PATTERN),
-    _pattern(CONTENT_HASH_PATTERN, "expected blake3:<64 hex>, sha256:<64 hex> or md5:<32 hex>"),
+    _pattern(
+        CONTENT_HASH_PATTERN,
+        "expected blake3:<64 hex>, sha256:<64 hex>, md5:<32 hex>, iceberg:<snapshot id> or delta:<version>",
+    ),
 ]
 Sha256 = Annotated[
     str,
@@ -223,7 +227,8 @@ class Artifacts(_Strict):
 class Canary(_Strict):
     traffic_percent: Percent
     started_at: Timestamp
-    result: Literal["pending", "passed", "failed"]
+    # aborted: the version left staging before the canary reached a verdict.
+    result: Literal["pending", "passed", "failed", "aborted"]
     finished_at: Timestamp | None = None
     summary: str | None = None
 
@@ -304,6 +309,37 @@ class ModelConfig(_Strict):
 # --- datasets/<dataset>/<version>.yaml ---------------------------------------
 
 
+class FilesSource(_Strict):
+    """A file or folder hashed by regops (``hash`` is blake3 over its manifest)."""
+
+    kind: Literal["files"]
+    path: str
+
+
+class DvcSource(_Strict):
+    """An entry of a ``.dvc`` or ``dvc.lock`` file (``hash`` is DVC's md5)."""
+
+    kind: Literal["dvc"]
+    file: str
+    path: str
+
+
+class IcebergSource(_Strict):
+    """An Apache Iceberg table snapshot (``hash`` is ``iceberg:<snapshot>``)."""
+
+    kind: Literal["iceberg"]
+    table: str
+    snapshot: Annotated[int, Field(ge=0)]
+
+
+class DeltaSource(_Strict):
+    """A Delta Lake table version (``hash`` is ``delta:<version>``)."""
+
+    kind: Literal["delta"]
+    path: str
+    version: Annotated[int, Field(ge=0)]
+
+
 class DatasetVersion(_Strict):
     """One ``registry/datasets/<dataset>/<version>.yaml``."""
 
@@ -316,6 +352,7 @@ class DatasetVersion(_Strict):
     uri: str | None = None
     size_bytes: Annotated[int, Field(ge=0)] | None = None
     file_count: Annotated[int, Field(ge=0)] | None = None
+    source: Annotated[FilesSource | DvcSource | IcebergSource | DeltaSource, Field(discriminator="kind")] | None = None
 
 
 # --- regops.yaml -------------------------------------------------------------

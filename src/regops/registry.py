@@ -432,32 +432,30 @@ class Registry:
 
     def load_all(self) -> None:
         """Read every file now, in one batch (parallel when cold)."""
-        pending = [name for name in self.model_names() if name not in self._models]
-        files = {path: kind for name in pending for path, kind in self._model_files(name).items()}
+        pending = {name: self._model_files(name) for name in self.model_names() if name not in self._models}
+        files = {path: kind for listing in pending.values() for path, kind in listing.items()}
+        datasets = self._dataset_files() if self._datasets is None else {}
+        loaded = store.load_many({**files, **datasets}, base=self.root.parent)
+        for name, listing in pending.items():
+            self._models[name] = self._build_model(name, listing, loaded)
         if self._datasets is None:
-            files.update(self._dataset_files())
-        loaded = store.load_many(files, base=self.root.parent)
-        for name in pending:
-            self._models[name] = self._build_model(name, loaded)
-        if self._datasets is None:
-            self._build_datasets(loaded)
+            self._build_datasets(datasets, loaded)
 
     def _entry(self, name: str) -> ModelEntry:
         if name not in self._models:
             if name not in self.model_names():
                 raise ModelNotFoundError(name, self.model_names())
-            loaded = store.load_many(self._model_files(name), base=self.root.parent)
-            self._models[name] = self._build_model(name, loaded)
+            listing = self._model_files(name)
+            self._models[name] = self._build_model(name, listing, store.load_many(listing, base=self.root.parent))
         return self._models[name]
 
     def _model_files(self, name: str) -> dict[Path, str]:
         return {p: "model" if p.name == MODEL_FILE else "version" for p in _yaml_files(self.root / "models" / name)}
 
-    def _build_model(self, name: str, loaded: dict[Path, store.Loaded]) -> ModelEntry:
-        folder = self.root / "models" / name
-        entry = ModelEntry(name, folder, None, {}, [])
+    def _build_model(self, name: str, listing: dict[Path, str], loaded: dict[Path, store.Loaded]) -> ModelEntry:
+        entry = ModelEntry(name, self.root / "models" / name, None, {}, [])
         claimed: set[str] = set()
-        for path in _yaml_files(folder):
+        for path in listing:
             result = loaded[path]
             entry.problems += result.problems
             if path.name == MODEL_FILE:
@@ -477,9 +475,9 @@ class Registry:
     def _dataset_files(self) -> dict[Path, str]:
         return {f: "dataset" for d in _subfolders(self.root / "datasets") for f in _yaml_files(d)}
 
-    def _build_datasets(self, loaded: dict[Path, store.Loaded]) -> None:
+    def _build_datasets(self, listing: dict[Path, str], loaded: dict[Path, store.Loaded]) -> None:
         self._datasets = {}
-        for path in self._dataset_files():
+        for path in listing:
             result = loaded[path]
             self._dataset_problems += result.problems
             if result.data is not None:
@@ -517,7 +515,8 @@ class Registry:
 
     def datasets(self) -> dict[tuple[str, str], DatasetRecord]:
         if self._datasets is None:
-            self._build_datasets(store.load_many(self._dataset_files(), base=self.root.parent))
+            listing = self._dataset_files()
+            self._build_datasets(listing, store.load_many(listing, base=self.root.parent))
         assert self._datasets is not None
         return self._datasets
 

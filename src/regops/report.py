@@ -6,13 +6,14 @@ Functions here turn values into strings; only the CLI writes them out.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import itertools
 import json
 import os
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from regops.kinds import Problem
 from regops.registry import (
@@ -26,15 +27,22 @@ from regops.registry import (
     VersionRecord,
 )
 
+if TYPE_CHECKING:
+    from regops.lifecycle import Plan, RegisterResult
+
 __all__ = [
     "diff_text",
+    "download_text",
     "history_text",
     "lineage_mermaid",
     "lineage_text",
     "model_text",
+    "plan_summary",
+    "plan_text",
     "problems_github",
     "problems_json",
     "problems_text",
+    "register_text",
     "resolution_text",
     "show_text",
     "status_text",
@@ -279,3 +287,44 @@ def diff_text(d: VersionDiff) -> str:
     if d.dataset[0] == d.dataset[1] and d.dataset_hash[0] != d.dataset_hash[1]:
         lines.append(f"dataset hash: {d.dataset_hash[0]} -> {d.dataset_hash[1]}")
     return "\n".join(lines)
+
+
+# --- writes -------------------------------------------------------------------------------------
+
+
+def plan_summary(plan: Plan, *, dry_run: bool) -> dict[str, Any]:
+    return {
+        "dry_run": dry_run,
+        "changed": [os.path.relpath(c.path) for c in plan.changes],
+        "steps": plan.steps,
+        "notes": plan.notes,
+    }
+
+
+def plan_text(plan: Plan, *, dry_run: bool) -> str:
+    lines = [*plan.steps, *plan.notes]
+    if not plan.changes:
+        lines.append("nothing to change")
+    elif dry_run:
+        lines.append("dry run: nothing was written; the change would be:")
+        for change in plan.changes:
+            name = os.path.relpath(change.path)
+            before = (change.before or "").splitlines(keepends=True)
+            lines.append(
+                "".join(difflib.unified_diff(before, change.after.splitlines(keepends=True), name, name)).rstrip()
+            )
+    return "\n".join(lines)
+
+
+def register_text(result: RegisterResult) -> str:
+    stored = f"{result.uploaded_files} files uploaded ({_size(result.uploaded_bytes)})"
+    if result.present_files:
+        stored += f", {result.present_files} already stored"
+    return f"registered {os.path.relpath(result.path)} as a candidate; {stored}"
+
+
+def download_text(result: dict[str, Any]) -> str:
+    files = result["files"]
+    if not files:
+        return f"{result['version']}: every file already in place and verified"
+    return f"{result['version']}: {len(files)} files downloaded and verified"

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import marshal
 import math
 import os
@@ -30,6 +31,7 @@ import re
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -41,7 +43,21 @@ if TYPE_CHECKING:
     import yaml
     from yaml.nodes import Node
 
-__all__ = ["MAX_FILE_BYTES", "MAX_NODES", "Loaded", "ParseCache", "Parsed", "load_many", "locate", "parse_bytes"]
+__all__ = [
+    "MAX_FILE_BYTES",
+    "MAX_NODES",
+    "Document",
+    "Loaded",
+    "ParseCache",
+    "Parsed",
+    "load_many",
+    "locate",
+    "parse_bytes",
+    "read_mapping",
+    "render_new",
+    "to_node",
+    "write_atomic",
+]
 
 MAX_FILE_BYTES: Final = 1 << 20
 MAX_NODES: Final = 50_000
@@ -441,3 +457,155 @@ def locate(path: Path, field: Sequence[str | int]) -> tuple[int, int]:
 
 def _is_scalar(value: Any) -> bool:
     return not isinstance(value, (dict, list))
+
+
+# --- writing: surgical round-trip edits and new files ---------------------------------
+
+
+def _round_trip() -> Any:
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="rt")
+    yaml.preserve_quotes = True
+    yaml.width = 4096  # never re-wrap a long line someone wrote
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    return yaml
+
+
+def _timestamp(moment: datetime) -> Any:
+    """A timestamp node that prints as 2026-11-20T10:02:11Z, the form the schema asks for."""
+    text = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _round_trip().load(f"t: {text}\n")["t"]
+
+
+def to_node(value: Any, *, flow: bool = True) -> Any:
+    """Plain data as ruamel nodes: mappings in flow style, text double-quoted only where YAML needs it."""
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+    from ruamel.yaml.scalarstring import DoubleQuotedScalarString
+
+    if isinstance(value, datetime):
+        return _timestamp(value)
+    if isinstance(value, dict):
+        mapping = CommentedMap((k, to_node(v, flow=flow)) for k, v in value.items())
+        if flow:
+            mapping.fa.set_flow_style()
+        return mapping
+    if isinstance(value, (list, tuple)):
+        seq = CommentedSeq(to_node(v, flow=True) for v in value)
+        seq.fa.set_flow_style()
+        return seq
+    if isinstance(value, str) and _needs_quotes(value, flow=flow):
+        return DoubleQuotedScalarString(value)
+    return value
+
+
+_INDICATORS: Final = tuple("-?:,[]{}#&*!|>'\"%@`")
+_TIMESTAMP_LIKE: Final = re.compile(r"^\d{4}-\d\d?-\d\d?(?:[Tt ]|$)")
+
+
+def _needs_quotes(text: str, *, flow: bool) -> bool:
+    """Whether ``text`` must be quoted to read back as this same string."""
+    if not text or text != text.strip() or "\n" in text or text.startswith(_INDICATORS):
+        return True
+    if ": " in text or " #" in text or text.endswith(":") or _TIMESTAMP_LIKE.match(text):
+        return True
+    if flow and any(c in text for c in "[]{},"):
+        return True
+    parsed = parse_bytes(f"v: {text}\n".encode(), "-").data
+    return parsed is None or parsed.get("v") != text
+
+
+class Document:
+    """One YAML file loaded for editing: change what you mean to, keep everything else as written."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.before = path.read_text(encoding="utf-8")
+        self._yaml = _round_trip()
+        self.data: Any = self._yaml.load(self.before)
+
+    def set(self, key: str, value: Any, *, after: str | None = None) -> None:
+        """Set a top-level field; a new one goes right after ``after`` (or last)."""
+        node = to_node(value, flow=isinstance(value, dict))
+        if key not in self.data and after in self.data:
+            self.data.insert(list(self.data).index(after) + 1, key, node)
+        else:
+            self.data[key] = node
+
+    def append(self, key: str, item: Any) -> None:
+        """Append to a top-level list (created in block style if missing)."""
+        from ruamel.yaml.comments import CommentedSeq
+
+        if self.data.get(key) is None or (not self.data[key] and self.data[key].fa.flow_style()):
+            self.data[key] = CommentedSeq()
+        self.data[key].append(to_node(item))
+
+    def update(self, key: str, fields: dict[str, Any]) -> None:
+        """Set fields inside a top-level mapping, keeping its style."""
+        flow = self.data[key].fa.flow_style()
+        for name, value in fields.items():
+            self.data[key][name] = to_node(value, flow=flow)
+
+    def update_path(self, keys: Sequence[str], fields: dict[str, Any]) -> None:
+        """Set fields inside a nested mapping (``("artifacts", "storage")``), keeping its style."""
+        node = self.data
+        for key in keys:
+            node = node[key]
+        for name, value in fields.items():
+            node[name] = to_node(value, flow=node.fa.flow_style())
+
+    def render(self) -> str:
+        out = io.StringIO()
+        self._yaml.dump(self.data, out)
+        return out.getvalue()
+
+
+def render_new(data: dict[str, Any], *, header: str, flow: Sequence[str] = ()) -> str:
+    """A new file's text: ``header`` (the schema comment) first, top level in block style.
+
+    ``flow`` names dotted fields printed in flow style, one line each, as the
+    hand-written files in a registry are (``training.code``); ``name[]`` prints
+    a list in block style with each item in flow style (``artifacts.files[]``).
+    """
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+    def build(value: Any, name: str) -> Any:
+        if name in flow:
+            return to_node(value, flow=True)
+        if isinstance(value, dict):
+            return CommentedMap((k, build(v, f"{name}.{k}" if name else k)) for k, v in value.items())
+        if isinstance(value, list) and f"{name}[]" in flow:
+            return CommentedSeq(to_node(item, flow=True) for item in value)
+        return to_node(value, flow=False)
+
+    out = io.StringIO()
+    _round_trip().dump(build(data, ""), out)
+    return f"{header}\n{out.getvalue()}"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename: readers see old or new, never half."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with tmp.open("w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def read_mapping(path: Path) -> dict[str, Any]:
+    """A small JSON or YAML file that must hold one mapping (evals, params); raises with the reason."""
+    from regops.errors import RegopsError
+
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise RegopsError(f"cannot read {path}: {e.strerror or e}") from e
+    parsed = parse_bytes(raw, str(path))
+    if parsed.data is None:
+        assert parsed.problem is not None
+        raise RegopsError(str(parsed.problem))
+    return parsed.data

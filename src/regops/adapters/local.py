@@ -1,0 +1,117 @@
+"""The ``local`` storage backend: a content-addressed folder.
+
+Each file is stored once, by its sha256, at ``<root>/sha256/<aa>/<bb>/<digest>``,
+written to a temporary name in the same folder and renamed into place, so a
+reader never sees half a file and identical files are shared between
+versions. Stored objects are never overwritten. The hot tier is the
+registry's ``storage.path``; the cold tier is ``cold_storage.path``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from regops.storage import CHUNK, Artifact, HashMismatchError, PutResult, StorageError
+
+__all__ = ["LocalStorage"]
+
+
+class LocalStorage:
+    """Hot and (optionally) cold content-addressed folders."""
+
+    backend = "local"
+
+    def __init__(self, hot: Path, cold: Path | None = None) -> None:
+        self.hot = hot
+        self.cold = cold
+
+    def _root(self, location: dict[str, Any]) -> Path:
+        if location.get("tier", "hot") == "hot":
+            return self.hot
+        if self.cold is None:
+            raise StorageError("the version is in cold storage, but regops.yaml sets no cold_storage path")
+        return self.cold
+
+    @staticmethod
+    def object_path(root: Path, sha256: str) -> Path:
+        return root / "sha256" / sha256[:2] / sha256[2:4] / sha256
+
+    def describe(self, location: dict[str, Any]) -> str:
+        return f"local {location.get('tier', 'hot')} storage at {self._root(location)}"
+
+    def put(self, source: Path, artifacts: Sequence[Artifact], *, model: str, version: str) -> PutResult:
+        uploaded = present = size = 0
+        for artifact in artifacts:
+            if self._store(self.hot, source / artifact.path, artifact):
+                uploaded += 1
+                size += artifact.size
+            else:
+                present += 1
+        return PutResult({"backend": "local", "tier": "hot"}, uploaded, size, present)
+
+    def _store(self, root: Path, source: Path, artifact: Artifact) -> bool:
+        """Copy ``source`` in under its hash; False when the object is already there."""
+        target = self.object_path(root, artifact.sha256)
+        if target.is_file() and target.stat().st_size == artifact.size:
+            return False
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StorageError(f"cannot write to local storage at {root}: {e.strerror or e}") from e
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        try:
+            actual = _copy(source, tmp)
+            if actual != artifact.sha256:
+                # The file changed since it was hashed: storing it would record a lie.
+                raise HashMismatchError(artifact.path, artifact.sha256, actual, f"{source}, while copying")
+            tmp.replace(target)
+        except OSError as e:
+            raise StorageError(f"cannot store {artifact.path} in {root}: {e.strerror or e}") from e
+        finally:
+            tmp.unlink(missing_ok=True)
+        return True
+
+    def missing(self, artifacts: Sequence[Artifact], location: dict[str, Any]) -> list[Artifact]:
+        root = self._root(location)
+        return [a for a in artifacts if not self.object_path(root, a.sha256).is_file()]
+
+    def open(self, artifact: Artifact, location: dict[str, Any], offset: int) -> Iterator[bytes]:
+        path = self.object_path(self._root(location), artifact.sha256)
+        try:
+            handle = path.open("rb")
+        except OSError as e:
+            raise StorageError(f"{artifact.path}: cannot read {path}: {e.strerror or e}") from e
+        with handle:
+            handle.seek(offset)
+            while chunk := handle.read(CHUNK):
+                yield chunk
+
+    def to_cold(self, artifacts: Sequence[Artifact], location: dict[str, Any]) -> dict[str, Any]:
+        if self.cold is None:
+            raise StorageError("regops.yaml sets no cold_storage path")
+        self._copy_tier(artifacts, self.hot, self.cold)
+        return {**location, "tier": "cold"}
+
+    def restore(self, artifacts: Sequence[Artifact], location: dict[str, Any]) -> dict[str, Any]:
+        self._copy_tier(artifacts, self._root(location), self.hot)
+        return {**location, "tier": "hot"}
+
+    def _copy_tier(self, artifacts: Sequence[Artifact], source: Path, target: Path) -> None:
+        for artifact in artifacts:
+            self._store(target, self.object_path(source, artifact.sha256), artifact)
+
+
+def _copy(source: Path, target: Path) -> str:
+    """Copy while hashing; the sha256 of what was written."""
+    digest = hashlib.sha256()
+    with source.open("rb") as src, target.open("wb") as out:
+        while chunk := src.read(CHUNK):
+            digest.update(chunk)
+            out.write(chunk)
+        out.flush()
+        os.fsync(out.fileno())
+    return digest.hexdigest()

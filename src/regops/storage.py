@@ -1,0 +1,199 @@
+"""Where weights live: the storage interface, hashing, and verified downloads.
+
+A backend (``adapters/local.py``; the Hub backend later) only moves bytes:
+it stores a version's files, says which it lacks, streams one file out, and
+copies files between its hot and cold tiers. What must never go wrong is here,
+shared by every backend:
+
+* :func:`hash_files` — sha256 of every file, streamed, in parallel;
+* :func:`download` — every byte re-hashed against the version file; a
+  mismatch names the file and both hashes and leaves DEST untouched; files
+  appear in DEST only complete and verified (each renamed into place); an
+  interrupted download resumes from a staging folder inside DEST.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, Protocol
+
+from regops.errors import RegopsError
+
+__all__ = [
+    "CHUNK",
+    "PARTIAL_DIR",
+    "Artifact",
+    "ArtifactsMissingError",
+    "HashMismatchError",
+    "PutResult",
+    "Storage",
+    "StorageError",
+    "download",
+    "hash_files",
+    "sha256_file",
+]
+
+CHUNK: Final = 1 << 20
+# Inside DEST, so a resumed download finds it, and hidden, so nothing half-written is mistaken for weights.
+PARTIAL_DIR: Final = ".regops-partial"
+
+Progress = Callable[[int], None]
+
+
+class StorageError(RegopsError):
+    """A backend could not store or fetch what it was asked to."""
+
+
+class HashMismatchError(StorageError):
+    def __init__(self, path: str, expected: str, actual: str, where: str) -> None:
+        self.path, self.expected, self.actual = path, expected, actual
+        super().__init__(
+            f"{path}: sha256 {actual} does not match {expected} recorded in the version file "
+            f"({where}); refusing it. The stored copy is damaged or was replaced: nothing was written"
+        )
+
+
+class ArtifactsMissingError(StorageError):
+    def __init__(self, ref: str, missing: Sequence[str], where: str, hint: str = "") -> None:
+        self.ref, self.missing = ref, list(missing)
+        listed = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        super().__init__(f"{ref}: {listed} not retrievable from {where}{hint}")
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One file of a version: its path inside the version, size and sha256."""
+
+    path: str
+    size: int
+    sha256: str
+
+    @classmethod
+    def from_record(cls, entry: dict[str, Any]) -> Artifact:
+        return cls(entry["path"], entry["size"], entry["sha256"])
+
+
+@dataclass(frozen=True)
+class PutResult:
+    location: dict[str, Any]  # the version file's artifacts.storage
+    uploaded_files: int
+    uploaded_bytes: int
+    present_files: int  # already stored (content-addressed: shared or from an earlier, interrupted run)
+
+
+class Storage(Protocol):
+    """What a backend does. Locations are the version file's ``artifacts.storage`` mappings."""
+
+    def put(self, source: Path, artifacts: Sequence[Artifact], *, model: str, version: str) -> PutResult:
+        """Store the files under ``source`` (each verified against its sha256 on the way in)."""
+        ...
+
+    def missing(self, artifacts: Sequence[Artifact], location: dict[str, Any]) -> list[Artifact]:
+        """The artifacts that cannot be fetched from ``location``."""
+        ...
+
+    def open(self, artifact: Artifact, location: dict[str, Any], offset: int) -> Iterable[bytes]:
+        """The stored bytes of one artifact, from ``offset`` on."""
+        ...
+
+    def describe(self, location: dict[str, Any]) -> str:
+        """Where ``location`` is, for people."""
+        ...
+
+    def to_cold(self, artifacts: Sequence[Artifact], location: dict[str, Any]) -> dict[str, Any]:
+        """Copy to cold storage and verify; returns the cold location."""
+        ...
+
+    def restore(self, artifacts: Sequence[Artifact], location: dict[str, Any]) -> dict[str, Any]:
+        """Copy back to hot storage and verify; returns the hot location."""
+        ...
+
+
+def sha256_file(path: Path, progress: Progress | None = None) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+            if progress:
+                progress(len(chunk))
+    return digest.hexdigest()
+
+
+def hash_files(root: Path, paths: Sequence[str], *, progress: Progress | None = None) -> list[Artifact]:
+    """sha256 and size of each file under ``root``, in parallel (hashlib releases the GIL)."""
+    workers = min(len(paths), max(2, os.cpu_count() or 1)) or 1
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        digests = list(pool.map(lambda p: sha256_file(root / p, progress), paths))
+    return [Artifact(p, (root / p).stat().st_size, d) for p, d in zip(paths, digests, strict=True)]
+
+
+def download(
+    storage: Storage,
+    artifacts: Sequence[Artifact],
+    location: dict[str, Any],
+    dest: Path,
+    *,
+    ref: str,
+    progress: Progress | None = None,
+) -> list[Path]:
+    """Fetch every artifact into ``dest``, verified; returns the files written.
+
+    Files already in ``dest`` with the right hash are kept; the rest are
+    streamed into ``dest/.regops-partial/`` (appending to what an interrupted
+    run left), all verified, and only then renamed into place. On a hash
+    mismatch ``dest`` is left as it was (the staging folder is removed).
+    """
+    existed = dest.exists()
+    staging = dest / PARTIAL_DIR
+    todo = [a for a in artifacts if not _complete(dest / a.path, a)]
+    missing = storage.missing(todo, location)
+    if missing:
+        raise ArtifactsMissingError(ref, [a.path for a in missing], storage.describe(location))
+    for artifact in todo:
+        part = staging / f"{artifact.sha256}.part"
+        part.parent.mkdir(parents=True, exist_ok=True)
+        _fetch(storage, artifact, location, part, progress)
+        actual = sha256_file(part)
+        if actual != artifact.sha256:
+            # Leave DEST as it was: no staging folder, and no DEST if it did not exist.
+            shutil.rmtree(staging if existed else dest, ignore_errors=True)
+            raise HashMismatchError(artifact.path, artifact.sha256, actual, storage.describe(location))
+    written = []
+    for artifact in todo:
+        target = dest / artifact.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        (staging / f"{artifact.sha256}.part").replace(target)
+        written.append(target)
+    shutil.rmtree(staging, ignore_errors=True)
+    return written
+
+
+def _complete(path: Path, artifact: Artifact) -> bool:
+    try:
+        return path.stat().st_size == artifact.size and sha256_file(path) == artifact.sha256
+    except OSError:
+        return False
+
+
+def _fetch(
+    storage: Storage, artifact: Artifact, location: dict[str, Any], part: Path, progress: Progress | None
+) -> None:
+    offset = part.stat().st_size if part.exists() else 0
+    if offset > artifact.size:
+        part.unlink()
+        offset = 0
+    if offset == artifact.size:
+        return
+    with part.open("ab") as out:
+        for chunk in storage.open(artifact, location, offset):
+            out.write(chunk)
+            if progress:
+                progress(len(chunk))
+        out.flush()
+        os.fsync(out.fileno())
