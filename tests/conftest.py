@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import socket
 from collections.abc import Iterator
@@ -73,6 +74,34 @@ class Tree:
 
 @pytest.fixture
 def tree(tmp_path: Path) -> Iterator[Tree]:
+    """A copy of tests/data/registry; its weights are not in any store."""
     shutil.copytree(DATA / "registry", tmp_path / "registry")
     shutil.copytree(REPO / "schemas", tmp_path / "schemas")
     yield Tree(tmp_path)
+
+
+def artifact_bytes(model: str, version: str, path: str, size: int) -> bytes:
+    """The made-up content of each artifact in tests/data/registry (their sha256 is recorded there)."""
+    seed = hashlib.sha256(f"{model}@{version}/{path}".encode()).digest()
+    return (seed * (size // 32 + 1))[:size]
+
+
+@pytest.fixture
+def stored_tree(tree: Tree) -> Tree:
+    """The test registry with every version's weights in its local store (.regops/store)."""
+    from regops.api import open_storage
+    from regops.registry import Registry
+    from regops.storage import Artifact
+
+    registry = Registry.load(tree.root)
+    storage = open_storage(registry)
+    for record in registry.iter_versions():
+        source = tree.base / "artifacts" / record.model / record.version
+        files = [Artifact.from_record(f) for f in record.raw["artifacts"]["files"]]
+        for artifact in files:
+            (source / artifact.path).parent.mkdir(parents=True, exist_ok=True)
+            (source / artifact.path).write_bytes(
+                artifact_bytes(record.model, record.version, artifact.path, artifact.size)
+            )
+        storage.put(source, files, model=record.model, version=record.version)
+    return tree

@@ -309,8 +309,8 @@ SENTIMENT_HISTORY = [
     ("2026-02-03T10:00", "1.1.0", "dev", "staging"),
     ("2026-02-10T10:00", "1.0.0", "prod", "archived"),
     ("2026-02-10T10:00", "1.1.0", "staging", "prod"),
+    ("2026-03-01T10:00", "1.1.0", "prod", "archived"),  # at one moment, leaving comes first
     ("2026-03-01T10:00", "1.0.0", "archived", "prod"),
-    ("2026-03-01T10:00", "1.1.0", "prod", "archived"),
     ("2026-03-15T10:00", "1.2.0", None, "candidate"),
     ("2026-03-15T11:00", "1.2.0", "candidate", "dev"),
     ("2026-03-20T10:00", "1.2.0", "dev", "staging"),
@@ -384,7 +384,7 @@ def test_cli_history(tree: Tree, capsys: pytest.CaptureFixture[str]) -> None:
     assert cells(lines[0]) == ["WHEN (UTC)", "VERSION", "STEP", "BY", "PR", "APPROVED BY", "NOTES / REASON"]
     assert len(lines) == 1 + len(SENTIMENT_HISTORY)
     assert cells(lines[1]) == ["2026-01-05 10:00", "1.0.0", "registered", "training-bot[bot]", "-", "-"]
-    assert cells(lines[10]) == [
+    assert cells(lines[11]) == [
         "2026-03-01 10:00",
         "1.0.0",
         "archived -> prod",
@@ -411,7 +411,7 @@ def test_cli_history_json(tree: Tree, capsys: pytest.CaptureFixture[str]) -> Non
     rows = json.loads(out)
     assert code == 0
     assert [(r["at"][:16], r["version"], r["from"], r["to"]) for r in rows] == SENTIMENT_HISTORY
-    assert rows[9] == {
+    assert rows[10] == {
         "model": "sentiment",
         "version": "1.0.0",
         "at": "2026-03-01T10:00:00Z",

@@ -20,7 +20,7 @@ V = "models/sentiment/1.2.0.yaml"  # the prod version
 STAGING = "models/sentiment/1.3.0.yaml"
 DEV = "models/sentiment/1.4.0-rc.1.yaml"
 CANDIDATE = "models/sentiment/1.4.0-rc.2.yaml"
-SHA = "d9070969dba29232b2d2eea8a25977609a54db8d36a4a62ec1926995481faf0b"
+SHA = "325beded310ae8dfaf7c59d4c0a3489ec750a0108b2a00e26e2076b679af5006"
 BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"{n}: &{n} [{', '.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcdef", "bcdefg", strict=True)
 )

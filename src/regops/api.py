@@ -134,11 +134,11 @@ def _write(registry: RegistryArg, plan_it: Callable[[Registry], Plan], *, dry_ru
     from regops import lifecycle
 
     root = open_registry(registry).root
+    if dry_run:
+        return plan_it(Registry.load(root))  # planning only: no lock, nothing written
     with lifecycle.locked(root):
-        fresh = Registry.load(root)  # plan on what is on disk now that the lock is held
-        plan = plan_it(fresh)
-        if not dry_run:
-            lifecycle.apply(plan)
+        plan = plan_it(Registry.load(root))  # plan on what is on disk now that the lock is held
+        lifecycle.apply(plan)
     return plan
 
 

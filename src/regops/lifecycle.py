@@ -230,7 +230,7 @@ def promote(
     record = registry.get(ref)
     _check_promotion(registry, record, to, by=by)
     if to in ("staging", "prod"):
-        _check_weights(record, storage, target=to)
+        _check_weights(record, None, target=to)  # the tier; download verifies the bytes
     edits = _Edits()
     plan = Plan()
     plan.steps += _displace(edits, registry, record, to, now=now, by=by, why=f"replaced in {to} by {record.version}")
@@ -320,7 +320,8 @@ def auto_promote(registry: Registry, model: str | None = None, *, by: str, now: 
     """Plan moving, per model, the best candidate that beats the current dev into dev.
 
     Beating means strictly better on the primary metric in its goal's
-    direction, with every guard metric within its tolerance. Candidates that
+    direction, with every guard metric within its tolerance; when dev is
+    empty the candidate must beat prod instead (or nothing, for a first version). Candidates that
     do not beat dev stay where they are; ``Plan.notes`` says why. Idempotent.
     """
     now = now or datetime.now(UTC)
@@ -330,7 +331,10 @@ def auto_promote(registry: Registry, model: str | None = None, *, by: str, now: 
         config = registry.model(name)
         holder = registry.holder(name, "dev")
         dev = registry.version(name, holder.version) if holder else None
-        verdicts = [(c, _verdict(config.raw, c, dev)) for c in registry.versions(name) if c.stage == "candidate"]
+        # With dev empty, a candidate must still beat what serves traffic.
+        prod = registry.holder(name, "prod")
+        baseline = dev or (registry.version(name, prod.version) if prod else None)
+        verdicts = [(c, _verdict(config.raw, c, baseline)) for c in registry.versions(name) if c.stage == "candidate"]
         winners = [(c, why) for c, (ok, why) in verdicts if ok]
         plan.notes += [f"{c.ref} stays candidate: {why}" for c, (ok, why) in verdicts if not ok]
         if not winners:
@@ -353,7 +357,7 @@ def _verdict(config: Mapping[str, Any], candidate: VersionRecord, dev: VersionRe
     if score is None or not math.isfinite(score):
         return False, f"no finite {metric} score"
     if dev is None:
-        return True, f"{metric} {score:g}, no version in dev to beat"
+        return True, f"{metric} {score:g}, the first version to reach dev"
     current = dev.scores.get(metric)
     if current is not None and not (score > current if goal == "max" else score < current):
         sign = "<=" if goal == "max" else ">="

@@ -12,6 +12,7 @@ must not silently skip a file it could not read.
 
 from __future__ import annotations
 
+import heapq
 import math
 import os
 from collections.abc import Iterator
@@ -574,26 +575,25 @@ class Registry:
         )
 
     def history(self, model: str) -> list[HistoryEntry]:
-        """Every registration and transition of a model, oldest first."""
-        rows: list[HistoryEntry] = []
-        for record in self.versions(model):
-            rows.append(HistoryEntry(model, record.version, record.created_at, None, "candidate", record.created_by))
-            rows += [
-                HistoryEntry(
-                    model,
-                    record.version,
-                    t.at,
-                    t.from_,
-                    t.to,
-                    t.by,
-                    t.pr,
-                    tuple(t.approved_by or ()),
-                    t.notes,
-                    t.reason,
-                )
-                for t in record.steps
+        """Every registration and transition of a model, oldest first.
+
+        Each version's own records keep their order (timestamps have one-second
+        resolution, and several steps can share a second); across versions, at
+        one moment a version leaving a stage comes before the one taking its place.
+        """
+        per_version = [
+            [
+                HistoryEntry(model, record.version, record.created_at, None, "candidate", record.created_by),
+                *(
+                    HistoryEntry(
+                        model, record.version, t.at, t.from_, t.to, t.by, t.pr, t.approved_by, t.notes, t.reason
+                    )
+                    for t in record.steps
+                ),
             ]
-        return sorted(rows, key=lambda r: (r.at, version_key(r.version)))
+            for record in self.versions(model)
+        ]
+        return list(heapq.merge(*per_version, key=lambda r: (r.at, r.to != "archived", version_key(r.version))))
 
     def lineage(self, ref: str | Ref, *, at: datetime | None = None) -> list[LineageNode]:
         """The version and its ancestors, nearest first, across models and to external bases."""

@@ -32,6 +32,7 @@ __all__ = [
     "ArtifactsMissingError",
     "HashMismatchError",
     "PutResult",
+    "SourceChangedError",
     "Storage",
     "StorageError",
     "download",
@@ -56,6 +57,15 @@ class HashMismatchError(StorageError):
         super().__init__(
             f"{path}: sha256 {actual} does not match {expected} recorded in the version file "
             f"({where}); refusing it. The stored copy is damaged or was replaced: nothing was written"
+        )
+
+
+class SourceChangedError(StorageError):
+    def __init__(self, path: str, hashed: str, copied: str) -> None:
+        self.path, self.hashed, self.copied = path, hashed, copied
+        super().__init__(
+            f"{path} changed while it was being stored (sha256 {hashed} when hashed, {copied} when copied); "
+            "nothing was stored for it: make sure nothing is still writing the artifacts, then run again"
         )
 
 
@@ -149,7 +159,7 @@ def download(
     run left), all verified, and only then renamed into place. On a hash
     mismatch ``dest`` is left as it was (the staging folder is removed).
     """
-    existed = dest.exists()
+    created = _first_missing(dest)
     staging = dest / PARTIAL_DIR
     todo = [a for a in artifacts if not _complete(dest / a.path, a)]
     missing = storage.missing(todo, location)
@@ -161,8 +171,8 @@ def download(
         _fetch(storage, artifact, location, part, progress)
         actual = sha256_file(part)
         if actual != artifact.sha256:
-            # Leave DEST as it was: no staging folder, and no DEST if it did not exist.
-            shutil.rmtree(staging if existed else dest, ignore_errors=True)
+            # Leave DEST as it was: no staging folder, and none of the folders this call created.
+            shutil.rmtree(created or staging, ignore_errors=True)
             raise HashMismatchError(artifact.path, artifact.sha256, actual, storage.describe(location))
     written = []
     for artifact in todo:
@@ -172,6 +182,16 @@ def download(
         written.append(target)
     shutil.rmtree(staging, ignore_errors=True)
     return written
+
+
+def _first_missing(path: Path) -> Path | None:
+    """The outermost folder of ``path`` that does not exist yet (what a failed download must remove)."""
+    missing = None
+    for folder in [path, *path.parents]:
+        if folder.exists():
+            break
+        missing = folder
+    return missing
 
 
 def _complete(path: Path, artifact: Artifact) -> bool:

@@ -15,7 +15,15 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from regops.storage import CHUNK, Artifact, HashMismatchError, PutResult, StorageError
+from regops.storage import (
+    CHUNK,
+    Artifact,
+    HashMismatchError,
+    PutResult,
+    SourceChangedError,
+    StorageError,
+    sha256_file,
+)
 
 __all__ = ["LocalStorage"]
 
@@ -53,10 +61,18 @@ class LocalStorage:
                 present += 1
         return PutResult({"backend": "local", "tier": "hot"}, uploaded, size, present)
 
-    def _store(self, root: Path, source: Path, artifact: Artifact) -> bool:
-        """Copy ``source`` in under its hash; False when the object is already there."""
+    def _store(
+        self, root: Path, source: Path, artifact: Artifact, *, verify: bool = False, stored_in: Path | None = None
+    ) -> bool:
+        """Copy ``source`` in under its hash; False when the object is already there.
+
+        An object already there is trusted by its size (every download re-hashes
+        it anyway) unless ``verify``: then a damaged copy is replaced. ``stored_in``
+        says the source is another tier's copy (so a mismatch means that copy is damaged).
+        """
         target = self.object_path(root, artifact.sha256)
-        if target.is_file() and target.stat().st_size == artifact.size:
+        present = target.is_file() and target.stat().st_size == artifact.size
+        if present and (not verify or sha256_file(target) == artifact.sha256):
             return False
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -67,7 +83,9 @@ class LocalStorage:
             actual = _copy(source, tmp)
             if actual != artifact.sha256:
                 # The file changed since it was hashed: storing it would record a lie.
-                raise HashMismatchError(artifact.path, artifact.sha256, actual, f"{source}, while copying")
+                if stored_in is not None:
+                    raise HashMismatchError(artifact.path, artifact.sha256, actual, f"local storage at {stored_in}")
+                raise SourceChangedError(artifact.path, artifact.sha256, actual)
             tmp.replace(target)
         except OSError as e:
             raise StorageError(f"cannot store {artifact.path} in {root}: {e.strerror or e}") from e
@@ -102,7 +120,7 @@ class LocalStorage:
 
     def _copy_tier(self, artifacts: Sequence[Artifact], source: Path, target: Path) -> None:
         for artifact in artifacts:
-            self._store(target, self.object_path(source, artifact.sha256), artifact)
+            self._store(target, self.object_path(source, artifact.sha256), artifact, verify=True, stored_in=source)
 
 
 def _copy(source: Path, target: Path) -> str:

@@ -1,0 +1,347 @@
+"""Writes: exact text of surgical edits, auto-promotion, and the whole path on a real git repository."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from regops import api, lifecycle
+from regops.cli import main
+from regops.registry import Registry
+from tests.conftest import REPO, Tree
+
+NOW = datetime(2026, 6, 20, 12, 0, 0, tzinfo=UTC)
+
+COMMENTED_DEV = """\
+# yaml-language-server: $schema=../../../schemas/model-version.schema.json
+# Retrained after the sarcasm fixes; see the run for the loss curves.
+model: sentiment
+version: 1.4.0-rc.1
+created_at: 2026-06-01T10:00:00Z
+created_by: 'training-bot[bot]'   # single quotes, kept
+parent: "1.3.0"
+training:
+  dataset: reviews@2025-09-08
+  dataset_hash: blake3:3aa7cb0d71a0fa8a247dec5b636b723054ea7f133debbcd6f79a9bbd3813d632
+hyperparameters:
+  learning_rate: 3.0e-5   # the sweep's best
+  epochs: 3
+evals:
+  dataset: reviews-eval@v1
+  scores: {accuracy: 0.95, latency_ms: 44}
+artifacts:
+  files:
+    - {path: model.safetensors, size: 1000, sha256: 0a3c2e4e8ebdf2b8ca6dbc3a7e1c6b2b1c0e4f2e9b8a6d4c2e0f1a3b5c7d9e1f}
+  storage: {backend: local, tier: hot}
+stage: dev   # set by auto-promote
+transitions:
+  - {from: candidate, to: dev, at: 2026-06-01T11:00:00Z, by: "github-actions[bot]", reason: "auto: accuracy 0.95 > 0.94 (1.3.0)"}
+"""
+
+
+def test_promote_edits_surgically_golden(tree: Tree) -> None:
+    tree.write("models/sentiment/1.4.0-rc.1.yaml", COMMENTED_DEV)
+    staging_before = tree.read("models/sentiment/1.3.0.yaml")
+
+    plan = lifecycle.promote(
+        Registry.load(tree.root),
+        "sentiment@1.4.0-rc.1",
+        to="staging",
+        notes="sarcasm: fixed, [finally]",
+        by="alice",
+        now=NOW,
+    )
+
+    after = {change.path.name: change.after for change in plan.changes}
+    assert after["1.4.0-rc.1.yaml"] == COMMENTED_DEV.replace(
+        "stage: dev   # set by auto-promote\n",
+        "stage: staging # set by auto-promote\n"
+        "canary: {traffic_percent: 5, started_at: 2026-06-20T12:00:00Z, result: pending}\n",
+    ) + ('  - {from: dev, to: staging, at: 2026-06-20T12:00:00Z, by: alice, notes: "sarcasm: fixed, [finally]"}\n')
+    assert after["1.3.0.yaml"] == staging_before.replace("stage: staging\n", "stage: archived\n").replace(
+        "result: pending}", "result: aborted, finished_at: 2026-06-20T12:00:00Z}"
+    ) + (
+        "  - {from: staging, to: archived, at: 2026-06-20T12:00:00Z, by: alice, "
+        "notes: replaced in staging by 1.4.0-rc.1}\n"
+    )
+    assert plan.steps == [
+        "sentiment@1.3.0: staging -> archived",
+        "sentiment@1.4.0-rc.1: dev -> staging",
+        "sentiment@1.4.0-rc.1: canary started at 5% of traffic",
+    ]
+
+
+def test_dry_run_prints_the_diff_and_writes_nothing(stored_tree: Tree, capsys: pytest.CaptureFixture[str]) -> None:
+    tree = stored_tree
+    before = tree.snapshot()
+    code = main(
+        [
+            "promote",
+            "sentiment@1.4.0-rc.1",
+            "--to",
+            "staging",
+            "--notes",
+            "n",
+            "--by",
+            "alice",
+            "--dry-run",
+            "--registry",
+            str(tree.root),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "dry run: nothing was written" in out
+    assert "-stage: dev\n+stage: staging" in out
+    assert tree.snapshot() == before
+
+
+def test_promote_to_prod_archives_the_old_prod_in_the_same_change(stored_tree: Tree) -> None:
+    tree = stored_tree
+    tree.replace("models/sentiment/1.3.0.yaml", "result: pending}", "result: passed}")
+    api.promote("sentiment@1.3.0", registry=tree.root, to="prod", notes="canary held", by="bob")
+
+    registry = Registry.load(tree.root)
+    assert registry.resolve("sentiment@prod").version == "1.3.0"
+    assert registry.version("sentiment", "1.2.0").stage == "archived"
+    assert registry.version("sentiment", "1.2.0").steps[-1].notes == "replaced in prod by 1.3.0"
+    assert api.validate(registry=tree.root) == []
+
+
+# --- auto-promote ------------------------------------------------------------------------
+
+
+def _candidate(tree: Tree, version: str, accuracy: float, latency: float) -> None:
+    text = tree.read("models/sentiment/1.4.0-rc.2.yaml").replace("1.4.0-rc.2", version)
+    text = text.replace("accuracy: 0.949", f"accuracy: {accuracy}").replace("latency_ms: 44", f"latency_ms: {latency}")
+    tree.write(f"models/sentiment/{version}.yaml", text)
+
+
+def test_auto_promote_moves_the_best_candidate_that_beats_dev_and_says_why(tree: Tree) -> None:
+    _candidate(tree, "1.5.0-rc.1", 0.96, 44)  # beats dev (0.95)
+    _candidate(tree, "1.5.0-rc.2", 0.97, 44)  # beats it more
+    _candidate(tree, "1.5.0-rc.3", 0.99, 60)  # best accuracy, but latency regresses past the 5 ms tolerance
+
+    plan = lifecycle.auto_promote(Registry.load(tree.root), by="github-actions[bot]", now=NOW)
+
+    assert plan.steps == ["sentiment@1.4.0-rc.1: dev -> archived", "sentiment@1.5.0-rc.2: candidate -> dev"]
+    assert sorted(plan.notes) == [
+        "sentiment@1.4.0-rc.2 stays candidate: accuracy 0.949 <= 0.95 (1.4.0-rc.1)",
+        "sentiment@1.5.0-rc.1 stays candidate: 1.5.0-rc.2 beats it",
+        "sentiment@1.5.0-rc.3 stays candidate: guard metric latency_ms 60 regresses past 44 by more than 5 (1.4.0-rc.1)",
+    ]
+    lifecycle.apply(plan)
+    promoted = Registry.load(tree.root).version("sentiment", "1.5.0-rc.2")
+    assert promoted.steps[-1].reason == "auto: accuracy 0.97 > 0.95 (1.4.0-rc.1)"
+    assert promoted.steps[-1].by == "github-actions[bot]"
+
+
+def test_auto_promote_is_idempotent(tree: Tree, capsys: pytest.CaptureFixture[str]) -> None:
+    _candidate(tree, "1.5.0-rc.1", 0.96, 44)
+    args = ["auto-promote", "--registry", str(tree.root), "--by", "github-actions[bot]"]
+    assert main(args) == 0
+    capsys.readouterr()
+    after_first = tree.snapshot()
+
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert tree.snapshot() == after_first
+    assert "nothing to change" in out
+    assert "sentiment@1.4.0-rc.2 stays candidate: accuracy 0.949 <= 0.96 (1.5.0-rc.1)" in out
+
+
+def test_auto_promote_with_goal_min(tree: Tree) -> None:
+    tree.replace(
+        "models/sentiment/model.yaml",
+        "primary_metric: {name: accuracy, goal: max}",
+        "primary_metric: {name: latency_ms, goal: min}",
+    )
+    tree.replace(
+        "models/sentiment/model.yaml",
+        "  - {name: latency_ms, goal: min, tolerance: 5.0}\n",
+        "  - {name: accuracy, goal: max, tolerance: 0.0}\n",
+    )
+    _candidate(tree, "1.5.0-rc.1", 0.95, 30)  # faster, same accuracy
+
+    plan = lifecycle.auto_promote(Registry.load(tree.root), "sentiment", by="github-actions[bot]", now=NOW)
+
+    assert "sentiment@1.5.0-rc.1: candidate -> dev" in plan.steps
+    assert "sentiment@1.4.0-rc.2 stays candidate: latency_ms 44 >= 44 (1.4.0-rc.1)" in plan.notes
+
+
+# --- the whole path on a real git repository -------------------------------------------------
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout
+
+
+def _setup_repo(tmp_path: Path) -> Path:
+    repo = tmp_path / "models-repo"
+    registry = repo / "registry"
+    (registry / "models" / "sentiment").mkdir(parents=True)
+    (registry / "datasets" / "reviews").mkdir(parents=True)
+    for name in ("regops.yaml",):
+        (registry / name).write_text((REPO / "tests/data/registry" / name).read_text())
+    (registry / "models/sentiment/model.yaml").write_text(
+        (REPO / "tests/data/registry/models/sentiment/model.yaml").read_text()
+    )
+    (registry / "datasets/reviews/2025-09-08.yaml").write_text(
+        (REPO / "tests/data/registry/datasets/reviews/2025-09-08.yaml").read_text()
+    )
+    (repo / ".gitignore").write_text(".regops/\nregistry/.regops.lock\n")
+    _git(repo.parent, "init", "-q", "-b", "main", str(repo))
+    _git(repo, "config", "user.name", "Alice Example")
+    _git(repo, "config", "user.email", "alice@example.com")
+    _commit(repo, "an empty registry")
+    return repo
+
+
+def _commit(repo: Path, message: str) -> None:
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", message)
+
+
+def _weights(folder: Path, seed: str) -> bytes:
+    folder.mkdir(parents=True)
+    blob = hashlib.sha256(seed.encode()).digest() * 40_000  # 1.28 MB, different per version
+    (folder / "model.safetensors").write_bytes(blob)
+    (folder / "config.json").write_text(json.dumps({"seed": seed}))
+    return blob
+
+
+def _run(capsys: pytest.CaptureFixture[str], repo: Path, *args: str) -> str:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    assert code == 0, f"regops {' '.join(args)} failed:\n{out}{err}"
+    assert main(["validate"]) == 0, capsys.readouterr().out
+    capsys.readouterr()
+    if _git(repo, "status", "--porcelain"):
+        _commit(repo, f"regops {' '.join(args)}")
+    return out
+
+
+def test_the_whole_path_register_to_rollback_and_download_back_in_time(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = _setup_repo(tmp_path)
+    monkeypatch.chdir(repo)  # as a person or a workflow runs it: from the repository, with the default --registry
+    (tmp_path / "evals-1.3.json").write_text('{"accuracy": 0.93, "latency_ms": 41}')
+    (tmp_path / "evals-1.4.json").write_text('{"accuracy": 0.95, "latency_ms": 42}')
+    (tmp_path / "params.yaml").write_text("learning_rate: 3.0e-5\nepochs: 3\n")
+    old = _weights(tmp_path / "out-1.3", "1.3.0")
+    new = _weights(tmp_path / "out-1.4", "1.4.0-rc.1")
+    common = [
+        "--params",
+        str(tmp_path / "params.yaml"),
+        "--dataset",
+        "reviews@2025-09-08",
+        "--eval-dataset",
+        "reviews-eval@v1",
+    ]
+    (repo / "registry/datasets/reviews-eval").mkdir()
+    (repo / "registry/datasets/reviews-eval/v1.yaml").write_text(
+        (REPO / "tests/data/registry/datasets/reviews-eval/v1.yaml").read_text()
+    )
+
+    # 1.3.0 reaches prod the way every version does.
+    _run(
+        capsys,
+        repo,
+        "register",
+        "sentiment",
+        "--artifacts",
+        str(tmp_path / "out-1.3"),
+        "--evals",
+        str(tmp_path / "evals-1.3.json"),
+        *common,
+        "--version",
+        "1.3.0",
+        "--by",
+        "training-bot[bot]",
+    )
+    _run(capsys, repo, "auto-promote", "--by", "github-actions[bot]")
+    _run(capsys, repo, "promote", "sentiment@1.3.0", "--to", "staging", "--notes", "first model", "--by", "alice")
+    _run(capsys, repo, "canary", "record", "sentiment@1.3.0", "--result", "passed")
+    _run(capsys, repo, "promote", "sentiment@1.3.0", "--to", "prod", "--notes", "canary held", "--by", "alice")
+
+    # 1.4.0-rc.1: registered by the training job, auto-promoted, promoted by people.
+    out = _run(
+        capsys,
+        repo,
+        "register",
+        "sentiment",
+        "--artifacts",
+        str(tmp_path / "out-1.4"),
+        "--evals",
+        str(tmp_path / "evals-1.4.json"),
+        *common,
+        "--parent",
+        "1.3.0",
+        "--bump",
+        "minor",
+        "--by",
+        "training-bot[bot]",
+    )
+    assert out.startswith("registered registry/models/sentiment/1.4.0-rc.1.yaml as a candidate; 2 files uploaded")
+    assert "sentiment@1.4.0-rc.1: candidate -> dev" in _run(capsys, repo, "auto-promote", "--by", "github-actions[bot]")
+    _run(
+        capsys,
+        repo,
+        "promote",
+        "sentiment@1.4.0-rc.1",
+        "--to",
+        "staging",
+        "--notes",
+        "better on sarcasm",
+        "--by",
+        "bob",
+    )
+    _run(capsys, repo, "canary", "record", "sentiment@1.4.0-rc.1", "--result", "passed", "--summary", "30k requests")
+    time.sleep(1.1)  # a canary takes a while; it also puts prod's change in a second of its own
+    _run(capsys, repo, "promote", "sentiment@1.4.0-rc.1", "--to", "prod", "--notes", "canary held", "--by", "bob")
+    time.sleep(1.1)  # timestamps have one-second resolution; leave a moment that is clearly "1.4.0-rc.1 in prod"
+    while_new_was_prod = datetime.now(UTC).isoformat()
+    time.sleep(1.1)
+    assert Registry.load(repo / "registry").version("sentiment", "1.3.0").stage == "archived"
+
+    _run(capsys, repo, "rollback", "sentiment", "--to", "1.3.0", "--notes", "latency spike in eu-west", "--by", "carol")
+
+    registry = Registry.load(repo / "registry")
+    assert registry.resolve("sentiment@prod").version == "1.3.0"
+    dest = tmp_path / "serving"
+    _run(capsys, repo, "download", "sentiment@prod", "--at", while_new_was_prod, "--dest", str(dest))
+    assert (dest / "model.safetensors").read_bytes() == new
+    assert (dest / "model.safetensors").read_bytes() != old
+    assert sorted(p.name for p in dest.iterdir()) == ["config.json", "model.safetensors"]
+
+    history = json.loads(_run(capsys, repo, "history", "sentiment", "--json"))
+    steps = [
+        (row["version"], f"{row['from']} -> {row['to']}" if row["from"] else "registered", row["by"]) for row in history
+    ]
+    assert steps == [
+        ("1.3.0", "registered", "training-bot[bot]"),
+        ("1.3.0", "candidate -> dev", "github-actions[bot]"),
+        ("1.3.0", "dev -> staging", "alice"),
+        ("1.3.0", "staging -> prod", "alice"),
+        ("1.4.0-rc.1", "registered", "training-bot[bot]"),
+        ("1.4.0-rc.1", "candidate -> dev", "github-actions[bot]"),
+        ("1.4.0-rc.1", "dev -> staging", "bob"),
+        ("1.3.0", "prod -> archived", "bob"),
+        ("1.4.0-rc.1", "staging -> prod", "bob"),
+        ("1.4.0-rc.1", "prod -> archived", "carol"),
+        ("1.3.0", "archived -> prod", "carol"),
+    ]
+    why = {(row["version"], row["to"]): row["notes"] or row["reason"] for row in history if row["from"]}
+    assert why[("1.3.0", "prod")] == "latency spike in eu-west"
+    assert why[("1.4.0-rc.1", "archived")] == "rolled back to 1.3.0: latency spike in eu-west"
+    assert why[("1.4.0-rc.1", "dev")] == "auto: accuracy 0.95 > 0.93 (1.3.0)"
+    # Every write is a commit (reads change nothing): git log answers "who changed what, when" too.
+    assert len(_git(repo, "log", "--oneline").splitlines()) == 1 + 11
+    assert _git(repo, "status", "--porcelain") == ""
