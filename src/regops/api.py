@@ -120,13 +120,15 @@ def open_storage(registry: Registry) -> Storage:
 
     config = registry.config
     base = registry.root.parent
-    if config.storage.backend != "local":
+    backend = config.storage["backend"]
+    if backend != "local":
         raise RegopsError(
-            f"storage backend {config.storage.backend!r} is not available in regops {__version__}; "
+            f"storage backend {backend!r} is not available in regops {__version__}; "
             "use `storage: {backend: local, path: …}` in regops.yaml"
         )
-    hot = base / (config.storage.path or ".regops/store")
-    cold = base / config.cold_storage.path if config.cold_storage and config.cold_storage.path else None
+    hot = base / (config.storage.get("path") or ".regops/store")
+    cold_path = (config.cold_storage or {}).get("path")
+    cold = base / cold_path if cold_path else None
     return LocalStorage(hot, cold)
 
 

@@ -18,13 +18,15 @@ STAGES: Final[tuple[Stage, ...]] = ("candidate", "dev", "staging", "prod", "arch
 class Kind(NamedTuple):
     model: str  # the pydantic class in regops.model
     schema: str  # its file in schemas/
+    # Keep the data with every default filled in (so readers need no pydantic), not as written.
+    normalized: bool = False
 
 
 KINDS: Final[dict[str, Kind]] = {
     "version": Kind("ModelVersion", "model-version.schema.json"),
     "model": Kind("ModelConfig", "model.schema.json"),
     "dataset": Kind("DatasetVersion", "dataset-version.schema.json"),
-    "config": Kind("RegistryConfig", "regops.schema.json"),
+    "config": Kind("RegistryConfig", "regops.schema.json", normalized=True),
 }
 
 

@@ -27,7 +27,7 @@ from regops import store
 from regops.errors import RegopsError
 from regops.kinds import Stage, version_key
 from regops.policy import schema_comment, step_allowed
-from regops.registry import HOLDER_STAGES, Registry, VersionRecord
+from regops.registry import HOLDER_STAGES, Registry, StageRule, VersionRecord
 from regops.storage import Artifact, ArtifactsMissingError, Storage, hash_files
 
 __all__ = [
@@ -143,8 +143,8 @@ def apply(plan: Plan) -> list[Path]:
 # --- helpers shared by the verbs --------------------------------------------------------
 
 
-def _policy(registry: Registry, stage: Stage) -> Any:
-    return registry.config.stages.get(stage)  # type: ignore[arg-type]
+def _policy(registry: Registry, stage: Stage) -> StageRule | None:
+    return registry.config.stages.get(stage)
 
 
 def _was_prod(record: VersionRecord) -> bool:
@@ -272,7 +272,7 @@ def _check_promotion(registry: Registry, record: VersionRecord, to: Stage, *, by
 def _traffic(registry: Registry, model: str) -> float:
     override = registry.model(model).raw.get("canary") or {}
     value = override.get("traffic_percent")
-    percent = float(value if value is not None else registry.config.canary.traffic_percent)
+    percent = float(value if value is not None else registry.config.canary_traffic_percent)
     return int(percent) if percent.is_integer() else percent
 
 

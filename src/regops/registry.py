@@ -237,6 +237,55 @@ class ModelRecord:
         return ModelConfig.model_validate(self.raw)
 
 
+@dataclass(frozen=True)
+class StageRule:
+    """Who may move a version into a stage, and from where (``stages.<stage>`` in regops.yaml)."""
+
+    from_: tuple[Stage, ...]
+    approvals: int
+    approvers: tuple[str, ...]
+    bots: bool
+    require_canary: bool
+
+
+@dataclass(frozen=True, eq=False)
+class ConfigRecord:
+    """regops.yaml as loaded, every default filled in (the loader keeps it that way)."""
+
+    raw: dict[str, Any]
+
+    @cached_property
+    def stages(self) -> dict[Stage, StageRule]:
+        return {
+            stage: StageRule(
+                tuple(rule["from"]), rule["approvals"], tuple(rule["approvers"]), rule["bots"], rule["require_canary"]
+            )
+            for stage, rule in self.raw["stages"].items()
+        }
+
+    @property
+    def bots(self) -> list[str]:
+        return cast("list[str]", self.raw["bots"])
+
+    @property
+    def canary_traffic_percent(self) -> float:
+        return cast(float, self.raw["canary"]["traffic_percent"])
+
+    @property
+    def storage(self) -> dict[str, Any]:
+        return cast("dict[str, Any]", self.raw["storage"])
+
+    @property
+    def cold_storage(self) -> dict[str, Any] | None:
+        return cast("dict[str, Any] | None", self.raw.get("cold_storage"))
+
+    @cached_property
+    def data(self) -> RegistryConfig:
+        from regops.model import RegistryConfig
+
+        return RegistryConfig.model_validate(self.raw)
+
+
 @dataclass(frozen=True, eq=False)
 class DatasetRecord:
     raw: dict[str, Any]
@@ -418,11 +467,13 @@ class Registry:
         return cls(root, loaded.data, list(loaded.problems))
 
     @cached_property
-    def config(self) -> RegistryConfig:
+    def config(self) -> ConfigRecord:
         """regops.yaml, with its defaults filled in (the defaults alone if it has problems)."""
-        from regops.model import RegistryConfig
+        if self._config_raw is None:
+            from regops.schema import defaults
 
-        return RegistryConfig.model_validate(self._config_raw or {})
+            return ConfigRecord(defaults("config"))
+        return ConfigRecord(self._config_raw)
 
     def display(self, path: Path) -> str:
         """A path as problems show it: relative to the folder that holds the registry."""

@@ -23,7 +23,7 @@ from regops.kinds import KINDS, Problem
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-__all__ = ["check", "export", "field_name", "field_parts", "model_class", "render"]
+__all__ = ["check", "conform", "defaults", "export", "field_name", "field_parts", "model_class", "render"]
 
 
 def model_class(kind: str) -> type[BaseModel]:
@@ -36,13 +36,27 @@ def model_class(kind: str) -> type[BaseModel]:
 
 def check(kind: str, data: Any, display: str) -> list[Problem]:
     """Problems of ``data`` against the schema of ``kind``; empty when it conforms."""
+    return conform(kind, data, display)[1]
+
+
+def conform(kind: str, data: Any, display: str) -> tuple[dict[str, Any] | None, list[Problem]]:
+    """``data`` checked against the schema of ``kind``: the data to keep (None if it fails), and the problems.
+
+    The data kept is ``data`` itself, or for kinds read with defaults
+    (``Kind.normalized``) the same data with every default filled in.
+    """
     from pydantic import ValidationError
 
     try:
-        model_class(kind).model_validate(data)
+        parsed = model_class(kind).model_validate(data)
     except ValidationError as e:
-        return [Problem(display, field=field_name(err["loc"]), message=_message(err)) for err in e.errors()]
-    return []
+        return None, [Problem(display, field=field_name(err["loc"]), message=_message(err)) for err in e.errors()]
+    return (parsed.model_dump(mode="json", by_alias=True) if KINDS[kind].normalized else data), []
+
+
+def defaults(kind: str) -> dict[str, Any]:
+    """A kind's data with nothing but its defaults (for a file that is missing or broken)."""
+    return model_class(kind)().model_dump(mode="json", by_alias=True)
 
 
 def field_name(loc: Sequence[str | int]) -> str:

@@ -14,11 +14,13 @@ shared by every backend:
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Protocol
@@ -157,31 +159,69 @@ def download(
     Files already in ``dest`` with the right hash are kept; the rest are
     streamed into ``dest/.regops-partial/`` (appending to what an interrupted
     run left), all verified, and only then renamed into place. On a hash
-    mismatch ``dest`` is left as it was (the staging folder is removed).
+    mismatch ``dest`` is left as it was (the staging folder is removed). One
+    download at a time per ``dest``: a second one stops with a clear error.
     """
-    created = _first_missing(dest)
-    staging = dest / PARTIAL_DIR
+    if dest.exists() and not dest.is_dir():
+        raise StorageError(f"{dest} is a file; --dest must be a folder (it is created if missing)")
     todo = [a for a in artifacts if not _complete(dest / a.path, a)]
     missing = storage.missing(todo, location)
     if missing:
         raise ArtifactsMissingError(ref, [a.path for a in missing], storage.describe(location))
-    for artifact in todo:
-        part = staging / f"{artifact.sha256}.part"
-        part.parent.mkdir(parents=True, exist_ok=True)
-        _fetch(storage, artifact, location, part, progress)
-        actual = sha256_file(part)
-        if actual != artifact.sha256:
-            # Leave DEST as it was: no staging folder, and none of the folders this call created.
-            shutil.rmtree(created or staging, ignore_errors=True)
-            raise HashMismatchError(artifact.path, artifact.sha256, actual, storage.describe(location))
-    written = []
-    for artifact in todo:
-        target = dest / artifact.path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        (staging / f"{artifact.sha256}.part").replace(target)
-        written.append(target)
+    created = _first_missing(dest)
+    staging = dest / PARTIAL_DIR
+    try:
+        with _staging_lock(staging):
+            for artifact in todo:
+                _fetch_verified(storage, artifact, location, staging, progress)
+            for artifact in todo:
+                if (dest / artifact.path).is_dir():
+                    raise StorageError(f"{dest / artifact.path} is a folder where {artifact.path} goes; move it away")
+            written = [_place(staging, dest, artifact) for artifact in todo]
+    except HashMismatchError:
+        # Leave DEST as it was: no staging folder, and none of the folders this call created.
+        shutil.rmtree(created or staging, ignore_errors=True)
+        raise
+    except OSError as e:
+        raise StorageError(f"cannot write into {dest}: {e.strerror or e} ({e.filename or dest})") from e
     shutil.rmtree(staging, ignore_errors=True)
     return written
+
+
+@contextmanager
+def _staging_lock(staging: Path) -> Iterator[None]:
+    staging.mkdir(parents=True, exist_ok=True)
+    with (staging / ".lock").open("a") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StorageError(
+                f"another download into {staging.parent} is running; wait for it or choose another --dest"
+            ) from None
+        yield
+
+
+def _fetch_verified(
+    storage: Storage, artifact: Artifact, location: dict[str, Any], staging: Path, progress: Progress | None
+) -> None:
+    part = staging / f"{artifact.sha256}.part"
+    resumed = part.exists() and part.stat().st_size > 0
+    _fetch(storage, artifact, location, part, progress)
+    actual = sha256_file(part)
+    if actual != artifact.sha256 and resumed:
+        # What an interrupted run left may be damaged itself: fetch the whole file once more before blaming the store.
+        part.unlink()
+        _fetch(storage, artifact, location, part, progress)
+        actual = sha256_file(part)
+    if actual != artifact.sha256:
+        raise HashMismatchError(artifact.path, artifact.sha256, actual, storage.describe(location))
+
+
+def _place(staging: Path, dest: Path, artifact: Artifact) -> Path:
+    target = dest / artifact.path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    (staging / f"{artifact.sha256}.part").replace(target)
+    return target
 
 
 def _first_missing(path: Path) -> Path | None:

@@ -257,14 +257,14 @@ class Loaded:
 
 
 def _load(raw: bytes, display: str, kind: str) -> Loaded:
-    from regops.schema import check
+    from regops.schema import conform
 
     parsed = parse_bytes(raw, display)
     if parsed.data is None:
         assert parsed.problem is not None
         return Loaded(None, (parsed.problem,))
-    problems = check(kind, parsed.data, display)
-    return Loaded(None if problems else parsed.data, tuple(problems))
+    data, problems = conform(kind, parsed.data, display)
+    return Loaded(data, tuple(problems))
 
 
 def _load_chunk(chunk: Sequence[tuple[bytes, str, str]]) -> list[Loaded]:
@@ -469,7 +469,22 @@ def _round_trip() -> Any:
     yaml.preserve_quotes = True
     yaml.width = 4096  # never re-wrap a long line someone wrote
     yaml.indent(mapping=2, sequence=4, offset=2)
+    yaml.representer.add_representer(float, _represent_float)
     return yaml
+
+
+def _represent_float(representer: Any, value: float) -> Any:
+    # 3.0e-05, not 3e-05: YAML 1.1 readers (PyYAML's safe_load) take a float without a dot for a string.
+    if math.isnan(value):
+        text = ".nan"
+    elif math.isinf(value):
+        text = ".inf" if value > 0 else "-.inf"
+    else:
+        text = repr(value)
+        mantissa, e, exponent = text.partition("e")
+        if e and "." not in mantissa:
+            text = f"{mantissa}.0e{exponent}"
+    return representer.represent_scalar("tag:yaml.org,2002:float", text)
 
 
 def _timestamp(moment: datetime) -> Any:
