@@ -153,7 +153,7 @@ def promote(
     who = lifecycle.identity(by)
     return _write(
         registry,
-        lambda r: lifecycle.promote(r, ref, to=to, notes=notes, by=who, storage=open_storage(r)),
+        lambda r: lifecycle.promote(r, ref, to=to, notes=notes, by=who),
         dry_run=dry_run,
     )
 

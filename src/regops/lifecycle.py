@@ -223,14 +223,17 @@ def promote(
     notes: str,
     by: str,
     now: datetime | None = None,
-    storage: Storage | None = None,
 ) -> Plan:
-    """Plan moving a version to ``to``; the previous holder of that stage is archived in the same change."""
+    """Plan moving a version to ``to``; the previous holder of that stage is archived in the same change.
+
+    Weights in cold storage are refused (restore first); the bytes themselves
+    are checked where they are used: by rollback, and by every download.
+    """
     now = now or datetime.now(UTC)
     record = registry.get(ref)
     _check_promotion(registry, record, to, by=by)
     if to in ("staging", "prod"):
-        _check_weights(record, None, target=to)  # the tier; download verifies the bytes
+        _check_weights(record, None, target=to)
     edits = _Edits()
     plan = Plan()
     plan.steps += _displace(edits, registry, record, to, now=now, by=by, why=f"replaced in {to} by {record.version}")

@@ -89,6 +89,13 @@ def parse_ref(text: str) -> Ref:
 # --- what the files hold ------------------------------------------------------
 
 
+def _typed(kind: str, raw: dict[str, Any]) -> Any:
+    """The pydantic model of already-checked data, for callers that want every field typed."""
+    from regops.schema import model_class
+
+    return model_class(kind).model_validate(raw)
+
+
 def _time(text: str) -> datetime:
     # Only called on data that passed the schema, whose pattern fromisoformat reads.
     return datetime.fromisoformat(text)
@@ -203,9 +210,7 @@ class VersionRecord:
 
     @cached_property
     def data(self) -> ModelVersion:
-        from regops.model import ModelVersion
-
-        return ModelVersion.model_validate(self.raw)
+        return cast("ModelVersion", _typed("version", self.raw))
 
 
 @dataclass(frozen=True, eq=False)
@@ -232,9 +237,7 @@ class ModelRecord:
 
     @cached_property
     def data(self) -> ModelConfig:
-        from regops.model import ModelConfig
-
-        return ModelConfig.model_validate(self.raw)
+        return cast("ModelConfig", _typed("model", self.raw))
 
 
 @dataclass(frozen=True)
@@ -281,9 +284,7 @@ class ConfigRecord:
 
     @cached_property
     def data(self) -> RegistryConfig:
-        from regops.model import RegistryConfig
-
-        return RegistryConfig.model_validate(self.raw)
+        return cast("RegistryConfig", _typed("config", self.raw))
 
 
 @dataclass(frozen=True, eq=False)
@@ -309,9 +310,7 @@ class DatasetRecord:
 
     @cached_property
     def data(self) -> DatasetVersion:
-        from regops.model import DatasetVersion
-
-        return DatasetVersion.model_validate(self.raw)
+        return cast("DatasetVersion", _typed("dataset", self.raw))
 
 
 @dataclass(frozen=True)
