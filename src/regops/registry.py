@@ -476,10 +476,7 @@ class Registry:
 
     def display(self, path: Path) -> str:
         """A path as problems show it: relative to the folder that holds the registry."""
-        try:
-            return path.relative_to(self.root.parent).as_posix()
-        except ValueError:
-            return path.as_posix()
+        return store.display_path(path, self.root.parent)
 
     def load_all(self) -> None:
         """Read every file now, in one batch (parallel when cold)."""
