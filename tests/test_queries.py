@@ -942,3 +942,19 @@ def test_importing_the_cli_does_not_import_the_heavy_parts() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
 
     assert result.stdout.strip() == "[]", result.stdout
+
+
+def test_lineage_names_where_each_training_set_lives(tree: Tree, capsys: pytest.CaptureFixture[str]) -> None:
+    tree.write(
+        "datasets/tickets/v1.yaml",
+        tree.read("datasets/tickets/v1.yaml").replace(
+            "description: tickets v1\n",
+            "description: tickets v1\nsource: {kind: iceberg, table: support.tickets, snapshot: 4242}\n",
+        ),
+    )
+
+    code, out, _ = run(capsys, tree, "lineage", "intent@1.0.0")
+
+    assert code == 0
+    assert "trained on tickets@v1 (blake3:" in out
+    assert "; Iceberg table support.tickets snapshot 4242)" in out

@@ -396,6 +396,7 @@ class LineageNode:
     external: bool = False
     missing: bool = False
     parent: str | None = None
+    dataset_source: str | None = None  # where the training data lives: files, a DVC entry, a table snapshot
 
 
 @dataclass(frozen=True)
@@ -661,6 +662,7 @@ class Registry:
                     record.dataset_hash,
                     record.eval_dataset,
                     parent=parent,
+                    dataset_source=self._source(record.dataset),
                 )
             )
             record = None
@@ -673,6 +675,19 @@ class Registry:
             if record is None:
                 nodes.append(LineageNode(parent, len(nodes), missing=True))
         return nodes
+
+    def _source(self, ref: str) -> str | None:
+        found = self.dataset(ref)
+        source = found.raw.get("source") if found else None
+        if not source:
+            return None
+        described = {
+            "files": lambda: f"files at {source['path']}",
+            "dvc": lambda: f"DVC {source['file']} ({source['path']})",
+            "iceberg": lambda: f"Iceberg table {source['table']} snapshot {source['snapshot']}",
+            "delta": lambda: f"Delta table {source['path']} version {source['version']}",
+        }
+        return described[source["kind"]]()
 
     def find(self, ref: str) -> VersionRecord | None:
         """The version MODEL@VERSION names, or None (also for models that are not there)."""

@@ -251,7 +251,8 @@ def lineage_text(nodes: Sequence[LineageNode]) -> str:
             lines.append(f"{pad}{node.ref}  (not in the registry)")
         else:
             evals = f", evals on {node.eval_dataset}" if node.eval_dataset else ""
-            lines.append(f"{pad}{node.ref}  trained on {node.dataset} ({node.dataset_hash}){evals}")
+            source = f"; {node.dataset_source}" if node.dataset_source else ""
+            lines.append(f"{pad}{node.ref}  trained on {node.dataset} ({node.dataset_hash}{source}){evals}")
     return "\n".join(lines)
 
 
