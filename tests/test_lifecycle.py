@@ -345,3 +345,68 @@ def test_the_whole_path_register_to_rollback_and_download_back_in_time(
     # Every write is a commit (reads change nothing): git log answers "who changed what, when" too.
     assert len(_git(repo, "log", "--oneline").splitlines()) == 1 + 11
     assert _git(repo, "status", "--porcelain") == ""
+
+
+# --- datasets from the command line ---------------------------------------------------------------
+
+
+def test_dataset_verbs_hash_register_and_refuse(tree: Tree, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tree.base / "data" / "train"
+    data.mkdir(parents=True)
+    (data / "a.txt").write_text("hello\n")
+    (data / "b.txt").write_text("world\n")
+
+    assert main(["dataset", "hash", str(data), "--json"]) == 0
+    tree_hash = json.loads(capsys.readouterr().out)
+    assert tree_hash["file_count"] == 2 and tree_hash["size_bytes"] == 12
+    assert tree_hash["hash"].startswith("blake3:")
+
+    registry = ["--registry", str(tree.root), "--by", "carol"]
+    assert main(["dataset", "register", "reviews", str(data), "--version", "2026-11-26", *registry]) == 0
+    assert (
+        main(
+            [
+                "dataset",
+                "register",
+                "clicks",
+                "--version",
+                "v7",
+                "--iceberg",
+                "db.clicks",
+                "--snapshot",
+                "88",
+                *registry,
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "dataset",
+                "register",
+                "clicks",
+                "--version",
+                "v8",
+                "--delta",
+                "s3://lake/clicks",
+                "--delta-version",
+                "12",
+                *registry,
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    assert Registry.load(tree.root).dataset("reviews@2026-11-26").hash == tree_hash["hash"]  # type: ignore[union-attr]
+    assert Registry.load(tree.root).dataset("clicks@v7").hash == "iceberg:88"  # type: ignore[union-attr]
+    assert main(["validate", "--registry", str(tree.root)]) == 0
+
+    before = tree.snapshot()  # the registry's lock file exists by now: every later refusal leaves all as it is
+    assert main(["dataset", "register", "clicks", "--version", "v9", *registry]) == 1
+    assert "name the data once" in capsys.readouterr().err
+    assert main(["dataset", "register", "clicks", "--version", "v9", "--iceberg", "db.clicks", *registry]) == 1
+    assert "needs both --iceberg TABLE and --snapshot ID" in capsys.readouterr().err
+    assert main(["dataset", "register", "reviews", str(data), "--version", "2026-11-26", *registry]) == 1
+    assert "dataset version reviews@2026-11-26 exists" in capsys.readouterr().err
+    assert tree.snapshot() == before

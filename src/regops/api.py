@@ -28,11 +28,13 @@ from regops.registry import (
 from regops.timespec import parse_time
 
 if TYPE_CHECKING:
+    from regops.datasets import TreeHash
     from regops.lifecycle import Bump, Plan, RegisterResult
     from regops.storage import Storage
 
 __all__ = [
     "auto_promote",
+    "dataset_hash",
     "diff",
     "download",
     "export_schemas",
@@ -43,6 +45,7 @@ __all__ = [
     "promote",
     "record_canary",
     "register",
+    "register_dataset",
     "resolve",
     "restore",
     "rollback",
@@ -278,3 +281,63 @@ def restore(ref: str, *, registry: RegistryArg = "registry", dry_run: bool = Fal
         return lifecycle.set_storage(record, {**location, "tier": "hot"})
 
     return _write(registry, plan_it, dry_run=dry_run)
+
+
+# --- datasets ----------------------------------------------------------------------------------
+
+
+def dataset_hash(path: str | Path) -> TreeHash:
+    """The content hash of a file or folder (see ``regops.datasets``), cached by file stat."""
+    from regops.datasets import HashCache, hash_path
+
+    return hash_path(Path(path), cache=HashCache.from_environment())
+
+
+def register_dataset(
+    name: str,
+    *,
+    registry: RegistryArg = "registry",
+    version: str,
+    path: str | Path | None = None,
+    dvc: str | Path | None = None,
+    dvc_path: str | None = None,
+    iceberg: str | None = None,
+    snapshot: int | None = None,
+    delta: str | None = None,
+    delta_version: int | None = None,
+    by: str | None = None,
+    description: str | None = None,
+    uri: str | None = None,
+) -> Path:
+    """Record a dataset version: files hashed by regops, a DVC entry, an Iceberg snapshot or a Delta version."""
+    from regops import datasets, lifecycle
+
+    sources: list[datasets.Source] = []
+    if path is not None:
+        sources.append(datasets.FromFiles(Path(path)))
+    if dvc is not None:
+        sources.append(datasets.FromDvc(Path(dvc), dvc_path))
+    if iceberg is not None or snapshot is not None:
+        if iceberg is None or snapshot is None:
+            raise RegopsError("an Iceberg reference needs both --iceberg TABLE and --snapshot ID")
+        sources.append(datasets.FromIceberg(iceberg, snapshot))
+    if delta is not None or delta_version is not None:
+        if delta is None or delta_version is None:
+            raise RegopsError("a Delta reference needs both --delta PATH and --delta-version N")
+        sources.append(datasets.FromDelta(delta, delta_version))
+    if len(sources) != 1:
+        raise RegopsError(
+            "name the data once: PATH, --from-dvc FILE, --iceberg TABLE --snapshot ID or --delta PATH --delta-version N"
+        )
+    root = open_registry(registry).root
+    with lifecycle.locked(root):
+        return datasets.register_dataset(
+            root,
+            name,
+            version=version,
+            source=sources[0],
+            by=lifecycle.identity(by),
+            description=description,
+            uri=uri,
+            cache=datasets.HashCache.from_environment(),
+        )

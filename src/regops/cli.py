@@ -7,6 +7,7 @@ Imports of the heavy parts happen inside the verbs, so ``regops --help`` stays f
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -167,12 +168,38 @@ def cmd_download(args: argparse.Namespace) -> int:
     return _json_or(args, {"version": record.ref, "files": written}, report.download_text)
 
 
+def cmd_dataset_hash(args: argparse.Namespace) -> int:
+    from regops import api, report
+
+    return _json_or(args, api.dataset_hash(args.path), report.tree_hash_text)
+
+
+def cmd_dataset_register(args: argparse.Namespace) -> int:
+    from regops import api
+
+    path = api.register_dataset(
+        args.name,
+        registry=args.registry,
+        version=args.version,
+        path=args.path,
+        dvc=args.from_dvc,
+        dvc_path=args.dvc_path,
+        iceberg=args.iceberg,
+        snapshot=args.snapshot,
+        delta=args.delta,
+        delta_version=args.delta_version,
+        by=args.by,
+        description=args.description,
+        uri=args.uri,
+    )
+    return _json_or(args, {"path": path}, lambda r: f"registered {os.path.relpath(r['path'])}")
+
+
 _shown: list[bool] = []
 
 
 def _progress(label: str) -> Callable[[int], None] | None:
     """A byte counter on stderr when it is a terminal (never in CI logs)."""
-    import os
     import threading
     import time
 
@@ -335,6 +362,29 @@ def _write_verbs(verbs: Any) -> None:
     c.set_defaults(func=cmd_canary_record)
 
 
+def _dataset_verbs(verbs: Any) -> None:
+    p = verbs.add_parser("dataset", help="dataset versions: content hashes and references")
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    h = actions.add_parser("hash", help="the content hash of a file or folder (blake3 over a manifest)")
+    h.add_argument("path", metavar="PATH")
+    h.add_argument("--json", action="store_true", help="print JSON instead of text")
+    h.set_defaults(func=cmd_dataset_hash)
+    d = actions.add_parser("register", help="record a dataset version under registry/datasets/")
+    d.add_argument("name", metavar="NAME")
+    d.add_argument("path", nargs="?", metavar="PATH", help="a file or folder to hash")
+    d.add_argument("--version", required=True, metavar="V", help="the dataset version, e.g. 2026-06-01 or v3")
+    d.add_argument("--from-dvc", metavar="FILE", help="a .dvc or dvc.lock file: record DVC's md5, read no data")
+    d.add_argument("--dvc-path", metavar="PATH", help="which output of the DVC file, when it has several")
+    d.add_argument("--iceberg", metavar="TABLE", help="an Apache Iceberg table (with --snapshot)")
+    d.add_argument("--snapshot", type=int, metavar="ID", help="the Iceberg snapshot id")
+    d.add_argument("--delta", metavar="PATH", help="a Delta Lake table (with --delta-version)")
+    d.add_argument("--delta-version", type=int, metavar="N", help="the Delta table version")
+    d.add_argument("--description", metavar="TEXT")
+    d.add_argument("--uri", metavar="URI", help="where the data lives, for people (s3://…)")
+    _writer(d, dry_run=False)
+    d.set_defaults(func=cmd_dataset_register)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="regops",
@@ -345,6 +395,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _read_verbs(verbs)
     _write_verbs(verbs)
+    _dataset_verbs(verbs)
     p = verbs.add_parser("schema", help="JSON Schemas of the file kinds")
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     e = actions.add_parser("export", help="write schemas/*.json from the models")

@@ -28,6 +28,7 @@ from regops.registry import (
 )
 
 if TYPE_CHECKING:
+    from regops.datasets import TreeHash
     from regops.lifecycle import Plan, RegisterResult
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "show_text",
     "status_text",
     "to_json",
+    "tree_hash_text",
 ]
 
 
@@ -329,3 +331,7 @@ def download_text(result: dict[str, Any]) -> str:
     if not files:
         return f"{result['version']}: every file already in place and verified"
     return f"{result['version']}: {len(files)} files downloaded and verified"
+
+
+def tree_hash_text(tree: TreeHash) -> str:
+    return f"{tree.hash}  {tree.file_count} files, {_size(tree.size_bytes)}"
