@@ -728,6 +728,7 @@ def test_cli_lineage_json(tree: Tree, capsys: pytest.CaptureFixture[str]) -> Non
             "external": False,
             "missing": False,
             "parent": HF_BASE,
+            "dataset_source": None,
         },
         {
             "ref": HF_BASE,
@@ -738,6 +739,7 @@ def test_cli_lineage_json(tree: Tree, capsys: pytest.CaptureFixture[str]) -> Non
             "external": True,
             "missing": False,
             "parent": None,
+            "dataset_source": None,
         },
     ]
 
