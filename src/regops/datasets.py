@@ -91,7 +91,9 @@ __all__ = [
 # At or above this size a file is hashed by BLAKE3's own threads too (measured: a 512 MB file
 # hashes ~10 % faster that way on 2 cores; for 1 MB files the per-file thread pool is faster).
 LARGE_FILE: Final = 32 << 20
-# Below this size a file is read rather than mapped: mapping costs more than it saves (b3sum does the same).
+# Files from this size on are memory-mapped, as b3sum does: measured in a new process, 2,000 x 1 MiB
+# + 512 MiB mapped in 1.6 s, read through a reused buffer per thread in 1.7-2.7 s (fresh memory is
+# slow to touch; mapped page-cache pages are not). Smaller ones are read whole: mapping costs more.
 _MMAP_MIN: Final = 16 << 10
 # A file modified this recently may be modified again without its mtime changing
 # (coarse file system clocks; 2 s on FAT), so its digest is not cached ("racy git").
@@ -210,6 +212,7 @@ def hash_path(path: Path, *, cache: HashCache | None = None, workers: int | None
     ``cache`` defaults to :meth:`HashCache.from_environment`; pass ``HashCache(None)``
     to read every byte. ``workers`` is the number of hashing threads (default: one per CPU).
     """
+    # One per CPU: measured on 2 CPUs, 3 or 4 threads were no faster than 2.
     workers = workers if workers is not None else os.cpu_count() or 1
     if workers < 1:
         raise ValueError(f"workers must be at least 1, not {workers}")
