@@ -45,7 +45,6 @@ Errors (all :class:`~regops.errors.RegopsError`)::
 from __future__ import annotations
 
 import contextlib
-import marshal
 import os
 import re
 import stat
@@ -53,11 +52,12 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, Final, NamedTuple
 
 from blake3 import blake3
 
 from regops.errors import RegistryNotFoundError, RegopsError
+from regops.store import MarshalCache
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -339,62 +339,22 @@ def _reason(error: OSError) -> str:
 CacheEntry = tuple[int, int, int, bytes]  # size, mtime_ns, inode, blake3 digest
 
 
-class HashCache:
+class HashCache(MarshalCache):
     """Per-file BLAKE3 digests keyed by (absolute path, size, mtime_ns, inode), one file per hashed tree.
 
-    Stored with :mod:`marshal` (plain data; reading it runs no code) under
-    ``$REGOPS_CACHE_DIR`` or ``$XDG_CACHE_HOME/regops`` (``~/.cache/regops``);
-    ``REGOPS_NO_CACHE=1`` turns it off, and so does ``HashCache(None)``. Written
-    atomically; a cache that cannot be read or written is ignored, as it only
-    ever saves time. A file changed in place with its size, mtime and inode
-    restored (a deliberate ``touch -d``) would be served from the cache: clear it
-    with ``rm -r ~/.cache/regops`` in that case.
+    Where it lives and how it is written: :class:`regops.store.MarshalCache`.
+    A file changed in place with its size, mtime and inode restored (a
+    deliberate ``touch -d``) would be served from the cache: clear it with
+    ``rm -r ~/.cache/regops`` in that case.
     """
 
-    def __init__(self, root: Path | None) -> None:
-        self.root = root
+    prefix: ClassVar[str] = "files-"
 
-    @classmethod
-    def from_environment(cls) -> HashCache:
-        if os.environ.get("REGOPS_NO_CACHE"):
-            return cls(None)
-        base = os.environ.get("REGOPS_CACHE_DIR")
-        if base:
-            return cls(Path(base))
-        xdg = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-        return cls(Path(xdg) / "regops")
+    def namespace(self) -> str:
+        return _CACHE_FORMAT
 
-    def file(self, tree: Path) -> Path | None:
-        """The cache file of a tree (an absolute path), or None when caching is off."""
-        if self.root is None:
-            return None
-        key = blake3(f"{_CACHE_FORMAT}\0{tree}".encode(errors="surrogateescape")).hexdigest(length=12)
-        return self.root / f"files-{key}.marshal"
-
-    def read(self, tree: Path) -> dict[str, CacheEntry]:
-        file = self.file(tree)
-        if file is None:
-            return {}
-        try:
-            entries = marshal.loads(file.read_bytes())
-        except (OSError, EOFError, ValueError, TypeError):
-            return {}
-        if not isinstance(entries, dict):
-            return {}
-        return {k: v for k, v in entries.items() if _is_entry(k, v)}
-
-    def write(self, tree: Path, entries: dict[str, CacheEntry]) -> None:
-        file = self.file(tree)
-        if file is None:
-            return
-        tmp = file.with_name(f"{file.name}.{os.getpid()}.tmp")
-        try:
-            file.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_bytes(marshal.dumps(entries))
-            tmp.replace(file)
-        except (OSError, ValueError):
-            with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)
+    def read(self, key: Path) -> dict[str, CacheEntry]:
+        return {k: v for k, v in super().read(key).items() if _is_entry(k, v)}
 
 
 def _is_entry(key: object, value: object) -> bool:

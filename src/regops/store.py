@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Self
 
 from regops import __version__
 from regops.kinds import Problem
@@ -48,6 +48,7 @@ __all__ = [
     "MAX_NODES",
     "Document",
     "Loaded",
+    "MarshalCache",
     "ParseCache",
     "Parsed",
     "display_path",
@@ -286,23 +287,23 @@ def _load_all(jobs: list[tuple[bytes, str, str]]) -> list[Loaded]:
         return [loaded for chunk in pool.map(_load_chunk, chunks) for loaded in chunk]
 
 
-class ParseCache:
-    """Data of files that passed their schema, keyed by a hash of kind and bytes, one cache file per folder.
+class MarshalCache:
+    """Plain data that saves work between runs: one :mod:`marshal` file per key (a folder).
 
-    Content-keyed, so an edit, a checkout or a copied tree can never serve
-    stale data; the cache's name carries regops' version and a hash of the
-    schema's source, so a new regops never trusts an old verdict. Stored with
-    :mod:`marshal` (plain data only; reading it runs no code) under
-    ``$REGOPS_CACHE_DIR`` or ``$XDG_CACHE_HOME/regops``; ``REGOPS_NO_CACHE=1``
-    turns it off. A cache that cannot be read or written is ignored: it only
-    ever saves time.
+    Kept under ``$REGOPS_CACHE_DIR`` or ``$XDG_CACHE_HOME/regops``
+    (``~/.cache/regops``); ``REGOPS_NO_CACHE=1`` turns every cache off, and so
+    does a root of None. marshal reads plain data only, so reading a cache runs
+    no code. Written through a temporary file and a rename; a cache that cannot
+    be read or written is ignored, as it only ever saves time.
     """
+
+    prefix: ClassVar[str] = ""
 
     def __init__(self, root: Path | None) -> None:
         self.root = root
 
     @classmethod
-    def from_environment(cls) -> ParseCache:
+    def from_environment(cls) -> Self:
         if os.environ.get("REGOPS_NO_CACHE"):
             return cls(None)
         base = os.environ.get("REGOPS_CACHE_DIR")
@@ -311,14 +312,19 @@ class ParseCache:
         xdg = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
         return cls(Path(xdg) / "regops")
 
-    def _file(self, folder: Path) -> Path | None:
+    def namespace(self) -> str:
+        """What the entries depend on; a different namespace is a different cache."""
+        return self.prefix
+
+    def file(self, key: Path) -> Path | None:
+        """The cache file for ``key``, or None when caching is off."""
         if self.root is None:
             return None
-        key = hashlib.blake2b(f"{_fingerprint()}\0{folder}".encode(), digest_size=12).hexdigest()
-        return self.root / f"{key}.marshal"
+        name = f"{self.namespace()}\0{key}".encode(errors="surrogateescape")
+        return self.root / f"{self.prefix}{hashlib.blake2b(name, digest_size=12).hexdigest()}.marshal"
 
-    def read(self, folder: Path) -> dict[bytes, Data]:
-        file = self._file(folder)
+    def read(self, key: Path) -> dict[Any, Any]:
+        file = self.file(key)
         if file is None:
             return {}
         try:
@@ -327,8 +333,8 @@ class ParseCache:
             return {}
         return entries if isinstance(entries, dict) else {}
 
-    def write(self, folder: Path, entries: dict[bytes, Data]) -> None:
-        file = self._file(folder)
+    def write(self, key: Path, entries: dict[Any, Any]) -> None:
+        file = self.file(key)
         if file is None:
             return
         tmp = file.with_name(f"{file.name}.{os.getpid()}.tmp")
@@ -339,6 +345,18 @@ class ParseCache:
         except (OSError, ValueError):
             with contextlib.suppress(OSError):
                 tmp.unlink(missing_ok=True)
+
+
+class ParseCache(MarshalCache):
+    """Data of files that passed their schema, keyed by a hash of kind and bytes, one cache file per folder.
+
+    Content-keyed, so an edit, a checkout or a copied tree can never serve
+    stale data; the namespace carries regops' version and a hash of the
+    schema's source, so a new regops never trusts an old verdict.
+    """
+
+    def namespace(self) -> str:
+        return _fingerprint()
 
 
 @cache
