@@ -167,7 +167,9 @@ class Bench:
         self.python = python
         self.scratch = work / "scratch"
         self.scratch.mkdir(parents=True, exist_ok=True)
-        self.base_env = {k: v for k, v in os.environ.items() if not k.startswith("REGOPS_")}
+        # PYTHONDONTWRITEBYTECODE would recompile regops on every run; an installed package has its .pyc files.
+        drop = ("REGOPS_", "PYTHONDONTWRITEBYTECODE")
+        self.base_env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
         self.cold_runs = 0
 
     def env(self, case: Case) -> tuple[dict[str, str], Path | None]:

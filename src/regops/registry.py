@@ -597,9 +597,13 @@ class Registry:
         """Who held ``stage`` at ``at`` (default: now), from the transition records."""
         if stage not in HOLDER_STAGES:
             raise RefError(f"{model}@{stage}", f"many versions can be {stage}; name a version instead")
-        at = as_utc(at) if at else None
-        spans = [i for i in self.model_entry(model).intervals if i.stage == stage]
-        found = [i for i in spans if i.covers(at)] if at else [i for i in spans if i.end is None]
+        entry = self.model_entry(model)
+        if at is None:
+            # Now: the files' ``stage`` says it; only the holders' transitions need reading.
+            current = [_current_span(r) for r in entry.versions.values() if r.stage == stage]
+            return max(current, key=lambda i: (i.start, version_key(i.version)), default=None)
+        moment = as_utc(at)
+        found = [i for i in entry.intervals if i.stage == stage and i.covers(moment)]
         return found[-1] if found else None
 
     def resolve(self, ref: str | Ref, *, at: datetime | None = None) -> Resolution:
@@ -758,6 +762,11 @@ class Registry:
 
 
 # --- helpers --------------------------------------------------------------------
+
+
+def _current_span(record: VersionRecord) -> Interval:
+    start = record.steps[-1].at if record.steps else record.created_at
+    return Interval(record.version, record.stage, start, None)
 
 
 def _find_root(path: Path) -> Path:
