@@ -12,7 +12,9 @@ in one run, each a fresh subprocess (start-up included, as a user sees it):
   ``apt-get install -y b3sum``);
 * regops with a fresh, empty cache and with the cache of an earlier run
   (``regops dataset hash DIR``; while that verb does not exist,
-  ``python -c`` calling ``regops.datasets.hash_path``);
+  ``python -c`` calling ``regops.datasets.hash_path``), and the library call
+  ``hash_path()`` alone, timed inside its process (no interpreter start-up, no
+  imports: the hashing engine against ``b3sum``);
 * ``dvc add data`` in a new ``dvc init --no-scm`` project (the first run:
   md5 of every file plus the copy into ``.dvc/cache``) and again right after
   (the re-run: DVC's own stat cache). DVC is installed into a virtual
@@ -44,9 +46,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 MIB = 1 << 20
@@ -177,6 +180,9 @@ class Bench:
         self.env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
         self.fresh_runs = 0
 
+    def tool_once(self, argv: list[str]) -> float:
+        return run(argv, cwd=self.data)[0]
+
     def regops_once(self, cache: str, *, api: bool = False) -> float:
         """Wall seconds of one regops process, or with ``api`` the seconds its hash_path() call took."""
         env = dict(self.env)
@@ -198,12 +204,12 @@ class Bench:
 
     def hash_rounds(self, rows: dict[str, Row], tools: dict[str, list[str]], repeat: int, made_at: float) -> None:
         names = sorted(p.name for p in self.data.iterdir())
-        measure = {
-            label: (lambda argv=argv: run([*argv, "--", *names], cwd=self.data)[0]) for label, argv in tools.items()
+        measure: dict[str, Callable[[], float]] = {
+            label: partial(self.tool_once, [*argv, "--", *names]) for label, argv in tools.items()
         }
-        measure["regops, fresh cache"] = lambda: self.regops_once("fresh")
-        measure["regops, cached re-hash"] = lambda: self.regops_once("kept")
-        measure[API_ROW] = lambda: self.regops_once("fresh", api=True)
+        measure["regops, fresh cache"] = partial(self.regops_once, "fresh")
+        measure["regops, cached re-hash"] = partial(self.regops_once, "kept")
+        measure[API_ROW] = partial(self.regops_once, "fresh", api=True)
         time.sleep(max(0.0, made_at + RACY_SECONDS - time.time()))
         for label, once in measure.items():
             progress(f"warm-up: {label}")

@@ -255,6 +255,15 @@ def test_an_unreadable_file_is_named() -> None:
     assert e.value.file == Path("/proc/self/mem")
 
 
+@pytest.mark.skipif(not Path("/proc/sys/kernel/random/uuid").is_file(), reason="needs Linux /proc")
+def test_an_error_on_a_hashing_thread_reaches_the_caller() -> None:
+    folder = Path("/proc/sys/kernel/random")  # several files, each claiming size 0 and holding more
+    with pytest.raises(
+        DatasetPathError, match=rf"^cannot hash {folder}: {folder}/\w+ changed while it was being hashed"
+    ):
+        hash_path(folder, cache=no_cache(), workers=3)
+
+
 def test_workers_must_be_positive(data: Path) -> None:
     with pytest.raises(ValueError, match="workers must be at least 1, not 0"):
         hash_path(data, workers=0)

@@ -210,10 +210,11 @@ def hash_path(path: Path, *, cache: HashCache | None = None, workers: int | None
     """The tree hash of a file or folder (module docs: exactly how it is computed).
 
     ``cache`` defaults to :meth:`HashCache.from_environment`; pass ``HashCache(None)``
-    to read every byte. ``workers`` is the number of hashing threads (default: one per CPU).
+    to read every byte. ``workers`` is the number of hashing threads (default: CPUs + 1).
     """
-    # One per CPU: measured on 2 CPUs, 3 or 4 threads were no faster than 2.
-    workers = workers if workers is not None else os.cpu_count() or 1
+    # One more than CPUs: a thread is often waiting on a page fault (measured on 2 CPUs: 3 threads ~5 %
+    # faster than 2; 4 no faster than 3).
+    workers = workers if workers is not None else (os.cpu_count() or 1) + 1
     if workers < 1:
         raise ValueError(f"workers must be at least 1, not {workers}")
     cache = cache if cache is not None else HashCache.from_environment()
@@ -287,22 +288,41 @@ def _file(path: Path, rel: str, absolute: str, st: os.stat_result) -> _File:
 
 
 def _hash_files(path: Path, files: list[_File], workers: int) -> dict[str, bytes]:
-    if not files:
-        return {}
-    todo = sorted(files, key=lambda f: f.size, reverse=True)  # largest first: the pool finishes together
+    """Digests by absolute path, on ``workers`` threads (this one included), largest file first."""
+    todo = iter(sorted(files, key=lambda f: f.size, reverse=True))  # largest first: the threads finish together
+    digests: dict[str, bytes] = {}
+    if workers == 1 or len(files) < 2:
+        return {file.path: _hash_file(path, file) for file in todo}
+    import threading
 
-    def one(file: _File) -> tuple[str, bytes]:
-        return file.path, _hash_file(path, file)
+    # Plain threads pulling from one iterator: a ThreadPoolExecutor costs ~30 µs a file (60 ms for 2,000).
+    lock, stop = threading.Lock(), threading.Event()
+    failed: list[Exception] = []
 
-    if workers == 1 or len(todo) == 1:
-        return dict(map(one, todo))
-    from concurrent.futures import ThreadPoolExecutor  # only when there is work: a cached run never needs it
+    def work() -> None:
+        while not stop.is_set():
+            with lock:
+                file = next(todo, None)
+            if file is None:
+                return
+            try:
+                digests[file.path] = _hash_file(path, file)
+            except Exception as e:  # raised again in the calling thread, below
+                failed.append(e)
+                stop.set()
 
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="regops-hash")
+    helpers = [threading.Thread(target=work, name=f"regops-hash-{n}", daemon=True) for n in range(workers - 1)]
+    for thread in helpers:
+        thread.start()
     try:
-        return dict(pool.map(one, todo))
+        work()
     finally:
-        pool.shutdown(cancel_futures=True)  # after an error or Ctrl-C, hash no further file
+        stop.set()  # after an error or Ctrl-C, each helper finishes its file and stops
+        for thread in helpers:
+            thread.join()
+    if failed:
+        raise failed[0]
+    return digests
 
 
 def _hash_file(path: Path, file: _File) -> bytes:
