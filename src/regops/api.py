@@ -14,22 +14,21 @@ from typing import TYPE_CHECKING, Literal
 from regops import __version__
 from regops.errors import RegopsError
 from regops.kinds import Problem, Stage
-from regops.registry import (
-    HistoryEntry,
-    LineageNode,
-    ModelEntry,
-    ModelStatus,
-    Registry,
-    Resolution,
-    VersionDiff,
-    VersionRecord,
-    parse_ref,
-)
 from regops.timespec import parse_time
 
 if TYPE_CHECKING:
     from regops.datasets import TreeHash
     from regops.lifecycle import Bump, Plan, RegisterResult
+    from regops.registry import (
+        HistoryEntry,
+        LineageNode,
+        ModelEntry,
+        ModelStatus,
+        Registry,
+        Resolution,
+        VersionDiff,
+        VersionRecord,
+    )
     from regops.storage import Storage
 
 __all__ = [
@@ -55,11 +54,15 @@ __all__ = [
     "validate",
 ]
 
-RegistryArg = str | Path | Registry
+if TYPE_CHECKING:
+    RegistryArg = str | Path | Registry
 TimeArg = str | datetime | None
 
 
 def open_registry(registry: RegistryArg = "registry") -> Registry:
+    # Imported here: `regops dataset hash` and the like never need the registry's code.
+    from regops.registry import Registry
+
     return registry if isinstance(registry, Registry) else Registry.load(registry)
 
 
@@ -90,6 +93,8 @@ def show_model(model: str, *, registry: RegistryArg = "registry") -> ModelEntry:
 
 
 def history(model: str, *, registry: RegistryArg = "registry") -> list[HistoryEntry]:
+    from regops.registry import parse_ref
+
     return open_registry(registry).history(parse_ref(model).model)
 
 
@@ -140,9 +145,9 @@ def _write(registry: RegistryArg, plan_it: Callable[[Registry], Plan], *, dry_ru
 
     root = open_registry(registry).root
     if dry_run:
-        return plan_it(Registry.load(root))  # planning only: no lock, nothing written
+        return plan_it(open_registry(root))  # planning only: no lock, nothing written
     with lifecycle.locked(root):
-        plan = plan_it(Registry.load(root))  # plan on what is on disk now that the lock is held
+        plan = plan_it(open_registry(root))  # plan on what is on disk now that the lock is held
         lifecycle.apply(plan)
     return plan
 
@@ -227,7 +232,7 @@ def register(
     scores, hyperparameters = store.read_mapping(Path(evals)), store.read_mapping(Path(params))
     root = open_registry(registry).root
     with lifecycle.locked(root):
-        fresh = Registry.load(root)
+        fresh = open_registry(root)
         return lifecycle.register(
             fresh,
             model,

@@ -6,7 +6,6 @@ Functions here turn values into strings; only the CLI writes them out.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import itertools
 import json
 import os
@@ -16,20 +15,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from regops.kinds import Problem
-from regops.registry import (
-    HistoryEntry,
-    LineageNode,
-    ModelRecord,
-    ModelStatus,
-    Resolution,
-    StageSummary,
-    VersionDiff,
-    VersionRecord,
-)
 
 if TYPE_CHECKING:
     from regops.datasets import TreeHash
     from regops.lifecycle import Plan, RegisterResult
+    from regops.registry import (
+        HistoryEntry,
+        LineageNode,
+        ModelRecord,
+        ModelStatus,
+        Resolution,
+        StageSummary,
+        VersionDiff,
+        VersionRecord,
+    )
 
 __all__ = [
     "diff_text",
@@ -309,6 +308,8 @@ def plan_text(plan: Plan, *, dry_run: bool) -> str:
     if not plan.changes:
         lines.append("nothing to change")
     elif dry_run:
+        import difflib
+
         lines.append("dry run: nothing was written; the change would be:")
         for change in plan.changes:
             name = os.path.relpath(change.path)
