@@ -410,3 +410,45 @@ def test_dataset_verbs_hash_register_and_refuse(tree: Tree, capsys: pytest.Captu
     assert main(["dataset", "register", "reviews", str(data), "--version", "2026-11-26", *registry]) == 1
     assert "dataset version reviews@2026-11-26 exists" in capsys.readouterr().err
     assert tree.snapshot() == before
+
+
+def test_register_shows_progress_on_a_terminal_and_none_in_ci(tree: Tree, tmp_path: Path) -> None:
+    import os
+    import pty
+    import sys
+
+    artifacts = tmp_path / "out"
+    artifacts.mkdir()
+    (artifacts / "model.safetensors").write_bytes(b"w" * 3_000_000)
+    (tmp_path / "evals.json").write_text('{"accuracy": 0.96, "latency_ms": 40}')
+    (tmp_path / "params.json").write_text('{"epochs": 3}')
+
+    def stderr_of(version: str, ci: bool) -> bytes:
+        primary, secondary = pty.openpty()
+        env = {k: v for k, v in os.environ.items() if k != "CI"} | ({"CI": "true"} if ci else {})
+        args = ["register", "sentiment", "--artifacts", str(artifacts), "--evals", str(tmp_path / "evals.json")]
+        args += ["--params", str(tmp_path / "params.json"), "--dataset", "reviews@2025-09-08", "--version", version]
+        proc = subprocess.run(
+            [sys.executable, "-m", "regops", *args, "--registry", str(tree.root), "--by", "training-bot[bot]"],
+            stdout=subprocess.PIPE,
+            stderr=secondary,
+            env=env,
+            check=True,
+            timeout=60,
+        )
+        os.close(secondary)
+        captured = b""
+        while True:
+            try:
+                chunk = os.read(primary, 4096)
+            except OSError:  # the terminal closed: all read
+                break
+            if not chunk:
+                break
+            captured += chunk
+        os.close(primary)
+        assert proc.stdout.startswith(b"registered")
+        return captured
+
+    assert b"hashing and storing: " in stderr_of("1.5.0", ci=False)
+    assert stderr_of("1.5.1", ci=True) == b""

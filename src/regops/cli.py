@@ -10,7 +10,8 @@ import argparse
 import os
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from regops import __version__
@@ -139,32 +140,30 @@ def cmd_restore(args: argparse.Namespace) -> int:
 def cmd_register(args: argparse.Namespace) -> int:
     from regops import api, report
 
-    result = api.register(
-        args.model,
-        registry=args.registry,
-        artifacts=args.artifacts,
-        evals=args.evals,
-        params=args.params,
-        dataset=args.dataset,
-        eval_dataset=args.eval_dataset,
-        parent=args.parent,
-        version=args.version,
-        bump=args.bump,
-        by=args.by,
-        run_url=args.run_url,
-        progress=_progress("hashing and storing"),
-    )
-    _finish_progress()
+    with _progress("hashing and storing") as progress:
+        result = api.register(
+            args.model,
+            registry=args.registry,
+            artifacts=args.artifacts,
+            evals=args.evals,
+            params=args.params,
+            dataset=args.dataset,
+            eval_dataset=args.eval_dataset,
+            parent=args.parent,
+            version=args.version,
+            bump=args.bump,
+            by=args.by,
+            run_url=args.run_url,
+            progress=progress,
+        )
     return _json_or(args, result, report.register_text)
 
 
 def cmd_download(args: argparse.Namespace) -> int:
     from regops import api, report
 
-    record, written = api.download(
-        args.ref, registry=args.registry, dest=args.dest, at=args.at, progress=_progress("downloading")
-    )
-    _finish_progress()
+    with _progress("downloading") as progress:
+        record, written = api.download(args.ref, registry=args.registry, dest=args.dest, at=args.at, progress=progress)
     return _json_or(args, {"version": record.ref, "files": written}, report.download_text)
 
 
@@ -195,16 +194,15 @@ def cmd_dataset_register(args: argparse.Namespace) -> int:
     return _json_or(args, {"path": path}, lambda r: f"registered {os.path.relpath(r['path'])}")
 
 
-_shown: list[bool] = []
-
-
-def _progress(label: str) -> Callable[[int], None] | None:
-    """A byte counter on stderr when it is a terminal (never in CI logs)."""
+@contextmanager
+def _progress(label: str) -> Iterator[Callable[[int], None] | None]:
+    """A byte counter on stderr while the block runs, when stderr is a terminal (never in CI logs)."""
     import threading
     import time
 
     if not sys.stderr.isatty() or os.environ.get("CI"):
-        return None
+        yield None
+        return
     lock, state = threading.Lock(), {"done": 0, "shown": 0.0}
 
     def advance(n: int) -> None:
@@ -214,15 +212,12 @@ def _progress(label: str) -> Callable[[int], None] | None:
             if now - state["shown"] > 0.1:
                 state["shown"] = now
                 sys.stderr.write(f"\r{label}: {state['done'] / 1e6:,.1f} MB")
-                _shown.append(True)
 
-    return advance
-
-
-def _finish_progress() -> None:
-    if _shown:
-        sys.stderr.write("\n")
-        _shown.clear()
+    try:
+        yield advance
+    finally:
+        if state["shown"]:
+            sys.stderr.write("\n")
 
 
 def cmd_schema_export(args: argparse.Namespace) -> int:

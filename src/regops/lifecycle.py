@@ -16,7 +16,7 @@ import math
 import os
 import re
 import subprocess
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -470,7 +470,7 @@ def register(
     code: Mapping[str, str] | None = None,
     run_url: str | None = None,
     now: datetime | None = None,
-    progress: Any = None,
+    progress: Callable[[int], None] | None = None,
 ) -> RegisterResult:
     """Hash, upload and record a new version as a candidate; the caller holds the lock.
 
