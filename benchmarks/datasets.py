@@ -44,13 +44,15 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from run import run_in_workdir
 
 MIB = 1 << 20
 SIZES = {"full": (2000, 512), "small": (200, 64)}  # (files of 1 MiB, MiB of the one large file)
@@ -311,15 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dvc", help="an existing dvc executable (default: install one under the work dir)")
     parser.add_argument("--no-dvc", action="store_true", help="skip the dvc rows")
     args = parser.parse_args(argv)
-    if args.repeat < 1:
-        parser.error("--repeat must be at least 1")
-    if not Path(args.regops).exists():
-        parser.error(f"{args.regops} does not exist; pass --regops PATH")
-    if args.workdir is not None:
-        args.workdir.mkdir(parents=True, exist_ok=True)
-        return bench(args, args.workdir.resolve())
-    with tempfile.TemporaryDirectory(prefix="regops-datasets-bench-") as tmp:
-        return bench(args, Path(tmp))
+    return run_in_workdir(parser, args, bench, prefix="regops-datasets-bench-")
 
 
 def bench(args: argparse.Namespace, work: Path) -> int:

@@ -36,7 +36,6 @@ import shlex
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -56,6 +55,7 @@ from run import (
     progress,
     python_for,
     regops_version,
+    run_in_workdir,
     shown,
 )
 
@@ -339,19 +339,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     models = PROMOTE_SIZE[0]
-    if args.repeat < 1:
-        parser.error("--repeat must be at least 1")
     if 2 * (args.repeat + 1) > models:
         parser.error(f"--repeat {args.repeat} needs more than the {models} candidates the promote registry has")
     if args.size_mb < 1:
         parser.error("--size-mb must be at least 1")
-    if not Path(args.regops).exists():
-        parser.error(f"{args.regops} does not exist; pass --regops PATH")
-    if args.workdir is not None:
-        args.workdir.mkdir(parents=True, exist_ok=True)
-        return bench(args, args.workdir.resolve())
-    with tempfile.TemporaryDirectory(prefix="regops-lifecycle-") as tmp:
-        return bench(args, Path(tmp))
+    return run_in_workdir(parser, args, bench, prefix="regops-lifecycle-")
 
 
 def bench(args: argparse.Namespace, work: Path) -> int:

@@ -34,6 +34,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -392,6 +393,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="generator seed")
     parser.add_argument("--workdir", type=Path, help="generate here and keep it (default: a temp dir, removed)")
     args = parser.parse_args(argv)
+    return run_in_workdir(parser, args, bench, prefix="regops-bench-")
+
+
+def run_in_workdir(
+    parser: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    bench: Callable[[argparse.Namespace, Path], int],
+    *,
+    prefix: str,
+) -> int:
+    """Every runner's last step: check --repeat and --regops, then run in --workdir (kept) or a temp dir."""
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
     if not Path(args.regops).exists():
@@ -399,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.workdir is not None:
         args.workdir.mkdir(parents=True, exist_ok=True)
         return bench(args, args.workdir.resolve())
-    with tempfile.TemporaryDirectory(prefix="regops-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         return bench(args, Path(tmp))
 
 
