@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import socket
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from huggingface_hub import HfApi
+
+    from tests.servers.hub import HubServer
+
+pytest_plugins = ["tests.servers.fixtures"]
 
 DATA = Path(__file__).parent / "data"
 REPO = Path(__file__).parent.parent
@@ -105,3 +115,80 @@ def stored_tree(tree: Tree) -> Tree:
             )
         storage.put(source, files, model=record.model, version=record.version)
     return tree
+
+
+@pytest.fixture
+def hub_env(hub_server: HubServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> HfApi:
+    """regops pointed at the local Hub server with a write token (as HF_ENDPOINT/HF_TOKEN); a client to check it."""
+    from huggingface_hub import HfApi
+
+    monkeypatch.setenv("HF_ENDPOINT", hub_server.url)
+    monkeypatch.setenv("HF_TOKEN", hub_server.write_token)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    monkeypatch.setenv("REGOPS_HUB_BACKOFF", "0.01")
+    return HfApi(endpoint=hub_server.url, token=hub_server.write_token)
+
+
+# --- a registry in a real git repository, driven through the CLI ------------------------------------
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout
+
+
+def commit(repo: Path, message: str) -> None:
+    """Commit everything regops wrote (nothing when it wrote nothing)."""
+    git(repo, "add", "-A")
+    if git(repo, "status", "--porcelain"):
+        git(repo, "commit", "-q", "-m", message)
+
+
+def registry_repo(tmp_path: Path, config: str | None = None) -> Path:
+    """A git repository with a registry of one model (sentiment) and its datasets, no versions yet.
+
+    ``config`` replaces the test registry's regops.yaml.
+    """
+    repo = tmp_path / "models-repo"
+    registry = repo / "registry"
+    for relative in (
+        "regops.yaml",
+        "models/sentiment/model.yaml",
+        "datasets/reviews/2025-09-08.yaml",
+        "datasets/reviews-eval/v1.yaml",
+    ):
+        (registry / relative).parent.mkdir(parents=True, exist_ok=True)
+        (registry / relative).write_text((DATA / "registry" / relative).read_text())
+    if config is not None:
+        (registry / "regops.yaml").write_text(config)
+    (repo / ".gitignore").write_text(".regops/\nregistry/.regops.lock\n")
+    git(tmp_path, "init", "-q", "-b", "main", str(repo))
+    git(repo, "config", "user.name", "Alice Example")
+    git(repo, "config", "user.email", "alice@example.com")
+    commit(repo, "an empty registry")
+    return repo
+
+
+def weights(folder: Path, seed: str) -> bytes:
+    """A version's output folder: 1.28 MB of weights (different per seed) and a config; returns the weights."""
+    folder.mkdir(parents=True)
+    blob = hashlib.sha256(seed.encode()).digest() * 40_000
+    (folder / "model.safetensors").write_bytes(blob)
+    (folder / "config.json").write_text(json.dumps({"seed": seed}))
+    return blob
+
+
+def run_regops(capsys: pytest.CaptureFixture[str], repo: Path, *args: str, code: int = 0) -> str:
+    """Run the CLI as a person or a workflow does, from the repository; commit what it wrote; its output.
+
+    A run expected to succeed must leave the registry valid.
+    """
+    from regops.cli import main
+
+    got = main(list(args))
+    out, err = capsys.readouterr()
+    assert got == code, f"regops {' '.join(args)} exited {got}:\n{out}{err}"
+    if code == 0:
+        assert main(["validate"]) == 0, capsys.readouterr().out
+        capsys.readouterr()
+    commit(repo, f"regops {' '.join(args)}")
+    return out + err

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 import time
@@ -14,7 +13,7 @@ import pytest
 from regops import api, lifecycle
 from regops.cli import main
 from regops.registry import Registry
-from tests.conftest import REPO, Tree
+from tests.conftest import Tree, git, registry_repo, run_regops, weights
 
 NOW = datetime(2026, 6, 20, 12, 0, 0, tzinfo=UTC)
 
@@ -178,65 +177,20 @@ def test_auto_promote_with_goal_min(tree: Tree) -> None:
 # --- the whole path on a real git repository -------------------------------------------------
 
 
-def _git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout
-
-
-def _setup_repo(tmp_path: Path) -> Path:
-    repo = tmp_path / "models-repo"
-    registry = repo / "registry"
-    (registry / "models" / "sentiment").mkdir(parents=True)
-    (registry / "datasets" / "reviews").mkdir(parents=True)
-    for name in ("regops.yaml",):
-        (registry / name).write_text((REPO / "tests/data/registry" / name).read_text())
-    (registry / "models/sentiment/model.yaml").write_text(
-        (REPO / "tests/data/registry/models/sentiment/model.yaml").read_text()
-    )
-    (registry / "datasets/reviews/2025-09-08.yaml").write_text(
-        (REPO / "tests/data/registry/datasets/reviews/2025-09-08.yaml").read_text()
-    )
-    (repo / ".gitignore").write_text(".regops/\nregistry/.regops.lock\n")
-    _git(repo.parent, "init", "-q", "-b", "main", str(repo))
-    _git(repo, "config", "user.name", "Alice Example")
-    _git(repo, "config", "user.email", "alice@example.com")
-    _commit(repo, "an empty registry")
-    return repo
-
-
-def _commit(repo: Path, message: str) -> None:
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-q", "-m", message)
-
-
-def _weights(folder: Path, seed: str) -> bytes:
-    folder.mkdir(parents=True)
-    blob = hashlib.sha256(seed.encode()).digest() * 40_000  # 1.28 MB, different per version
-    (folder / "model.safetensors").write_bytes(blob)
-    (folder / "config.json").write_text(json.dumps({"seed": seed}))
-    return blob
-
-
 def _run(capsys: pytest.CaptureFixture[str], repo: Path, *args: str) -> str:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    assert code == 0, f"regops {' '.join(args)} failed:\n{out}{err}"
-    assert main(["validate"]) == 0, capsys.readouterr().out
-    capsys.readouterr()
-    if _git(repo, "status", "--porcelain"):
-        _commit(repo, f"regops {' '.join(args)}")
-    return out
+    return run_regops(capsys, repo, *args)
 
 
 def test_the_whole_path_register_to_rollback_and_download_back_in_time(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    repo = _setup_repo(tmp_path)
+    repo = registry_repo(tmp_path)
     monkeypatch.chdir(repo)  # as a person or a workflow runs it: from the repository, with the default --registry
     (tmp_path / "evals-1.3.json").write_text('{"accuracy": 0.93, "latency_ms": 41}')
     (tmp_path / "evals-1.4.json").write_text('{"accuracy": 0.95, "latency_ms": 42}')
     (tmp_path / "params.yaml").write_text("learning_rate: 3.0e-5\nepochs: 3\n")
-    old = _weights(tmp_path / "out-1.3", "1.3.0")
-    new = _weights(tmp_path / "out-1.4", "1.4.0-rc.1")
+    old = weights(tmp_path / "out-1.3", "1.3.0")
+    new = weights(tmp_path / "out-1.4", "1.4.0-rc.1")
     common = [
         "--params",
         str(tmp_path / "params.yaml"),
@@ -245,10 +199,6 @@ def test_the_whole_path_register_to_rollback_and_download_back_in_time(
         "--eval-dataset",
         "reviews-eval@v1",
     ]
-    (repo / "registry/datasets/reviews-eval").mkdir()
-    (repo / "registry/datasets/reviews-eval/v1.yaml").write_text(
-        (REPO / "tests/data/registry/datasets/reviews-eval/v1.yaml").read_text()
-    )
 
     # 1.3.0 reaches prod the way every version does.
     _run(
@@ -343,8 +293,8 @@ def test_the_whole_path_register_to_rollback_and_download_back_in_time(
     assert why[("1.4.0-rc.1", "archived")] == "rolled back to 1.3.0: latency spike in eu-west"
     assert why[("1.4.0-rc.1", "dev")] == "auto: accuracy 0.95 > 0.93 (1.3.0)"
     # Every write is a commit (reads change nothing): git log answers "who changed what, when" too.
-    assert len(_git(repo, "log", "--oneline").splitlines()) == 1 + 11
-    assert _git(repo, "status", "--porcelain") == ""
+    assert len(git(repo, "log", "--oneline").splitlines()) == 1 + 11
+    assert git(repo, "status", "--porcelain") == ""
 
 
 # --- datasets from the command line ---------------------------------------------------------------

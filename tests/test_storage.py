@@ -332,7 +332,7 @@ def test_to_cold_and_restore_copy_between_tiers(stored: tuple[LocalStorage, list
     storage, artifacts = stored
     hot_objects = _stored(storage.hot)
 
-    assert storage.to_cold(artifacts, HOT) == COLD
+    assert storage.to_cold(artifacts, HOT, model="m", version="1.0.0") == COLD
     assert storage.cold is not None
     assert _stored(storage.cold) == hot_objects
     assert _stored(storage.hot) == hot_objects, "to_cold copies; the hot tier is untouched"
@@ -344,7 +344,7 @@ def test_to_cold_and_restore_copy_between_tiers(stored: tuple[LocalStorage, list
     download(storage, artifacts, COLD, tmp_path / "from-cold", ref=REF)
     assert _tree(tmp_path / "from-cold")["model.safetensors"] == WEIGHTS
 
-    assert storage.restore(artifacts, COLD) == HOT
+    assert storage.restore(artifacts, COLD, model="m", version="1.0.0") == HOT
     assert _stored(storage.hot) == hot_objects
     download(storage, artifacts, HOT, tmp_path / "from-hot", ref=REF)
     assert _tree(tmp_path / "from-hot") == {
@@ -356,7 +356,7 @@ def test_to_cold_and_restore_copy_between_tiers(stored: tuple[LocalStorage, list
 
 def test_restore_refuses_a_damaged_cold_copy(stored: tuple[LocalStorage, list[Artifact]]) -> None:
     storage, artifacts = stored
-    storage.to_cold(artifacts, HOT)
+    storage.to_cold(artifacts, HOT, model="m", version="1.0.0")
     assert storage.cold is not None
     weights = LocalStorage.object_path(storage.hot, _sha(WEIGHTS))
     weights.unlink()
@@ -364,7 +364,7 @@ def test_restore_refuses_a_damaged_cold_copy(stored: tuple[LocalStorage, list[Ar
     cold_weights.write_bytes(WEIGHTS[:-4] + b"ROT!")
 
     with pytest.raises(HashMismatchError) as raised:
-        storage.restore(artifacts, COLD)
+        storage.restore(artifacts, COLD, model="m", version="1.0.0")
 
     assert raised.value.path == "model.safetensors"
     assert str(raised.value) == (
@@ -382,7 +382,7 @@ def test_to_cold_without_a_cold_tier_is_refused(tmp_path: Path) -> None:
     storage.put(source, artifacts, model="sentiment", version="1.0.0")
 
     with pytest.raises(StorageError, match=r"^regops\.yaml sets no cold_storage path$"):
-        storage.to_cold(artifacts, HOT)
+        storage.to_cold(artifacts, HOT, model="m", version="1.0.0")
     with pytest.raises(
         StorageError, match=r"^the version is in cold storage, but regops\.yaml sets no cold_storage path$"
     ):
@@ -391,10 +391,10 @@ def test_to_cold_without_a_cold_tier_is_refused(tmp_path: Path) -> None:
 
 def test_restore_replaces_a_damaged_hot_copy(stored: tuple[LocalStorage, list[Artifact]]) -> None:
     storage, artifacts = stored
-    storage.to_cold(artifacts, HOT)
+    storage.to_cold(artifacts, HOT, model="m", version="1.0.0")
     damaged = _tamper(storage, WEIGHTS)  # the hot copy rotted while the version was cold (same size)
 
-    assert storage.restore(artifacts, COLD) == HOT
+    assert storage.restore(artifacts, COLD, model="m", version="1.0.0") == HOT
 
     assert damaged.read_bytes() == WEIGHTS, "restore verifies what it vouches for"
     assert _stored(storage.hot) == _objects(WEIGHTS, CONFIG, VOCAB)
@@ -452,7 +452,7 @@ def test_cold_version_is_restored_then_downloadable(
 ) -> None:
     storage = api.open_storage(api.open_registry(tree.root))
     artifacts = [Artifact.from_record(f) for f in api.show(registered, registry=tree.root).raw["artifacts"]["files"]]
-    storage.to_cold(artifacts, HOT)
+    storage.to_cold(artifacts, HOT, model="m", version="1.0.0")
     for obj in (tree.base / ".regops/store").rglob("*"):
         if obj.is_file():
             obj.unlink()

@@ -7,11 +7,10 @@ Each function opens the registry (a path, or an already loaded
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from regops import __version__
 from regops.errors import RegopsError
 from regops.kinds import Problem, Stage
 from regops.timespec import parse_time
@@ -29,7 +28,9 @@ if TYPE_CHECKING:
         VersionDiff,
         VersionRecord,
     )
+    from regops.retention import Decision
     from regops.storage import Storage
+    from regops.sync import SyncResult
 
 __all__ = [
     "auto_promote",
@@ -47,10 +48,14 @@ __all__ = [
     "register_dataset",
     "resolve",
     "restore",
+    "retention_apply",
+    "retention_plan",
     "rollback",
+    "serving_export",
     "show",
     "show_model",
     "status",
+    "sync",
     "validate",
 ]
 
@@ -123,21 +128,38 @@ def export_schemas(dest: str | Path = "schemas") -> list[Path]:
 
 
 def open_storage(registry: Registry) -> Storage:
-    """The storage backend regops.yaml names, rooted at the repository that holds the registry."""
+    """The storage backend regops.yaml names (local paths are relative to the repository holding the registry)."""
     from regops.adapters.local import LocalStorage
 
     config = registry.config
     base = registry.root.parent
-    backend = config.storage["backend"]
-    if backend != "local":
-        raise RegopsError(
-            f"storage backend {backend!r} is not available in regops {__version__}; "
-            "use `storage: {backend: local, path: …}` in regops.yaml"
-        )
-    hot = base / (config.storage.get("path") or ".regops/store")
-    cold_path = (config.cold_storage or {}).get("path")
-    cold = base / cold_path if cold_path else None
-    return LocalStorage(hot, cold)
+    cold = config.cold_storage or {}
+    cold_path = base / cold["path"] if cold.get("backend") == "local" and cold.get("path") else None
+    if config.storage["backend"] == "local":
+        if cold.get("backend") == "hf":
+            raise RegopsError(
+                "cold_storage on the Hub needs `storage: {backend: hf}`: local hot storage has no Hub repo"
+            )
+        return LocalStorage(base / (config.storage.get("path") or ".regops/store"), cold_path)
+    from regops.adapters.hub import HubStorage, HubTarget
+
+    org = config.storage.get("org")
+
+    def repo_for(model: str) -> HubTarget | None:
+        hub = registry.model(model).raw.get("hub")
+        if hub:
+            return HubTarget(hub["repo"], hub.get("private", True))
+        return HubTarget(f"{org}/{model}") if org else None
+
+    archive = None
+    if cold.get("backend") == "hf":
+        cold_org = cold.get("org")
+
+        def archive(repo: str) -> str:
+            namespace, name = repo.split("/", 1)
+            return f"{cold_org or namespace}/{name}-archive"
+
+    return HubStorage(repo_for, archive=archive, cold_local=LocalStorage(cold_path) if cold_path else None)
 
 
 def _write(registry: RegistryArg, plan_it: Callable[[Registry], Plan], *, dry_run: bool) -> Plan:
@@ -282,10 +304,98 @@ def restore(ref: str, *, registry: RegistryArg = "registry", dry_run: bool = Fal
         if record.storage.get("tier") != "cold":
             raise RegopsError(f"{record.ref}'s weights are already hot; nothing to restore")
         artifacts = [Artifact.from_record(f) for f in record.raw["artifacts"]["files"]]
-        location = open_storage(r).restore(artifacts, record.storage) if not dry_run else record.storage
-        return lifecycle.set_storage(record, {**location, "tier": "hot"})
+        if dry_run:
+            location = {**record.storage, "tier": "hot"}
+        else:
+            location = open_storage(r).restore(artifacts, record.storage, model=record.model, version=record.version)
+        return lifecycle.set_storage(record, location)
 
     return _write(registry, plan_it, dry_run=dry_run)
+
+
+# --- the outside world: sync, serving, retention ------------------------------------------------
+
+
+def sync(*, registry: RegistryArg = "registry", check: bool = False, model: str | None = None) -> SyncResult:
+    """Make Hub tags, stage branches, model cards and serving.json match the registry (``check``: only compare)."""
+    from regops import report
+    from regops import sync as syncing
+    from regops.adapters.hub import HubStorage
+
+    opened = open_registry(registry)
+    if model is not None:
+        opened.model(model)  # an unknown model is an error, not "nothing to do"
+    storage = open_storage(opened)
+    if isinstance(storage, HubStorage):
+        hub_storage = storage
+
+        def repo_for(name: str) -> str | None:
+            target = hub_storage.repos(name)
+            return target.repo if target else None
+
+        differences = syncing.compare(opened, hub_storage.hub, repo_for=repo_for, card=report.model_card, model=model)
+    else:
+        differences = syncing.compare(opened, None, repo_for=lambda _: None, card=report.model_card, model=model)
+    return syncing.sync(differences, check=check)
+
+
+def serving_export(*, registry: RegistryArg = "registry") -> str:
+    """The serving manifest (JSON): per model, the prod version and the staging canary, with where their weights are."""
+    from regops.sync import serving_text
+
+    return serving_text(open_registry(registry))
+
+
+def retention_plan(
+    *, registry: RegistryArg = "registry", model: str | None = None, now: TimeArg = None
+) -> list[Decision]:
+    """Which versions' weights stay hot and which move to cold storage, and why; changes nothing."""
+    from regops import retention
+
+    opened = open_registry(registry)
+    if model is not None:
+        opened.model(model)
+    keep = retention.hot_hashes(opened, ())
+    held = retention.leftover(open_storage(opened), keep)
+    return retention.plan(opened, now=_moment(now) or datetime.now(UTC), model=model, held=held)
+
+
+def retention_apply(
+    *,
+    registry: RegistryArg = "registry",
+    model: str | None = None,
+    now: TimeArg = None,
+    on_move: Callable[[Decision, str], None] | None = None,
+) -> list[Decision]:
+    """Move what :func:`retention_plan` says to cold storage: copy, verify, record, then remove the hot copy.
+
+    Each version is recorded (its file edited) right after its copy is verified,
+    and its hot copy removed right after that, so an interruption leaves every
+    version retrievable; a re-run finishes the work.
+    """
+    from regops import lifecycle, retention
+
+    root = open_registry(registry).root
+    with lifecycle.locked(root):
+        opened = open_registry(root)
+        storage = open_storage(opened)
+        keep_now = retention.hot_hashes(opened, ())
+        decisions = retention.plan(
+            opened, now=_moment(now) or datetime.now(UTC), model=model, held=retention.leftover(storage, keep_now)
+        )
+        moving = [d for d in decisions if d.action == "move"]
+        keep = retention.hot_hashes(opened, [d.ref for d in moving])
+        for decision in [d for d in decisions if d.action in ("move", "finish")]:
+            record = opened.version(decision.model, decision.version)
+            artifacts = retention.artifacts_of(record)
+            location = record.storage
+            if decision.action == "move":
+                location = storage.to_cold(artifacts, record.storage, model=record.model, version=record.version)
+                lifecycle.apply(lifecycle.set_storage(record, location))
+            storage.release(artifacts, model=record.model, keep=keep)
+            if on_move is not None:
+                on_move(decision, storage.describe(location))
+    return decisions
 
 
 # --- datasets ----------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import sys
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from regops import __version__
@@ -135,6 +136,46 @@ def cmd_restore(args: argparse.Namespace) -> int:
     from regops import api
 
     return _plan_out(args, api.restore(args.ref, registry=args.registry, dry_run=args.dry_run))
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    from regops import api, report
+
+    result = api.sync(registry=args.registry, check=args.check, model=args.model)
+    if args.json:
+        _out(report.to_json(report.sync_summary(result)))
+    else:
+        _out(report.sync_text(result))
+    return EXIT_OK if result.ok else EXIT_PROBLEMS
+
+
+def cmd_serving_export(args: argparse.Namespace) -> int:
+    from regops import api, store
+
+    text = api.serving_export(registry=args.registry)
+    if args.output:
+        store.write_atomic(Path(args.output), text)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def cmd_retention_plan(args: argparse.Namespace) -> int:
+    from regops import api, report
+
+    decisions = api.retention_plan(registry=args.registry, model=args.model, now=args.at)
+    return _json_or(args, decisions, report.retention_text)
+
+
+def cmd_retention_apply(args: argparse.Namespace) -> int:
+    from regops import api, report
+
+    def moved(decision: Any, where: str) -> None:
+        verb = "moved" if decision.action == "move" else "removed the leftover hot copy of"
+        sys.stderr.write(f"{verb} {decision.ref} → {where}\n")
+
+    decisions = api.retention_apply(registry=args.registry, model=args.model, now=args.at, on_move=moved)
+    return _json_or(args, decisions, lambda d: report.retention_text(d, applied=True))
 
 
 def cmd_register(args: argparse.Namespace) -> int:
@@ -357,6 +398,33 @@ def _write_verbs(verbs: Any) -> None:
     c.set_defaults(func=cmd_canary_record)
 
 
+def _outside_verbs(verbs: Any) -> None:
+    p = verbs.add_parser("sync", help="make Hub tags, stage branches, model cards and serving.json match the registry")
+    p.add_argument("--check", action="store_true", help="change nothing; exit 1 listing every difference")
+    p.add_argument("--model", metavar="MODEL", help="only this model (serving.json is left out)")
+    _common(p)
+    p.set_defaults(func=cmd_sync)
+
+    p = verbs.add_parser("serving", help="the serving manifest: what serves prod and the canary")
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    e = actions.add_parser("export", help="print the manifest (JSON)")
+    e.add_argument("-o", "--output", metavar="FILE", help="write it to FILE instead")
+    _common(e, json=False)
+    e.set_defaults(func=cmd_serving_export)
+
+    p = verbs.add_parser("retention", help="move weights retention no longer keeps hot to cold storage")
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    for name, func, text in (
+        ("plan", cmd_retention_plan, "print which weights stay hot and which move, and why"),
+        ("apply", cmd_retention_apply, "move them: copy, verify, record in the version file, remove the hot copy"),
+    ):
+        a = actions.add_parser(name, help=text)
+        a.add_argument("--model", metavar="MODEL", help="only this model")
+        _common(a)
+        a.add_argument("--at", metavar="TIME", help="apply the policy as of TIME (default: now), e.g. 2027-01-01")
+        a.set_defaults(func=func)
+
+
 def _dataset_verbs(verbs: Any) -> None:
     p = verbs.add_parser("dataset", help="dataset versions: content hashes and references")
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -390,6 +458,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _read_verbs(verbs)
     _write_verbs(verbs)
+    _outside_verbs(verbs)
     _dataset_verbs(verbs)
     p = verbs.add_parser("schema", help="JSON Schemas of the file kinds")
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)

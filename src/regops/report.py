@@ -24,11 +24,14 @@ if TYPE_CHECKING:
         LineageNode,
         ModelRecord,
         ModelStatus,
+        Registry,
         Resolution,
         StageSummary,
         VersionDiff,
         VersionRecord,
     )
+    from regops.retention import Decision
+    from regops.sync import SyncResult
 
 __all__ = [
     "diff_text",
@@ -36,6 +39,7 @@ __all__ = [
     "history_text",
     "lineage_mermaid",
     "lineage_text",
+    "model_card",
     "model_text",
     "plan_summary",
     "plan_text",
@@ -44,8 +48,11 @@ __all__ = [
     "problems_text",
     "register_text",
     "resolution_text",
+    "retention_text",
     "show_text",
     "status_text",
+    "sync_summary",
+    "sync_text",
     "to_json",
     "tree_hash_text",
 ]
@@ -336,3 +343,192 @@ def download_text(result: dict[str, Any]) -> str:
 
 def tree_hash_text(tree: TreeHash) -> str:
     return f"{tree.hash}  {tree.file_count} files, {_size(tree.size_bytes)}"
+
+
+# --- sync and retention ---------------------------------------------------------------------------
+
+
+def sync_summary(result: SyncResult) -> dict[str, Any]:
+    return {
+        "check": result.check,
+        "ok": result.ok,
+        "differences": [d.as_json() for d in result.differences],
+        "fixed": [d.as_json() for d in result.fixed],
+    }
+
+
+def sync_text(result: SyncResult) -> str:
+    if not result.differences:
+        return "in sync: nothing to change (Hub tags, stage branches, model cards and serving.json match the registry)"
+    lines = []
+    if result.check:
+        lines.append(f"{len(result.differences)} difference(s) from the registry (run `regops sync` to fix):")
+        lines += [f"  {d.message}" + ("" if d.fix else "  [sync cannot fix this]") for d in result.differences]
+        return "\n".join(lines)
+    if result.fixed:
+        lines.append(f"changed {len(result.fixed)}:")
+        lines += [f"  fixed: {d.message}" for d in result.fixed]
+    if result.unfixed:
+        lines.append(f"{len(result.unfixed)} difference(s) sync cannot fix:")
+        lines += [f"  {d.message}" for d in result.unfixed]
+    return "\n".join(lines)
+
+
+def retention_text(decisions: Sequence[Decision], *, applied: bool = False) -> str:
+    if not decisions:
+        return "no versions"
+    labels = {"keep": "keep hot", "move": "moved to cold" if applied else "move to cold", "cold": "cold"}
+    labels["finish"] = "removed hot copy" if applied else "remove hot copy"
+    rows = [(d.ref, labels[d.action], d.reason) for d in decisions]
+    counts = {a: sum(1 for d in decisions if d.action == a) for a in labels}
+    verb = "moved" if applied else "to move"
+    summary = f"{counts['keep']} kept hot, {counts['move']} {verb}, {counts['cold']} already cold"
+    if counts["finish"]:
+        summary += f", {counts['finish']} leftover hot copies {'removed' if applied else 'to remove'}"
+    return _table(("version", "weights", "why"), rows) + "\n\n" + summary
+
+
+# --- the Hub model card ----------------------------------------------------------------------------
+
+CARD_STAGES = ("prod", "staging", "dev")
+
+
+def _hub_base(registry: Registry, parent: str | None) -> str | None:
+    """A parent as the Hub's ``base_model`` (a repo id): an hf:// base, or another model's Hub repo."""
+    if parent is None:
+        return None
+    if parent.startswith("hf://"):
+        return parent.removeprefix("hf://").split("@")[0]
+    model = parent.split("@")[0]
+    if model not in registry.model_names():
+        return None
+    hub = registry.model(model).raw.get("hub")
+    return hub["repo"] if hub else None
+
+
+def model_card(registry: Registry, name: str) -> str:
+    """README.md for the model's Hub repo, generated from the registry (the same registry gives the same text).
+
+    The front matter carries ``model-index`` (the Hub's evaluation results
+    widget) for the version in prod (else staging, dev, the newest), and
+    ``base_model`` from its parent when the parent is on the Hub.
+    """
+    from regops import store
+
+    config = registry.model(name).raw
+    versions = registry.versions(name)
+    by_stage: dict[str, VersionRecord] = {r.stage: r for r in versions if r.stage in CARD_STAGES}
+    shown = next((by_stage[s] for s in CARD_STAGES if s in by_stage), versions[-1] if versions else None)
+    license_ = config.get("license")
+    meta: dict[str, Any] = {}
+    if license_:
+        known = license_.lower() in _HUB_LICENSES
+        meta["license"] = license_.lower() if known else "other"
+        if not known:
+            meta["license_name"] = license_
+    meta["tags"] = ["regops"]
+    if config.get("task"):
+        meta["pipeline_tag"] = config["task"]
+    if shown is not None:
+        base = _hub_base(registry, shown.parent)
+        if base and base != (config.get("hub") or {}).get("repo"):
+            meta["base_model"] = base
+        datasets = sorted({r.dataset.split("@")[0] for r in versions})
+        meta["datasets"] = datasets
+        eval_name = shown.eval_dataset or shown.dataset
+        meta["model-index"] = [
+            {
+                "name": name,
+                "results": [
+                    {
+                        "task": {"type": config.get("task") or "other"},
+                        "dataset": {
+                            "name": eval_name,
+                            "type": eval_name.split("@")[0],
+                            **({"revision": eval_name.split("@")[1]} if "@" in eval_name else {}),
+                        },
+                        "metrics": [
+                            {"type": metric, "value": value, "name": f"{metric} ({shown.version})"}
+                            for metric, value in sorted(shown.scores.items())
+                        ],
+                    }
+                ],
+            }
+        ]
+    lines = ["---", store.dump(meta).rstrip(), "---", "", f"# {name}", ""]
+    if config.get("description"):
+        lines += [config["description"].strip(), ""]
+    lines += ["## Stages", ""]
+    primary = registry.model(name).primary_metric
+    lines += [f"| stage | version | revision | {primary} |", "|---|---|---|---|"]
+    for stage in CARD_STAGES:
+        record = by_stage.get(stage)
+        if record is None:
+            lines.append(f"| {stage} | - | - | - |")
+            continue
+        lines.append(
+            f"| {stage} | {record.version} | `{record.storage.get('revision', '-')[:12]}` | "
+            f"{_number(record.scores.get(primary))} |"
+        )
+    lines += [
+        "",
+        'Load a stage with `huggingface_hub.snapshot_download(repo_id, revision="prod")`, or pin the commit.',
+        "",
+        "## Versions",
+        "",
+        f"| version | stage | created | by | {primary} | trained on | weights |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for record in reversed(versions):
+        storage = record.storage
+        where = (
+            f"`{storage['repo']}@{storage['revision'][:12]}` ({storage.get('tier', 'hot')})"
+            if storage.get("backend") == "hf"
+            else f"{storage.get('backend')} ({storage.get('tier', 'hot')})"
+        )
+        lines.append(
+            f"| {record.version} | {record.stage} | {_when(record.created_at)} | {record.created_by} | "
+            f"{_number(record.scores.get(primary))} | {record.dataset} | {where} |"
+        )
+    if shown is not None:
+        lines += [
+            "",
+            "## Lineage",
+            "",
+            f"{shown.ref} and its ancestors:",
+            "",
+            "```mermaid",
+            lineage_mermaid(registry.lineage(shown.ref)),
+            "```",
+        ]
+    lines += [
+        "",
+        "---",
+        f"Generated by regops from `registry/models/{name}/`. Edits made here are overwritten by `regops sync`.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+# License ids the Hub knows (a subset: the common ones); anything else is `other` + `license_name`.
+_HUB_LICENSES = frozenset(
+    {
+        "apache-2.0",
+        "mit",
+        "bsd-3-clause",
+        "bsd-2-clause",
+        "cc-by-4.0",
+        "cc-by-sa-4.0",
+        "cc-by-nc-4.0",
+        "cc0-1.0",
+        "gpl-3.0",
+        "lgpl-3.0",
+        "mpl-2.0",
+        "openrail",
+        "creativeml-openrail-m",
+        "llama2",
+        "llama3",
+        "gemma",
+        "unlicense",
+    }
+)

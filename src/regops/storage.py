@@ -1,8 +1,8 @@
 """Where weights live: the storage interface, hashing, and verified downloads.
 
-A backend (``adapters/local.py``; the Hub backend later) only moves bytes:
-it stores a version's files, says which it lacks, streams one file out, and
-copies files between its hot and cold tiers. What must never go wrong is here,
+A backend (``adapters/local.py``, ``adapters/hub.py``) only moves bytes: it
+stores a version's files, says which it lacks, streams one file out, copies
+files between its hot and cold tiers and removes hot copies no longer needed. What must never go wrong is here,
 shared by every backend:
 
 * :func:`hash_files` — sha256 of every file, streamed, in parallel;
@@ -118,12 +118,24 @@ class Storage(Protocol):
         """Where ``location`` is, for people."""
         ...
 
-    def to_cold(self, artifacts: Sequence[Artifact], location: dict[str, Any]) -> dict[str, Any]:
-        """Copy to cold storage and verify; returns the cold location."""
+    def to_cold(
+        self, artifacts: Sequence[Artifact], location: dict[str, Any], *, model: str, version: str
+    ) -> dict[str, Any]:
+        """Copy to cold storage and verify the copy; returns the cold location. The hot copy stays."""
         ...
 
-    def restore(self, artifacts: Sequence[Artifact], location: dict[str, Any]) -> dict[str, Any]:
+    def restore(
+        self, artifacts: Sequence[Artifact], location: dict[str, Any], *, model: str, version: str
+    ) -> dict[str, Any]:
         """Copy back to hot storage and verify; returns the hot location."""
+        ...
+
+    def release(self, artifacts: Sequence[Artifact], *, model: str, keep: set[str]) -> int:
+        """Remove the hot copies of ``artifacts`` whose sha256 is not in ``keep``; how many were removed."""
+        ...
+
+    def held(self, artifacts: Sequence[Artifact], *, model: str) -> bool:
+        """Whether hot storage still holds any of ``artifacts`` (a move that stopped before removing them)."""
         ...
 
 

@@ -616,6 +616,13 @@ def render_new(data: dict[str, Any], *, header: str, flow: Sequence[str] = ()) -
     return f"{header}\n{out.getvalue()}"
 
 
+def dump(data: dict[str, Any]) -> str:
+    """Plain block-style YAML of JSON-like ``data``, keys in the given order (front matter, reports)."""
+    import yaml
+
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False, width=1000)
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file and a rename: readers see old or new, never half."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

@@ -108,15 +108,36 @@ class LocalStorage:
             while chunk := handle.read(CHUNK):
                 yield chunk
 
-    def to_cold(self, artifacts: Sequence[Artifact], location: dict[str, Any]) -> dict[str, Any]:
+    def to_cold(
+        self, artifacts: Sequence[Artifact], location: dict[str, Any], *, model: str, version: str
+    ) -> dict[str, Any]:
         if self.cold is None:
             raise StorageError("regops.yaml sets no cold_storage path")
         self._copy_tier(artifacts, self.hot, self.cold)
         return {**location, "tier": "cold"}
 
-    def restore(self, artifacts: Sequence[Artifact], location: dict[str, Any]) -> dict[str, Any]:
+    def restore(
+        self, artifacts: Sequence[Artifact], location: dict[str, Any], *, model: str, version: str
+    ) -> dict[str, Any]:
         self._copy_tier(artifacts, self._root(location), self.hot)
         return {**location, "tier": "hot"}
+
+    def release(self, artifacts: Sequence[Artifact], *, model: str, keep: set[str]) -> int:
+        """Delete the hot copies of ``artifacts`` that no version kept hot needs (objects are shared)."""
+        removed = 0
+        for sha256 in {a.sha256 for a in artifacts} - keep:
+            try:
+                self.object_path(self.hot, sha256).unlink()
+                removed += 1
+            except FileNotFoundError:
+                pass
+            except OSError as e:
+                raise StorageError(f"cannot remove {sha256[:12]}… from {self.hot}: {e.strerror or e}") from e
+        return removed
+
+    def held(self, artifacts: Sequence[Artifact], *, model: str) -> bool:
+        """Whether the hot tier still stores any of ``artifacts``."""
+        return any(self.object_path(self.hot, a.sha256).is_file() for a in artifacts)
 
     def _copy_tier(self, artifacts: Sequence[Artifact], source: Path, target: Path) -> None:
         for artifact in artifacts:

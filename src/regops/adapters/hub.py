@@ -1,0 +1,570 @@
+"""The ``hf`` storage backend and the Hub operations sync needs, on ``huggingface_hub.HfApi``.
+
+On the Hub a model is one repository (``hub.repo`` in model.yaml). A version
+is one commit on its ``main`` holding exactly that version's files (plus the
+model card), recorded as ``artifacts.storage.revision`` and tagged
+``v<version>``. Stages are branches (``dev``, ``staging``, ``prod``) pointing
+at a version's commit; ``regops sync`` moves them.
+
+* Uploads go through the client's commit API: files the repository already
+  holds (same sha256) are not sent again, so a re-run after a failure resumes
+  where it stopped; transient failures (5xx, dropped connections) are retried
+  with exponential backoff.
+* Downloads pin the commit id, never a branch, and are streamed with ``Range``
+  so an interrupted one resumes; ``regops.storage.download`` verifies every
+  byte against the version file.
+* Cold storage is an archive repository (``<repo>-archive`` by default) or a
+  local folder. Removing hot copies deletes the repository's LFS objects
+  (``permanently_delete_lfs_files``, history kept), never a commit.
+* The client reads ``HF_TOKEN`` and ``HF_ENDPOINT``; Xet uploads (the Hub's
+  default for new repositories) are the client's business and run unchanged in
+  production. Errors become :class:`~regops.storage.StorageError` saying what to do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, TypeVar
+from urllib.parse import quote
+
+from regops.storage import (
+    CHUNK,
+    Artifact,
+    PutResult,
+    StorageError,
+    download,
+)
+
+if TYPE_CHECKING:
+    from huggingface_hub import HfApi
+
+    from regops.adapters.local import LocalStorage
+
+__all__ = ["Hub", "HubError", "HubStorage", "Refs"]
+
+T = TypeVar("T")
+
+DEFAULT_ENDPOINT: Final = "https://huggingface.co"
+# Files on main that belong to the repository, not to a version.
+REPO_FILES: Final = frozenset({"README.md", ".gitattributes"})
+TOKEN_HELP: Final = "https://huggingface.co/settings/tokens"
+
+
+class HubError(StorageError):
+    """The Hub refused or failed a request; the message says what to do."""
+
+
+@dataclass
+class Refs:
+    branches: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    path: str
+    size: int
+    sha256: str | None  # LFS files: the object's sha256; regular files: None (the Hub gives their git oid)
+    blob_id: str
+
+
+def _backoff_base() -> float:
+    try:
+        return float(os.environ.get("REGOPS_HUB_BACKOFF", "1.0"))
+    except ValueError:
+        return 1.0
+
+
+class Hub:
+    """The Hub operations regops uses, each retried when transient and translated when not."""
+
+    attempts: Final = 5
+
+    def __init__(self, *, token: str | None = None, endpoint: str | None = None) -> None:
+        from huggingface_hub import HfApi
+
+        self.endpoint = (endpoint or os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
+        self.token = token or os.environ.get("HF_TOKEN") or None
+        self.api: HfApi = HfApi(endpoint=self.endpoint, token=self.token)
+        self._lfs: dict[str, dict[str, int]] = {}
+
+    # --- plumbing --------------------------------------------------------------------------------
+
+    def call(self, action: str, repo: str, fn: Callable[[], T]) -> T:
+        """Run ``fn``; retry transient failures with backoff; turn the rest into a HubError."""
+        delay = _backoff_base()
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return fn()
+            except Exception as e:
+                if attempt < self.attempts and _transient(e):
+                    time.sleep(delay)
+                    delay *= 2
+                    continue
+                raise self.translate(e, action, repo) from e
+        raise AssertionError("unreachable")
+
+    def translate(self, e: Exception, action: str, repo: str) -> HubError:  # noqa: PLR0911 - one per kind of refusal
+        from huggingface_hub.errors import (
+            HfHubHTTPError,
+            RemoteEntryNotFoundError,
+            RepositoryNotFoundError,
+            RevisionNotFoundError,
+        )
+
+        where = f"Hub repo {repo} ({self.endpoint})"
+        status = e.response.status_code if isinstance(e, HfHubHTTPError) and e.response is not None else None
+        namespace = repo.split("/", maxsplit=1)[0]
+        if status == 401 and not self.token:
+            return HubError(
+                f"cannot {action} {where}: no token; set HF_TOKEN to a token with write access ({TOKEN_HELP})"
+            )
+        if status == 401:
+            return HubError(
+                f"cannot {action} {where}: the Hub rejected HF_TOKEN (401: invalid or expired); "
+                f"create a new token at {TOKEN_HELP}"
+            )
+        if isinstance(e, RepositoryNotFoundError):
+            return HubError(
+                f"cannot {action} {where}: the repo does not exist or this token cannot see it; create it "
+                f"(`hf repos create {repo} --private`) or check that the token's user belongs to the {namespace!r} org"
+            )
+        if status == 403:
+            return HubError(
+                f"cannot {action} {where}: the token lacks write access to {namespace!r} (403); give it "
+                f"'write' role, or for a fine-grained token 'Write access to contents/settings of all repos' "
+                f"under {namespace}"
+            )
+        if isinstance(e, RevisionNotFoundError):
+            return HubError(f"cannot {action} {where}: revision not found ({_first_line(e)})")
+        if isinstance(e, RemoteEntryNotFoundError):
+            return HubError(f"cannot {action} {where}: file not found ({_first_line(e)})")
+        if isinstance(e, HubError):
+            return e
+        if _transient(e):
+            return HubError(
+                f"cannot {action} {where}: the Hub kept failing ({_first_line(e)}); run the command again — "
+                "files already uploaded are not sent again"
+            )
+        return HubError(f"cannot {action} {where}: {_first_line(e)}")
+
+    def headers(self) -> dict[str, str]:
+        from huggingface_hub.utils._headers import build_hf_headers
+
+        return dict(build_hf_headers(token=self.token or False, library_name="regops"))
+
+    # --- repositories, refs, files ---------------------------------------------------------------
+
+    def ensure_repo(self, repo: str, *, private: bool) -> None:
+        self.call("create", repo, lambda: self.api.create_repo(repo, private=private, exist_ok=True))
+
+    def refs(self, repo: str) -> Refs | None:
+        """Branches and tags (name → commit), or None when the repo does not exist."""
+        from huggingface_hub.errors import RepositoryNotFoundError
+
+        def fetch() -> Any:
+            try:
+                return self.api.list_repo_refs(repo)
+            except RepositoryNotFoundError as e:
+                if self.token and _status(e) != 401:
+                    return None
+                raise
+
+        found = self.call("read the refs of", repo, fetch)
+        if found is None:
+            return None
+        return Refs(
+            {b.name: b.target_commit for b in found.branches},
+            {t.name: t.target_commit for t in found.tags},
+        )
+
+    def head(self, repo: str, branch: str = "main") -> str:
+        refs = self.refs(repo)
+        if refs is None or branch not in refs.branches:
+            raise HubError(f"Hub repo {repo} has no branch {branch!r}")
+        return refs.branches[branch]
+
+    def set_branch(self, repo: str, name: str, commit: str, *, current: str | None) -> None:
+        if current is not None:
+            self.call("move a branch of", repo, lambda: self.api.delete_branch(repo, branch=name))
+        self.call("create a branch in", repo, lambda: self.api.create_branch(repo, branch=name, revision=commit))
+
+    def delete_branch(self, repo: str, name: str) -> None:
+        self.call("delete a branch of", repo, lambda: self.api.delete_branch(repo, branch=name))
+
+    def set_tag(self, repo: str, name: str, commit: str, *, current: str | None) -> None:
+        if current is not None:
+            self.call("move a tag of", repo, lambda: self.api.delete_tag(repo, tag=name))
+        self.call("tag", repo, lambda: self.api.create_tag(repo, tag=name, revision=commit, tag_message=name))
+
+    def delete_tag(self, repo: str, name: str) -> None:
+        self.call("delete a tag of", repo, lambda: self.api.delete_tag(repo, tag=name))
+
+    def files(self, repo: str, revision: str) -> dict[str, RemoteFile]:
+        """Every file at ``revision`` (path → size, LFS sha256, git blob id)."""
+        from huggingface_hub.hf_api import RepoFile
+
+        entries = self.call(
+            "list the files of", repo, lambda: list(self.api.list_repo_tree(repo, revision=revision, recursive=True))
+        )
+        return {
+            e.path: RemoteFile(e.path, e.size, e.lfs.sha256 if e.lfs else None, e.blob_id)
+            for e in entries
+            if isinstance(e, RepoFile)
+        }
+
+    def lfs_objects(self, repo: str, *, fresh: bool = False) -> dict[str, int] | None:
+        """The LFS objects the repository stores (sha256 → size); None when the token may not list them.
+
+        Listing a repository's LFS files is a settings-level read on the Hub: a
+        read-only token (a serving job downloading weights) gets 403, and then
+        only the per-commit checks and the download's own hashing apply.
+        """
+        if fresh or repo not in self._lfs:
+            try:
+                listed = self.call("list the LFS files of", repo, lambda: list(self.api.list_lfs_files(repo)))
+            except HubError as e:
+                cause = e.__cause__
+                if isinstance(cause, Exception) and _status(cause) in (401, 403) and self.token:
+                    return None
+                raise
+            self._lfs[repo] = {f.file_oid: f.size for f in listed}
+        return self._lfs[repo]
+
+    def delete_lfs(self, repo: str, sha256s: set[str]) -> int:
+        from huggingface_hub.hf_api import LFSFileInfo
+
+        doomed: dict[str, LFSFileInfo] = {}
+        for info in self.call("list the LFS files of", repo, lambda: list(self.api.list_lfs_files(repo))):
+            if info.file_oid in sha256s:
+                doomed.setdefault(info.file_oid, info)
+        if doomed:
+            self.call(
+                "delete LFS files of",
+                repo,
+                lambda: self.api.permanently_delete_lfs_files(repo, list(doomed.values()), rewrite_history=False),
+            )
+        self._lfs.pop(repo, None)
+        return len(doomed)
+
+    def read_text(self, repo: str, path: str, revision: str = "main") -> str | None:
+        """A small file's text at ``revision``; None when it is not there."""
+        url = f"{self.endpoint}/{repo}/resolve/{quote(revision, safe='')}/{quote(path)}"
+
+        def fetch() -> str | None:
+            from huggingface_hub import get_session, hf_raise_for_status
+
+            response = get_session().get(url, headers=self.headers(), follow_redirects=True)
+            if response.status_code == 404 and response.headers.get("X-Error-Code") == "EntryNotFound":
+                return None
+            hf_raise_for_status(response)
+            return response.content.decode("utf-8")
+
+        return self.call("read a file of", repo, fetch)
+
+    def write_text(self, repo: str, path: str, text: str, *, message: str) -> str:
+        from huggingface_hub import CommitOperationAdd
+
+        op = CommitOperationAdd(path_in_repo=path, path_or_fileobj=text.encode("utf-8"))
+        info = self.call(
+            "commit to", repo, lambda: self.api.create_commit(repo, [op], commit_message=message, revision="main")
+        )
+        return info.oid
+
+    def stream(self, repo: str, revision: str, path: str, offset: int) -> Iterator[bytes]:
+        """One file's bytes at a pinned commit, from ``offset``; a dropped connection resumes where it broke."""
+        from huggingface_hub import get_session, hf_raise_for_status
+
+        url = f"{self.endpoint}/{repo}/resolve/{revision}/{quote(path)}"
+        delay = _backoff_base()
+        for attempt in range(1, self.attempts + 1):
+            headers = self.headers()
+            if offset:
+                headers["Range"] = f"bytes={offset}-"
+            try:
+                with get_session().stream("GET", url, headers=headers, follow_redirects=True) as response:
+                    if response.status_code >= 400:
+                        response.read()
+                        hf_raise_for_status(response)
+                    if offset and response.status_code != 206:
+                        raise HubError(f"the Hub ignored a range request for {path} in {repo}; cannot resume")
+                    for chunk in response.iter_bytes(CHUNK):
+                        offset += len(chunk)
+                        yield chunk
+                return
+            except HubError:
+                raise
+            except Exception as e:
+                if attempt < self.attempts and _transient(e):
+                    time.sleep(delay)
+                    delay *= 2
+                    continue
+                raise self.translate(e, f"download {path} from", repo) from e
+
+    def commit_files(
+        self,
+        repo: str,
+        source: Path,
+        artifacts: Sequence[Artifact],
+        *,
+        message: str,
+    ) -> tuple[str, int, int]:
+        """Make ``main`` hold exactly ``artifacts`` (plus the card); (commit, files sent, bytes sent).
+
+        When ``main`` already holds exactly these files its head is the version's
+        commit (nothing is sent). Files the repository already stores are not sent.
+        """
+        from huggingface_hub import CommitOperationAdd, CommitOperationDelete
+
+        head = self.head(repo)
+        current = self.files(repo, head)
+        wanted = {a.path: a for a in artifacts}
+        versioned = {p: f for p, f in current.items() if p not in REPO_FILES}
+        listed = self.lfs_objects(repo, fresh=True)
+        stored = set(listed or ())
+        # main may point at LFS objects that retention deleted: then the commit must upload them again.
+        if (
+            listed is not None
+            and versioned.keys() == wanted.keys()
+            and all(_same(versioned[a.path], a, source) for a in artifacts)
+            and all(versioned[a.path].sha256 is None or versioned[a.path].sha256 in stored for a in artifacts)
+        ):
+            return head, 0, 0
+        ops: list[Any] = []
+        sent = sent_bytes = 0
+        for artifact in artifacts:
+            op = CommitOperationAdd(path_in_repo=artifact.path, path_or_fileobj=str(source / artifact.path))
+            op.upload_info.sha256 = bytes.fromhex(artifact.sha256)  # hashed already: the client need not re-read
+            ops.append(op)
+            on_main = current.get(artifact.path)
+            if artifact.sha256 not in stored and not (on_main and _same(on_main, artifact, source)):
+                sent += 1
+                sent_bytes += artifact.size
+        ops += [CommitOperationDelete(path_in_repo=p) for p in versioned if p not in wanted]
+
+        def commit() -> str:
+            info = self.api.create_commit(
+                repo, ops, commit_message=message, revision="main", parent_commit=self.head(repo)
+            )
+            return info.oid
+
+        # parent_commit: a commit racing ours on main fails ours (412) rather than mixing two versions' files.
+        oid = self.call("upload to", repo, commit)
+        self._lfs.pop(repo, None)
+        return oid, sent, sent_bytes
+
+
+def _same(remote: RemoteFile, artifact: Artifact, source: Path) -> bool:
+    if remote.size != artifact.size:
+        return False
+    if remote.sha256 is not None:
+        return remote.sha256 == artifact.sha256
+    return remote.blob_id == _git_blob_id(source / artifact.path)
+
+
+def _git_blob_id(path: Path) -> str | None:
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
+
+
+def _status(e: Exception) -> int | None:
+    response = getattr(e, "response", None)
+    return getattr(response, "status_code", None)
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip() or type(e).__name__
+    return text.splitlines()[0]
+
+
+def _transient(e: BaseException) -> bool:
+    """Worth another try: a 5xx or 429, a dropped or refused connection, a timeout, a moved ``main``."""
+    status = _status(e) if isinstance(e, Exception) else None
+    if status is not None:
+        return status >= 500 or status in (408, 412, 429)
+    seen: set[int] = set()
+    current: BaseException | None = e
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        name = type(current).__name__
+        if isinstance(current, (ConnectionError, TimeoutError)) or name in (
+            "RemoteProtocolError",
+            "ReadError",
+            "WriteError",
+            "ConnectError",
+            "ReadTimeout",
+            "WriteTimeout",
+            "ConnectTimeout",
+            "PoolTimeout",
+            "CloseError",
+        ):
+            return True
+        status = _status(current) if isinstance(current, Exception) else None
+        if status is not None:
+            return status >= 500 or status in (408, 429)
+        current = current.__cause__ or current.__context__
+    return False
+
+
+# --- the storage backend -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HubTarget:
+    repo: str
+    private: bool = True
+
+
+class HubStorage:
+    """Weights on the Hub: hot in each model's repo, cold in an archive repo or a local folder."""
+
+    backend = "hf"
+
+    def __init__(
+        self,
+        repos: Callable[[str], HubTarget | None],
+        *,
+        archive: Callable[[str], str] | None,
+        cold_local: LocalStorage | None = None,
+        hub: Hub | None = None,
+    ) -> None:
+        self.repos = repos
+        self.archive = archive
+        self.cold_local = cold_local
+        self._hub = hub
+
+    @property
+    def hub(self) -> Hub:
+        if self._hub is None:
+            self._hub = Hub()
+        return self._hub
+
+    def target(self, model: str) -> HubTarget:
+        target = self.repos(model)
+        if target is None:
+            raise HubError(
+                f"{model} has no Hub repo: set `hub: {{repo: ORG/{model}}}` in its model.yaml "
+                "(or `storage: {backend: hf, org: ORG}` in regops.yaml)"
+            )
+        return target
+
+    def describe(self, location: Mapping[str, Any]) -> str:
+        if location.get("backend") == "local":
+            return f"local cold storage at {self._local(location).hot}"
+        return f"Hub repo {location['repo']} at {str(location['revision'])[:12]} ({location.get('tier', 'hot')})"
+
+    def _local(self, location: Mapping[str, Any]) -> LocalStorage:
+        if self.cold_local is None:
+            raise HubError("the version is in local cold storage, but regops.yaml sets no cold_storage path")
+        return self.cold_local
+
+    # --- Storage protocol ------------------------------------------------------------------------
+
+    def put(self, source: Path, artifacts: Sequence[Artifact], *, model: str, version: str) -> PutResult:
+        target = self.target(model)
+        return self._put(target.repo, target.private, source, artifacts, version=version, tier="hot")
+
+    def _put(
+        self, repo: str, private: bool, source: Path, artifacts: Sequence[Artifact], *, version: str, tier: str
+    ) -> PutResult:
+        hub = self.hub
+        hub.ensure_repo(repo, private=private)
+        oid, sent, sent_bytes = hub.commit_files(repo, source, artifacts, message=f"v{version}")
+        refs = hub.refs(repo) or Refs()
+        tag = f"v{version}"
+        if refs.tags.get(tag) != oid:
+            hub.set_tag(repo, tag, oid, current=refs.tags.get(tag))
+        location = {"backend": "hf", "repo": repo, "revision": oid, "tier": tier}
+        return PutResult(location, sent, sent_bytes, len(artifacts) - sent)
+
+    def missing(self, artifacts: Sequence[Artifact], location: Mapping[str, Any]) -> list[Artifact]:
+        if location.get("backend") == "local":
+            return self._local(location).missing(artifacts, {"tier": "hot"})
+        from huggingface_hub.errors import RevisionNotFoundError
+
+        repo, revision = location["repo"], location["revision"]
+        try:
+            remote = self.hub.files(repo, revision)
+        except HubError as e:
+            if isinstance(e.__cause__, RevisionNotFoundError):
+                return list(artifacts)
+            raise
+        stored = self.hub.lfs_objects(repo, fresh=True)
+        lost = []
+        for artifact in artifacts:
+            found = remote.get(artifact.path)
+            lfs = found.sha256 if found is not None else None
+            damaged = lfs is not None and lfs != artifact.sha256
+            gone = lfs is not None and stored is not None and lfs not in stored
+            if found is None or found.size != artifact.size or damaged or gone:
+                lost.append(artifact)
+        return lost
+
+    def open(self, artifact: Artifact, location: Mapping[str, Any], offset: int) -> Iterator[bytes]:
+        if location.get("backend") == "local":
+            return self._local(location).open(artifact, {"tier": "hot"}, offset)
+        return self.hub.stream(location["repo"], location["revision"], artifact.path, offset)
+
+    def to_cold(
+        self, artifacts: Sequence[Artifact], location: Mapping[str, Any], *, model: str, version: str
+    ) -> dict[str, Any]:
+        with self._fetched(artifacts, location, f"{model}@{version}") as folder:
+            if self.cold_local is not None and self.archive is None:
+                self.cold_local.put(folder, artifacts, model=model, version=version)
+                return {"backend": "local", "tier": "cold"}
+            if self.archive is None:
+                raise HubError("regops.yaml sets no cold_storage")
+            archive = self.archive(self.target(model).repo)
+            stored = self._put(archive, True, folder, artifacts, version=version, tier="cold").location
+        self._verify(artifacts, stored, f"{model}@{version}")
+        return stored
+
+    def restore(
+        self, artifacts: Sequence[Artifact], location: Mapping[str, Any], *, model: str, version: str
+    ) -> dict[str, Any]:
+        with self._fetched(artifacts, location, f"{model}@{version}") as folder:
+            stored = self.put(folder, artifacts, model=model, version=version).location
+        self._verify(artifacts, stored, f"{model}@{version}")
+        return stored
+
+    def release(self, artifacts: Sequence[Artifact], *, model: str, keep: set[str]) -> int:
+        """Delete the hot copies (LFS objects of the model's repo) of ``artifacts`` not in ``keep``."""
+        repo = self.target(model).repo
+        doomed = {a.sha256 for a in artifacts} - keep
+        present = self.hub.lfs_objects(repo)
+        if present is None:
+            raise HubError(f"cannot delete LFS files of Hub repo {repo}: the token lacks write access to its settings")
+        doomed &= set(present)
+        return self.hub.delete_lfs(repo, doomed) if doomed else 0
+
+    def held(self, artifacts: Sequence[Artifact], *, model: str) -> bool:
+        """Whether the model's hot repo still stores any of ``artifacts``' LFS objects."""
+        present = self.hub.lfs_objects(self.target(model).repo) or {}
+        return any(a.sha256 in present for a in artifacts)
+
+    # --- helpers -------------------------------------------------------------------------------------
+
+    @contextmanager
+    def _fetched(self, artifacts: Sequence[Artifact], location: Mapping[str, Any], ref: str) -> Iterator[Path]:
+        """The artifacts downloaded (verified) into a temporary folder."""
+        with tempfile.TemporaryDirectory(prefix="regops-move-") as tmp:
+            download(self, artifacts, dict(location), Path(tmp), ref=ref)
+            yield Path(tmp)
+
+    def _verify(self, artifacts: Sequence[Artifact], location: Mapping[str, Any], ref: str) -> None:
+        lost = self.missing(artifacts, location)
+        if lost:
+            raise HubError(
+                f"{ref}: after copying, {', '.join(a.path for a in lost)} is not in {self.describe(location)} with "
+                "the recorded sha256; the original copy is untouched — run again"
+            )

@@ -1,0 +1,179 @@
+"""Retention: which versions' weights stay hot, which move to cold storage, and why.
+
+Policy (``retention`` in regops.yaml, overridable per model in model.yaml):
+``keep_prod`` former prod versions stay hot as rollback targets, and nothing
+registered in the last ``candidate_ttl_days`` moves. Never moved: the current
+dev, staging and prod; the last ``keep_prod`` versions that left prod; any
+version newer than the TTL; every ancestor (across models) of a version kept
+hot. Everything else that is hot moves. Version files are never deleted: a
+move edits ``artifacts.storage`` (the new location, ``tier: cold``).
+
+A move is copy → verify the copy → record it in the version file → remove the
+hot copy, so at every point the version is retrievable from at least one
+place. A run that stopped after recording but before removing leaves a hot
+copy behind; the next run finds it (``finish``) and removes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from regops.registry import Registry, VersionRecord
+from regops.storage import Artifact, Storage
+
+__all__ = ["Decision", "Policy", "artifacts_of", "hot_hashes", "leftover", "plan", "policy_for"]
+
+Action = Literal["keep", "move", "cold", "finish"]
+
+
+@dataclass(frozen=True)
+class Policy:
+    keep_prod: int
+    candidate_ttl_days: int
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What retention does with one version's weights: ``keep`` hot, ``move`` to cold, leave ``cold``,
+    or ``finish`` (cold already; remove the hot copy an interrupted run left)."""
+
+    model: str
+    version: str
+    action: Action
+    reason: str
+
+    @property
+    def ref(self) -> str:
+        return f"{self.model}@{self.version}"
+
+
+def policy_for(registry: Registry, model: str) -> Policy:
+    defaults = registry.config.raw["retention"]
+    override = registry.model(model).raw.get("retention") or {}
+    return Policy(
+        override.get("keep_prod", defaults["keep_prod"]),
+        override.get("candidate_ttl_days", defaults["candidate_ttl_days"]),
+    )
+
+
+def artifacts_of(record: VersionRecord) -> list[Artifact]:
+    return [Artifact.from_record(f) for f in record.raw["artifacts"]["files"]]
+
+
+def _left_prod(record: VersionRecord) -> datetime | None:
+    """When the version last left prod (None: it never did)."""
+    left = [step.at for step in record.steps if step.from_ == "prod"]
+    return max(left, default=None)
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def plan(
+    registry: Registry,
+    *,
+    now: datetime,
+    model: str | None = None,
+    held: Callable[[VersionRecord], bool] | None = None,
+) -> list[Decision]:
+    """A decision for every version (of ``model``, or all), newest first per model.
+
+    Ancestry crosses models, so the whole registry is planned and then filtered.
+    ``held(record)`` says whether hot storage still has a cold version's files
+    (for ``finish``); without it cold versions are just ``cold``.
+    """
+    records = {r.ref: r for r in registry.iter_versions()}
+    kept: dict[str, str] = {}
+    for name in registry.model_names():
+        kept.update(_kept(registry, name, now))
+    for ref in list(kept):
+        _keep_ancestors(records, ref, kept)
+
+    decisions: list[Decision] = []
+    for name in [model] if model else registry.model_names():
+        policy = policy_for(registry, name)
+        for record in reversed(registry.versions(name)):
+            tier = record.storage.get("tier", "hot")
+            if tier == "cold":
+                if held is not None and held(record):
+                    decisions.append(
+                        Decision(name, record.version, "finish", "cold; a hot copy is left from an interrupted move")
+                    )
+                else:
+                    decisions.append(Decision(name, record.version, "cold", "in cold storage"))
+            elif record.ref in kept:
+                decisions.append(Decision(name, record.version, "keep", kept[record.ref]))
+            else:
+                decisions.append(Decision(name, record.version, "move", _why_move(record, policy)))
+    return decisions
+
+
+def _kept(registry: Registry, name: str, now: datetime) -> dict[str, str]:
+    """The model's versions kept hot by its own policy (ancestors are added later), with why."""
+    policy = policy_for(registry, name)
+    versions = registry.versions(name)
+    kept = {r.ref: f"current {r.stage}" for r in versions if r.stage in ("dev", "staging", "prod")}
+    former = sorted(
+        ((left, r) for r in versions if r.stage != "prod" and (left := _left_prod(r)) is not None),
+        key=lambda pair: pair[0],
+        reverse=True,
+    )
+    for rank, (left, record) in enumerate(former[: policy.keep_prod], start=1):
+        kept.setdefault(
+            record.ref,
+            f"former prod (left {left:%Y-%m-%d}; {_ordinal(rank)} most recent, keep_prod {policy.keep_prod})",
+        )
+    cutoff = now - timedelta(days=policy.candidate_ttl_days)
+    for record in versions:
+        if record.created_at > cutoff:
+            age = (now - record.created_at).days
+            kept.setdefault(record.ref, f"registered {age} day(s) ago, within the {policy.candidate_ttl_days}-day TTL")
+    return kept
+
+
+def _keep_ancestors(records: dict[str, VersionRecord], ref: str, kept: dict[str, str]) -> None:
+    seen = {ref}
+    record = records.get(ref)
+    while record is not None and record.parent is not None and record.parent in records:
+        parent = record.parent
+        if parent in seen:
+            break
+        seen.add(parent)
+        kept.setdefault(parent, f"ancestor of {ref} (kept hot)")
+        record = records[parent]
+
+
+def _why_move(record: VersionRecord, policy: Policy) -> str:
+    if _left_prod(record) is not None:
+        return (
+            f"former prod, not among the last {policy.keep_prod} kept (keep_prod), "
+            f"older than {policy.candidate_ttl_days} days"
+        )
+    never = "never promoted" if record.stage == "candidate" else record.stage
+    return f"{never}, older than {policy.candidate_ttl_days} days, no kept version descends from it"
+
+
+def hot_hashes(registry: Registry, moving: Iterable[str]) -> set[str]:
+    """sha256 of every file of a version that stays hot (what removing hot copies must spare)."""
+    gone = set(moving)
+    return {
+        f["sha256"]
+        for r in registry.iter_versions()
+        if r.storage.get("tier", "hot") == "hot" and r.ref not in gone
+        for f in r.raw["artifacts"]["files"]
+    }
+
+
+def leftover(storage: Storage, keep: set[str]) -> Callable[[VersionRecord], bool]:
+    """``held`` for :func:`plan`: hot storage still has files of a cold version that no hot version shares."""
+
+    def held(record: VersionRecord) -> bool:
+        own = [a for a in artifacts_of(record) if a.sha256 not in keep]
+        return bool(own) and storage.held(own, model=record.model)
+
+    return held

@@ -1,0 +1,134 @@
+"""Retention on the local backend: the plan's reasons, the move, interruptions, restore."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from regops import api
+from regops.cli import main
+from regops.errors import RegopsError
+from regops.registry import Registry
+from regops.retention import artifacts_of
+from regops.storage import StorageError
+from tests.conftest import Tree
+
+LATER = "2027-06-01"  # every version in the test registry is older than the TTL by then
+POLICY = "cold_storage: {backend: local, path: .regops/cold}\nretention: {keep_prod: 0, candidate_ttl_days: 30}\n"
+
+
+def objects(root: object) -> set[str]:
+    from pathlib import Path
+
+    folder = Path(str(root)) / "sha256"
+    return {p.name for p in folder.rglob("*") if p.is_file()} if folder.exists() else set()
+
+
+@pytest.fixture
+def policy_tree(stored_tree: Tree) -> Tree:
+    stored_tree.write("regops.yaml", stored_tree.read("regops.yaml") + POLICY)
+    return stored_tree
+
+
+def test_plan_keeps_current_stages_recent_versions_and_every_ancestor_even_with_keep_prod_0(policy_tree: Tree) -> None:
+    decisions = {d.ref: (d.action, d.reason) for d in api.retention_plan(registry=policy_tree.root, now=LATER)}
+    assert decisions == {
+        "sentiment@1.4.0-rc.2": ("move", "never promoted, older than 30 days, no kept version descends from it"),
+        "sentiment@1.4.0-rc.1": ("keep", "current dev"),
+        "sentiment@1.3.0": ("keep", "current staging"),
+        "sentiment@1.2.0": ("keep", "current prod"),
+        # keep_prod: 0 keeps no former prod version for its own sake, but the ancestors of what is kept
+        # stay hot, across models (distilled@1.0.0 descends from sentiment@1.2.0).
+        "sentiment@1.1.0": ("keep", "ancestor of distilled@1.0.0 (kept hot)"),
+        "sentiment@1.0.0": ("keep", "ancestor of distilled@1.0.0 (kept hot)"),
+        "distilled@1.0.0": ("keep", "current prod"),
+        "intent@1.0.0": ("keep", "current prod"),
+    }
+    # A model.yaml override wins over regops.yaml, and the TTL keeps what is recent.
+    policy_tree.write(
+        "models/sentiment/model.yaml", policy_tree.read("models/sentiment/model.yaml") + "retention: {keep_prod: 1}\n"
+    )
+    soon = {d.ref: d for d in api.retention_plan(registry=policy_tree.root, now="2026-06-20")}
+    assert soon["sentiment@1.4.0-rc.2"].action == "keep"
+    assert soon["sentiment@1.4.0-rc.2"].reason == "registered 9 day(s) ago, within the 30-day TTL"
+
+
+def test_plan_changes_nothing_and_prints_a_table(policy_tree: Tree, capsys: pytest.CaptureFixture[str]) -> None:
+    before = policy_tree.snapshot()
+    assert main(["retention", "plan", "--registry", str(policy_tree.root), "--at", LATER]) == 0
+    out = capsys.readouterr().out
+    assert "sentiment@1.4.0-rc.2  move to cold  never promoted" in out
+    assert out.rstrip().endswith("7 kept hot, 1 to move, 0 already cold")
+    assert policy_tree.snapshot() == before
+
+
+def test_apply_moves_records_removes_the_hot_copy_and_restore_brings_it_back(
+    policy_tree: Tree, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hot, cold = policy_tree.base / ".regops/store", policy_tree.base / ".regops/cold"
+    registry = Registry.load(policy_tree.root)
+    moving = artifacts_of(registry.version("sentiment", "1.4.0-rc.2"))
+    shared = {a.sha256 for r in registry.iter_versions() if r.version != "1.4.0-rc.2" for a in artifacts_of(r)}
+    own = {a.sha256 for a in moving} - shared
+    assert own and own <= objects(hot)
+
+    assert main(["retention", "apply", "--registry", str(policy_tree.root), "--at", LATER, "--json"]) == 0
+    applied = json.loads(capsys.readouterr().out)
+    assert [d["version"] for d in applied if d["action"] == "move"] == ["1.4.0-rc.2"]
+    text = policy_tree.read("models/sentiment/1.4.0-rc.2.yaml")
+    assert "storage: {backend: local, tier: cold}" in text
+    assert {a.sha256 for a in moving} <= objects(cold)
+    assert not own & objects(hot), "the hot copy is removed once the cold copy is verified and recorded"
+    assert shared & {a.sha256 for a in moving} <= objects(hot), "objects other hot versions share stay"
+    assert api.validate(registry=policy_tree.root) == []
+
+    # A second run has nothing to do.
+    assert main(["retention", "apply", "--registry", str(policy_tree.root), "--at", LATER]) == 0
+    assert "0 moved" in capsys.readouterr().out
+
+    with pytest.raises(RegopsError, match=r"in cold storage; run `regops restore sentiment@1.4.0-rc.2` first"):
+        api.download("sentiment@1.4.0-rc.2", registry=policy_tree.root, dest=policy_tree.base / "out")
+    api.restore("sentiment@1.4.0-rc.2", registry=policy_tree.root)
+    _, written = api.download("sentiment@1.4.0-rc.2", registry=policy_tree.root, dest=policy_tree.base / "out")
+    assert sorted(p.name for p in written) == sorted(a.path.split("/")[-1] for a in moving)
+
+
+def test_a_failed_copy_changes_nothing_and_a_rerun_finishes(policy_tree: Tree) -> None:
+    blocker = policy_tree.base / ".regops/cold"
+    blocker.parent.mkdir(exist_ok=True)
+    blocker.write_text("a file where the cold store goes\n")
+    (policy_tree.root / ".regops.lock").touch()  # the write lock's file: not data
+    before = policy_tree.snapshot()
+    with pytest.raises(StorageError, match=r"cannot write to local storage at .*\.regops/cold"):
+        api.retention_apply(registry=policy_tree.root, now=LATER)
+    assert policy_tree.snapshot() == before, "nothing recorded, nothing removed"
+    blocker.unlink()
+    api.retention_apply(registry=policy_tree.root, now=LATER)
+    assert Registry.load(policy_tree.root).version("sentiment", "1.4.0-rc.2").storage["tier"] == "cold"
+
+
+def test_a_move_recorded_but_not_finished_is_finished_by_the_next_run(policy_tree: Tree) -> None:
+    """The state a run leaves when it stops between recording the move and removing the hot copy."""
+    from regops import lifecycle
+
+    registry = Registry.load(policy_tree.root)
+    record = registry.version("sentiment", "1.4.0-rc.2")
+    storage = api.open_storage(registry)
+    location = storage.to_cold(artifacts_of(record), record.storage, model="sentiment", version="1.4.0-rc.2")
+    lifecycle.apply(lifecycle.set_storage(record, location))
+    hot = policy_tree.base / ".regops/store"
+    leftover = {a.sha256 for a in artifacts_of(record)} & objects(hot)
+    assert leftover
+
+    plan = {d.ref: d for d in api.retention_plan(registry=policy_tree.root, now=LATER)}
+    assert plan["sentiment@1.4.0-rc.2"].action == "finish"
+    api.retention_apply(registry=policy_tree.root, now=LATER)
+    assert not leftover - {
+        a.sha256
+        for r in Registry.load(policy_tree.root).iter_versions()
+        if r.version != "1.4.0-rc.2"
+        for a in artifacts_of(r)
+    } & objects(hot)
+    plan = {d.ref: d for d in api.retention_plan(registry=policy_tree.root, now=LATER)}
+    assert plan["sentiment@1.4.0-rc.2"].action == "cold"
