@@ -153,10 +153,17 @@ def test_a_connection_dropped_mid_upload_is_retried(hub_env: HfApi, hub_server: 
     assert hashlib.sha256((dest / "model.safetensors").read_bytes()).hexdigest() == recorded["model.safetensors"]
 
 
-def test_reregistering_identical_files_uploads_nothing(hub_env: HfApi, hub_server: HubServer, tmp_path: Path) -> None:
+def test_reregistering_identical_files_uploads_nothing(
+    hub_env: HfApi,
+    hub_server: HubServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from regops.cli import main
 
     repo = hf_repo(tmp_path)
+    monkeypatch.chdir(repo)
     register(repo, tmp_path, "1.0.0")
     sent = lfs_bytes_sent(hub_server)
     out = tmp_path / "out-1.0.0"
@@ -165,6 +172,10 @@ def test_reregistering_identical_files_uploads_nothing(hub_env: HfApi, hub_serve
         "register", "sentiment", "--registry", str(repo / "registry"), "--artifacts", str(out), "--evals", str(evals),
         "--params", str(tmp_path / "params.json"), "--dataset", "reviews@2025-09-08", "--version", "1.0.1", "--by", "training-bot[bot]",
     ]) == 0  # fmt: skip
+    assert (
+        "registered registry/models/sentiment/1.0.1.yaml as a candidate; 0 files uploaded (0 B), 2 already stored"
+        in capsys.readouterr().out
+    )
     assert lfs_bytes_sent(hub_server) == sent
     registry = Registry.load(repo / "registry")
     assert (

@@ -313,7 +313,7 @@ def _manifest_differences(registry: Registry) -> list[Difference]:
         current = None
     if current == text:
         return []
-    what = "missing" if current is None else "differs from the registry"
+    what = "is missing" if current is None else "differs from the registry"
     return [
         Difference(
             "*",
@@ -322,7 +322,7 @@ def _manifest_differences(registry: Registry) -> list[Difference]:
             MANIFEST,
             None,
             None,
-            f"{MANIFEST}: the serving manifest is {what}",
+            f"{MANIFEST}: the serving manifest {what}",
             lambda: store.write_atomic(path, text),
         )
     ]
