@@ -24,8 +24,10 @@ at a version's commit; ``regops sync`` moves them.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -35,7 +37,6 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 from urllib.parse import quote
 
 from regops.storage import (
-    CHUNK,
     Artifact,
     PutResult,
     StorageError,
@@ -295,7 +296,7 @@ class Hub:
                         hf_raise_for_status(response)
                     if offset and response.status_code != 206:
                         raise HubError(f"the Hub ignored a range request for {path} in {repo}; cannot resume")
-                    for chunk in response.iter_bytes(CHUNK):
+                    for chunk in response.iter_bytes():  # as received: re-chunking costs a copy of every byte
                         offset += len(chunk)
                         yield chunk
                 return
@@ -442,6 +443,9 @@ class HubStorage:
         self.archive = archive
         self.cold_local = cold_local
         self._hub = hub
+        if hub is None:
+            # The client takes ~0.4 s to import; a register spends longer hashing first, so import it meanwhile.
+            threading.Thread(target=importlib.import_module, args=("huggingface_hub.hf_api",), daemon=True).start()
 
     @property
     def hub(self) -> Hub:
