@@ -75,11 +75,25 @@ def _moment(at: TimeArg) -> datetime | None:
     return parse_time(at) if isinstance(at, str) else at
 
 
-def validate(*, registry: RegistryArg = "registry", now: datetime | None = None) -> list[Problem]:
-    """Every problem in the registry, sorted by file, line and column; empty when clean."""
+def validate(
+    *, registry: RegistryArg = "registry", now: datetime | None = None, base: str | None = None
+) -> list[Problem]:
+    """Every problem in the registry, sorted by file, line and column; empty when clean.
+
+    With ``base`` (a git ref, e.g. a pull request's base branch) also what the
+    change does to the records there (:func:`regops.policy.against_base`).
+    """
     from regops import policy
 
-    return policy.check(open_registry(registry), now=now)
+    opened = open_registry(registry)
+    problems = policy.check(opened, now=now)
+    if base is not None:
+        from regops.adapters.git import files_at
+
+        root = opened.root.parent
+        before = files_at(root, base, opened.root.relative_to(root).as_posix())
+        problems = sorted(set(problems) | set(policy.against_base(opened, before, ref=base)))
+    return problems
 
 
 def status(*, registry: RegistryArg = "registry") -> list[ModelStatus]:

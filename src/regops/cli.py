@@ -39,7 +39,7 @@ def _json_or(args: argparse.Namespace, value: Any, render: Callable[[Any], str])
 def cmd_validate(args: argparse.Namespace) -> int:
     from regops import api, report
 
-    problems = api.validate(registry=args.registry)
+    problems = api.validate(registry=args.registry, base=args.base)
     render = {"text": report.problems_text, "json": report.problems_json, "github": report.problems_github}
     text = render[args.format](problems)
     if text:
@@ -304,6 +304,12 @@ def _read_verbs(verbs: Any) -> None:
     p = verbs.add_parser("validate", help="check every file and rule; exit 1 on problems")
     _common(p, json=False)
     p.add_argument("--format", choices=("text", "json", "github"), default="text")
+    p.add_argument(
+        "--base",
+        metavar="REF",
+        help="also check the change against git REF (a PR's base): no record deleted, immutable fields "
+        "unchanged, transitions only appended, bots only to dev or archived",
+    )
     p.set_defaults(func=cmd_validate)
 
     p = verbs.add_parser("status", help="one row per model: dev, staging, prod and since when")

@@ -261,7 +261,7 @@ def _check_promotion(registry: Registry, record: VersionRecord, to: Stage, *, by
     if policy is not None and record.stage not in policy.from_:
         allowed = ", ".join(policy.from_)
         raise LifecycleError(f"regops.yaml allows {to} only from {allowed}; {ref} is {record.stage}")
-    if policy is not None and not policy.bots and by in registry.config.bots:
+    if policy is not None and not policy.bots and registry.config.is_bot(by):
         raise LifecycleError(f"{by} is a bot, and bots may not move versions to {to}: a person must promote {ref}")
     canary = record.canary or {}
     needs_canary = to == "prod" and policy is not None and policy.require_canary and record.stage == "staging"

@@ -27,7 +27,7 @@ from regops.registry import (
 )
 from regops.schema import field_parts
 
-__all__ = ["CLOCK_SKEW", "RULES", "check", "locate_all", "schema_comment", "step_allowed"]
+__all__ = ["CLOCK_SKEW", "IMMUTABLE", "RULES", "against_base", "check", "locate_all", "schema_comment", "step_allowed"]
 
 # How far in the future a timestamp may be before it is an error: clocks differ.
 CLOCK_SKEW: Final = timedelta(minutes=5)
@@ -372,3 +372,137 @@ RULES: Final[tuple[Rule, ...]] = (
     canary,
     config,
 )
+
+
+# --- against the base branch ---------------------------------------------------------------------
+
+# Fields of a version file fixed at registration (DESIGN §3); stage, canary, transitions (appended) and
+# artifacts.storage (where the weights are) may change.
+IMMUTABLE: Final = (
+    "model",
+    "version",
+    "created_at",
+    "created_by",
+    "parent",
+    "training",
+    "hyperparameters",
+    "evals",
+    "artifacts.files",
+)
+# What a bot may do to a version (auto-promote to dev, retention and displacement to archived).
+BOT_TARGETS: Final[frozenset[Stage]] = frozenset({"dev", "archived"})
+# What stamping adds to a transition after its pull request merged.
+STAMPED: Final = frozenset({"pr", "approved_by"})
+
+
+def _record_kind(relative: Path) -> str | None:
+    """``version`` or ``dataset`` for a record file under registry/ (a path relative to it), else None."""
+    parts = relative.parts
+    if len(parts) != 3 or relative.suffix != ".yaml":
+        return None
+    if parts[0] == "models" and parts[2] != MODEL_FILE:
+        return "version"
+    return "dataset" if parts[0] == "datasets" else None
+
+
+def _get(data: dict[str, object], dotted: str) -> object:
+    value: object = data
+    for part in dotted.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def against_base(registry: Registry, base: dict[str, bytes], *, ref: str) -> list[Problem]:
+    """What a change does to the records on ``ref`` (the base branch): ``base`` maps paths under the
+    repository root to their bytes there. Records are never deleted, immutable fields never change,
+    transitions are only appended (stamping a merged PR's number and approvers is the one edit), and
+    each new transition is one its author may make: bots only auto-promote to dev and archive.
+    """
+    root = registry.root.parent
+    folder = registry.root.relative_to(root)
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    for relative, raw in sorted(base.items()):
+        kind = _record_kind(Path(relative).relative_to(folder)) if Path(relative).is_relative_to(folder) else None
+        if kind is None:
+            continue
+        seen.add(relative)
+        path = root / relative
+        if not path.exists():
+            problems.append(
+                Problem(
+                    relative,
+                    message=f"deleted: {kind} records are never deleted (they are on {ref}); archive the version "
+                    "instead — retention moves only its weights",
+                )
+            )
+            continue
+        before = store.parse_bytes(raw, relative).data
+        after = store.parse_bytes(path.read_bytes(), relative).data
+        if before is None or after is None:
+            continue  # a file that does not parse is reported by the other rules
+        problems += _changed_record(registry, path, kind, before, after, ref=ref)
+    for record in registry.iter_versions():
+        relative = record.path.relative_to(root).as_posix()
+        if relative not in seen:
+            problems += _new_transitions(registry, record.path, record.raw.get("transitions", []), start=0)
+    return sorted(set(locate_all(registry, problems)))
+
+
+def _changed_record(
+    registry: Registry, path: Path, kind: str, before: dict[str, object], after: dict[str, object], *, ref: str
+) -> list[Problem]:
+    shown = registry.display(path)
+    if kind == "dataset":
+        if before != after:
+            return [Problem(shown, message=f"dataset records are immutable; this one differs from {ref}")]
+        return []
+    problems = [
+        Problem(shown, field=field, message=f"{field} is fixed at registration and differs from {ref}")
+        for field in IMMUTABLE
+        if _get(before, field) != _get(after, field)
+    ]
+    old = before.get("transitions") or []
+    new = after.get("transitions") or []
+    assert isinstance(old, list) and isinstance(new, list)
+    for i, recorded in enumerate(old):
+        if i >= len(new):
+            problems.append(
+                Problem(
+                    shown,
+                    field="transitions",
+                    message=f"transitions are append-only: {len(old)} on {ref}, {len(new)} here",
+                )
+            )
+            break
+        if new[i] != recorded and not _stamped(recorded, new[i]):
+            problems.append(
+                Problem(
+                    shown,
+                    field=f"transitions[{i}]",
+                    message=f"transitions are append-only: this one was recorded on {ref} and has been edited",
+                )
+            )
+    return problems + _new_transitions(registry, path, new, start=len(old))
+
+
+def _stamped(before: dict[str, object], after: dict[str, object]) -> bool:
+    """``after`` is ``before`` with the merged PR's number and approvers added (nothing else changed)."""
+    added = set(after) - set(before)
+    return bool(added) and added <= STAMPED and all(after[k] == v for k, v in before.items())
+
+
+def _new_transitions(registry: Registry, path: Path, transitions: list[dict[str, str]], *, start: int) -> list[Problem]:
+    problems = []
+    for i, step in enumerate(transitions[start:], start=start):
+        by, target = step.get("by", ""), step.get("to")
+        if registry.config.is_bot(by) and target not in BOT_TARGETS:
+            problems.append(
+                Problem(
+                    registry.display(path),
+                    field=f"transitions[{i}].by",
+                    message=f"{by} is a bot: bots add candidates, auto-promote to dev and archive; "
+                    f"moving a version to {target} takes a person and an approved pull request",
+                )
+            )
+    return problems

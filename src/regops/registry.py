@@ -270,6 +270,10 @@ class ConfigRecord:
     def bots(self) -> list[str]:
         return cast("list[str]", self.raw["bots"])
 
+    def is_bot(self, login: str) -> bool:
+        """A bot identity: listed under ``bots`` in regops.yaml, or a GitHub App login (``…[bot]``)."""
+        return login in self.raw["bots"] or login.endswith("[bot]")
+
     @property
     def canary_traffic_percent(self) -> float:
         return cast(float, self.raw["canary"]["traffic_percent"])

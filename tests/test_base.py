@@ -1,0 +1,139 @@
+"""`regops validate --base REF`: what a change may do to the records on its base branch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from regops import api
+from regops.adapters.git import GitError
+from regops.cli import main
+from tests.conftest import git, registry_repo, run_regops, weights
+
+
+@pytest.fixture
+def repo(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Path:
+    """main: sentiment 1.0.0 in prod, 1.1.0 in dev (registered and promoted through the CLI)."""
+    repo = registry_repo(tmp_path)
+    monkeypatch.chdir(repo)
+    (tmp_path / "evals.json").write_text('{"accuracy": 0.93, "latency_ms": 41}')
+    (tmp_path / "evals2.json").write_text('{"accuracy": 0.95, "latency_ms": 40}')
+    (tmp_path / "params.json").write_text('{"epochs": 3}')
+    for version, evals in (("1.0.0", "evals.json"), ("1.1.0", "evals2.json")):
+        weights(tmp_path / f"out-{version}", version)
+        run_regops(
+            capsys, repo, "register", "sentiment", "--artifacts", str(tmp_path / f"out-{version}"),
+            "--evals", str(tmp_path / evals), "--params", str(tmp_path / "params.json"),
+            "--dataset", "reviews@2025-09-08", "--version", version, "--by", "training-bot[bot]",
+        )  # fmt: skip
+        run_regops(capsys, repo, "auto-promote", "--by", "github-actions[bot]")
+        if version == "1.0.0":
+            run_regops(capsys, repo, "promote", "sentiment@1.0.0", "--to", "staging", "--notes", "n", "--by", "alice")
+            run_regops(capsys, repo, "canary", "record", "sentiment@1.0.0", "--result", "passed")
+            run_regops(capsys, repo, "promote", "sentiment@1.0.0", "--to", "prod", "--notes", "n", "--by", "alice")
+    git(repo, "checkout", "-q", "-b", "change")
+    return repo
+
+
+def problems(repo: Path) -> list[str]:
+    return [
+        f"{p.path}: {p.field}: {p.message}" if p.field else f"{p.path}: {p.message}"
+        for p in api.validate(registry=repo / "registry", base="main")
+    ]
+
+
+V1 = "registry/models/sentiment/1.0.0.yaml"
+V2 = "registry/models/sentiment/1.1.0.yaml"
+
+
+def test_a_promotion_made_by_the_cli_passes(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run_regops(capsys, repo, "promote", "sentiment@1.1.0", "--to", "staging", "--notes", "ready", "--by", "bob")
+    assert problems(repo) == []
+    assert main(["validate", "--base", "main", "--format", "github"]) == 0
+
+
+def test_editing_evals_or_weights_hashes_is_refused(repo: Path) -> None:
+    path = repo / V2
+    text = path.read_text()
+    path.write_text(text.replace("accuracy: 0.95", "accuracy: 0.99"))
+    found = problems(repo)
+    assert found == [f"{V2}: evals: evals is fixed at registration and differs from main"]
+    digest = text.split("sha256: ")[1][:64]
+    path.write_text(text.replace(digest, "0" * 64))
+    assert f"{V2}: artifacts.files: artifacts.files is fixed at registration and differs from main" in problems(repo)
+
+
+def test_editing_a_recorded_transition_is_refused(repo: Path) -> None:
+    path = repo / V1
+    path.write_text(path.read_text().replace("by: alice", "by: bob", 1))
+    assert problems(repo) == [
+        f"{V1}: transitions[1]: transitions are append-only: this one was recorded on main and has been edited"
+    ]
+
+
+def test_dropping_a_transition_is_refused(repo: Path) -> None:
+    path = repo / V2
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(line for line in lines if "to: dev" not in line).replace("stage: dev", "stage: candidate"))
+    assert f"{V2}: transitions: transitions are append-only: 1 on main, 0 here" in problems(repo)
+
+
+def test_deleting_a_version_file_is_refused(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (repo / V2).unlink()
+    assert problems(repo) == [
+        f"{V2}: deleted: version records are never deleted (they are on main); archive the version instead "
+        "— retention moves only its weights"
+    ]
+    assert main(["validate", "--base", "main", "--format", "github"]) == 1
+    assert (
+        f"::error file={V2},title=regops validate::deleted: version records are never deleted"
+        in capsys.readouterr().out
+    )
+
+
+@pytest.mark.parametrize("target", ["staging", "prod"])
+def test_a_bot_moving_a_version_to_staging_or_prod_is_refused(repo: Path, target: str) -> None:
+    """Written by hand as a bot would (the CLI itself refuses a bot): the base rules catch the file."""
+    path = repo / V2
+    text = path.read_text().replace("stage: dev", f"stage: {target}")
+    steps = '  - {from: dev, to: staging, at: 2026-11-20T10:00:00Z, by: "training-bot[bot]", notes: x}\n'
+    if target == "prod":
+        steps += '  - {from: staging, to: prod, at: 2026-11-20T10:00:01Z, by: "training-bot[bot]", notes: x}\n'
+    path.write_text(text + steps)
+    found = [p for p in problems(repo) if "is a bot" in p]
+    assert found[0] == (
+        f"{V2}: transitions[1].by: training-bot[bot] is a bot: bots add candidates, auto-promote to dev and "
+        "archive; moving a version to staging takes a person and an approved pull request"
+    )
+    assert len(found) == (2 if target == "prod" else 1)
+
+
+def test_stamping_the_merged_pr_onto_a_transition_is_allowed(repo: Path) -> None:
+    path = repo / V1
+    text = path.read_text()
+    marker = "to: prod, at:"
+    line = next(line for line in text.splitlines() if marker in line)
+    path.write_text(text.replace(line, line.replace("}", ", pr: 12, approved_by: [bob]}")))
+    assert problems(repo) == []
+    path.write_text(
+        text.replace(line, line.replace("}", ", pr: 12, approved_by: [bob]}").replace("by: alice", "by: eve"))
+    )
+    assert problems(repo)[0].endswith("transitions are append-only: this one was recorded on main and has been edited")
+
+
+def test_a_base_that_is_not_there_says_to_fetch_it(repo: Path) -> None:
+    with pytest.raises(GitError, match=r"'origin/main' is not a commit .*git fetch origin main"):
+        api.validate(registry=repo / "registry", base="origin/main")
+
+
+def test_a_new_dataset_record_is_fine_an_edited_one_is_not(repo: Path) -> None:
+    path = repo / "registry/datasets/reviews/2025-09-08.yaml"
+    path.write_text(path.read_text().replace("description: reviews 2025-09-08", "description: edited"))
+    assert problems(repo) == [
+        "registry/datasets/reviews/2025-09-08.yaml: dataset records are immutable; this one differs from main"
+    ]
+    new = repo / "registry/datasets/reviews/2026-01-01.yaml"
+    new.write_text(path.read_text().replace('"2025-09-08"', '"2026-01-01"').replace("edited", "new"))
+    git(repo, "checkout", "-q", "--", "registry/datasets/reviews/2025-09-08.yaml")
+    assert problems(repo) == []
