@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "auto_promote",
+    "codeowners",
     "dataset_hash",
     "diff",
     "download",
@@ -129,6 +130,18 @@ def lineage(ref: str, *, registry: RegistryArg = "registry", at: TimeArg = None)
 def diff(a: str, b: str, *, registry: RegistryArg = "registry", at: TimeArg = None) -> VersionDiff:
     """How ``b`` differs from ``a``; ``at`` applies to ``a`` (e.g. prod three weeks ago vs prod now)."""
     return open_registry(registry).diff(a, b, at=_moment(at))
+
+
+def codeowners(*, registry: RegistryArg = "registry", check: bool = False) -> tuple[Path, bool]:
+    """Write ``.github/CODEOWNERS`` from the model owners; (its path, whether it changed). ``check``: write nothing."""
+    from regops import policy, store
+
+    path, text = policy.codeowners_file(open_registry(registry))
+    current = path.read_text(encoding="utf-8") if path.is_file() else None
+    if current != text and not check:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        store.write_atomic(path, text)
+    return path, current != text
 
 
 def export_schemas(dest: str | Path = "schemas") -> list[Path]:

@@ -138,6 +138,18 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return _plan_out(args, api.restore(args.ref, registry=args.registry, dry_run=args.dry_run))
 
 
+def cmd_codeowners(args: argparse.Namespace) -> int:
+    from regops import api
+
+    path, changed = api.codeowners(registry=args.registry, check=args.check)
+    shown = os.path.relpath(path)
+    if args.check:
+        _out(f"{shown} is stale: run `regops codeowners`" if changed else f"{shown} is current")
+        return EXIT_PROBLEMS if changed else EXIT_OK
+    _out(f"wrote {shown}" if changed else f"{shown} is current; nothing to write")
+    return EXIT_OK
+
+
 def cmd_sync(args: argparse.Namespace) -> int:
     from regops import api, report
 
@@ -410,6 +422,11 @@ def _outside_verbs(verbs: Any) -> None:
     p.add_argument("--model", metavar="MODEL", help="only this model (serving.json is left out)")
     _common(p)
     p.set_defaults(func=cmd_sync)
+
+    p = verbs.add_parser("codeowners", help="write .github/CODEOWNERS from the owners in model.yaml")
+    p.add_argument("--check", action="store_true", help="write nothing; exit 1 if it is stale")
+    _common(p, json=False)
+    p.set_defaults(func=cmd_codeowners)
 
     p = verbs.add_parser("serving", help="the serving manifest: what serves prod and the canary")
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         ModelStatus,
         Registry,
         Resolution,
+        ScoreDelta,
         StageSummary,
         VersionDiff,
         VersionRecord,
@@ -49,6 +50,7 @@ __all__ = [
     "register_text",
     "resolution_text",
     "retention_text",
+    "review_page",
     "show_text",
     "status_text",
     "sync_summary",
@@ -532,3 +534,73 @@ _HUB_LICENSES = frozenset(
         "unlicense",
     }
 )
+
+
+# --- pull requests: the review page, CODEOWNERS --------------------------------------------------
+
+REVIEW_MARKER = "<!-- regops:review -->"
+
+
+def _arrow(delta: ScoreDelta) -> str:
+    if delta.better is None:
+        return ""
+    return "▲" if delta.better else "▼"
+
+
+def _scores_table(registry: Registry, record: VersionRecord, against: Sequence[tuple[str, VersionRecord]]) -> list[str]:
+    """Eval scores of ``record`` beside each version it is compared with, deltas marked ▲ better / ▼ worse."""
+    heads = ["metric", record.version] + [f"{label} {other.version}" for label, other in against]
+    lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+    diffs = [registry.diff(other.ref, record.ref) for _, other in against]
+    primary = registry.model(record.model).primary_metric
+    for metric in sorted(record.scores, key=lambda m: (m != primary, m)):
+        cells = [f"**{metric}** (primary)" if metric == primary else metric, _number(record.scores[metric])]
+        for diff in diffs:
+            delta = next((d for d in diff.scores if d.metric == metric), None)
+            if delta is None or delta.a is None:
+                cells.append("-")
+            else:
+                change = f" ({delta.delta:+.4g} {_arrow(delta)})".replace(" )", ")") if delta.delta else " (same)"
+                cells.append(f"{_number(delta.a)}{change}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def review_page(registry: Registry, moves: Sequence[tuple[VersionRecord, str, str]]) -> str:
+    """The body of a promotion pull request: what moves, how it compares, where it comes from.
+
+    ``moves`` are (version, from stage, to stage) as they are on the base branch
+    (``registry``), i.e. before the change.
+    """
+    lines = [REVIEW_MARKER]
+    for record, source, target in moves:
+        holders = {r.stage: r for r in registry.versions(record.model) if r.stage in ("staging", "prod")}
+        against = [(f"current {stage}", holders[stage]) for stage in (target, "prod") if stage in holders]
+        against = [pair for i, pair in enumerate(against) if pair[1] is not record and pair not in against[:i]]
+        lines += [f"## {record.ref}: {source} → {target}", ""]
+        if against:
+            lines += ["### Evals", "", *_scores_table(registry, record, against), ""]
+            diff = registry.diff(against[0][1].ref, record.ref)
+            changes = [f"- `{k}`: {v} (new)" for k, v in diff.params_added.items()]
+            changes += [f"- `{k}`: {v} (removed)" for k, v in diff.params_removed.items()]
+            changes += [f"- `{k}`: {a} → {b}" for k, (a, b) in diff.params_changed.items()]
+            lines += [f"### Hyperparameters (vs {against[0][1].version})", "", *(changes or ["- same"]), ""]
+            before, after = diff.dataset
+            data = f"{before} → {after}" if before != after else f"{after} (same)"
+            if before == after and diff.dataset_hash[0] != diff.dataset_hash[1]:
+                data += f"; hash {diff.dataset_hash[0]} → {diff.dataset_hash[1]}"
+            lines += [f"### Data\n\n- training: {data}", f"- eval: {record.eval_dataset or '-'}", ""]
+        else:
+            lines += ["### Evals", "", *(f"- {m}: {_number(v)}" for m, v in sorted(record.scores.items())), ""]
+        files = record.raw["artifacts"]["files"]
+        total = sum(f["size"] for f in files)
+        lines += [f"### Weights: {_size(total)} in {len(files)} files", ""]
+        lines += [f"- `{f['path']}` {_size(f['size'])} `sha256:{f['sha256'][:12]}…`" for f in files]
+        lines += [""]
+        if target == "prod":
+            canary = record.canary
+            verdict = f"**{canary['result']}**" if canary else "**none recorded**"
+            summary = f": {canary['summary']}" if canary and canary.get("summary") else ""
+            lines += [f"### Canary: {verdict}{summary}", ""]
+        lines += ["### Lineage", "", "```mermaid", lineage_mermaid(registry.lineage(record.ref)), "```", ""]
+    return "\n".join(lines).rstrip() + "\n"
