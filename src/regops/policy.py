@@ -27,7 +27,17 @@ from regops.registry import (
 )
 from regops.schema import field_parts
 
-__all__ = ["CLOCK_SKEW", "IMMUTABLE", "RULES", "against_base", "check", "locate_all", "schema_comment", "step_allowed"]
+__all__ = [
+    "CLOCK_SKEW",
+    "IMMUTABLE",
+    "RULES",
+    "added_transitions",
+    "against_base",
+    "check",
+    "locate_all",
+    "schema_comment",
+    "step_allowed",
+]
 
 # How far in the future a timestamp may be before it is an error: clocks differ.
 CLOCK_SKEW: Final = timedelta(minutes=5)
@@ -482,6 +492,18 @@ def against_base(registry: Registry, base: dict[str, bytes], *, ref: str) -> lis
         if relative not in seen:
             problems += _new_transitions(registry, record.path, record.raw.get("transitions", []), start=0)
     return sorted(set(locate_all(registry, problems)))
+
+
+def added_transitions(registry: Registry, base: dict[str, bytes]) -> list[tuple[VersionRecord, dict[str, str]]]:
+    """The transitions the working tree adds to the records on the base (``base``: path → bytes there)."""
+    root = registry.root.parent
+    added = []
+    for record in registry.iter_versions():
+        relative = record.path.relative_to(root).as_posix()
+        before = store.parse_bytes(base[relative], relative).data if relative in base else None
+        start = len((before or {}).get("transitions") or [])
+        added += [(record, step) for step in record.raw.get("transitions", [])[start:]]
+    return added
 
 
 def _changed_record(

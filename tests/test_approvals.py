@@ -1,0 +1,95 @@
+"""The approvals decision: which reviews count for which stage change, and why the others do not."""
+
+from __future__ import annotations
+
+import pytest
+
+from regops.approvals import Move, Outcome, Review, evaluate
+
+HEAD, OLD = "a" * 40, "b" * 40
+OWNERS = {"alice", "bob", "carol"}  # sentiment's owners, a team expanded
+
+
+def decide(
+    moves: list[Move],
+    reviews: list[Review],
+    *,
+    author: str = "alice",
+    committers: tuple[str, ...] = ("alice",),
+    prod_approvals: int = 2,
+) -> Outcome:
+    return evaluate(
+        moves,
+        reviews=reviews,
+        head=HEAD,
+        author=author,
+        committers=committers,
+        approvals=lambda stage: {"staging": 1, "prod": prod_approvals}.get(stage, 0),
+        require_canary=lambda stage: stage == "prod",
+        eligible=lambda move: set(OWNERS),
+        is_bot=lambda login: login.endswith("[bot]"),
+    )
+
+
+STAGING = Move("sentiment", "1.4.0", "dev", "staging")
+PROD = Move("sentiment", "1.4.0", "staging", "prod", canary="passed")
+
+
+def test_no_review_fails_and_an_owner_on_the_head_commit_passes() -> None:
+    outcome = decide([STAGING], [])
+    assert not outcome.ok
+    assert outcome.summary == "sentiment@1.4.0 → staging: needs 1 more approval(s) from bob, carol"
+    outcome = decide([STAGING], [Review("bob", "APPROVED", HEAD)])
+    assert outcome.ok and outcome.verdicts[0].counted == ("bob",)
+    assert outcome.summary == "approved: sentiment@1.4.0 → staging"
+
+
+@pytest.mark.parametrize(
+    ("review", "why"),
+    [
+        (Review("alice", "APPROVED", HEAD), "the pull request's author"),
+        (Review("mallory", "APPROVED", HEAD), "not an owner of sentiment nor an approver for staging"),
+        (
+            Review("bob", "APPROVED", OLD),
+            "approved bbbbbbb, not the head commit aaaaaaa: re-review after the new commits",
+        ),
+        (Review("regops-app[bot]", "APPROVED", HEAD, bot=True), "a bot"),
+        (Review("carol", "APPROVED", HEAD), "a committer of the pull request"),
+    ],
+)
+def test_reviews_that_do_not_count_say_why(review: Review, why: str) -> None:
+    outcome = decide([STAGING], [review], committers=("alice", "carol"))
+    assert not outcome.ok
+    assert outcome.verdicts[0].ignored == ((review.user, why),)
+
+
+def test_changes_requested_by_another_owner_blocks_an_approval() -> None:
+    outcome = decide([STAGING], [Review("bob", "APPROVED", HEAD), Review("carol", "CHANGES_REQUESTED", HEAD)])
+    assert not outcome.ok
+    assert outcome.summary == "sentiment@1.4.0 → staging: changes requested by carol"
+    # carol approves afterwards: her latest review is what counts; a comment does not replace it.
+    later = [
+        Review("bob", "APPROVED", HEAD),
+        Review("carol", "CHANGES_REQUESTED", HEAD),
+        Review("carol", "APPROVED", HEAD),
+        Review("carol", "COMMENTED", HEAD),
+    ]
+    assert decide([STAGING], later).ok
+
+
+def test_prod_needs_two_owners_and_a_passed_canary() -> None:
+    one = decide([PROD], [Review("bob", "APPROVED", HEAD)])
+    assert not one.ok and one.verdicts[0].missing == 1
+    two = [Review("bob", "APPROVED", HEAD), Review("carol", "APPROVED", HEAD)]
+    assert decide([PROD], two).ok
+    no_canary = Move("sentiment", "1.4.0", "staging", "prod", canary="pending")
+    outcome = decide([no_canary], two)
+    assert not outcome.ok and outcome.summary == "sentiment@1.4.0 → prod: no passed canary"
+
+
+def test_every_move_of_the_pull_request_must_hold() -> None:
+    archive = Move("sentiment", "1.3.0", "prod", "archived")
+    outcome = decide([PROD, archive], [Review("bob", "APPROVED", HEAD)])
+    assert [v.ok for v in outcome.verdicts] == [False, True]
+    assert not outcome.ok
+    assert decide([], []).summary == "no stage changes: nothing to approve"
