@@ -6,7 +6,8 @@ Each function opens the registry (a path, or an already loaded
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -16,6 +17,8 @@ from regops.kinds import Problem, Stage
 from regops.timespec import parse_time
 
 if TYPE_CHECKING:
+    from regops.adapters.github import GitHub
+    from regops.approvals import Move, Outcome
     from regops.datasets import TreeHash
     from regops.lifecycle import Bump, Plan, RegisterResult
     from regops.registry import (
@@ -43,6 +46,9 @@ __all__ = [
     "lineage",
     "open_registry",
     "open_storage",
+    "pr_check",
+    "pr_report",
+    "pr_stamp",
     "promote",
     "record_canary",
     "register",
@@ -423,6 +429,153 @@ def retention_apply(
             if on_move is not None:
                 on_move(decision, storage.describe(location))
     return decisions
+
+
+# --- pull requests ------------------------------------------------------------------------------
+
+
+@contextmanager
+def _registry_at(opened: Registry, ref: str) -> Iterator[tuple[Registry, dict[str, bytes]]]:
+    """The registry as it is at git ``ref`` (read from git into a temporary folder), and its files' bytes."""
+    import tempfile
+
+    from regops.adapters.git import files_at
+    from regops.registry import Registry
+
+    root = opened.root.parent
+    folder = opened.root.relative_to(root).as_posix()
+    files = files_at(root, ref, folder)
+    with tempfile.TemporaryDirectory(prefix="regops-ref-") as tmp:
+        for relative, data in files.items():
+            target = Path(tmp) / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        (Path(tmp) / folder).mkdir(parents=True, exist_ok=True)
+        yield Registry.load(Path(tmp) / folder), files
+
+
+def _eligible(base: Registry, github: GitHub) -> Callable[[Move], set[str]]:
+    """Who may approve a move: the model's owners and the stage's approvers, as the base branch says; teams expanded."""
+    teams: dict[str, set[str]] = {}
+
+    def eligible(move: Move) -> set[str]:
+        owners = base.model(move.model).raw["owners"] if move.model in base.model_names() else []
+        rule = base.config.stages.get(move.target)
+        people: set[str] = set()
+        for who in [*owners, *(rule.approvers if rule else ())]:
+            if "/" in who:
+                people |= teams.setdefault(who, github.team_members(who))
+            else:
+                people.add(who.lstrip("@"))
+        return people
+
+    return eligible
+
+
+def pr_moves(head: Registry, base_files: dict[str, bytes]) -> list[Move]:
+    """The stage changes a pull request makes: transitions its head adds to the base's records."""
+    from regops import policy
+    from regops.approvals import Move
+
+    return [
+        Move(record.model, record.version, step["from"], step["to"], (record.canary or {}).get("result"))  # type: ignore[arg-type]
+        for record, step in policy.added_transitions(head, base_files)
+    ]
+
+
+def pr_check(number: int, *, registry: RegistryArg = "registry", github: GitHub | None = None) -> Outcome:
+    """The required check ``regops/approvals`` of pull request ``number``, reported as a commit status on its head.
+
+    Policy (stages, owners, approvers) is read from the PR's base commit, the
+    changes from its head commit (both from git: fetch them first), the reviews
+    and commits from GitHub.
+    """
+    from regops import approvals
+    from regops.adapters.github import GitHub
+
+    gh = github or GitHub()
+    pull = gh.pull(number)
+    opened = open_registry(registry)
+    with _registry_at(opened, pull.base_sha) as (base, base_files), _registry_at(opened, pull.head_sha) as (head, _):
+        rules = base.config.stages
+        outcome = approvals.evaluate(
+            pr_moves(head, base_files),
+            reviews=gh.reviews(number),
+            head=pull.head_sha,
+            author=pull.author,
+            committers=gh.committers(number),
+            approvals=lambda stage: rules[stage].approvals if stage in rules else 0,
+            require_canary=lambda stage: stage in rules and rules[stage].require_canary,
+            eligible=_eligible(base, gh),
+            is_bot=base.config.is_bot,
+        )
+    gh.set_status(pull.head_sha, ok=outcome.ok, description=outcome.summary)
+    return outcome
+
+
+REPORT_MARKER = "<!-- regops:report -->"
+
+
+def pr_report(number: int, *, registry: RegistryArg = "registry", github: GitHub | None = None) -> tuple[str, str]:
+    """Create or update the pull request's one regops comment: validation, then the review page. (action, body)"""
+    from regops import policy, report
+    from regops.adapters.github import GitHub
+
+    gh = github or GitHub()
+    pull = gh.pull(number)
+    opened = open_registry(registry)
+    with _registry_at(opened, pull.base_sha) as (base, base_files), _registry_at(opened, pull.head_sha) as (head, _):
+        problems = sorted(set(policy.check(head)) | set(policy.against_base(head, base_files, ref=pull.base_ref)))
+        moves = pr_moves(head, base_files)
+        records = [(base.find(m.ref) or head.version(m.model, m.version), m.source, m.target) for m in moves]
+        body = report.pr_comment(problems, report.review_page(base, records) if records else "", marker=REPORT_MARKER)
+    return gh.upsert_comment(number, REPORT_MARKER, body), body
+
+
+def pr_stamp(*, registry: RegistryArg = "registry", since: str = "HEAD^", github: GitHub | None = None) -> Plan:
+    """Record the merged pull request and who approved it on each transition added since ``since``.
+
+    Run on the default branch after a merge (the sync workflow): the pull
+    request is the one GitHub associates with the current commit; its approvers
+    are the reviewers whose latest review approved its final head commit.
+    Transitions made by bots, or already stamped, are left alone.
+    """
+    from regops import lifecycle, policy
+    from regops.adapters.git import head_commit
+    from regops.adapters.github import GitHub
+    from regops.approvals import latest_reviews
+
+    gh = github or GitHub()
+    opened = open_registry(registry)
+    with _registry_at(opened, since) as (_, before):
+        pending = [
+            (record, step)
+            for record, step in policy.added_transitions(opened, before)
+            if "pr" not in step and not opened.config.is_bot(step["by"])
+        ]
+    if not pending:
+        return lifecycle.Plan(notes=["no transitions to stamp"])
+    pulls = gh.merged_pulls(head_commit(opened.root.parent))
+    if not pulls:
+        return lifecycle.Plan(notes=["the current commit came from no merged pull request; nothing stamped"])
+    pull = pulls[0]
+    approvers = sorted(
+        user
+        for user, review in latest_reviews(gh.reviews(pull.number)).items()
+        if review.state == "APPROVED" and review.commit == pull.head_sha and user != pull.author and not review.bot
+    )
+
+    def plan_it(r: Registry) -> Plan:
+        plan = lifecycle.Plan()
+        for record, step in pending:
+            fresh = r.version(record.model, record.version)
+            index = fresh.raw["transitions"].index(step)
+            stamped = lifecycle.stamp(fresh, index, pr=pull.number, approved_by=approvers)
+            plan.changes += stamped.changes
+            plan.steps += stamped.steps
+        return plan
+
+    return _write(opened.root, plan_it, dry_run=False)
 
 
 # --- datasets ----------------------------------------------------------------------------------

@@ -138,6 +138,28 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return _plan_out(args, api.restore(args.ref, registry=args.registry, dry_run=args.dry_run))
 
 
+def cmd_pr_check(args: argparse.Namespace) -> int:
+    from regops import api, report
+
+    outcome = api.pr_check(args.pr, registry=args.registry)
+    _json_or(args, outcome, report.approvals_text)
+    return EXIT_OK if outcome.ok else EXIT_PROBLEMS
+
+
+def cmd_pr_report(args: argparse.Namespace) -> int:
+    from regops import api
+
+    action, _ = api.pr_report(args.pr, registry=args.registry)
+    _out(f"pull request #{args.pr}: regops comment {action}")
+    return EXIT_OK
+
+
+def cmd_pr_stamp(args: argparse.Namespace) -> int:
+    from regops import api
+
+    return _plan_out(args, api.pr_stamp(registry=args.registry, since=args.since))
+
+
 def cmd_codeowners(args: argparse.Namespace) -> int:
     from regops import api
 
@@ -422,6 +444,21 @@ def _outside_verbs(verbs: Any) -> None:
     p.add_argument("--model", metavar="MODEL", help="only this model (serving.json is left out)")
     _common(p)
     p.set_defaults(func=cmd_sync)
+
+    p = verbs.add_parser("pr", help="pull requests: the approvals check, the review comment, stamping approvals")
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    c = actions.add_parser("check", help="the required check regops/approvals: set a commit status, exit 1 if missing")
+    c.add_argument("--pr", type=int, required=True, metavar="N")
+    _common(c)
+    c.set_defaults(func=cmd_pr_check)
+    c = actions.add_parser("report", help="create or update the pull request's regops comment")
+    c.add_argument("--pr", type=int, required=True, metavar="N")
+    _common(c, json=False)
+    c.set_defaults(func=cmd_pr_report)
+    c = actions.add_parser("stamp", help="record the merged pull request and its approvers on new transitions")
+    c.add_argument("--since", default="HEAD^", metavar="REF", help="transitions added since REF (default HEAD^)")
+    _common(c)
+    c.set_defaults(func=cmd_pr_stamp)
 
     p = verbs.add_parser("codeowners", help="write .github/CODEOWNERS from the owners in model.yaml")
     p.add_argument("--check", action="store_true", help="write nothing; exit 1 if it is stale")

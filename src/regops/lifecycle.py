@@ -47,6 +47,7 @@ __all__ = [
     "register",
     "rollback",
     "set_storage",
+    "stamp",
 ]
 
 LOCK_FILE: Final = ".regops.lock"
@@ -414,6 +415,14 @@ def set_storage(record: VersionRecord, location: dict[str, Any]) -> Plan:
     edits = _Edits()
     edits(record).update_path(("artifacts", "storage"), location)
     return edits.into(Plan(steps=[f"{record.ref}: weights now {location.get('tier', 'hot')}"]))
+
+
+def stamp(record: VersionRecord, index: int, *, pr: int, approved_by: list[str]) -> Plan:
+    """Plan recording the merged pull request and its approvers on a transition it made."""
+    edits = _Edits()
+    edits(record).update_path(("transitions", index), {"pr": pr, "approved_by": approved_by})
+    who = ", ".join(approved_by) or "nobody"
+    return edits.into(Plan(steps=[f"{record.ref}: transition {index} approved in #{pr} by {who}"]))
 
 
 # --- register ----------------------------------------------------------------------------------

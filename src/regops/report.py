@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from regops.kinds import Problem
 
 if TYPE_CHECKING:
+    from regops.approvals import Outcome
     from regops.datasets import TreeHash
     from regops.lifecycle import Plan, RegisterResult
     from regops.registry import (
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from regops.sync import SyncResult
 
 __all__ = [
+    "approvals_text",
     "diff_text",
     "download_text",
     "history_text",
@@ -44,6 +46,7 @@ __all__ = [
     "model_text",
     "plan_summary",
     "plan_text",
+    "pr_comment",
     "problems_github",
     "problems_json",
     "problems_text",
@@ -604,3 +607,36 @@ def review_page(registry: Registry, moves: Sequence[tuple[VersionRecord, str, st
             lines += [f"### Canary: {verdict}{summary}", ""]
         lines += ["### Lineage", "", "```mermaid", lineage_mermaid(registry.lineage(record.ref)), "```", ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def pr_comment(problems: Sequence[Problem], page: str, *, marker: str) -> str:
+    """The one regops comment on a pull request: the validation result, then the review page."""
+    lines = [marker, "## regops validate", ""]
+    if problems:
+        lines += [f"**{len(problems)} problem(s)** — the change cannot merge until they are fixed:", ""]
+        lines += [
+            f"- `{p.path}{':' + str(p.line) if p.line else ''}` {p.field + ': ' if p.field else ''}{p.message}"
+            for p in problems
+        ]
+    else:
+        lines.append("No problems.")
+    if page:
+        lines += ["", page.replace(REVIEW_MARKER, "").strip()]
+    return "\n".join(lines) + "\n"
+
+
+def approvals_text(outcome: Outcome) -> str:
+    """The approvals check in detail: per stage change, who counted, who is missing, which reviews did not count."""
+    lines = [("pass: " if outcome.ok else "fail: ") + outcome.summary]
+    for v in outcome.verdicts:
+        mark = "ok" if v.ok else "missing"
+        lines.append(f"{v.move.ref} {v.move.source} -> {v.move.target}: {len(v.counted)}/{v.needed} approvals ({mark})")
+        if v.counted:
+            lines.append(f"  approved by: {', '.join(v.counted)}")
+        if v.missing:
+            lines.append(f"  needs {v.missing} more from: {', '.join(v.eligible) or 'nobody eligible'}")
+        lines += [f"  changes requested by {who}" for who in v.blocking]
+        lines += [f"  {who}'s approval does not count: {why}" for who, why in v.ignored]
+        if v.canary_missing:
+            lines.append(f"  canary: {v.move.canary or 'none'} (prod needs a passed canary)")
+    return "\n".join(lines)

@@ -579,8 +579,8 @@ class Document:
         for name, value in fields.items():
             self.data[key][name] = to_node(value, flow=flow)
 
-    def update_path(self, keys: Sequence[str], fields: dict[str, Any]) -> None:
-        """Set fields inside a nested mapping (``("artifacts", "storage")``), keeping its style."""
+    def update_path(self, keys: Sequence[str | int], fields: dict[str, Any]) -> None:
+        """Set fields inside a nested mapping (``("artifacts", "storage")``, ``("transitions", 2)``), in its style."""
         node = self.data
         for key in keys:
             node = node[key]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from regops.errors import RegopsError
 
-__all__ = ["GitError", "files_at"]
+__all__ = ["GitError", "files_at", "head_commit"]
 
 
 class GitError(RegopsError):
@@ -58,3 +58,8 @@ def files_at(repo: Path, ref: str, folder: str) -> dict[str, bytes]:
         files[path] = out[end + 1 : end + 1 + size]
         at = end + 1 + size + 1
     return files
+
+
+def head_commit(repo: Path) -> str:
+    """The commit checked out in ``repo``."""
+    return _git(repo, "rev-parse", "HEAD").decode().strip()

