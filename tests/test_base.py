@@ -9,31 +9,13 @@ import pytest
 from regops import api
 from regops.adapters.git import GitError
 from regops.cli import main
-from tests.conftest import git, registry_repo, run_regops, weights
+from tests.conftest import git, run_regops
 
 
 @pytest.fixture
-def repo(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Path:
-    """main: sentiment 1.0.0 in prod, 1.1.0 in dev (registered and promoted through the CLI)."""
-    repo = registry_repo(tmp_path)
-    monkeypatch.chdir(repo)
-    (tmp_path / "evals.json").write_text('{"accuracy": 0.93, "latency_ms": 41}')
-    (tmp_path / "evals2.json").write_text('{"accuracy": 0.95, "latency_ms": 40}')
-    (tmp_path / "params.json").write_text('{"epochs": 3}')
-    for version, evals in (("1.0.0", "evals.json"), ("1.1.0", "evals2.json")):
-        weights(tmp_path / f"out-{version}", version)
-        run_regops(
-            capsys, repo, "register", "sentiment", "--artifacts", str(tmp_path / f"out-{version}"),
-            "--evals", str(tmp_path / evals), "--params", str(tmp_path / "params.json"),
-            "--dataset", "reviews@2025-09-08", "--version", version, "--by", "training-bot[bot]",
-        )  # fmt: skip
-        run_regops(capsys, repo, "auto-promote", "--by", "github-actions[bot]")
-        if version == "1.0.0":
-            run_regops(capsys, repo, "promote", "sentiment@1.0.0", "--to", "staging", "--notes", "n", "--by", "alice")
-            run_regops(capsys, repo, "canary", "record", "sentiment@1.0.0", "--result", "passed")
-            run_regops(capsys, repo, "promote", "sentiment@1.0.0", "--to", "prod", "--notes", "n", "--by", "alice")
-    git(repo, "checkout", "-q", "-b", "change")
-    return repo
+def repo(history_repo: Path) -> Path:
+    git(history_repo, "checkout", "-q", "-b", "change")
+    return history_repo
 
 
 def problems(repo: Path) -> list[str]:

@@ -532,7 +532,9 @@ def pr_report(number: int, *, registry: RegistryArg = "registry", github: GitHub
     return gh.upsert_comment(number, REPORT_MARKER, body), body
 
 
-def pr_stamp(*, registry: RegistryArg = "registry", since: str = "HEAD^", github: GitHub | None = None) -> Plan:
+def pr_stamp(
+    *, registry: RegistryArg = "registry", since: str = "HEAD^", github: GitHub | None = None, dry_run: bool = False
+) -> Plan:
     """Record the merged pull request and who approved it on each transition added since ``since``.
 
     Run on the default branch after a merge (the sync workflow): the pull
@@ -575,7 +577,7 @@ def pr_stamp(*, registry: RegistryArg = "registry", since: str = "HEAD^", github
             plan.steps += stamped.steps
         return plan
 
-    return _write(opened.root, plan_it, dry_run=False)
+    return _write(opened.root, plan_it, dry_run=dry_run)
 
 
 # --- datasets ----------------------------------------------------------------------------------

@@ -157,7 +157,7 @@ def cmd_pr_report(args: argparse.Namespace) -> int:
 def cmd_pr_stamp(args: argparse.Namespace) -> int:
     from regops import api
 
-    return _plan_out(args, api.pr_stamp(registry=args.registry, since=args.since))
+    return _plan_out(args, api.pr_stamp(registry=args.registry, since=args.since, dry_run=args.dry_run))
 
 
 def cmd_codeowners(args: argparse.Namespace) -> int:
@@ -457,7 +457,7 @@ def _outside_verbs(verbs: Any) -> None:
     c.set_defaults(func=cmd_pr_report)
     c = actions.add_parser("stamp", help="record the merged pull request and its approvers on new transitions")
     c.add_argument("--since", default="HEAD^", metavar="REF", help="transitions added since REF (default HEAD^)")
-    _common(c)
+    _writer(c, by=False)
     c.set_defaults(func=cmd_pr_stamp)
 
     p = verbs.add_parser("codeowners", help="write .github/CODEOWNERS from the owners in model.yaml")

@@ -59,7 +59,16 @@ class GitHub:
         from github import Auth, Github
 
         auth = Auth.Token(self.token) if self.token else None
-        return Github(base_url=self.api_url, auth=auth, retry=3)
+        # lazy: objects are fetched when read, not when named (fewer requests); no client-side pacing: a check
+        # makes a handful of requests, far from GitHub's secondary rate limits.
+        return Github(
+            base_url=self.api_url,
+            auth=auth,
+            retry=3,
+            lazy=True,
+            seconds_between_requests=None,
+            seconds_between_writes=None,
+        )
 
     @cached_property
     def repo(self) -> Repository:

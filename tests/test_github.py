@@ -1,0 +1,168 @@
+"""The approvals check, the PR comment and approval stamping, against the local GitHub server and a real git repo.
+
+The pull request's commits are real commits of the test repository (regops
+reads the base and head registries from git); GitHub holds the pull request,
+its reviews, comments and statuses, and PyGithub talks to it over HTTP.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from regops.cli import main
+from regops.registry import Registry
+from tests.conftest import commit, git, run_regops
+from tests.servers.github_fixtures import GitHubFixture
+
+REPO = "acme/models"
+
+
+@pytest.fixture
+def gh(github_server: GitHubFixture, monkeypatch: pytest.MonkeyPatch) -> GitHubFixture:
+    """regops pointed at the local GitHub as in a workflow: repository, API URL and token from the environment."""
+    monkeypatch.setenv("GITHUB_REPOSITORY", REPO)
+    monkeypatch.setenv("GITHUB_API_URL", github_server.api_url)
+    monkeypatch.setenv("GITHUB_TOKEN", github_server.app_token)
+    return github_server
+
+
+def sha(repo: Path, ref: str = "HEAD") -> str:
+    return git(repo, "rev-parse", ref).strip()
+
+
+def open_pull(gh: GitHubFixture, repo: Path, *, author: str, branch: str) -> int:
+    """Push main and the branch's head to GitHub and open the pull request, as `git push` + the web UI would."""
+    gh.add_branch(REPO, "main", sha(repo, "main"))
+    head = sha(repo, branch)
+    return gh.add_pull(
+        REPO,
+        title=f"Promote ({branch})",
+        head_ref=branch,
+        head_sha=head,
+        user=author,
+        commits=[{"sha": head, "author_login": author, "committer_login": author}],
+    )
+
+
+def check(capsys: pytest.CaptureFixture[str], number: int) -> tuple[int, str]:
+    code = main(["pr", "check", "--pr", str(number)])
+    out, err = capsys.readouterr()
+    return code, out + err
+
+
+@pytest.fixture
+def staging_pr(history_repo: Path, gh: GitHubFixture, capsys: pytest.CaptureFixture[str]) -> int:
+    """alice's pull request moving sentiment 1.1.0 from dev to staging."""
+    git(history_repo, "checkout", "-q", "-b", "promote-1.1.0")
+    run_regops(
+        capsys, history_repo, "promote", "sentiment@1.1.0", "--to", "staging", "--notes", "ready", "--by", "alice"
+    )
+    return open_pull(gh, history_repo, author="alice", branch="promote-1.1.0")
+
+
+def test_the_check_fails_without_an_owner_approval_and_passes_with_one_on_the_head(
+    history_repo: Path, gh: GitHubFixture, staging_pr: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    head = sha(history_repo)
+    code, out = check(capsys, staging_pr)
+    assert code == 1
+    # sentiment's owners are alice and the @acme/ml team (alice, bob); alice wrote the PR.
+    assert out.splitlines()[:3] == [
+        "fail: sentiment@1.1.0 → staging: needs 1 more approval(s) from bob",
+        "sentiment@1.1.0 dev -> staging: 0/1 approvals (missing)",
+        "  needs 1 more from: bob",
+    ]
+    assert [(s["state"], s["context"], s["description"]) for s in gh.statuses(REPO, head)] == [
+        ("failure", "regops/approvals", "sentiment@1.1.0 → staging: needs 1 more approval(s) from bob")
+    ]
+
+    gh.add_review(REPO, staging_pr, "alice", "COMMENTED")  # an author cannot approve on GitHub; a comment is nothing
+    gh.add_review(REPO, staging_pr, "mallory", "APPROVED")
+    code, out = check(capsys, staging_pr)
+    assert code == 1
+    assert "  mallory's approval does not count: not an owner of sentiment nor an approver for staging" in out
+
+    gh.add_review(REPO, staging_pr, "bob", "APPROVED")
+    code, out = check(capsys, staging_pr)
+    assert code == 0, out
+    assert out.startswith("pass: approved: sentiment@1.1.0 → staging")
+    assert gh.statuses(REPO, head)[-1]["state"] == "success"
+
+
+def test_a_new_commit_after_the_approval_makes_it_stale(
+    history_repo: Path, gh: GitHubFixture, staging_pr: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gh.add_review(REPO, staging_pr, "bob", "APPROVED")
+    assert check(capsys, staging_pr)[0] == 0
+    approved = sha(history_repo)
+    run_regops(
+        capsys, history_repo, "promote", "sentiment@1.1.0", "--to", "archived", "--notes", "oops", "--by", "alice"
+    )
+    gh.set_head(REPO, staging_pr, sha(history_repo))
+    code, out = check(capsys, staging_pr)
+    assert code == 1
+    assert (
+        f"  bob's approval does not count: approved {approved[:7]}, not the head commit {sha(history_repo)[:7]}: "
+        "re-review after the new commits" in out
+    )
+
+
+def test_policy_comes_from_the_base_branch_not_the_pull_request(
+    history_repo: Path, gh: GitHubFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A PR that makes its author's friend an owner, and is approved by that friend, does not pass."""
+    git(history_repo, "checkout", "-q", "-b", "sneaky")
+    model = history_repo / "registry/models/sentiment/model.yaml"
+    model.write_text(model.read_text().replace('owners: [alice, "@acme/ml"]', 'owners: [alice, mallory, "@acme/ml"]'))
+    run_regops(capsys, history_repo, "promote", "sentiment@1.1.0", "--to", "staging", "--notes", "x", "--by", "alice")
+    number = open_pull(gh, history_repo, author="alice", branch="sneaky")
+    gh.add_review(REPO, number, "mallory", "APPROVED")
+    code, out = check(capsys, number)
+    assert code == 1
+    assert "mallory's approval does not count: not an owner of sentiment" in out
+
+
+def test_the_report_is_one_comment_updated_in_place(
+    history_repo: Path, gh: GitHubFixture, staging_pr: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["pr", "report", "--pr", str(staging_pr)]) == 0
+    assert capsys.readouterr().out == f"pull request #{staging_pr}: regops comment created\n"
+    assert main(["pr", "report", "--pr", str(staging_pr)]) == 0
+    assert capsys.readouterr().out == f"pull request #{staging_pr}: regops comment unchanged\n"
+    comments = gh.comments(REPO, staging_pr)
+    assert len(comments) == 1
+    author, body = comments[0]
+    assert author == "regops-app[bot]"
+    assert "No problems." in body
+    assert "## sentiment@1.1.0: dev → staging" in body
+    assert "| **accuracy** (primary) | 0.95 | 0.93 (+0.02 ▲) |" in body
+
+    # A later push that breaks a rule: the same comment now lists the problem.
+    path = history_repo / "registry/models/sentiment/1.1.0.yaml"
+    path.write_text(path.read_text().replace("accuracy: 0.95", "accuracy: 0.99"))
+    commit(history_repo, "edit evals")
+    gh.set_head(REPO, staging_pr, sha(history_repo))
+    assert main(["pr", "report", "--pr", str(staging_pr)]) == 0
+    assert capsys.readouterr().out == f"pull request #{staging_pr}: regops comment updated\n"
+    comments = gh.comments(REPO, staging_pr)
+    assert len(comments) == 1
+    assert "evals: evals is fixed at registration and differs from main" in comments[0][1]
+
+
+def test_stamping_records_the_merged_pr_and_its_approver(
+    history_repo: Path, gh: GitHubFixture, staging_pr: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gh.add_review(REPO, staging_pr, "bob", "APPROVED")
+    git(history_repo, "checkout", "-q", "main")
+    git(history_repo, "merge", "-q", "--no-ff", "-m", f"Merge pull request #{staging_pr}", "promote-1.1.0")
+    gh.merge(REPO, staging_pr, sha(history_repo))
+
+    out = run_regops(capsys, history_repo, "pr", "stamp")
+    assert f"sentiment@1.1.0: transition 1 approved in #{staging_pr} by bob" in out
+    step = Registry.load(history_repo / "registry").version("sentiment", "1.1.0").steps[-1]
+    assert (step.to, step.by, step.pr, step.approved_by) == ("staging", "alice", staging_pr, ("bob",))
+    assert main(["validate", "--base", "HEAD^"]) == 0, "stamping is the one edit a recorded transition allows"
+    capsys.readouterr()
+    assert "no transitions to stamp" in run_regops(capsys, history_repo, "pr", "stamp", "--since", "HEAD")
