@@ -14,6 +14,7 @@ import pytest
 from regops.cli import main
 from regops.registry import Registry
 from tests.conftest import commit, git, run_regops
+from tests.servers.github import push_hook
 from tests.servers.github_fixtures import GitHubFixture
 
 REPO = "acme/models"
@@ -166,3 +167,84 @@ def test_stamping_records_the_merged_pr_and_its_approver(
     assert main(["validate", "--base", "HEAD^"]) == 0, "stamping is the one edit a recorded transition allows"
     capsys.readouterr()
     assert "no transitions to stamp" in run_regops(capsys, history_repo, "pr", "stamp", "--since", "HEAD")
+
+
+def with_origin(repo: Path, gh: GitHubFixture) -> Path:
+    """A bare ``origin`` for the repository whose pushes GitHub (the local server) learns of, as it would."""
+    origin = repo.parent / "origin.git"
+    git(repo.parent, "init", "-q", "--bare", str(origin))
+    hook = origin / "hooks/post-receive"
+    hook.write_text(push_hook(gh.url, REPO))
+    hook.chmod(0o755)
+    git(repo, "remote", "add", "origin", str(origin))
+    git(repo, "push", "-q", "origin", "main")
+    return origin
+
+
+def test_promote_with_pr_pushes_a_branch_and_opens_the_review(
+    history_repo: Path, gh: GitHubFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    origin = with_origin(history_repo, gh)
+    before = {p: p.read_bytes() for p in (history_repo / "registry").rglob("*.yaml")}
+    code = main(
+        ["promote", "sentiment@1.1.0", "--to", "staging", "--notes", "ready for staging", "--by", "alice", "--pr"]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "opened pull request #1: " in out
+    # The change went to the branch; the checkout is back on main as it was.
+    assert git(history_repo, "rev-parse", "--abbrev-ref", "HEAD").strip() == "main"
+    assert {p: p.read_bytes() for p in (history_repo / "registry").rglob("*.yaml")} == before
+    branch = "regops/promote-sentiment-1.1.0-staging"
+    assert git(origin, "show", f"{branch}:registry/models/sentiment/1.1.0.yaml").count("to: staging") == 1
+
+    pull = gh.client().get_repo(REPO).get_pull(1)
+    assert (pull.title, pull.head.ref, pull.base.ref, pull.user.login) == (
+        "Promote sentiment@1.1.0 to staging",
+        branch,
+        "main",
+        "regops-app[bot]",
+    )
+    assert sorted(label.name for label in pull.labels) == ["model:sentiment", "promotion", "stage:staging"]
+    assert gh.reviewers(REPO, 1) == ([], ["ml"]), "the owners: alice wrote it, the @acme/ml team reviews"
+    assert "## sentiment@1.1.0: dev → staging" in pull.body
+    assert "| **accuracy** (primary) | 0.95 | 0.93 (+0.02 ▲) |" in pull.body
+
+    # Nothing is left half-done when the registry has uncommitted edits: refused before any branch exists.
+    (history_repo / "registry/models/sentiment/1.0.0.yaml").write_text("edited\n")
+    assert main(["promote", "sentiment@1.1.0", "--to", "staging", "--notes", "x", "--by", "alice", "--pr"]) == 1
+    assert "registry/ has uncommitted changes" in capsys.readouterr().err
+
+
+def test_commit_push_commits_only_what_regops_changed_and_pushes(
+    history_repo: Path, gh: GitHubFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    origin = with_origin(history_repo, gh)
+    assert main(["promote", "sentiment@1.1.0", "--to", "staging", "--notes", "x", "--by", "alice"]) == 0
+    (history_repo / "notes.txt").write_text("not regops' business\n")
+    capsys.readouterr()
+    assert main(["commit", "--push", "-m", "Promote 1.1.0", "--by", "regops-app[bot]"]) == 0
+    assert capsys.readouterr().out.startswith("committed ")
+    assert git(origin, "log", "-1", "--format=%an|%s", "main").strip() == "regops-app[bot]|Promote 1.1.0"
+    assert git(origin, "show", "--name-only", "--format=", "main").split() == ["registry/models/sentiment/1.1.0.yaml"]
+    assert git(history_repo, "status", "--porcelain").strip() == "?? notes.txt"
+    assert main(["commit", "--push", "-m", "again"]) == 0
+    assert capsys.readouterr().out == "nothing changed; nothing committed\n"
+
+
+def test_drift_keeps_one_issue_open_while_there_is_drift_and_closes_it(
+    history_repo: Path, gh: GitHubFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["drift", "--issue"]) == 1
+    assert "serving.json: the serving manifest is missing" in capsys.readouterr().out
+    assert main(["drift", "--issue"]) == 1
+    issues = gh.client().get_repo(REPO).get_issues(state="all")
+    [issue] = [i for i in issues if i.pull_request is None]
+    assert issue.state == "open" and issue.title == "regops: drift from the registry"
+    assert "- serving.json: the serving manifest is missing" in issue.body
+    assert [label.name for label in issue.labels] == ["regops-drift"]
+
+    run_regops(capsys, history_repo, "sync")
+    assert main(["drift", "--issue"]) == 0
+    issue = gh.client().get_repo(REPO).get_issue(issue.number)
+    assert issue.state == "closed"

@@ -38,9 +38,11 @@ if TYPE_CHECKING:
 __all__ = [
     "auto_promote",
     "codeowners",
+    "commit",
     "dataset_hash",
     "diff",
     "download",
+    "drift",
     "export_schemas",
     "history",
     "lineage",
@@ -208,17 +210,36 @@ def _write(registry: RegistryArg, plan_it: Callable[[Registry], Plan], *, dry_ru
 
 
 def promote(
-    ref: str, *, registry: RegistryArg = "registry", to: Stage, notes: str, by: str | None = None, dry_run: bool = False
+    ref: str,
+    *,
+    registry: RegistryArg = "registry",
+    to: Stage,
+    notes: str,
+    by: str | None = None,
+    dry_run: bool = False,
+    pr: bool = False,
 ) -> Plan:
-    """Move a version to ``to`` (archiving the previous holder); ``dry_run`` only plans."""
+    """Move a version to ``to`` (archiving the previous holder); ``dry_run`` only plans; ``pr`` opens a pull
+    request with the change instead of leaving it in the working tree (:func:`_as_pull_request`)."""
     from regops import lifecycle
 
     who = lifecycle.identity(by)
-    return _write(
-        registry,
-        lambda r: lifecycle.promote(r, ref, to=to, notes=notes, by=who),
-        dry_run=dry_run,
-    )
+
+    def plan_it(r: Registry) -> Plan:
+        return lifecycle.promote(r, ref, to=to, notes=notes, by=who)
+
+    if pr and not dry_run:
+        model, _, version = ref.partition("@")
+        return _as_pull_request(
+            registry,
+            plan_it,
+            title=f"Promote {ref} to {to}",
+            branch=f"regops/promote-{model}-{version}-{to}",
+            labels=["promotion", f"stage:{to}", f"model:{model}"],
+            model=model,
+            by=who,
+        )
+    return _write(registry, plan_it, dry_run=dry_run)
 
 
 def rollback(
@@ -230,16 +251,27 @@ def rollback(
     notes: str,
     by: str | None = None,
     dry_run: bool = False,
+    pr: bool = False,
 ) -> Plan:
-    """Bring a former prod version back to prod, archiving the current one."""
+    """Bring a former prod version back to prod, archiving the current one (``pr``: as a pull request)."""
     from regops import lifecycle
 
     who, moment = lifecycle.identity(by), _moment(at)
-    return _write(
-        registry,
-        lambda r: lifecycle.rollback(r, model, to=to, at=moment, notes=notes, by=who, storage=open_storage(r)),
-        dry_run=dry_run,
-    )
+
+    def plan_it(r: Registry) -> Plan:
+        return lifecycle.rollback(r, model, to=to, at=moment, notes=notes, by=who, storage=open_storage(r))
+
+    if pr and not dry_run:
+        return _as_pull_request(
+            registry,
+            plan_it,
+            title=f"Roll {model} back to {to or f'prod at {at}'}",
+            branch=f"regops/rollback-{model}-{to or 'at'}",
+            labels=["promotion", "rollback", "stage:prod", f"model:{model}"],
+            model=model,
+            by=who,
+        )
+    return _write(registry, plan_it, dry_run=dry_run)
 
 
 def auto_promote(
@@ -483,6 +515,57 @@ def pr_moves(head: Registry, base_files: dict[str, bytes]) -> list[Move]:
     ]
 
 
+def _as_pull_request(
+    registry: RegistryArg,
+    plan_it: Callable[[Registry], Plan],
+    *,
+    title: str,
+    branch: str,
+    labels: list[str],
+    model: str,
+    by: str,
+    github: GitHub | None = None,
+) -> Plan:
+    """Make the change on a new branch, commit and push it, and open the pull request whose body is the review page.
+
+    The checkout returns to the branch it was on (where the change is not
+    applied); the plan's notes carry the pull request's address. The model's
+    owners are asked for review (teams by slug), its author aside.
+    """
+    from regops import report
+    from regops.adapters import git
+    from regops.adapters.github import GitHub
+
+    opened = open_registry(registry)
+    root = opened.root.parent
+    folder = opened.root.relative_to(root).as_posix()
+    if dirty := git.changed(root, folder):
+        raise RegopsError(f"{folder}/ has uncommitted changes ({dirty[0].strip()}, …): commit or stash them first")
+    gh = github or GitHub()
+    base = git.current_branch(root)
+    git.checkout(root, branch, create=True)
+    try:
+        plan = _write(opened.root, plan_it, dry_run=False)
+        git.commit_paths(root, [folder], title)
+        with _registry_at(opened, base) as (before, files):
+            moves = pr_moves(open_registry(opened.root), files)
+            page = report.review_page(before, [(before.version(m.model, m.version), m.source, m.target) for m in moves])
+        git.push(root, branch=branch)
+    finally:
+        git.checkout(root, base)
+    owners = opened.model(model).raw["owners"]
+    reviewers = [o for o in owners if "/" not in o and o != by]
+    teams = [o.split("/", 1)[1] for o in owners if "/" in o]
+    try:
+        pull = gh.open_pull(
+            head=branch, base=base, title=title, body=page, labels=labels, reviewers=reviewers, teams=teams
+        )
+    except RegopsError as e:
+        raise RegopsError(f"{e}; the change is pushed as branch {branch}: open the pull request from it") from e
+    plan.notes.append(f"opened pull request #{pull.number}: {pull.url}")
+    return plan
+
+
 def pr_check(number: int, *, registry: RegistryArg = "registry", github: GitHub | None = None) -> Outcome:
     """The required check ``regops/approvals`` of pull request ``number``, reported as a commit status on its head.
 
@@ -578,6 +661,49 @@ def pr_stamp(
         return plan
 
     return _write(opened.root, plan_it, dry_run=dry_run)
+
+
+def commit(
+    *, registry: RegistryArg = "registry", message: str, push: bool = False, by: str | None = None
+) -> str | None:
+    """Commit what regops changed (registry/, serving.json, CODEOWNERS) and, with ``push``, push it.
+
+    Nothing changed, nothing committed (None). In GitHub Actions without ``by``
+    the commit is made as ``github-actions[bot]``. A push that finds the branch
+    moved on rebases onto it and tries again.
+    """
+    import os
+
+    from regops import policy, sync
+    from regops.adapters import git
+
+    opened = open_registry(registry)
+    root = opened.root.parent
+    author = by or ("github-actions[bot]" if os.environ.get("GITHUB_ACTIONS") == "true" else None)
+    paths = [opened.root.relative_to(root).as_posix(), sync.MANIFEST, policy.CODEOWNERS]
+    sha = git.commit_paths(root, paths, message, author=author)
+    if sha is not None and push:
+        git.push(root, branch=git.current_branch(root))
+    return sha
+
+
+DRIFT_MARKER = "<!-- regops:drift -->"
+
+
+def drift(*, registry: RegistryArg = "registry", issue: bool = False, github: GitHub | None = None) -> SyncResult:
+    """``sync --check``; with ``issue``, keep one GitHub issue listing every difference (closed when clean)."""
+    from regops import report
+    from regops.adapters.github import GitHub
+
+    result = sync(registry=registry, check=True)
+    if issue:
+        gh = github or GitHub()
+        if result.differences:
+            body = f"{DRIFT_MARKER}\n{report.drift_issue(result)}"
+            gh.upsert_issue(DRIFT_MARKER, title="regops: drift from the registry", body=body, labels=["regops-drift"])
+        else:
+            gh.close_issue(DRIFT_MARKER, comment="The outside matches the registry again (`regops sync --check`).")
+    return result
 
 
 # --- datasets ----------------------------------------------------------------------------------

@@ -104,7 +104,9 @@ def _plan_out(args: argparse.Namespace, plan: Any) -> int:
 def cmd_promote(args: argparse.Namespace) -> int:
     from regops import api
 
-    plan = api.promote(args.ref, registry=args.registry, to=args.to, notes=args.notes, by=args.by, dry_run=args.dry_run)
+    plan = api.promote(
+        args.ref, registry=args.registry, to=args.to, notes=args.notes, by=args.by, dry_run=args.dry_run, pr=args.pr
+    )
     return _plan_out(args, plan)
 
 
@@ -112,7 +114,14 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     from regops import api
 
     plan = api.rollback(
-        args.model, registry=args.registry, to=args.to, at=args.at, notes=args.notes, by=args.by, dry_run=args.dry_run
+        args.model,
+        registry=args.registry,
+        to=args.to,
+        at=args.at,
+        notes=args.notes,
+        by=args.by,
+        dry_run=args.dry_run,
+        pr=args.pr,
     )
     return _plan_out(args, plan)
 
@@ -158,6 +167,27 @@ def cmd_pr_stamp(args: argparse.Namespace) -> int:
     from regops import api
 
     return _plan_out(args, api.pr_stamp(registry=args.registry, since=args.since, dry_run=args.dry_run))
+
+
+def cmd_commit(args: argparse.Namespace) -> int:
+    from regops import api
+
+    sha = api.commit(registry=args.registry, message=args.message, push=args.push, by=args.by)
+    _out(
+        f"committed {sha[:12]}" + (" and pushed" if args.push else "") if sha else "nothing changed; nothing committed"
+    )
+    return EXIT_OK
+
+
+def cmd_drift(args: argparse.Namespace) -> int:
+    from regops import api, report
+
+    result = api.drift(registry=args.registry, issue=args.issue)
+    if args.json:
+        _out(report.to_json(report.sync_summary(result)))
+    else:
+        _out(report.sync_text(result))
+    return EXIT_OK if result.ok else EXIT_PROBLEMS
 
 
 def cmd_codeowners(args: argparse.Namespace) -> int:
@@ -378,6 +408,12 @@ def _read_verbs(verbs: Any) -> None:
     p.set_defaults(func=cmd_diff)
 
 
+def _pr_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--pr", action="store_true", help="open a pull request with the change (branch, commit, push, review page)"
+    )
+
+
 def _write_verbs(verbs: Any) -> None:
     p = verbs.add_parser("register", help="store a version's files and record it as a candidate")
     p.add_argument("model", metavar="MODEL")
@@ -400,6 +436,7 @@ def _write_verbs(verbs: Any) -> None:
     p.add_argument("ref", metavar="MODEL@VERSION")
     p.add_argument("--to", required=True, choices=("dev", "staging", "prod", "archived"))
     p.add_argument("--notes", required=True, metavar="TEXT", help="why: recorded in the transition")
+    _pr_flag(p)
     _writer(p)
     p.set_defaults(func=cmd_promote)
 
@@ -409,6 +446,7 @@ def _write_verbs(verbs: Any) -> None:
     target.add_argument("--to", metavar="VERSION", help="the former prod version")
     target.add_argument("--at", metavar="TIME", help="whatever was prod at that moment")
     p.add_argument("--notes", required=True, metavar="TEXT", help="why: recorded in the transition")
+    _pr_flag(p)
     _writer(p)
     p.set_defaults(func=cmd_rollback)
 
@@ -428,6 +466,10 @@ def _write_verbs(verbs: Any) -> None:
     _writer(p, by=False)
     p.set_defaults(func=cmd_restore)
 
+    _canary_verbs(verbs)
+
+
+def _canary_verbs(verbs: Any) -> None:
     p = verbs.add_parser("canary", help="canary results of the version in staging")
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     c = actions.add_parser("record", help="record a canary verdict measured elsewhere")
@@ -459,6 +501,20 @@ def _outside_verbs(verbs: Any) -> None:
     c.add_argument("--since", default="HEAD^", metavar="REF", help="transitions added since REF (default HEAD^)")
     _writer(c, by=False)
     c.set_defaults(func=cmd_pr_stamp)
+
+    p = verbs.add_parser("commit", help="commit what regops changed (registry/, serving.json, CODEOWNERS)")
+    p.add_argument("-m", "--message", required=True, metavar="TEXT")
+    p.add_argument("--push", action="store_true", help="push the branch (rebasing onto it if it moved)")
+    p.add_argument(
+        "--by", metavar="WHO", help="commit as this login (default: git's user; github-actions[bot] in Actions)"
+    )
+    _common(p, json=False)
+    p.set_defaults(func=cmd_commit)
+
+    p = verbs.add_parser("drift", help="sync --check, and keep one GitHub issue listing the drift (--issue)")
+    p.add_argument("--issue", action="store_true", help="open or update the drift issue; close it when clean")
+    _common(p)
+    p.set_defaults(func=cmd_drift)
 
     p = verbs.add_parser("codeowners", help="write .github/CODEOWNERS from the owners in model.yaml")
     p.add_argument("--check", action="store_true", help="write nothing; exit 1 if it is stale")

@@ -39,6 +39,7 @@ __all__ = [
     "approvals_text",
     "diff_text",
     "download_text",
+    "drift_issue",
     "history_text",
     "lineage_mermaid",
     "lineage_text",
@@ -376,6 +377,17 @@ def sync_text(result: SyncResult) -> str:
     if result.unfixed:
         lines.append(f"{len(result.unfixed)} difference(s) sync cannot fix:")
         lines += [f"  {d.message}" for d in result.unfixed]
+    return "\n".join(lines)
+
+
+def drift_issue(result: SyncResult) -> str:
+    """The body of the drift issue: every difference, and how to fix it."""
+    lines = [
+        f"`regops sync --check` found {len(result.differences)} difference(s) between the registry and the outside:",
+        "",
+    ]
+    lines += [f"- {d.message}" + ("" if d.fix else " (sync cannot fix this)") for d in result.differences]
+    lines += ["", "Run the `registry-sync` workflow (or `regops sync`) to put back what can be put back."]
     return "\n".join(lines)
 
 

@@ -66,7 +66,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, Protocol, Self, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, Self, TypeVar, cast
 from urllib.parse import quote, urlencode
 
 import uvicorn
@@ -716,8 +716,12 @@ class _View:
             "description": label.description,
         }
 
-    def labels(self, repo: _Repo, issue: _Issue) -> list[dict[str, Any]]:
-        return [self.label(repo, repo.labels[name.lower()]) for name in issue.labels]
+    def labels(self, repo: _Repo, issue: _Issue, *, in_pull: bool = False) -> list[dict[str, Any]]:
+        """The issue's labels; inside a pull request the description says "" for none (its schema has no null)."""
+        labels = [self.label(repo, repo.labels[name.lower()]) for name in issue.labels]
+        if in_pull:
+            labels = [{**label, "description": label["description"] or ""} for label in labels]
+        return labels
 
     def issue(self, repo: _Repo, issue: _Issue) -> dict[str, Any]:
         """An ``issue`` (a pull request's issue has ``pull_request``)."""
@@ -802,7 +806,7 @@ class _View:
             "title": issue.title,
             "user": self.user(issue.user),
             "body": issue.body,
-            "labels": self.labels(repo, issue),
+            "labels": self.labels(repo, issue, in_pull=True),
             "milestone": None,
             "active_lock_reason": None,
             "created_at": issue.created_at,
@@ -2025,8 +2029,16 @@ class _GitHub:
         async def not_served(request: Request) -> Response:
             return self.not_served(request)
 
+        async def git_push(request: Request) -> Response:
+            """What GitHub learns from a ``git push``: a branch at a commit (called by a test remote's hook)."""
+            pushed = await request.json()
+            add_branch = cast("GitHubServer", self.settings).add_branch
+            await run_in_threadpool(add_branch, pushed["repo"], pushed["branch"], pushed["sha"])
+            return Response(status_code=204)
+
         routes = [self.route(template, handlers) for template, handlers in endpoints.items()]
-        return Starlette(routes=[*routes, Route("/{path:path}", not_served, methods=HTTP_METHODS)])
+        pushes = Route(GIT_PUSH, git_push, methods=["POST"])
+        return Starlette(routes=[*routes, pushes, Route("/{path:path}", not_served, methods=HTTP_METHODS)])
 
 
 # -- The server -------------------------------------------------------------------------------------------------------
@@ -2039,6 +2051,22 @@ _UVICORN_OPTIONS: dict[str, Any] = {
     "log_config": None,
     "timeout_graceful_shutdown": 2,
 }
+
+
+# Not GitHub's API: where a test git remote's post-receive hook reports pushed branches (see ``push_hook``).
+GIT_PUSH: Final = "/_test/git-push"
+
+
+def push_hook(server_url: str, repo: str) -> str:
+    """A ``post-receive`` hook for a bare test remote: tells the server of every pushed branch, as GitHub knows."""
+    return f"""#!/bin/sh
+while read -r old new ref; do
+  case "$ref" in refs/heads/*) ;; *) continue ;; esac
+  curl -sS -f -X POST -H 'Content-Type: application/json' \\
+    -d "{{\\"repo\\": \\"{repo}\\", \\"branch\\": \\"${{ref#refs/heads/}}\\", \\"sha\\": \\"$new\\"}}" \\
+    '{server_url}{GIT_PUSH}' >/dev/null
+done
+"""
 
 
 @dataclass

@@ -11,7 +11,9 @@ from pathlib import Path
 
 from regops.errors import RegopsError
 
-__all__ = ["GitError", "files_at", "head_commit"]
+LOCK_NAME = ".regops.lock"  # the registry's write lock (lifecycle.LOCK_FILE): never committed
+
+__all__ = ["GitError", "commit_paths", "current_branch", "files_at", "head_commit", "push"]
 
 
 class GitError(RegopsError):
@@ -24,7 +26,8 @@ def _git(repo: Path, *args: str, stdin: bytes | None = None) -> bytes:
     except FileNotFoundError:
         raise GitError("git is not installed; --base needs it") from None
     if done.returncode != 0:
-        raise GitError(f"git {' '.join(args[:2])}: {done.stderr.decode(errors='replace').strip()}")
+        command = " ".join(a for a in args[:3] if not a.startswith("user."))
+        raise GitError(f"git {command}: {done.stderr.decode(errors='replace').strip()}")
     return done.stdout
 
 
@@ -63,3 +66,53 @@ def files_at(repo: Path, ref: str, folder: str) -> dict[str, bytes]:
 def head_commit(repo: Path) -> str:
     """The commit checked out in ``repo``."""
     return _git(repo, "rev-parse", "HEAD").decode().strip()
+
+
+def current_branch(repo: Path) -> str:
+    return _git(repo, "rev-parse", "--abbrev-ref", "HEAD").decode().strip()
+
+
+def commit_paths(repo: Path, paths: list[str], message: str, *, author: str | None = None) -> str | None:
+    """Commit what changed under ``paths`` (and only there); the new commit, or None when nothing changed.
+
+    ``author`` (a login) commits as ``login <login@users.noreply.github.com>``
+    whatever git's configured user is; without it git's own configuration applies.
+    """
+    present = [p for p in paths if (repo / p).exists() or _git(repo, "ls-files", "--", p).strip()]
+    if not present:
+        return None
+    _git(repo, "add", "-A", "--", *present, f":(exclude,glob)**/{LOCK_NAME}")
+    if not _git(repo, "diff", "--cached", "--name-only", "--", *present).strip():
+        return None
+    who = ["-c", f"user.name={author}", "-c", f"user.email={author}@users.noreply.github.com"] if author else []
+    _git(repo, *who, "commit", "-q", "-m", message, "--", *present)
+    return head_commit(repo)
+
+
+def push(repo: Path, *, branch: str, remote: str = "origin", attempts: int = 3) -> None:
+    """Push ``branch``; when the remote moved on, rebase onto it and try again (a rebase conflict stops)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            _git(repo, "push", "-q", remote, f"HEAD:refs/heads/{branch}")
+            return
+        except GitError as e:
+            if attempt == attempts or ("rejected" not in str(e) and "fetch first" not in str(e)):
+                raise
+        try:
+            _git(repo, "pull", "-q", "--rebase", remote, branch)
+        except GitError as e:
+            if (repo / ".git" / "rebase-merge").exists():
+                _git(repo, "rebase", "--abort")
+            raise GitError(
+                f"{remote}/{branch} moved on and the change does not rebase onto it cleanly; run the job again ({e})"
+            ) from e
+
+
+def changed(repo: Path, path: str) -> list[str]:
+    """Uncommitted changes under ``path`` (``git status --porcelain`` lines), the write lock aside."""
+    lines = _git(repo, "status", "--porcelain", "--", path).decode().splitlines()
+    return [line for line in lines if not line.endswith(LOCK_NAME)]
+
+
+def checkout(repo: Path, branch: str, *, create: bool = False) -> None:
+    _git(repo, "checkout", "-q", *(["-b"] if create else []), branch)

@@ -161,6 +161,40 @@ class GitHub:
             issue.create_comment(body)
             return "created"
 
+    def upsert_issue(self, marker: str, *, title: str, body: str, labels: list[str]) -> tuple[int, str]:
+        """Open the one issue carrying ``marker``, or update it; (its number, "created"/"updated"/"unchanged")."""
+        with self._errors("open an issue in"):
+            issue = _find_issue(self.repo, marker)
+            if issue is None:
+                created = self.repo.create_issue(title=title, body=body, labels=labels)
+                return created.number, "created"
+            if issue.body == body and issue.title == title:
+                return issue.number, "unchanged"
+            issue.edit(title=title, body=body)
+            return issue.number, "updated"
+
+    def close_issue(self, marker: str, *, comment: str) -> int | None:
+        """Close the open issue carrying ``marker`` with ``comment``; its number, or None when there is none."""
+        with self._errors("close an issue in"):
+            issue = _find_issue(self.repo, marker)
+            if issue is None:
+                return None
+            issue.create_comment(comment)
+            issue.edit(state="closed")
+            return int(issue.number)
+
+    def open_pull(
+        self, *, head: str, base: str, title: str, body: str, labels: list[str], reviewers: list[str], teams: list[str]
+    ) -> Pull:
+        """Open a pull request from branch ``head``, label it and ask for reviews."""
+        with self._errors("open a pull request in"):
+            pr = self.repo.create_pull(base=base, head=head, title=title, body=body)
+            if labels:
+                pr.add_to_labels(*labels)
+            if reviewers or teams:
+                pr.create_review_request(reviewers=reviewers, team_reviewers=teams)
+            return self.pull(pr.number)
+
     def merged_pulls(self, sha: str) -> list[Pull]:
         """The merged pull requests that brought commit ``sha`` (a merge or squash commit on the default branch)."""
         with self._errors(f"find the pull request of {sha[:7]} in"):
@@ -173,3 +207,11 @@ def _message(e: Any) -> str:
     if isinstance(data, dict) and data.get("message"):
         return str(data["message"])
     return str(e)
+
+
+def _find_issue(repo: Any, marker: str) -> Any:
+    """The open issue (not pull request) whose body carries ``marker``, or None."""
+    for issue in repo.get_issues(state="open"):
+        if issue.pull_request is None and marker in (issue.body or ""):
+            return issue
+    return None
