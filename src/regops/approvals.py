@@ -153,7 +153,7 @@ def evaluate(
                 move,
                 approvals(move.target),
                 tuple(counted),
-                tuple(sorted(allowed - excluded)),
+                tuple(sorted(allowed - excluded - set(counted))),
                 tuple(ignored),
                 tuple(blocking),
                 canary_missing,
