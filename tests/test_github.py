@@ -13,7 +13,7 @@ import pytest
 
 from regops.cli import main
 from regops.registry import Registry
-from tests.conftest import commit, git, run_regops
+from tests.conftest import commit, git, run_regops, weights
 from tests.servers.github import push_hook
 from tests.servers.github_fixtures import GitHubFixture
 
@@ -248,3 +248,26 @@ def test_drift_keeps_one_issue_open_while_there_is_drift_and_closes_it(
     assert main(["drift", "--issue"]) == 0
     issue = gh.client().get_repo(REPO).get_issue(issue.number)
     assert issue.state == "closed"
+
+
+def test_register_with_pr_opens_a_pull_request_for_the_new_candidate(
+    history_repo: Path, gh: GitHubFixture, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    origin = with_origin(history_repo, gh)
+    weights(tmp_path / "out-1.2.0", "1.2.0")
+    code = main([
+        "register", "sentiment", "--artifacts", str(tmp_path / "out-1.2.0"), "--evals", str(tmp_path / "evals2.json"),
+        "--params", str(tmp_path / "params.json"), "--dataset", "reviews@2025-09-08", "--version", "1.2.0",
+        "--by", "training-bot[bot]", "--pr",
+    ])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "as a candidate in pull request http://127.0.0.1:" in out
+    assert not (history_repo / "registry/models/sentiment/1.2.0.yaml").exists(), "main is untouched"
+    [branch] = [
+        b for b in git(origin, "branch", "--format=%(refname:short)").split() if b.startswith("regops/register-")
+    ]
+    assert "stage: candidate" in git(origin, "show", f"{branch}:registry/models/sentiment/1.2.0.yaml")
+    pull = gh.client().get_repo(REPO).get_pull(1)
+    assert sorted(label.name for label in pull.labels) == ["model:sentiment", "registration"]
+    assert "## sentiment@1.2.0: registered → candidate" in pull.body

@@ -10,14 +10,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from regops.errors import RegopsError
 from regops.kinds import Problem, Stage
 from regops.timespec import parse_time
 
 if TYPE_CHECKING:
-    from regops.adapters.github import GitHub
+    from regops.adapters.github import GitHub, Pull
     from regops.approvals import Move, Outcome
     from regops.datasets import TreeHash
     from regops.lifecycle import Bump, Plan, RegisterResult
@@ -312,30 +312,51 @@ def register(
     by: str | None = None,
     run_url: str | None = None,
     progress: Callable[[int], None] | None = None,
+    pr: bool = False,
 ) -> RegisterResult:
-    """Hash and store a version's files, then record it as a candidate."""
+    """Hash and store a version's files, then record it as a candidate (``pr``: in a pull request, not the checkout)."""
+    import dataclasses
+    import os
+
     from regops import lifecycle, store
 
     scores, hyperparameters = store.read_mapping(Path(evals)), store.read_mapping(Path(params))
-    root = open_registry(registry).root
-    with lifecycle.locked(root):
-        fresh = open_registry(root)
-        return lifecycle.register(
-            fresh,
-            model,
-            artifacts=Path(artifacts),
-            evals=scores,
-            params=hyperparameters,
-            dataset=dataset,
-            eval_dataset=eval_dataset,
-            parent=parent,
-            version=version,
-            bump=bump,
-            by=lifecycle.identity(by),
-            run_url=run_url,
-            storage=open_storage(fresh),
-            progress=progress,
-        )
+    opened = open_registry(registry)
+    who = lifecycle.identity(by)
+
+    def change() -> RegisterResult:
+        with lifecycle.locked(opened.root):
+            fresh = open_registry(opened.root)
+            return lifecycle.register(
+                fresh,
+                model,
+                artifacts=Path(artifacts),
+                evals=scores,
+                params=hyperparameters,
+                dataset=dataset,
+                eval_dataset=eval_dataset,
+                parent=parent,
+                version=version,
+                bump=bump,
+                by=who,
+                run_url=run_url,
+                storage=open_storage(fresh),
+                progress=progress,
+            )
+
+    if not pr:
+        return change()
+    branch = f"regops/register-{model}-{version or bump or 'next'}-{os.getpid()}"
+    result, pull = _on_branch(
+        opened,
+        change,
+        title=f"Register {model}",
+        branch=branch,
+        labels=["registration", f"model:{model}"],
+        model=model,
+        by=who,
+    )
+    return dataclasses.replace(result, pull=pull.url)
 
 
 def download(
@@ -526,17 +547,47 @@ def _as_pull_request(
     by: str,
     github: GitHub | None = None,
 ) -> Plan:
-    """Make the change on a new branch, commit and push it, and open the pull request whose body is the review page.
+    """A write (promote, rollback) made as a pull request: see :func:`_on_branch`."""
+    opened = open_registry(registry)
+    plan, pull = _on_branch(
+        opened,
+        lambda: _write(opened.root, plan_it, dry_run=False),
+        title=title,
+        branch=branch,
+        labels=labels,
+        model=model,
+        by=by,
+        github=github,
+    )
+    plan.notes.append(f"opened pull request #{pull.number}: {pull.url}")
+    return plan
+
+
+T = TypeVar("T")
+
+
+def _on_branch(
+    opened: Registry,
+    change: Callable[[], T],
+    *,
+    title: str,
+    branch: str,
+    labels: list[str],
+    model: str,
+    by: str,
+    github: GitHub | None = None,
+) -> tuple[T, Pull]:
+    """Make ``change`` on a new branch, commit and push it, and open the pull request whose body is the review page.
 
     The checkout returns to the branch it was on (where the change is not
-    applied); the plan's notes carry the pull request's address. The model's
-    owners are asked for review (teams by slug), its author aside.
+    applied). The model's owners are asked for review (teams by slug), the
+    author aside. New versions (a registration) are shown against the current
+    holders as the transitions of a promotion are.
     """
     from regops import report
     from regops.adapters import git
     from regops.adapters.github import GitHub
 
-    opened = open_registry(registry)
     root = opened.root.parent
     folder = opened.root.relative_to(root).as_posix()
     if dirty := git.changed(root, folder):
@@ -545,11 +596,17 @@ def _as_pull_request(
     base = git.current_branch(root)
     git.checkout(root, branch, create=True)
     try:
-        plan = _write(opened.root, plan_it, dry_run=False)
+        result = change()
         git.commit_paths(root, [folder], title)
+        head = open_registry(opened.root)
         with _registry_at(opened, base) as (before, files):
-            moves = pr_moves(open_registry(opened.root), files)
-            page = report.review_page(before, [(before.version(m.model, m.version), m.source, m.target) for m in moves])
+            shown = [(before.version(m.model, m.version), m.source, m.target) for m in pr_moves(head, files)]
+            new = [r for r in head.iter_versions() if r.path.relative_to(root).as_posix() not in files]
+            page = (
+                report.review_page(before, shown)
+                if shown
+                else report.review_page(head, [(r, "registered", "candidate") for r in new])
+            )
         git.push(root, branch=branch)
     finally:
         git.checkout(root, base)
@@ -562,8 +619,7 @@ def _as_pull_request(
         )
     except RegopsError as e:
         raise RegopsError(f"{e}; the change is pushed as branch {branch}: open the pull request from it") from e
-    plan.notes.append(f"opened pull request #{pull.number}: {pull.url}")
-    return plan
+    return result, pull
 
 
 def pr_check(number: int, *, registry: RegistryArg = "registry", github: GitHub | None = None) -> Outcome:

@@ -260,6 +260,7 @@ def cmd_register(args: argparse.Namespace) -> int:
             by=args.by,
             run_url=args.run_url,
             progress=progress,
+            pr=args.pr,
         )
     return _json_or(args, result, report.register_text)
 
@@ -428,6 +429,7 @@ def _write_verbs(verbs: Any) -> None:
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--version", metavar="V", help="the new version, e.g. 1.4.0")
     which.add_argument("--bump", choices=("major", "minor", "patch", "rc"), help="next version from the latest")
+    _pr_flag(p)
     p.add_argument("--run-url", metavar="URL", help="the training run, for people")
     _writer(p, dry_run=False)
     p.set_defaults(func=cmd_register)

@@ -435,6 +435,7 @@ class RegisterResult:
     uploaded_files: int
     uploaded_bytes: int
     present_files: int
+    pull: str | None = None  # the pull request that carries it (register --pr)
 
 
 _SEMVER_CORE: Final = re.compile(r"^(\d+)\.(\d+)\.(\d+)")

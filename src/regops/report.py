@@ -337,7 +337,8 @@ def register_text(result: RegisterResult) -> str:
     stored = f"{result.uploaded_files} files uploaded ({_size(result.uploaded_bytes)})"
     if result.present_files:
         stored += f", {result.present_files} already stored"
-    return f"registered {os.path.relpath(result.path)} as a candidate; {stored}"
+    where = f" in pull request {result.pull}" if result.pull else ""
+    return f"registered {os.path.relpath(result.path)} as a candidate{where}; {stored}"
 
 
 def download_text(result: dict[str, Any]) -> str:
