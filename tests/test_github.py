@@ -14,7 +14,7 @@ import pytest
 from regops.cli import main
 from regops.registry import Registry
 from tests.conftest import commit, git, run_regops, weights
-from tests.servers.github import push_hook
+from tests.servers.github import fake_sha, push_hook
 from tests.servers.github_fixtures import GitHubFixture
 
 REPO = "acme/models"
@@ -271,3 +271,16 @@ def test_register_with_pr_opens_a_pull_request_for_the_new_candidate(
     pull = gh.client().get_repo(REPO).get_pull(1)
     assert sorted(label.name for label in pull.labels) == ["model:sentiment", "registration"]
     assert "## sentiment@1.2.0: registered → candidate" in pull.body
+
+
+def test_the_merge_queue_gets_the_same_decision_on_its_group_commit(
+    history_repo: Path, gh: GitHubFixture, staging_pr: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gh.add_review(REPO, staging_pr, "bob", "APPROVED")
+    group_ref = f"gh-readonly-queue/main/pr-{staging_pr}-{sha(history_repo)}"
+    group_sha = fake_sha("merge group", str(staging_pr))
+    gh.add_branch(REPO, group_ref, group_sha)
+    assert main(["pr", "check", "--merge-group", group_ref, "--sha", group_sha]) == 0
+    assert [(s["state"], s["context"]) for s in gh.statuses(REPO, group_sha)] == [("success", "regops/approvals")]
+    assert main(["pr", "check", "--merge-group", "main", "--sha", group_sha]) == 1
+    assert "'main' is not a merge queue branch" in capsys.readouterr().err

@@ -46,6 +46,7 @@ __all__ = [
     "export_schemas",
     "history",
     "lineage",
+    "merge_group_pull",
     "open_registry",
     "open_storage",
     "pr_check",
@@ -622,12 +623,25 @@ def _on_branch(
     return result, pull
 
 
-def pr_check(number: int, *, registry: RegistryArg = "registry", github: GitHub | None = None) -> Outcome:
+def merge_group_pull(ref: str) -> int:
+    """The pull request a merge-queue branch (``gh-readonly-queue/main/pr-42-<sha>``) was made for."""
+    import re
+
+    found = re.search(r"/pr-(\d+)-[0-9a-f]+$", ref)
+    if found is None:
+        raise RegopsError(f"{ref!r} is not a merge queue branch (gh-readonly-queue/<base>/pr-<N>-<sha>)")
+    return int(found.group(1))
+
+
+def pr_check(
+    number: int, *, registry: RegistryArg = "registry", github: GitHub | None = None, status_sha: str | None = None
+) -> Outcome:
     """The required check ``regops/approvals`` of pull request ``number``, reported as a commit status on its head.
 
     Policy (stages, owners, approvers) is read from the PR's base commit, the
     changes from its head commit (both from git: fetch them first), the reviews
-    and commits from GitHub.
+    and commits from GitHub. ``status_sha`` reports on another commit: a merge
+    queue's group, which must carry the required status too.
     """
     from regops import approvals
     from regops.adapters.github import GitHub
@@ -648,7 +662,7 @@ def pr_check(number: int, *, registry: RegistryArg = "registry", github: GitHub 
             eligible=_eligible(base, gh),
             is_bot=base.config.is_bot,
         )
-    gh.set_status(pull.head_sha, ok=outcome.ok, description=outcome.summary)
+    gh.set_status(status_sha or pull.head_sha, ok=outcome.ok, description=outcome.summary)
     return outcome
 
 

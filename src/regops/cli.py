@@ -150,7 +150,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
 def cmd_pr_check(args: argparse.Namespace) -> int:
     from regops import api, report
 
-    outcome = api.pr_check(args.pr, registry=args.registry)
+    number = args.pr if args.pr is not None else api.merge_group_pull(args.merge_group)
+    outcome = api.pr_check(number, registry=args.registry, status_sha=args.sha)
     _json_or(args, outcome, report.approvals_text)
     return EXIT_OK if outcome.ok else EXIT_PROBLEMS
 
@@ -492,7 +493,10 @@ def _outside_verbs(verbs: Any) -> None:
     p = verbs.add_parser("pr", help="pull requests: the approvals check, the review comment, stamping approvals")
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     c = actions.add_parser("check", help="the required check regops/approvals: set a commit status, exit 1 if missing")
-    c.add_argument("--pr", type=int, required=True, metavar="N")
+    which = c.add_mutually_exclusive_group(required=True)
+    which.add_argument("--pr", type=int, metavar="N")
+    which.add_argument("--merge-group", metavar="REF", help="a merge queue branch (gh-readonly-queue/main/pr-N-…)")
+    c.add_argument("--sha", metavar="SHA", help="report the status on this commit (the merge group's) instead")
     _common(c)
     c.set_defaults(func=cmd_pr_check)
     c = actions.add_parser("report", help="create or update the pull request's regops comment")
