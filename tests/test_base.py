@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from regops import api
 from regops.adapters.git import GitError
 from regops.cli import main
-from tests.conftest import git, run_regops
+from tests.conftest import git, run_regops, weights
 
 
 @pytest.fixture
@@ -119,3 +120,50 @@ def test_a_new_dataset_record_is_fine_an_edited_one_is_not(repo: Path) -> None:
     new.write_text(path.read_text().replace('"2025-09-08"', '"2026-01-01"').replace("edited", "new"))
     git(repo, "checkout", "-q", "--", "registry/datasets/reviews/2025-09-08.yaml")
     assert problems(repo) == []
+
+
+def test_two_prod_changes_made_on_one_base_cannot_both_merge(
+    history_repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two rollback PRs opened from the same main: after the first merges, the second conflicts with the updated
+    base (the merge queue cannot build its group), and a merge that keeps both changes fails validation."""
+    repo = history_repo
+    for version in ("1.1.0",):
+        run_regops(capsys, repo, "promote", f"sentiment@{version}", "--to", "staging", "--notes", "n", "--by", "alice")
+        run_regops(capsys, repo, "canary", "record", f"sentiment@{version}", "--result", "passed")
+        run_regops(capsys, repo, "promote", f"sentiment@{version}", "--to", "prod", "--notes", "n", "--by", "alice")
+    # 1.1.0 is prod, 1.0.0 a former prod; a third version goes to prod so that both are rollback targets.
+    weights(tmp_path / "out-1.2.0", "1.2.0")
+    run_regops(
+        capsys, repo, "register", "sentiment", "--artifacts", str(tmp_path / "out-1.2.0"),
+        "--evals", str(tmp_path / "evals2.json"), "--params", str(tmp_path / "params.json"),
+        "--dataset", "reviews@2025-09-08", "--version", "1.2.0", "--by", "training-bot[bot]",
+    )  # fmt: skip
+    run_regops(capsys, repo, "promote", "sentiment@1.2.0", "--to", "dev", "--notes", "n", "--by", "alice")
+    run_regops(capsys, repo, "promote", "sentiment@1.2.0", "--to", "staging", "--notes", "n", "--by", "alice")
+    run_regops(capsys, repo, "canary", "record", "sentiment@1.2.0", "--result", "passed")
+    run_regops(capsys, repo, "promote", "sentiment@1.2.0", "--to", "prod", "--notes", "n", "--by", "alice")
+
+    for branch, target in (("rollback-a", "1.0.0"), ("rollback-b", "1.1.0")):
+        git(repo, "checkout", "-q", "-b", branch, "main")
+        run_regops(capsys, repo, "rollback", "sentiment", "--to", target, "--notes", "latency", "--by", "bob")
+        assert main(["validate", "--base", "main"]) == 0, "each PR is fine on its own"
+        capsys.readouterr()
+    git(repo, "checkout", "-q", "main")
+    git(repo, "merge", "-q", "--no-ff", "-m", "Merge rollback-a", "rollback-a")
+
+    merged = subprocess.run(
+        ["git", "merge", "--no-ff", "-m", "Merge rollback-b", "rollback-b"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert merged.returncode != 0 and "CONFLICT" in merged.stdout, "both archive 1.2.0: the second no longer merges"
+    git(repo, "merge", "--abort")
+
+    # Had the second been merged keeping both sides (a careless conflict resolution), validation catches it.
+    (repo / ".gitattributes").write_text("registry/** merge=union\n")
+    git(repo, "merge", "-q", "--no-ff", "-m", "Merge rollback-b", "rollback-b")
+    found = [str(p) for p in api.validate(registry=repo / "registry", base="HEAD^")]
+    assert any("stage: 2 versions of sentiment are in prod (1.0.0, 1.1.0)" in line for line in found), found
