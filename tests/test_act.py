@@ -1,0 +1,215 @@
+"""The workflows of .github/workflows run for real, by act, against a local origin, GitHub and Hub.
+
+Each test does on "GitHub" what people do there (push a branch, open a pull request, approve it, merge it), runs
+the workflow GitHub would start, and checks what people then see: the jobs' results, the one PR comment, the
+``regops/approvals`` status, the Hub's refs, and main after the sync. How act is set up, and what stands in for
+GitHub and the marketplace actions, is in tests/act.py.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from huggingface_hub import HfApi
+
+from regops.registry import Registry
+from tests.act import Act, Origin, PullRequest, Run, add_project, pushed
+from tests.conftest import git, run_regops, weights
+from tests.servers.github_fixtures import GitHubFixture
+from tests.test_hub import HOT, hf_repo, register, to_prod
+
+REPO = "acme/models"
+ACTIONS_BOT = "github-actions[bot]"
+ACTIONS_TOKEN = "ghs_github_actions_job_token"
+APP_ID = "424242"
+APP_PRIVATE_KEY = "test-private-key-of-app-424242"
+STAGING_TITLE = "sentiment 1.1.0 to staging"
+PROMOTE = ("promote", "sentiment@1.1.0", "--to", "staging", "--notes", "ready", "--by", "alice")
+CHECK_STEP = 'regops pr check --pr "$PR_NUMBER"'
+COMMIT_MESSAGE = "Sync the registry after a merge (auto-promote, sync, approvals, retention)"
+COMMIT_STEP = f'regops commit --push -m "{COMMIT_MESSAGE}"'
+
+
+def runner(github: GitHubFixture, clone: Path, tmp_path: Path) -> Act:
+    """regops committed into ``clone``, published as the origin, its main on the local GitHub; act set up for them.
+
+    The workflows' ``GITHUB_TOKEN`` is a job token of ``github-actions[bot]``, as on GitHub.
+    """
+    add_project(clone)
+    origin = Origin.publish(clone, tmp_path / "origin.git")
+    github.add_branch(REPO, "main", origin.sha("main"))
+    github.add_token(ACTIONS_TOKEN, {"login": ACTIONS_BOT, "repos": {REPO: "write"}})
+    (tmp_path / "act").mkdir()
+    return Act(
+        tmp_path / "act",
+        origin,
+        REPO,
+        env={"GITHUB_API_URL": github.api_url},
+        secrets={"GITHUB_TOKEN": ACTIONS_TOKEN},
+    )
+
+
+def promotion(
+    act: Act, github: GitHubFixture, clone: Path, capsys: pytest.CaptureFixture[str], *, branch: str, title: str
+) -> PullRequest:
+    """alice's pull request moving sentiment 1.1.0 from dev to staging."""
+    git(clone, "checkout", "-q", "-b", branch)
+    run_regops(capsys, clone, *PROMOTE)
+    return PullRequest.open(github, act.origin, clone, branch=branch, author="alice", title=title, repository=REPO)
+
+
+def check(act: Act, event: str, payload: dict[str, object], pull: PullRequest, actor: str) -> Run:
+    """registry-check on ``event``, for the pull request's merge commit (what GitHub checks out for a PR)."""
+    return act.run(event, "registry-check.yml", payload, sha=pull.merge_sha, actor=actor)
+
+
+def states(github: GitHubFixture, sha: str) -> list[tuple[str, str, str]]:
+    """The commit statuses of ``sha``, oldest first: state, context, description."""
+    return [(s["state"], s["context"], s["description"]) for s in github.statuses(REPO, sha)]
+
+
+@pytest.fixture
+def act(history_repo: Path, github_server: GitHubFixture, tmp_path: Path) -> Act:
+    """act for ``history_repo`` (sentiment 1.0.0 in prod, 1.1.0 in dev; weights in a local store)."""
+    return runner(github_server, history_repo, tmp_path)
+
+
+@pytest.fixture
+def staging_pr(
+    act: Act, github_server: GitHubFixture, history_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> PullRequest:
+    """alice's pull request moving sentiment 1.1.0 to staging, open on the local GitHub and pushed to the origin."""
+    return promotion(act, github_server, history_repo, capsys, branch="promote-1.1.0", title=STAGING_TITLE)
+
+
+def test_a_promotion_is_validated_reported_once_and_held_until_an_owner_approves(
+    act: Act, staging_pr: PullRequest, github_server: GitHubFixture
+) -> None:
+    pull = staging_pr
+    run = check(act, "pull_request", pull.opened(), pull, "alice")
+    assert run.jobs == {"validate": "success", "report": "success", "approvals": "failure"}, run.log()
+    assert "Successfully installed regops-" in run.output("validate"), "regops is built from the checkout"
+    assert run.steps("approvals")[CHECK_STEP] == "failure", "regops pr check exits 1 while approvals are missing"
+    comments = github_server.comments(REPO, pull.number)
+    assert [author for author, _ in comments] == [ACTIONS_BOT]
+    assert "No problems." in comments[0][1]
+    assert "## sentiment@1.1.0: dev → staging" in comments[0][1]
+    assert states(github_server, pull.head_sha) == [
+        ("failure", "regops/approvals", "sentiment@1.1.0 → staging: needs 1 more approval(s) from bob")
+    ]
+
+    github_server.add_review(REPO, pull.number, "bob", "APPROVED")
+    run = check(act, "pull_request_review", pull.reviewed("bob"), pull, "bob")
+    assert run.jobs == {"validate": "success", "report": "success", "approvals": "success"}, run.log()
+    assert f"pull request #{pull.number}: regops comment unchanged" in run.output("report")
+    assert len(github_server.comments(REPO, pull.number)) == 1
+    assert states(github_server, pull.head_sha)[-1][:2] == ("success", "regops/approvals")
+
+
+def test_shell_metacharacters_in_a_pr_title_and_branch_name_are_never_executed(
+    act: Act, history_repo: Path, github_server: GitHubFixture, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    marker = tmp_path / "pwned"
+    title = f'"; touch {marker}-title; echo " $(touch {marker}-title-2) `touch {marker}-title-3`'
+    branch = f'x";touch${{IFS}}{marker}-branch;echo"$(touch${{IFS}}{marker}-branch-2)`touch${{IFS}}{marker}-branch-3`'
+    pull = promotion(act, github_server, history_repo, capsys, branch=branch, title=title)
+
+    run = check(act, "pull_request", pull.opened(), pull, "alice")
+    assert run.jobs == {"validate": "success", "report": "success", "approvals": "failure"}, run.log()
+    assert len(github_server.comments(REPO, pull.number)) == 1
+    assert states(github_server, pull.head_sha)[0][0] == "failure"
+    assert sorted(path.name for path in tmp_path.glob("pwned*")) == []
+
+
+def test_in_the_merge_queue_the_group_commit_gets_the_approvals_status_and_no_comment(
+    act: Act, staging_pr: PullRequest, github_server: GitHubFixture
+) -> None:
+    pull = staging_pr
+    github_server.add_review(REPO, pull.number, "bob", "APPROVED")
+    ref, group = act.origin.enqueue(pull)
+    github_server.add_branch(REPO, ref.removeprefix("refs/heads/"), group)
+
+    run = act.run("merge_group", "registry-check.yml", pull.queued(ref, group), sha=group, actor="bob")
+    assert run.jobs == {"validate": "success", "approvals": "success"}, run.log()
+    assert f"checked out {group}" in run.output("validate"), "the group's commit is what is validated"
+    assert states(github_server, group) == [("success", "regops/approvals", "approved: sentiment@1.1.0 → staging")]
+    assert github_server.comments(REPO, pull.number) == []
+
+
+@pytest.fixture
+def hub_history_repo(
+    hub_env: HfApi, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """main: sentiment 1.0.0 in prod and 1.1.0 in dev, their weights on the local Hub (``storage: {backend: hf}``)."""
+    repo = hf_repo(tmp_path)
+    monkeypatch.chdir(repo)
+    for version, out in (("1.0.0", "out-a"), ("1.1.0", "out-b")):
+        weights(tmp_path / out, version)
+        register(capsys, repo, tmp_path, out, "--version", version)
+        if version == "1.0.0":
+            to_prod(capsys, repo, "sentiment@1.0.0")
+    run_regops(capsys, repo, "auto-promote", "--by", ACTIONS_BOT)
+    return repo
+
+
+def test_after_a_merge_the_sync_moves_the_hub_stamps_the_approval_and_commits_back_to_main(
+    hub_history_repo: Path,
+    hub_env: HfApi,
+    github_server: GitHubFixture,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    repo = hub_history_repo
+    records = Registry.load(repo / "registry")
+    revision = {v: records.version("sentiment", v).storage["revision"] for v in ("1.0.0", "1.1.0")}
+
+    act = runner(github_server, repo, tmp_path)
+    act.env |= {"HF_ENDPOINT": hub_env.endpoint, "HF_HUB_DISABLE_XET": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
+    act.secrets |= {"HF_TOKEN": str(hub_env.token), "REGOPS_APP_PRIVATE_KEY": APP_PRIVATE_KEY}
+    act.variables |= {"REGOPS_APP_ID": APP_ID}
+    act.machine |= {
+        "ACT_APP_ID": APP_ID,
+        "ACT_APP_PRIVATE_KEY": APP_PRIVATE_KEY,
+        "ACT_APP_TOKEN": github_server.app_token,
+    }
+    pull = promotion(act, github_server, repo, capsys, branch="promote-1.1.0", title=STAGING_TITLE)
+    github_server.add_review(REPO, pull.number, "bob", "APPROVED")
+    before = act.origin.sha("main")
+    merge = act.origin.merge_pull(pull, merged_by="bob")
+    github_server.merge(REPO, pull.number, merge, merged_by="bob")
+
+    event = pushed(REPO, ref="refs/heads/main", before=before, after=merge, pusher="bob")
+    run = act.run("push", "registry-sync.yml", event, sha=merge, actor="bob")
+    assert run.jobs == {"sync": "success"}, run.log()
+    assert [name.split("@")[0] for name in run.steps("sync")] == [
+        "actions/create-github-app-token",
+        "actions/checkout",
+        "actions/setup-python",
+        "pip install .",
+        'regops auto-promote --by "github-actions[bot]"',
+        "regops sync",
+        "regops pr stamp",
+        "regops retention apply",
+        COMMIT_STEP,
+    ]
+    output = run.output("sync")
+    assert f"fixed: {HOT}: branch staging missing, expected {revision['1.1.0'][:12]} (sentiment@1.1.0)" in output
+    assert f"sentiment@1.1.0: transition 1 approved in #{pull.number} by bob" in output
+    assert "2 kept hot, 0 moved, 0 already cold" in output
+    branches = {b.name: b.target_commit for b in hub_env.list_repo_refs(HOT).branches}
+    assert (branches["prod"], branches["staging"], "dev" in branches) == (revision["1.0.0"], revision["1.1.0"], False)
+
+    origin = act.origin.path
+    assert git(origin, "rev-parse", "main^").strip() == merge, "one commit on top of the merge"
+    assert git(origin, "log", "-1", "--format=%an|%s", "main").strip() == f"{ACTIONS_BOT}|{COMMIT_MESSAGE}"
+    assert git(origin, "diff", "--name-only", merge, "main").split() == [
+        "registry/models/sentiment/1.1.0.yaml",
+        "serving.json",
+    ]
+    git(tmp_path, "clone", "-q", str(origin), "after")
+    step = Registry.load(tmp_path / "after" / "registry").version("sentiment", "1.1.0").steps[-1]
+    assert (step.to, step.by, step.pr, step.approved_by) == ("staging", "alice", pull.number, ("bob",))
+    manifest = json.loads((tmp_path / "after" / "serving.json").read_text())
+    assert manifest["models"]["sentiment"]["prod"]["version"] == "1.0.0"
