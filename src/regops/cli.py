@@ -181,14 +181,9 @@ def cmd_commit(args: argparse.Namespace) -> int:
 
 
 def cmd_drift(args: argparse.Namespace) -> int:
-    from regops import api, report
+    from regops import api
 
-    result = api.drift(registry=args.registry, issue=args.issue)
-    if args.json:
-        _out(report.to_json(report.sync_summary(result)))
-    else:
-        _out(report.sync_text(result))
-    return EXIT_OK if result.ok else EXIT_PROBLEMS
+    return _sync_out(args, api.drift(registry=args.registry, issue=args.issue))
 
 
 def cmd_codeowners(args: argparse.Namespace) -> int:
@@ -204,13 +199,15 @@ def cmd_codeowners(args: argparse.Namespace) -> int:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from regops import api, report
+    from regops import api
 
-    result = api.sync(registry=args.registry, check=args.check, model=args.model)
-    if args.json:
-        _out(report.to_json(report.sync_summary(result)))
-    else:
-        _out(report.sync_text(result))
+    return _sync_out(args, api.sync(registry=args.registry, check=args.check, model=args.model))
+
+
+def _sync_out(args: argparse.Namespace, result: Any) -> int:
+    from regops import report
+
+    _out(report.to_json(report.sync_summary(result)) if args.json else report.sync_text(result))
     return EXIT_OK if result.ok else EXIT_PROBLEMS
 
 
