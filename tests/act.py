@@ -64,7 +64,8 @@ from packaging.requirements import Requirement
 from ruamel.yaml import YAML
 
 from tests.conftest import REPO, commit, git
-from tests.servers.github import GitHubServer
+from tests.servers.github import GitHubServer, push_hook
+from tests.servers.github_fixtures import GitHubFixture
 from tests.test_workflows import executable
 
 ACTIONS = Path(__file__).parent / "actions"
@@ -160,6 +161,13 @@ class Origin:
         git(clone, "push", "-q", "origin", "main")
         return cls(path)
 
+    def report_pushes(self, github: GitHubServer, repository: str) -> None:
+        """From now on, tell ``github`` of every branch pushed here, as GitHub learns of its pushes (a post-receive
+        hook): main after a job's ``regops commit --push``, the branch of a ``regops promote --pr``."""
+        hook = self.path / "hooks" / "post-receive"
+        hook.write_text(push_hook(github.url, repository))
+        hook.chmod(0o755)
+
     def sha(self, ref: str) -> str:
         return git(self.path, "rev-parse", "--verify", f"{ref}^{{commit}}").strip()
 
@@ -238,6 +246,17 @@ class PullRequest:
         merge = origin.pull_refs(number, head, "main")
         return cls(repository, number, title, author, branch, head, "main", base, merge)
 
+    @classmethod
+    def on_github(cls, github: GitHubFixture, origin: Origin, repository: str, number: int) -> PullRequest:
+        """Pull request ``number`` as someone opened it on the local GitHub (``regops promote --pr``: its branch
+        reached GitHub through :meth:`Origin.report_pushes`), with GitHub's ``refs/pull/N/*`` written in ``origin``."""
+        pull = github.client().get_repo(repository).get_pull(number)
+        head, base = pull.head.sha, pull.base.sha
+        if (origin.sha(f"refs/heads/{pull.head.ref}"), origin.sha(pull.base.ref)) != (head, base):
+            raise AssertionError(f"GitHub and the origin disagree on #{number}'s head or base: was every push told?")
+        merge = origin.pull_refs(number, head, pull.base.ref)
+        return cls(repository, number, pull.title, pull.user.login, pull.head.ref, head, pull.base.ref, base, merge)
+
     def _object(self) -> dict[str, Any]:
         repository = _repository(self.repository)
         return {
@@ -302,6 +321,17 @@ def pushed(repository: str, *, ref: str, before: str, after: str, pusher: str) -
         "repository": _repository(repository),
         "pusher": {"name": pusher},
         "sender": {"login": pusher},
+    }
+
+
+def dispatched(repository: str, event_type: str, client_payload: Mapping[str, Any], *, sender: str) -> dict[str, Any]:
+    """The ``repository_dispatch`` event ``sender`` sent through the API (a run on the default branch)."""
+    return {
+        "action": event_type,
+        "branch": "main",
+        "client_payload": dict(client_payload),
+        "repository": _repository(repository),
+        "sender": {"login": sender, "type": "Bot" if sender.endswith("[bot]") else "User"},
     }
 
 
