@@ -213,3 +213,22 @@ def test_after_a_merge_the_sync_moves_the_hub_stamps_the_approval_and_commits_ba
     assert (step.to, step.by, step.pr, step.approved_by) == ("staging", "alice", pull.number, ("bob",))
     manifest = json.loads((tmp_path / "after" / "serving.json").read_text())
     assert manifest["models"]["sentiment"]["prod"]["version"] == "1.0.0"
+
+
+def test_the_drift_job_keeps_one_issue_open_while_there_is_drift_and_closes_it(
+    act: Act, history_repo: Path, github_server: GitHubFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """drift.yml on its schedule: serving.json is missing on main, so it opens the issue (and the run fails, so the
+    team notices); once sync's result is on main, the next run closes it."""
+    schedule = {"schedule": "17 * * * *", "repository": {"full_name": REPO, "default_branch": "main"}}
+    run = act.run("schedule", "drift.yml", schedule, sha=act.origin.sha("main"), actor=ACTIONS_BOT)
+    assert run.jobs == {"drift": "failure"}, run.log
+    issues = [i for i in github_server.client().get_repo(REPO).get_issues(state="all") if i.pull_request is None]
+    assert [(i.title, i.state) for i in issues] == [("regops: drift from the registry", "open")]
+    assert "- serving.json: the serving manifest is missing" in issues[0].body
+
+    run_regops(capsys, history_repo, "sync")
+    git(history_repo, "push", "-q", "origin", "main")
+    run = act.run("schedule", "drift.yml", schedule, sha=act.origin.sha("main"), actor=ACTIONS_BOT)
+    assert run.jobs == {"drift": "success"}, run.log
+    assert github_server.client().get_repo(REPO).get_issue(issues[0].number).state == "closed"
