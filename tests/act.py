@@ -3,7 +3,8 @@
 Who plays what
     GitHub's git side is :class:`Origin`, a bare repository in ``tmp_path`` that the test's working clone pushes to,
     with the refs GitHub writes itself: ``refs/pull/N/head``, ``refs/pull/N/merge`` (the head merged into the base,
-    which is what a ``pull_request`` run checks out) and the merge commit of the Merge button. GitHub's REST API is
+    which is what a ``pull_request`` run checks out) and the merge commit of the Merge button; a fork is a bare
+    repository beside it, whose pull request's commits GitHub copies into ``refs/pull/N/head``. GitHub's REST API is
     the local server of ``tests/servers/github.py`` and the Hub that of ``tests/servers/hub.py``, both on 127.0.0.1.
     The runner is act with ``-P ubuntu-latest=-self-hosted``: each job runs on this machine, in a fresh empty
     workspace of its own, with no Docker. The marketplace actions are the stand-ins in ``tests/actions/`` (one
@@ -40,6 +41,15 @@ What act 0.2.89 gets wrong, and what is done about it
     * For ``merge_group`` it sets ``GITHUB_REF`` to the default branch, not the queue's branch: the checkout still
       gets ``GITHUB_SHA``, the group's commit, which is what the workflow checks (the workflows read the queue's
       branch from the event, never from ``GITHUB_REF``).
+
+``workflow_run``
+    GitHub runs the default branch's copy of the workflow at the default branch's tip, whatever the run that
+    triggered it was for: so :meth:`Act.run` is given ``sha=`` main's tip (act takes ``GITHUB_SHA`` from ``-C``'s
+    HEAD, and ``GITHUB_REF`` from the payload's ``repository.default_branch``) and the workflow is read from that
+    commit. The payload (:meth:`PullRequest.completed`) says which run ended: its event, conclusion, head commit and
+    branch, and ``pull_requests``, which GitHub leaves empty for a fork's pull request. GitHub hands such a run the
+    repository's secrets and a token that can write, fork or not; a fork's ``pull_request`` run gets neither (pass
+    ``secrets=`` to :meth:`Act.run` to give one run other secrets than the others).
 """
 
 from __future__ import annotations
@@ -180,6 +190,28 @@ class Origin:
         tree = git(self.path, "merge-tree", "--write-tree", base, head).splitlines()[0]
         return git(self.path, *identity, "commit-tree", "-p", base, "-p", head, "-m", message, tree).strip()
 
+    def fork(self, name: str) -> Path:
+        """The bare repository of fork ``name`` (``owner/name``) beside this one, made with main on first use."""
+        path = self.path.parent / f"fork-{name.replace('/', '-')}.git"
+        if not path.exists():
+            git(
+                self.path.parent,
+                "clone",
+                "-q",
+                "--bare",
+                "--no-local",
+                "--single-branch",
+                "-b",
+                "main",
+                str(self.path),
+                str(path),
+            )
+        return path
+
+    def receive(self, fork: Path, branch: str, number: int) -> None:
+        """What GitHub does for a fork's pull request: its branch's commits copied in as ``refs/pull/N/head``."""
+        git(self.path, "fetch", "-q", str(fork), f"+refs/heads/{branch}:refs/pull/{number}/head")
+
     def pull_refs(self, number: int, head: str, base: str) -> str:
         """``refs/pull/N/head`` and ``refs/pull/N/merge`` for pull request ``number``; the merge commit's id."""
         merge = self._merge(self.sha(base), head, f"Merge {head} into {self.sha(base)}", *GITHUB_IDENTITY)
@@ -188,7 +220,7 @@ class Origin:
         return merge
 
     def _merge_pull(self, pull: PullRequest, *identity: str) -> str:
-        owner = pull.repository.split("/")[0]
+        owner = (pull.fork or pull.repository).split("/")[0]
         message = f"Merge pull request #{pull.number} from {owner}/{pull.head_ref}\n\n{pull.title}"
         return self._merge(self.sha(pull.base_ref), pull.head_sha, message, *identity)
 
@@ -209,12 +241,13 @@ class Origin:
         return ref, group
 
 
-def _repository(full_name: str) -> dict[str, Any]:
+def _repository(full_name: str, *, fork: bool = False) -> dict[str, Any]:
     owner, _, name = full_name.partition("/")
     return {
         "full_name": full_name,
         "name": name,
         "owner": {"login": owner},
+        "fork": fork,
         "default_branch": "main",
         "clone_url": f"{SERVER_URL}/{full_name}.git",
     }
@@ -233,18 +266,35 @@ class PullRequest:
     base_ref: str
     base_sha: str
     merge_sha: str
+    fork: str | None = None  # the fork (``owner/name``) the head branch is in; None: the repository itself
 
     @classmethod
     def open(
-        cls, github: GitHubServer, origin: Origin, clone: Path, *, branch: str, author: str, title: str, repository: str
+        cls,
+        github: GitHubServer,
+        origin: Origin,
+        clone: Path,
+        *,
+        branch: str,
+        author: str,
+        title: str,
+        repository: str,
+        fork: str | None = None,
     ) -> PullRequest:
-        """Push ``branch`` from ``clone`` and open its pull request into main, as `git push` and the web page would."""
-        git(clone, "push", "-q", "origin", f"refs/heads/{branch}:refs/heads/{branch}")
-        head, base = origin.sha(f"refs/heads/{branch}"), origin.sha("main")
+        """Push ``branch`` from ``clone`` and open its pull request into main, as `git push` and the web page would;
+        with ``fork``, the branch is pushed to that fork (:meth:`Origin.fork`) and the pull request comes from it."""
+        target = "origin" if fork is None else str(origin.fork(fork))
+        git(clone, "push", "-q", target, f"refs/heads/{branch}:refs/heads/{branch}")
+        head = git(clone, "rev-parse", f"refs/heads/{branch}").strip()
+        base = origin.sha("main")
         github.add_branch(repository, "main", base)
-        number = github.add_pull(repository, title=title, head_ref=branch, head_sha=head, user=author)
+        if fork is not None:
+            github.add_fork(repository, fork, exist_ok=True)
+        number = github.add_pull(repository, title=title, head_ref=branch, head_sha=head, user=author, head_repo=fork)
+        if fork is not None:
+            origin.receive(origin.fork(fork), branch, number)
         merge = origin.pull_refs(number, head, "main")
-        return cls(repository, number, title, author, branch, head, "main", base, merge)
+        return cls(repository, number, title, author, branch, head, "main", base, merge, fork)
 
     @classmethod
     def on_github(cls, github: GitHubFixture, origin: Origin, repository: str, number: int) -> PullRequest:
@@ -257,6 +307,11 @@ class PullRequest:
         merge = origin.pull_refs(number, head, pull.base.ref)
         return cls(repository, number, pull.title, pull.user.login, pull.head.ref, head, pull.base.ref, base, merge)
 
+    def _head(self) -> dict[str, Any]:
+        owner = (self.fork or self.repository).split("/")[0]
+        repo = _repository(self.fork, fork=True) if self.fork else _repository(self.repository)
+        return {"ref": self.head_ref, "sha": self.head_sha, "label": f"{owner}:{self.head_ref}", "repo": repo}
+
     def _object(self) -> dict[str, Any]:
         repository = _repository(self.repository)
         return {
@@ -265,7 +320,7 @@ class PullRequest:
             "title": self.title,
             "body": "",
             "user": {"login": self.author, "type": "User"},
-            "head": {"ref": self.head_ref, "sha": self.head_sha, "label": f"{self.author}:{self.head_ref}"},
+            "head": self._head(),
             "base": {"ref": self.base_ref, "sha": self.base_sha, "label": f"acme:{self.base_ref}", "repo": repository},
             "html_url": f"{SERVER_URL}/{self.repository}/pull/{self.number}",
             "merge_commit_sha": self.merge_sha,
@@ -292,6 +347,25 @@ class PullRequest:
             "sender": {"login": reviewer},
         }
 
+    def completed(self, event: str, *, conclusion: str, sender: str) -> dict[str, Any]:
+        """The ``workflow_run`` event of registry-check's run on ``event`` for this pull request ending with
+        ``conclusion``; ``pull_requests`` lists it unless it comes from a fork, as GitHub's does."""
+        minimal = {
+            "number": self.number,
+            "head": {"ref": self.head_ref, "sha": self.head_sha, "repo": _repository(self.fork or self.repository)},
+            "base": {"ref": self.base_ref, "sha": self.base_sha, "repo": _repository(self.repository)},
+        }
+        return workflow_run(
+            self.repository,
+            event=event,
+            conclusion=conclusion,
+            head_sha=self.head_sha,
+            head_branch=self.head_ref,
+            head_repository=self.fork,
+            pull_requests=[] if self.fork else [minimal],
+            sender=sender,
+        )
+
     def queued(self, ref: str, sha: str) -> dict[str, Any]:
         """The ``merge_group`` event of the merge queue testing it as ``ref`` at ``sha`` (:meth:`Origin.enqueue`)."""
         return {
@@ -306,6 +380,41 @@ class PullRequest:
             "repository": _repository(self.repository),
             "sender": {"login": "github-merge-queue[bot]"},
         }
+
+
+def workflow_run(
+    repository: str,
+    *,
+    event: str,
+    conclusion: str,
+    head_sha: str,
+    head_branch: str,
+    head_repository: str | None = None,
+    pull_requests: list[dict[str, Any]] | None = None,
+    sender: str,
+    workflow: str = "registry-check",
+) -> dict[str, Any]:
+    """The ``workflow_run`` event of a run of ``workflow`` (on ``event``, for ``head_sha`` of ``head_branch`` in
+    ``head_repository``, default the repository itself) completing with ``conclusion``."""
+    path = f".github/workflows/{workflow}.yml"
+    return {
+        "action": "completed",
+        "workflow_run": {
+            "name": workflow,
+            "path": path,
+            "event": event,
+            "status": "completed",
+            "conclusion": conclusion,
+            "head_sha": head_sha,
+            "head_branch": head_branch,
+            "head_repository": _repository(head_repository or repository, fork=head_repository is not None),
+            "repository": _repository(repository),
+            "pull_requests": pull_requests or [],
+        },
+        "workflow": {"name": workflow, "path": path, "state": "active"},
+        "repository": _repository(repository),
+        "sender": {"login": sender},
+    }
 
 
 def pushed(repository: str, *, ref: str, before: str, after: str, pusher: str) -> dict[str, Any]:
@@ -406,8 +515,17 @@ class Act:
         git(folder, "update-ref", "--no-deref", "HEAD", sha)
         return folder
 
-    def command(self, event: str, workflow: Path, payload: Path, context: Path, *, actor: str) -> list[str]:
-        """The act command line for one run."""
+    def command(
+        self,
+        event: str,
+        workflow: Path,
+        payload: Path,
+        context: Path,
+        *,
+        actor: str,
+        secrets: Mapping[str, str] | None = None,
+    ) -> list[str]:
+        """The act command line for one run (``secrets``: :attr:`secrets` when None)."""
         return [
             executable("act"),
             event,
@@ -419,12 +537,23 @@ class Act:
             *("--input-file", os.devnull),
             *(f"--local-repository={value}" for value in local_repositories(workflow.read_text(encoding="utf-8"))),
             *(f"--env={name}={value}" for name, value in self.env.items()),
-            *(f"--secret={name}={value}" for name, value in self.secrets.items()),
+            *(f"--secret={name}={value}" for name, value in (self.secrets if secrets is None else secrets).items()),
             *(f"--var={name}={value}" for name, value in self.variables.items()),
         ]
 
-    def run(self, event: str, workflow: str, payload: Mapping[str, Any], *, sha: str, actor: str) -> Run:
-        """Run ``workflow`` (a file name in .github/workflows) on ``event`` as GitHub would for commit ``sha``."""
+    def run(
+        self,
+        event: str,
+        workflow: str,
+        payload: Mapping[str, Any],
+        *,
+        sha: str,
+        actor: str,
+        secrets: Mapping[str, str] | None = None,
+    ) -> Run:
+        """Run ``workflow`` (a file name in .github/workflows) on ``event`` as GitHub would for commit ``sha``;
+        ``secrets`` instead of :attr:`secrets` for this run (a fork's pull request gets a read-only token and
+        nothing else)."""
         self.runs += 1
         context = self._event_commit(sha)
         folder = context.parent
@@ -432,7 +561,7 @@ class Act:
         workflow_file.write_text(for_act(self.origin.show(sha, f".github/workflows/{workflow}")), encoding="utf-8")
         event_file = folder / "event.json"
         event_file.write_text(json.dumps(payload), encoding="utf-8")
-        command = self.command(event, workflow_file, event_file, context, actor=actor)
+        command = self.command(event, workflow_file, event_file, context, actor=actor, secrets=secrets)
         machine = {
             "PATH": RUNNER_PATH,
             "HOME": os.environ["HOME"],

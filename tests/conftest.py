@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from tests.servers.hub import HubServer
 
-pytest_plugins = ["tests.servers.fixtures", "tests.servers.github_fixtures"]
+pytest_plugins = ["tests.servers.fixtures", "tests.servers.github_fixtures", "tests.servers.prometheus"]
 
 DATA = Path(__file__).parent / "data"
 REPO = Path(__file__).parent.parent

@@ -1,9 +1,10 @@
 """The workflows of .github/workflows run for real, by act, against a local origin, GitHub and Hub.
 
 Each test does on "GitHub" what people do there (push a branch, open a pull request, approve it, merge it), runs
-the workflow GitHub would start, and checks what people then see: the jobs' results, the one PR comment, the
-``regops/approvals`` status, the Hub's refs, and main after the sync. How act is set up, and what stands in for
-GitHub and the marketplace actions, is in tests/act.py.
+the workflows GitHub would start (for a pull request: registry-check, then registry-approvals on its end), and checks
+what people then see: the jobs' results, the one PR comment, the ``regops/approvals`` status, the Hub's refs, and
+main after the sync. How act is set up, and what stands in for GitHub and the marketplace actions, is in
+tests/act.py.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ import pytest
 from huggingface_hub import HfApi
 
 from regops.registry import Registry
-from tests.act import Act, Origin, PullRequest, Run, add_project, pushed
-from tests.conftest import git, run_regops, weights
+from tests.act import Act, Origin, PullRequest, Run, add_project, pushed, workflow_run
+from tests.conftest import commit, git, run_regops, weights
 from tests.servers.github_fixtures import GitHubFixture
 from tests.test_hub import HOT, hf_repo, register, to_prod
 
@@ -27,7 +28,8 @@ APP_ID = "424242"
 APP_PRIVATE_KEY = "test-private-key-of-app-424242"
 STAGING_TITLE = "sentiment 1.1.0 to staging"
 PROMOTE = ("promote", "sentiment@1.1.0", "--to", "staging", "--notes", "ready", "--by", "alice")
-CHECK_STEP = 'regops pr check --pr "$PR_NUMBER"'
+APPROVALS = "registry-approvals.yml"
+CHECK_STEP = 'regops pr check --head-sha "$HEAD_SHA"'
 COMMIT_MESSAGE = "Sync the registry after a merge (auto-promote, sync, approvals, retention)"
 COMMIT_STEP = f'regops commit --push -m "{COMMIT_MESSAGE}"'
 
@@ -60,9 +62,27 @@ def promotion(
     return PullRequest.open(github, act.origin, clone, branch=branch, author="alice", title=title, repository=REPO)
 
 
-def check(act: Act, event: str, payload: dict[str, object], pull: PullRequest, actor: str) -> Run:
-    """registry-check on ``event``, for the pull request's merge commit (what GitHub checks out for a PR)."""
-    return act.run(event, "registry-check.yml", payload, sha=pull.merge_sha, actor=actor)
+def check(
+    act: Act,
+    event: str,
+    payload: dict[str, object],
+    pull: PullRequest,
+    actor: str,
+    *,
+    secrets: dict[str, str] | None = None,
+) -> tuple[Run, Run]:
+    """registry-check on ``event``, for the pull request's merge commit (what GitHub checks out for a PR), with
+    ``secrets`` (a fork's run: its read-only token, nothing else); then registry-approvals on that run's end
+    (:func:`decide`), with the repository's. Both runs."""
+    run = act.run(event, "registry-check.yml", payload, sha=pull.merge_sha, actor=actor, secrets=secrets)
+    return run, decide(act, pull, event, conclusion="success" if run.code == 0 else "failure", actor=actor)
+
+
+def decide(act: Act, pull: PullRequest, event: str, *, conclusion: str, actor: str) -> Run:
+    """registry-approvals on the end of registry-check's run on ``event`` for the pull request, as GitHub starts it:
+    main's copy of the workflow at main's tip, whatever the pull request changed."""
+    payload = pull.completed(event, conclusion=conclusion, sender=actor)
+    return act.run("workflow_run", APPROVALS, payload, sha=act.origin.sha("main"), actor=actor)
 
 
 def states(github: GitHubFixture, sha: str) -> list[tuple[str, str, str]]:
@@ -88,10 +108,12 @@ def test_a_promotion_is_validated_reported_once_and_held_until_an_owner_approves
     act: Act, staging_pr: PullRequest, github_server: GitHubFixture
 ) -> None:
     pull = staging_pr
-    run = check(act, "pull_request", pull.opened(), pull, "alice")
-    assert run.jobs == {"validate": "success", "report": "success", "approvals": "failure"}, run.log()
+    run, decided = check(act, "pull_request", pull.opened(), pull, "alice")
+    assert run.jobs == {"validate": "success"}, run.log()
     assert "Successfully installed regops-" in run.output("validate"), "regops is built from the checkout"
-    assert run.steps("approvals")[CHECK_STEP] == "failure", "regops pr check exits 1 while approvals are missing"
+    assert decided.jobs == {"report": "success", "approvals": "failure"}, decided.log()
+    assert decided.steps("approvals")[CHECK_STEP] == "failure", "regops pr check exits 1 while approvals are missing"
+    assert f"checked out {act.origin.sha('main')} (refs/heads/main)" in decided.output("approvals"), "main, not the PR"
     comments = github_server.comments(REPO, pull.number)
     assert [author for author, _ in comments] == [ACTIONS_BOT]
     assert "No problems." in comments[0][1]
@@ -101,9 +123,9 @@ def test_a_promotion_is_validated_reported_once_and_held_until_an_owner_approves
     ]
 
     github_server.add_review(REPO, pull.number, "bob", "APPROVED")
-    run = check(act, "pull_request_review", pull.reviewed("bob"), pull, "bob")
-    assert run.jobs == {"validate": "success", "report": "success", "approvals": "success"}, run.log()
-    assert f"pull request #{pull.number}: regops comment unchanged" in run.output("report")
+    run, decided = check(act, "pull_request_review", pull.reviewed("bob"), pull, "bob")
+    assert (run.jobs, decided.jobs) == ({"validate": "success"}, {"report": "success", "approvals": "success"})
+    assert f"pull request #{pull.number}: regops comment unchanged" in decided.output("report")
     assert len(github_server.comments(REPO, pull.number)) == 1
     assert states(github_server, pull.head_sha)[-1][:2] == ("success", "regops/approvals")
 
@@ -116,8 +138,10 @@ def test_shell_metacharacters_in_a_pr_title_and_branch_name_are_never_executed(
     branch = f'x";touch${{IFS}}{marker}-branch;echo"$(touch${{IFS}}{marker}-branch-2)`touch${{IFS}}{marker}-branch-3`'
     pull = promotion(act, github_server, history_repo, capsys, branch=branch, title=title)
 
-    run = check(act, "pull_request", pull.opened(), pull, "alice")
-    assert run.jobs == {"validate": "success", "report": "success", "approvals": "failure"}, run.log()
+    # The branch name reaches registry-approvals too, as the event's workflow_run.head_branch.
+    run, decided = check(act, "pull_request", pull.opened(), pull, "alice")
+    assert run.jobs == {"validate": "success"}, run.log()
+    assert decided.jobs == {"report": "success", "approvals": "failure"}, decided.log()
     assert len(github_server.comments(REPO, pull.number)) == 1
     assert states(github_server, pull.head_sha)[0][0] == "failure"
     assert sorted(path.name for path in tmp_path.glob("pwned*")) == []
@@ -135,6 +159,132 @@ def test_in_the_merge_queue_the_group_commit_gets_the_approvals_status_and_no_co
     assert run.jobs == {"validate": "success", "approvals": "success"}, run.log()
     assert f"checked out {group}" in run.output("validate"), "the group's commit is what is validated"
     assert states(github_server, group) == [("success", "regops/approvals", "approved: sentiment@1.1.0 → staging")]
+
+    # registry-check's end starts registry-approvals, which leaves a merge group to registry-check.
+    event = workflow_run(REPO, event="merge_group", conclusion="success", head_sha=group, head_branch=ref, sender="bob")
+    decided = act.run("workflow_run", APPROVALS, event, sha=act.origin.sha("main"), actor="bob")
+    assert (decided.code, decided.jobs) == (0, {}), decided.log()
+    assert github_server.comments(REPO, pull.number) == []
+    assert len(states(github_server, group)) == 1
+
+
+# Appended to regops/__init__.py on a pull request's branch: wherever the PR's own code runs, it leaves the environment
+# it was given in FOLDER, in a file named after the workflow and the job.
+TRAP = """
+import json as _json, os as _os
+_where = _os.path.join(FOLDER, "-".join((_os.environ.get("GITHUB_WORKFLOW", "-"), _os.environ.get("GITHUB_JOB", "-"), str(_os.getpid()))))
+with open(_where + ".json", "w") as _file:
+    _json.dump(dict(_os.environ), _file)
+"""
+FORK = "mallory/registry"
+FORK_TOKEN = "ghs_github_actions_job_token_of_a_fork_run"  # GitHub's token for a fork's run: read-only
+HF_SECRET = "hf_repository_secret_value"
+
+
+def test_a_pull_request_from_a_fork_gets_its_status_from_main_and_its_code_never_meets_a_secret(
+    act: Act, history_repo: Path, github_server: GitHubFixture, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """mallory's promotion from her fork: registry-check runs her code with a read-only token and no secrets, as
+    GitHub runs a fork's pull request, so it writes nothing; registry-approvals, which GitHub runs from main with the
+    repository's secrets and a write token, sets the status, and never runs her code."""
+    ran = tmp_path / "pr-code-ran"
+    ran.mkdir()
+    git(history_repo, "checkout", "-q", "-b", "staging-please")
+    run_regops(capsys, history_repo, "promote", "sentiment@1.1.0", "--to", "staging", "--notes", "x", "--by", "mallory")
+    init = history_repo / "src/regops/__init__.py"
+    init.write_text(init.read_text() + TRAP.replace("FOLDER", repr(str(ran))))
+    commit(history_repo, "regops, as mallory would like it to run")
+    pull = PullRequest.open(
+        github_server, act.origin, history_repo, branch="staging-please", author="mallory", title="staging please",
+        repository=REPO, fork=FORK,
+    )  # fmt: skip
+    assert github_server.client().get_repo(REPO).get_pull(pull.number).head.repo.full_name == FORK
+    github_server.add_token(FORK_TOKEN, {"login": ACTIONS_BOT, "repos": {REPO: "read"}})
+    act.secrets |= {"HF_TOKEN": HF_SECRET}  # the repository's: GitHub gives them to a workflow_run run, not to a fork's
+    fork_run = {"GITHUB_TOKEN": FORK_TOKEN}
+
+    run, decided = check(act, "pull_request", pull.opened(), pull, "mallory", secrets=fork_run)
+    assert run.jobs == {"validate": "success"}, run.log()
+    assert decided.jobs == {"report": "success", "approvals": "failure"}, decided.log()
+    needs = "sentiment@1.1.0 → staging: needs 1 more approval(s) from alice, bob"
+    assert states(github_server, pull.head_sha) == [("failure", "regops/approvals", needs)]
+    assert [author for author, _ in github_server.comments(REPO, pull.number)] == [ACTIONS_BOT]
+
+    github_server.add_review(REPO, pull.number, "alice", "APPROVED")
+    run, decided = check(act, "pull_request_review", pull.reviewed("alice"), pull, "alice", secrets=fork_run)
+    assert (run.jobs, decided.jobs) == ({"validate": "success"}, {"report": "success", "approvals": "success"})
+    assert states(github_server, pull.head_sha)[-1] == (
+        "success",
+        "regops/approvals",
+        "approved: sentiment@1.1.0 → staging",
+    )
+    # Her code ran in registry-check's validate job, twice, with no secret and no token; never in registry-approvals.
+    dumps = sorted(ran.iterdir())
+    assert [dump.name.rsplit("-", 1)[0] for dump in dumps] == ["registry-check-validate"] * 2
+    for dump in dumps:
+        seen = dump.read_text()
+        assert [value for value in (HF_SECRET, ACTIONS_TOKEN, FORK_TOKEN) if value in seen] == []
+        assert "GITHUB_TOKEN" not in json.loads(seen)
+
+
+FORGE_JOB = """
+  forge:
+    runs-on: ubuntu-latest
+    permissions:
+      statuses: write
+    steps:
+      - env:
+          GITHUB_TOKEN: ${{ github.token }}
+          SHA: ${{ github.event.pull_request.head.sha }}
+        run: >-
+          curl -sS -f -X POST -H "Authorization: token $GITHUB_TOKEN"
+          -d '{"state": "success", "context": "regops/approvals", "description": "approved, says the PR"}'
+          "$GITHUB_API_URL/repos/$GITHUB_REPOSITORY/statuses/$SHA"
+"""
+
+
+def test_a_pull_request_that_rewrites_the_check_and_the_policy_is_judged_by_main_s(
+    act: Act, history_repo: Path, github_server: GitHubFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A branch of the repository (so its run's token can write) that asks for no approval for staging in
+    regops.yaml and adds to registry-check.yml a job reporting `regops/approvals` as passed. Its own run does forge
+    the status, as anyone who can push here could with their own token (hence code-owner review of .github/); but
+    registry-approvals runs when that run ends, from main, with main's policy, and its answer replaces it."""
+    git(history_repo, "checkout", "-q", "-b", "lax")
+    config = history_repo / "registry/regops.yaml"
+    config.write_text(config.read_text().replace("staging: {from: [dev], approvals: 1}", "staging: {from: [dev]}"))
+    workflow = history_repo / ".github/workflows/registry-check.yml"
+    workflow.write_text(workflow.read_text() + FORGE_JOB)
+    run_regops(capsys, history_repo, *PROMOTE)
+    pull = PullRequest.open(
+        github_server, act.origin, history_repo, branch="lax", author="alice", title="lax", repository=REPO
+    )
+
+    run, decided = check(act, "pull_request", pull.opened(), pull, "alice")
+    assert run.jobs == {"validate": "success", "forge": "success"}, run.log()
+    assert decided.jobs == {"report": "success", "approvals": "failure"}, decided.log()
+    assert states(github_server, pull.head_sha) == [
+        ("success", "regops/approvals", "approved, says the PR"),
+        ("failure", "regops/approvals", "sentiment@1.1.0 → staging: needs 1 more approval(s) from bob"),
+    ]
+    assert "staging: {from: [dev], approvals: 1}" in act.origin.show("main", "registry/regops.yaml")
+
+
+def test_a_run_for_a_head_no_open_pull_request_has_any_more_sets_nothing(
+    act: Act, staging_pr: PullRequest, history_repo: Path, github_server: GitHubFixture
+) -> None:
+    """alice pushed again before registry-approvals ran for her previous commit: that run finds no open pull
+    request with that head, and leaves the decision to the run for the new one."""
+    pull = staging_pr
+    git(history_repo, "commit", "-q", "--allow-empty", "-m", "one more")
+    git(history_repo, "push", "-q", "origin", pull.head_ref)
+    github_server.set_head(REPO, pull.number, git(history_repo, "rev-parse", "HEAD").strip())
+
+    decided = decide(act, pull, "pull_request", conclusion="success", actor="alice")
+    assert decided.jobs == {"report": "success", "approvals": "success"}, decided.log()
+    moved_on = f"no open pull request has head {pull.head_sha} (it moved on; the newer run decides)"
+    assert moved_on in decided.output("approvals") and moved_on in decided.output("report")
+    assert states(github_server, pull.head_sha) == []
     assert github_server.comments(REPO, pull.number) == []
 
 

@@ -2,12 +2,13 @@
 
 A training job's bot dispatches ``model-trained``; register.yml uploads the weights to the Hub and commits the
 candidate to main; registry-sync.yml, on that push, auto-promotes it to dev. alice opens the staging pull request
-with ``regops promote --pr``; registry-check.yml holds it until bob approves; the merge's sync moves the Hub's
-``staging`` branch and stamps the approval on main. After a passed canary, the prod pull request needs two owners'
-approvals (regops.yaml says so), and its merge's sync moves the Hub's ``prod`` branch. Each step checks what people
-would see: the jobs' results, the commit statuses and the one comment on GitHub, the Hub's refs through
-huggingface_hub, and the version file on the origin's main (``git show``). How act, the origin and the local servers
-are set up is in tests/act.py; the workflows' own details are checked in tests/test_act.py.
+with ``regops promote --pr``; registry-approvals.yml (main's copy, run after each registry-check.yml run) holds it
+until bob approves; the merge's sync moves the Hub's ``staging`` branch and stamps the approval on main. After a
+passed canary, the prod pull request needs two owners' approvals (regops.yaml says so), and its merge's sync moves
+the Hub's ``prod`` branch. Each step checks what people would see: the jobs' results, the commit statuses and the
+one comment on GitHub, the Hub's refs through huggingface_hub, and the version file on the origin's main (``git
+show``). How act, the origin and the local servers are set up is in tests/act.py; the workflows' own details are
+checked in tests/test_act.py.
 """
 
 from __future__ import annotations
@@ -102,9 +103,12 @@ def promote(
 
 
 def reviewed(act: Act, github: GitHubFixture, pull: PullRequest, reviewer: str) -> Run:
-    """``reviewer`` approves the head commit; registry-check runs on that review."""
+    """``reviewer`` approves the head commit; registry-check runs on that review, and registry-approvals on its end:
+    the registry-approvals run."""
     github.add_review(REPO, pull.number, reviewer, "APPROVED")
-    return check(act, "pull_request_review", pull.reviewed(reviewer), pull, reviewer)
+    run, decided = check(act, "pull_request_review", pull.reviewed(reviewer), pull, reviewer)
+    assert run.jobs == {"validate": "success"}, run.log()
+    return decided
 
 
 def test_a_trained_model_goes_from_a_dispatch_through_dev_and_staging_to_prod(  # noqa: PLR0915 - one story
@@ -154,14 +158,15 @@ def test_a_trained_model_goes_from_a_dispatch_through_dev_and_staging_to_prod(  
     assert (staging.author, staging.head_ref) == ("alice", f"regops/promote-sentiment-{VERSION}-staging")
     assert github.reviewers(REPO, staging.number) == ([], ["ml"])
 
-    # 4. registry-check holds it until an owner approves the head commit.
-    run = check(act, "pull_request", staging.opened(), staging, "alice")
-    assert run.jobs == {"validate": "success", "report": "success", "approvals": "failure"}, run.log()
+    # 4. registry-check validates it; registry-approvals, from main, holds it until an owner approves the head commit.
+    run, decided = check(act, "pull_request", staging.opened(), staging, "alice")
+    assert run.jobs == {"validate": "success"}, run.log()
+    assert decided.jobs == {"report": "success", "approvals": "failure"}, decided.log()
     assert states(github, staging.head_sha) == [
         ("failure", "regops/approvals", f"{REF} → staging: needs 1 more approval(s) from bob, carol")
     ]
     run = reviewed(act, github, staging, "bob")
-    assert run.jobs == {"validate": "success", "report": "success", "approvals": "success"}, run.log()
+    assert run.jobs == {"report": "success", "approvals": "success"}, run.log()
     assert states(github, staging.head_sha)[-1] == ("success", "regops/approvals", f"approved: {REF} → staging")
     [(author, comment)] = github.comments(REPO, staging.number)
     assert (author, "No problems." in comment, f"## {REF}: dev → staging" in comment) == (ACTIONS_BOT, True, True)
@@ -182,13 +187,13 @@ def test_a_trained_model_goes_from_a_dispatch_through_dev_and_staging_to_prod(  
     assert record(act)["canary"]["result"] == "passed"
     prod = promote(act, github, clone, capsys, to="prod", notes="canary held")
     run = reviewed(act, github, prod, "bob")
-    assert run.jobs == {"validate": "success", "report": "success", "approvals": "failure"}, run.log()
+    assert run.jobs == {"report": "success", "approvals": "failure"}, run.log()
     assert "approved by: bob" in run.output("approvals")
     assert states(github, prod.head_sha) == [
         ("failure", "regops/approvals", f"{REF} → prod: needs 1 more approval(s) from carol")
     ]
     run = reviewed(act, github, prod, "carol")
-    assert run.jobs == {"validate": "success", "report": "success", "approvals": "success"}, run.log()
+    assert run.jobs == {"report": "success", "approvals": "success"}, run.log()
     assert states(github, prod.head_sha)[-1] == ("success", "regops/approvals", f"approved: {REF} → prod")
     assert len(github.comments(REPO, prod.number)) == 1
     assert "prod" not in hub_branches(hub), "nothing reaches prod before the merge"

@@ -7,10 +7,15 @@ its reviews, comments and statuses, and PyGithub talks to it over HTTP.
 
 from __future__ import annotations
 
+import base64
+import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from regops.adapters.git import GitError, fetch
 from regops.cli import main
 from regops.registry import Registry
 from tests.conftest import commit, git, run_regops, weights
@@ -18,15 +23,6 @@ from tests.servers.github import fake_sha, push_hook
 from tests.servers.github_fixtures import GitHubFixture
 
 REPO = "acme/models"
-
-
-@pytest.fixture
-def gh(github_server: GitHubFixture, monkeypatch: pytest.MonkeyPatch) -> GitHubFixture:
-    """regops pointed at the local GitHub as in a workflow: repository, API URL and token from the environment."""
-    monkeypatch.setenv("GITHUB_REPOSITORY", REPO)
-    monkeypatch.setenv("GITHUB_API_URL", github_server.api_url)
-    monkeypatch.setenv("GITHUB_TOKEN", github_server.app_token)
-    return github_server
 
 
 def sha(repo: Path, ref: str = "HEAD") -> str:
@@ -47,8 +43,9 @@ def open_pull(gh: GitHubFixture, repo: Path, *, author: str, branch: str) -> int
     )
 
 
-def check(capsys: pytest.CaptureFixture[str], number: int) -> tuple[int, str]:
-    code = main(["pr", "check", "--pr", str(number)])
+def check(capsys: pytest.CaptureFixture[str], *which: int | str) -> tuple[int, str]:
+    """``regops pr check --pr N`` (or the options given: ``"--head-sha", sha``); exit code, and what it printed."""
+    code = main(["pr", "check", *(["--pr", str(which[0])] if len(which) == 1 else map(str, which))])
     out, err = capsys.readouterr()
     return code, out + err
 
@@ -284,3 +281,185 @@ def test_the_merge_queue_gets_the_same_decision_on_its_group_commit(
     assert [(s["state"], s["context"]) for s in gh.statuses(REPO, group_sha)] == [("success", "regops/approvals")]
     assert main(["pr", "check", "--merge-group", "main", "--sha", group_sha]) == 1
     assert "'main' is not a merge queue branch" in capsys.readouterr().err
+
+
+# --- the trusted workflow's view: a pull request found by its head, its commits fetched as data ----------------------
+
+
+def fork_pull(gh: GitHubFixture, repo: Path, origin: Path, *, branch: str) -> tuple[int, str]:
+    """mallory's pull request from her fork, made of ``branch``'s commits in ``repo``: on the origin they exist only
+    as ``refs/pull/N/head``, as GitHub keeps a fork's pull request; its number and head."""
+    gh.add_fork(REPO, "mallory/registry")
+    head = sha(repo, branch)
+    number = gh.add_pull(
+        REPO,
+        title="Promote (from a fork)",
+        head_ref=branch,
+        head_sha=head,
+        user="mallory",
+        head_repo="mallory/registry",
+    )
+    git(repo, "push", "-q", str(origin), f"{branch}:refs/pull/{number}/head")
+    return number, head
+
+
+def trusted_checkout(origin: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """What the trusted workflow checks out: a clone of the origin's main, the working directory from now on."""
+    clone = origin.parent / "checkout"
+    git(origin.parent, "clone", "-q", "--no-local", "-b", "main", str(origin), str(clone))
+    monkeypatch.chdir(clone)
+    return clone
+
+
+def test_check_by_head_sha_finds_a_fork_s_pull_request_and_reads_its_commits_as_data(
+    history_repo: Path, gh: GitHubFixture, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    origin = with_origin(history_repo, gh)
+    git(history_repo, "checkout", "-q", "-b", "promote-1.1.0")
+    run_regops(capsys, history_repo, "promote", "sentiment@1.1.0", "--to", "staging", "--notes", "n", "--by", "alice")
+    gh.add_pull(REPO, title="Another", head_ref="other", head_sha=fake_sha("other"), user="alice")
+    number, head = fork_pull(gh, history_repo, origin, branch="promote-1.1.0")
+    checkout = trusted_checkout(origin, monkeypatch)
+    with pytest.raises(subprocess.CalledProcessError):
+        git(checkout, "cat-file", "-e", f"{head}^{{commit}}")
+
+    code, out = check(capsys, "--head-sha", head)
+    assert code == 1, out
+    assert out.splitlines()[0] == (
+        f"pull request #{number}: fail: sentiment@1.1.0 → staging: needs 1 more approval(s) from alice, bob"
+    )
+    assert [(s["state"], s["description"]) for s in gh.statuses(REPO, head)] == [
+        ("failure", "sentiment@1.1.0 → staging: needs 1 more approval(s) from alice, bob")
+    ]
+    # Fetched as data: the pull request's head is a ref of the clone, which still has main checked out, unchanged.
+    assert git(checkout, "rev-parse", f"refs/remotes/pull/{number}/head").strip() == head
+    assert (git(checkout, "rev-parse", "--abbrev-ref", "HEAD").strip(), git(checkout, "status", "--porcelain")) == (
+        "main",
+        "",
+    )
+
+    assert main(["pr", "report", "--head-sha", head]) == 0
+    assert capsys.readouterr().out == f"pull request #{number}: regops comment created\n"
+    assert "## sentiment@1.1.0: dev → staging" in gh.comments(REPO, number)[0][1]
+
+    gh.add_review(REPO, number, "bob", "APPROVED")
+    assert main(["pr", "check", "--head-sha", head]) == 0
+    assert capsys.readouterr().out.startswith(f"pull request #{number}: pass: approved: sentiment@1.1.0 → staging")
+    assert gh.statuses(REPO, head)[-1]["state"] == "success"
+
+
+def test_a_head_no_open_pull_request_has_gets_no_status_and_no_comment(
+    history_repo: Path,
+    gh: GitHubFixture,
+    staging_pr: int,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    checkout = trusted_checkout(with_origin(history_repo, gh), monkeypatch)
+    moved_on = sha(checkout, "main")
+    for action in ("check", "report"):
+        assert main(["pr", action, "--head-sha", moved_on]) == 0
+        assert capsys.readouterr().out == (
+            f"no open pull request has head {moved_on} (it moved on; the newer run decides)\n"
+        )
+    assert gh.statuses(REPO, moved_on) == []
+    assert gh.comments(REPO, staging_pr) == []
+    assert main(["pr", "check", "--head-sha", moved_on, "--sha", moved_on]) == 2
+    assert "--sha goes with --pr or --merge-group" in capsys.readouterr().err
+
+
+def test_validation_problems_fail_the_status_whatever_the_approvals(
+    history_repo: Path, gh: GitHubFixture, staging_pr: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gh.add_review(REPO, staging_pr, "bob", "APPROVED")
+    assert check(capsys, staging_pr)[0] == 0
+    # A push after the approval, which edits what registration fixed: the evals and the hyperparameters.
+    path = history_repo / "registry/models/sentiment/1.1.0.yaml"
+    path.write_text(path.read_text().replace("accuracy: 0.95", "accuracy: 0.99").replace("epochs: 3", "epochs: 4"))
+    commit(history_repo, "edit evals and params")
+    gh.set_head(REPO, staging_pr, sha(history_repo))
+    gh.add_review(REPO, staging_pr, "bob", "APPROVED")
+
+    code, out = check(capsys, staging_pr)
+    assert code == 1
+    assert out.splitlines() == [
+        "fail: 2 validation problems: run regops validate --base main",
+        "  registry/models/sentiment/1.1.0.yaml:10:1: hyperparameters: hyperparameters is fixed at registration and "
+        "differs from main",
+        "  registry/models/sentiment/1.1.0.yaml:12:1: evals: evals is fixed at registration and differs from main",
+        "sentiment@1.1.0 dev -> staging: 1/1 approvals (ok)",
+        "  approved by: bob",
+    ]
+    assert gh.statuses(REPO, sha(history_repo))[-1] == {
+        "context": "regops/approvals",
+        "state": "failure",
+        "description": "2 validation problems: run regops validate --base main",
+        "target_url": None,
+        "creator": "regops-app[bot]",
+    }
+
+
+def test_fetch_authenticates_with_github_token_as_actions_checkout_does_and_never_shows_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A private repository's commits need the token once the checkout kept no credentials: git sends it as the
+    header actions/checkout persists, which this plain HTTP server records."""
+    seen: list[str | None] = []
+
+    class Remote(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.headers.get("Authorization"))
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Remote)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        git(tmp_path, "init", "-q", "clone")
+        git(tmp_path / "clone", "remote", "add", "origin", f"http://127.0.0.1:{server.server_port}/acme/models")
+        monkeypatch.setenv("GITHUB_TOKEN", "ghs_job_token_123")
+        with pytest.raises(GitError) as refused:
+            fetch(tmp_path / "clone", ["+refs/pull/7/head:refs/remotes/pull/7/head"])
+        basic = base64.b64encode(b"x-access-token:ghs_job_token_123").decode()
+        assert seen == [f"basic {basic}"]
+        assert "ghs_job_token_123" not in str(refused.value) and basic not in str(refused.value)
+        assert str(refused.value).startswith("git fetch -q --no-tags: ")
+
+        monkeypatch.delenv("GITHUB_TOKEN")
+        with pytest.raises(GitError):
+            fetch(tmp_path / "clone", ["refs/pull/7/head"])
+        assert seen[1:] == [None]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_pull_requests_sharing_a_head_share_its_status_which_passes_only_when_each_passes(
+    history_repo: Path, gh: GitHubFixture, staging_pr: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A commit status belongs to a commit, not to a pull request: the same head opened against a branch whose
+    policy asks for nothing must not pass the pull request into main."""
+    head = sha(history_repo, "promote-1.1.0")
+    git(history_repo, "checkout", "-q", "-b", "lax", "main")
+    config = history_repo / "registry/regops.yaml"
+    config.write_text(config.read_text().replace("staging: {from: [dev], approvals: 1}", "staging: {from: [dev]}"))
+    commit(history_repo, "no approvals on lax")
+    gh.add_branch(REPO, "lax", sha(history_repo))
+    lax = gh.add_pull(
+        REPO, title="Same head, lax base", head_ref="promote-1.1.0", head_sha=head, user="alice", base_ref="lax"
+    )
+
+    origin = with_origin(history_repo, gh)
+    refs = [f"{head}:refs/pull/{number}/head" for number in (staging_pr, lax)]
+    git(history_repo, "push", "-q", str(origin), "lax", *refs)
+
+    code, out = check(capsys, "--head-sha", head)
+    assert code == 1
+    assert f"pull request #{lax}: pass: approved: sentiment@1.1.0 → staging" in out
+    assert f"pull request #{staging_pr}: fail: sentiment@1.1.0 → staging: needs 1 more approval(s) from bob" in out
+    assert [(s["state"], s["description"]) for s in gh.statuses(REPO, head)] == [
+        ("failure", f"#{staging_pr}: sentiment@1.1.0 → staging: needs 1 more approval(s) from bob")
+    ]

@@ -239,6 +239,41 @@ def test_commit_statuses_and_combined_status(github_server: GitHubFixture) -> No
     assert (unknown.value.status, unknown.value.data["message"]) == (422, f"No commit found for SHA: {'c' * 40}")
 
 
+def test_a_pull_request_from_a_fork_and_the_read_only_token_of_its_runs(github_server: GitHubFixture) -> None:
+    github_server.add_fork(github_server.repo, "mallory/registry")
+    number = github_server.add_pull(
+        github_server.repo,
+        title="Lower the bar",
+        head_ref="main",
+        head_sha=HEAD,
+        user="mallory",
+        head_repo="mallory/registry",
+    )
+    pull = repo(github_server).get_pull(number)
+    assert (pull.head.repo.full_name, pull.head.repo.fork, pull.head.label, pull.head.sha) == (
+        "mallory/registry",
+        True,
+        "mallory:main",
+        HEAD,
+    )
+    assert (pull.base.repo.full_name, pull.base.repo.fork) == (github_server.repo, False)
+    fork = github_server.client(github_server.mallory_token).get_repo("mallory/registry")
+    assert (fork.fork, fork.parent.full_name, fork.source.full_name) == (True, github_server.repo, github_server.repo)
+    listed = repo(github_server).get_pulls(state="open", head="mallory:main")
+    assert [(p.number, p.head.repo.full_name) for p in listed] == [(number, "mallory/registry")]
+    assert list(repo(github_server).get_pulls(state="open", head="acme:main")) == []
+
+    # GitHub's job token for a run on a fork's pull request: read-only on the base repository.
+    github_server.add_token("ghs_fork_run", {"login": "github-actions[bot]", "repos": {github_server.repo: "read"}})
+    base = repo(github_server, "ghs_fork_run")
+    assert base.get_pull(number).head.sha == HEAD
+    with pytest.raises(GithubException) as refused:
+        base.get_commit(HEAD).create_status("success", context="regops/approvals")
+    assert (refused.value.status, refused.value.data["message"]) == (403, "Resource not accessible by integration")
+    repo(github_server).get_commit(HEAD).create_status("failure", context="regops/approvals")
+    assert [s["state"] for s in github_server.statuses(github_server.repo, HEAD)] == ["failure"]
+
+
 def test_check_run_created_then_completed_with_output(github_server: GitHubFixture) -> None:
     number = new_pull(github_server)
     models = repo(github_server)

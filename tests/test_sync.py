@@ -87,3 +87,62 @@ def test_sync_of_an_unknown_model_is_an_error(tree: Tree) -> None:
 
     with pytest.raises(ModelNotFoundError, match="no model 'nope'"):
         api.sync(registry=tree.root, model="nope")
+
+
+PROD_REVISION, CANARY_REVISION = "a" * 40, "b" * 40
+
+
+def on_the_hub(tree: Tree) -> None:
+    """sentiment's prod (1.2.0) and canary (1.3.0) weights on the Hub; intent's stay local."""
+    for version, revision in (("1.2.0", PROD_REVISION), ("1.3.0", CANARY_REVISION)):
+        tree.replace(
+            f"models/sentiment/{version}.yaml",
+            "storage: {backend: local, tier: hot}",
+            f"storage: {{backend: hf, repo: acme-ml/sentiment, revision: {revision}, tier: hot}}",
+        )
+
+
+def kserve(tree: Tree, capsys: pytest.CaptureFixture[str]) -> tuple[str, list[dict[str, object]]]:
+    assert main(["serving", "export", "--format", "kserve", "--registry", str(tree.root)]) == 0
+    text = capsys.readouterr().out
+    return text, [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+def test_kserve_export_names_the_canary_weights_and_its_share_of_traffic(
+    tree: Tree, capsys: pytest.CaptureFixture[str]
+) -> None:
+    on_the_hub(tree)
+    text, [service] = kserve(tree, capsys)
+    assert service == {
+        "apiVersion": "serving.kserve.io/v1beta1",
+        "kind": "InferenceService",
+        "metadata": {
+            "name": "sentiment",
+            "labels": {"app.kubernetes.io/managed-by": "regops"},
+            "annotations": {"regops.dev/prod-version": "1.2.0", "regops.dev/canary-version": "1.3.0"},
+        },
+        "spec": {
+            "predictor": {
+                "canaryTrafficPercent": 5,
+                "model": {
+                    "modelFormat": {"name": "huggingface"},
+                    "storageUri": f"hf://acme-ml/sentiment:{CANARY_REVISION}",
+                },
+            }
+        },
+    }
+    assert text.startswith(
+        "# distilled: weights not on the Hub; KServe needs an hf:// storageUri\n"
+        "# intent: weights not on the Hub; KServe needs an hf:// storageUri\n"
+    ), text
+
+
+def test_kserve_export_without_a_live_canary_serves_prod_alone(tree: Tree, capsys: pytest.CaptureFixture[str]) -> None:
+    on_the_hub(tree)
+    tree.replace("models/sentiment/1.3.0.yaml", "result: pending", "result: failed")
+    _, [service] = kserve(tree, capsys)
+    predictor = service["spec"]["predictor"]  # type: ignore[index]
+    assert predictor == {
+        "model": {"modelFormat": {"name": "huggingface"}, "storageUri": f"hf://acme-ml/sentiment:{PROD_REVISION}"}
+    }
+    assert service["metadata"]["annotations"] == {"regops.dev/prod-version": "1.2.0"}  # type: ignore[index]

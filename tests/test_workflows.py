@@ -15,20 +15,35 @@ import pytest
 import yaml
 
 WORKFLOWS = Path(__file__).parent.parent / ".github" / "workflows"
-NAMES = ("registry-check.yml", "registry-sync.yml", "register.yml", "drift.yml")
+NAMES = (
+    "registry-check.yml",
+    "registry-approvals.yml",
+    "registry-sync.yml",
+    "register.yml",
+    "drift.yml",
+    "canary.yml",
+)
 
 # The most GITHUB_TOKEN may be granted in any job of each workflow.
 ALLOWED_PERMISSIONS: dict[str, dict[str, str]] = {
-    "registry-check.yml": {"contents": "read", "pull-requests": "write", "statuses": "write"},
+    "registry-check.yml": {"contents": "read", "pull-requests": "read", "statuses": "write"},
+    "registry-approvals.yml": {"contents": "read", "pull-requests": "write", "statuses": "write"},
     "registry-sync.yml": {"contents": "read", "pull-requests": "read"},
     "register.yml": {},
     "drift.yml": {"contents": "read", "issues": "write"},
+    # Pushes and pull requests go through the app's token; GITHUB_TOKEN gets nothing.
+    "canary.yml": {},
 }
 LEVELS = {"none": 0, "read": 1, "write": 2}
-# registry-check runs a PR's code, so no secret may appear there.
-SECRET_WORKFLOWS = {"registry-sync.yml", "register.yml", "drift.yml"}
+# registry-check runs a PR's code, and registry-approvals judges a PR with a write token: no secret in either.
+SECRET_WORKFLOWS = {"registry-sync.yml", "register.yml", "drift.yml", "canary.yml"}
+# The one workflow that runs with the repository's privileges because of a pull request, and the trigger it uses
+# for that: main's copy of it runs, it never runs the PR's code (see the test of its checkout below).
+PRIVILEGED_TRIGGERS = {"registry-approvals.yml": ["workflow_run"]}
+APPROVALS_HEAD = "${{ github.event.workflow_run.head_sha }}"
 SETUP_ACTIONS = {"actions/checkout", "actions/setup-python", "actions/create-github-app-token"}
 APP_TOKEN = "${{ steps.app-token.outputs.token }}"
+TOKEN = "${{ github.token }}"
 
 PINNED_USES = re.compile(r"[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}")
 USES_LINE = re.compile(r"^\s*(?:- )?uses:\s*(?P<ref>\S+)(?P<comment>.*)$")
@@ -112,6 +127,17 @@ def dangerous_triggers(workflow: dict[Any, Any]) -> list[str]:
     return [event for event in triggers(workflow) if event in ("pull_request_target", "workflow_run")]
 
 
+def checkout_choices(workflow: dict[Any, Any]) -> list[str]:
+    """What a checkout is told to fetch instead of the event's own commit (``ref:``, ``repository:``)."""
+    return [
+        f"{job_id}: {step['with'][key]}"
+        for job_id, _, step in steps(workflow)
+        if step.get("uses", "").startswith("actions/checkout@")
+        for key in ("ref", "repository")
+        if key in step.get("with", {})
+    ]
+
+
 def expressions_in_scripts(workflow: dict[Any, Any]) -> list[str]:
     return [f"{job_id}: {script}" for job_id, _, _, script in scripts(workflow) if "${{" in script]
 
@@ -144,7 +170,7 @@ def shell_logic(workflow: dict[Any, Any]) -> list[str]:
     return [script for _, _, _, script in scripts(workflow) if SHELL_CONTROL.search(DOUBLE_QUOTED.sub("", script))]
 
 
-def test_the_four_workflows_are_all_there_is() -> None:
+def test_the_workflows_named_here_are_all_there_is() -> None:
     assert sorted(path.name for path in WORKFLOWS.iterdir()) == sorted(NAMES)
 
 
@@ -157,8 +183,33 @@ def test_every_action_is_pinned_to_a_full_commit_sha_with_its_version(name: str)
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_no_workflow_runs_with_the_base_repository_s_privileges_on_outside_code(name: str) -> None:
-    assert dangerous_triggers(load(name)) == []
+def test_only_registry_approvals_runs_with_the_repository_s_privileges_for_a_pull_request(name: str) -> None:
+    assert dangerous_triggers(load(name)) == PRIVILEGED_TRIGGERS.get(name, [])
+
+
+def test_registry_approvals_runs_main_s_code_on_the_pull_request_s_commit_id_alone_and_holds_no_secret() -> None:
+    """What makes its `workflow_run` safe: the checkout is the default branch's (the event's own commit: no `ref:`,
+    no `repository:`), every step is the setup or a regops verb given the head commit id through env, no secret."""
+    workflow = load("registry-approvals.yml")
+    assert triggers(workflow) == {"workflow_run": {"workflows": ["registry-check"], "types": ["completed"]}}
+    assert checkout_choices(workflow) == []
+    assert secrets(workflow) == []
+    assert [(job_id, script, step.get("env")) for job_id, _, step, script in scripts(workflow)] == [
+        ("report", "pip install .", None),
+        ("report", 'regops pr report --head-sha "$HEAD_SHA"', {"HEAD_SHA": APPROVALS_HEAD, "GITHUB_TOKEN": TOKEN}),
+        ("approvals", "pip install .", None),
+        ("approvals", 'regops pr check --head-sha "$HEAD_SHA"', {"HEAD_SHA": APPROVALS_HEAD, "GITHUB_TOKEN": TOKEN}),
+    ]
+    # A merge group's status is registry-check's (its code is in the repository: the queue's own branch).
+    assert {job["if"] for job in workflow["jobs"].values()} == {"github.event.workflow_run.event != 'merge_group'"}
+    assert load("registry-check.yml")["jobs"]["approvals"]["if"] == "github.event_name == 'merge_group'"
+
+
+def test_registry_approvals_ignores_zizmor_s_dangerous_trigger_finding_on_that_line_only_and_says_why() -> None:
+    lines = (WORKFLOWS / "registry-approvals.yml").read_text(encoding="utf-8").splitlines()
+    ignores = [line.strip() for line in lines if "zizmor:" in line]
+    assert len(ignores) == 1
+    assert re.fullmatch(r"workflow_run: # zizmor: ignore\[dangerous-triggers\] \S.{20,}", ignores[0]), ignores
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -177,17 +228,23 @@ def test_token_permissions_are_empty_by_default_and_granted_per_job_within_the_a
     assert excess_permissions(load(name), ALLOWED_PERMISSIONS[name]) == []
 
 
-def test_registry_check_gets_only_what_its_three_jobs_need() -> None:
+def test_registry_check_and_registry_approvals_get_only_what_each_job_needs() -> None:
     jobs = load("registry-check.yml")["jobs"]
     assert {job_id: job["permissions"] for job_id, job in jobs.items()} == {
         "validate": {"contents": "read"},
+        "approvals": {"contents": "read", "pull-requests": "read", "statuses": "write"},
+    }
+    jobs = load("registry-approvals.yml")["jobs"]
+    assert {job_id: job["permissions"] for job_id, job in jobs.items()} == {
         "report": {"contents": "read", "pull-requests": "write"},
         "approvals": {"contents": "read", "pull-requests": "read", "statuses": "write"},
     }
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_secrets_stay_out_of_registry_check_and_elsewhere_reach_only_the_step_that_uses_them(name: str) -> None:
+def test_secrets_stay_out_of_the_pull_request_checks_and_elsewhere_reach_only_the_step_that_uses_them(
+    name: str,
+) -> None:
     found = secrets(load(name))
     if name not in SECRET_WORKFLOWS:
         assert found == []
@@ -216,7 +273,8 @@ def test_checkout_keeps_credentials_only_in_jobs_that_push_with_the_app_token(na
             continue
         keep = step["with"]["persist-credentials"]
         assert keep in (True, False), f"{name}: {job_id}: persist-credentials must be set"
-        pushes = any(s.get("run", "").startswith(("regops commit --push", "regops register")) for s in job["steps"])
+        pushers = ("regops commit --push", "regops register", "regops canary check --open-pr")
+        pushes = any(s.get("run", "").startswith(pushers) for s in job["steps"])
         assert keep is pushes, f"{name}: {job_id}: persist-credentials {keep}, but the job pushes: {pushes}"
         if keep:
             assert step["with"]["token"] == APP_TOKEN
@@ -239,6 +297,14 @@ def test_every_workflow_has_a_concurrency_group_and_writers_are_never_cancelled_
 
 def test_registry_sync_is_one_group_for_every_run() -> None:
     assert load("registry-sync.yml")["concurrency"]["group"] == "registry-sync"
+
+
+def test_registry_approvals_keeps_the_newest_run_for_each_pull_request_head() -> None:
+    # A check, not a writer: a newer run decides from the same facts and more.
+    assert load("registry-approvals.yml")["concurrency"] == {
+        "group": f"registry-approvals-{APPROVALS_HEAD}",
+        "cancel-in-progress": True,
+    }
 
 
 @pytest.mark.parametrize("name", ["registry-sync.yml", "register.yml"])
@@ -308,6 +374,7 @@ def test_register_passes_every_input_and_opens_a_pr_instead_of_committing_when_a
     [
         (unpinned_uses, ["actions/checkout@v4"]),
         (dangerous_triggers, ["pull_request_target"]),
+        (checkout_choices, ["build: ${{ github.event.pull_request.head.sha }}"]),
         (expressions_in_scripts, ['build: echo "${{ github.event.pull_request.title }}"']),
         (
             lambda workflow: excess_permissions(workflow, {"contents": "read"}),

@@ -6,11 +6,12 @@ Each function opens the registry (a path, or an already loaded
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from regops.errors import RegopsError
 from regops.kinds import Problem, Stage
@@ -18,7 +19,9 @@ from regops.timespec import parse_time
 
 if TYPE_CHECKING:
     from regops.adapters.github import GitHub, Pull
+    from regops.adapters.metrics import MetricsSource
     from regops.approvals import Move, Outcome
+    from regops.canary import Checked, MetricResult, Rule, Settings
     from regops.datasets import TreeHash
     from regops.lifecycle import Bump, Plan, RegisterResult
     from regops.registry import (
@@ -37,6 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "auto_promote",
+    "canary_check",
     "codeowners",
     "commit",
     "dataset_hash",
@@ -50,7 +54,9 @@ __all__ = [
     "open_registry",
     "open_storage",
     "pr_check",
+    "pr_check_head",
     "pr_report",
+    "pr_report_head",
     "pr_stamp",
     "promote",
     "record_canary",
@@ -426,11 +432,16 @@ def sync(*, registry: RegistryArg = "registry", check: bool = False, model: str 
     return syncing.sync(differences, check=check)
 
 
-def serving_export(*, registry: RegistryArg = "registry") -> str:
-    """The serving manifest (JSON): per model, the prod version and the staging canary, with where their weights are."""
-    from regops.sync import serving_text
+def serving_export(*, registry: RegistryArg = "registry", format: Literal["json", "kserve"] = "json") -> str:
+    """What serves traffic: per model, the prod version and the staging canary, with where their weights are.
 
-    return serving_text(open_registry(registry))
+    ``json``: the serving manifest (``serving.json``); ``kserve``: one KServe
+    ``InferenceService`` per model, for a GitOps deployer to apply.
+    """
+    from regops.sync import kserve_text, serving_text
+
+    opened = open_registry(registry)
+    return kserve_text(opened) if format == "kserve" else serving_text(opened)
 
 
 def retention_plan(
@@ -526,13 +537,27 @@ def _eligible(base: Registry, github: GitHub) -> Callable[[Move], set[str]]:
     return eligible
 
 
-def pr_moves(head: Registry, base_files: dict[str, bytes]) -> list[Move]:
-    """The stage changes a pull request makes: transitions its head adds to the base's records."""
-    from regops import policy
+def pr_moves(head: Registry, base_files: dict[str, bytes], *, recorded: dict[str, bytes] | None = None) -> list[Move]:
+    """The stage changes a pull request makes: transitions its head adds to the base's records.
+
+    A move's canary result is the one recorded on the base branch (``recorded``:
+    its files as they are now, default ``base_files``), never the pull request's
+    own: a PR cannot pass its own canary, and a canary that failed on main after
+    the PR was opened fails it.
+    """
+    from regops import policy, store
     from regops.approvals import Move
 
+    root = head.root.parent
+    on_base = base_files if recorded is None else recorded
+
+    def canary(record: VersionRecord) -> str | None:
+        relative = record.path.relative_to(root).as_posix()
+        data = store.parse_bytes(on_base[relative], relative).data if relative in on_base else None
+        return ((data or {}).get("canary") or {}).get("result")
+
     return [
-        Move(record.model, record.version, step["from"], step["to"], (record.canary or {}).get("result"))  # type: ignore[arg-type]
+        Move(record.model, record.version, step["from"], step["to"], canary(record))  # type: ignore[arg-type]
         for record, step in policy.added_transitions(head, base_files)
     ]
 
@@ -577,13 +602,16 @@ def _on_branch(
     model: str,
     by: str,
     github: GitHub | None = None,
+    preface: str = "",
+    author: str | None = None,
 ) -> tuple[T, Pull]:
     """Make ``change`` on a new branch, commit and push it, and open the pull request whose body is the review page.
 
     The checkout returns to the branch it was on (where the change is not
     applied). The model's owners are asked for review (teams by slug), the
     author aside. New versions (a registration) are shown against the current
-    holders as the transitions of a promotion are.
+    holders as the transitions of a promotion are. ``preface`` goes above the
+    review page; ``author`` (a login) makes the commit, else git's configured user.
     """
     from regops import report
     from regops.adapters import git
@@ -598,7 +626,7 @@ def _on_branch(
     git.checkout(root, branch, create=True)
     try:
         result = change()
-        git.commit_paths(root, [folder], title)
+        git.commit_paths(root, [folder], title, author=author)
         head = open_registry(opened.root)
         with _registry_at(opened, base) as (before, files):
             shown = [(before.version(m.model, m.version), m.source, m.target) for m in pr_moves(head, files)]
@@ -616,7 +644,13 @@ def _on_branch(
     teams = [o.split("/", 1)[1] for o in owners if "/" in o]
     try:
         pull = gh.open_pull(
-            head=branch, base=base, title=title, body=page, labels=labels, reviewers=reviewers, teams=teams
+            head=branch,
+            base=base,
+            title=title,
+            body=f"{preface}\n\n{page}" if preface else page,
+            labels=labels,
+            reviewers=reviewers,
+            teams=teams,
         )
     except RegopsError as e:
         raise RegopsError(f"{e}; the change is pushed as branch {branch}: open the pull request from it") from e
@@ -640,30 +674,90 @@ def pr_check(
 
     Policy (stages, owners, approvers) is read from the PR's base commit, the
     changes from its head commit (both from git: fetch them first), the reviews
-    and commits from GitHub. ``status_sha`` reports on another commit: a merge
-    queue's group, which must carry the required status too.
+    and commits from GitHub. The head's validation problems against the base fail
+    it too. ``status_sha`` reports on another commit: a merge queue's group, which
+    must carry the required status too.
     """
-    from regops import approvals
     from regops.adapters.github import GitHub
 
     gh = github or GitHub()
     pull = gh.pull(number)
+    outcome = _approvals(open_registry(registry), pull, gh)
+    gh.set_status(status_sha or pull.head_sha, ok=outcome.ok, description=outcome.summary)
+    return outcome
+
+
+def pr_check_head(
+    head_sha: str, *, registry: RegistryArg = "registry", github: GitHub | None = None
+) -> dict[int, Outcome]:
+    """:func:`pr_check` for the open pull request whose head commit is ``head_sha``, by pull request number.
+
+    For a workflow trusted with a write token (``workflow_run``): the pull
+    request is found by its head among the open ones, and its head
+    (``refs/pull/N/head``) and base commits are fetched from ``origin`` into the
+    registry's clone as git objects, nothing checked out. None open (the branch
+    moved on, or it closed): ``{}`` and no status, as the newer head's run decides.
+    Pull requests that share the head share its status, which then passes only
+    when every one of them passes.
+    """
+    from regops.adapters.github import GitHub
+
+    gh = github or GitHub()
     opened = open_registry(registry)
+    outcomes = {pull.number: _approvals(opened, pull, gh) for pull in _pulls_at(opened, head_sha, gh)}
+    if outcomes:
+        failing = [(number, o) for number, o in outcomes.items() if not o.ok]
+        number, shown = (failing or list(outcomes.items()))[0]
+        which = f"#{number}: " if len(outcomes) > 1 else ""
+        gh.set_status(head_sha, ok=not failing, description=which + shown.summary)
+    return outcomes
+
+
+def _pulls_at(opened: Registry, head_sha: str, gh: GitHub) -> list[Pull]:
+    """The open pull requests whose head is ``head_sha``, with their head (``refs/pull/N/head``, which GitHub keeps
+    for forks' pull requests too) and base commits fetched from ``origin``: git objects, never checked out."""
+    from regops.adapters import git
+
+    pulls = gh.open_pulls(head_sha=head_sha)
+    if pulls:
+        heads = [f"+refs/pull/{pull.number}/head:refs/remotes/pull/{pull.number}/head" for pull in pulls]
+        # The base branches as they are now too: canary results recorded on them after the PR was opened count.
+        bases = [f"+refs/heads/{ref}:refs/remotes/origin/{ref}" for ref in sorted({pull.base_ref for pull in pulls})]
+        git.fetch(opened.root.parent, [*heads, *bases, *sorted({pull.base_sha for pull in pulls})])
+    return pulls
+
+
+def _pr_problems(head: Registry, base_files: dict[str, bytes], pull: Pull) -> list[Problem]:
+    """What ``regops validate --base`` finds in the pull request's head."""
+    from regops import policy
+
+    return sorted(set(policy.check(head)) | set(policy.against_base(head, base_files, ref=pull.base_ref)))
+
+
+def _approvals(opened: Registry, pull: Pull, gh: GitHub) -> Outcome:
+    """The approvals check of ``pull``, its validation problems included; no status set."""
+    from regops import approvals
+    from regops.adapters import git
+
+    root = opened.root.parent
+    # The base branch as this clone last fetched it: canary results recorded on it since the PR's base commit count.
+    latest = git.resolve(root, f"refs/remotes/origin/{pull.base_ref}") or pull.base_sha
+    recorded = git.files_at(root, latest, opened.root.relative_to(root).as_posix())
     with _registry_at(opened, pull.base_sha) as (base, base_files), _registry_at(opened, pull.head_sha) as (head, _):
         rules = base.config.stages
         outcome = approvals.evaluate(
-            pr_moves(head, base_files),
-            reviews=gh.reviews(number),
+            pr_moves(head, base_files, recorded=recorded),
+            reviews=gh.reviews(pull.number),
             head=pull.head_sha,
             author=pull.author,
-            committers=gh.committers(number),
+            committers=gh.committers(pull.number),
             approvals=lambda stage: rules[stage].approvals if stage in rules else 0,
             require_canary=lambda stage: stage in rules and rules[stage].require_canary,
             eligible=_eligible(base, gh),
             is_bot=base.config.is_bot,
         )
-    gh.set_status(status_sha or pull.head_sha, ok=outcome.ok, description=outcome.summary)
-    return outcome
+        problems = _pr_problems(head, base_files, pull)
+    return replace(outcome, problems=tuple(problems), base_ref=pull.base_ref)
 
 
 REPORT_MARKER = "<!-- regops:report -->"
@@ -671,18 +765,33 @@ REPORT_MARKER = "<!-- regops:report -->"
 
 def pr_report(number: int, *, registry: RegistryArg = "registry", github: GitHub | None = None) -> tuple[str, str]:
     """Create or update the pull request's one regops comment: validation, then the review page. (action, body)"""
-    from regops import policy, report
     from regops.adapters.github import GitHub
 
     gh = github or GitHub()
-    pull = gh.pull(number)
+    return _report(open_registry(registry), gh.pull(number), gh)
+
+
+def pr_report_head(
+    head_sha: str, *, registry: RegistryArg = "registry", github: GitHub | None = None
+) -> dict[int, str]:
+    """:func:`pr_report` for the open pull request whose head commit is ``head_sha`` (found and fetched as
+    :func:`pr_check_head` does): what was done to each one's comment, by number; ``{}`` when none is open."""
+    from regops.adapters.github import GitHub
+
+    gh = github or GitHub()
     opened = open_registry(registry)
+    return {pull.number: _report(opened, pull, gh)[0] for pull in _pulls_at(opened, head_sha, gh)}
+
+
+def _report(opened: Registry, pull: Pull, gh: GitHub) -> tuple[str, str]:
+    from regops import report
+
     with _registry_at(opened, pull.base_sha) as (base, base_files), _registry_at(opened, pull.head_sha) as (head, _):
-        problems = sorted(set(policy.check(head)) | set(policy.against_base(head, base_files, ref=pull.base_ref)))
+        problems = _pr_problems(head, base_files, pull)
         moves = pr_moves(head, base_files)
         records = [(base.find(m.ref) or head.version(m.model, m.version), m.source, m.target) for m in moves]
         body = report.pr_comment(problems, report.review_page(base, records) if records else "", marker=REPORT_MARKER)
-    return gh.upsert_comment(number, REPORT_MARKER, body), body
+    return gh.upsert_comment(pull.number, REPORT_MARKER, body), body
 
 
 def pr_stamp(
@@ -774,6 +883,192 @@ def drift(*, registry: RegistryArg = "registry", issue: bool = False, github: Gi
         else:
             gh.close_issue(DRIFT_MARKER, comment="The outside matches the registry again (`regops sync --check`).")
     return result
+
+
+# --- canary ------------------------------------------------------------------------------------
+
+
+def canary_check(
+    model: str | None = None,
+    *,
+    registry: RegistryArg = "registry",
+    now: TimeArg = None,
+    open_pr: bool = False,
+    by: str | None = None,
+    dry_run: bool = False,
+    env: Mapping[str, str] | None = None,
+    github: GitHub | None = None,
+) -> list[Checked]:
+    """Check every live canary (the version in staging, or ``model``'s) against prod; record each verdict.
+
+    The result, when it was checked and the per-guardrail numbers go into the
+    version file (``dry_run``: nowhere). With ``open_pr`` the recorded results are
+    committed and pushed as ``by`` (default: github-actions[bot] in Actions), then a pass
+    opens the pull request promoting the version to prod (owners must still
+    approve it) and a fail the one taking it out of staging, each once per decision.
+    """
+    import os
+
+    from regops import canary, lifecycle
+
+    moment = _moment(now) or datetime.now(UTC)
+    opened = open_registry(registry)
+    checks = [_check_canary(opened, record, now=moment, env=env) for record in _live_canaries(opened, model)]
+    if dry_run or not checks:
+        return checks
+    _write(opened.root, lambda r: _record_checks(r, checks, now=moment), dry_run=False)
+    if not open_pr:
+        return checks
+    # In Actions GITHUB_ACTOR is whoever last edited the schedule: the check is the workflow's own act.
+    who = by or ("github-actions[bot]" if os.environ.get("GITHUB_ACTIONS") == "true" else lifecycle.identity())
+    verdicts = ", ".join(f"{c.ref} {c.decision.verdict}" for c in checks)
+    commit(registry=opened.root, message=f"canary: {verdicts}", push=True, by=who)
+    from regops.adapters.github import GitHub
+
+    gh = github or GitHub()
+    return [
+        replace(c, pull=_canary_pull(opened.root, c, github=gh, by=who)) if c.decision.verdict in canary.FINAL else c
+        for c in checks
+    ]
+
+
+def _live_canaries(opened: Registry, model: str | None) -> Iterator[VersionRecord]:
+    from regops.registry import parse_ref
+
+    for name in [parse_ref(model).model] if model else opened.model_names():
+        holder = opened.holder(name, "staging")
+        record = opened.version(name, holder.version) if holder else None
+        if record is not None and record.canary and record.canary.get("result") != "aborted":
+            yield record
+
+
+def _check_canary(opened: Registry, record: VersionRecord, *, now: datetime, env: Mapping[str, str] | None) -> Checked:
+    from regops import canary
+    from regops.adapters.metrics import MetricsError, open_metrics
+
+    settings = canary.settings(opened.config.raw["canary"], opened.model(record.model).raw.get("canary"))
+    holder = opened.holder(record.model, "prod")
+    started = datetime.fromisoformat(record.canary["started_at"]) if record.canary else now
+    source: MetricsSource | None = None
+    try:
+        source = open_metrics(settings.metrics, root=opened.root.parent, env=env) if settings.metrics else None
+        why = "" if source else "no metrics provider: set canary.metrics in regops.yaml"
+    except MetricsError as e:
+        why = str(e)
+    if holder is None:
+        source, why = None, f"no version of {record.model} in prod to compare the canary with"
+    clock = started
+    if source is None or holder is None:
+        results = [canary.unavailable(rule, why) for rule in settings.rules]
+    else:
+        window = _Window(record.model, (record.version, holder.version), started, now)
+        clock = _traffic_start(source, settings, window)
+        results = [
+            _guardrail(source, pair, settings, window) for pair in zip(settings.guardrails, settings.rules, strict=True)
+        ]
+    decision = canary.decide(results, started_at=clock, now=now, min_duration=settings.min_duration)
+    return canary.Checked(record.ref, record.model, record.version, holder.version if holder else None, decision)
+
+
+@dataclass(frozen=True)
+class _Window:
+    """What a canary's metrics are read for: the model, its (canary, prod) versions, from the canary's start to now."""
+
+    model: str
+    versions: tuple[str, str]
+    start: datetime
+    end: datetime
+
+
+def _guardrail(
+    source: MetricsSource, guardrail: tuple[Mapping[str, Any], Rule], settings: Settings, window: _Window
+) -> MetricResult:
+    """One guardrail: both arms observed over the canary's window, then tested; a provider error is inconclusive."""
+    from regops import canary
+    from regops.adapters.metrics import MetricsError
+
+    raw, rule = guardrail
+    try:
+        canary_arm, prod_arm = (
+            source.observe(raw, model=window.model, version=v, start=window.start, end=window.end)
+            for v in window.versions
+        )
+    except MetricsError as e:
+        return canary.unavailable(rule, str(e))
+    return canary.check(rule, canary_arm, prod_arm, min_requests=settings.min_requests)
+
+
+def _traffic_start(source: MetricsSource, settings: Settings, window: _Window) -> datetime:
+    """When the canary's minimum duration starts counting: its first request, where Prometheus can tell.
+
+    The version file says when the canary was configured; traffic may have reached
+    it later (a deployer applying the manifest). A canary that served nothing yet
+    has not started. Without a rate guardrail's ``requests`` query, the file's start.
+    """
+    from regops.adapters.metrics import MetricsError, PrometheusSource
+
+    requests = next((raw["requests"] for raw in settings.guardrails if raw.get("requests")), None)
+    if not isinstance(source, PrometheusSource) or requests is None:
+        return window.start
+    try:
+        first = source.served_since(
+            requests, model=window.model, version=window.versions[0], start=window.start, end=window.end
+        )
+    except MetricsError:
+        return window.start  # the guardrails' own queries report the provider's trouble
+    return window.end if first is None else max(window.start, first)
+
+
+def _record_checks(opened: Registry, checks: list[Checked], *, now: datetime) -> Plan:
+    from regops import canary, lifecycle
+    from regops.lifecycle import Plan
+
+    plan = Plan()
+    for check in checks:
+        one = lifecycle.record_canary(
+            opened,
+            check.ref,
+            result=canary.RECORDED[check.decision.verdict],
+            summary=check.decision.summary,
+            now=now,
+            report=[m.as_record() for m in check.decision.metrics],
+        )
+        plan.changes += one.changes
+        plan.steps += one.steps
+    return plan
+
+
+def _canary_pull(root: Path, check: Checked, *, github: GitHub, by: str) -> str:
+    """Open the pull request a final verdict calls for, unless one was ever opened for it; what happened, in a line."""
+    from regops import lifecycle, report
+
+    passed = check.decision.verdict == "pass"
+    branch = f"regops/canary-{check.model}-{check.version}-{'prod' if passed else 'rollback'}"
+    if existing := github.pulls_from(branch):
+        pull, state = existing[0]
+        return f"#{pull.number} ({state}) already proposes this: {pull.url}"
+    opened = open_registry(root)
+    record = opened.version(check.model, check.version)
+    # Bots never move a version to prod: the transition is the promotion the person who staged it asked for.
+    who = next((s.by for s in reversed(record.steps) if s.to == "staging"), by) if passed else by
+    target: Stage = "prod" if passed else "archived"
+    notes = f"canary {check.decision.summary}"
+    title = (
+        f"Promote {check.ref} to prod: canary passed" if passed else f"Take {check.ref} out of staging: canary failed"
+    )
+    _, pull = _on_branch(
+        opened,
+        lambda: _write(root, lambda r: lifecycle.promote(r, check.ref, to=target, notes=notes, by=who), dry_run=False),
+        title=title,
+        branch=branch,
+        labels=["canary", f"stage:{target}", f"model:{check.model}"],
+        model=check.model,
+        by=who,
+        github=github,
+        preface=report.canary_evidence(check),
+        author=by,
+    )
+    return f"opened #{pull.number}: {pull.url}"
 
 
 # --- datasets ----------------------------------------------------------------------------------

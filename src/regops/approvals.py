@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
-from regops.kinds import Stage
+from regops.kinds import Problem, Stage
 
 __all__ = ["Move", "Outcome", "Review", "Verdict", "evaluate", "latest_reviews"]
 
@@ -72,15 +72,23 @@ class Verdict:
 
 @dataclass(frozen=True)
 class Outcome:
+    """The verdicts, and the validation problems of the pull request's head against its base (``base_ref``):
+    a change that breaks a rule fails the check whatever its approvals, so the one required status says both."""
+
     verdicts: list[Verdict] = field(default_factory=list)
+    problems: tuple[Problem, ...] = ()
+    base_ref: str = "main"
 
     @property
     def ok(self) -> bool:
-        return all(v.ok for v in self.verdicts)
+        return not self.problems and all(v.ok for v in self.verdicts)
 
     @property
     def summary(self) -> str:
         """One line for the commit status (GitHub cuts descriptions at 140 characters)."""
+        if self.problems:
+            count = len(self.problems)
+            return f"{count} validation problem{'s' * (count != 1)}: run regops validate --base {self.base_ref}"[:140]
         if not self.verdicts:
             return "no stage changes: nothing to approve"
         failing = [v for v in self.verdicts if not v.ok]

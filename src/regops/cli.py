@@ -141,6 +141,23 @@ def cmd_canary_record(args: argparse.Namespace) -> int:
     return _plan_out(args, plan)
 
 
+def cmd_canary_check(args: argparse.Namespace) -> int:
+    from regops import api, report
+
+    checks = api.canary_check(
+        args.model,
+        registry=args.registry,
+        now=args.now,
+        open_pr=args.open_pr,
+        by=args.by,
+        dry_run=args.dry_run,
+    )
+    render = {"text": report.canary_text, "markdown": report.canary_markdown, "json": report.to_json}
+    _out(render[args.format](checks))
+    # A failed or unreadable canary turns the scheduled run red: someone should look, PR or not.
+    return EXIT_PROBLEMS if any(c.decision.verdict in ("fail", "inconclusive") for c in checks) else EXIT_OK
+
+
 def cmd_restore(args: argparse.Namespace) -> int:
     from regops import api
 
@@ -150,17 +167,47 @@ def cmd_restore(args: argparse.Namespace) -> int:
 def cmd_pr_check(args: argparse.Namespace) -> int:
     from regops import api, report
 
+    if args.head_sha is not None:
+        return _pr_check_head(args)
     number = args.pr if args.pr is not None else api.merge_group_pull(args.merge_group)
     outcome = api.pr_check(number, registry=args.registry, status_sha=args.sha)
     _json_or(args, outcome, report.approvals_text)
     return EXIT_OK if outcome.ok else EXIT_PROBLEMS
 
 
+def _no_open_pull(head_sha: str) -> int:
+    _out(f"no open pull request has head {head_sha} (it moved on; the newer run decides)")
+    return EXIT_OK
+
+
+def _pr_check_head(args: argparse.Namespace) -> int:
+    from regops import api, report
+
+    if args.sha is not None:
+        sys.stderr.write("regops: error: --sha goes with --pr or --merge-group; --head-sha reports on that head\n")
+        return EXIT_USAGE
+    outcomes = api.pr_check_head(args.head_sha, registry=args.registry)
+    if not outcomes:
+        return _no_open_pull(args.head_sha)
+    _json_or(
+        args,
+        outcomes,
+        lambda found: "\n".join(f"pull request #{n}: {report.approvals_text(o)}" for n, o in found.items()),
+    )
+    return EXIT_OK if all(o.ok for o in outcomes.values()) else EXIT_PROBLEMS
+
+
 def cmd_pr_report(args: argparse.Namespace) -> int:
     from regops import api
 
-    action, _ = api.pr_report(args.pr, registry=args.registry)
-    _out(f"pull request #{args.pr}: regops comment {action}")
+    if args.head_sha is not None:
+        actions = api.pr_report_head(args.head_sha, registry=args.registry)
+    else:
+        actions = {args.pr: api.pr_report(args.pr, registry=args.registry)[0]}
+    if not actions:
+        return _no_open_pull(args.head_sha)
+    for number, action in actions.items():
+        _out(f"pull request #{number}: regops comment {action}")
     return EXIT_OK
 
 
@@ -214,7 +261,7 @@ def _sync_out(args: argparse.Namespace, result: Any) -> int:
 def cmd_serving_export(args: argparse.Namespace) -> int:
     from regops import api, store
 
-    text = api.serving_export(registry=args.registry)
+    text = api.serving_export(registry=args.registry, format=args.format)
     if args.output:
         store.write_atomic(Path(args.output), text)
     else:
@@ -413,6 +460,17 @@ def _pr_flag(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _which_pull(parser: argparse.ArgumentParser, *, merge_group: bool = False) -> None:
+    """The pull request a ``pr`` action is about: by number, by head commit (a trusted workflow_run), or merge group."""
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--pr", type=int, metavar="N")
+    if merge_group:
+        which.add_argument("--merge-group", metavar="REF", help="a merge queue branch (gh-readonly-queue/main/pr-N-…)")
+    which.add_argument(
+        "--head-sha", metavar="SHA", help="the open pull request whose head commit is SHA, its commits fetched as data"
+    )
+
+
 def _write_verbs(verbs: Any) -> None:
     p = verbs.add_parser("register", help="store a version's files and record it as a candidate")
     p.add_argument("model", metavar="MODEL")
@@ -478,6 +536,25 @@ def _canary_verbs(verbs: Any) -> None:
     c.add_argument("--summary", metavar="TEXT")
     _writer(c, by=False)
     c.set_defaults(func=cmd_canary_record)
+    c = actions.add_parser(
+        "check", help="test each canary's guardrails against prod on live metrics, record the verdict"
+    )
+    c.add_argument("model", nargs="?", metavar="MODEL", help="only this model (default: every canary in staging)")
+    c.add_argument("--now", metavar="TIME", help="check as of TIME (the end of the metrics window; default now)")
+    c.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    c.add_argument(
+        "--open-pr",
+        action="store_true",
+        help="commit and push the results, then open the prod PR on a pass or the rollback PR on a fail (once each)",
+    )
+    c.add_argument(
+        "--by", metavar="WHO", help="who records the results (default: github-actions[bot] in Actions, else git's user)"
+    )
+    c.add_argument(
+        "--registry", default="registry", metavar="DIR", help="the registry folder, or a repository with registry/"
+    )
+    c.add_argument("--dry-run", action="store_true", help="print the verdicts; record nothing")
+    c.set_defaults(func=cmd_canary_check)
 
 
 def _outside_verbs(verbs: Any) -> None:
@@ -490,14 +567,12 @@ def _outside_verbs(verbs: Any) -> None:
     p = verbs.add_parser("pr", help="pull requests: the approvals check, the review comment, stamping approvals")
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     c = actions.add_parser("check", help="the required check regops/approvals: set a commit status, exit 1 if missing")
-    which = c.add_mutually_exclusive_group(required=True)
-    which.add_argument("--pr", type=int, metavar="N")
-    which.add_argument("--merge-group", metavar="REF", help="a merge queue branch (gh-readonly-queue/main/pr-N-…)")
+    _which_pull(c, merge_group=True)
     c.add_argument("--sha", metavar="SHA", help="report the status on this commit (the merge group's) instead")
     _common(c)
     c.set_defaults(func=cmd_pr_check)
     c = actions.add_parser("report", help="create or update the pull request's regops comment")
-    c.add_argument("--pr", type=int, required=True, metavar="N")
+    _which_pull(c)
     _common(c, json=False)
     c.set_defaults(func=cmd_pr_report)
     c = actions.add_parser("stamp", help="record the merged pull request and its approvers on new transitions")
@@ -526,8 +601,11 @@ def _outside_verbs(verbs: Any) -> None:
 
     p = verbs.add_parser("serving", help="the serving manifest: what serves prod and the canary")
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    e = actions.add_parser("export", help="print the manifest (JSON)")
+    e = actions.add_parser("export", help="print the manifest (JSON) or KServe InferenceServices")
     e.add_argument("-o", "--output", metavar="FILE", help="write it to FILE instead")
+    e.add_argument(
+        "--format", choices=("json", "kserve"), default="json", help="kserve: one InferenceService per model (YAML)"
+    )
     _common(e, json=False)
     e.set_defaults(func=cmd_serving_export)
 

@@ -7,7 +7,20 @@
     │   ├── ModelNotFoundError
     │   ├── VersionNotFoundError
     │   └── StageEmptyError          nobody held that stage (at that time)
-    └── TimeSpecError                an --at value that is not a time
+    ├── TimeSpecError                an --at value that is not a time
+    ├── LifecycleError               a write the rules refuse (lifecycle.py)
+    │   ├── RegistryLockedError      another writer holds the registry's lock
+    │   └── ChangedSincePlannedError a file changed between plan and write
+    ├── StorageError                 weights cannot be stored or read (storage.py)
+    │   ├── HashMismatchError, SourceChangedError, ArtifactsMissingError
+    │   └── HubError                 the Hugging Face Hub refused or failed (adapters/hub.py)
+    ├── DatasetError                 a dataset version cannot be hashed or recorded (datasets.py)
+    ├── CanaryConfigError            a guardrail that cannot be checked as configured (canary.py)
+    ├── MetricsError                 the metrics provider cannot answer (adapters/metrics.py)
+    ├── GitError                     a git command failed (adapters/git.py)
+    └── GitHubError                  GitHub refused or failed (adapters/github.py)
+
+Errors that belong to one concern live in its module, below this root.
 
 Problems in user data (a bad field, an illegal transition) are not exceptions:
 they are ``Problem`` values (``regops.model``), collected and reported together.

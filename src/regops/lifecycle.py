@@ -179,7 +179,7 @@ def _move(edits: _Edits, record: VersionRecord, target: Stage, *, now: datetime,
     doc.append("transitions", _transition(record.stage, target, now=now, by=by, **extra))
     doc.set("stage", target)
     canary = record.canary
-    if canary is not None and canary.get("result") == "pending" and target != "staging":
+    if canary is not None and canary.get("result") in ("pending", "inconclusive") and target != "staging":
         doc.update("canary", {"result": "aborted", "finished_at": now})
     return f"{record.ref}: {record.stage} -> {target}"
 
@@ -389,23 +389,35 @@ def _guard_broken(guard: Mapping[str, Any], value: float | None, baseline: float
 # --- canary results ----------------------------------------------------------------------------
 
 
+CanaryResult = Literal["pending", "passed", "failed", "inconclusive"]
+
+
 def record_canary(
     registry: Registry,
     ref: str,
     *,
-    result: Literal["passed", "failed"],
+    result: CanaryResult,
     summary: str | None,
     now: datetime | None = None,
+    report: list[dict[str, Any]] | None = None,
 ) -> Plan:
-    """Plan recording a canary verdict on the version in staging."""
+    """Plan recording a canary verdict on the version in staging.
+
+    With ``report`` (the per-guardrail numbers of ``regops canary check``) it is
+    a check: ``checked_at`` is set and the verdict may change at the next check.
+    Without, it is a verdict measured elsewhere, final: ``finished_at``.
+    """
     now = now or datetime.now(UTC)
     record = registry.get(ref)
     if record.stage != "staging" or record.canary is None:
         raise LifecycleError(f"{record.ref} is {record.stage}; canary results are recorded on the version in staging")
     edits = _Edits()
-    update: dict[str, Any] = {"result": result, "finished_at": now}
+    update: dict[str, Any] = {"result": result}
+    update["checked_at" if report is not None else "finished_at"] = now
     if summary:
         update["summary"] = summary
+    if report is not None:
+        update["report"] = report
     edits(record).update("canary", update)
     return edits.into(Plan(steps=[f"{record.ref}: canary {result}"]))
 

@@ -228,9 +228,13 @@ class Canary(_Strict):
     traffic_percent: Percent
     started_at: Timestamp
     # aborted: the version left staging before the canary reached a verdict.
-    result: Literal["pending", "passed", "failed", "aborted"]
+    # inconclusive: the last check could not read the metrics (never a pass).
+    result: Literal["pending", "passed", "failed", "inconclusive", "aborted"]
     finished_at: Timestamp | None = None
+    checked_at: Timestamp | None = None
     summary: str | None = None
+    # The last `regops canary check`: per guardrail, the numbers behind the verdict.
+    report: list[dict[str, JsonValue]] | None = None
 
 
 class Transition(_Strict):
@@ -275,15 +279,77 @@ class GuardMetric(Metric):
     tolerance: Annotated[float, Field(ge=0)] = 0.0
 
 
-class Hub(_Strict):
-    repo: HubRepo
-    private: bool = True
+# --- canary configuration (regops.yaml ``canary``, model.yaml ``canary``) ------
+
+RELATIVE_PATTERN: Final = r"^(?:0|[1-9]\d*)(?:\.\d+)?%$"
+# A bound in the metric's unit: a number, or a string with a unit (250ms, 0.3s, 1.5%).
+AMOUNT_PATTERN: Final = r"^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:ms|s|%)$"
+Relative = Annotated[
+    str,
+    _schema(RELATIVE_PATTERN),
+    _pattern(RELATIVE_PATTERN, "expected a relative allowance such as 10%"),
+]
+Amount = (
+    float
+    | Annotated[
+        str,
+        _schema(AMOUNT_PATTERN),
+        _pattern(AMOUNT_PATTERN, "expected a number, or a number with a unit such as 250ms, 0.3s or 1.5%"),
+    ]
+)
+Confidence = Annotated[float, Field(ge=0.5, lt=1)]
+Quantile = Annotated[float, Field(gt=0, lt=1)]
+Query = Annotated[str, Field(min_length=1)]
+
+
+class MetricsProvider(_Strict):
+    """Where live metrics come from: a Prometheus server's HTTP API, or a JSON document (file or URL)."""
+
+    provider: Literal["prometheus", "json"]
+    url: str | None = None
+    path: str | None = None
+    # The name of an environment variable holding a bearer token (never the token itself).
+    token_env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = None
+
+
+class Guardrail(_Strict):
+    """A metric the canary must hold against prod.
+
+    ``rate``: errors/requests, compared with a two-proportion test; ``latency``:
+    a quantile (``quantile``, default 0.99) of a histogram or samples; ``gauge``: any
+    per-request value (a business score), compared at ``quantile`` (default 0.5).
+    Rules: ``max_increase``/``max_decrease`` relative to prod, ``max``/``min`` absolute.
+    For Prometheus, ``errors``/``requests`` (rate) or ``buckets`` (latency, gauge) are
+    PromQL templates with ``{model}``, ``{version}`` and ``{window}`` placeholders.
+    """
+
+    metric: Name
+    kind: Literal["rate", "latency", "gauge"]
+    quantile: Quantile | None = None
+    max_increase: Relative | None = None
+    max_decrease: Relative | None = None
+    max: Amount | None = None
+    min: Amount | None = None
+    confidence: Confidence | None = None
+    errors: Query | None = None
+    requests: Query | None = None
+    buckets: Query | None = None
 
 
 class CanaryPolicy(_Strict):
+    """A model's overrides of regops.yaml's ``canary`` defaults (a list of guardrails replaces the default list)."""
+
     traffic_percent: Percent | None = None
     min_requests: Annotated[int, Field(ge=0)] | None = None
     min_duration_minutes: Annotated[int, Field(ge=0)] | None = None
+    confidence: Confidence | None = None
+    metrics: MetricsProvider | None = None
+    guardrails: list[Guardrail] | None = None
+
+
+class Hub(_Strict):
+    repo: HubRepo
+    private: bool = True
 
 
 class RetentionPolicy(_Strict):
@@ -386,17 +452,14 @@ class Retention(_Strict):
     candidate_ttl_days: Annotated[int, Field(ge=1)] = 30
 
 
-class MetricsProvider(_Strict):
-    provider: Literal["prometheus", "json"]
-    url: str | None = None
-    path: str | None = None
-
-
 class CanaryDefaults(_Strict):
     traffic_percent: Percent = 5.0
+    # Per arm (canary and prod) and per guardrail: below it a guardrail is pending.
     min_requests: Annotated[int, Field(ge=0)] = 1000
     min_duration_minutes: Annotated[int, Field(ge=0)] = 60
+    confidence: Confidence = 0.95
     metrics: MetricsProvider | None = None
+    guardrails: list[Guardrail] = Field(default_factory=list)
 
 
 class RegistryConfig(_Strict):

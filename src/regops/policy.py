@@ -337,7 +337,7 @@ def _transitions(registry: Registry, record: VersionRecord, allowed: dict[str, s
 
 
 def canary(registry: Registry, _: datetime) -> Iterator[Problem]:
-    """A canary record only on versions that went through staging; pending only while there."""
+    """A canary record only on versions that went through staging; pending or inconclusive only while there."""
     for record in registry.iter_versions():
         if record.canary is None:
             continue
@@ -347,11 +347,12 @@ def canary(registry: Registry, _: datetime) -> Iterator[Problem]:
                 field="canary",
                 message="only versions that entered staging have a canary",
             )
-        elif record.canary["result"] == "pending" and record.stage != "staging":
+        elif record.canary["result"] in ("pending", "inconclusive") and record.stage != "staging":
             yield Problem(
                 registry.display(record.path),
                 field="canary.result",
-                message=f"a pending canary belongs to the version in staging; this one is {record.stage}",
+                message=f"a {record.canary['result']} canary belongs to the version in staging; this one is "
+                f"{record.stage} (record aborted when it leaves staging without a verdict)",
             )
 
 

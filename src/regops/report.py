@@ -18,6 +18,7 @@ from regops.kinds import Problem
 
 if TYPE_CHECKING:
     from regops.approvals import Outcome
+    from regops.canary import Checked
     from regops.datasets import TreeHash
     from regops.lifecycle import Plan, RegisterResult
     from regops.registry import (
@@ -37,6 +38,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "approvals_text",
+    "canary_evidence",
+    "canary_markdown",
+    "canary_text",
     "diff_text",
     "download_text",
     "drift_issue",
@@ -641,6 +645,7 @@ def pr_comment(problems: Sequence[Problem], page: str, *, marker: str) -> str:
 def approvals_text(outcome: Outcome) -> str:
     """The approvals check in detail: per stage change, who counted, who is missing, which reviews did not count."""
     lines = [("pass: " if outcome.ok else "fail: ") + outcome.summary]
+    lines += [f"  {problem}" for problem in outcome.problems]
     for v in outcome.verdicts:
         mark = "ok" if v.ok else "missing"
         lines.append(f"{v.move.ref} {v.move.source} -> {v.move.target}: {len(v.counted)}/{v.needed} approvals ({mark})")
@@ -653,3 +658,64 @@ def approvals_text(outcome: Outcome) -> str:
         if v.canary_missing:
             lines.append(f"  canary: {v.move.canary or 'none'} (prod needs a passed canary)")
     return "\n".join(lines)
+
+
+# --- canary --------------------------------------------------------------------------------------
+
+
+def _canary_rows(check: Checked) -> list[list[str]]:
+    from regops.canary import show
+
+    return [
+        [
+            m.metric,
+            m.kind,
+            m.verdict,
+            show(m.kind, m.canary),
+            show(m.kind, m.prod),
+            show(m.kind, m.limit),
+            f"{m.n_canary} / {m.n_prod}",
+            "-" if m.p_value is None else f"{m.p_value:.2g}",
+        ]
+        for m in check.decision.metrics
+    ]
+
+
+CANARY_HEADERS = ("guardrail", "kind", "verdict", "canary", "prod", "limit", "requests canary / prod", "p")
+
+
+def _canary_title(check: Checked) -> str:
+    against = f"prod {check.prod}" if check.prod else "no prod version"
+    return f"{check.ref} (canary) vs {against}: {check.decision.verdict}"
+
+
+def canary_text(checks: Sequence[Checked]) -> str:
+    """The verdicts of ``regops canary check``, one table per canary, then the reasons."""
+    if not checks:
+        return "no canary in staging: nothing to check"
+    blocks = []
+    for check in checks:
+        lines = [_canary_title(check), f"  {check.decision.summary}"]
+        if check.decision.metrics:
+            lines += ["  " + line for line in _table(CANARY_HEADERS, _canary_rows(check)).splitlines()]
+            lines += [f"  - {m.reason}" for m in check.decision.metrics]
+        if check.pull:
+            lines.append(f"  pull request: {check.pull}")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def canary_evidence(check: Checked) -> str:
+    """One canary's verdict as Markdown: the evidence in the body of the pull request it opens."""
+    lines = [f"### Canary: {_canary_title(check)}", "", check.decision.summary, ""]
+    if check.decision.metrics:
+        lines += ["| " + " | ".join(CANARY_HEADERS) + " |", "|" + "---|" * len(CANARY_HEADERS)]
+        lines += ["| " + " | ".join(row) + " |" for row in _canary_rows(check)]
+        lines += ["", *(f"- {m.reason}" for m in check.decision.metrics)]
+    return "\n".join(lines)
+
+
+def canary_markdown(checks: Sequence[Checked]) -> str:
+    if not checks:
+        return "No canary in staging: nothing to check."
+    return "\n\n".join(canary_evidence(c) + (f"\n\nPull request: {c.pull}" if c.pull else "") for c in checks)

@@ -524,8 +524,11 @@ def to_node(value: Any, *, flow: bool = True) -> Any:
             mapping.fa.set_flow_style()
         return mapping
     if isinstance(value, (list, tuple)):
-        seq = CommentedSeq(to_node(v, flow=True) for v in value)
-        seq.fa.set_flow_style()
+        # Short lists stay on one line; a list of mappings in a block (a canary's report) is a block of blocks.
+        blocks = not flow and any(isinstance(v, dict) for v in value)
+        seq = CommentedSeq(to_node(v, flow=not blocks) for v in value)
+        if not blocks:
+            seq.fa.set_flow_style()
         return seq
     if isinstance(value, str) and _needs_quotes(value, flow=flow):
         return DoubleQuotedScalarString(value)

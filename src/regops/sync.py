@@ -145,7 +145,7 @@ def serving_manifest(registry: Registry) -> dict[str, Any]:
         holders = {r.stage: r for r in registry.versions(name) if r.stage in ("staging", "prod")}
         prod, staging = holders.get("prod"), holders.get("staging")
         canary = None
-        if staging is not None and staging.canary and staging.canary.get("result") == "pending":
+        if staging is not None and staging.canary is not None and _serves_canary(staging.canary):
             canary = {
                 **_served(staging),
                 "traffic_percent": staging.canary["traffic_percent"],
@@ -155,8 +155,57 @@ def serving_manifest(registry: Registry) -> dict[str, Any]:
     return {"models": models}
 
 
+def _serves_canary(canary: dict[str, Any]) -> bool:
+    """A canary takes traffic until it fails or its version leaves staging (a pass keeps it on until prod)."""
+    return canary.get("result") not in ("failed", "aborted")
+
+
 def serving_text(registry: Registry) -> str:
     return json.dumps(serving_manifest(registry), indent=2, sort_keys=True) + "\n"
+
+
+KSERVE_API: Final = "serving.kserve.io/v1beta1"
+
+
+def kserve_text(registry: Registry) -> str:
+    """One KServe ``InferenceService`` per model with a version in prod, as YAML documents (deterministic).
+
+    KServe's canary rollout: the spec names the canary's weights with
+    ``canaryTrafficPercent``, and KServe keeps the rest of the traffic on the
+    last ready revision (prod). Weights outside the Hub cannot be named by a
+    ``storageUri``; such models are listed in a comment instead.
+    """
+    documents, skipped = [], []
+    for name, served in serving_manifest(registry)["models"].items():
+        prod, canary = served["prod"], served["canary"]
+        if prod is None:
+            continue
+        if any(arm["storage"].get("backend") != "hf" for arm in (prod, canary) if arm):
+            skipped.append(name)
+            continue
+        documents.append(store.dump(_inference_service(name, prod, canary)))
+    head = "".join(f"# {n}: weights not on the Hub; KServe needs an hf:// storageUri\n" for n in skipped)
+    return head + "---\n".join(documents)
+
+
+def _inference_service(name: str, prod: dict[str, Any], canary: dict[str, Any] | None) -> dict[str, Any]:
+    served = canary or prod
+    storage = served["storage"]
+    predictor: dict[str, Any] = {}
+    annotations = {"regops.dev/prod-version": prod["version"]}
+    if canary:
+        predictor["canaryTrafficPercent"] = canary["traffic_percent"]
+        annotations["regops.dev/canary-version"] = canary["version"]
+    predictor["model"] = {
+        "modelFormat": {"name": "huggingface"},
+        "storageUri": f"hf://{storage['repo']}:{storage['revision']}",
+    }
+    return {
+        "apiVersion": KSERVE_API,
+        "kind": "InferenceService",
+        "metadata": {"name": name, "labels": {"app.kubernetes.io/managed-by": "regops"}, "annotations": annotations},
+        "spec": {"predictor": predictor},
+    }
 
 
 # --- comparing -------------------------------------------------------------------------------------

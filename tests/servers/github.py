@@ -10,8 +10,9 @@ What it is
     follows them and refuses any other host.
 
 What of GitHub it speaks (paths relative to ``/api/v3``; GitHub's field names, status codes and error bodies)
-    ``GET /user``, ``GET /users/{username}``; ``GET /repos/{owner}/{repo}``; pull requests: ``GET``/``POST
-    .../pulls`` (``state``, ``head`` as ``owner:branch``, ``base``, ``sort``, ``direction``), ``GET``/``PATCH
+    ``GET /user``, ``GET /users/{username}``; ``GET /repos/{owner}/{repo}`` (a fork says ``fork``, ``parent`` and
+    ``source``); pull requests: ``GET``/``POST .../pulls`` (``state``, ``head`` as ``owner:branch``, ``base``,
+    ``sort``, ``direction``; a pull request's head may be a fork's branch), ``GET``/``PATCH
     .../pulls/{n}``, ``.../files``, ``.../commits``, ``GET``/``POST .../reviews``, ``GET``/``POST
     .../requested_reviewers``; issues: ``GET``/``POST .../issues`` (``state``, ``labels``, ``creator``,
     ``assignee``, ``since``, ``sort``, ``direction``; pull requests are issues too), ``GET``/``PATCH .../issues/{n}``,
@@ -42,12 +43,13 @@ What it adds for tests
     given: see :mod:`tests.servers.openapi`); ``validated`` (how many responses were checked); ``page_size`` (caps
     every page, to exercise pagination); ``corrupt`` (break a field of the next matching response, to prove the
     check works); state helpers that play "someone used GitHub by hand or pushed with git": ``add_token``,
-    ``add_user``, ``add_org``, ``add_team``, ``add_repo``, ``add_collaborator``, ``add_branch``, ``add_pull``,
-    ``set_head``, ``add_review``, ``merge``; and readers of what clients did: ``comments``, ``labels``,
+    ``add_user``, ``add_org``, ``add_team``, ``add_repo``, ``add_fork``, ``add_collaborator``, ``add_branch``,
+    ``add_pull`` (``head_repo`` for a pull request from a fork), ``set_head``, ``add_review``, ``merge``; and readers of what clients did: ``comments``, ``labels``,
     ``reviewers``, ``statuses``, ``check_runs``.
 
 What it does not do
-    Git (no contents, trees, refs or real merges), forks, webhooks, GraphQL, milestones, reactions, review comments,
+    Git (no contents, trees, refs or real merges), creating forks or pull requests from them through the API
+    (``add_fork`` and ``add_pull(head_repo=...)`` play them), webhooks, GraphQL, milestones, reactions, review comments,
     branch protection and required checks, rate limiting, conditional requests.
 """
 
@@ -312,6 +314,7 @@ class _Pull:
     merged_by: str | None = None
     merge_commit_sha: str | None = None
     maintainer_can_modify: bool = False
+    head_repo: str | None = None  # the fork (``owner/name``) whose branch the head is; None: the same repository
     reviewers: list[str] = field(default_factory=list)
     team_reviewers: list[str] = field(default_factory=list)
     reviews: list[_Review] = field(default_factory=list)
@@ -401,6 +404,7 @@ class _Repo:
     statuses: list[_Status] = field(default_factory=list)
     check_runs: dict[int, _CheckRun] = field(default_factory=dict)
     pushed_at: str = ""
+    fork_of: str | None = None  # the parent repository (``owner/name``) of a fork
 
     @property
     def full_name(self) -> str:
@@ -645,7 +649,7 @@ class _View:
             "owner": self.user(repo.owner),
             "html_url": self.repo_web(repo),
             "description": repo.description,
-            "fork": False,
+            "fork": repo.fork_of is not None,
             "url": url,
         }
         data.update({f"{name}_url": url + suffix for name, suffix in REPO_LINKS.items()})
@@ -692,6 +696,9 @@ class _View:
             data["permissions"] = _permissions(level)
         if full:
             data.update({"network_count": 0, "subscribers_count": 0})
+            if repo.fork_of is not None:
+                parent = self.github.repos[repo.fork_of.lower()]
+                data["parent"] = data["source"] = self.repository(parent)
             if self.github.account(repo.owner).type == "Organization":
                 data["organization"] = self.user(repo.owner)
         return data
@@ -818,7 +825,7 @@ class _View:
             "assignees": [self.user(login) for login in issue.assignees],
             "requested_reviewers": [self.user(login) for login in pull.reviewers],
             "requested_teams": [self.team(self.github.team(repo.owner, slug)) for slug in pull.team_reviewers],
-            "head": self.branch_end(repo, pull.head_ref, pull.head_sha),
+            "head": self.branch_end(self.github.head_repo(repo, pull), pull.head_ref, pull.head_sha),
             "base": self.branch_end(repo, pull.base_ref, base_sha),
             "_links": {
                 name: {"href": href}
@@ -862,13 +869,15 @@ class _View:
     def pull_minimal(self, repo: _Repo, issue: _Issue) -> dict[str, Any]:
         pull = issue.pull
         assert pull is not None
+        head = self.github.head_repo(repo, pull)
         small_repo = {"id": repo.id, "url": self.repo_url(repo), "name": repo.name}
+        small_head = {"id": head.id, "url": self.repo_url(head), "name": head.name}
         base_sha = repo.branches[pull.base_ref].sha if pull.base_ref in repo.branches else pull.head_sha
         return {
             "id": pull.id,
             "number": issue.number,
             "url": f"{self.repo_url(repo)}/pulls/{issue.number}",
-            "head": {"ref": pull.head_ref, "sha": pull.head_sha, "repo": small_repo},
+            "head": {"ref": pull.head_ref, "sha": pull.head_sha, "repo": small_head},
             "base": {"ref": pull.base_ref, "sha": base_sha, "repo": small_repo},
         }
 
@@ -1172,6 +1181,10 @@ class _GitHub:
     def repo(self, owner: str, name: str) -> _Repo:
         return _found(self.repos.get(f"{owner}/{name}".lower()))
 
+    def head_repo(self, repo: _Repo, pull: _Pull) -> _Repo:
+        """The repository the pull request's head branch is in: ``repo``, or the fork it came from."""
+        return repo if pull.head_repo is None else self.repos[pull.head_repo.lower()]
+
     def add_commit(self, repo: _Repo, sha: str, **details: Any) -> _Commit:
         if not re.fullmatch(r"[0-9a-f]{40}", sha):
             raise ValueError(f"not a commit id (40 lowercase hex digits): {sha!r}")
@@ -1312,7 +1325,7 @@ class _GitHub:
             pull = issue.pull
             if pull is None or state not in ("all", issue.state):
                 continue
-            if head and ":" in head and head != f"{repo.owner}:{pull.head_ref}":
+            if head and ":" in head and head != f"{self.head_repo(repo, pull).owner}:{pull.head_ref}":
                 continue
             if base and pull.base_ref != base:
                 continue
@@ -1363,8 +1376,16 @@ class _GitHub:
         )
         return _created(call.view.pull(repo, repo.issues[number]))
 
-    def new_pull(self, repo: _Repo, *, number: int | None = None, **details: Any) -> int:
-        branch = repo.branches[details["head_ref"]]
+    def new_pull(
+        self, repo: _Repo, *, number: int | None = None, head_repo: _Repo | None = None, **details: Any
+    ) -> int:
+        """A pull request into ``repo`` from a branch of ``head_repo`` (a fork; default ``repo``) and its number.
+
+        A fork's commits are served by ``repo`` too (``commits/{sha}``, statuses on them), as GitHub does."""
+        source = head_repo or repo
+        branch = source.branches[details["head_ref"]]
+        for sha in branch.commits:
+            repo.commits.setdefault(sha, source.commits[sha])
         number = number if number is not None else max(repo.issues, default=0) + 1
         if number in repo.issues:
             raise ValueError(f"{repo.full_name}#{number} already exists")
@@ -1379,6 +1400,7 @@ class _GitHub:
             [dict(entry) for entry in branch.files],
             draft=details.get("draft", False),
             maintainer_can_modify=details.get("maintainer_can_modify", False),
+            head_repo=None if head_repo is None else head_repo.full_name,
         )
         issue = _Issue(number, next(self.ids), details["title"], details.get("body"), details["user"], now, now)
         issue.pull = pull
@@ -2275,6 +2297,25 @@ class GitHubServer:
                 self.add_collaborator(full_name, login, level)
             return initial
 
+    def add_fork(self, source: str, full_name: str, *, exist_ok: bool = False) -> None:
+        """``full_name`` (``owner/name``, its owner a user) forks ``source``: its default branch at the source's, and
+        its visibility (a fork of a private repository is private, readable by those who can read the source).
+        With ``exist_ok``, a fork of ``source`` already there is left as it is."""
+        parent = self._repo(source)
+        with self._github.lock:
+            existing = self._github.repos.get(full_name.lower())
+            if existing is not None and exist_ok and existing.fork_of == parent.full_name:
+                return
+            self.add_repo(full_name, parent.default_branch, private=parent.private, description=parent.description)
+            fork = self._repo(full_name)
+            fork.fork_of = parent.full_name
+            tip = parent.branches[parent.default_branch].sha
+            fork.commits.setdefault(tip, parent.commits[tip])
+            fork.branches[fork.default_branch] = _Branch(fork.default_branch, tip, [], [])
+            fork.history[fork.default_branch] = set(parent.history[parent.default_branch])
+            for login, level in parent.collaborators.items():
+                fork.collaborators.setdefault(login, "read" if _level(level) else "none")
+
     def add_collaborator(self, repo: str, login: str, permission: Level = "write") -> None:
         _level(permission)
         with self._github.lock:
@@ -2330,16 +2371,32 @@ class GitHubServer:
         draft: bool = False,
         merged: bool = False,
         merge_commit_sha: str | None = None,
+        head_repo: str | None = None,
     ) -> int:
         """An open pull request from branch ``head_ref`` (pushed at ``head_sha`` with ``commits`` and ``files``, see
-        ``add_branch``; commits default to one by ``user``), merged at once with ``merged``; its number."""
+        ``add_branch``; commits default to one by ``user``), merged at once with ``merged``; its number.
+
+        ``head_repo`` (``owner/name``, made with :meth:`add_fork`): the branch is pushed to that fork, and the pull
+        request is one from a fork."""
         target = self._repo(repo)
         base = base_ref or target.default_branch
         with self._github.lock:
             default = [{"sha": head_sha, "author_login": user, "committer_login": user}]
-            self.add_branch(repo, head_ref, head_sha, commits=commits or default, files=files, base=base)
+            pushed_to = head_repo or repo
+            fork_base = None if head_repo is None else self._repo(head_repo).default_branch
+            self.add_branch(
+                pushed_to, head_ref, head_sha, commits=commits or default, files=files, base=fork_base or base
+            )
             created = self._github.new_pull(
-                target, number=number, title=title, head_ref=head_ref, base_ref=base, user=user, body=body, draft=draft
+                target,
+                number=number,
+                head_repo=None if head_repo is None else self._repo(head_repo),
+                title=title,
+                head_ref=head_ref,
+                base_ref=base,
+                user=user,
+                body=body,
+                draft=draft,
             )
             target.issues[created].labels = self._github.ensure_labels(target, labels)
         if merged or merge_commit_sha is not None:
@@ -2360,16 +2417,18 @@ class GitHubServer:
         target, issue, pull = self._pull(repo, number)
         with self._github.lock:
             login = author_login or issue.user
-            self._github.add_commit(
-                target, sha, parents=[pull.head_sha], author_login=login, message=message or f"Update {sha[:7]}"
+            source = self._github.head_repo(target, pull)
+            commit = self._github.add_commit(
+                source, sha, parents=[pull.head_sha], author_login=login, message=message or f"Update {sha[:7]}"
             )
+            target.commits[sha] = commit
             pull.head_sha = sha
             pull.commits.append(sha)
             if files is not None:
                 pull.files = [_file_entry(entry) for entry in files]
-            branch = target.branches[pull.head_ref]
+            branch = source.branches[pull.head_ref]
             branch.sha, branch.commits, branch.files = sha, list(pull.commits), list(pull.files)
-            target.history[pull.head_ref].add(sha)
+            source.history[pull.head_ref].add(sha)
             issue.updated_at = _stamp()
 
     def add_review(
@@ -2404,7 +2463,8 @@ class GitHubServer:
             base = target.branches[pull.base_ref]
             sha = merge_commit_sha or fake_sha("merge", repo, number, pull.head_sha)
             merger = merged_by or issue.user
-            message = f"Merge pull request #{number} from {target.owner}/{pull.head_ref}\n\n{issue.title}"
+            head_owner = self._github.head_repo(target, pull).owner
+            message = f"Merge pull request #{number} from {head_owner}/{pull.head_ref}\n\n{issue.title}"
             self._github.add_commit(
                 target, sha, parents=[base.sha, pull.head_sha], author_login=merger, message=message, files=pull.files
             )

@@ -130,3 +130,13 @@ def github_server_fixture() -> Iterator[GitHubFixture]:
     report = "\n".join(f"{title}:\n  " + "\n  ".join(items) for title, items in findings.items() if items)
     if report:
         pytest.fail(report)
+
+
+@pytest.fixture
+def gh(github_server: GitHubFixture, monkeypatch: pytest.MonkeyPatch) -> GitHubFixture:
+    """regops pointed at the local GitHub as in a workflow: repository, API URL and the app's token from the
+    environment."""
+    monkeypatch.setenv("GITHUB_REPOSITORY", REPO)
+    monkeypatch.setenv("GITHUB_API_URL", github_server.api_url)
+    monkeypatch.setenv("GITHUB_TOKEN", github_server.app_token)
+    return github_server

@@ -1,28 +1,40 @@
 """Read files as they are at a git ref (the base of a pull request), with the git command line.
 
 Two processes whatever the size of the registry: ``git ls-tree`` lists the
-blobs under a folder, ``git cat-file --batch`` streams them all.
+blobs under a folder, ``git cat-file --batch`` streams them all. A pull
+request's commits are fetched as data (:func:`fetch`): objects and refs, never
+a checkout, so nothing of them runs.
 """
 
 from __future__ import annotations
 
+import base64
+import os
 import subprocess
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from regops.errors import RegopsError
 
 LOCK_NAME = ".regops.lock"  # the registry's write lock (lifecycle.LOCK_FILE): never committed
 
-__all__ = ["GitError", "commit_paths", "current_branch", "files_at", "head_commit", "push"]
+__all__ = ["GitError", "commit_paths", "current_branch", "fetch", "files_at", "head_commit", "push"]
 
 
 class GitError(RegopsError):
     """git could not answer (no repository, an unknown ref)."""
 
 
-def _git(repo: Path, *args: str, stdin: bytes | None = None) -> bytes:
+def _git(repo: Path, *args: str, stdin: bytes | None = None, config: Mapping[str, str] | None = None) -> bytes:
+    """Run git in ``repo``; ``config`` is passed through git's environment (GIT_CONFIG_*), never the command line,
+    so a credential in it shows in no process list and in no error message."""
+    env = None
+    if config:
+        env = {**os.environ, "GIT_CONFIG_COUNT": str(len(config))}
+        for index, (key, value) in enumerate(config.items()):
+            env |= {f"GIT_CONFIG_KEY_{index}": key, f"GIT_CONFIG_VALUE_{index}": value}
     try:
-        done = subprocess.run(["git", "-C", str(repo), *args], input=stdin, capture_output=True, check=False)
+        done = subprocess.run(["git", "-C", str(repo), *args], input=stdin, capture_output=True, check=False, env=env)
     except FileNotFoundError:
         raise GitError("git is not installed; --base needs it") from None
     if done.returncode != 0:
@@ -61,6 +73,29 @@ def files_at(repo: Path, ref: str, folder: str) -> dict[str, bytes]:
         files[path] = out[end + 1 : end + 1 + size]
         at = end + 1 + size + 1
     return files
+
+
+def fetch(repo: Path, refspecs: Sequence[str], *, remote: str = "origin") -> None:
+    """Fetch ``refspecs`` from ``remote`` into ``repo`` as data: objects and refs, the working tree untouched.
+
+    With ``GITHUB_TOKEN`` set, git authenticates as actions/checkout does (an
+    ``AUTHORIZATION: basic`` extra header, which a private repository needs once
+    the checkout kept no credentials).
+    """
+    token = os.environ.get("GITHUB_TOKEN")
+    config: dict[str, str] = {}
+    if token:
+        basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+        config["http.extraheader"] = f"AUTHORIZATION: basic {basic}"
+    _git(repo, "fetch", "-q", "--no-tags", "--no-recurse-submodules", remote, *refspecs, config=config)
+
+
+def resolve(repo: Path, ref: str) -> str | None:
+    """The commit ``ref`` names in ``repo``, or None when it names none."""
+    try:
+        return _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").decode().strip()
+    except GitError:
+        return None
 
 
 def head_commit(repo: Path) -> str:

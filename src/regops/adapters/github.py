@@ -117,6 +117,17 @@ class GitHub:
                 pr.html_url,
             )
 
+    def open_pulls(self, *, head_sha: str) -> list[Pull]:
+        """The open pull requests whose head commit is ``head_sha``, from a branch of this repository or of a fork.
+
+        Found by listing every open pull request, since a ``workflow_run`` event
+        names none for a fork's pull request.
+        """
+        with self._errors(f"list the open pull requests of {head_sha[:7]} in"):
+            numbers = [p.number for p in self.repo.get_pulls(state="open") if p.head.sha == head_sha]
+        # Each read whole (a listing leaves fields out), and dropped if its head moved on meanwhile.
+        return [pull for pull in map(self.pull, numbers) if pull.head_sha == head_sha]
+
     def reviews(self, number: int) -> list[Review]:
         """Every review, oldest first."""
         with self._errors(f"read the reviews of #{number} in"):
@@ -200,6 +211,12 @@ class GitHub:
         with self._errors(f"find the pull request of {sha[:7]} in"):
             found = self.repo.get_commit(sha).get_pulls()
             return [self.pull(p.number) for p in found if p.merged]
+
+    def pulls_from(self, branch: str) -> list[tuple[Pull, str]]:
+        """Every pull request ever opened from ``branch`` of this repository, with its state (open, closed, merged)."""
+        with self._errors(f"list the pull requests from {branch} in"):
+            found = self.repo.get_pulls(state="all", head=f"{self.repo.owner.login}:{branch}")
+            return [(self.pull(p.number), "merged" if p.merged_at else p.state) for p in found]
 
 
 def _message(e: Any) -> str:

@@ -1,0 +1,661 @@
+"""The canary decision: does the staging version hold its guardrails against prod?
+
+Pure: observations in, a verdict with its numbers out. Reading the metrics is
+``adapters/metrics.py``; writing the result and opening pull requests is ``api``.
+
+A guardrail (:class:`Rule`) is checked on one metric (:func:`check`), and the
+metrics' results make one :class:`Decision` (:func:`decide`). Every test asks
+"is the canary *worse than allowed*?" and fails only on evidence at the configured
+``confidence`` (alpha = 1 - confidence): too little evidence is a pass, never a fail,
+so a noisy metric cannot block a release on its own.
+
+Rates (:class:`Counts`), a one-sided Wald z test with unpooled variance:
+
+* ``max_increase = a`` (higher is worse): H0 p_c ≤ (1+a)·p_p against H1 p_c > (1+a)·p_p,
+  z = (p̂_c - (1+a)·p̂_p) / sqrt(p̂_c(1-p̂_c)/n_c + (1+a)²·p̂_p(1-p̂_p)/n_p);
+* ``max = m``: H1 p_c > m, z = (p̂_c - m) / sqrt(m(1-m)/n_c) (the variance under H0);
+* ``max_decrease = a`` and ``min = m`` (higher is better): the mirror images, against
+  (1-a)·p_p and m.
+
+The p-value is the upper normal tail of z; the rule fails iff p < alpha. A zero variance
+(no errors on either side, or a bound of 0 or 1) makes the test exact: it fails iff
+the canary is on the wrong side of the limit at all.
+
+Quantiles (:class:`Distribution`: Prometheus histogram buckets or raw samples) are
+compared by distribution-free confidence bounds from order statistics: of n values,
+the rank of the q-quantile lies within n·q ± z·sqrt(n·q(1-q)) (the normal approximation
+of the binomial count of values below it), and a rank becomes a value by linear
+interpolation within its bucket, as Prometheus' ``histogram_quantile`` does.
+
+* ``max_increase = a`` (higher is worse, e.g. latency): fails iff the canary's lower
+  bound exceeds prod's upper bound plus a, each bound one-sided at alpha/2 (Bonferroni:
+  together the two hold with confidence ≥ 1 - alpha);
+* ``max = m``: fails iff the canary's lower bound (one-sided at alpha) exceeds m;
+* ``max_decrease = a`` and ``min = m`` (higher is better, e.g. a business score): the
+  mirror images with the canary's upper bound.
+
+The reported numbers are point estimates (p̂, or the interpolated quantile) and the
+limit at those estimates (e.g. (1+a)·p̂_p); the reason names the bounds that decided.
+A rule with several parts fails if any part fails.
+
+A metric with fewer than ``min_requests`` values on an arm it needs is ``pending``.
+Each check is a fixed-sample test: a job that checks every few minutes and stops at
+the first fail peeks, which raises the false-fail rate above alpha; ``min_duration`` and
+``min_requests`` keep the early, noisiest looks from deciding.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from bisect import bisect_left, bisect_right
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from itertools import accumulate
+from statistics import NormalDist
+from typing import Any, Literal
+
+from regops.errors import RegopsError
+
+__all__ = [
+    "FINAL",
+    "RECORDED",
+    "CanaryConfigError",
+    "Checked",
+    "Counts",
+    "Decision",
+    "Distribution",
+    "MetricResult",
+    "Observation",
+    "Rule",
+    "Settings",
+    "Verdict",
+    "check",
+    "decide",
+    "settings",
+    "show",
+    "unavailable",
+]
+
+Verdict = Literal["pass", "fail", "pending", "inconclusive"]
+Kind = Literal["rate", "latency", "gauge"]
+
+_KINDS: dict[str, Kind] = {"rate": "rate", "latency": "latency", "gauge": "gauge"}
+_DEFAULT_QUANTILE: dict[Kind, float | None] = {"rate": None, "latency": 0.99, "gauge": 0.5}
+# A bare number is in the metric's own unit: a fraction for rates, seconds for latencies.
+# Divisors, not factors: 700 / 1000 is 0.7 exactly, 700 * 0.001 is not.
+_UNIT_DIVISOR: dict[Kind, dict[str, float]] = {
+    "rate": {"": 1.0, "%": 100.0},
+    "latency": {"": 1.0, "s": 1.0, "ms": 1000.0},
+    "gauge": {"": 1.0},
+}
+_UNIT_HINT: dict[Kind, str] = {
+    "rate": "a rate is a fraction: write 1.5% or 0.015",
+    "latency": "a latency is in seconds: write 250ms, 0.25s or 0.25",
+    "gauge": "a gauge takes a plain number in the metric's own unit, e.g. 0.8",
+}
+_AMOUNT = re.compile(r"^(-?\d+(?:\.\d+)?)(ms|s|%)?$")
+_RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)%$")
+_PRECEDENCE: tuple[Verdict, ...] = ("fail", "inconclusive", "pending", "pass")
+_NORMAL = NormalDist()
+
+
+class CanaryConfigError(RegopsError):
+    """A guardrail that cannot be checked as configured (``.metric`` names it)."""
+
+    def __init__(self, metric: str, problem: str) -> None:
+        self.metric = metric
+        self.problem = problem
+        super().__init__(f"canary guardrail {metric!r}: {problem} (fix it under `canary: guardrails:` in the config)")
+
+
+@dataclass(frozen=True)
+class Counts:
+    """A rate's observation for one version: ``errors`` out of ``requests``."""
+
+    errors: int
+    requests: int
+
+    @property
+    def rate(self) -> float:
+        """``errors / requests``; 0 when there were no requests."""
+        return self.errors / self.requests if self.requests > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """Per-request values of one version (latencies in seconds, scores), as cumulative bucket counts.
+
+    ``bounds`` ascend and end with ``inf``; ``cumulative[i]`` is how many values were
+    ``<= bounds[i]`` (Prometheus' ``le`` buckets). Raw samples become one bucket per
+    distinct value (:meth:`from_samples`).
+    """
+
+    bounds: tuple[float, ...]
+    cumulative: tuple[float, ...]
+
+    @classmethod
+    def from_samples(cls, samples: list[float]) -> Distribution:
+        values = sorted(samples)
+        bounds: list[float] = []
+        cumulative: list[float] = []
+        for i, value in enumerate(values):
+            if bounds and bounds[-1] == value:
+                cumulative[-1] = i + 1
+            else:
+                bounds.append(value)
+                cumulative.append(i + 1)
+        bounds.append(float("inf"))
+        cumulative.append(len(values))
+        return cls(tuple(bounds), tuple(cumulative))
+
+    @property
+    def total(self) -> int:
+        return int(self.cumulative[-1]) if self.cumulative else 0
+
+    def value_at_rank(self, rank: float) -> float:
+        """The value at ``rank`` (0 to :attr:`total`), interpolated as Prometheus' ``histogram_quantile``.
+
+        Within a bucket values are taken as spread evenly from the bucket below's bound
+        (0 below the first bucket, unless its bound is ≤ 0: then the bound itself); a rank
+        in the ``+Inf`` bucket is the highest finite bound. Counts that dip (scrapes of a
+        histogram taken at slightly different times) are evened out as Prometheus does.
+        """
+        cumulative = list(accumulate(self.cumulative, max))
+        last = len(cumulative) - 1
+        rank = min(max(rank, 0.0), cumulative[-1])
+        # At rank 0, skip empty leading buckets: the smallest value is in the first bucket holding any.
+        b = bisect_right(cumulative, 0.0, hi=last) if rank == 0 else bisect_left(cumulative, rank, hi=last)
+        if b == last:
+            return self.bounds[last - 1]
+        if b == 0 and self.bounds[0] <= 0:
+            return self.bounds[0]
+        start, below = (self.bounds[b - 1], cumulative[b - 1]) if b > 0 else (0.0, 0.0)
+        return start + (self.bounds[b] - start) * (rank - below) / (cumulative[b] - below)
+
+    def quantile(self, q: float) -> float:
+        """The ``q``-quantile's point estimate, as ``histogram_quantile(q, …)`` computes it."""
+        return self.value_at_rank(q * self.cumulative[-1])
+
+    def quantile_bound(self, q: float, *, alpha: float, upper: bool) -> float:
+        """A one-sided ``1 - alpha`` confidence bound of the ``q``-quantile (see the module docstring)."""
+        n = self.cumulative[-1]
+        half = _NORMAL.inv_cdf(1 - alpha) * math.sqrt(n * q * (1 - q))
+        return self.value_at_rank(n * q + half if upper else n * q - half)
+
+
+Observation = Counts | Distribution
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A parsed guardrail: relative allowances as fractions, absolute bounds in the metric's unit.
+
+    ``max_increase``/``max`` hold the canary down (higher is worse), ``max_decrease``/``min``
+    hold it up (higher is better). Build it with :meth:`from_config`.
+    """
+
+    metric: str
+    kind: Kind
+    quantile: float | None
+    max_increase: float | None
+    max_decrease: float | None
+    max: float | None
+    min: float | None
+    confidence: float
+
+    def __post_init__(self) -> None:
+        problem = _rule_problem(self)
+        if problem:
+            raise CanaryConfigError(self.metric, problem)
+
+    @classmethod
+    def from_config(cls, raw: Mapping[str, Any], *, confidence: float) -> Rule:
+        """Parse one validated ``Guardrail`` dict; ``confidence`` applies unless it sets its own.
+
+        :raises CanaryConfigError: a unit that does not fit the kind, a quantile on a rate,
+            no rule at all, or bounds that no canary could meet.
+        """
+        metric = str(raw.get("metric", "?"))
+        kind = _KINDS.get(str(raw.get("kind")))
+        if kind is None:
+            raise CanaryConfigError(metric, f"kind {raw.get('kind')!r} is not one of rate, latency, gauge")
+        if kind == "rate" and raw.get("quantile") is not None:
+            raise CanaryConfigError(metric, "a rate has no quantile: remove `quantile`, or use kind latency or gauge")
+        return cls(
+            metric=metric,
+            kind=kind,
+            quantile=_DEFAULT_QUANTILE[kind] if raw.get("quantile") is None else float(raw["quantile"]),
+            max_increase=_relative(raw, "max_increase", metric=metric),
+            max_decrease=_relative(raw, "max_decrease", metric=metric),
+            max=_amount(raw, "max", metric=metric, kind=kind),
+            min=_amount(raw, "min", metric=metric, kind=kind),
+            confidence=confidence if raw.get("confidence") is None else float(raw["confidence"]),
+        )
+
+    @property
+    def alpha(self) -> float:
+        """The false-fail rate each test allows: ``1 - confidence``."""
+        return 1 - self.confidence
+
+    @property
+    def relative(self) -> bool:
+        """Whether the rule compares with prod (else prod's numbers are only reported)."""
+        return self.max_increase is not None or self.max_decrease is not None
+
+
+def _rule_problem(rule: Rule) -> str | None:
+    if all(v is None for v in (rule.max_increase, rule.max_decrease, rule.max, rule.min)):
+        return "no rule: set at least one of max_increase, max_decrease, max, min"
+    if not 0 < rule.confidence < 1:
+        return f"confidence {rule.confidence} must be between 0 and 1 (e.g. 0.95)"
+    fits = rule.quantile is None if rule.kind == "rate" else rule.quantile is not None and 0 < rule.quantile < 1
+    if not fits:
+        return f"quantile {rule.quantile} does not fit a {rule.kind}: a rate has none, others need 0 < q < 1"
+    if rule.max_decrease is not None and rule.max_decrease >= 1:
+        return f"max_decrease {rule.max_decrease:.0%} allows any value: use less than 100%"
+    return _bounds_problem(rule)
+
+
+def _bounds_problem(rule: Rule) -> str | None:
+    if rule.max is not None and rule.min is not None and rule.min > rule.max:
+        return f"min {rule.min:g} is above max {rule.max:g}: no canary could pass"
+    for name, bound in (("max", rule.max), ("min", rule.min)):
+        if bound is not None and rule.kind == "rate" and not 0 <= bound <= 1:
+            return f"{name} {bound:g} is not a rate between 0 and 1: write 1.5% or 0.015"
+        if bound is not None and rule.kind == "latency" and bound < 0:
+            return f"{name} {bound:g} is a negative latency"
+    return None
+
+
+def _relative(raw: Mapping[str, Any], field: str, *, metric: str) -> float | None:
+    value = raw.get(field)
+    if value is None:
+        return None
+    match = _RELATIVE.match(value) if isinstance(value, str) else None
+    if not match:
+        raise CanaryConfigError(
+            metric, f"{field} {value!r} is not a relative allowance: write a percentage such as 10%"
+        )
+    return float(match[1]) / 100
+
+
+def _amount(raw: Mapping[str, Any], field: str, *, metric: str, kind: Kind) -> float | None:
+    value = raw.get(field)
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number, unit = float(value), ""
+    elif isinstance(value, str) and (match := _AMOUNT.match(value.strip())):
+        number, unit = float(match[1]), match[2] or ""
+    else:
+        raise CanaryConfigError(
+            metric, f"{field} {value!r} is not a number or a number with a unit ({_UNIT_HINT[kind]})"
+        )
+    divisor = _UNIT_DIVISOR[kind].get(unit)
+    if divisor is None:
+        raise CanaryConfigError(metric, f"{field} {value!r}: '{unit}' does not fit a {kind} ({_UNIT_HINT[kind]})")
+    return number / divisor
+
+
+@dataclass(frozen=True)
+class MetricResult:
+    """One guardrail's verdict with the numbers behind it.
+
+    ``canary``/``prod`` are point estimates (a rate, or the quantile), ``limit`` the
+    threshold the canary is held to at prod's estimate, ``p_value`` the rate test's
+    (None for quantiles, decided by confidence bounds), ``reason`` one readable line.
+    """
+
+    metric: str
+    kind: str
+    verdict: Verdict
+    canary: float | None
+    prod: float | None
+    limit: float | None
+    n_canary: int
+    n_prod: int
+    p_value: float | None
+    reason: str
+
+    def as_record(self) -> dict[str, Any]:
+        """A compact, YAML- and JSON-safe dict for the version file: unset numbers left out, 4 significant digits."""
+        record: dict[str, Any] = {"metric": self.metric, "kind": self.kind, "verdict": self.verdict}
+        numbers = {"canary": self.canary, "prod": self.prod, "limit": self.limit, "p_value": self.p_value}
+        record.update({k: _round(v) for k, v in numbers.items() if v is not None and math.isfinite(v)})
+        record.update({"n_canary": int(self.n_canary), "n_prod": int(self.n_prod), "reason": self.reason})
+        return record
+
+    def headline(self) -> str:
+        """The numbers in a few words: ``error_rate 0.91% vs 0.30% (limit 0.33%), p=0.0001``."""
+        text = f"{self.metric} {show(self.kind, self.canary)} vs {show(self.kind, self.prod)}"
+        if self.limit is not None:
+            text += f" (limit {show(self.kind, self.limit)})"
+        return text + (f", {_show_p(self.p_value)}" if self.p_value is not None else "")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The canary's overall verdict, its metrics' results, and one line saying why."""
+
+    verdict: Verdict
+    metrics: tuple[MetricResult, ...]
+    summary: str
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """One part of a rule (``+10%``, ``max``, …) checked: what a reason line needs."""
+
+    failed: bool
+    tag: str
+    limit: float
+    p_value: float | None
+    detail: str
+
+
+def check(rule: Rule, canary: Observation, prod: Observation, *, min_requests: int) -> MetricResult:
+    """Check one guardrail: ``pending`` below ``min_requests`` values, else ``pass`` or ``fail``.
+
+    Counts that cannot be right (more errors than requests, a histogram without a
+    ``+Inf`` bucket) make the metric ``inconclusive``, never a pass.
+
+    :raises CanaryConfigError: the observations are not of the rule's kind (``Counts`` for rates).
+    """
+    if rule.kind == "rate":
+        if not isinstance(canary, Counts) or not isinstance(prod, Counts):
+            raise CanaryConfigError(rule.metric, "a rate guardrail needs error and request counts, got buckets")
+        return _check_rate(rule, canary, prod, min_requests=min_requests)
+    if not isinstance(canary, Distribution) or not isinstance(prod, Distribution):
+        raise CanaryConfigError(rule.metric, f"a {rule.kind} guardrail needs buckets or samples, got counts")
+    return _check_quantile(rule, canary, prod, min_requests=min_requests)
+
+
+def unavailable(rule: Rule, why: str) -> MetricResult:
+    """The result of a guardrail whose metrics could not be read: ``inconclusive``, with ``why``."""
+    reason = f"{rule.metric}: metrics unavailable: {why}"
+    return MetricResult(rule.metric, rule.kind, "inconclusive", None, None, None, 0, 0, None, reason)
+
+
+def decide(
+    results: Sequence[MetricResult], *, started_at: datetime, now: datetime, min_duration: timedelta
+) -> Decision:
+    """The canary's verdict: ``pending`` before ``min_duration``, then the worst of its metrics.
+
+    Worst first: fail, inconclusive, pending, pass. No guardrails at all is
+    ``inconclusive`` at once (a canary nobody measures is never a pass).
+    """
+    metrics = tuple(results)
+    if not metrics:
+        return Decision("inconclusive", metrics, "inconclusive: no guardrails configured")
+    verdict = next(v for v in _PRECEDENCE if any(r.verdict == v for r in metrics))
+    elapsed = now - started_at
+    if elapsed < min_duration:
+        left, total = _span(min_duration - elapsed), _span(min_duration)
+        return Decision("pending", metrics, f"pending: {left} left of the {total} minimum duration (so far: {verdict})")
+    return Decision(verdict, metrics, f"{verdict}: {_why(verdict, metrics)}")
+
+
+def _why(verdict: Verdict, metrics: tuple[MetricResult, ...]) -> str:
+    deciding = [r for r in metrics if r.verdict == verdict]
+    if verdict == "fail":
+        return "; ".join(r.headline() for r in deciding)
+    if verdict == "pass":
+        hold = "the guardrail holds" if len(metrics) == 1 else f"all {len(metrics)} guardrails hold"
+        return f"{hold}: " + "; ".join(r.headline() for r in metrics)
+    return "; ".join(r.reason for r in deciding)
+
+
+def _span(delta: timedelta) -> str:
+    hours, rest = divmod(math.ceil(delta.total_seconds()), 3600)
+    minutes, seconds = divmod(rest, 60)
+    parts = [f"{n}{unit}" for n, unit in ((hours, "h"), (minutes, "m"), (seconds, "s")) if n]
+    return "".join(parts) or "0s"
+
+
+# --- rates -------------------------------------------------------------------
+
+
+def _check_rate(rule: Rule, canary: Counts, prod: Counts, *, min_requests: int) -> MetricResult:
+    def result(verdict: Verdict, limit: float | None, p: float | None, reason: str) -> MetricResult:
+        c, pr = canary.rate, prod.rate
+        return MetricResult(rule.metric, "rate", verdict, c, pr, limit, canary.requests, prod.requests, p, reason)
+
+    for side, counts in (("canary", canary), ("prod", prod)):
+        if not 0 <= counts.errors <= counts.requests:
+            reason = (
+                f"{rule.metric}: {side} has {counts.errors} errors in {counts.requests} requests: check the queries"
+            )
+            return result("inconclusive", None, None, reason)
+    short = _shortfall(rule, canary.requests, prod.requests, min_requests=min_requests)
+    if short:
+        return result("pending", None, None, short)
+    outcomes = _rate_outcomes(rule, canary, prod)
+    # Fail on the most significant part, else show the one closest to failing.
+    worst = min(outcomes, key=lambda o: o.p_value if o.p_value is not None else 1.0)
+    return result(_verdict(worst), worst.limit, worst.p_value, _reason(rule, worst, canary.rate, prod.rate))
+
+
+def _rate_outcomes(rule: Rule, canary: Counts, prod: Counts) -> list[_Outcome]:
+    # (tag, factor on prod's rate (0: an absolute limit), the limit, higher is worse)
+    parts: list[tuple[str, float, float, bool]] = []
+    if rule.max_increase is not None:
+        factor = 1 + rule.max_increase
+        parts.append((f"+{_show_fraction(rule.max_increase)}", factor, factor * prod.rate, True))
+    if rule.max is not None:
+        parts.append(("max", 0.0, rule.max, True))
+    if rule.max_decrease is not None:
+        factor = 1 - rule.max_decrease
+        parts.append((f"-{_show_fraction(rule.max_decrease)}", factor, factor * prod.rate, False))
+    if rule.min is not None:
+        parts.append(("min", 0.0, rule.min, False))
+    outcomes = []
+    for tag, factor, limit, higher_is_worse in parts:
+        p = _rate_p_value(canary, prod, factor=factor, limit=limit, higher_is_worse=higher_is_worse)
+        cmp = "<" if p < rule.alpha else ">="
+        outcomes.append(_Outcome(p < rule.alpha, tag, limit, p, f"{_show_p(p)} {cmp} {rule.alpha:.2g}"))
+    return outcomes
+
+
+def _rate_p_value(canary: Counts, prod: Counts, *, factor: float, limit: float, higher_is_worse: bool) -> float:
+    """One-sided p-value of "canary worse than ``limit``"; ``factor`` scales prod's rate into it (0: fixed)."""
+    p_c, p_p = canary.rate, prod.rate
+    excess = p_c - limit if higher_is_worse else limit - p_c
+    if factor:
+        variance = p_c * (1 - p_c) / canary.requests + factor**2 * p_p * (1 - p_p) / prod.requests
+    else:  # an absolute bound: the variance under H0, at the bound
+        variance = limit * (1 - limit) / canary.requests
+    if variance <= 0:  # nothing varies (0 or 100% on each side): the observed side of the limit is exact
+        return 0.0 if excess > 0 else 1.0
+    return math.erfc(excess / math.sqrt(variance) / math.sqrt(2)) / 2
+
+
+# --- quantiles ---------------------------------------------------------------
+
+
+def _check_quantile(rule: Rule, canary: Distribution, prod: Distribution, *, min_requests: int) -> MetricResult:
+    n_c, n_p = canary.total, prod.total
+
+    def result(verdict: Verdict, c: float | None, p: float | None, limit: float | None, reason: str) -> MetricResult:
+        return MetricResult(rule.metric, rule.kind, verdict, c, p, limit, n_c, n_p, None, reason)
+
+    for side, dist in (("canary", canary), ("prod", prod)):
+        problem = _malformed(dist) if dist.total else None  # no values yet is pending, not broken
+        if problem:
+            return result("inconclusive", None, None, None, f"{rule.metric}: {side} buckets {problem}")
+    c = canary.quantile(rule.quantile or 0.5) if n_c else None
+    p = prod.quantile(rule.quantile or 0.5) if n_p else None
+    short = _shortfall(rule, n_c, n_p, min_requests=min_requests)
+    if short or c is None or p is None:
+        return result("pending", c, p, None, short or f"{rule.metric}: no values yet")
+    outcomes = _quantile_outcomes(rule, canary, prod)
+    worst = next((o for o in outcomes if o.failed), outcomes[0])
+    return result(_verdict(worst), c, p, worst.limit, _reason(rule, worst, c, p))
+
+
+def _quantile_outcomes(rule: Rule, canary: Distribution, prod: Distribution) -> list[_Outcome]:
+    q, alpha, level = rule.quantile or 0.5, rule.alpha, f"{_show_fraction(rule.confidence)} bound"
+    estimate = prod.quantile(q)
+    outcomes = []
+    for allowance, upper in ((rule.max_increase, True), (rule.max_decrease, False)):
+        if allowance is None:
+            continue
+        sign = 1 if upper else -1  # max_increase: the canary is held down; max_decrease: held up
+        ours = canary.quantile_bound(q, alpha=alpha / 2, upper=not upper)
+        theirs = prod.quantile_bound(q, alpha=alpha / 2, upper=upper)
+        threshold = _allow(theirs, sign * allowance)
+        failed = ours > threshold if upper else ours < threshold
+        tag = f"{'+' if upper else '-'}{_show_fraction(allowance)}"
+        detail = _bounds_detail(rule, ours, threshold, upper=upper, prod=theirs, tag=tag)
+        outcomes.append(_Outcome(failed, tag, _allow(estimate, sign * allowance), None, f"{level}s: {detail}"))
+    for bound, upper in ((rule.max, True), (rule.min, False)):
+        if bound is not None:
+            ours = canary.quantile_bound(q, alpha=alpha, upper=not upper)
+            failed = ours > bound if upper else ours < bound
+            detail = _bounds_detail(rule, ours, bound, upper=upper, prod=None, tag="max" if upper else "min")
+            outcomes.append(_Outcome(failed, "max" if upper else "min", bound, None, f"{level}: {detail}"))
+    return outcomes
+
+
+def _allow(value: float, allowance: float) -> float:
+    # value·(1 ± a) for positive values; on a negative gauge, +a must still loosen the limit upward.
+    return value + allowance * abs(value)
+
+
+def _malformed(dist: Distribution) -> str | None:
+    if len(dist.bounds) != len(dist.cumulative) or len(dist.bounds) < 2:
+        return "need one count per bound and at least one finite bound"
+    if dist.bounds[-1] != math.inf or any(a >= b for a, b in zip(dist.bounds, dist.bounds[1:], strict=False)):
+        return "must ascend and end with +Inf"
+    if any(not math.isfinite(c) or c < 0 for c in dist.cumulative):
+        return "have a negative or non-finite count"
+    return None
+
+
+# --- shared ------------------------------------------------------------------
+
+
+def _shortfall(rule: Rule, n_canary: int, n_prod: int, *, min_requests: int) -> str | None:
+    """Why the metric must wait for data, or None: prod's count matters only to relative rules."""
+    unit = "values" if rule.kind == "gauge" else "requests"
+    needed = max(min_requests, 1)
+    short = [f"canary has {n_canary} of {needed} {unit}"] if n_canary < needed else []
+    if rule.relative and n_prod < needed:
+        short.append(f"prod has {n_prod} of {needed} {unit}")
+    return f"{rule.metric}: waiting for data: {', '.join(short)}" if short else None
+
+
+def _verdict(outcome: _Outcome) -> Verdict:
+    return "fail" if outcome.failed else "pass"
+
+
+def _reason(rule: Rule, outcome: _Outcome, canary: float, prod: float) -> str:
+    label = "" if rule.quantile is None else f" {_show_quantile(rule.quantile)}"
+    numbers = f"{rule.metric}{label} {show(rule.kind, canary)} vs prod {show(rule.kind, prod)}"
+    limit = f"(limit {show(rule.kind, outcome.limit)}, {outcome.tag})"
+    return f"{numbers} {limit}: {'worse' if outcome.failed else 'holds'}, {outcome.detail}"
+
+
+def _bounds_detail(rule: Rule, ours: float, threshold: float, *, upper: bool, prod: float | None, tag: str) -> str:
+    """``canary >= 642ms, prod <= 348ms: 642ms > 348ms +10% = 383ms`` (upper: the canary is held down)."""
+    sign, cmp = (">=", ">" if ours > threshold else "<=") if upper else ("<=", "<" if ours < threshold else ">=")
+    mine = show(rule.kind, ours)
+    if prod is None:
+        return f"canary {sign} {mine} {cmp} {show(rule.kind, threshold)}"
+    prod_sign = "<=" if upper else ">="
+    limit = f"{show(rule.kind, prod)} {tag} = {show(rule.kind, threshold)}"
+    return f"canary {sign} {mine}, prod {prod_sign} {show(rule.kind, prod)}: {mine} {cmp} {limit}"
+
+
+def show(kind: str, value: float | None) -> str:
+    """A metric's value in its unit: rates in percent, latencies in ms (or s), anything else as is."""
+    if value is None:
+        return "n/a"
+    if kind == "rate":
+        percent = value * 100
+        return f"{percent:.2f}%" if percent >= 0.1 or percent == 0 else f"{percent:.2g}%"
+    if kind == "latency" and math.isfinite(value):
+        return f"{value * 1000:.3g}ms" if abs(value) < 1 else f"{value:.3g}s"
+    return f"{value:.4g}"
+
+
+def _show_fraction(value: float) -> str:
+    return f"{value * 100:.4g}%"
+
+
+def _show_quantile(q: float) -> str:
+    return f"p{q * 100:.4g}"
+
+
+def _show_p(p: float) -> str:
+    return "p<0.0001" if p < 0.0001 else f"p={p:.2g}"
+
+
+def _round(value: float) -> float:
+    return float(f"{value:.4g}")
+
+
+# --- a model's canary settings and a checked canary ----------------------------------------------
+
+# The verdicts a pull request follows (pass: to prod; fail: out of staging), and the
+# word each verdict is recorded as in the version file's ``canary.result``.
+FINAL: tuple[Verdict, ...] = ("pass", "fail")
+RECORDED: dict[Verdict, Literal["passed", "failed", "pending", "inconclusive"]] = {
+    "pass": "passed",
+    "fail": "failed",
+    "pending": "pending",
+    "inconclusive": "inconclusive",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """One model's canary settings: regops.yaml's ``canary`` with the model's overrides applied.
+
+    ``guardrails`` are the configured dicts (what a metrics source reads its queries
+    from), ``rules`` the same guardrails parsed, in the same order.
+    """
+
+    min_requests: int
+    min_duration: timedelta
+    confidence: float
+    metrics: Mapping[str, Any] | None
+    guardrails: tuple[Mapping[str, Any], ...]
+    rules: tuple[Rule, ...]
+
+
+def settings(defaults: Mapping[str, Any], override: Mapping[str, Any] | None) -> Settings:
+    """Merge a model's ``canary`` (model.yaml) over the registry's (regops.yaml, defaults filled in).
+
+    Every key the model sets wins; a model's ``guardrails`` list replaces the
+    registry's whole list, and its ``metrics`` the registry's provider.
+
+    :raises CanaryConfigError: a guardrail that cannot be checked as configured.
+    """
+    merged = {**defaults, **{k: v for k, v in (override or {}).items() if v is not None}}
+    confidence = float(merged["confidence"])
+    guardrails = tuple(merged.get("guardrails") or ())
+    return Settings(
+        min_requests=int(merged["min_requests"]),
+        min_duration=timedelta(minutes=merged["min_duration_minutes"]),
+        confidence=confidence,
+        metrics=merged.get("metrics"),
+        guardrails=guardrails,
+        rules=tuple(Rule.from_config(raw, confidence=confidence) for raw in guardrails),
+    )
+
+
+@dataclass(frozen=True)
+class Checked:
+    """One canary checked: the version in staging, the prod version it was held against, the decision.
+
+    ``pull`` says what became of the pull request a final verdict calls for (with ``--open-pr``).
+    """
+
+    ref: str
+    model: str
+    version: str
+    prod: str | None
+    decision: Decision
+    pull: str | None = None
