@@ -93,3 +93,14 @@ def test_every_move_of_the_pull_request_must_hold() -> None:
     assert [v.ok for v in outcome.verdicts] == [False, True]
     assert not outcome.ok
     assert decide([], []).summary == "no stage changes: nothing to approve"
+
+
+def test_who_the_transition_names_cannot_approve_it_even_when_someone_else_opened_the_pull_request() -> None:
+    """The canary's prod PR is the bot's, and its transition names the person who staged the version: a promotion
+    that person asked for, which others approve."""
+    staged_by_bob = Move("sentiment", "1.4.0", "staging", "prod", canary="passed", by="bob")
+    two = [Review("bob", "APPROVED", HEAD), Review("carol", "APPROVED", HEAD)]
+    outcome = decide([staged_by_bob], two)
+    assert not outcome.ok
+    assert outcome.verdicts[0].ignored == (("bob", "the transition names bob as making it"),)
+    assert outcome.verdicts[0].counted == ("carol",)

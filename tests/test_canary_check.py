@@ -111,7 +111,9 @@ def test_a_clearly_healthy_canary_passes_and_the_version_file_records_the_number
     assert (by_metric["error_rate"]["n_canary"], by_metric["error_rate"]["n_prod"]) == (6_000, 114_000)
     assert by_metric["error_rate"]["canary"] == pytest.approx(0.005) and by_metric["error_rate"]["prod"] == 0.005
     assert by_metric["latency"]["verdict"] == "pass"
-    assert main(["validate"]) == 0, capsys.readouterr().out
+    # An edit the base-branch rules allow (a bot may commit it straight to main).
+    commit(history_repo, "canary: sentiment@1.1.0 passed")
+    assert main(["validate", "--base", "HEAD^"]) == 0, capsys.readouterr().out
     # A passed canary keeps its traffic until its prod promotion merges.
     assert serving_canary(capsys) == "1.1.0"
 

@@ -326,10 +326,10 @@ def test_check_by_head_sha_finds_a_fork_s_pull_request_and_reads_its_commits_as_
     code, out = check(capsys, "--head-sha", head)
     assert code == 1, out
     assert out.splitlines()[0] == (
-        f"pull request #{number}: fail: sentiment@1.1.0 → staging: needs 1 more approval(s) from alice, bob"
+        f"pull request #{number}: fail: sentiment@1.1.0 → staging: needs 1 more approval(s) from bob"
     )
     assert [(s["state"], s["description"]) for s in gh.statuses(REPO, head)] == [
-        ("failure", "sentiment@1.1.0 → staging: needs 1 more approval(s) from alice, bob")
+        ("failure", "sentiment@1.1.0 → staging: needs 1 more approval(s) from bob")
     ]
     # Fetched as data: the pull request's head is a ref of the clone, which still has main checked out, unchanged.
     assert git(checkout, "rev-parse", f"refs/remotes/pull/{number}/head").strip() == head

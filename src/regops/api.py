@@ -557,7 +557,7 @@ def pr_moves(head: Registry, base_files: dict[str, bytes], *, recorded: dict[str
         return ((data or {}).get("canary") or {}).get("result")
 
     return [
-        Move(record.model, record.version, step["from"], step["to"], canary(record))  # type: ignore[arg-type]
+        Move(record.model, record.version, step["from"], step["to"], canary(record), step.get("by"))  # type: ignore[arg-type]
         for record, step in policy.added_transitions(head, base_files)
     ]
 

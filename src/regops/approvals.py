@@ -34,7 +34,8 @@ class Move:
     version: str
     source: Stage
     target: Stage
-    canary: str | None = None  # the version's canary result in the PR (for prod)
+    canary: str | None = None  # the version's canary result as recorded on the base branch (for prod)
+    by: str | None = None  # who the transition names as making it (a canary's prod PR: who staged the version)
 
     @property
     def ref(self) -> str:
@@ -145,6 +146,8 @@ def evaluate(
                 why = "a bot"
             elif user == author:
                 why = "the pull request's author"
+            elif user == move.by:
+                why = f"the transition names {user} as making it"
             elif user in excluded:
                 why = "a committer of the pull request"
             elif user not in allowed:
@@ -161,7 +164,7 @@ def evaluate(
                 move,
                 approvals(move.target),
                 tuple(counted),
-                tuple(sorted(allowed - excluded - set(counted))),
+                tuple(sorted(allowed - excluded - {move.by} - set(counted))),
                 tuple(ignored),
                 tuple(blocking),
                 canary_missing,
