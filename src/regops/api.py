@@ -842,6 +842,14 @@ def pr_stamp(
     return _write(opened.root, plan_it, dry_run=dry_run)
 
 
+def _workflow_bot(by: str | None) -> str | None:
+    """``by``; else, inside GitHub Actions, ``github-actions[bot]``: a workflow's commits and checks are its own
+    acts (GITHUB_ACTOR is whoever merged, or last edited a schedule); else None."""
+    import os
+
+    return by or ("github-actions[bot]" if os.environ.get("GITHUB_ACTIONS") == "true" else None)
+
+
 def commit(
     *, registry: RegistryArg = "registry", message: str, push: bool = False, by: str | None = None
 ) -> str | None:
@@ -851,14 +859,12 @@ def commit(
     the commit is made as ``github-actions[bot]``. A push that finds the branch
     moved on rebases onto it and tries again.
     """
-    import os
-
     from regops import policy, sync
     from regops.adapters import git
 
     opened = open_registry(registry)
     root = opened.root.parent
-    author = by or ("github-actions[bot]" if os.environ.get("GITHUB_ACTIONS") == "true" else None)
+    author = _workflow_bot(by)
     paths = [opened.root.relative_to(root).as_posix(), sync.MANIFEST, policy.CODEOWNERS]
     sha = git.commit_paths(root, paths, message, author=author)
     if sha is not None and push:
@@ -907,8 +913,6 @@ def canary_check(
     opens the pull request promoting the version to prod (owners must still
     approve it) and a fail the one taking it out of staging, each once per decision.
     """
-    import os
-
     from regops import canary, lifecycle
 
     moment = _moment(now) or datetime.now(UTC)
@@ -919,8 +923,7 @@ def canary_check(
     _write(opened.root, lambda r: _record_checks(r, checks, now=moment), dry_run=False)
     if not open_pr:
         return checks
-    # In Actions GITHUB_ACTOR is whoever last edited the schedule: the check is the workflow's own act.
-    who = by or ("github-actions[bot]" if os.environ.get("GITHUB_ACTIONS") == "true" else lifecycle.identity())
+    who = _workflow_bot(by) or lifecycle.identity()
     verdicts = ", ".join(f"{c.ref} {c.decision.verdict}" for c in checks)
     commit(registry=opened.root, message=f"canary: {verdicts}", push=True, by=who)
     from regops.adapters.github import GitHub
