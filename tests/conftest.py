@@ -164,6 +164,7 @@ def registry_repo(tmp_path: Path, config: str | None = None) -> Path:
     git(tmp_path, "init", "-q", "-b", "main", str(repo))
     git(repo, "config", "user.name", "Alice Example")
     git(repo, "config", "user.email", "alice@example.com")
+    git(repo, "config", "regops.login", "alice")  # who regops records as acting, without --by
     commit(repo, "an empty registry")
     return repo
 

@@ -270,17 +270,72 @@ def test_register_with_pr_opens_a_pull_request_for_the_new_candidate(
     assert "## sentiment@1.2.0: registered → candidate" in pull.body
 
 
-def test_the_merge_queue_gets_the_same_decision_on_its_group_commit(
+def dataset_pull(gh: GitHubFixture, repo: Path, *, author: str) -> int:
+    """``author``'s pull request adding a dataset version: a change that needs no approval."""
+    git(repo, "checkout", "-q", "-b", "dataset", "main")
+    record = repo / "registry/datasets/reviews/2025-10-01.yaml"
+    source = (repo / "registry/datasets/reviews/2025-09-08.yaml").read_text()
+    record.write_text(source.replace("2025-09-08", "2025-10-01").replace("3aa7", "4bb8"))
+    commit(repo, "a new dataset version")
+    git(repo, "checkout", "-q", "main")
+    return open_pull(gh, repo, author=author, branch="dataset")
+
+
+def queue(repo: Path, origin: Path, entries: list[tuple[int, str]], *, extra: str | None = None) -> tuple[str, str]:
+    """GitHub's merge queue: a group built on main merging each pull request's branch in turn, each entry a
+    ``gh-readonly-queue/main/pr-N-<head>`` branch of the origin; ``extra`` deletes that file on top (a merge
+    result no pull request made). (the group's ref, its commit)."""
+    git(repo, "checkout", "-q", "-b", "queue", "main")
+    refs = []
+    for number, branch in entries:
+        git(repo, "merge", "-q", "--no-ff", "-m", f"Merge #{number}", branch)
+        refs.append(f"gh-readonly-queue/main/pr-{number}-{sha(repo, branch)}")
+        if extra is not None and number == entries[-1][0]:
+            git(repo, "rm", "-q", extra)
+            commit(repo, "the merge result")
+        git(repo, "push", "-q", str(origin), f"HEAD:refs/heads/{refs[-1]}", f"{branch}:refs/pull/{number}/head")
+    git(repo, "checkout", "-q", "main")
+    return refs[-1], sha(repo, "queue")
+
+
+def test_the_merge_queue_judges_the_group_commit_and_every_pull_request_in_it(
+    history_repo: Path, gh: GitHubFixture, staging_pr: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    origin = with_origin(history_repo, gh)
+    git(history_repo, "push", "-q", str(origin), "main")
+    other = dataset_pull(gh, history_repo, author="carol")
+    ref, group = queue(history_repo, origin, [(staging_pr, "promote-1.1.0"), (other, "dataset")])
+    base = sha(history_repo, "main")
+
+    code, out = check(capsys, "--merge-group", ref, "--sha", group, "--base-sha", base)
+    assert code == 1, "the first pull request in the group is not approved yet"
+    assert out.startswith("fail: sentiment@1.1.0 → staging: needs 1 more approval(s) from bob")
+    gh.add_review(REPO, staging_pr, "bob", "APPROVED")
+    code, out = check(capsys, "--merge-group", ref, "--sha", group, "--base-sha", base)
+    assert code == 0, out
+    assert [(s["state"], s["context"]) for s in gh.statuses(REPO, group)] == [
+        ("failure", "regops/approvals"),
+        ("success", "regops/approvals"),
+    ]
+    assert main(["pr", "check", "--merge-group", "main", "--sha", group, "--base-sha", base]) == 1
+    assert "'main' is not a merge queue branch" in capsys.readouterr().err
+    assert main(["pr", "check", "--merge-group", ref, "--sha", group]) == 2
+    assert "--merge-group needs --sha" in capsys.readouterr().err
+
+
+def test_a_group_commit_that_deletes_what_no_pull_request_deleted_fails(
     history_repo: Path, gh: GitHubFixture, staging_pr: int, capsys: pytest.CaptureFixture[str]
 ) -> None:
     gh.add_review(REPO, staging_pr, "bob", "APPROVED")
-    group_ref = f"gh-readonly-queue/main/pr-{staging_pr}-{sha(history_repo)}"
-    group_sha = fake_sha("merge group", str(staging_pr))
-    gh.add_branch(REPO, group_ref, group_sha)
-    assert main(["pr", "check", "--merge-group", group_ref, "--sha", group_sha]) == 0
-    assert [(s["state"], s["context"]) for s in gh.statuses(REPO, group_sha)] == [("success", "regops/approvals")]
-    assert main(["pr", "check", "--merge-group", "main", "--sha", group_sha]) == 1
-    assert "'main' is not a merge queue branch" in capsys.readouterr().err
+    origin = with_origin(history_repo, gh)
+    git(history_repo, "push", "-q", str(origin), "main")
+    prod = "registry/models/sentiment/1.0.0.yaml"
+    ref, group = queue(history_repo, origin, [(staging_pr, "promote-1.1.0")], extra=prod)
+
+    code, out = check(capsys, "--merge-group", ref, "--sha", group, "--base-sha", sha(history_repo, "main"))
+    assert code == 1
+    assert f"  {prod}: the group commit changes it, and none of its pull requests does" in out
+    assert gh.statuses(REPO, group)[-1]["state"] == "failure"
 
 
 # --- the trusted workflow's view: a pull request found by its head, its commits fetched as data ----------------------
@@ -316,7 +371,9 @@ def test_check_by_head_sha_finds_a_fork_s_pull_request_and_reads_its_commits_as_
 ) -> None:
     origin = with_origin(history_repo, gh)
     git(history_repo, "checkout", "-q", "-b", "promote-1.1.0")
-    run_regops(capsys, history_repo, "promote", "sentiment@1.1.0", "--to", "staging", "--notes", "n", "--by", "alice")
+    run_regops(
+        capsys, history_repo, "promote", "sentiment@1.1.0", "--to", "staging", "--notes", "n", "--by", "mallory"
+    )
     gh.add_pull(REPO, title="Another", head_ref="other", head_sha=fake_sha("other"), user="alice")
     number, head = fork_pull(gh, history_repo, origin, branch="promote-1.1.0")
     checkout = trusted_checkout(origin, monkeypatch)
@@ -326,10 +383,10 @@ def test_check_by_head_sha_finds_a_fork_s_pull_request_and_reads_its_commits_as_
     code, out = check(capsys, "--head-sha", head)
     assert code == 1, out
     assert out.splitlines()[0] == (
-        f"pull request #{number}: fail: sentiment@1.1.0 → staging: needs 1 more approval(s) from bob"
+        f"pull request #{number}: fail: sentiment@1.1.0 → staging: needs 1 more approval(s) from alice, bob"
     )
     assert [(s["state"], s["description"]) for s in gh.statuses(REPO, head)] == [
-        ("failure", "sentiment@1.1.0 → staging: needs 1 more approval(s) from bob")
+        ("failure", "sentiment@1.1.0 → staging: needs 1 more approval(s) from alice, bob")
     ]
     # Fetched as data: the pull request's head is a ref of the clone, which still has main checked out, unchanged.
     assert git(checkout, "rev-parse", f"refs/remotes/pull/{number}/head").strip() == head
@@ -389,6 +446,12 @@ def test_validation_problems_fail_the_status_whatever_the_approvals(
         "  registry/models/sentiment/1.1.0.yaml:12:1: evals: evals is fixed at registration and differs from main",
         "sentiment@1.1.0 dev -> staging: 1/1 approvals (ok)",
         "  approved by: bob",
+        # Editing a recorded version is a repair only the admins (carol) may approve: it fails on that count too.
+        "registry/models/sentiment/1.1.0.yaml: 0/1 approvals (missing)",
+        "  changes registry/models/sentiment/1.1.0.yaml: evals, hyperparameters changed: regops' jobs on main write "
+        "these, not a pull request",
+        "  needs 1 more from: carol",
+        "  bob's approval does not count: not one of the admins",
     ]
     assert gh.statuses(REPO, sha(history_repo))[-1] == {
         "context": "regops/approvals",
@@ -437,29 +500,58 @@ def test_fetch_authenticates_with_github_token_as_actions_checkout_does_and_neve
         server.server_close()
 
 
-def test_pull_requests_sharing_a_head_share_its_status_which_passes_only_when_each_passes(
-    history_repo: Path, gh: GitHubFixture, staging_pr: int, capsys: pytest.CaptureFixture[str]
+def lax_pull(gh: GitHubFixture, repo: Path, head: str, *, protect: bool) -> int:
+    """alice's pull request of the same head into ``lax``, whose policy asks for no approval; with ``protect``,
+    main's regops.yaml lists lax among the protected branches."""
+    git(repo, "checkout", "-q", "main")
+    if protect:
+        config = repo / "registry/regops.yaml"
+        config.write_text(config.read_text() + "protected_branches: [main, lax]\n")
+        commit(repo, "protect lax too")
+    git(repo, "checkout", "-q", "-b", "lax", "main")
+    config = repo / "registry/regops.yaml"
+    config.write_text(config.read_text().replace("staging: {from: [dev], approvals: 1}", "staging: {from: [dev]}"))
+    commit(repo, "no approvals on lax")
+    gh.add_branch(REPO, "lax", sha(repo))
+    gh.add_branch(REPO, "main", sha(repo, "main"))
+    return gh.add_pull(REPO, title="Same head, lax base", head_ref="promote-1.1.0", head_sha=head, user="alice", base_ref="lax")
+
+
+@pytest.mark.parametrize("protect", [True, False])
+def test_a_pass_judged_for_another_base_never_shows_for_main(
+    history_repo: Path, gh: GitHubFixture, staging_pr: int, capsys: pytest.CaptureFixture[str], protect: bool
 ) -> None:
     """A commit status belongs to a commit, not to a pull request: the same head opened against a branch whose
-    policy asks for nothing must not pass the pull request into main."""
+    policy asks for nothing must not pass the pull request into main. A base that is not protected is not judged."""
     head = sha(history_repo, "promote-1.1.0")
-    git(history_repo, "checkout", "-q", "-b", "lax", "main")
-    config = history_repo / "registry/regops.yaml"
-    config.write_text(config.read_text().replace("staging: {from: [dev], approvals: 1}", "staging: {from: [dev]}"))
-    commit(history_repo, "no approvals on lax")
-    gh.add_branch(REPO, "lax", sha(history_repo))
-    lax = gh.add_pull(
-        REPO, title="Same head, lax base", head_ref="promote-1.1.0", head_sha=head, user="alice", base_ref="lax"
-    )
-
+    lax = lax_pull(gh, history_repo, head, protect=protect)
     origin = with_origin(history_repo, gh)
     refs = [f"{head}:refs/pull/{number}/head" for number in (staging_pr, lax)]
-    git(history_repo, "push", "-q", str(origin), "lax", *refs)
+    git(history_repo, "push", "-q", str(origin), "main", "lax", *refs)
 
     code, out = check(capsys, "--head-sha", head)
     assert code == 1
-    assert f"pull request #{lax}: pass: approved: sentiment@1.1.0 → staging" in out
+    assert (f"pull request #{lax}: pass: approved: sentiment@1.1.0 → staging" in out) is protect
     assert f"pull request #{staging_pr}: fail: sentiment@1.1.0 → staging: needs 1 more approval(s) from bob" in out
+    which = f"#{staging_pr}: " if protect else ""
     assert [(s["state"], s["description"]) for s in gh.statuses(REPO, head)] == [
-        ("failure", f"#{staging_pr}: sentiment@1.1.0 → staging: needs 1 more approval(s) from bob")
+        ("failure", f"{which}sentiment@1.1.0 → staging: needs 1 more approval(s) from bob")
     ]
+    code, out = check(capsys, lax)
+    assert (code, out.strip()) == (0, "pass: into lax, not a protected branch: not judged") if not protect else code == 0
+
+
+def test_a_fork_sharing_an_approved_head_cannot_fail_its_status(
+    history_repo: Path, gh: GitHubFixture, staging_pr: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """mallory opens a pull request from her fork with the head of alice's approved one: the status stays green
+    (merging either brings the same approved change into main)."""
+    gh.add_review(REPO, staging_pr, "bob", "APPROVED")
+    origin = with_origin(history_repo, gh)
+    git(history_repo, "push", "-q", str(origin), "main", f"promote-1.1.0:refs/pull/{staging_pr}/head")
+    number, head = fork_pull(gh, history_repo, origin, branch="promote-1.1.0")
+
+    code, out = check(capsys, "--head-sha", head)
+    assert code == 1, "mallory's own pull request is not approved"
+    assert f"pull request #{number}: fail: " in out
+    assert [s["state"] for s in gh.statuses(REPO, head)] == ["success"]

@@ -6,7 +6,7 @@ Each function opens the registry (a path, or an already loaded
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -54,11 +54,13 @@ __all__ = [
     "open_registry",
     "open_storage",
     "pr_check",
+    "pr_check_group",
     "pr_check_head",
     "pr_report",
     "pr_report_head",
     "pr_stamp",
     "promote",
+    "protected_branches",
     "record_canary",
     "register",
     "register_dataset",
@@ -519,22 +521,20 @@ def _registry_at(opened: Registry, ref: str) -> Iterator[tuple[Registry, dict[st
         yield Registry.load(Path(tmp) / folder), files
 
 
-def _eligible(base: Registry, github: GitHub) -> Callable[[Move], set[str]]:
-    """Who may approve a move: the model's owners and the stage's approvers, as the base branch says; teams expanded."""
+def _expander(github: GitHub) -> Callable[[Sequence[str]], set[str]]:
+    """Approvers as a need lists them (logins, ``@org/team``s) -> logins, each team asked GitHub once."""
     teams: dict[str, set[str]] = {}
 
-    def eligible(move: Move) -> set[str]:
-        owners = base.model(move.model).raw["owners"] if move.model in base.model_names() else []
-        rule = base.config.stages.get(move.target)
+    def expand(approvers: Sequence[str]) -> set[str]:
         people: set[str] = set()
-        for who in [*owners, *(rule.approvers if rule else ())]:
+        for who in approvers:
             if "/" in who:
                 people |= teams.setdefault(who, github.team_members(who))
             else:
                 people.add(who.lstrip("@"))
         return people
 
-    return eligible
+    return expand
 
 
 def pr_moves(head: Registry, base_files: dict[str, bytes], *, recorded: dict[str, bytes] | None = None) -> list[Move]:
@@ -659,12 +659,28 @@ def _on_branch(
 
 def merge_group_pull(ref: str) -> int:
     """The pull request a merge-queue branch (``gh-readonly-queue/main/pr-42-<sha>``) was made for."""
+    return _queue_entry(ref)[1]
+
+
+def _queue_entry(ref: str) -> tuple[str, int]:
+    """(base branch, pull request number) of a merge-queue branch ``gh-readonly-queue/<base>/pr-<N>-<sha>``."""
     import re
 
-    found = re.search(r"/pr-(\d+)-[0-9a-f]+$", ref)
+    found = re.search(r"gh-readonly-queue/(.+)/pr-(\d+)-[0-9a-f]+$", ref)
     if found is None:
         raise RegopsError(f"{ref!r} is not a merge queue branch (gh-readonly-queue/<base>/pr-<N>-<sha>)")
-    return int(found.group(1))
+    return found.group(1), int(found.group(2))
+
+
+def protected_branches(opened: Registry, gh: GitHub) -> tuple[str, ...]:
+    """The branches whose pull requests are judged: regops.yaml's ``protected_branches``, else the default branch."""
+    return opened.config.protected_branches or (gh.default_branch(),)
+
+
+def _not_judged(pull: Pull) -> Outcome:
+    from regops.approvals import Outcome
+
+    return Outcome(base_ref=pull.base_ref, skipped=f"into {pull.base_ref}, not a protected branch: not judged")
 
 
 def pr_check(
@@ -672,17 +688,19 @@ def pr_check(
 ) -> Outcome:
     """The required check ``regops/approvals`` of pull request ``number``, reported as a commit status on its head.
 
-    Policy (stages, owners, approvers) is read from the PR's base commit, the
-    changes from its head commit (both from git: fetch them first), the reviews
-    and commits from GitHub. The head's validation problems against the base fail
-    it too. ``status_sha`` reports on another commit: a merge queue's group, which
-    must carry the required status too.
+    Every change the PR makes is judged (:mod:`regops.gate`, default deny) by the policy of its base commit, the
+    changes read from git (fetch them first), the reviews and commits from GitHub; the head's validation problems
+    against the base fail it too. A PR into a branch that is not protected (``protected_branches``) is not
+    judged and gets no status. ``status_sha`` reports on another commit.
     """
     from regops.adapters.github import GitHub
 
     gh = github or GitHub()
+    opened = open_registry(registry)
     pull = gh.pull(number)
-    outcome = _approvals(open_registry(registry), pull, gh)
+    if pull.base_ref not in protected_branches(opened, gh):
+        return _not_judged(pull)
+    outcome = _approvals(opened, pull, gh)
     gh.set_status(status_sha or pull.head_sha, ok=outcome.ok, description=outcome.summary)
     return outcome
 
@@ -690,74 +708,160 @@ def pr_check(
 def pr_check_head(
     head_sha: str, *, registry: RegistryArg = "registry", github: GitHub | None = None
 ) -> dict[int, Outcome]:
-    """:func:`pr_check` for the open pull request whose head commit is ``head_sha``, by pull request number.
+    """:func:`pr_check` for the open pull requests into protected branches whose head commit is ``head_sha``.
 
     For a workflow trusted with a write token (``workflow_run``): the pull
-    request is found by its head among the open ones, and its head
-    (``refs/pull/N/head``) and base commits are fetched from ``origin`` into the
-    registry's clone as git objects, nothing checked out. None open (the branch
-    moved on, or it closed): ``{}`` and no status, as the newer head's run decides.
-    Pull requests that share the head share its status, which then passes only
-    when every one of them passes.
+    requests are found by their head among the open ones, and their heads
+    (``refs/pull/N/head``) and base commits fetched from ``origin`` as git
+    objects, nothing checked out. None open (the branch moved on, or it closed):
+    ``{}`` and no status, as the newer head's run decides.
+
+    A commit status belongs to the commit, not to one pull request, so pull requests sharing a head share it:
+    it passes when, for each protected base branch they target, at least one of the pull requests into that
+    branch passes. A pull request (a fork's, say) sharing an approved head cannot fail it — merging either
+    brings the same approved change into that branch — and a pass judged for one branch never stands for
+    another, whose policy may be stricter.
     """
     from regops.adapters.github import GitHub
 
     gh = github or GitHub()
     opened = open_registry(registry)
-    outcomes = {pull.number: _approvals(opened, pull, gh) for pull in _pulls_at(opened, head_sha, gh)}
+    protected = protected_branches(opened, gh)
+    pulls = [pull for pull in _pulls_at(opened, head_sha, gh, protected) if pull.base_ref in protected]
+    outcomes = {pull.number: _approvals(opened, pull, gh) for pull in pulls}
     if outcomes:
-        failing = [(number, o) for number, o in outcomes.items() if not o.ok]
-        number, shown = (failing or list(outcomes.items()))[0]
-        which = f"#{number}: " if len(outcomes) > 1 else ""
-        gh.set_status(head_sha, ok=not failing, description=which + shown.summary)
+        ok, shown = _shared_status(pulls, outcomes)
+        gh.set_status(head_sha, ok=ok, description=shown)
     return outcomes
 
 
-def _pulls_at(opened: Registry, head_sha: str, gh: GitHub) -> list[Pull]:
+def _shared_status(pulls: Sequence[Pull], outcomes: Mapping[int, Outcome]) -> tuple[bool, str]:
+    """The one status of pull requests sharing a head (see :func:`pr_check_head`): (passes, description)."""
+    failing = []
+    for base in sorted({pull.base_ref for pull in pulls}):
+        into = [pull.number for pull in pulls if pull.base_ref == base]
+        if not any(outcomes[n].ok for n in into):
+            failing.append(into[0])
+    number = failing[0] if failing else next(n for n, o in outcomes.items() if o.ok)
+    which = f"#{number}: " if len(outcomes) > 1 else ""
+    return not failing, which + outcomes[number].summary
+
+
+def _pulls_at(opened: Registry, head_sha: str, gh: GitHub, protected: Sequence[str] = ()) -> list[Pull]:
     """The open pull requests whose head is ``head_sha``, with their head (``refs/pull/N/head``, which GitHub keeps
     for forks' pull requests too) and base commits fetched from ``origin``: git objects, never checked out."""
     from regops.adapters import git
 
     pulls = gh.open_pulls(head_sha=head_sha)
-    if pulls:
-        heads = [f"+refs/pull/{pull.number}/head:refs/remotes/pull/{pull.number}/head" for pull in pulls]
+    wanted = [pull for pull in pulls if not protected or pull.base_ref in protected]
+    if wanted:
+        heads = [f"+refs/pull/{pull.number}/head:refs/remotes/pull/{pull.number}/head" for pull in wanted]
         # The base branches as they are now too: canary results recorded on them after the PR was opened count.
-        bases = [f"+refs/heads/{ref}:refs/remotes/origin/{ref}" for ref in sorted({pull.base_ref for pull in pulls})]
-        git.fetch(opened.root.parent, [*heads, *bases, *sorted({pull.base_sha for pull in pulls})])
+        bases = [f"+refs/heads/{ref}:refs/remotes/origin/{ref}" for ref in sorted({pull.base_ref for pull in wanted})]
+        git.fetch(opened.root.parent, [*heads, *bases, *sorted({pull.base_sha for pull in wanted})])
     return pulls
 
 
-def _pr_problems(head: Registry, base_files: dict[str, bytes], pull: Pull) -> list[Problem]:
+def _pr_problems(head: Registry, base_files: dict[str, bytes], base_ref: str) -> list[Problem]:
     """What ``regops validate --base`` finds in the pull request's head."""
     from regops import policy
 
-    return sorted(set(policy.check(head)) | set(policy.against_base(head, base_files, ref=pull.base_ref)))
+    return sorted(set(policy.check(head)) | set(policy.against_base(head, base_files, ref=base_ref)))
 
 
-def _approvals(opened: Registry, pull: Pull, gh: GitHub) -> Outcome:
-    """The approvals check of ``pull``, its validation problems included; no status set."""
-    from regops import approvals
+def _approvals(opened: Registry, pull: Pull, gh: GitHub, *, base_sha: str | None = None) -> Outcome:
+    """The approvals check of ``pull``: every change it makes judged by its base's policy (``base_sha``, default
+    the pull request's base commit), its validation problems included; no status set."""
+    from regops import approvals, gate
     from regops.adapters import git
 
     root = opened.root.parent
+    folder = opened.root.relative_to(root).as_posix()
+    base_sha = base_sha or pull.base_sha
     # The base branch as this clone last fetched it: canary results recorded on it since the PR's base commit count.
-    latest = git.resolve(root, f"refs/remotes/origin/{pull.base_ref}") or pull.base_sha
-    recorded = git.files_at(root, latest, opened.root.relative_to(root).as_posix())
-    with _registry_at(opened, pull.base_sha) as (base, base_files), _registry_at(opened, pull.head_sha) as (head, _):
-        rules = base.config.stages
+    latest = git.resolve(root, f"refs/remotes/origin/{pull.base_ref}") or base_sha
+    recorded = git.files_at(root, latest, folder)
+    # The PR's own changes: from where its head branched off the base (GitHub's "files changed"), not the base's tip.
+    fork = git.merge_base(root, base_sha, pull.head_sha)
+    forked = git.files_at(root, fork, folder)
+    with _registry_at(opened, base_sha) as (base, base_files), _registry_at(opened, pull.head_sha) as (head, ours):
+        needs = gate.needs(
+            git.changes(root, fork, pull.head_sha),
+            base=base,
+            folder=folder,
+            base_files=forked,
+            head_files=ours,
+            recorded=recorded,
+            author=pull.author,
+        )
+        committers, unlinked = gh.committers(pull.number)
         outcome = approvals.evaluate(
-            pr_moves(head, base_files, recorded=recorded),
+            needs,
             reviews=gh.reviews(pull.number),
             head=pull.head_sha,
             author=pull.author,
-            committers=gh.committers(pull.number),
-            approvals=lambda stage: rules[stage].approvals if stage in rules else 0,
-            require_canary=lambda stage: stage in rules and rules[stage].require_canary,
-            eligible=_eligible(base, gh),
+            committers=committers,
+            expand=_expander(gh),
             is_bot=base.config.is_bot,
+            unlinked=unlinked,
         )
-        problems = _pr_problems(head, base_files, pull)
+        problems = _pr_problems(head, base_files, pull.base_ref)
     return replace(outcome, problems=tuple(problems), base_ref=pull.base_ref)
+
+
+def pr_check_group(
+    ref: str,
+    *,
+    sha: str,
+    base_sha: str,
+    registry: RegistryArg = "registry",
+    github: GitHub | None = None,
+) -> Outcome:
+    """The required status on a merge-queue group's commit ``sha`` (branch ``ref``, built on ``base_sha``).
+
+    The group commit itself is judged, not only copied from its pull requests: it must validate against
+    the queue's base, every pull request in the group (the queue's entries between ``base_sha`` and ``sha``)
+    must pass its own approvals check, and the group may change no path that none of them changes.
+    """
+    from regops.adapters import git
+    from regops.adapters.github import GitHub
+
+    gh = github or GitHub()
+    opened = open_registry(registry)
+    root, folder = opened.root.parent, opened.root.relative_to(opened.root.parent).as_posix()
+    base_ref, number = _queue_entry(ref)
+    numbers = _group_members(root, base_ref, base_sha, sha) or [number]
+    pulls = [gh.pull(n) for n in numbers]
+    git.fetch(root, [f"+refs/pull/{p.number}/head:refs/remotes/pull/{p.number}/head" for p in pulls])
+    outcomes = [_approvals(opened, pull, gh) for pull in pulls]
+    covered = {c.path for p in pulls for c in git.changes(root, git.merge_base(root, p.base_sha, p.head_sha), p.head_sha)}
+    stray = [c.path for c in git.changes(root, base_sha, sha) if c.path not in covered]
+    with _registry_at(opened, sha) as (group, _):
+        problems = _pr_problems(group, git.files_at(root, base_sha, folder), base_ref)
+    problems += [Problem(path, message="the group commit changes it, and none of its pull requests does") for path in stray]
+    outcome = _group_outcome(outcomes, problems, base_ref)
+    gh.set_status(sha, ok=outcome.ok, description=outcome.summary)
+    return outcome
+
+
+def _group_members(root: Path, base_ref: str, base_sha: str, sha: str) -> list[int]:
+    """The pull requests of a merge-queue group: the queue branches whose commits lie between base and group head."""
+    from regops.adapters import git
+
+    entries = set(git.first_parents(root, base_sha, sha))
+    branches = git.remote_heads(root, f"refs/heads/gh-readonly-queue/{base_ref}/*")
+    return sorted(_queue_entry(ref)[1] for ref, commit in branches.items() if commit in entries)
+
+
+def _group_outcome(outcomes: Sequence[Outcome], problems: list[Problem], base_ref: str) -> Outcome:
+    from regops.approvals import Outcome
+
+    return Outcome(
+        [v for o in outcomes for v in o.verdicts],
+        tuple(sorted({*problems, *(p for o in outcomes for p in o.problems)})),
+        base_ref,
+        tuple(u for o in outcomes for u in o.unlinked),
+    )
 
 
 REPORT_MARKER = "<!-- regops:report -->"
@@ -787,7 +891,7 @@ def _report(opened: Registry, pull: Pull, gh: GitHub) -> tuple[str, str]:
     from regops import report
 
     with _registry_at(opened, pull.base_sha) as (base, base_files), _registry_at(opened, pull.head_sha) as (head, _):
-        problems = _pr_problems(head, base_files, pull)
+        problems = _pr_problems(head, base_files, pull.base_ref)
         moves = pr_moves(head, base_files)
         records = [(base.find(m.ref) or head.version(m.model, m.version), m.source, m.target) for m in moves]
         body = report.pr_comment(problems, report.review_page(base, records) if records else "", marker=REPORT_MARKER)
@@ -800,14 +904,15 @@ def pr_stamp(
     """Record the merged pull request and who approved it on each transition added since ``since``.
 
     Run on the default branch after a merge (the sync workflow): the pull
-    request is the one GitHub associates with the current commit; its approvers
-    are the reviewers whose latest review approved its final head commit.
-    Transitions made by bots, or already stamped, are left alone.
+    request is the one GitHub associates with the current commit; each
+    transition's approvers are exactly the reviews that counted for it in the
+    approvals check (the same decision, :func:`regops.approvals.evaluate`, on the
+    pull request's final head and base). Transitions made by bots, or already
+    stamped, are left alone.
     """
     from regops import lifecycle, policy
-    from regops.adapters.git import head_commit
+    from regops.adapters import git
     from regops.adapters.github import GitHub
-    from regops.approvals import latest_reviews
 
     gh = github or GitHub()
     opened = open_registry(registry)
@@ -819,27 +924,42 @@ def pr_stamp(
         ]
     if not pending:
         return lifecycle.Plan(notes=["no transitions to stamp"])
-    pulls = gh.merged_pulls(head_commit(opened.root.parent))
+    pulls = gh.merged_pulls(git.head_commit(opened.root.parent))
     if not pulls:
         return lifecycle.Plan(notes=["the current commit came from no merged pull request; nothing stamped"])
     pull = pulls[0]
-    approvers = sorted(
-        user
-        for user, review in latest_reviews(gh.reviews(pull.number)).items()
-        if review.state == "APPROVED" and review.commit == pull.head_sha and user != pull.author and not review.bot
-    )
+    counted = _counted_by_move(opened, pull, gh, base_sha=git.resolve(opened.root.parent, since) or since)
 
     def plan_it(r: Registry) -> Plan:
         plan = lifecycle.Plan()
         for record, step in pending:
             fresh = r.version(record.model, record.version)
             index = fresh.raw["transitions"].index(step)
+            approvers = counted.get((record.model, record.version, step["from"], step["to"]), [])
             stamped = lifecycle.stamp(fresh, index, pr=pull.number, approved_by=approvers)
             plan.changes += stamped.changes
             plan.steps += stamped.steps
         return plan
 
     return _write(opened.root, plan_it, dry_run=dry_run)
+
+
+def _counted_by_move(
+    opened: Registry, pull: Pull, gh: GitHub, *, base_sha: str
+) -> dict[tuple[str, str, str, str], list[str]]:
+    """Who counted for each transition of the merged ``pull``, judged against ``base_sha`` (the base branch just
+    before the merge); its head is fetched when not at hand (a squash merge leaves it out of the branch)."""
+    from regops.adapters import git
+
+    root = opened.root.parent
+    if git.resolve(root, pull.head_sha) is None:
+        git.fetch(root, [f"+refs/pull/{pull.number}/head:refs/remotes/pull/{pull.number}/head"])
+    outcome = _approvals(opened, pull, gh, base_sha=base_sha)
+    return {
+        (v.move.model, v.move.version, v.move.source, v.move.target): sorted(v.counted)
+        for v in outcome.verdicts
+        if v.move is not None
+    }
 
 
 def _workflow_bot(by: str | None) -> str | None:

@@ -1,16 +1,18 @@
-"""The approvals check (``regops/approvals``): does a pull request's code review sign off every stage change it makes?
+"""The approvals check (``regops/approvals``): does code review sign off every change a pull request makes?
 
-Pure: the caller gathers the facts (the transitions the PR adds, the policy
-from the base branch, the reviews, the PR's author and committers, team
-members) and :func:`evaluate` decides. Policy always comes from the base
-branch, so a pull request cannot approve itself by editing owners or
-``regops.yaml``.
+Pure: :mod:`regops.gate` turns what the pull request changes into
+:class:`Need` values (the approvals each change takes, by the base branch's
+policy); the caller gathers the other facts (reviews, the PR's author and
+committers, team members) and :func:`evaluate` decides. The one decision of
+who counts, used by the check and by ``pr stamp`` alike.
 
-A review counts when it is the reviewer's latest, says APPROVED, was given on
-the PR's current head commit, and comes from an eligible approver (the model's
-owners — users, or members of an ``@org/team`` — or the stage's ``approvers``)
-who is neither the PR's author, nor one of its committers, nor a bot. An
-eligible reviewer whose latest review requests changes blocks the change.
+A review counts for a need when it is the reviewer's latest, says APPROVED,
+was given on the PR's current head commit, and comes from one of the need's
+approvers (logins, or members of an ``@org/team``) who is neither the PR's
+author, nor one of its committers, nor the person the transition names as
+making it, nor a bot. An eligible reviewer whose latest review requests
+changes blocks it. A commit whose author or committer GitHub ties to no
+account fails the check (its people cannot be excluded).
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ from typing import Final
 
 from regops.kinds import Problem, Stage
 
-__all__ = ["Move", "Outcome", "Review", "Verdict", "evaluate", "latest_reviews"]
+__all__ = ["ADMINS", "CONTEXT", "Move", "Need", "Outcome", "Review", "Verdict", "evaluate", "latest_reviews"]
 
 CONTEXT: Final = "regops/approvals"
+ADMINS: Final = "one of the admins"
 
 
 @dataclass(frozen=True)
@@ -51,60 +54,101 @@ class Review:
 
 
 @dataclass(frozen=True)
-class Verdict:
-    """The check's answer for one move."""
+class Need:
+    """One change of the pull request and the approvals it takes, as the base branch's policy says.
 
-    move: Move
-    needed: int
+    ``approvers`` are as the base lists them (logins and ``@org/team``s); ``denied`` says why no approval can
+    allow the change. ``move`` is set for an appended transition: the person it names cannot approve it, and a
+    prod move may need a passed canary (``canary_required``).
+    """
+
+    subject: str
+    approvals: int
+    approvers: tuple[str, ...] = ()
+    role: str = ""
+    paths: tuple[str, ...] = ()
+    move: Move | None = None
+    canary_required: bool = False
+    denied: str = ""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The check's answer for one need."""
+
+    need: Need
     counted: tuple[str, ...]
-    eligible: tuple[str, ...]
+    eligible: tuple[str, ...]  # who could still approve
     ignored: tuple[tuple[str, str], ...]  # (reviewer, why the review did not count)
     blocking: tuple[str, ...]  # eligible reviewers requesting changes
     canary_missing: bool = False
 
     @property
+    def move(self) -> Move | None:
+        return self.need.move
+
+    @property
+    def needed(self) -> int:
+        return self.need.approvals
+
+    @property
     def ok(self) -> bool:
+        if self.need.denied:
+            return False
         return len(self.counted) >= self.needed and not self.blocking and not self.canary_missing
 
     @property
     def missing(self) -> int:
         return max(0, self.needed - len(self.counted))
 
+    @property
+    def why(self) -> str:
+        """Why it fails, in a few words ("" when it passes)."""
+        if self.ok:
+            return ""
+        if self.need.denied:
+            return self.need.denied
+        if self.blocking:
+            return f"changes requested by {', '.join(self.blocking)}"
+        if self.canary_missing:
+            return "no passed canary"
+        if not self.need.approvers and self.need.role == ADMINS:
+            return "regops.yaml lists no admins, so nobody can approve it"
+        return f"needs {self.missing} more approval(s) from {', '.join(self.eligible) or 'nobody eligible'}"
+
 
 @dataclass(frozen=True)
 class Outcome:
-    """The verdicts, and the validation problems of the pull request's head against its base (``base_ref``):
-    a change that breaks a rule fails the check whatever its approvals, so the one required status says both."""
+    """The verdicts; the validation problems of the pull request's head against its base (``base_ref``), since a
+    change that breaks a rule fails whatever its approvals; and commits whose people GitHub cannot name."""
 
     verdicts: list[Verdict] = field(default_factory=list)
     problems: tuple[Problem, ...] = ()
     base_ref: str = "main"
+    unlinked: tuple[str, ...] = ()  # commits whose author or committer is no GitHub account
+    skipped: str = ""  # why the pull request was not judged (its base is not a protected branch)
 
     @property
     def ok(self) -> bool:
-        return not self.problems and all(v.ok for v in self.verdicts)
+        return not self.problems and not self.unlinked and all(v.ok for v in self.verdicts)
 
     @property
     def summary(self) -> str:
         """One line for the commit status (GitHub cuts descriptions at 140 characters)."""
+        if self.skipped:
+            return self.skipped
+        if self.unlinked:
+            return f"{self.unlinked[0]}: tie the e-mail to a GitHub account or re-commit with one"[:140]
         if self.problems:
             count = len(self.problems)
             return f"{count} validation problem{'s' * (count != 1)}: run regops validate --base {self.base_ref}"[:140]
         if not self.verdicts:
-            return "no stage changes: nothing to approve"
+            return "no changes to judge"
         failing = [v for v in self.verdicts if not v.ok]
         if not failing:
-            moves = ", ".join(f"{v.move.ref} → {v.move.target}" for v in self.verdicts)
-            return f"approved: {moves}"[:140]
-        first = failing[0]
-        if first.blocking:
-            why = f"changes requested by {', '.join(first.blocking)}"
-        elif first.canary_missing:
-            why = "no passed canary"
-        else:
-            why = f"needs {first.missing} more approval(s) from {', '.join(first.eligible) or 'nobody eligible'}"
+            return f"approved: {', '.join(v.need.subject for v in self.verdicts)}"[:140]
         more = f" (+{len(failing) - 1} more)" if len(failing) > 1 else ""
-        return f"{first.move.ref} → {first.move.target}: {why}{more}"[:140]
+        return f"{failing[0].need.subject}: {failing[0].why}{more}"[:140]
 
 
 def latest_reviews(reviews: Iterable[Review]) -> dict[str, Review]:
@@ -117,57 +161,64 @@ def latest_reviews(reviews: Iterable[Review]) -> dict[str, Review]:
 
 
 def evaluate(
-    moves: Sequence[Move],
+    needs: Sequence[Need],
     *,
     reviews: Sequence[Review],
     head: str,
     author: str,
     committers: Iterable[str],
-    approvals: Callable[[Stage], int],
-    require_canary: Callable[[Stage], bool],
-    eligible: Callable[[Move], set[str]],
+    expand: Callable[[Sequence[str]], set[str]],
     is_bot: Callable[[str], bool],
+    unlinked: Sequence[str] = (),
 ) -> Outcome:
-    """Decide every move; ``eligible(move)`` is the set of logins that may approve it (teams expanded)."""
+    """Decide every need. ``expand`` turns the approvers a need lists (logins, ``@org/team``s) into logins.
+
+    The one decision of who counts, for the check and for the stamp alike.
+    """
     latest = latest_reviews(reviews)
     excluded = {author, *committers}
     verdicts = []
-    for move in moves:
-        allowed = eligible(move)
+    for need in needs:
+        allowed = expand(need.approvers)
+        named = need.move.by if need.move else None
         counted, ignored, blocking = [], [], []
         for user, review in sorted(latest.items()):
             if review.state == "CHANGES_REQUESTED" and user in allowed:
                 blocking.append(user)
-                continue
-            if review.state != "APPROVED":
-                continue
-            why = None
-            if review.bot or is_bot(user):
-                why = "a bot"
-            elif user == author:
-                why = "the pull request's author"
-            elif user == move.by:
-                why = f"the transition names {user} as making it"
-            elif user in excluded:
-                why = "a committer of the pull request"
-            elif user not in allowed:
-                why = f"not an owner of {move.model} nor an approver for {move.target}"
-            elif review.commit != head:
-                why = f"approved {review.commit[:7]}, not the head commit {head[:7]}: re-review after the new commits"
-            if why:
-                ignored.append((user, why))
-            else:
-                counted.append(user)
-        canary_missing = move.target == "prod" and require_canary("prod") and move.canary != "passed"
-        verdicts.append(
-            Verdict(
-                move,
-                approvals(move.target),
-                tuple(counted),
-                tuple(sorted(allowed - excluded - {move.by} - set(counted))),
-                tuple(ignored),
-                tuple(blocking),
-                canary_missing,
-            )
-        )
-    return Outcome(verdicts)
+            elif review.state == "APPROVED":
+                why = _not_counted(review, need, allowed, head=head, author=author, excluded=excluded, is_bot=is_bot)
+                if why:
+                    ignored.append((user, why))
+                else:
+                    counted.append(user)
+        canary_missing = need.canary_required and need.move is not None and need.move.canary != "passed"
+        remaining = tuple(sorted(allowed - excluded - {named} - set(counted)))
+        verdicts.append(Verdict(need, tuple(counted), remaining, tuple(ignored), tuple(blocking), canary_missing))
+    return Outcome(verdicts, unlinked=tuple(unlinked))
+
+
+def _not_counted(
+    review: Review,
+    need: Need,
+    allowed: set[str],
+    *,
+    head: str,
+    author: str,
+    excluded: set[str],
+    is_bot: Callable[[str], bool],
+) -> str:
+    """Why an approval does not count for ``need`` ("" when it does)."""
+    user = review.user
+    if review.bot or is_bot(user):
+        return "a bot"
+    if user == author:
+        return "the pull request's author"
+    if need.move is not None and user == need.move.by:
+        return f"the transition names {user} as making it"
+    if user in excluded:
+        return "a committer of the pull request"
+    if user not in allowed:
+        return f"not {need.role}"
+    if review.commit != head:
+        return f"approved {review.commit[:7]}, not the head commit {head[:7]}: re-review after the new commits"
+    return ""

@@ -169,8 +169,13 @@ def cmd_pr_check(args: argparse.Namespace) -> int:
 
     if args.head_sha is not None:
         return _pr_check_head(args)
-    number = args.pr if args.pr is not None else api.merge_group_pull(args.merge_group)
-    outcome = api.pr_check(number, registry=args.registry, status_sha=args.sha)
+    if args.merge_group is not None:
+        if args.sha is None or args.base_sha is None:
+            sys.stderr.write("regops: error: --merge-group needs --sha (the group's commit) and --base-sha\n")
+            return EXIT_USAGE
+        outcome = api.pr_check_group(args.merge_group, sha=args.sha, base_sha=args.base_sha, registry=args.registry)
+    else:
+        outcome = api.pr_check(args.pr, registry=args.registry, status_sha=args.sha)
     _json_or(args, outcome, report.approvals_text)
     return EXIT_OK if outcome.ok else EXIT_PROBLEMS
 
@@ -569,6 +574,7 @@ def _outside_verbs(verbs: Any) -> None:
     c = actions.add_parser("check", help="the required check regops/approvals: set a commit status, exit 1 if missing")
     _which_pull(c, merge_group=True)
     c.add_argument("--sha", metavar="SHA", help="report the status on this commit (the merge group's) instead")
+    c.add_argument("--base-sha", metavar="SHA", help="with --merge-group: the commit the group was built on")
     _common(c)
     c.set_defaults(func=cmd_pr_check)
     c = actions.add_parser("report", help="create or update the pull request's regops comment")

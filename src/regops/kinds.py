@@ -9,10 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, Literal, NamedTuple
 
-__all__ = ["KINDS", "STAGES", "Kind", "Problem", "Stage", "release", "version_key"]
+__all__ = ["KINDS", "LOGIN_PATTERN", "STAGES", "Change", "Kind", "Problem", "Stage", "release", "version_key"]
 
 Stage = Literal["candidate", "dev", "staging", "prod", "archived"]
 STAGES: Final[tuple[Stage, ...]] = ("candidate", "dev", "staging", "prod", "archived")
+# A GitHub login: a user (1-39 letters, digits, '-') or an App's bot account (`<slug>[bot]`).
+LOGIN_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}(?:\[bot\])?$"
 
 
 class Kind(NamedTuple):
@@ -48,6 +50,18 @@ class Problem:
         where = f"{self.path}:{self.line}:{self.col}" if self.line else self.path
         field = f" {self.field}:" if self.field else ""
         return f"{where}:{field} {self.message}"
+
+
+@dataclass(frozen=True, order=True)
+class Change:
+    """One path a pull request changes, as git records it: ``status`` A (added), M (modified), D (deleted) or T
+    (type changed), and the git modes before and after (``100644`` a file, ``100755`` an executable, ``120000`` a
+    symlink, ``160000`` a submodule; ``000000`` where there is none)."""
+
+    path: str
+    status: str
+    old_mode: str = "000000"
+    new_mode: str = "100644"
 
 
 def release(version: str) -> str:

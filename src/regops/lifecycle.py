@@ -11,7 +11,6 @@ each file through a temporary file and a rename. Edits are surgical
 from __future__ import annotations
 
 import fcntl
-import getpass
 import math
 import os
 import re
@@ -25,8 +24,8 @@ from typing import Any, Final, Literal
 
 from regops import store
 from regops.errors import RegopsError
-from regops.kinds import Stage, version_key
-from regops.policy import schema_comment, step_allowed
+from regops.kinds import LOGIN_PATTERN, Stage, version_key
+from regops.policy import bot_may_enter, needs_passed_canary, schema_comment, step_allowed
 from regops.registry import HOLDER_STAGES, Registry, StageRule, VersionRecord
 from regops.storage import Artifact, ArtifactsMissingError, Storage, hash_files
 
@@ -96,18 +95,35 @@ class Plan:
 
 
 def identity(explicit: str | None = None) -> str:
-    """Who is acting: ``--by``, else the Actions actor, else git's user name, else the login name."""
-    if explicit:
-        return explicit
-    if os.environ.get("GITHUB_ACTIONS") == "true" and os.environ.get("GITHUB_ACTOR"):
-        return os.environ["GITHUB_ACTOR"]
+    """Who is acting, as a GitHub login. In GitHub Actions the event's actor (``GITHUB_ACTOR``), or ``--by`` naming
+    the workflow's own bot identity (an App login, ``…[bot]``); elsewhere ``--by``, else a configured login
+    (``REGOPS_LOGIN``, or ``git config regops.login``). Never git's ``user.name``, a display name anyone sets:
+    the approvals check excludes the person a transition names, so it must be a login.
+    """
+    actor = os.environ.get("GITHUB_ACTOR") if os.environ.get("GITHUB_ACTIONS") == "true" else None
+    if actor and explicit and explicit != actor and not explicit.endswith("[bot]"):
+        raise LifecycleError(
+            f"in GitHub Actions regops records the event's actor ({actor}) or the workflow's bot; "
+            f"--by {explicit} would record someone else"
+        )
+    found = explicit or actor or os.environ.get("REGOPS_LOGIN") or _git_login()
+    if not found:
+        raise LifecycleError(
+            "who is acting? regops records a GitHub login: pass --by LOGIN, or set it once with "
+            "`git config --global regops.login LOGIN` (or REGOPS_LOGIN)"
+        )
+    if not re.match(LOGIN_PATTERN, found):
+        raise LifecycleError(f"{found!r} is not a GitHub login (letters, digits and '-'; an App as name[bot])")
+    return found
+
+
+def _git_login() -> str:
     try:
-        name = subprocess.run(
-            ["git", "config", "user.name"], capture_output=True, text=True, check=False, timeout=10
+        return subprocess.run(
+            ["git", "config", "regops.login"], capture_output=True, text=True, check=False, timeout=10
         ).stdout.strip()
     except (OSError, subprocess.TimeoutExpired):
-        name = ""
-    return name or getpass.getuser()
+        return ""
 
 
 @contextmanager
@@ -240,9 +256,9 @@ def promote(
     plan.steps += _displace(edits, registry, record, to, now=now, by=by, why=f"replaced in {to} by {record.version}")
     plan.steps.append(_move(edits, record, to, now=now, by=by, notes=notes))
     if to == "staging":
-        canary = {"traffic_percent": _traffic(registry, record.model), "started_at": now, "result": "pending"}
+        canary = {"traffic_percent": registry.canary_traffic(record.model), "started_at": now, "result": "pending"}
         edits(record).set("canary", canary, after="stage")
-        plan.steps.append(f"{record.ref}: canary started at {_traffic(registry, record.model):g}% of traffic")
+        plan.steps.append(f"{record.ref}: canary started at {registry.canary_traffic(record.model):g}% of traffic")
     return edits.into(plan)
 
 
@@ -262,22 +278,14 @@ def _check_promotion(registry: Registry, record: VersionRecord, to: Stage, *, by
     if policy is not None and record.stage not in policy.from_:
         allowed = ", ".join(policy.from_)
         raise LifecycleError(f"regops.yaml allows {to} only from {allowed}; {ref} is {record.stage}")
-    if policy is not None and not policy.bots and registry.config.is_bot(by):
+    if registry.config.is_bot(by) and not bot_may_enter(registry.config, to):
         raise LifecycleError(f"{by} is a bot, and bots may not move versions to {to}: a person must promote {ref}")
     canary = record.canary or {}
-    needs_canary = to == "prod" and policy is not None and policy.require_canary and record.stage == "staging"
-    if needs_canary and canary.get("result") != "passed":
+    if needs_passed_canary(registry.config, record.stage, to) and canary.get("result") != "passed":
         raise LifecycleError(
             f"{ref}'s canary is {canary.get('result', 'missing')}; regops.yaml requires a passed canary before prod "
             f"(record one with `regops canary record {ref} --result passed`)"
         )
-
-
-def _traffic(registry: Registry, model: str) -> float:
-    override = registry.model(model).raw.get("canary") or {}
-    value = override.get("traffic_percent")
-    percent = float(value if value is not None else registry.config.canary_traffic_percent)
-    return int(percent) if percent.is_integer() else percent
 
 
 # --- rollback ----------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from regops.kinds import STAGES, Stage
+from regops.kinds import LOGIN_PATTERN, STAGES, Stage
 
 __all__ = [
     "STAGES",
@@ -168,6 +168,11 @@ Owner = Annotated[
     _pattern(OWNER_PATTERN, "expected a GitHub user (alice) or team (@acme/ml-team)"),
 ]
 Person = Annotated[str, Field(min_length=1, max_length=100)]
+Login = Annotated[
+    str,
+    _schema(LOGIN_PATTERN),
+    _pattern(LOGIN_PATTERN, "expected a GitHub login (letters, digits and '-'; an App as `name[bot]`)"),
+]
 Percent = Annotated[float, Field(gt=0, le=100)]
 
 
@@ -241,9 +246,9 @@ class Transition(_Strict):
     from_: Annotated[Stage, Field(alias="from")]
     to: Stage
     at: Timestamp
-    by: Person
+    by: Login
     pr: Annotated[int, Field(ge=1)] | None = None
-    approved_by: list[Person] | None = None
+    approved_by: list[Login] | None = None
     notes: str | None = None
     reason: str | None = None
 
@@ -469,5 +474,14 @@ class RegistryConfig(_Strict):
     cold_storage: StorageConfig | None = None
     stages: dict[Literal["dev", "staging", "prod", "archived"], StagePolicy] = Field(default_factory=_default_stages)
     bots: list[str] = Field(default_factory=lambda: ["github-actions[bot]"])
+    # Who approves what no stage rule covers: regops.yaml itself, .github/, schemas/, new models, repairs.
+    # GitHub logins or @org/teams. None listed: such a change can never pass (fail closed).
+    admins: list[str] = Field(default_factory=list)
+    # Pull requests into these branches are judged by `regops/approvals`; empty: the repository's default branch.
+    protected_branches: list[str] = Field(default_factory=list)
+    # More paths (globs, from the repository root) that only the admins may change.
+    protected_paths: list[str] = Field(default_factory=list)
+    # Paths outside registry/ the approvals check does not judge (ordinary code review only), e.g. docs/**.
+    unjudged_paths: list[str] = Field(default_factory=list)
     retention: Retention = Retention()
     canary: CanaryDefaults = CanaryDefaults()

@@ -20,6 +20,7 @@ from regops import store
 from regops.kinds import STAGES, Problem, Stage, release
 from regops.registry import (
     CONFIG_FILE,
+    ConfigRecord,
     HOLDER_STAGES,
     MODEL_FILE,
     Registry,
@@ -33,8 +34,10 @@ __all__ = [
     "RULES",
     "added_transitions",
     "against_base",
+    "bot_may_enter",
     "check",
     "locate_all",
+    "needs_passed_canary",
     "schema_comment",
     "step_allowed",
 ]
@@ -357,9 +360,15 @@ def canary(registry: Registry, _: datetime) -> Iterator[Problem]:
 
 
 def config(registry: Registry, _: datetime) -> Iterator[Problem]:
-    """regops.yaml may narrow the stage machine, never widen it."""
+    """regops.yaml may narrow the stage machine, never widen it; bots never enter staging or prod."""
     shown = registry.display(registry.root / CONFIG_FILE)
     for stage, policy in registry.config.stages.items():
+        if policy.bots and stage not in BOT_TARGETS:
+            yield Problem(
+                shown,
+                field=f"stages.{stage}.bots",
+                message=f"bots never move a version to {stage}: that takes a person and an approved pull request",
+            )
         for i, source in enumerate(policy.from_):
             if (source, stage) not in _STEPS:
                 yield Problem(
@@ -552,15 +561,39 @@ def _stamped(before: dict[str, object], after: dict[str, object]) -> bool:
 
 def _new_transitions(registry: Registry, path: Path, transitions: list[dict[str, str]], *, start: int) -> list[Problem]:
     problems = []
+    shown = registry.display(path)
     for i, step in enumerate(transitions[start:], start=start):
         by, target = step.get("by", ""), step.get("to")
-        if registry.config.is_bot(by) and target not in BOT_TARGETS:
+        if registry.config.is_bot(by) and not bot_may_enter(registry.config, target):  # type: ignore[arg-type]
             problems.append(
                 Problem(
-                    registry.display(path),
+                    shown,
                     field=f"transitions[{i}].by",
                     message=f"{by} is a bot: bots add candidates, auto-promote to dev and archive; "
                     f"moving a version to {target} takes a person and an approved pull request",
                 )
             )
+        problems += [
+            Problem(
+                shown,
+                field=f"transitions[{i}].{key}",
+                message=f"a new transition carries no {key}: regops records it on main after the merge, "
+                "from the reviews that counted (`regops pr stamp`)",
+            )
+            for key in sorted(STAMPED & set(step))
+        ]
     return problems
+
+
+def bot_may_enter(config: ConfigRecord, target: Stage) -> bool:
+    """Whether a bot may move a version to ``target`` on its own: dev and archived only, and only where
+    regops.yaml lets bots (``stages.<stage>.bots``). Never staging or prod, whatever regops.yaml says."""
+    rule = config.stages.get(target)
+    return target in BOT_TARGETS and rule is not None and rule.bots
+
+
+def needs_passed_canary(config: ConfigRecord, source: Stage, target: Stage) -> bool:
+    """Whether ``source -> target`` needs a passed canary first: staging -> prod where regops.yaml says
+    ``require_canary``. A rollback (archived -> prod) brings back a version that served prod before."""
+    rule = config.stages.get(target)
+    return target == "prod" and source == "staging" and rule is not None and rule.require_canary

@@ -271,8 +271,31 @@ class ConfigRecord:
         return cast("list[str]", self.raw["bots"])
 
     def is_bot(self, login: str) -> bool:
-        """A bot identity: listed under ``bots`` in regops.yaml, or a GitHub App login (``…[bot]``)."""
+        """A bot identity: listed under ``bots`` in regops.yaml, or a GitHub App login (``…[bot]``).
+
+        The one answer to "is this a bot" for every verb: promote, validate --base, pr check and pr stamp."""
         return login in self.raw["bots"] or login.endswith("[bot]")
+
+    @property
+    def admins(self) -> tuple[str, ...]:
+        return tuple(self.raw.get("admins", ()))
+
+    @property
+    def protected_branches(self) -> tuple[str, ...]:
+        return tuple(self.raw.get("protected_branches", ()))
+
+    @property
+    def protected_paths(self) -> tuple[str, ...]:
+        return tuple(self.raw.get("protected_paths", ()))
+
+    @property
+    def unjudged_paths(self) -> tuple[str, ...]:
+        return tuple(self.raw.get("unjudged_paths", ()))
+
+    @property
+    def strictest(self) -> int:
+        """The most approvals any stage asks for: what a change to the policy itself takes (never fewer than one)."""
+        return max([1, *(rule.approvals for rule in self.stages.values())])
 
     @property
     def canary_traffic_percent(self) -> float:
@@ -555,6 +578,13 @@ class Registry:
             problem = Problem(self.display(self.root / "models" / name / MODEL_FILE), message="file is missing")
             raise InvalidRegistryError([problem])
         return config
+
+    def canary_traffic(self, name: str) -> float:
+        """The share of traffic a canary of model ``name`` gets: its model.yaml's, else regops.yaml's."""
+        override = self.model(name).raw.get("canary") or {}
+        value = override.get("traffic_percent")
+        percent = float(value if value is not None else self.config.canary_traffic_percent)
+        return int(percent) if percent.is_integer() else percent
 
     def versions(self, name: str) -> list[VersionRecord]:
         """A model's versions in SemVer order."""

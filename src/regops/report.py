@@ -643,19 +643,27 @@ def pr_comment(problems: Sequence[Problem], page: str, *, marker: str) -> str:
 
 
 def approvals_text(outcome: Outcome) -> str:
-    """The approvals check in detail: per stage change, who counted, who is missing, which reviews did not count."""
+    """The approvals check in detail: per change, who counted, who is missing, which reviews did not count."""
     lines = [("pass: " if outcome.ok else "fail: ") + outcome.summary]
     lines += [f"  {problem}" for problem in outcome.problems]
+    lines += [f"  {commit}" for commit in outcome.unlinked]
     for v in outcome.verdicts:
         mark = "ok" if v.ok else "missing"
-        lines.append(f"{v.move.ref} {v.move.source} -> {v.move.target}: {len(v.counted)}/{v.needed} approvals ({mark})")
+        if v.need.denied:
+            lines.append(f"{v.need.subject}: not allowed: {v.need.denied}")
+            continue
+        if v.move is not None:
+            lines.append(f"{v.move.ref} {v.move.source} -> {v.move.target}: {len(v.counted)}/{v.needed} approvals ({mark})")
+        else:
+            lines.append(f"{v.need.subject}: {len(v.counted)}/{v.needed} approvals ({mark})")
+            lines += [f"  changes {path}" for path in v.need.paths]
         if v.counted:
             lines.append(f"  approved by: {', '.join(v.counted)}")
         if v.missing:
             lines.append(f"  needs {v.missing} more from: {', '.join(v.eligible) or 'nobody eligible'}")
         lines += [f"  changes requested by {who}" for who in v.blocking]
         lines += [f"  {who}'s approval does not count: {why}" for who, why in v.ignored]
-        if v.canary_missing:
+        if v.canary_missing and v.move is not None:
             lines.append(f"  canary: {v.move.canary or 'none'} (prod needs a passed canary)")
     return "\n".join(lines)
 

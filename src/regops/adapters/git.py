@@ -15,10 +15,23 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from regops.errors import RegopsError
+from regops.kinds import Change
 
 LOCK_NAME = ".regops.lock"  # the registry's write lock (lifecycle.LOCK_FILE): never committed
 
-__all__ = ["GitError", "commit_paths", "current_branch", "fetch", "files_at", "head_commit", "push"]
+__all__ = [
+    "GitError",
+    "changes",
+    "commit_paths",
+    "current_branch",
+    "fetch",
+    "files_at",
+    "first_parents",
+    "head_commit",
+    "merge_base",
+    "push",
+    "remote_heads",
+]
 
 
 class GitError(RegopsError):
@@ -151,3 +164,36 @@ def changed(repo: Path, path: str) -> list[str]:
 
 def checkout(repo: Path, branch: str, *, create: bool = False) -> None:
     _git(repo, "checkout", "-q", *(["-b"] if create else []), branch)
+
+
+def changes(repo: Path, base: str, head: str) -> list[Change]:
+    """Every path that differs between commits ``base`` and ``head``, in the whole repository, with its git modes.
+
+    Renames are a delete and an add (``--no-renames``), so each side of one is judged; type changes (a file
+    becoming a symlink) and mode changes are reported as git sees them.
+    """
+    out = _git(repo, "diff", "--raw", "-z", "--no-renames", "--no-ext-diff", "--ignore-submodules=none", base, head)
+    fields = out.split(b"\0")
+    found = []
+    for meta, path in zip(fields[0::2], fields[1::2], strict=False):
+        if not meta.startswith(b":"):
+            continue
+        old_mode, new_mode, _old, _new, status = meta[1:].decode().split(" ")
+        found.append(Change(path.decode(errors="surrogateescape"), status[0], old_mode, new_mode))
+    return found
+
+
+def merge_base(repo: Path, a: str, b: str) -> str:
+    """The best common ancestor of commits ``a`` and ``b``: where a pull request's head branched from its base."""
+    return _git(repo, "merge-base", a, b).decode().strip()
+
+
+def remote_heads(repo: Path, pattern: str, *, remote: str = "origin") -> dict[str, str]:
+    """Branches of ``remote`` matching ``pattern`` (``refs/heads/…`` glob): ref -> commit."""
+    out = _git(repo, "ls-remote", "--heads", remote, pattern).decode()
+    return {ref: sha for sha, ref in (line.split("\t", 1) for line in out.splitlines() if "\t" in line)}
+
+
+def first_parents(repo: Path, base: str, head: str) -> list[str]:
+    """The commits from ``base`` (excluded) to ``head`` along first parents: a merge queue group's entries."""
+    return _git(repo, "rev-list", "--first-parent", f"{base}..{head}").decode().split()

@@ -137,15 +137,27 @@ class GitHub:
                 if r.user is not None
             ]
 
-    def committers(self, number: int) -> set[str]:
-        """Logins of everyone who authored or committed a commit of the pull request."""
+    def committers(self, number: int) -> tuple[set[str], list[str]]:
+        """Logins of everyone who authored or committed a commit of the pull request, and the commits whose author
+        or committer GitHub ties to no account (their e-mail is on none): who they are cannot be known."""
         people: set[str] = set()
+        unlinked: list[str] = []
         with self._errors(f"read the commits of #{number} in"):
             for commit in self.repo.get_pull(number).get_commits():
-                for user in (commit.author, commit.committer):
+                for role, user, person in (
+                    ("author", commit.author, commit.commit.author),
+                    ("committer", commit.committer, commit.commit.committer),
+                ):
                     if user is not None and user.login:
                         people.add(user.login)
-        return people
+                    else:
+                        who = f"{person.name} <{person.email}>" if person is not None else "unknown"
+                        unlinked.append(f"commit {commit.sha[:7]}'s {role} {who} is linked to no GitHub account")
+        return people, unlinked
+
+    def default_branch(self) -> str:
+        with self._errors("read"):
+            return str(self.repo.default_branch)
 
     def team_members(self, team: str) -> set[str]:
         """Members of ``@org/team`` (or ``org/team``)."""
