@@ -2,32 +2,48 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
-from regops.approvals import Move, Outcome, Review, evaluate
+from regops.approvals import ADMINS, Move, Need, Outcome, Review, evaluate
 
 HEAD, OLD = "a" * 40, "b" * 40
-OWNERS = {"alice", "bob", "carol"}  # sentiment's owners, a team expanded
+TEAM = {"@acme/ml": {"bob", "carol"}}  # sentiment's owners: alice and a team
+
+
+def need(move: Move, *, prod_approvals: int = 2) -> Need:
+    """What the gate asks of a move (see tests/test_gate.py for how it is derived from the files)."""
+    approvals = {"staging": 1, "prod": prod_approvals}.get(move.target, 0)
+    role = f"an owner of sentiment nor an approver for {move.target}"
+    canary = move.target == "prod" and move.source == "staging"
+    return Need(
+        f"{move.ref} → {move.target}", approvals, ("alice", "@acme/ml"), role, move=move, canary_required=canary
+    )
+
+
+def expand(approvers: Sequence[str]) -> set[str]:
+    return set().union(*(TEAM.get(who, {who}) for who in approvers))
 
 
 def decide(
-    moves: list[Move],
+    moves: list[Move | Need],
     reviews: list[Review],
     *,
     author: str = "alice",
     committers: tuple[str, ...] = ("alice",),
     prod_approvals: int = 2,
+    unlinked: tuple[str, ...] = (),
 ) -> Outcome:
     return evaluate(
-        moves,
+        [m if isinstance(m, Need) else need(m, prod_approvals=prod_approvals) for m in moves],
         reviews=reviews,
         head=HEAD,
         author=author,
         committers=committers,
-        approvals=lambda stage: {"staging": 1, "prod": prod_approvals}.get(stage, 0),
-        require_canary=lambda stage: stage == "prod",
-        eligible=lambda move: set(OWNERS),
+        expand=expand,
         is_bot=lambda login: login.endswith("[bot]"),
+        unlinked=unlinked,
     )
 
 
@@ -92,7 +108,7 @@ def test_every_move_of_the_pull_request_must_hold() -> None:
     outcome = decide([PROD, archive], [Review("bob", "APPROVED", HEAD)])
     assert [v.ok for v in outcome.verdicts] == [False, True]
     assert not outcome.ok
-    assert decide([], []).summary == "no stage changes: nothing to approve"
+    assert decide([], []).summary == "no changes to judge"
 
 
 def test_who_the_transition_names_cannot_approve_it_even_when_someone_else_opened_the_pull_request() -> None:
@@ -104,3 +120,30 @@ def test_who_the_transition_names_cannot_approve_it_even_when_someone_else_opene
     assert not outcome.ok
     assert outcome.verdicts[0].ignored == (("bob", "the transition names bob as making it"),)
     assert outcome.verdicts[0].counted == ("carol",)
+
+
+def test_a_denied_change_fails_whatever_the_approvals() -> None:
+    symlink = Need("registry/models/evil", 0, paths=("registry/models/evil",), denied="a symlink: never allowed")
+    outcome = decide([symlink], [Review("bob", "APPROVED", HEAD), Review("carol", "APPROVED", HEAD)])
+    assert not outcome.ok
+    assert outcome.summary == "registry/models/evil: a symlink: never allowed"
+
+
+def test_only_the_admins_count_for_an_admin_change_and_none_listed_means_nobody_can() -> None:
+    policy = Need("registry/regops.yaml", 2, ("dmitri", "@acme/ml"), ADMINS, ("registry/regops.yaml: the policy",))
+    reviews = [Review("bob", "APPROVED", HEAD), Review("erin", "APPROVED", HEAD)]
+    outcome = decide([policy], reviews)
+    assert outcome.verdicts[0].counted == ("bob",)
+    assert outcome.verdicts[0].ignored == (("erin", "not one of the admins"),)
+    assert decide([policy], [*reviews, Review("dmitri", "APPROVED", HEAD)]).ok
+    nobody = Need("registry/regops.yaml", 1, (), ADMINS, ("registry/regops.yaml: the policy",))
+    assert decide([nobody], reviews).summary == (
+        "registry/regops.yaml: regops.yaml lists no admins, so nobody can approve it"
+    )
+
+
+def test_a_commit_github_ties_to_no_account_fails_closed() -> None:
+    unlinked = ("commit 1234567's author Bob <bob@laptop.local> is linked to no GitHub account",)
+    outcome = decide([STAGING], [Review("bob", "APPROVED", HEAD)], unlinked=unlinked)
+    assert outcome.verdicts[0].ok and not outcome.ok
+    assert outcome.summary.startswith("commit 1234567's author Bob <bob@laptop.local> is linked to no GitHub account")

@@ -287,7 +287,8 @@ def test_a_prod_pr_whose_canary_failed_on_main_since_it_opened_fails_its_check(
     with_origin(history_repo, gh)
     assert "pull request: opened #1" in check(capsys, "--open-pr")
     gh.add_review(REPO, 1, "bob", "APPROVED")
-    assert pr_check(capsys, 1)[0] == 0, "approved, and the canary passed"
+    code, out = pr_check(capsys, 1)
+    assert code == 0, out
 
     # The next check finds the canary failing: recorded on main, the rollback PR opened; the prod PR, unchanged
     # (its own copy still says passed), can no longer pass.
@@ -310,7 +311,7 @@ def test_a_pull_request_cannot_pass_its_own_canary(
     commit(history_repo, "the canary passed, says the branch")
     run_regops(capsys, history_repo, "promote", REF, "--to", "prod", "--notes", "trust me", "--by", "carol")
     git(history_repo, "push", "-q", "origin", "ship-it")
-    gh.client().get_repo(REPO).create_pull(base="main", head="ship-it", title="Ship it", body="")
+    gh.client(gh.carol_token).get_repo(REPO).create_pull(base="main", head="ship-it", title="Ship it", body="")
     gh.add_review(REPO, 1, "bob", "APPROVED")
     code, out = pr_check(capsys, 1)
     assert code == 1, out

@@ -371,9 +371,7 @@ def test_check_by_head_sha_finds_a_fork_s_pull_request_and_reads_its_commits_as_
 ) -> None:
     origin = with_origin(history_repo, gh)
     git(history_repo, "checkout", "-q", "-b", "promote-1.1.0")
-    run_regops(
-        capsys, history_repo, "promote", "sentiment@1.1.0", "--to", "staging", "--notes", "n", "--by", "mallory"
-    )
+    run_regops(capsys, history_repo, "promote", "sentiment@1.1.0", "--to", "staging", "--notes", "n", "--by", "mallory")
     gh.add_pull(REPO, title="Another", head_ref="other", head_sha=fake_sha("other"), user="alice")
     number, head = fork_pull(gh, history_repo, origin, branch="promote-1.1.0")
     checkout = trusted_checkout(origin, monkeypatch)
@@ -514,7 +512,9 @@ def lax_pull(gh: GitHubFixture, repo: Path, head: str, *, protect: bool) -> int:
     commit(repo, "no approvals on lax")
     gh.add_branch(REPO, "lax", sha(repo))
     gh.add_branch(REPO, "main", sha(repo, "main"))
-    return gh.add_pull(REPO, title="Same head, lax base", head_ref="promote-1.1.0", head_sha=head, user="alice", base_ref="lax")
+    return gh.add_pull(
+        REPO, title="Same head, lax base", head_ref="promote-1.1.0", head_sha=head, user="alice", base_ref="lax"
+    )
 
 
 @pytest.mark.parametrize("protect", [True, False])
@@ -538,7 +538,9 @@ def test_a_pass_judged_for_another_base_never_shows_for_main(
         ("failure", f"{which}sentiment@1.1.0 → staging: needs 1 more approval(s) from bob")
     ]
     code, out = check(capsys, lax)
-    assert (code, out.strip()) == (0, "pass: into lax, not a protected branch: not judged") if not protect else code == 0
+    assert (
+        (code, out.strip()) == (0, "pass: into lax, not a protected branch: not judged") if not protect else code == 0
+    )
 
 
 def test_a_fork_sharing_an_approved_head_cannot_fail_its_status(

@@ -834,11 +834,15 @@ def pr_check_group(
     pulls = [gh.pull(n) for n in numbers]
     git.fetch(root, [f"+refs/pull/{p.number}/head:refs/remotes/pull/{p.number}/head" for p in pulls])
     outcomes = [_approvals(opened, pull, gh) for pull in pulls]
-    covered = {c.path for p in pulls for c in git.changes(root, git.merge_base(root, p.base_sha, p.head_sha), p.head_sha)}
+    covered = {
+        c.path for p in pulls for c in git.changes(root, git.merge_base(root, p.base_sha, p.head_sha), p.head_sha)
+    }
     stray = [c.path for c in git.changes(root, base_sha, sha) if c.path not in covered]
     with _registry_at(opened, sha) as (group, _):
         problems = _pr_problems(group, git.files_at(root, base_sha, folder), base_ref)
-    problems += [Problem(path, message="the group commit changes it, and none of its pull requests does") for path in stray]
+    problems += [
+        Problem(path, message="the group commit changes it, and none of its pull requests does") for path in stray
+    ]
     outcome = _group_outcome(outcomes, problems, base_ref)
     gh.set_status(sha, ok=outcome.ok, description=outcome.summary)
     return outcome

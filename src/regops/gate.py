@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, cast
 
 from regops import store
@@ -54,6 +54,8 @@ class _Facts:
     head_files: Mapping[str, bytes]  # the head commit's
     recorded: Mapping[str, bytes]  # the base branch as it is now: canary results recorded since count
     author: str
+    # Who moved to staging each version the pull request takes to prod: a bot's PR (the canary's) may name them.
+    stagers: set[str] = field(default_factory=set)
 
     def data(self, files: Mapping[str, bytes], path: str) -> dict[str, Any] | None:
         return store.parse_bytes(files[path], path).data if path in files else None
@@ -71,6 +73,7 @@ def needs(
 ) -> list[Need]:
     """The needs of every change, the admins' ones gathered into one (they take the same reviews)."""
     facts = _Facts(base, folder, base_files, head_files, base_files if recorded is None else recorded, author)
+    facts.stagers.update(_stagers(facts, changes))
     found: list[Need] = []
     admin: list[str] = []
     for change in sorted(changes):
@@ -216,16 +219,19 @@ def _move_need(facts: _Facts, path: str, after: dict[str, Any], index: int, step
 
 def _named(facts: _Facts, path: str, index: int, step: dict[str, Any]) -> str:
     """Why the transition may not name who it names ("" when it may): a pull request records its author. A bot's
-    pull request (the canary's) may name a bot, or, for prod, the person who moved the version to staging."""
+    pull request (the canary's) may name a bot for what bots may do, or the person who moved to staging the
+    version it takes to prod (for that move and the archiving of the prod it replaces)."""
     by, author, config = step.get("by"), facts.author, facts.base.config
     if STAMPED & set(step):
-        return f"transitions[{index}] carries {', '.join(sorted(STAMPED & set(step)))}: only the stamp on main writes it"
+        return (
+            f"transitions[{index}] carries {', '.join(sorted(STAMPED & set(step)))}: only the stamp on main writes it"
+        )
     if by == author:
         return ""
     if config.is_bot(author) and isinstance(by, str):
         if config.is_bot(by) and step.get("to") not in ("staging", "prod"):
             return ""
-        if step.get("to") == "prod" and by == _stager(facts, path):
+        if by in facts.stagers:
             return ""
     return (
         f"transitions[{index}].by is {by}, but the pull request is {author}'s: a transition records who made "
@@ -233,9 +239,16 @@ def _named(facts: _Facts, path: str, index: int, step: dict[str, Any]) -> str:
     )
 
 
-def _stager(facts: _Facts, path: str) -> str | None:
-    """Who moved the version to staging, as the base records it."""
-    before = facts.data(facts.base_files, path) or {}
-    staged = [s.get("by") for s in before.get("transitions") or [] if s.get("to") == "staging"]
-    return staged[-1] if staged else None
-
+def _stagers(facts: _Facts, changes: Sequence[Change]) -> set[str]:
+    """Who moved to staging (as the base records it) each version the pull request takes from staging to prod."""
+    found = set()
+    for change in changes:
+        before, after = facts.data(facts.base_files, change.path), facts.data(facts.head_files, change.path)
+        if not (before and after and change.path.endswith(".yaml")):
+            continue
+        old = before.get("transitions") or []
+        if not any(s.get("to") == "prod" for s in (after.get("transitions") or [])[len(old) :]):
+            continue
+        staged = [s.get("by") for s in old if s.get("to") == "staging"]
+        found |= {staged[-1]} if staged and isinstance(staged[-1], str) else set()
+    return found

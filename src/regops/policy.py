@@ -20,9 +20,9 @@ from regops import store
 from regops.kinds import STAGES, Problem, Stage, release
 from regops.registry import (
     CONFIG_FILE,
-    ConfigRecord,
     HOLDER_STAGES,
     MODEL_FILE,
+    ConfigRecord,
     Registry,
     VersionRecord,
 )

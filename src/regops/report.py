@@ -653,7 +653,9 @@ def approvals_text(outcome: Outcome) -> str:
             lines.append(f"{v.need.subject}: not allowed: {v.need.denied}")
             continue
         if v.move is not None:
-            lines.append(f"{v.move.ref} {v.move.source} -> {v.move.target}: {len(v.counted)}/{v.needed} approvals ({mark})")
+            lines.append(
+                f"{v.move.ref} {v.move.source} -> {v.move.target}: {len(v.counted)}/{v.needed} approvals ({mark})"
+            )
         else:
             lines.append(f"{v.need.subject}: {len(v.counted)}/{v.needed} approvals ({mark})")
             lines += [f"  changes {path}" for path in v.need.paths]

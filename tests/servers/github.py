@@ -2052,10 +2052,19 @@ class _GitHub:
             return self.not_served(request)
 
         async def git_push(request: Request) -> Response:
-            """What GitHub learns from a ``git push``: a branch at a commit (called by a test remote's hook)."""
+            """What GitHub learns from a ``git push``: a branch at a commit, whose author and committer it links to
+            accounts by e-mail (called by a test remote's hook)."""
             pushed = await request.json()
-            add_branch = cast("GitHubServer", self.settings).add_branch
-            await run_in_threadpool(add_branch, pushed["repo"], pushed["branch"], pushed["sha"])
+            server = cast("GitHubServer", self.settings)
+            head = {"sha": pushed["sha"]}
+            if "author_email" in pushed:
+                head |= {
+                    "author_login": server.login_of(pushed["author_email"]),
+                    "committer_login": server.login_of(pushed["committer_email"]),
+                    "author_name": pushed["author_name"],
+                    "author_email": pushed["author_email"],
+                }
+            await run_in_threadpool(server.add_branch, pushed["repo"], pushed["branch"], pushed["sha"], commits=[head])
             return Response(status_code=204)
 
         routes = [self.route(template, handlers) for template, handlers in endpoints.items()]
@@ -2084,8 +2093,9 @@ def push_hook(server_url: str, repo: str) -> str:
     return f"""#!/bin/sh
 while read -r old new ref; do
   case "$ref" in refs/heads/*) ;; *) continue ;; esac
+  people=$(git log -1 --format='"author_email": "%ae", "committer_email": "%ce", "author_name": "%an"' "$new")
   curl -sS -f -X POST -H 'Content-Type: application/json' \\
-    -d "{{\\"repo\\": \\"{repo}\\", \\"branch\\": \\"${{ref#refs/heads/}}\\", \\"sha\\": \\"$new\\"}}" \\
+    -d "{{\\"repo\\": \\"{repo}\\", \\"branch\\": \\"${{ref#refs/heads/}}\\", \\"sha\\": \\"$new\\", $people}}" \\
     '{server_url}{GIT_PUSH}' >/dev/null
 done
 """
@@ -2239,6 +2249,16 @@ class GitHubServer:
             account = self._github.account(login, type)
             account.name = name if name is not None else account.name
             account.email = email if email is not None else account.email
+
+    def login_of(self, email: str) -> str | None:
+        """The account GitHub links a commit's e-mail to: a user's verified e-mail, or their noreply address
+        (``login@users.noreply.github.com``, ``id+login@users.noreply.github.com``); None for any other."""
+        with self._github.lock:
+            local, _, domain = email.partition("@")
+            if domain == "users.noreply.github.com":
+                login = local.split("+", 1)[-1]
+                return login if login in self._github.accounts else None
+            return next((a.login for a in self._github.accounts.values() if a.email == email), None)
 
     def add_org(self, login: str, name: str | None = None) -> None:
         with self._github.lock:

@@ -4,7 +4,7 @@ Load them with ``pytest_plugins = ["tests.servers.github_fixtures"]`` in the roo
 ``github_server_fixture`` (the fixture named ``github_server``) into a test module. ``github_server`` is a started
 :class:`GitHubFixture` with:
 
-- users ``alice``, ``bob``, ``carol`` and ``mallory``, and the bot ``regops-app[bot]`` (a GitHub App);
+- users ``alice``, ``bob``, ``carol`` and ``mallory`` (e-mail ``<login>@example.com``, which links commits), and the bot ``regops-app[bot]`` (a GitHub App);
 - the organization ``acme``, its team ``ml`` (alice and bob);
 - the private repository ``acme/models`` (default branch ``main``): alice, bob and carol collaborate with write
   access, mallory with read access;
@@ -104,7 +104,7 @@ class GitHubFixture(GitHubServer):
 def seed(server: GitHubServer) -> None:
     """The default state described in this module's docstring."""
     for login in ("alice", "bob", "carol", "mallory"):
-        server.add_user(login, name=login.capitalize())
+        server.add_user(login, name=login.capitalize(), email=f"{login}@example.com")
     server.add_user(APP)
     server.add_team(ORG, TEAM, ["alice", "bob"], name="ML")
     server.add_repo(REPO, description="Model registry", collaborators={"alice": "write", "bob": "write"})
