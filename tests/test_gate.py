@@ -7,7 +7,6 @@ Each test opens a real pull request (commits of a real git repository, the PR on
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -118,7 +117,7 @@ def test_a_symlink_under_the_registry_is_never_allowed(
 ) -> None:
     """Finding 1e: a symlinked model folder is read as a plain file by the check and followed by main."""
     git(history_repo, "checkout", "-q", "-b", "change", "main")
-    os.symlink("sentiment", history_repo / "registry/models/evil")
+    (history_repo / "registry/models/evil").symlink_to("sentiment")
     commit(history_repo, "a link")
     number = open_pull(gh, history_repo, author="alice", branch="change")
     for reviewer in ("bob", "carol"):

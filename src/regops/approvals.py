@@ -207,18 +207,17 @@ def _not_counted(
     excluded: set[str],
     is_bot: Callable[[str], bool],
 ) -> str:
-    """Why an approval does not count for ``need`` ("" when it does)."""
+    """Why an approval does not count for ``need`` ("" when it does): the first reason, in this order."""
     user = review.user
-    if review.bot or is_bot(user):
-        return "a bot"
-    if user == author:
-        return "the pull request's author"
-    if need.move is not None and user == need.move.by:
-        return f"the transition names {user} as making it"
-    if user in excluded:
-        return "a committer of the pull request"
-    if user not in allowed:
-        return f"not {need.role}"
-    if review.commit != head:
-        return f"approved {review.commit[:7]}, not the head commit {head[:7]}: re-review after the new commits"
-    return ""
+    reasons = (
+        (review.bot or is_bot(user), "a bot"),
+        (user == author, "the pull request's author"),
+        (need.move is not None and user == need.move.by, f"the transition names {user} as making it"),
+        (user in excluded, "a committer of the pull request"),
+        (user not in allowed, f"not {need.role}"),
+        (
+            review.commit != head,
+            f"approved {review.commit[:7]}, not the head commit {head[:7]}: re-review after the new commits",
+        ),
+    )
+    return next((why for applies, why in reasons if applies), "")
