@@ -452,7 +452,7 @@ class HubStorage:
         self,
         repos: Callable[[str], HubTarget | None],
         *,
-        archive: Callable[[str], str] | None,
+        archive: Callable[[str], str | None],
         cold_local: LocalStorage | None = None,
         hub: Hub | None = None,
     ) -> None:
@@ -540,12 +540,12 @@ class HubStorage:
         self, artifacts: Sequence[Artifact], location: Mapping[str, Any], *, model: str, version: str
     ) -> dict[str, Any]:
         with self._fetched(artifacts, location, f"{model}@{version}") as folder:
-            if self.cold_local is not None and self.archive is None:
+            archive = self.archive(self.target(model).repo)
+            if self.cold_local is not None and archive is None:
                 self.cold_local.put(folder, artifacts, model=model, version=version)
                 return {"backend": "local", "tier": "cold"}
-            if self.archive is None:
+            if archive is None:
                 raise HubError("regops.yaml sets no cold_storage")
-            archive = self.archive(self.target(model).repo)
             stored = self._put(archive, True, folder, artifacts, version=version, tier="cold").location
         self._verify(artifacts, stored, f"{model}@{version}")
         return stored
