@@ -107,6 +107,11 @@ def test_a_symlinked_version_file_is_refused_and_not_read(tree: Tree, capsys: py
             "is hidden: the registry holds no hidden files or folders; remove it",
         ),
         (
+            lambda t: t.write("datasets/vendored/.git", "gitdir: ../../../.git/modules/vendored\n"),
+            "datasets/vendored/.git",
+            "is hidden: the registry holds no hidden files or folders; remove it",
+        ),
+        (
             lambda t: t.write("models/sentiment/notes.txt", "remember to retrain\n"),
             "models/sentiment/notes.txt",
             "not part of the registry layout: models/<model>/<version>.yaml, models/<model>/model.yaml, "
@@ -123,7 +128,15 @@ def test_a_symlinked_version_file_is_refused_and_not_read(tree: Tree, capsys: py
             "is not a regular file or folder (a pipe, socket or device); remove it",
         ),
     ],
-    ids=["hidden folder", "hidden file", "lock file out of place", "stray text file", "stray README", "a pipe"],
+    ids=[
+        "hidden folder",
+        "hidden file",
+        "lock file out of place",
+        "a submodule checkout",
+        "stray text file",
+        "stray README",
+        "a pipe",
+    ],
 )
 def test_hidden_stray_and_special_files_are_refused(
     tree: Tree, capsys: pytest.CaptureFixture[str], make: object, path: str, message: str
