@@ -20,9 +20,12 @@ import pytest
 from huggingface_hub import HfApi
 
 from regops.registry import Registry
-from tests.conftest import commit, weights
-from tests.test_hub import HOT, hf_repo, register, regops, to_prod
+from tests import test_act
+from tests.conftest import commit
+from tests.test_hub import HOT, regops
 
+# The fixture the tests start from: sentiment 1.0.0 in prod, 1.1.0 in dev, on the Hub (tagged), never synced.
+hub_history_repo = test_act.hub_history_repo
 # The weights helper writes 1_280_000 bytes of weights and a config.json such as {"seed": "1.0.0"}.
 EVIL_WEIGHTS = b"\x66" * 1_280_000
 
@@ -40,23 +43,6 @@ def served(repo: Path) -> dict[str, object] | None:
     manifest = json.loads((repo / "serving.json").read_text())
     prod: dict[str, object] | None = manifest["models"]["sentiment"]["prod"]
     return prod
-
-
-@pytest.fixture
-def two_versions(
-    hub_env: HfApi, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> Path:
-    """sentiment 1.0.0 in prod and 1.1.0 in dev, registered on the Hub (tagged), never synced: no branches yet."""
-    repo = hf_repo(tmp_path)
-    monkeypatch.chdir(repo)
-    weights(tmp_path / "out-a", "1.0.0")
-    weights(tmp_path / "out-b", "1.1.0")
-    register(capsys, repo, tmp_path, "out-a", "--version", "1.0.0")
-    to_prod(capsys, repo, "sentiment@1.0.0")
-    register(capsys, repo, tmp_path, "out-b", "--version", "1.1.0")
-    regops(capsys, repo, "auto-promote", "--by", "github-actions[bot]")
-    assert Registry.load(repo / "registry").version("sentiment", "1.1.0").stage == "dev"
-    return repo
 
 
 def pushed_on(api: HfApi, base: str, **files: bytes) -> str:
@@ -107,9 +93,9 @@ def point_at(repo: Path, version: str, revision: str) -> str:
 
 @pytest.mark.parametrize("bad_commit", [another_versions_commit, other_weights, other_config_same_size])
 def test_sync_points_nothing_at_a_commit_whose_files_differ_and_syncs_the_rest(
-    two_versions: Path, hub_env: HfApi, capsys: pytest.CaptureFixture[str], bad_commit: BadCommit
+    hub_history_repo: Path, hub_env: HfApi, capsys: pytest.CaptureFixture[str], bad_commit: BadCommit
 ) -> None:
-    repo, api = two_versions, hub_env
+    repo, api = hub_history_repo, hub_env
     bad, path, found = bad_commit(api, repo)
     expected = recorded(repo, "1.0.0", path)
     good = point_at(repo, "1.0.0", bad)
@@ -132,13 +118,19 @@ def test_sync_points_nothing_at_a_commit_whose_files_differ_and_syncs_the_rest(
     assert hub_refs(api) == (branches, tags), "--check moves nothing"
 
 
-def test_a_synced_prod_stays_on_its_verified_commit_when_the_record_is_repointed(
-    two_versions: Path, hub_env: HfApi, capsys: pytest.CaptureFixture[str]
-) -> None:
-    repo, api = two_versions, hub_env
+def synced(capsys: pytest.CaptureFixture[str], repo: Path, api: HfApi) -> str:
+    """Sync once, as after the merge; the commit prod is on (1.0.0's)."""
     regops(capsys, repo, "sync")
     good = storage(repo, "1.0.0")["revision"]
     assert hub_refs(api)[0]["prod"] == good
+    return good
+
+
+def test_a_synced_prod_stays_on_its_verified_commit_when_the_record_is_repointed(
+    hub_history_repo: Path, hub_env: HfApi, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo, api = hub_history_repo, hub_env
+    good = synced(capsys, repo, api)
     # The record's files, plus one more (code a loader could run): the commit holds bytes the record does not name.
     bad = pushed_on(api, good, **{"extra.py": b"import os\n"})
     point_at(repo, "1.0.0", bad)
@@ -162,11 +154,10 @@ def test_a_synced_prod_stays_on_its_verified_commit_when_the_record_is_repointed
 
 
 def test_refs_moved_by_hand_with_a_leaked_token_go_back_onto_the_verified_commit(
-    two_versions: Path, hub_env: HfApi, capsys: pytest.CaptureFixture[str]
+    hub_history_repo: Path, hub_env: HfApi, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    repo, api = two_versions, hub_env
-    regops(capsys, repo, "sync")
-    good = storage(repo, "1.0.0")["revision"]
+    repo, api = hub_history_repo, hub_env
+    good = synced(capsys, repo, api)
     bad = pushed_on(api, good, **{"model.safetensors": EVIL_WEIGHTS})
     api.delete_branch(HOT, branch="prod")
     api.create_branch(HOT, branch="prod", revision=bad)
