@@ -464,3 +464,92 @@ def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
 def test_missing_registry_is_a_clear_error(tmp_path: object, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", "--registry", str(tmp_path)]) == 1
     assert "no registry at" in capsys.readouterr().err
+
+
+# --- Hub repos: each model's own ---------------------------------------------------------------------
+
+INTENT, SENTIMENT = "models/intent/model.yaml", "models/sentiment/model.yaml"
+ON_THE_HUB = "storage: {backend: hf, org: acme-ml}\ncold_storage: {backend: hf"
+
+
+def _hub_config(cold: str = "}") -> Callable[[Tree], object]:
+    return _sub("regops.yaml", "storage: {backend: local, path: .regops/store}", ON_THE_HUB + cold)
+
+
+@pytest.mark.parametrize(
+    ("edits", "rows", "problems"),
+    [
+        pytest.param(
+            [_sub(INTENT, "repo: acme-ml/intent", "repo: acme-ml/sentiment")],
+            [
+                f"registry/{INTENT}:6:13: hub.repo: acme-ml/sentiment is the Hub repo of intent and also the Hub repo "
+                "of sentiment; give each model its own Hub repo (hub.repo in its model.yaml)",
+                f"registry/{SENTIMENT}:6:13: hub.repo: acme-ml/sentiment is the Hub repo of sentiment and also the Hub "
+                "repo of intent; give each model its own Hub repo (hub.repo in its model.yaml)",
+            ],
+            2,
+            id="the same hub.repo",
+        ),
+        pytest.param(
+            [_sub(INTENT, "repo: acme-ml/intent", "repo: Acme-ML/Sentiment")],
+            ["acme-ml/sentiment is the Hub repo of intent and also the Hub repo of sentiment"],
+            2,
+            id="the same hub.repo in other case (the Hub ignores case)",
+        ),
+        pytest.param(
+            [_hub_config(), _sub(INTENT, "repo: acme-ml/intent", "repo: acme-ml/sentiment-archive")],
+            [
+                f"registry/{INTENT}:6:13: hub.repo: acme-ml/sentiment-archive is the Hub repo of intent and also the "
+                "archive repo of sentiment",
+                f"registry/{SENTIMENT}:6:13: hub.repo: acme-ml/sentiment-archive is the archive repo of sentiment and "
+                "also the Hub repo of intent",
+            ],
+            2,
+            id="another model's archive repo",
+        ),
+        pytest.param(
+            [_hub_config(", org: acme-cold}"), _sub(INTENT, "repo: acme-ml/intent", "repo: other-org/sentiment")],
+            ["acme-cold/sentiment-archive is the archive repo of intent and also the archive repo of sentiment"],
+            2,
+            id="two archive repos collide",
+        ),
+        pytest.param(
+            [_hub_config(), _sub(INTENT, "hub: {repo: acme-ml/intent, private: true}\n", ""),
+             _sub("models/distilled/model.yaml", "repo: acme-ml/distilled", "repo: acme-ml/intent")],
+            [
+                f"registry/{INTENT}: acme-ml/intent is the Hub repo of intent and also the Hub repo of distilled",
+                "registry/models/distilled/model.yaml:6:13: hub.repo: acme-ml/intent is the Hub repo of distilled and "
+                "also the Hub repo of intent",
+            ],
+            4,
+            id="another model's default repo (storage.org)",
+        ),
+        pytest.param(
+            [_sub("models/distilled/1.0.0.yaml", "storage: {backend: local, tier: hot}",
+                  f"storage: {{backend: hf, repo: acme-ml/sentiment, revision: {'a' * 40}, tier: hot}}")],
+            [
+                "registry/models/distilled/1.0.0.yaml:22:32: artifacts.storage.repo: acme-ml/sentiment is not "
+                "distilled's Hub repo or archive repo (acme-ml/distilled)"
+            ],
+            1,
+            id="a version's weights in another model's repo",
+        ),
+    ],
+)  # fmt: skip
+def test_each_model_has_its_own_hub_repo_and_archive_repo(
+    tree: Tree,
+    capsys: pytest.CaptureFixture[str],
+    edits: list[Callable[[Tree], object]],
+    rows: list[str],
+    problems: int,
+) -> None:
+    for edit in edits:
+        edit(tree)
+    before = tree.snapshot()
+
+    assert main(["validate", "--registry", str(tree.root)]) == 1
+    out = capsys.readouterr().out
+    for row in rows:
+        assert any(row in line for line in out.splitlines()), f"expected {row!r} in:\n{out}"
+    assert out.splitlines()[-1].startswith(f"{problems} problem"), out
+    assert tree.snapshot() == before

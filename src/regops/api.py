@@ -186,22 +186,15 @@ def open_storage(registry: Registry) -> Storage:
             )
         return LocalStorage(base / (config.storage.get("path") or ".regops/store"), cold_path)
     from regops.adapters.hub import HubStorage, HubTarget
-
-    org = config.storage.get("org")
+    from regops.retention import archive_repo, hub_repo
 
     def repo_for(model: str) -> HubTarget | None:
         hub = registry.model(model).raw.get("hub")
-        if hub:
-            return HubTarget(hub["repo"], hub.get("private", True))
-        return HubTarget(f"{org}/{model}") if org else None
+        repo = hub_repo(registry, model, hub)
+        return HubTarget(repo, (hub or {}).get("private", True)) if repo else None
 
-    archive = None
-    if cold.get("backend") == "hf":
-        cold_org = cold.get("org")
-
-        def archive(repo: str) -> str:
-            namespace, name = repo.split("/", 1)
-            return f"{cold_org or namespace}/{name}-archive"
+    def archive(repo: str) -> str | None:
+        return archive_repo(registry, repo)
 
     return HubStorage(repo_for, archive=archive, cold_local=LocalStorage(cold_path) if cold_path else None)
 

@@ -26,7 +26,7 @@ from regops import store
 from regops.errors import RegopsError
 from regops.kinds import LOGIN_PATTERN, Stage, version_key
 from regops.policy import bot_may_enter, needs_passed_canary, schema_comment, step_allowed
-from regops.registry import HOLDER_STAGES, Registry, StageRule, VersionRecord
+from regops.registry import HOLDER_STAGES, LOCK_FILE, Registry, StageRule, VersionRecord
 from regops.storage import Artifact, ArtifactsMissingError, Storage, hash_files
 
 __all__ = [
@@ -49,7 +49,6 @@ __all__ = [
     "stamp",
 ]
 
-LOCK_FILE: Final = ".regops.lock"
 Bump = Literal["major", "minor", "patch", "rc"]
 
 

@@ -21,11 +21,14 @@ from regops.kinds import STAGES, Problem, Stage, release
 from regops.registry import (
     CONFIG_FILE,
     HOLDER_STAGES,
+    LOCK_FILE,
     MODEL_FILE,
     ConfigRecord,
+    ModelEntry,
     Registry,
     VersionRecord,
 )
+from regops.retention import archive_repo, hub_repo
 from regops.schema import field_parts
 
 __all__ = [
@@ -98,29 +101,53 @@ def locate_all(registry: Registry, problems: Iterable[Problem]) -> Iterator[Prob
 # --- file rules ---------------------------------------------------------------------
 
 
+LAYOUT: Final = "models/<model>/<version>.yaml, models/<model>/model.yaml, datasets/<dataset>/<version>.yaml"
+
+
 def layout(registry: Registry, _: datetime) -> Iterator[Problem]:
-    """Only known files, in known places, with .yaml; every model folder has model.yaml."""
-    root = registry.root
-    for folder, _dirs, names in os.walk(root):
-        depth = len(Path(folder).relative_to(root).parts)
-        top = Path(folder).relative_to(root).parts[:1]
-        for name in sorted(n for n in names if n.endswith((".yaml", ".yml"))):
-            path = Path(folder) / name
-            known = (depth == 0 and name == CONFIG_FILE) or (depth == 2 and top[0] in ("models", "datasets"))
-            if name.endswith(".yml"):
-                yield Problem(registry.display(path), message="use the .yaml extension: regops reads only *.yaml files")
-            elif not known:
-                yield Problem(
-                    registry.display(path),
-                    message="not part of the registry layout: models/<model>/<version>.yaml, "
-                    "models/<model>/model.yaml, datasets/<dataset>/<version>.yaml",
-                )
-    for entry in registry.entries():
-        if entry.config is None and not (entry.folder / MODEL_FILE).exists():
+    """Only regular files and folders, none linked or hidden; .yaml files in known places, nothing else;
+    every model folder has model.yaml. (The loader reads no link, so what it skips is reported here.)"""
+    for path, entry in _walk(registry.root):
+        message = _misplaced(path.relative_to(registry.root), entry)
+        if message is not None:
+            yield Problem(registry.display(path), message=message)
+    for model in registry.entries():
+        if model.config is None and not (model.folder / MODEL_FILE).exists():
             yield Problem(
-                registry.display(entry.folder / MODEL_FILE),
-                message=f"model {entry.name} has no model.yaml (owners, primary metric); create it",
+                registry.display(model.folder / MODEL_FILE),
+                message=f"model {model.name} has no model.yaml (owners, primary metric); create it",
             )
+
+
+def _walk(folder: Path) -> Iterator[tuple[Path, os.DirEntry[str]]]:
+    """Everything under ``folder``, by name; never into a link or a hidden folder."""
+    with os.scandir(folder) as it:
+        entries = sorted(it, key=lambda e: e.name)
+    for entry in entries:
+        yield Path(entry.path), entry
+        if entry.is_dir(follow_symlinks=False) and not entry.name.startswith("."):
+            yield from _walk(Path(entry.path))
+
+
+def _misplaced(relative: Path, entry: os.DirEntry[str]) -> str | None:
+    """What is wrong with one thing in the registry folder; None when it belongs there."""
+    if entry.is_symlink():
+        return (
+            f"is a symbolic link (to {Path(entry.path).readlink()}): the registry holds only regular files and "
+            "folders, and regops never follows a link; put the files themselves here, or remove the link"
+        )
+    lock = relative == Path(LOCK_FILE) and entry.is_file(follow_symlinks=False)
+    if entry.name.startswith(".") and not lock:
+        return "is hidden: the registry holds no hidden files or folders; remove it"
+    if lock or entry.is_dir(follow_symlinks=False):
+        return None
+    if not entry.is_file(follow_symlinks=False):
+        return "is not a regular file or folder (a pipe, socket or device); remove it"
+    if entry.name.endswith(".yml"):
+        return "use the .yaml extension: regops reads only *.yaml files"
+    parts = relative.parts
+    known = parts == (CONFIG_FILE,) or (len(parts) == 3 and parts[0] in ("models", "datasets"))
+    return None if known and entry.name.endswith(".yaml") else f"not part of the registry layout: {LAYOUT}"
 
 
 def schema_comments(registry: Registry, _: datetime) -> Iterator[Problem]:
@@ -378,6 +405,55 @@ def config(registry: Registry, _: datetime) -> Iterator[Problem]:
                 )
 
 
+def hub_repos(registry: Registry, _: datetime) -> Iterator[Problem]:
+    """Each model's Hub repo and archive repo are its own (the Hub compares names without case), and its
+    versions' weights are in one of the two: sync moves the tags and branches of every repo it is pointed at."""
+    claims: dict[str, list[tuple[ModelEntry, str]]] = {}
+    for entry in registry.entries():
+        for repo, role in _repos_of(registry, entry).items():
+            claims.setdefault(repo.lower(), []).append((entry, role))
+    for repo, holders in sorted(claims.items()):
+        for entry, role in holders:
+            for other, other_role in holders:
+                if other is not entry:
+                    yield _model_problem(
+                        registry,
+                        entry,
+                        f"{repo} is the {role} of {entry.name} and also the {other_role} of {other.name}; "
+                        "give each model its own Hub repo (hub.repo in its model.yaml)",
+                    )
+    for entry in registry.entries():
+        yield from _foreign_storage(registry, entry)
+
+
+def _repos_of(registry: Registry, entry: ModelEntry) -> dict[str, str]:
+    """A model's Hub repo and archive repo, each with what it is."""
+    hot = hub_repo(registry, entry.name, entry.config.raw.get("hub") if entry.config else None)
+    if hot is None:
+        return {}
+    archive = archive_repo(registry, hot)
+    return {hot: "Hub repo", **({archive: "archive repo"} if archive else {})}
+
+
+def _foreign_storage(registry: Registry, entry: ModelEntry) -> Iterator[Problem]:
+    own = {repo.lower() for repo in _repos_of(registry, entry)}
+    for record in entry.versions.values():
+        repo = record.storage.get("repo")
+        if record.storage.get("backend") == "hf" and str(repo).lower() not in own:
+            yield Problem(
+                registry.display(record.path),
+                field="artifacts.storage.repo",
+                message=f"{repo} is not {entry.name}'s Hub repo or archive repo "
+                f"({', '.join(sorted(own)) or 'it has none: set hub.repo in its model.yaml'})",
+            )
+
+
+def _model_problem(registry: Registry, entry: ModelEntry, message: str) -> Problem:
+    has_hub = entry.config is not None and entry.config.raw.get("hub")
+    path = entry.folder / MODEL_FILE
+    return Problem(registry.display(path), field="hub.repo" if has_hub else "", message=message)
+
+
 CODEOWNERS: Final = ".github/CODEOWNERS"
 CODEOWNERS_HEADER: Final = (
     "# Generated by `regops codeowners` from the owners in registry/models/*/model.yaml: edit those, then run it.\n"
@@ -426,6 +502,7 @@ RULES: Final[tuple[Rule, ...]] = (
     canary,
     config,
     codeowners,
+    hub_repos,
 )
 
 

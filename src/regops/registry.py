@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "HOLDER_STAGES",
+    "LOCK_FILE",
     "DatasetRecord",
     "HistoryEntry",
     "Interval",
@@ -57,6 +58,8 @@ __all__ = [
 HOLDER_STAGES: Final[tuple[Stage, ...]] = ("dev", "staging", "prod")
 CONFIG_FILE: Final = "regops.yaml"
 MODEL_FILE: Final = "model.yaml"
+# The registry's write lock (lifecycle.locked): the one hidden file that may be in the registry; never committed.
+LOCK_FILE: Final = ".regops.lock"
 
 
 # --- references --------------------------------------------------------------
@@ -811,21 +814,28 @@ def _find_root(path: Path) -> Path:
 
 
 def _subfolders(folder: Path) -> list[Path]:
-    try:
-        with os.scandir(folder) as it:
-            names = sorted(e.name for e in it if e.is_dir() and not e.name.startswith("."))
-    except (FileNotFoundError, NotADirectoryError):
-        return []
-    return [folder / name for name in names]
+    """The folders in ``folder``; never a link (a linked folder would add a model or dataset from elsewhere)."""
+    return [folder / e.name for e in _listing(folder) if e.is_dir(follow_symlinks=False)]
 
 
 def _yaml_files(folder: Path) -> list[Path]:
+    """The YAML files in ``folder``; never a link (policy.layout reports links and everything else left out)."""
+    return [
+        folder / e.name
+        for e in _listing(folder)
+        if e.name.endswith((".yaml", ".yml")) and e.is_file(follow_symlinks=False)
+    ]
+
+
+def _listing(folder: Path) -> list[os.DirEntry[str]]:
+    """What ``folder`` holds, by name, hidden names left out; nothing when ``folder`` is a link or missing."""
+    if folder.is_symlink():
+        return []
     try:
         with os.scandir(folder) as it:
-            names = sorted(e.name for e in it if e.name.endswith((".yaml", ".yml")) and e.is_file())
+            return sorted((e for e in it if not e.name.startswith(".")), key=lambda e: e.name)
     except (FileNotFoundError, NotADirectoryError):
         return []
-    return [folder / name for name in names]
 
 
 def _score_delta(name: str, a: float | None, b: float | None, goal: Literal["max", "min"] | None) -> ScoreDelta:

@@ -16,15 +16,25 @@ copy behind; the next run finds it (``finish``) and removes it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from regops.registry import Registry, VersionRecord
 from regops.storage import Artifact, Storage
 
-__all__ = ["Decision", "Policy", "artifacts_of", "hot_hashes", "leftover", "plan", "policy_for"]
+__all__ = [
+    "Decision",
+    "Policy",
+    "archive_repo",
+    "artifacts_of",
+    "hot_hashes",
+    "hub_repo",
+    "leftover",
+    "plan",
+    "policy_for",
+]
 
 Action = Literal["keep", "move", "cold", "finish"]
 
@@ -48,6 +58,25 @@ class Decision:
     @property
     def ref(self) -> str:
         return f"{self.model}@{self.version}"
+
+
+def hub_repo(registry: Registry, model: str, hub: Mapping[str, Any] | None) -> str | None:
+    """The Hub repo of a model's hot weights: ``hub.repo`` of its model.yaml (``hub``), else
+    ``<storage.org>/<model>``; None when neither is set."""
+    if hub:
+        return str(hub["repo"])
+    org = registry.config.storage.get("org")
+    return f"{org}/{model}" if org else None
+
+
+def archive_repo(registry: Registry, repo: str) -> str | None:
+    """The Hub repo that holds a hot repo's cold weights: ``<cold_storage.org, else the repo's
+    namespace>/<name>-archive``; None when cold storage is not on the Hub."""
+    cold = registry.config.cold_storage or {}
+    if cold.get("backend") != "hf":
+        return None
+    namespace, name = repo.split("/", 1)
+    return f"{cold.get('org') or namespace}/{name}-archive"
 
 
 def policy_for(registry: Registry, model: str) -> Policy:

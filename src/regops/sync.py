@@ -7,13 +7,20 @@ nothing. Weights whose recorded hash no longer matches what the Hub stores
 cannot be fixed by sync (the bytes are gone or replaced); they are reported
 and make ``regops sync`` exit non-zero.
 
+Nothing is pointed at bytes the record does not name: every version's files
+at its recorded commit are verified first (the paths, sizes and sha256 the
+version file lists, nothing else but the model card and ``.gitattributes``,
+and each LFS object still stored). A version that fails gets no tag, no stage
+branch, no new ``serving.json`` entry and no model card naming it; what pointed
+elsewhere stays there.
+
 What the Hub should hold, per model with versions on the Hub (repo ``R``):
 
-* a tag ``v<version>`` on every version's commit, in the repo that holds it
+* a tag ``v<version>`` on every (verified) version's commit, in the repo that holds it
   (``R`` while hot, the archive repo once cold); a ``v<version>`` tag in ``R``
   for a version that moved to cold storage is removed;
-* a branch per occupied stage (``dev``, ``staging``, ``prod``) on the commit
-  of the version holding it, and no branch for an empty stage;
+* a branch per occupied stage (``dev``, ``staging``, ``prod``) on the (verified)
+  commit of the version holding it, and no branch for an empty stage;
 * ``README.md`` on ``R``'s ``main``: the model card generated from the registry.
 
 The serving manifest (``serving.json`` beside ``registry/``) is regenerated too.
@@ -28,6 +35,7 @@ from pathlib import Path
 from typing import Any, Final, Literal, Protocol
 
 from regops import store
+from regops.errors import RegopsError
 from regops.kinds import Stage
 from regops.registry import Registry, VersionRecord
 
@@ -73,6 +81,12 @@ class Remote(Protocol):
     def write_text(self, repo: str, path: str, text: str, *, message: str) -> str: ...
     def files(self, repo: str, revision: str) -> dict[str, Any]: ...
     def lfs_objects(self, repo: str, *, fresh: bool = False) -> dict[str, int] | None: ...
+    def sha256(self, repo: str, revision: str, file: Any) -> str: ...
+
+    @property
+    def repo_files(self) -> frozenset[str]:
+        """Files a repository's commits hold besides a version's (the model card, ``.gitattributes``)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -161,7 +175,11 @@ def _serves_canary(canary: dict[str, Any]) -> bool:
 
 
 def serving_text(registry: Registry) -> str:
-    return json.dumps(serving_manifest(registry), indent=2, sort_keys=True) + "\n"
+    return _manifest_text(serving_manifest(registry))
+
+
+def _manifest_text(manifest: dict[str, Any]) -> str:
+    return json.dumps(manifest, indent=2, sort_keys=True) + "\n"
 
 
 KSERVE_API: Final = "serving.kserve.io/v1beta1"
@@ -219,18 +237,25 @@ def compare(
     card: Callable[[Registry, str], str],
     model: str | None = None,
 ) -> list[Difference]:
-    """Every difference between the registry and the Hub (and ``serving.json``), each with its fix."""
+    """Every difference between the registry and the Hub (and ``serving.json``), each with its fix.
+
+    A version's files are verified at its commit first; a version that fails
+    gets no fix that points anything at it (tag, stage branch, serving.json).
+    """
     names = [model] if model else registry.model_names()
     differences: list[Difference] = []
+    refused: set[str] = set()
     for name in names:
         versions = registry.versions(name)
         on_hub = [r for r in versions if r.storage.get("backend") == "hf"]
         repo = repo_for(name)
         if not on_hub or remote is None or repo is None:
             continue
-        differences += _model_differences(registry, remote, name=name, repo=repo, on_hub=on_hub, card=card)
+        found, bad = _model_differences(registry, remote, name=name, repo=repo, on_hub=on_hub, card=card)
+        differences += found
+        refused |= bad
     if model is None:
-        differences += _manifest_differences(registry)
+        differences += _manifest_differences(registry, refused)
     return differences
 
 
@@ -242,8 +267,10 @@ def _model_differences(
     repo: str,
     on_hub: Sequence[VersionRecord],
     card: Callable[[Registry, str], str],
-) -> list[Difference]:
+) -> tuple[list[Difference], set[str]]:
+    """A model's differences, and the versions whose files did not verify (nothing may point at them)."""
     out: list[Difference] = []
+    refused: set[str] = set()
     by_repo: dict[str, list[VersionRecord]] = {repo: []}
     for record in on_hub:
         by_repo.setdefault(record.storage["repo"], []).append(record)
@@ -257,34 +284,69 @@ def _model_differences(
             if records:
                 message = f"{where}: the Hub repo does not exist"
                 out.append(Difference(name, "weights", where, "", None, None, message))
+                refused.update(r.ref for r in records)
             continue
-        out += _tags(remote, name, where, refs=refs, records=records, known=known)
-        out += _weights(remote, name, where, records)
+        mismatches = _weights(remote, name, where, records)
+        refused.update(ref for ref, found in mismatches.items() if found)
+        out += [d for found in mismatches.values() for d in found]
+        out += _tags(remote, name, where, refs=refs, records=records, known=known, refused=refused)
     if hot_refs is None:
-        return out
-    out += _stage_refs(registry, remote, name, repo, hot_refs)
-    text = card(registry, name)
+        return out, refused
+    out += _stage_refs(registry, remote, name, repo, hot_refs, refused=refused)
+    out += _card(registry, remote, name, repo, card(registry, name), refused=refused)
+    return out, refused
+
+
+def _card(
+    registry: Registry, remote: Remote, name: str, repo: str, text: str, *, refused: set[str]
+) -> list[Difference]:
+    """The model card on ``main``; not rewritten while it would name a stage holder's unverified commit."""
     current = remote.read_text(repo, CARD)
-    if current != text:
-        what = "missing" if current is None else "differs from the registry (edited by hand, or stale)"
-        fix = _bind(remote.write_text, repo, CARD, text, message="Update model card (regops sync)")
-        out.append(Difference(name, "card", repo, CARD, None, None, f"{repo}: model card {CARD} {what}", fix))
-    return out
+    if current == text:
+        return []
+    what = "missing" if current is None else "differs from the registry (edited by hand, or stale)"
+    message = f"{repo}: model card {CARD} {what}"
+    blocked = [r.ref for r in registry.versions(name) if r.stage in STAGE_REFS and r.ref in refused]
+    if blocked:
+        message += f"; not updated: it would name {blocked[0]}, whose files on the Hub do not match its version file"
+        return [Difference(name, "card", repo, CARD, None, None, message)]
+    fix = _bind(remote.write_text, repo, CARD, text, message="Update model card (regops sync)")
+    return [Difference(name, "card", repo, CARD, None, None, message, fix)]
+
+
+def _refused(where: str, what: str, commit: str, ref: str) -> str:
+    return (
+        f"{where}: {what} not moved to {_short(commit)} ({ref}): the files there do not match its version file; "
+        "nothing points at a commit until they do"
+    )
 
 
 def _tags(
-    remote: Remote, name: str, where: str, *, refs: RemoteRefs, records: Sequence[VersionRecord], known: set[str]
+    remote: Remote,
+    name: str,
+    where: str,
+    *,
+    refs: RemoteRefs,
+    records: Sequence[VersionRecord],
+    known: set[str],
+    refused: set[str],
 ) -> list[Difference]:
-    """A ``v<version>`` tag on each version's commit; none for versions whose weights moved elsewhere."""
+    """A ``v<version>`` tag on each verified version's commit; none for versions whose weights moved elsewhere."""
     out: list[Difference] = []
-    wanted = {f"v{r.version}": r.storage["revision"] for r in records}
-    for tag, commit in sorted(wanted.items()):
-        found = refs.tags.get(tag)
-        if found != commit:
-            what = "missing" if found is None else f"points at {_short(found)}"
-            message = f"{where}: tag {tag} {what}, expected {_short(commit)}"
-            fix = _bind(remote.set_tag, where, tag, commit, current=found)
-            out.append(Difference(name, "tag", where, tag, found, commit, message, fix))
+    wanted = {f"v{r.version}": r for r in records}
+    for tag, record in sorted(wanted.items()):
+        commit, found = record.storage["revision"], refs.tags.get(tag)
+        if found == commit:
+            continue
+        if record.ref in refused:
+            out.append(
+                Difference(name, "tag", where, tag, found, commit, _refused(where, f"tag {tag}", commit, record.ref))
+            )
+            continue
+        what = "missing" if found is None else f"points at {_short(found)}"
+        message = f"{where}: tag {tag} {what}, expected {_short(commit)}"
+        fix = _bind(remote.set_tag, where, tag, commit, current=found)
+        out.append(Difference(name, "tag", where, tag, found, commit, message, fix))
     for tag in sorted(set(refs.tags) & known - set(wanted)):
         message = f"{where}: tag {tag} is left from before its weights moved elsewhere"
         out.append(
@@ -293,8 +355,10 @@ def _tags(
     return out
 
 
-def _stage_refs(registry: Registry, remote: Remote, name: str, repo: str, refs: RemoteRefs) -> list[Difference]:
-    """A branch per occupied stage on its holder's commit; no branch for an empty stage."""
+def _stage_refs(
+    registry: Registry, remote: Remote, name: str, repo: str, refs: RemoteRefs, *, refused: set[str]
+) -> list[Difference]:
+    """A branch per occupied stage on its holder's commit (once verified); no branch for an empty stage."""
     out: list[Difference] = []
     holders = {r.stage: r for r in registry.versions(name) if r.stage in STAGE_REFS}
     for stage in STAGE_REFS:
@@ -303,9 +367,12 @@ def _stage_refs(registry: Registry, remote: Remote, name: str, repo: str, refs: 
         expected = holder.storage["revision"] if holder is not None and holder.storage.get("repo") == repo else None
         if found == expected:
             continue
+        fix: Callable[[], None] | None
         if holder is None or expected is None:
             message = f"{repo}: branch {stage} exists at {_short(found)} but no version of {name} is in {stage} here"
             fix = _bind(remote.delete_branch, repo, stage)
+        elif holder.ref in refused:
+            message, fix = _refused(repo, f"branch {stage}", expected, holder.ref), None
         else:
             what = "missing" if found is None else f"points at {_short(found)}"
             message = f"{repo}: branch {stage} {what}, expected {_short(expected)} ({holder.ref})"
@@ -314,67 +381,117 @@ def _stage_refs(registry: Registry, remote: Remote, name: str, repo: str, refs: 
     return out
 
 
-def _weights(remote: Remote, name: str, repo: str, records: Sequence[VersionRecord]) -> list[Difference]:
-    """Versions whose files at their commit, or whose LFS objects, no longer match the version file."""
-    out: list[Difference] = []
+def _weights(remote: Remote, name: str, repo: str, records: Sequence[VersionRecord]) -> dict[str, list[Difference]]:
+    """Per version: how its files at its commit (paths, sizes, sha256, LFS objects) differ from the version file."""
     if not records:
-        return out
+        return {}
     objects = remote.lfs_objects(repo, fresh=True)
-    for record in records:
-        try:
-            remote_files = remote.files(repo, record.storage["revision"])
-        except Exception as e:  # a commit that is gone: report it, do not stop the others
-            out.append(Difference(name, "weights", repo, record.ref, None, None, f"{record.ref}: {e}", None))
-            continue
-        for entry in record.raw["artifacts"]["files"]:
-            found = remote_files.get(entry["path"])
-            problem = None
-            if found is None:
-                problem = "is not in the commit"
-            elif found.size != entry["size"]:
-                problem = f"has {found.size} bytes, the version file says {entry['size']}"
-            elif found.sha256 is not None and found.sha256 != entry["sha256"]:
-                problem = f"has sha256 {found.sha256}, the version file says {entry['sha256']}"
-            elif found.sha256 is not None and objects is not None and found.sha256 not in objects:
-                problem = "is no longer stored (its LFS object was deleted)"
-            if problem:
-                out.append(
-                    Difference(
-                        name,
-                        "weights",
-                        repo,
-                        f"{record.ref}:{entry['path']}",
-                        found.sha256 if found else None,
-                        entry["sha256"],
-                        f"{repo}@{_short(record.storage['revision'])}: {entry['path']} of {record.ref} {problem}",
-                        None,
-                    )
-                )
-    return out
+    return {record.ref: _verify(remote, name, repo, record, objects) for record in records}
 
 
-def _manifest_differences(registry: Registry) -> list[Difference]:
+# (path, sha256 found, sha256 recorded, what is wrong) for one file of a version
+FileProblem = tuple[str, str | None, str | None, str]
+
+
+def _verify(
+    remote: Remote, name: str, repo: str, record: VersionRecord, objects: dict[str, int] | None
+) -> list[Difference]:
+    revision = record.storage["revision"]
+    entries = record.raw["artifacts"]["files"]
+
+    def hash_of(found: RemoteFile) -> str:
+        return remote.sha256(repo, revision, found)
+
+    try:
+        remote_files = remote.files(repo, revision)
+        problems = [_file_problem(e, remote_files.get(e["path"]), hash_of, objects) for e in entries]
+    except RegopsError as e:  # a commit that is gone: report it, do not stop the others
+        return [Difference(name, "weights", repo, record.ref, None, None, f"{record.ref}: {e}", None)]
+    extra = sorted(set(remote_files) - {e["path"] for e in entries} - remote.repo_files)
+    problems += [
+        (path, remote_files[path].sha256, None, "is in the commit but not in the version file") for path in extra
+    ]
+    where = f"{repo}@{_short(revision)}"
+    return [
+        Difference(
+            name, "weights", repo, f"{record.ref}:{path}", found, expected, f"{where}: {path} of {record.ref} {what}"
+        )
+        for path, found, expected, what in (p for p in problems if p is not None)
+    ]
+
+
+def _file_problem(
+    entry: dict[str, Any],
+    found: RemoteFile | None,
+    hash_of: Callable[[RemoteFile], str],
+    objects: dict[str, int] | None,
+) -> FileProblem | None:
+    """What is wrong with one file of a version at its commit; None when it matches the version file."""
+    path, expected = entry["path"], entry["sha256"]
+    if found is None:
+        return path, None, expected, "is not in the commit"
+    if found.size != entry["size"]:
+        return path, found.sha256, expected, f"has {found.size} bytes, the version file says {entry['size']}"
+    actual = hash_of(found)
+    if actual != expected:
+        return path, actual, expected, f"has sha256 {actual}, the version file says {expected}"
+    if found.sha256 is not None and objects is not None and found.sha256 not in objects:
+        return path, actual, expected, "is no longer stored (its LFS object was deleted)"
+    return None
+
+
+def _manifest_differences(registry: Registry, refused: set[str]) -> list[Difference]:
+    """serving.json as the registry says, except that a model whose served version did not verify keeps its entry."""
     path = manifest_path(registry)
-    text = serving_text(registry)
     try:
         current: str | None = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         current = None
-    if current == text:
-        return []
-    what = "is missing" if current is None else "differs from the registry"
-    return [
+    manifest = serving_manifest(registry)
+    held = _hold(manifest, current, refused)
+    text = _manifest_text(manifest)
+    out = [
         Difference(
-            "*",
+            model,
             "manifest",
             str(path.parent),
             MANIFEST,
             None,
-            None,
-            f"{MANIFEST}: the serving manifest {what}",
-            lambda: store.write_atomic(path, text),
+            ref,
+            f"{MANIFEST}: {model} not moved to {ref}: its files on the Hub do not match its version file",
         )
+        for model, ref in held
     ]
+    if current != text:
+        what = "is missing" if current is None else "differs from the registry"
+        fix = _bind(store.write_atomic, path, text)
+        out.append(
+            Difference(
+                "*", "manifest", str(path.parent), MANIFEST, None, None, f"{MANIFEST}: the serving manifest {what}", fix
+            )
+        )
+    return out
+
+
+def _hold(manifest: dict[str, Any], current: str | None, refused: set[str]) -> list[tuple[str, str]]:
+    """Put back, in ``manifest``, the current entry of each model that would serve a refused version."""
+    held = []
+    for model, served in manifest["models"].items():
+        bad = [f"{model}@{arm['version']}" for arm in (served["prod"], served["canary"]) if arm]
+        bad = [ref for ref in bad if ref in refused]
+        before = _entries(current).get(model, {"prod": None, "canary": None})
+        if bad and before != served:
+            manifest["models"][model] = before
+            held.append((model, bad[0]))
+    return held
+
+
+def _entries(text: str | None) -> dict[str, Any]:
+    try:
+        models = json.loads(text or "{}").get("models")
+    except (ValueError, AttributeError):
+        return {}
+    return models if isinstance(models, dict) else {}
 
 
 def _bind(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Callable[[], None]:

@@ -87,6 +87,7 @@ class Hub:
     """The Hub operations regops uses, each retried when transient and translated when not."""
 
     attempts: Final = 5
+    repo_files: Final = REPO_FILES
 
     def __init__(self, *, token: str | None = None, endpoint: str | None = None) -> None:
         from huggingface_hub import HfApi
@@ -95,6 +96,7 @@ class Hub:
         self.token = token or os.environ.get("HF_TOKEN") or None
         self.api: HfApi = HfApi(endpoint=self.endpoint, token=self.token)
         self._lfs: dict[str, dict[str, int]] = {}
+        self._blobs: dict[str, str] = {}  # git blob id -> sha256 of its bytes (a blob id names its content)
 
     # --- plumbing --------------------------------------------------------------------------------
 
@@ -220,6 +222,21 @@ class Hub:
             for e in entries
             if isinstance(e, RepoFile)
         }
+
+    def sha256(self, repo: str, revision: str, file: RemoteFile) -> str:
+        """The sha256 of a file at ``revision``: an LFS file's from the Hub's metadata; a regular file's (the Hub
+        gives only its git blob id) by reading its bytes, at most ``file.size`` of them."""
+        if file.sha256 is not None:
+            return file.sha256
+        if file.blob_id not in self._blobs:
+            digest, read = hashlib.sha256(), 0
+            for chunk in self.stream(repo, revision, file.path, 0):
+                read += len(chunk)
+                if read > file.size:
+                    raise HubError(f"Hub repo {repo} sent more than the {file.size} bytes it lists for {file.path}")
+                digest.update(chunk)
+            self._blobs[file.blob_id] = digest.hexdigest()
+        return self._blobs[file.blob_id]
 
     def lfs_objects(self, repo: str, *, fresh: bool = False) -> dict[str, int] | None:
         """The LFS objects the repository stores (sha256 → size); None when the token may not list them.
@@ -435,7 +452,7 @@ class HubStorage:
         self,
         repos: Callable[[str], HubTarget | None],
         *,
-        archive: Callable[[str], str] | None,
+        archive: Callable[[str], str | None],
         cold_local: LocalStorage | None = None,
         hub: Hub | None = None,
     ) -> None:
@@ -523,12 +540,12 @@ class HubStorage:
         self, artifacts: Sequence[Artifact], location: Mapping[str, Any], *, model: str, version: str
     ) -> dict[str, Any]:
         with self._fetched(artifacts, location, f"{model}@{version}") as folder:
-            if self.cold_local is not None and self.archive is None:
+            archive = self.archive(self.target(model).repo)
+            if self.cold_local is not None and archive is None:
                 self.cold_local.put(folder, artifacts, model=model, version=version)
                 return {"backend": "local", "tier": "cold"}
-            if self.archive is None:
+            if archive is None:
                 raise HubError("regops.yaml sets no cold_storage")
-            archive = self.archive(self.target(model).repo)
             stored = self._put(archive, True, folder, artifacts, version=version, tier="cold").location
         self._verify(artifacts, stored, f"{model}@{version}")
         return stored
