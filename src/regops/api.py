@@ -352,6 +352,7 @@ def register(
 
     if not pr:
         return change()
+    lifecycle.artifact_files(Path(artifacts))  # refused before a branch exists
     result, pull = _on_branch(
         opened,
         change,
