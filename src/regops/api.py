@@ -621,6 +621,7 @@ def _on_branch(
     current holders as the transitions of a promotion are. ``preface`` goes above
     the review page; ``author`` (a login) makes the commit, else git's configured user.
     """
+    from regops import report
     from regops.adapters import git
     from regops.adapters.github import GitHub
 
@@ -634,7 +635,15 @@ def _on_branch(
     with _new_branch(root, folder, base=base, branch=branch):
         result = change()
         git.commit_paths(root, [folder], title, author=author)
-        page = _review_page(opened, base)
+        head = open_registry(opened.root)
+        with _registry_at(opened, base) as (before, files):
+            shown = [(before.version(m.model, m.version), m.source, m.target) for m in pr_moves(head, files)]
+            new = [r for r in head.iter_versions() if r.path.relative_to(root).as_posix() not in files]
+            page = (
+                report.review_page(before, shown)
+                if shown
+                else report.review_page(head, [(r, "registered", "candidate") for r in new])
+            )
         try:
             git.push_new_branch(root, branch)
         except git.GitError as e:
@@ -681,20 +690,6 @@ def _new_branch(root: Path, folder: str, *, base: str, branch: str) -> Iterator[
         git.checkout(root, base)
         if not done:
             git.delete_branch(root, branch)
-
-
-def _review_page(opened: Registry, base: str) -> str:
-    """The pull request's body for what the checkout's head changes against ``base``: the review page."""
-    from regops import report
-
-    head = open_registry(opened.root)
-    root = opened.root.parent
-    with _registry_at(opened, base) as (before, files):
-        shown = [(before.version(m.model, m.version), m.source, m.target) for m in pr_moves(head, files)]
-        new = [r for r in head.iter_versions() if r.path.relative_to(root).as_posix() not in files]
-        if shown:
-            return report.review_page(before, shown)
-        return report.review_page(head, [(r, "registered", "candidate") for r in new])
 
 
 def merge_group_pull(ref: str) -> int:
