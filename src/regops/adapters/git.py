@@ -170,8 +170,8 @@ class BranchTakenError(GitError):
         self.branch = branch
         super().__init__(
             f"branch {branch} already exists {where}, and a pull request from it would carry commits regops did "
-            f"not make: look at it (`git log {remote}/{branch}`), delete it if it is stale (`git push {remote} "
-            f"--delete {branch}`, `git branch -D {branch}`) and run the command again"
+            f"not make: look at it (`git fetch {remote} {branch} && git log FETCH_HEAD`), delete it if it is stale "
+            f"(`git push {remote} --delete {branch}`, `git branch -D {branch}`) and run the command again"
         )
 
 
