@@ -318,7 +318,6 @@ def register(
 ) -> RegisterResult:
     """Hash and store a version's files, then record it as a candidate (``pr``: in a pull request, not the checkout)."""
     import dataclasses
-    import os
 
     from regops import lifecycle, store
 
@@ -348,15 +347,16 @@ def register(
 
     if not pr:
         return change()
-    branch = f"regops/register-{model}-{version or bump or 'next'}-{os.getpid()}"
+    lifecycle.artifact_files(Path(artifacts))  # refused before a branch exists
     result, pull = _on_branch(
         opened,
         change,
         title=f"Register {model}",
-        branch=branch,
+        branch=f"regops/register-{model}-{version or bump or 'next'}",
         labels=["registration", f"model:{model}"],
         model=model,
         by=who,
+        rename=True,
     )
     return dataclasses.replace(result, pull=pull.url)
 
@@ -577,6 +577,7 @@ def _as_pull_request(
         model=model,
         by=by,
         github=github,
+        rename=True,
     )
     plan.notes.append(f"opened pull request #{pull.number}: {pull.url}")
     return plan
@@ -597,14 +598,21 @@ def _on_branch(
     github: GitHub | None = None,
     preface: str = "",
     author: str | None = None,
+    rename: bool = False,
 ) -> tuple[T, Pull]:
     """Make ``change`` on a new branch, commit and push it, and open the pull request whose body is the review page.
 
-    The checkout returns to the branch it was on (where the change is not
-    applied). The model's owners are asked for review (teams by slug), the
-    author aside. New versions (a registration) are shown against the current
-    holders as the transitions of a promotion are. ``preface`` goes above the
-    review page; ``author`` (a login) makes the commit, else git's configured user.
+    The branch is one regops creates: when ``branch`` exists already, in the
+    checkout or on origin, ``rename`` picks the first free ``branch-2``,
+    ``branch-3``, … and otherwise the call is refused (the canary's branch names
+    its decision, so it is never renamed). The push is a plain push of that new
+    branch, so the pull request carries regops' commit and nothing else. The
+    checkout returns to the branch it was on (where the change is not applied);
+    when anything fails before the push is done, the new branch is deleted and
+    the registry is as it was. The model's owners are asked for review (teams by
+    slug), the author aside. New versions (a registration) are shown against the
+    current holders as the transitions of a promotion are. ``preface`` goes above
+    the review page; ``author`` (a login) makes the commit, else git's configured user.
     """
     from regops import report
     from regops.adapters import git
@@ -616,8 +624,8 @@ def _on_branch(
         raise RegopsError(f"{folder}/ has uncommitted changes ({dirty[0].strip()}, …): commit or stash them first")
     gh = github or GitHub()
     base = git.current_branch(root)
-    git.checkout(root, branch, create=True)
-    try:
+    branch = git.new_branch_name(root, branch, suffix=rename)
+    with _new_branch(root, folder, base=base, branch=branch):
         result = change()
         git.commit_paths(root, [folder], title, author=author)
         head = open_registry(opened.root)
@@ -629,9 +637,13 @@ def _on_branch(
                 if shown
                 else report.review_page(head, [(r, "registered", "candidate") for r in new])
             )
-        git.push(root, branch=branch)
-    finally:
-        git.checkout(root, base)
+        try:
+            git.push_new_branch(root, branch)
+        except git.GitError as e:
+            raise git.GitError(
+                f"{e}; nothing was pushed: regops deleted its branch {branch} and returned to {base}, the registry "
+                "as it was. Fix what git says and run the same command again"
+            ) from e
     owners = opened.model(model).raw["owners"]
     reviewers = [o for o in owners if "/" not in o and o != by]
     teams = [o.split("/", 1)[1] for o in owners if "/" in o]
@@ -646,8 +658,31 @@ def _on_branch(
             teams=teams,
         )
     except RegopsError as e:
-        raise RegopsError(f"{e}; the change is pushed as branch {branch}: open the pull request from it") from e
+        git.delete_branch(root, branch)
+        raise RegopsError(
+            f"{e}; the change is pushed as branch {branch} of origin: open the pull request from it, or delete it "
+            f"(`git push origin --delete {branch}`); running the same command again makes a new branch"
+        ) from e
     return result, pull
+
+
+@contextmanager
+def _new_branch(root: Path, folder: str, *, base: str, branch: str) -> Iterator[None]:
+    """Work on ``branch``, created from ``base``, and return to ``base``; when the work fails, its changes under
+    ``folder`` and the branch are thrown away, so nothing of it is left to block the next run."""
+    from regops.adapters import git
+
+    git.checkout(root, branch, create=True)
+    done = False
+    try:
+        yield
+        done = True
+    finally:
+        if not done:
+            git.discard(root, folder)
+        git.checkout(root, base)
+        if not done:
+            git.delete_branch(root, branch)
 
 
 def merge_group_pull(ref: str) -> int:

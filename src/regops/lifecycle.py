@@ -513,7 +513,7 @@ def register(
     new_version = _new_version(model, existing, version, bump)
     path = registry.root / "models" / model / f"{new_version}.yaml"
     scores = _scores(evals, config.primary_metric)
-    files = _artifact_files(artifacts)
+    files = artifact_files(artifacts)
     training = _training(registry, dataset)
     if eval_dataset is not None:
         _dataset_record(registry, eval_dataset)
@@ -573,19 +573,54 @@ def _scores(evals: Mapping[str, Any], primary: str) -> dict[str, float]:
     return out
 
 
-def _artifact_files(folder: Path) -> list[str]:
+def artifact_files(folder: Path) -> list[str]:
+    """The files of an artifacts folder, relative to it; refused when empty, when a symlink leads out of it, or
+    when it is, is inside or holds git's metadata (:func:`_git_metadata`)."""
     if not folder.is_dir():
         raise LifecycleError(f"{folder} is not a folder of artifacts")
+    _git_metadata(folder)
     root = folder.resolve()
     files: list[str] = []
     for path in sorted(folder.rglob("*")):
         if path.is_symlink() and not path.resolve().is_relative_to(root):
             raise LifecycleError(f"{path} is a symlink to {path.resolve()}, outside {folder}; copy the file in instead")
+        if _is_git_dir(path):
+            raise GitMetadataError(folder, path, f"{folder} holds {path}")
         if path.is_file():
             files.append(path.relative_to(folder).as_posix())
     if not files:
         raise LifecycleError(f"{folder} holds no files; nothing to register")
     return files
+
+
+class GitMetadataError(LifecycleError):
+    """An artifacts folder that is, is inside or holds a git directory: never stored, never uploaded."""
+
+    def __init__(self, folder: Path, git_dir: Path, what: str) -> None:
+        self.folder, self.git_dir = folder, git_dir
+        super().__init__(
+            f"{what}: git's metadata, whose config can hold a token (actions/checkout persists one there), is "
+            "never stored. Pass a folder of only the model's files (copy them to e.g. out/ and register "
+            "--artifacts out/)"
+        )
+
+
+def _git_metadata(folder: Path) -> None:
+    """Refuse ``folder`` when it or a folder above it is a git directory (a checkout's own folder is fine: its
+    ``.git`` is beside it). Above, as written (``..`` folded) and with symlinks resolved."""
+    for start in (Path(os.path.normpath(folder.absolute())), folder.resolve()):
+        for path in (start, *start.parents):
+            if _is_git_dir(path):
+                what = f"{folder} is a git directory" if path == start else f"{folder} is inside git directory {path}"
+                raise GitMetadataError(folder, path, what)
+
+
+def _is_git_dir(path: Path) -> bool:
+    """``path`` is git's metadata: named ``.git`` (a folder, or the file a submodule or worktree has), in any case
+    (case-insensitive file systems), or a folder shaped as git looks for one (HEAD, objects/, refs/: a bare repo)."""
+    if path.name.casefold() == ".git":
+        return True
+    return (path / "HEAD").is_file() and (path / "objects").is_dir() and (path / "refs").is_dir()
 
 
 def _dataset_record(registry: Registry, ref: str) -> Any:

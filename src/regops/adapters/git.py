@@ -9,6 +9,7 @@ a checkout, so nothing of them runs.
 from __future__ import annotations
 
 import base64
+import itertools
 import os
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -117,7 +118,13 @@ def head_commit(repo: Path) -> str:
 
 
 def current_branch(repo: Path) -> str:
-    return _git(repo, "rev-parse", "--abbrev-ref", "HEAD").decode().strip()
+    """The branch checked out in ``repo``; a detached HEAD (no branch) is an error that says what to do."""
+    try:
+        return _git(repo, "symbolic-ref", "--quiet", "--short", "HEAD").decode().strip()
+    except GitError:
+        raise GitError(
+            f"{repo} has no branch checked out (a detached HEAD): check out the branch to work on (`git switch main`)"
+        ) from None
 
 
 def commit_paths(repo: Path, paths: list[str], message: str, *, author: str | None = None) -> str | None:
@@ -197,3 +204,74 @@ def remote_heads(repo: Path, pattern: str, *, remote: str = "origin") -> dict[st
 def first_parents(repo: Path, base: str, head: str) -> list[str]:
     """The commits from ``base`` (excluded) to ``head`` along first parents: a merge queue group's entries."""
     return _git(repo, "rev-list", "--first-parent", f"{base}..{head}").decode().split()
+
+
+# --- the branch of a pull request regops opens -------------------------------------------------------------------
+
+
+class BranchTakenError(GitError):
+    """The branch a pull request was to be made on exists already, in the checkout or on the remote."""
+
+    def __init__(self, branch: str, *, remote: str, where: str) -> None:
+        self.branch = branch
+        super().__init__(
+            f"branch {branch} already exists {where}, and a pull request from it would carry commits regops did "
+            f"not make: look at it (`git fetch {remote} {branch} && git log FETCH_HEAD`), delete it if it is stale "
+            f"(`git push {remote} --delete {branch}`, `git branch -D {branch}`) and run the command again"
+        )
+
+
+def _credentials() -> dict[str, str]:
+    """git configuration that authenticates to GitHub with ``GITHUB_TOKEN`` as actions/checkout does (an
+    ``AUTHORIZATION: basic`` extra header), for a checkout that kept no credentials; none without the variable."""
+    token = os.environ.get("GITHUB_TOKEN")
+    if not token:
+        return {}
+    basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+    return {"http.extraheader": f"AUTHORIZATION: basic {basic}"}
+
+
+def _heads(repo: Path, remote: str) -> tuple[set[str], set[str]]:
+    """The branch names of the checkout, and of ``remote`` as it is now (asked, not the last fetch)."""
+    local = _git(repo, "for-each-ref", "--format=%(refname)", "refs/heads/").decode().splitlines()
+    listed = _git(repo, "ls-remote", "--heads", remote, config=_credentials()).decode().splitlines()
+    remote_refs = [line.split("\t", 1)[1] for line in listed if "\t" in line]
+    return {r.removeprefix("refs/heads/") for r in local}, {r.removeprefix("refs/heads/") for r in remote_refs}
+
+
+def _clashes(name: str, heads: set[str]) -> bool:
+    """``name`` cannot be a new branch next to ``heads``: it is one, or one is a folder of it, or it a folder of one."""
+    return any(head == name or head.startswith(f"{name}/") or name.startswith(f"{head}/") for head in heads)
+
+
+def new_branch_name(repo: Path, name: str, *, remote: str = "origin", suffix: bool = True) -> str:
+    """``name`` when no branch of the checkout or of ``remote`` has it; else, with ``suffix``, the first free one
+    of ``name-2``, ``name-3``, …; without, :class:`BranchTakenError`."""
+    local, remote_heads = _heads(repo, remote)
+    if not _clashes(name, local | remote_heads):
+        return name
+    if not suffix:
+        where = f"on {remote}" if _clashes(name, remote_heads) else "in this checkout"
+        raise BranchTakenError(name, remote=remote, where=where)
+    return next(f"{name}-{n}" for n in itertools.count(2) if not _clashes(f"{name}-{n}", local | remote_heads))
+
+
+def push_new_branch(repo: Path, branch: str, *, remote: str = "origin") -> None:
+    """Push ``branch`` to ``remote``, where it is new: a plain push, never forced, never rebased onto what the
+    remote has. A branch someone pushed there meanwhile rejects it (unless it is an ancestor of ours: the base's
+    history, which the pull request's diff excludes anyway)."""
+    try:
+        _git(repo, "push", "-q", remote, f"refs/heads/{branch}:refs/heads/{branch}", config=_credentials())
+    except GitError as e:
+        raise GitError(f"could not push branch {branch} to {remote}: {e}") from e
+
+
+def discard(repo: Path, path: str) -> None:
+    """Throw away uncommitted changes under ``path`` (tracked and untracked files; ignored ones and the lock stay)."""
+    _git(repo, "restore", "--source=HEAD", "--staged", "--worktree", "--", path)
+    _git(repo, "clean", "-fdq", "-e", LOCK_NAME, "--", path)
+
+
+def delete_branch(repo: Path, branch: str) -> None:
+    """Delete local ``branch`` (not checked out), merged or not."""
+    _git(repo, "branch", "-q", "-D", branch)
