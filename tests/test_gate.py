@@ -56,7 +56,7 @@ def test_repointing_prod_weights_needs_the_admins(
     number = pull_request(
         gh,
         history_repo,
-        edited(history_repo, PROD, "storage: {backend: local, tier: hot}", "storage: {backend: hf, repo: evil/weights, "
+        edited(history_repo, PROD, "storage: {backend: local, tier: hot}", "storage: {backend: hf, repo: acme-ml/sentiment, "
         "revision: " + "e" * 40 + ", tier: hot}"),
     )  # fmt: skip
     gh.add_review(REPO, number, "bob", "APPROVED")  # an owner of sentiment: not enough for a repair
