@@ -571,7 +571,10 @@ def test_push_authenticates_with_the_step_s_github_token_only_and_never_writes_i
     monkeypatch.setenv("GITHUB_TOKEN", "ghs_app_token_123")
     monkeypatch.setenv("GITHUB_SERVER_URL", "https://github.com")
     assert push() == 1
-    assert "was refused for want of credentials: GITHUB_TOKEN was not accepted" in capsys.readouterr().err
+    said = (
+        "was refused for want of credentials: GITHUB_TOKEN, which goes to https://github.com only (GITHUB_SERVER_URL)"
+    )
+    assert said in capsys.readouterr().err
     assert set(seen) == {None}
 
     # The step's token: the push goes through, authenticated as actions/checkout would, and is written nowhere.

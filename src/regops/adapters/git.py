@@ -87,9 +87,12 @@ def github_auth() -> dict[str, str]:
     token = os.environ.get("GITHUB_TOKEN")
     if not token:
         return {}
-    server = os.environ.get("GITHUB_SERVER_URL") or "https://github.com"
     basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
-    return {f"http.{server.rstrip('/')}/.extraheader": f"AUTHORIZATION: basic {basic}"}
+    return {f"http.{_github_server()}/.extraheader": f"AUTHORIZATION: basic {basic}"}
+
+
+def _github_server() -> str:
+    return (os.environ.get("GITHUB_SERVER_URL") or "https://github.com").rstrip("/")
 
 
 def fetch(repo: Path, refspecs: Sequence[str], *, remote: str = "origin") -> None:
@@ -161,7 +164,11 @@ def _push(repo: Path, remote: str, branch: str, auth: Mapping[str, str]) -> None
         signs = ("could not read Username", "Authentication failed", "terminal prompts disabled", "error: 403")
         if not any(sign in str(e) for sign in signs):
             raise
-        said = "GITHUB_TOKEN was not accepted" if auth else "set GITHUB_TOKEN in this step's env"
+        said = (
+            f"GITHUB_TOKEN, which goes to {_github_server()} only (GITHUB_SERVER_URL), was not accepted"
+            if auth
+            else "set GITHUB_TOKEN in this step's env"
+        )
         raise GitError(
             f"git push to {remote} ({branch}) was refused for want of credentials: {said} (the workflows' "
             "checkouts keep none), or configure git's own credentials for it"
