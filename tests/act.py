@@ -20,9 +20,14 @@ Nothing leaves the machine
     socket to 8.8.8.8 at start to learn its outbound address for servers it does not start here; that sends nothing.)
 
 Building regops in the jobs
-    Each job's ``pip install .`` really builds and installs regops from its checkout, offline and without build
-    isolation, with the test environment's packages (see the setup-python stand-in): so the test environment must
-    hold the build backend that ``[build-system] requires`` names, which :func:`require_build_backend` checks first.
+    Each job installs as on GitHub: ``pip install --require-hashes --no-deps -r .github/requirements.lock``, then
+    ``pip install --no-deps --no-build-isolation .``, which really builds and installs regops from its checkout. The
+    runner's Python (the setup-python stand-in) comes with the lock's distributions already there, read only, and
+    nothing else but pip: :func:`runner_packages` links exactly those, at the lock's versions, from the test
+    environment, whose README command installs them from the lock with their hashes checked. So the first command
+    finds every pin satisfied (offline, it could fetch nothing), and regops runs in the jobs with the lock's packages
+    alone: a dependency missing from the lock fails the job as it would on GitHub. Hashes are checked where the files
+    are downloaded, when the test environment is made; a job here downloads nothing.
 
 What act is told (see :meth:`Act.command`)
     ``-C`` a directory that is what act reads the event's git facts from: a repository whose ``origin`` is
@@ -61,8 +66,8 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import time
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,13 +75,12 @@ from typing import Any
 
 import pytest
 import yaml
-from packaging.requirements import Requirement
 from ruamel.yaml import YAML
 
 from tests.conftest import REPO, commit, git
 from tests.servers.github import GitHubServer, push_hook
 from tests.servers.github_fixtures import GitHubFixture
-from tests.test_workflows import executable
+from tests.test_workflows import LOCK, executable, locked
 
 ACTIONS = Path(__file__).parent / "actions"
 SERVER_URL = "https://github.com"
@@ -88,7 +92,7 @@ STAND_INS = {
 }
 # What a pip-installable regops needs from this repository: the workflows run `pip install .` in the registry's
 # own repository, which for this project is regops' own.
-PROJECT_FILES = ("pyproject.toml", "README.md", ".gitignore", "src", ".github/workflows")
+PROJECT_FILES = ("pyproject.toml", "README.md", ".gitignore", "src", ".github/workflows", ".github/requirements.lock")
 # The runner machine: system tools only, so a job finds Python and regops only where setup-python puts them.
 RUNNER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 GITHUB_IDENTITY = ("-c", "user.name=GitHub", "-c", "user.email=noreply@github.com")
@@ -117,20 +121,28 @@ def _without_unknown_keys(workflow: Any) -> Any:
     return workflow
 
 
-def require_build_backend() -> None:
-    """Fail, saying what to install, unless the test environment holds what ``[build-system] requires``."""
-    build = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["build-system"]
-    for requirement in map(Requirement, build["requires"]):
-        try:
-            have = importlib.metadata.version(requirement.name)
-        except importlib.metadata.PackageNotFoundError:
-            have = None
-        if have is None or have not in requirement.specifier:
+def runner_packages(folder: Path) -> Path:
+    """``folder``, made to hold the Python distributions the runner's Python has before a job installs anything:
+    pip, and the lock's distributions at the lock's versions, each file a link to the test environment's copy.
+    Fails, saying what to install, when the test environment has another version of one."""
+    site = Path(sysconfig.get_path("purelib")).resolve()
+    pins = {name: version for name, (version, _) in locked(LOCK.read_text(encoding="utf-8")).items()}
+    for name, version in {**pins, "pip": None}.items():
+        distribution = importlib.metadata.distribution(name)
+        if version is not None and distribution.version != version:
             pytest.fail(
-                f"the workflows' `pip install .` runs offline with the test environment's build backend, which has "
-                f"{requirement.name} {have or '(none)'}; pyproject.toml's [build-system] requires {requirement}: "
-                "install it, e.g. through the test extra"
+                f"the workflows install {name} {version} (.github/requirements.lock); the test environment, whose "
+                f"packages the act runner's Python is given, has {distribution.version}: install the lock, "
+                "pip install --require-hashes -r .github/requirements.lock, as the README's test command does"
             )
+        for file in distribution.files or []:
+            source = Path(str(distribution.locate_file(file))).resolve()
+            if source.is_relative_to(site) and source.is_file():  # not its scripts in bin/
+                target = folder / source.relative_to(site)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if not target.exists():
+                    target.symlink_to(source)
+    return folder
 
 
 def for_act(text: str) -> str:
@@ -497,7 +509,7 @@ class Act:
     runs: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
-        require_build_backend()
+        self.machine.setdefault("ACT_RUNNER_PACKAGES", str(runner_packages(self.root / "runner-packages")))
         origin_url = f"url.{self.origin.path}.insteadOf"
         git(self.root, "config", "--file", str(Path(os.environ["HOME"]) / ".gitconfig"), origin_url, self.url)
 

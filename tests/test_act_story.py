@@ -22,7 +22,7 @@ import yaml
 from huggingface_hub import HfApi
 
 from tests.act import Act, PullRequest, Run, dispatched, pushed
-from tests.conftest import git, run_regops, weights
+from tests.conftest import commit, git, run_regops, weights
 from tests.servers.github_fixtures import GitHubFixture
 from tests.test_act import ACTIONS_BOT, APP_ID, APP_PRIVATE_KEY, REPO, check, runner, states
 from tests.test_hub import HF_CONFIG, HOT, hf_repo
@@ -49,16 +49,25 @@ def registry_bot(act: Act, github: GitHubFixture, hub: HfApi) -> None:
     act.machine |= {"ACT_APP_ID": APP_ID, "ACT_APP_PRIVATE_KEY": APP_PRIVATE_KEY, "ACT_APP_TOKEN": github.app_token}
 
 
-def model_trained(tmp_path: Path) -> dict[str, Any]:
-    """What a training job sends when a run finishes (``repository_dispatch``): its outputs are paths on the runner."""
-    weights(tmp_path / "run-output", "story")
-    (tmp_path / "evals.json").write_text('{"accuracy": 0.93, "latency_ms": 41}')
-    (tmp_path / "params.json").write_text('{"learning_rate": 3.0e-5, "epochs": 3}')
+def training_outputs(clone: Path) -> str:
+    """A training run's outputs, committed to the repository and pushed (register.yml reads only files of its
+    checkout); their folder, relative to the repository's top."""
+    run = clone / "training" / "run-1"
+    weights(run / "weights", "story")
+    (run / "evals.json").write_text('{"accuracy": 0.93, "latency_ms": 41}')
+    (run / "params.json").write_text('{"learning_rate": 3.0e-5, "epochs": 3}')
+    commit(clone, "training run 1: weights, evals, params")
+    git(clone, "push", "-q", "origin", "main")
+    return "training/run-1"
+
+
+def model_trained(run: str) -> dict[str, Any]:
+    """What a training job sends when a run finishes (``repository_dispatch``): where its outputs are."""
     payload = {
         "model": "sentiment",
-        "artifacts": str(tmp_path / "run-output"),
-        "evals": str(tmp_path / "evals.json"),
-        "params": str(tmp_path / "params.json"),
+        "artifacts": f"{run}/weights",
+        "evals": f"{run}/evals.json",
+        "params": f"{run}/params.json",
         "dataset": "reviews@2025-09-08",
         "bump": "minor",
     }
@@ -130,9 +139,20 @@ def test_a_trained_model_goes_from_a_dispatch_through_dev_and_staging_to_prod(  
     monkeypatch.setenv("GITHUB_API_URL", github.api_url)
     monkeypatch.setenv("GITHUB_TOKEN", github.alice_token)
 
-    # 1. The training bot dispatches model-trained: the weights go to the Hub, the candidate to main.
+    # 0. A dispatch naming files outside the job's checkout (here the outputs in alice's clone, a real folder of
+    # weights on the runner) stores nothing: no upload, no commit.
+    outputs = training_outputs(clone)
     before = act.origin.sha("main")
-    run = act.run("repository_dispatch", "register.yml", model_trained(tmp_path), sha=before, actor=TRAINING_BOT)
+    stray = model_trained(outputs)
+    stray["client_payload"]["artifacts"] = str(clone / outputs / "weights")
+    run = act.run("repository_dispatch", "register.yml", stray, sha=before, actor=TRAINING_BOT)
+    assert run.jobs == {"register": "failure"}, run.log()
+    assert f"--artifacts {clone / outputs / 'weights'} resolves to" in run.output("register"), run.log()
+    assert act.origin.sha("main") == before
+    assert not hub.repo_exists(HOT), "nothing uploaded"
+
+    # 1. The training bot dispatches model-trained: the weights go to the Hub, the candidate to main.
+    run = act.run("repository_dispatch", "register.yml", model_trained(outputs), sha=before, actor=TRAINING_BOT)
     assert run.jobs == {"register": "success"}, run.log()
     assert git(act.origin.path, "log", "-1", "--format=%an|%s", "main").strip() == (
         f"{ACTIONS_BOT}|Register a new version of sentiment"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import subprocess
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -482,6 +483,7 @@ def test_fetch_authenticates_with_github_token_as_actions_checkout_does_and_neve
         git(tmp_path, "init", "-q", "clone")
         git(tmp_path / "clone", "remote", "add", "origin", f"http://127.0.0.1:{server.server_port}/acme/models")
         monkeypatch.setenv("GITHUB_TOKEN", "ghs_job_token_123")
+        monkeypatch.setenv("GITHUB_SERVER_URL", f"http://127.0.0.1:{server.server_port}")  # where the token goes
         with pytest.raises(GitError) as refused:
             fetch(tmp_path / "clone", ["+refs/pull/7/head:refs/remotes/pull/7/head"])
         basic = base64.b64encode(b"x-access-token:ghs_job_token_123").decode()
@@ -557,3 +559,125 @@ def test_a_fork_sharing_an_approved_head_cannot_fail_its_status(
     assert code == 1, "mallory's own pull request is not approved"
     assert f"pull request #{number}: fail: " in out
     assert [s["state"] for s in gh.statuses(REPO, head)] == ["success"]
+
+
+class SmartHttpGit(BaseHTTPRequestHandler):
+    """A git remote over HTTP as GitHub serves one: ``git http-backend`` for the repositories under ``root``,
+    behind HTTP basic authentication that admits ``token`` only (GitHub's ``x-access-token:<token>``). Every
+    request's ``Authorization`` header is recorded in ``seen``."""
+
+    root: Path
+    token: str
+    seen: list[str | None]
+
+    def do_GET(self) -> None:
+        self._serve(b"")
+
+    def do_POST(self) -> None:
+        self._serve(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+
+    def _serve(self, body: bytes) -> None:
+        given = self.headers.get("Authorization")
+        self.seen.append(given)
+        expected = "basic " + base64.b64encode(f"x-access-token:{self.token}".encode()).decode()
+        if (given or "").lower() != expected.lower():
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="GitHub"')
+            self.end_headers()
+            return
+        path, _, query = self.path.partition("?")
+        cgi = {
+            "GIT_PROJECT_ROOT": str(self.root),
+            "GIT_HTTP_EXPORT_ALL": "1",
+            "REMOTE_USER": "x-access-token",  # who git http-backend lets receive a push
+            "REQUEST_METHOD": self.command,
+            "PATH_INFO": path,
+            "QUERY_STRING": query,
+            "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+            "HTTP_CONTENT_ENCODING": self.headers.get("Content-Encoding", ""),
+            "CONTENT_LENGTH": str(len(body)),
+        }
+        done = subprocess.run(["git", "http-backend"], input=body, capture_output=True, env=cgi, check=True)
+        head, _, payload = done.stdout.partition(b"\r\n\r\n")
+        headers = [line.split(": ", 1) for line in head.decode().split("\r\n")]
+        status = next((int(value.split()[0]) for name, value in headers if name == "Status"), 200)
+        self.send_response(status)
+        for name, value in headers:
+            if name != "Status":
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def http_origin(history_repo: Path, tmp_path: Path) -> Iterator[tuple[str, Path, list[str | None]]]:
+    """``history_repo``'s main on a bare repository served over HTTP (``SmartHttpGit``, admitting the token
+    ``ghs_app_token_123``) and made its ``origin``: the server's address, the bare repository, the headers seen."""
+    served = tmp_path / "served"
+    git(tmp_path, "init", "-q", "--bare", str(served / "acme" / "models.git"))
+    git(history_repo, "push", "-q", str(served / "acme" / "models.git"), "main")
+    seen: list[str | None] = []
+    handler = type("Remote", (SmartHttpGit,), {"root": served, "token": "ghs_app_token_123", "seen": seen})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}"
+    git(history_repo, "remote", "add", "origin", f"{url}/acme/models.git")
+    try:
+        yield url, served / "acme" / "models.git", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_push_authenticates_with_the_step_s_github_token_only_and_never_writes_it_down(
+    history_repo: Path,
+    http_origin: tuple[str, Path, list[str | None]],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The workflows' checkouts keep no credentials (persist-credentials: false): `regops commit --push` pushes
+    with the GITHUB_TOKEN of its own step, sent as actions/checkout's header to GITHUB_SERVER_URL only."""
+    url, origin, seen = http_origin
+    before = git(origin, "rev-parse", "main").strip()
+    config = history_repo / "registry" / "regops.yaml"
+    monkeypatch.setenv("GIT_TERMINAL_PROMPT", "0")
+    monkeypatch.setenv("GITHUB_SERVER_URL", url)
+
+    def push() -> int:
+        """A change, then the sync job's last step."""
+        config.write_text(config.read_text() + "# a change to push\n")
+        return main(["commit", "--push", "-m", "Sync", "--by", "regops-app[bot]"])
+
+    # No token in the step's env: refused, saying how to give one; nothing reached the remote.
+    monkeypatch.delenv("GITHUB_TOKEN", raising=False)
+    assert push() == 1
+    err = capsys.readouterr().err
+    assert "git push to origin (main) was refused for want of credentials: set GITHUB_TOKEN in this step's env" in err
+    assert git(origin, "rev-parse", "main").strip() == before
+    assert set(seen) == {None}
+
+    # A token meant for GitHub is not sent to another server (GITHUB_SERVER_URL names where it goes).
+    seen.clear()
+    monkeypatch.setenv("GITHUB_TOKEN", "ghs_app_token_123")
+    monkeypatch.setenv("GITHUB_SERVER_URL", "https://github.com")
+    assert push() == 1
+    said = (
+        "was refused for want of credentials: GITHUB_TOKEN, which goes to https://github.com only (GITHUB_SERVER_URL)"
+    )
+    assert said in capsys.readouterr().err
+    assert set(seen) == {None}
+
+    # The step's token: the push goes through, authenticated as actions/checkout would, and is written nowhere.
+    seen.clear()
+    monkeypatch.setenv("GITHUB_SERVER_URL", url)
+    assert push() == 0
+    basic = base64.b64encode(b"x-access-token:ghs_app_token_123").decode()
+    assert seen and set(seen) == {f"basic {basic}"}
+    assert git(origin, "rev-parse", "main").strip() == git(history_repo, "rev-parse", "HEAD").strip() != before
+    assert git(origin, "log", "-1", "--format=%an|%s", "main").strip() == "regops-app[bot]|Sync"
+    stored = (history_repo / ".git" / "config").read_text()
+    assert "ghs_app_token_123" not in stored and basic not in stored

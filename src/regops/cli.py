@@ -311,6 +311,7 @@ def cmd_register(args: argparse.Namespace) -> int:
             run_url=args.run_url,
             progress=progress,
             pr=args.pr,
+            confine=args.confine,
         )
     return _json_or(args, result, report.register_text)
 
@@ -492,6 +493,9 @@ def _write_verbs(verbs: Any) -> None:
     which.add_argument("--bump", choices=("major", "minor", "patch", "rc"), help="next version from the latest")
     _pr_flag(p)
     p.add_argument("--run-url", metavar="URL", help="the training run, for people")
+    p.add_argument(
+        "--confine", metavar="DIR", help="refuse --artifacts, --evals, --params outside DIR or in a .git folder"
+    )
     _writer(p, dry_run=False)
     p.set_defaults(func=cmd_register)
 

@@ -573,6 +573,23 @@ def _scores(evals: Mapping[str, Any], primary: str) -> dict[str, float]:
     return out
 
 
+def confine(paths: Mapping[str, str | Path], root: str | Path) -> None:
+    """Refuse any of ``paths`` (option name → path; a relative one is read from the working directory) that does
+    not resolve inside ``root``, symlinks followed, or that resolves to a ``.git`` folder or into one.
+
+    The register workflow's paths come from a dispatch: confined to its checkout, they can name neither the
+    runner's other files nor the git folder (whose config may hold a credential)."""
+    top = Path(root).resolve()
+    for name, path in paths.items():
+        real = Path(path).resolve()
+        if not real.is_relative_to(top):
+            raise LifecycleError(
+                f"--{name} {path} resolves to {real}, outside {top} (--confine): name a path inside it"
+            )
+        if ".git" in real.relative_to(top).parts:
+            raise LifecycleError(f"--{name} {path} resolves to {real}, in a .git folder: name the files to store")
+
+
 def artifact_files(folder: Path) -> list[str]:
     """The files of an artifacts folder, relative to it; refused when empty, when a symlink leads out of it, or
     when it is, is inside or holds git's metadata (:func:`_git_metadata`)."""

@@ -28,6 +28,7 @@ __all__ = [
     "fetch",
     "files_at",
     "first_parents",
+    "github_auth",
     "head_commit",
     "merge_base",
     "push",
@@ -89,19 +90,30 @@ def files_at(repo: Path, ref: str, folder: str) -> dict[str, bytes]:
     return files
 
 
-def fetch(repo: Path, refspecs: Sequence[str], *, remote: str = "origin") -> None:
-    """Fetch ``refspecs`` from ``remote`` into ``repo`` as data: objects and refs, the working tree untouched.
+def github_auth() -> dict[str, str]:
+    """git configuration that authenticates to GitHub with ``GITHUB_TOKEN``, as actions/checkout does, for
+    :func:`_git`'s ``config`` (so through git's environment: never on a command line or in ``.git/config``).
 
-    With ``GITHUB_TOKEN`` set, git authenticates as actions/checkout does (an
-    ``AUTHORIZATION: basic`` extra header, which a private repository needs once
-    the checkout kept no credentials).
+    The header is scoped to ``GITHUB_SERVER_URL`` (default https://github.com), so the token goes to GitHub
+    only, whatever other remote a command reaches. Without the variable: nothing, and git's own credentials
+    apply (a person's clone). The workflows' checkouts keep no credentials, so only a step whose ``env:`` holds
+    the token can fetch a private repository or push.
     """
     token = os.environ.get("GITHUB_TOKEN")
-    config: dict[str, str] = {}
-    if token:
-        basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
-        config["http.extraheader"] = f"AUTHORIZATION: basic {basic}"
-    _git(repo, "fetch", "-q", "--no-tags", "--no-recurse-submodules", remote, *refspecs, config=config)
+    if not token:
+        return {}
+    basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+    return {f"http.{_github_server()}/.extraheader": f"AUTHORIZATION: basic {basic}"}
+
+
+def _github_server() -> str:
+    return (os.environ.get("GITHUB_SERVER_URL") or "https://github.com").rstrip("/")
+
+
+def fetch(repo: Path, refspecs: Sequence[str], *, remote: str = "origin") -> None:
+    """Fetch ``refspecs`` from ``remote`` into ``repo`` as data: objects and refs, the working tree untouched;
+    authenticated by :func:`github_auth` (a private repository needs it once the checkout kept no credentials)."""
+    _git(repo, "fetch", "-q", "--no-tags", "--no-recurse-submodules", remote, *refspecs, config=github_auth())
 
 
 def resolve(repo: Path, ref: str) -> str | None:
@@ -145,22 +157,43 @@ def commit_paths(repo: Path, paths: list[str], message: str, *, author: str | No
 
 
 def push(repo: Path, *, branch: str, remote: str = "origin", attempts: int = 3) -> None:
-    """Push ``branch``; when the remote moved on, rebase onto it and try again (a rebase conflict stops)."""
+    """Push ``branch``, authenticated by :func:`github_auth`; when the remote moved on, rebase onto it and try
+    again (a rebase conflict stops)."""
+    auth = github_auth()
     for attempt in range(1, attempts + 1):
         try:
-            _git(repo, "push", "-q", remote, f"HEAD:refs/heads/{branch}")
+            _push(repo, remote, branch, auth)
             return
         except GitError as e:
             if attempt == attempts or ("rejected" not in str(e) and "fetch first" not in str(e)):
                 raise
         try:
-            _git(repo, "pull", "-q", "--rebase", remote, branch)
+            _git(repo, "pull", "-q", "--rebase", remote, branch, config=auth)
         except GitError as e:
             if (repo / ".git" / "rebase-merge").exists():
                 _git(repo, "rebase", "--abort")
             raise GitError(
                 f"{remote}/{branch} moved on and the change does not rebase onto it cleanly; run the job again ({e})"
             ) from e
+
+
+def _push(repo: Path, remote: str, branch: str, auth: Mapping[str, str]) -> None:
+    """One push of HEAD to ``branch``; a remote that wanted credentials it did not get says how to give them."""
+    try:
+        _git(repo, "push", "-q", remote, f"HEAD:refs/heads/{branch}", config=auth)
+    except GitError as e:
+        signs = ("could not read Username", "Authentication failed", "terminal prompts disabled", "error: 403")
+        if not any(sign in str(e) for sign in signs):
+            raise
+        said = (
+            f"GITHUB_TOKEN, which goes to {_github_server()} only (GITHUB_SERVER_URL), was not accepted"
+            if auth
+            else "set GITHUB_TOKEN in this step's env"
+        )
+        raise GitError(
+            f"git push to {remote} ({branch}) was refused for want of credentials: {said} (the workflows' "
+            "checkouts keep none), or configure git's own credentials for it"
+        ) from e
 
 
 def changed(repo: Path, path: str) -> list[str]:
@@ -197,7 +230,7 @@ def merge_base(repo: Path, a: str, b: str) -> str:
 
 def remote_heads(repo: Path, pattern: str, *, remote: str = "origin") -> dict[str, str]:
     """Branches of ``remote`` matching ``pattern`` (``refs/heads/…`` glob): ref -> commit."""
-    out = _git(repo, "ls-remote", "--heads", remote, pattern).decode()
+    out = _git(repo, "ls-remote", "--heads", remote, pattern, config=github_auth()).decode()
     return {ref: sha for sha, ref in (line.split("\t", 1) for line in out.splitlines() if "\t" in line)}
 
 
@@ -221,20 +254,10 @@ class BranchTakenError(GitError):
         )
 
 
-def _credentials() -> dict[str, str]:
-    """git configuration that authenticates to GitHub with ``GITHUB_TOKEN`` as actions/checkout does (an
-    ``AUTHORIZATION: basic`` extra header), for a checkout that kept no credentials; none without the variable."""
-    token = os.environ.get("GITHUB_TOKEN")
-    if not token:
-        return {}
-    basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
-    return {"http.extraheader": f"AUTHORIZATION: basic {basic}"}
-
-
 def _heads(repo: Path, remote: str) -> tuple[set[str], set[str]]:
     """The branch names of the checkout, and of ``remote`` as it is now (asked, not the last fetch)."""
     local = _git(repo, "for-each-ref", "--format=%(refname)", "refs/heads/").decode().splitlines()
-    listed = _git(repo, "ls-remote", "--heads", remote, config=_credentials()).decode().splitlines()
+    listed = _git(repo, "ls-remote", "--heads", remote, config=github_auth()).decode().splitlines()
     remote_refs = [line.split("\t", 1)[1] for line in listed if "\t" in line]
     return {r.removeprefix("refs/heads/") for r in local}, {r.removeprefix("refs/heads/") for r in remote_refs}
 
@@ -261,7 +284,7 @@ def push_new_branch(repo: Path, branch: str, *, remote: str = "origin") -> None:
     remote has. A branch someone pushed there meanwhile rejects it (unless it is an ancestor of ours: the base's
     history, which the pull request's diff excludes anyway)."""
     try:
-        _git(repo, "push", "-q", remote, f"refs/heads/{branch}:refs/heads/{branch}", config=_credentials())
+        _git(repo, "push", "-q", remote, f"refs/heads/{branch}:refs/heads/{branch}", config=github_auth())
     except GitError as e:
         raise GitError(f"could not push branch {branch} to {remote}: {e}") from e
 
