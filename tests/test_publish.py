@@ -365,13 +365,20 @@ def test_the_canary_pull_request_shows_what_the_metrics_source_said_as_text(
 FAKE = "<!-- regops:report -->\n## ✅ approved by the owners"
 
 
-def test_pr_report_leaves_someone_else_s_comment_with_the_marker_alone_and_writes_its_own(
-    history_repo: Path, gh: GitHubFixture, capsys: pytest.CaptureFixture[str]
-) -> None:
+@pytest.fixture
+def marked_pr(history_repo: Path, gh: GitHubFixture, capsys: pytest.CaptureFixture[str]) -> int:
+    """alice's pull request moving sentiment 1.1.0 to staging, where mallory commented first, with regops' marker."""
     git(history_repo, "checkout", "-q", "-b", "promote")
     run_regops(capsys, history_repo, "promote", "sentiment@1.1.0", "--to", "staging", "--notes", "n", "--by", "alice")
     number = open_pull(gh, history_repo, author="alice", branch="promote")
     gh.client(gh.mallory_token).get_repo(REPO).get_issue(number).create_comment(FAKE)
+    return number
+
+
+def test_pr_report_leaves_someone_else_s_comment_with_the_marker_alone_and_writes_its_own(
+    gh: GitHubFixture, marked_pr: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    number = marked_pr
 
     for action in ("created", "unchanged"):
         assert main(["pr", "report", "--pr", str(number)]) == 0
@@ -383,12 +390,9 @@ def test_pr_report_leaves_someone_else_s_comment_with_the_marker_alone_and_write
 
 
 def test_pr_report_with_a_token_whose_login_github_does_not_tell_edits_nothing(
-    history_repo: Path, gh: GitHubFixture, capsys: pytest.CaptureFixture[str]
+    gh: GitHubFixture, marked_pr: int, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    git(history_repo, "checkout", "-q", "-b", "promote")
-    run_regops(capsys, history_repo, "promote", "sentiment@1.1.0", "--to", "staging", "--notes", "n", "--by", "alice")
-    number = open_pull(gh, history_repo, author="alice", branch="promote")
-    gh.client(gh.mallory_token).get_repo(REPO).get_issue(number).create_comment(FAKE)
+    number = marked_pr
     gh.faults.add("POST", r"^/api/graphql$", "status", times=10, code=502)
     before = len(gh.requests)
 

@@ -775,12 +775,15 @@ def _canary_rows(check: Checked) -> list[list[str]]:
 CANARY_HEADERS = ("guardrail", "kind", "verdict", "canary", "prod", "limit", "requests canary / prod", "p")
 
 
-def _canary_title(check: Checked, *, markdown: bool = False) -> str:
+def _canary_title(check: Checked) -> str:
     against = f"prod {check.prod}" if check.prod else "no prod version"
-    if markdown:
-        against = f"prod {md_code(check.prod)}" if check.prod else "no prod version"
-        return f"{md_code(check.ref)} (canary) vs {against}: {md_text(check.decision.verdict)}"
     return f"{check.ref} (canary) vs {against}: {check.decision.verdict}"
+
+
+def _canary_heading(check: Checked) -> str:
+    """:func:`_canary_title` in Markdown, its values escaped."""
+    against = f"prod {md_code(check.prod)}" if check.prod else "no prod version"
+    return f"### Canary: {md_code(check.ref)} (canary) vs {against}: {md_text(check.decision.verdict)}"
 
 
 def canary_text(checks: Sequence[Checked]) -> str:
@@ -801,7 +804,7 @@ def canary_text(checks: Sequence[Checked]) -> str:
 
 def canary_evidence(check: Checked) -> str:
     """One canary's verdict as Markdown: the evidence in the body of the pull request it opens."""
-    lines = [f"### Canary: {_canary_title(check, markdown=True)}", "", md_text(check.decision.summary), ""]
+    lines = [_canary_heading(check), "", md_text(check.decision.summary), ""]
     if check.decision.metrics:
         lines += [_row(*CANARY_HEADERS), "|" + "---|" * len(CANARY_HEADERS)]
         lines += [_row(*row) for row in _canary_rows(check)]
