@@ -16,11 +16,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from github import GithubException
 from huggingface_hub import HfApi
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from regops import api
+from regops.adapters.github import GitHub, GitHubError
 from regops.cli import main
 from regops.registry import LineageNode, Registry
 from regops.report import (
@@ -363,6 +365,21 @@ def test_the_canary_pull_request_shows_what_the_metrics_source_said_as_text(
 # --- the bot edits only what its own login wrote --------------------------------------------------------------------
 
 FAKE = "<!-- regops:report -->\n## ✅ approved by the owners"
+
+
+def test_github_tells_each_kind_of_token_its_login_where_get_user_is_refused(github_server: GitHubFixture) -> None:
+    """A user's token, a GitHub App's installation token and a workflow's job token: GraphQL's viewer names each."""
+    github_server.add_token("ghs_job", {"login": "github-actions[bot]", "repos": {REPO: "write"}})
+    logins = {
+        token: GitHub(REPO, token=token, api_url=github_server.api_url).login
+        for token in (github_server.alice_token, github_server.app_token, "ghs_job")
+    }
+    assert list(logins.values()) == ["alice", github_server.bot, "github-actions[bot]"]
+    with pytest.raises(GithubException) as refused:
+        github_server.client(github_server.app_token).get_user().login  # noqa: B018 - the request is the point
+    assert refused.value.status == 403
+    with pytest.raises(GitHubError, match="GitHub rejected GITHUB_TOKEN"):
+        _ = GitHub(REPO, token="ghp_unknown", api_url=github_server.api_url).login
 
 
 @pytest.fixture
