@@ -117,7 +117,7 @@ def test_a_promotion_is_validated_reported_once_and_held_until_an_owner_approves
     comments = github_server.comments(REPO, pull.number)
     assert [author for author, _ in comments] == [ACTIONS_BOT]
     assert "No problems." in comments[0][1]
-    assert "## sentiment@1.1.0: dev → staging" in comments[0][1]
+    assert "## `sentiment@1.1.0`: dev → staging" in comments[0][1]
     assert states(github_server, pull.head_sha) == [
         ("failure", "regops/approvals", "sentiment@1.1.0 → staging: needs 1 more approval(s) from bob")
     ]

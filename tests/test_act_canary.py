@@ -90,7 +90,7 @@ def test_a_healthy_canary_is_recorded_and_opens_the_prod_pr_which_still_needs_an
         "regops/canary-sentiment-1.1.0-prod",
         APP,
     )
-    assert pull.body.startswith(f"### Canary: {REF} (canary) vs prod 1.0.0: pass"), pull.body
+    assert pull.body.startswith(f"### Canary: `{REF}` (canary) vs prod `1.0.0`: pass"), pull.body
     assert "| error_rate | rate | pass | 0.50% | 0.50% |" in pull.body
     branch_file = yaml.safe_load(act.origin.show(pull.head.ref, str(VERSION_FILE)))
     step = branch_file["transitions"][-1]

@@ -189,7 +189,7 @@ def test_a_trained_model_goes_from_a_dispatch_through_dev_and_staging_to_prod(  
     assert run.jobs == {"report": "success", "approvals": "success"}, run.log()
     assert states(github, staging.head_sha)[-1] == ("success", "regops/approvals", f"approved: {REF} → staging")
     [(author, comment)] = github.comments(REPO, staging.number)
-    assert (author, "No problems." in comment, f"## {REF}: dev → staging" in comment) == (ACTIONS_BOT, True, True)
+    assert (author, "No problems." in comment, f"## `{REF}`: dev → staging" in comment) == (ACTIONS_BOT, True, True)
 
     # 5. bob merges; the sync moves the Hub's staging branch and stamps the approval on main.
     out = merge(act, github, staging, "bob")

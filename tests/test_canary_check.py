@@ -212,7 +212,7 @@ def test_the_json_provider_reads_a_file_and_dry_run_records_nothing(
     assert f"{REF} (canary) vs prod 1.0.0: fail" in out, out
     assert (history_repo / VERSION_FILE).read_bytes() == before
     markdown = check(capsys, "--format", "markdown", "--dry-run", code=1)
-    assert markdown.startswith(f"### Canary: {REF} (canary) vs prod 1.0.0: fail")
+    assert markdown.startswith(f"### Canary: `{REF}` (canary) vs prod `1.0.0`: fail")
     assert "| error_rate | rate | fail | 0.30% | 0.10% |" in markdown, markdown
 
 
@@ -262,7 +262,7 @@ def test_a_final_verdict_opens_its_pull_request_once_with_the_evidence(  # noqa:
     assert git(origin, "show", f"{branch}:{VERSION_FILE}").count(moved) == 1
     pull = gh.client().get_repo(REPO).get_pull(1)
     assert (pull.title, pull.head.ref) == (title, branch)
-    assert pull.body.startswith(f"### Canary: {REF} (canary) vs prod 1.0.0: ")
+    assert pull.body.startswith(f"### Canary: `{REF}` (canary) vs prod `1.0.0`: ")
     assert "| error_rate | rate |" in pull.body
     assert "canary" in {label.name for label in pull.labels}
 

@@ -135,7 +135,7 @@ def test_the_report_is_one_comment_updated_in_place(
     author, body = comments[0]
     assert author == "regops-app[bot]"
     assert "No problems." in body
-    assert "## sentiment@1.1.0: dev → staging" in body
+    assert "## `sentiment@1.1.0`: dev → staging" in body
     assert "| **accuracy** (primary) | 0.95 | 0.93 (+0.02 ▲) |" in body
 
     # A later push that breaks a rule: the same comment now lists the problem.
@@ -205,7 +205,7 @@ def test_promote_with_pr_pushes_a_branch_and_opens_the_review(
     )
     assert sorted(label.name for label in pull.labels) == ["model:sentiment", "promotion", "stage:staging"]
     assert gh.reviewers(REPO, 1) == ([], ["ml"]), "the owners: alice wrote it, the @acme/ml team reviews"
-    assert "## sentiment@1.1.0: dev → staging" in pull.body
+    assert "## `sentiment@1.1.0`: dev → staging" in pull.body
     assert "| **accuracy** (primary) | 0.95 | 0.93 (+0.02 ▲) |" in pull.body
 
     # Nothing is left half-done when the registry has uncommitted edits: refused before any branch exists.
@@ -268,7 +268,7 @@ def test_register_with_pr_opens_a_pull_request_for_the_new_candidate(
     assert "stage: candidate" in git(origin, "show", f"{branch}:registry/models/sentiment/1.2.0.yaml")
     pull = gh.client().get_repo(REPO).get_pull(1)
     assert sorted(label.name for label in pull.labels) == ["model:sentiment", "registration"]
-    assert "## sentiment@1.2.0: registered → candidate" in pull.body
+    assert "## `sentiment@1.2.0`: registered → candidate" in pull.body
 
 
 def dataset_pull(gh: GitHubFixture, repo: Path, *, author: str) -> int:
@@ -396,7 +396,7 @@ def test_check_by_head_sha_finds_a_fork_s_pull_request_and_reads_its_commits_as_
 
     assert main(["pr", "report", "--head-sha", head]) == 0
     assert capsys.readouterr().out == f"pull request #{number}: regops comment created\n"
-    assert "## sentiment@1.1.0: dev → staging" in gh.comments(REPO, number)[0][1]
+    assert "## `sentiment@1.1.0`: dev → staging" in gh.comments(REPO, number)[0][1]
 
     gh.add_review(REPO, number, "bob", "APPROVED")
     assert main(["pr", "check", "--head-sha", head]) == 0

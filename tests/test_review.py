@@ -15,7 +15,7 @@ def test_the_review_page_compares_with_the_holder_and_prod(tree: Tree) -> None:
     registry = Registry.load(tree.root)
     page = review_page(registry, [(registry.version("sentiment", "1.4.0-rc.1"), "dev", "staging")])
     assert page.startswith(REVIEW_MARKER)
-    assert "## sentiment@1.4.0-rc.1: dev → staging" in page
+    assert "## `sentiment@1.4.0-rc.1`: dev → staging" in page
     # Better accuracy (goal max) and worse latency (goal min) against staging 1.3.0 and prod 1.2.0.
     assert "| metric | 1.4.0-rc.1 | current staging 1.3.0 | current prod 1.2.0 |" in page
     assert "| **accuracy** (primary) | 0.95 | 0.94 (+0.01 ▲) | 0.93 (+0.02 ▲) |" in page

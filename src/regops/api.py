@@ -929,8 +929,10 @@ def _report(opened: Registry, pull: Pull, gh: GitHub) -> tuple[str, str]:
     with _registry_at(opened, pull.base_sha) as (base, base_files), _registry_at(opened, pull.head_sha) as (head, _):
         problems = _pr_problems(head, base_files, pull.base_ref)
         moves = pr_moves(head, base_files)
+        # A version the pull request adds is shown from its head; one already on the base as the base has it.
         records = [(base.find(m.ref) or head.version(m.model, m.version), m.source, m.target) for m in moves]
-        body = report.pr_comment(problems, report.review_page(base, records) if records else "", marker=REPORT_MARKER)
+        page = report.review_page(head, records, before=base) if records else ""
+        body = report.pr_comment(problems, page, marker=REPORT_MARKER)
     return gh.upsert_comment(pull.number, REPORT_MARKER, body), body
 
 

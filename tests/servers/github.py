@@ -25,7 +25,9 @@ What of GitHub it speaks (paths relative to ``/api/v3``; GitHub's field names, s
     ``GET .../commits/{ref}``, ``GET .../commits/{sha}/pulls``; organizations and teams: ``GET /orgs/{org}``,
     ``GET /orgs/{org}/teams/{slug}``, ``.../memberships/{username}``, ``.../members``, also under the team ``url``
     GitHub hands out, ``/organizations/{org_id}/team/{team_id}``; collaborators: ``GET
-    .../collaborators/{username}`` and ``.../permission``. Lists are paginated with ``per_page`` and ``page``, and a
+    .../collaborators/{username}`` and ``.../permission``. Of the GraphQL API (``POST /api/graphql``, beside
+    ``/api/v3`` as on GitHub Enterprise Server), the one query ``{ viewer { login } }``: whose the token is, which
+    app installations' tokens may ask too. Lists are paginated with ``per_page`` and ``page``, and a
     ``Link`` header (``first``, ``prev``, ``next``, ``last``) on the server's own address. Errors are GitHub's:
     ``{"message", "documentation_url", "status"}``, 422 ``Validation Failed`` with an ``errors`` list.
 
@@ -49,7 +51,7 @@ What it adds for tests
 
 What it does not do
     Git (no contents, trees, refs or real merges), creating forks or pull requests from them through the API
-    (``add_fork`` and ``add_pull(head_repo=...)`` play them), webhooks, GraphQL, milestones, reactions, review comments,
+    (``add_fork`` and ``add_pull(head_repo=...)`` play them), webhooks, GraphQL beyond ``viewer``, milestones, reactions, review comments,
     branch protection and required checks, rate limiting, conditional requests.
 """
 
@@ -93,6 +95,7 @@ if TYPE_CHECKING:
     from tests.servers.openapi import GitHubOpenAPI
 
 API_PREFIX = "/api/v3"
+GRAPHQL_PATH = "/api/graphql"
 DOCS = "https://docs.github.com/rest"
 DEFAULT_PER_PAGE = 30
 MAX_PER_PAGE = 100
@@ -174,6 +177,7 @@ COMMIT_PARAMS = ("ref", "sha", "commit_sha")
 _T = TypeVar("_T")
 _REMOVE: Any = object()
 _CONVERTOR_RE = re.compile(r":\w+\}")
+_VIEWER_LOGIN = re.compile(r"\s*(?:query\s*(?:\w+\s*)?)?\{\s*viewer\s*\{\s*login\s*\}\s*\}\s*")
 
 
 # -- Errors -----------------------------------------------------------------------------------------------------------
@@ -1954,6 +1958,27 @@ class _GitHub:
         content = json.dumps(reply.data)
         return Response(content, reply.status, headers, media_type="application/json; charset=utf-8")
 
+    def graphql(self, request: Request, body: bytes) -> Response:
+        """``POST /api/graphql``, answering ``{ viewer { login } }`` (also as ``query [Name] { ... }``) as GitHub
+        does: the token's login, a user's or a bot's (``GET /user`` is forbidden to app installations, this is not).
+        Without a token: 401, as GitHub's GraphQL API answers. Any other query is one this server does not serve:
+        recorded in ``unserved`` and answered with a GraphQL error."""
+        try:
+            caller = self.caller(request)
+            if caller is None:
+                raise GitHubError(401, "This endpoint requires you to be authenticated.")
+            query = json.loads(body or b"{}").get("query")
+        except GitHubError as error:
+            return Response(json.dumps(error.body()), error.status, media_type="application/json; charset=utf-8")
+        except (ValueError, AttributeError):
+            return Response(json.dumps(GitHubError(400, "Problems parsing JSON").body()), 400)
+        if isinstance(query, str) and _VIEWER_LOGIN.fullmatch(query):
+            data: dict[str, Any] = {"data": {"viewer": {"login": caller.login}}}
+        else:
+            self.unserved.append(f"POST {GRAPHQL_PATH} {query!r}")
+            data = {"errors": [{"message": "tests.servers.github answers only { viewer { login } }"}]}
+        return Response(json.dumps(data), 200, media_type="application/json; charset=utf-8")
+
     def internal_error(self, request: Request, exc: Exception) -> _Reply:
         self.errors.append(f"{request.method} {request.url.path}\n{''.join(traceback.format_exception(exc))}")
         return _Reply({"message": f"Internal error in tests.servers.github: {exc!r}"}, 500)
@@ -2067,7 +2092,12 @@ class _GitHub:
             await run_in_threadpool(server.add_branch, pushed["repo"], pushed["branch"], pushed["sha"], commits=[head])
             return Response(status_code=204)
 
+        async def graphql(request: Request) -> Response:
+            body = await request.body()
+            return await run_in_threadpool(self.graphql, request, body)
+
         routes = [self.route(template, handlers) for template, handlers in endpoints.items()]
+        routes.append(Route(GRAPHQL_PATH, graphql, methods=["POST"]))
         pushes = Route(GIT_PUSH, git_push, methods=["POST"])
         return Starlette(routes=[*routes, pushes, Route("/{path:path}", not_served, methods=HTTP_METHODS)])
 

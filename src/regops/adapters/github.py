@@ -25,6 +25,7 @@ __all__ = ["GitHub", "GitHubError", "Pull"]
 
 T = TypeVar("T")
 DEFAULT_API: Final = "https://api.github.com"
+VIEWER_QUERY: Final = "query { viewer { login } }"
 
 
 class GitHubError(RegopsError):
@@ -171,23 +172,38 @@ class GitHub:
             kwargs: dict[str, str] = {"target_url": target_url} if target_url else {}
             self.repo.get_commit(sha).create_status(state, description=description[:140], context=CONTEXT, **kwargs)
 
+    @cached_property
+    def login(self) -> str:
+        """The login this token writes as, as GitHub says (GraphQL ``viewer``): a user's, an app's ``<slug>[bot]``,
+        or ``github-actions[bot]`` for a workflow's token — the two for which ``GET /user`` is forbidden."""
+        with self._errors("find out which login GITHUB_TOKEN writes as in"):
+            _, data = self.client.requester.graphql_query(VIEWER_QUERY, {})
+        login = ((data.get("data") or {}).get("viewer") or {}).get("login")
+        if not isinstance(login, str) or not login:
+            raise GitHubError(f"cannot tell which login GITHUB_TOKEN writes as: GitHub answered {data!r}")
+        return login
+
     def upsert_comment(self, number: int, marker: str, body: str) -> str:
-        """Create or update the one comment carrying ``marker``; "created", "updated" or "unchanged"."""
+        """Create or update the one comment carrying ``marker`` that this token's login wrote; "created",
+        "updated" or "unchanged". Comments anyone else wrote are never edited, whatever they carry."""
+        me = self.login  # first: a token whose login is unknown edits nothing
         with self._errors(f"comment on #{number} in"):
             issue = self.repo.get_issue(number)
-            for comment in issue.get_comments():
-                if marker in (comment.body or ""):
-                    if comment.body == body:
-                        return "unchanged"
-                    comment.edit(body)
-                    return "updated"
-            issue.create_comment(body)
-            return "created"
+            comment = next((c for c in issue.get_comments() if _ours(c, me, marker)), None)
+            if comment is None:
+                issue.create_comment(body)
+                return "created"
+            if comment.body == body:
+                return "unchanged"
+            comment.edit(body)
+            return "updated"
 
     def upsert_issue(self, marker: str, *, title: str, body: str, labels: list[str]) -> tuple[int, str]:
-        """Open the one issue carrying ``marker``, or update it; (its number, "created"/"updated"/"unchanged")."""
+        """Open the one issue carrying ``marker`` that this token's login opened, or update it; (its number,
+        "created"/"updated"/"unchanged"). Issues anyone else opened are never edited, whatever they carry."""
+        me = self.login
         with self._errors("open an issue in"):
-            issue = _find_issue(self.repo, marker)
+            issue = _find_issue(self.repo, marker, me)
             if issue is None:
                 created = self.repo.create_issue(title=title, body=body, labels=labels)
                 return created.number, "created"
@@ -197,9 +213,11 @@ class GitHub:
             return issue.number, "updated"
 
     def close_issue(self, marker: str, *, comment: str) -> int | None:
-        """Close the open issue carrying ``marker`` with ``comment``; its number, or None when there is none."""
+        """Close the open issue carrying ``marker`` that this token's login opened, with ``comment``; its number, or
+        None when there is none."""
+        me = self.login
         with self._errors("close an issue in"):
-            issue = _find_issue(self.repo, marker)
+            issue = _find_issue(self.repo, marker, me)
             if issue is None:
                 return None
             issue.create_comment(comment)
@@ -238,9 +256,13 @@ def _message(e: Any) -> str:
     return str(e)
 
 
-def _find_issue(repo: Any, marker: str) -> Any:
-    """The open issue (not pull request) whose body carries ``marker``, or None."""
-    for issue in repo.get_issues(state="open"):
-        if issue.pull_request is None and marker in (issue.body or ""):
-            return issue
-    return None
+def _ours(item: Any, login: str, marker: str) -> bool:
+    """Whether a comment or an issue is regops' own: ``login`` wrote it and it carries ``marker`` (which anyone can
+    write, so it alone proves nothing)."""
+    user = item.user
+    return user is not None and user.login.lower() == login.lower() and marker in (item.body or "")
+
+
+def _find_issue(repo: Any, marker: str, login: str) -> Any:
+    """The open issue (not pull request) that ``login`` opened and whose body carries ``marker``, or None."""
+    return next((i for i in repo.get_issues(state="open") if i.pull_request is None and _ours(i, login, marker)), None)
