@@ -947,17 +947,11 @@ def _live_canaries(opened: Registry, model: str | None) -> Iterator[VersionRecor
 
 def _check_canary(opened: Registry, record: VersionRecord, *, now: datetime, env: Mapping[str, str] | None) -> Checked:
     from regops import canary
-    from regops.adapters.metrics import MetricsError, open_metrics
 
     settings = canary.settings(opened.config.raw["canary"], opened.model(record.model).raw.get("canary"))
     holder = opened.holder(record.model, "prod")
     started = datetime.fromisoformat(record.canary["started_at"]) if record.canary else now
-    source: MetricsSource | None = None
-    try:
-        source = open_metrics(settings.metrics, root=opened.root.parent, env=env) if settings.metrics else None
-        why = "" if source else "no metrics provider: set canary.metrics in regops.yaml"
-    except MetricsError as e:
-        why = str(e)
+    source, why = _metrics_source(opened, settings, env)
     if holder is None:
         source, why = None, f"no version of {record.model} in prod to compare the canary with"
     clock = started
@@ -971,6 +965,23 @@ def _check_canary(opened: Registry, record: VersionRecord, *, now: datetime, env
         ]
     decision = canary.decide(results, started_at=clock, now=now, min_duration=settings.min_duration)
     return canary.Checked(record.ref, record.model, record.version, holder.version if holder else None, decision)
+
+
+def _metrics_source(
+    opened: Registry, settings: Settings, env: Mapping[str, str] | None
+) -> tuple[MetricsSource | None, str]:
+    """The source regops.yaml configures, or None and why not (a refused token is a reason, never a pass)."""
+    from regops.adapters.metrics import MetricsError, open_metrics
+
+    if not settings.metrics:
+        return None, "no metrics provider: set canary.metrics in regops.yaml"
+    try:
+        source = open_metrics(
+            settings.metrics, root=opened.root.parent, env=env, allowed_token_envs=settings.allowed_token_envs
+        )
+    except MetricsError as e:
+        return None, str(e)
+    return source, ""
 
 
 @dataclass(frozen=True)

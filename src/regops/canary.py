@@ -54,7 +54,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import accumulate
 from statistics import NormalDist
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from regops.errors import RegopsError
 
@@ -614,33 +614,42 @@ class Settings:
     """One model's canary settings: regops.yaml's ``canary`` with the model's overrides applied.
 
     ``guardrails`` are the configured dicts (what a metrics source reads its queries
-    from), ``rules`` the same guardrails parsed, in the same order.
+    from), ``rules`` the same guardrails parsed, in the same order. ``metrics`` and
+    ``allowed_token_envs`` are regops.yaml's alone.
     """
 
     min_requests: int
     min_duration: timedelta
     confidence: float
     metrics: Mapping[str, Any] | None
+    allowed_token_envs: tuple[str, ...]
     guardrails: tuple[Mapping[str, Any], ...]
     rules: tuple[Rule, ...]
+
+
+# Where the canary connects and with which credential: regops.yaml's (the admins') to say, never a model's.
+REGISTRY_ONLY: Final = frozenset({"metrics", "allowed_token_envs"})
 
 
 def settings(defaults: Mapping[str, Any], override: Mapping[str, Any] | None) -> Settings:
     """Merge a model's ``canary`` (model.yaml) over the registry's (regops.yaml, defaults filled in).
 
-    Every key the model sets wins; a model's ``guardrails`` list replaces the
-    registry's whole list, and its ``metrics`` the registry's provider.
+    Every key the model sets wins, except the metrics source and its token
+    (:data:`REGISTRY_ONLY`), which only regops.yaml sets; a model's ``guardrails``
+    list replaces the registry's whole list.
 
     :raises CanaryConfigError: a guardrail that cannot be checked as configured.
     """
-    merged = {**defaults, **{k: v for k, v in (override or {}).items() if v is not None}}
+    own = {k: v for k, v in (override or {}).items() if v is not None and k not in REGISTRY_ONLY}
+    merged = {**defaults, **own}
     confidence = float(merged["confidence"])
     guardrails = tuple(merged.get("guardrails") or ())
     return Settings(
         min_requests=int(merged["min_requests"]),
         min_duration=timedelta(minutes=merged["min_duration_minutes"]),
         confidence=confidence,
-        metrics=merged.get("metrics"),
+        metrics=defaults.get("metrics"),
+        allowed_token_envs=tuple(defaults.get("allowed_token_envs") or ()),
         guardrails=guardrails,
         rules=tuple(Rule.from_config(raw, confidence=confidence) for raw in guardrails),
     )
