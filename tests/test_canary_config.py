@@ -13,10 +13,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from regops.canary import settings
 from regops.cli import main
-from tests.conftest import commit
+from tests.conftest import commit, git
+from tests.servers.github_fixtures import GitHubFixture
 from tests.test_canary_check import (
     NOW,
     REF,
@@ -26,6 +28,7 @@ from tests.test_canary_check import (
     metrics_document,
     stage_canary,
 )
+from tests.test_github import REPO, with_origin
 from tests.test_metrics import TOKEN, Local, local_server
 
 PASSING = json.dumps(metrics_document(canary_errors=20)).encode()
@@ -189,3 +192,53 @@ def test_an_allowed_token_goes_to_the_configured_server_and_decides_the_verdict(
     assert f"{REF} (canary) vs prod 1.0.0: pass" in check(capsys)
     assert server.authorizations == [f"Bearer {TOKEN}"]
     assert canary(history_repo)["result"] == "passed"
+
+
+# --- the check and the pull requests are two processes ------------------------------------------------------
+
+
+def test_the_pr_step_reads_no_metrics_and_opens_the_pull_request_the_recorded_verdict_calls_for(
+    history_repo: Path,
+    server: Local,
+    gh: GitHubFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("PROMETHEUS_TOKEN", TOKEN)
+    source = {"provider": "json", "url": f"{server.url}/metrics.json", "token_env": "PROMETHEUS_TOKEN"}
+    staged(history_repo, capsys)
+    configure(history_repo, source, ["PROMETHEUS_TOKEN"])
+    origin = with_origin(history_repo, gh)
+    main_before = git(origin, "rev-parse", "main")
+
+    # The check records the verdict and nothing else: no commit, no push, no pull request.
+    assert "pass" in check(capsys)
+    assert len(server.paths) == 1
+    assert git(origin, "rev-parse", "main") == main_before
+    assert gh.client().get_repo(REPO).get_pulls(state="all").totalCount == 0
+    assert main(["canary", "check", "--open-pr"]) == 2, "one process never holds both tokens"
+    capsys.readouterr()
+
+    # The PR step holds no metrics token and asks the server nothing.
+    monkeypatch.delenv("PROMETHEUS_TOKEN")
+    assert main(["canary", "pr"]) == 0
+    out = capsys.readouterr().out
+    assert "pull request: opened #1" in out, out
+    assert len(server.paths) == 1, "the PR step read no metrics"
+    assert yaml.safe_load(git(origin, "show", f"main:{VERSION_FILE}"))["canary"]["result"] == "passed"
+    pull = gh.client().get_repo(REPO).get_pull(1)
+    assert pull.title == f"Promote {REF} to prod: canary passed"
+    assert "| error_rate | rate | pass | 0.10% | 0.10% |" in pull.body, pull.body
+
+
+def test_the_pr_step_opens_nothing_for_a_pending_canary(
+    history_repo: Path, gh: GitHubFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    staged(history_repo, capsys)
+    origin = with_origin(history_repo, gh)
+    main_before = git(origin, "rev-parse", "main")
+    assert main(["canary", "pr"]) == 0
+    out = capsys.readouterr().out
+    assert f"{REF} (canary) vs prod 1.0.0: pending" in out, out
+    assert git(origin, "rev-parse", "main") == main_before, "nothing changed, nothing pushed"
+    assert gh.client().get_repo(REPO).get_pulls(state="all").totalCount == 0

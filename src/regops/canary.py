@@ -73,6 +73,7 @@ __all__ = [
     "Verdict",
     "check",
     "decide",
+    "recorded",
     "settings",
     "show",
     "unavailable",
@@ -326,6 +327,23 @@ class MetricResult:
         record.update({k: _round(v) for k, v in numbers.items() if v is not None and math.isfinite(v)})
         record.update({"n_canary": int(self.n_canary), "n_prod": int(self.n_prod), "reason": self.reason})
         return record
+
+    @classmethod
+    def from_record(cls, raw: Mapping[str, Any]) -> MetricResult:
+        """The inverse of :meth:`as_record` (with its rounded numbers): a verdict recorded in a version file."""
+        verdict = raw.get("verdict")
+        return cls(
+            metric=str(raw.get("metric", "?")),
+            kind=str(raw.get("kind", "?")),
+            verdict=verdict if verdict in _PRECEDENCE else "inconclusive",
+            canary=raw.get("canary"),
+            prod=raw.get("prod"),
+            limit=raw.get("limit"),
+            n_canary=int(raw.get("n_canary", 0)),
+            n_prod=int(raw.get("n_prod", 0)),
+            p_value=raw.get("p_value"),
+            reason=str(raw.get("reason", "")),
+        )
 
     def headline(self) -> str:
         """The numbers in a few words: ``error_rate 0.91% vs 0.30% (limit 0.33%), p=0.0001``."""
@@ -655,11 +673,24 @@ def settings(defaults: Mapping[str, Any], override: Mapping[str, Any] | None) ->
     )
 
 
+# The verdict each word of ``canary.result`` records (aborted records none).
+_RECORDED_AS: dict[str, Verdict] = {word: verdict for verdict, word in RECORDED.items()}
+
+
+def recorded(canary: Mapping[str, Any]) -> Decision | None:
+    """The decision a version file's ``canary`` holds (what ``canary check`` wrote); None for an aborted canary."""
+    verdict = _RECORDED_AS.get(canary.get("result", ""))
+    if verdict is None:
+        return None
+    metrics = tuple(MetricResult.from_record(raw) for raw in canary.get("report") or ())
+    return Decision(verdict, metrics, canary.get("summary") or f"{verdict}: no check recorded")
+
+
 @dataclass(frozen=True)
 class Checked:
     """One canary checked: the version in staging, the prod version it was held against, the decision.
 
-    ``pull`` says what became of the pull request a final verdict calls for (with ``--open-pr``).
+    ``pull`` says what became of the pull request a final verdict calls for (``canary pr``).
     """
 
     ref: str
