@@ -4,7 +4,9 @@ sentiment 1.0.0 serves prod and 1.1.0 is in staging, its canary started two hour
 stages it); Prometheus holds an hour of both versions' traffic. On its schedule the workflow records the verdict on
 main and opens the pull request the verdict calls for: the prod promotion on a pass, which still waits for an
 owner's approval (registry-check and registry-approvals run on it as GitHub would start them), or the one taking
-the version out of staging on a fail. A second run opens nothing new.
+the version out of staging on a fail. A second run opens nothing new. It does so in two steps: `regops canary check`
+(holding the metrics token only) records the verdict, `regops canary pr` (holding the app token only) pushes it and
+opens the pull request.
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ from tests.servers.github_fixtures import APP, GitHubFixture
 from tests.servers.prometheus import Arm, StartPrometheus, traffic_openmetrics
 from tests.test_act import ACTIONS_BOT, APP_ID, APP_PRIVATE_KEY, REPO, check, runner, states
 from tests.test_canary_check import ERRORS_3X, HEALTHY, REF, START, VERSION_FILE, stage_canary
+from tests.test_workflows import load
 
 SCHEDULE = {"schedule": "7,22,37,52 * * * *", "repository": {"full_name": REPO, "default_branch": "main"}}
+CHECK_STEP, PR_STEP = "regops canary check", "regops canary pr"
 
 
 def canary_bot(act: Act, github: GitHubFixture) -> None:
@@ -77,6 +81,7 @@ def test_a_healthy_canary_is_recorded_and_opens_the_prod_pr_which_still_needs_an
 
     run = scheduled(act)
     assert run.jobs == {"check": "success"}, run.log()
+    assert (run.steps("check")[CHECK_STEP], run.steps("check")[PR_STEP]) == ("success", "success"), run.log()
     canary = recorded(act)
     assert canary["result"] == "passed", canary
     rate = next(m for m in canary["report"] if m["metric"] == "error_rate")
@@ -126,6 +131,8 @@ def test_a_canary_with_three_times_the_errors_opens_the_rollback_pr(
 
     run = scheduled(act)
     assert run.jobs == {"check": "failure"}, "a failed canary turns the run red, PR or not"
+    # The check step fails (red run); the PR step runs all the same and opens the rollback PR.
+    assert (run.steps("check")[CHECK_STEP], run.steps("check")[PR_STEP]) == ("failure", "success"), run.log()
     assert recorded(act)["result"] == "failed"
     pull = the_pull(github)
     assert (pull.title, pull.head.ref) == (
@@ -136,3 +143,14 @@ def test_a_canary_with_three_times_the_errors_opens_the_rollback_pr(
     assert re.search(r"\| error_rate \| rate \| fail \| 1\.[45]\d% \| 0\.50% \|", pull.body), pull.body
     step = yaml.safe_load(act.origin.show(pull.head.ref, str(VERSION_FILE)))["transitions"][-1]
     assert (step["from"], step["to"], step["by"]) == ("staging", "archived", ACTIONS_BOT)
+
+
+def test_the_check_step_holds_only_the_metrics_token_and_the_pr_step_only_the_app_token() -> None:
+    [job] = load("canary.yml")["jobs"].values()
+    by_command = {step["run"]: step for step in job["steps"] if "run" in step}
+    assert by_command[CHECK_STEP]["env"] == {"PROMETHEUS_TOKEN": "${{ secrets.PROMETHEUS_TOKEN }}"}
+    assert "if" not in by_command[CHECK_STEP]
+    assert by_command[PR_STEP]["env"] == {"GITHUB_TOKEN": "${{ steps.app-token.outputs.token }}"}
+    assert by_command[PR_STEP]["if"] == "${{ !cancelled() }}", "a failed check still opens its rollback PR"
+    commands = [step.get("run") for step in job["steps"]]
+    assert commands.index(CHECK_STEP) + 1 == commands.index(PR_STEP) == len(commands) - 1

@@ -78,6 +78,15 @@ def check(capsys: pytest.CaptureFixture[str], *args: str, code: int = 0) -> str:
     return out + err
 
 
+def check_and_pr(capsys: pytest.CaptureFixture[str], *, code: int = 0) -> str:
+    """What canary.yml runs: the check (metrics token; exits ``code``), then the PR step (GitHub token; exits 0)."""
+    check(capsys, code=code)
+    got = main(["canary", "pr"])
+    out, err = capsys.readouterr()
+    assert got == 0, out + err
+    return out + err
+
+
 def serving_canary(capsys: pytest.CaptureFixture[str]) -> str | None:
     """The canary version the serving manifest sends traffic to."""
     capsys.readouterr()
@@ -254,7 +263,7 @@ def test_a_final_verdict_opens_its_pull_request_once_with_the_evidence(  # noqa:
     (history_repo / "metrics.json").write_text(json.dumps(metrics_document(canary_errors=errors)))
     commit(history_repo, "metrics")
     origin = with_origin(history_repo, gh)
-    out = check(capsys, "--open-pr", code=0 if errors == 20 else 1)
+    out = check_and_pr(capsys, code=0 if errors == 20 else 1)
     assert "pull request: opened #1" in out, out
     # The result is on main (pushed) before the branch was cut from it.
     recorded = yaml.safe_load(git(origin, "show", f"main:{VERSION_FILE}"))["canary"]
@@ -266,7 +275,7 @@ def test_a_final_verdict_opens_its_pull_request_once_with_the_evidence(  # noqa:
     assert "| error_rate | rate |" in pull.body
     assert "canary" in {label.name for label in pull.labels}
 
-    again = check(capsys, "--open-pr", code=0 if errors == 20 else 1)
+    again = check_and_pr(capsys, code=0 if errors == 20 else 1)
     assert "#1 (open) already proposes this" in again, again
     assert gh.client().get_repo(REPO).get_pulls(state="all").totalCount == 1
 
@@ -285,7 +294,7 @@ def test_a_prod_pr_whose_canary_failed_on_main_since_it_opened_fails_its_check(
     metrics.write_text(json.dumps(metrics_document(canary_errors=20)))
     commit(history_repo, "metrics")
     with_origin(history_repo, gh)
-    assert "pull request: opened #1" in check(capsys, "--open-pr")
+    assert "pull request: opened #1" in check_and_pr(capsys)
     gh.add_review(REPO, 1, "bob", "APPROVED")
     code, out = pr_check(capsys, 1)
     assert code == 0, out
@@ -294,7 +303,7 @@ def test_a_prod_pr_whose_canary_failed_on_main_since_it_opened_fails_its_check(
     # (its own copy still says passed), can no longer pass.
     metrics.write_text(json.dumps(metrics_document(canary_errors=60)))
     commit(history_repo, "metrics")
-    assert "pull request: opened #2" in check(capsys, "--open-pr", code=1)
+    assert "pull request: opened #2" in check_and_pr(capsys, code=1)
     code, out = pr_check(capsys, 1)
     assert code == 1, out
     assert "canary: failed (prod needs a passed canary)" in out

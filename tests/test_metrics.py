@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -195,6 +196,13 @@ class Local:
 
 @pytest.fixture
 def local() -> Iterator[Local]:
+    with local_server() as state:
+        yield state
+
+
+@contextmanager
+def local_server() -> Iterator[Local]:
+    """A :class:`Local` serving ``DOC`` at /metrics.json, until the block ends."""
     state = Local(url="", routes={"/metrics.json": json.dumps(DOC).encode()})
 
     class Handler(BaseHTTPRequestHandler):
@@ -236,7 +244,7 @@ def test_json_over_http_sends_the_bearer_token_and_reads_once(
 ) -> None:
     monkeypatch.setenv("METRICS_TOKEN", TOKEN)  # env defaults to os.environ
     provider = {"provider": "json", "url": f"{local.url}/metrics.json", "token_env": "METRICS_TOKEN"}
-    source = open_metrics(provider, root=tmp_path)
+    source = open_metrics(provider, root=tmp_path, allowed_token_envs=["METRICS_TOKEN"])
     assert observe(source, RATE_GUARDRAIL, "1.1.0") == Counts(errors=12, requests=5000)
     assert observe(source, RATE_GUARDRAIL, "1.0.0") == Counts(errors=40, requests=90000)
     assert local.authorizations == [f"Bearer {TOKEN}"]  # one request for both observations
@@ -247,7 +255,7 @@ def test_json_over_http_refused_without_the_right_token(local: Local, env: dict[
     provider: dict[str, Any] = {"provider": "json", "url": f"{local.url}/metrics.json"}
     if env:
         provider["token_env"] = "METRICS_TOKEN"
-    source = open_metrics(provider, root=tmp_path, env=env)
+    source = open_metrics(provider, root=tmp_path, env=env, allowed_token_envs=["METRICS_TOKEN"])
     with pytest.raises(
         MetricsError, match=r"refused the metrics document: HTTP 401 .*missing or wrong token.*token_env"
     ):
@@ -257,7 +265,7 @@ def test_json_over_http_refused_without_the_right_token(local: Local, env: dict[
 
 def test_prometheus_sends_the_bearer_token(local: Local, tmp_path: Path) -> None:
     provider = {"provider": "prometheus", "url": f"{local.url}/prom/", "token_env": "PROM_TOKEN"}
-    source = open_metrics(provider, root=tmp_path, env={"PROM_TOKEN": TOKEN})
+    source = open_metrics(provider, root=tmp_path, env={"PROM_TOKEN": TOKEN}, allowed_token_envs=["PROM_TOKEN"])
     assert observe(source, RATE_GUARDRAIL, "1.1.0") == Counts(errors=7, requests=7)
     assert local.paths == ["/prom/api/v1/query", "/prom/api/v1/query"]
     assert local.authorizations == [f"Bearer {TOKEN}"] * 2
@@ -379,9 +387,40 @@ def test_unreadable_json_documents(tmp_path: Path, content: str | None, message:
 )
 def test_configuration_errors_say_which_key_to_set(tmp_path: Path, provider: dict[str, Any], message: str) -> None:
     with pytest.raises(MetricsError, match=message):
-        open_metrics(provider, root=tmp_path, env={})
+        open_metrics(provider, root=tmp_path, env={}, allowed_token_envs=["METRICS_TOKEN"])
 
 
 def test_an_invalid_guardrail_is_an_error(doc: Path) -> None:
     with pytest.raises(MetricsError, match=r"the guardrail is invalid: kind: Input should be 'rate', 'latency'"):
         observe(json_source(doc), {"metric": "error_rate", "kind": "p99"}, "1.1.0")
+
+
+# --- which variable may hold the token ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("token_env", "allowed", "message"),
+    [
+        ("GITHUB_TOKEN", ["GITHUB_TOKEN"], "GITHUB_TOKEN holds a GitHub or Hub credential, which regops never sends"),
+        ("GH_TOKEN", ["GH_TOKEN"], "GH_TOKEN holds a GitHub or Hub credential"),
+        ("ACTIONS_RUNTIME_TOKEN", ["ACTIONS_RUNTIME_TOKEN"], "ACTIONS_RUNTIME_TOKEN holds a GitHub or Hub credential"),
+        ("HF_TOKEN", ["HF_TOKEN"], "HF_TOKEN holds a GitHub or Hub credential"),
+        ("HUGGING_FACE_HUB_TOKEN", ["HUGGING_FACE_HUB_TOKEN"], "HUGGING_FACE_HUB_TOKEN holds a GitHub or Hub"),
+        ("github_token", ["github_token"], "github_token holds a GitHub or Hub credential"),
+        (
+            "METRICS_TOKEN",
+            ["PROMETHEUS_TOKEN"],
+            r"METRICS_TOKEN is not in canary\.allowed_token_envs of regops\.yaml \(listed: PROMETHEUS_TOKEN\): add it",
+        ),
+        ("METRICS_TOKEN", [], r"METRICS_TOKEN is not in canary\.allowed_token_envs of regops\.yaml \(listed: none\)"),
+    ],
+)
+@pytest.mark.parametrize("kind", ["json", "prometheus"])
+def test_a_token_env_that_is_a_credential_or_not_allowed_is_never_read_or_sent(  # noqa: PLR0917 - the table
+    local: Local, tmp_path: Path, token_env: str, allowed: list[str], message: str, kind: str
+) -> None:
+    url = f"{local.url}/metrics.json" if kind == "json" else f"{local.url}/prom"
+    provider = {"provider": kind, "url": url, "token_env": token_env}
+    with pytest.raises(MetricsError, match=rf"^canary\.metrics\.token_env refused: {message}"):
+        open_metrics(provider, root=tmp_path, env={token_env: TOKEN}, allowed_token_envs=allowed)
+    assert local.paths == [], "no source is opened, so nothing is ever sent"

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = [
     "auto_promote",
     "canary_check",
+    "canary_pr",
     "codeowners",
     "commit",
     "dataset_hash",
@@ -1057,40 +1058,65 @@ def canary_check(
     *,
     registry: RegistryArg = "registry",
     now: TimeArg = None,
-    open_pr: bool = False,
-    by: str | None = None,
     dry_run: bool = False,
     env: Mapping[str, str] | None = None,
-    github: GitHub | None = None,
 ) -> list[Checked]:
     """Check every live canary (the version in staging, or ``model``'s) against prod; record each verdict.
 
     The result, when it was checked and the per-guardrail numbers go into the
-    version file (``dry_run``: nowhere). With ``open_pr`` the recorded results are
-    committed and pushed as ``by`` (default: github-actions[bot] in Actions), then a pass
-    opens the pull request promoting the version to prod (owners must still
-    approve it) and a fail the one taking it out of staging, each once per decision.
+    version file (``dry_run``: nowhere). Nothing is committed and no pull request
+    opened: :func:`canary_pr` does that, in a process that holds no metrics token
+    (and this one no GitHub token).
     """
-    from regops import canary, lifecycle
-
     moment = _moment(now) or datetime.now(UTC)
     opened = open_registry(registry)
     checks = [_check_canary(opened, record, now=moment, env=env) for record in _live_canaries(opened, model)]
     if dry_run or not checks:
         return checks
     _write(opened.root, lambda r: _record_checks(r, checks, now=moment), dry_run=False)
-    if not open_pr:
+    return checks
+
+
+def canary_pr(
+    model: str | None = None,
+    *,
+    registry: RegistryArg = "registry",
+    by: str | None = None,
+    github: GitHub | None = None,
+) -> list[Checked]:
+    """Commit and push the canary verdicts the version files record, then open the pull request each calls for.
+
+    Reads no metrics: the verdicts are those ``canary check`` wrote. They are
+    committed and pushed as ``by`` (default: github-actions[bot] in Actions); then
+    a pass opens the pull request promoting the version to prod (owners must still
+    approve it) and a fail the one taking it out of staging, each once per decision.
+    """
+    from regops import canary, lifecycle
+    from regops.adapters.github import GitHub
+
+    opened = open_registry(registry)
+    checks = [c for c in (_recorded_check(opened, r) for r in _live_canaries(opened, model)) if c is not None]
+    if not checks:
         return checks
     who = _workflow_bot(by) or lifecycle.identity()
     verdicts = ", ".join(f"{c.ref} {c.decision.verdict}" for c in checks)
     commit(registry=opened.root, message=f"canary: {verdicts}", push=True, by=who)
-    from regops.adapters.github import GitHub
-
     gh = github or GitHub()
     return [
         replace(c, pull=_canary_pull(opened.root, c, github=gh, by=who)) if c.decision.verdict in canary.FINAL else c
         for c in checks
     ]
+
+
+def _recorded_check(opened: Registry, record: VersionRecord) -> Checked | None:
+    """A canary as its version file records it (None: no verdict recorded), held against today's prod."""
+    from regops import canary
+
+    decision = canary.recorded(record.canary or {})
+    if decision is None:
+        return None
+    holder = opened.holder(record.model, "prod")
+    return canary.Checked(record.ref, record.model, record.version, holder.version if holder else None, decision)
 
 
 def _live_canaries(opened: Registry, model: str | None) -> Iterator[VersionRecord]:
@@ -1105,17 +1131,11 @@ def _live_canaries(opened: Registry, model: str | None) -> Iterator[VersionRecor
 
 def _check_canary(opened: Registry, record: VersionRecord, *, now: datetime, env: Mapping[str, str] | None) -> Checked:
     from regops import canary
-    from regops.adapters.metrics import MetricsError, open_metrics
 
     settings = canary.settings(opened.config.raw["canary"], opened.model(record.model).raw.get("canary"))
     holder = opened.holder(record.model, "prod")
     started = datetime.fromisoformat(record.canary["started_at"]) if record.canary else now
-    source: MetricsSource | None = None
-    try:
-        source = open_metrics(settings.metrics, root=opened.root.parent, env=env) if settings.metrics else None
-        why = "" if source else "no metrics provider: set canary.metrics in regops.yaml"
-    except MetricsError as e:
-        why = str(e)
+    source, why = _metrics_source(opened, settings, env)
     if holder is None:
         source, why = None, f"no version of {record.model} in prod to compare the canary with"
     clock = started
@@ -1129,6 +1149,23 @@ def _check_canary(opened: Registry, record: VersionRecord, *, now: datetime, env
         ]
     decision = canary.decide(results, started_at=clock, now=now, min_duration=settings.min_duration)
     return canary.Checked(record.ref, record.model, record.version, holder.version if holder else None, decision)
+
+
+def _metrics_source(
+    opened: Registry, settings: Settings, env: Mapping[str, str] | None
+) -> tuple[MetricsSource | None, str]:
+    """The source regops.yaml configures, or None and why not (a refused token is a reason, never a pass)."""
+    from regops.adapters.metrics import MetricsError, open_metrics
+
+    if not settings.metrics:
+        return None, "no metrics provider: set canary.metrics in regops.yaml"
+    try:
+        source = open_metrics(
+            settings.metrics, root=opened.root.parent, env=env, allowed_token_envs=settings.allowed_token_envs
+        )
+    except MetricsError as e:
+        return None, str(e)
+    return source, ""
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import accumulate
 from statistics import NormalDist
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from regops.errors import RegopsError
 
@@ -73,6 +73,7 @@ __all__ = [
     "Verdict",
     "check",
     "decide",
+    "recorded",
     "settings",
     "show",
     "unavailable",
@@ -326,6 +327,23 @@ class MetricResult:
         record.update({k: _round(v) for k, v in numbers.items() if v is not None and math.isfinite(v)})
         record.update({"n_canary": int(self.n_canary), "n_prod": int(self.n_prod), "reason": self.reason})
         return record
+
+    @classmethod
+    def from_record(cls, raw: Mapping[str, Any]) -> MetricResult:
+        """The inverse of :meth:`as_record` (with its rounded numbers): a verdict recorded in a version file."""
+        verdict = raw.get("verdict")
+        return cls(
+            metric=str(raw.get("metric", "?")),
+            kind=str(raw.get("kind", "?")),
+            verdict=verdict if verdict in _PRECEDENCE else "inconclusive",
+            canary=raw.get("canary"),
+            prod=raw.get("prod"),
+            limit=raw.get("limit"),
+            n_canary=int(raw.get("n_canary", 0)),
+            n_prod=int(raw.get("n_prod", 0)),
+            p_value=raw.get("p_value"),
+            reason=str(raw.get("reason", "")),
+        )
 
     def headline(self) -> str:
         """The numbers in a few words: ``error_rate 0.91% vs 0.30% (limit 0.33%), p=0.0001``."""
@@ -614,43 +632,65 @@ class Settings:
     """One model's canary settings: regops.yaml's ``canary`` with the model's overrides applied.
 
     ``guardrails`` are the configured dicts (what a metrics source reads its queries
-    from), ``rules`` the same guardrails parsed, in the same order.
+    from), ``rules`` the same guardrails parsed, in the same order. ``metrics`` and
+    ``allowed_token_envs`` are regops.yaml's alone.
     """
 
     min_requests: int
     min_duration: timedelta
     confidence: float
     metrics: Mapping[str, Any] | None
+    allowed_token_envs: tuple[str, ...]
     guardrails: tuple[Mapping[str, Any], ...]
     rules: tuple[Rule, ...]
+
+
+# Where the canary connects and with which credential: regops.yaml's (the admins') to say, never a model's.
+REGISTRY_ONLY: Final = frozenset({"metrics", "allowed_token_envs"})
 
 
 def settings(defaults: Mapping[str, Any], override: Mapping[str, Any] | None) -> Settings:
     """Merge a model's ``canary`` (model.yaml) over the registry's (regops.yaml, defaults filled in).
 
-    Every key the model sets wins; a model's ``guardrails`` list replaces the
-    registry's whole list, and its ``metrics`` the registry's provider.
+    Every key the model sets wins, except the metrics source and its token
+    (:data:`REGISTRY_ONLY`), which only regops.yaml sets; a model's ``guardrails``
+    list replaces the registry's whole list.
 
     :raises CanaryConfigError: a guardrail that cannot be checked as configured.
     """
-    merged = {**defaults, **{k: v for k, v in (override or {}).items() if v is not None}}
+    own = {k: v for k, v in (override or {}).items() if v is not None and k not in REGISTRY_ONLY}
+    merged = {**defaults, **own}
     confidence = float(merged["confidence"])
     guardrails = tuple(merged.get("guardrails") or ())
     return Settings(
         min_requests=int(merged["min_requests"]),
         min_duration=timedelta(minutes=merged["min_duration_minutes"]),
         confidence=confidence,
-        metrics=merged.get("metrics"),
+        metrics=defaults.get("metrics"),
+        allowed_token_envs=tuple(defaults.get("allowed_token_envs") or ()),
         guardrails=guardrails,
         rules=tuple(Rule.from_config(raw, confidence=confidence) for raw in guardrails),
     )
+
+
+# The verdict each word of ``canary.result`` records (aborted records none).
+_RECORDED_AS: dict[str, Verdict] = {word: verdict for verdict, word in RECORDED.items()}
+
+
+def recorded(canary: Mapping[str, Any]) -> Decision | None:
+    """The decision a version file's ``canary`` holds (what ``canary check`` wrote); None for an aborted canary."""
+    verdict = _RECORDED_AS.get(canary.get("result", ""))
+    if verdict is None:
+        return None
+    metrics = tuple(MetricResult.from_record(raw) for raw in canary.get("report") or ())
+    return Decision(verdict, metrics, canary.get("summary") or f"{verdict}: no check recorded")
 
 
 @dataclass(frozen=True)
 class Checked:
     """One canary checked: the version in staging, the prod version it was held against, the decision.
 
-    ``pull`` says what became of the pull request a final verdict calls for (with ``--open-pr``).
+    ``pull`` says what became of the pull request a final verdict calls for (``canary pr``).
     """
 
     ref: str

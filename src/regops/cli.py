@@ -142,20 +142,27 @@ def cmd_canary_record(args: argparse.Namespace) -> int:
 
 
 def cmd_canary_check(args: argparse.Namespace) -> int:
-    from regops import api, report
+    from regops import api
 
-    checks = api.canary_check(
-        args.model,
-        registry=args.registry,
-        now=args.now,
-        open_pr=args.open_pr,
-        by=args.by,
-        dry_run=args.dry_run,
-    )
-    render = {"text": report.canary_text, "markdown": report.canary_markdown, "json": report.to_json}
-    _out(render[args.format](checks))
+    checks = api.canary_check(args.model, registry=args.registry, now=args.now, dry_run=args.dry_run)
+    _canary_out(args, checks)
     # A failed or unreadable canary turns the scheduled run red: someone should look, PR or not.
     return EXIT_PROBLEMS if any(c.decision.verdict in ("fail", "inconclusive") for c in checks) else EXIT_OK
+
+
+def cmd_canary_pr(args: argparse.Namespace) -> int:
+    from regops import api
+
+    # The verdicts were judged (and the run turned red) by `canary check`; here only errors fail.
+    _canary_out(args, api.canary_pr(args.model, registry=args.registry, by=args.by))
+    return EXIT_OK
+
+
+def _canary_out(args: argparse.Namespace, checks: Sequence[Any]) -> None:
+    from regops import report
+
+    render = {"text": report.canary_text, "markdown": report.canary_markdown, "json": report.to_json}
+    _out(render[args.format](checks))
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
@@ -548,22 +555,28 @@ def _canary_verbs(verbs: Any) -> None:
     c = actions.add_parser(
         "check", help="test each canary's guardrails against prod on live metrics, record the verdict"
     )
-    c.add_argument("model", nargs="?", metavar="MODEL", help="only this model (default: every canary in staging)")
+    _canary_common(c)
     c.add_argument("--now", metavar="TIME", help="check as of TIME (the end of the metrics window; default now)")
+    c.add_argument("--dry-run", action="store_true", help="print the verdicts; record nothing")
+    c.set_defaults(func=cmd_canary_check)
+    c = actions.add_parser(
+        "pr",
+        help="commit and push the recorded verdicts, then open the prod PR on a pass or the rollback PR on a fail "
+        "(once each; reads no metrics)",
+    )
+    _canary_common(c)
+    c.add_argument(
+        "--by", metavar="WHO", help="who commits the results (default: github-actions[bot] in Actions, else git's user)"
+    )
+    c.set_defaults(func=cmd_canary_pr)
+
+
+def _canary_common(c: Any) -> None:
+    c.add_argument("model", nargs="?", metavar="MODEL", help="only this model (default: every canary in staging)")
     c.add_argument("--format", choices=("text", "markdown", "json"), default="text")
-    c.add_argument(
-        "--open-pr",
-        action="store_true",
-        help="commit and push the results, then open the prod PR on a pass or the rollback PR on a fail (once each)",
-    )
-    c.add_argument(
-        "--by", metavar="WHO", help="who records the results (default: github-actions[bot] in Actions, else git's user)"
-    )
     c.add_argument(
         "--registry", default="registry", metavar="DIR", help="the registry folder, or a repository with registry/"
     )
-    c.add_argument("--dry-run", action="store_true", help="print the verdicts; record nothing")
-    c.set_defaults(func=cmd_canary_check)
 
 
 def _outside_verbs(verbs: Any) -> None:

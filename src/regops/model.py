@@ -26,6 +26,7 @@ from pydantic import (
     JsonValue,
     WithJsonSchema,
 )
+from pydantic.json_schema import SkipJsonSchema
 
 from regops.kinds import LOGIN_PATTERN, STAGES, Stage
 
@@ -307,14 +308,22 @@ Quantile = Annotated[float, Field(gt=0, lt=1)]
 Query = Annotated[str, Field(min_length=1)]
 
 
+EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+
+
 class MetricsProvider(_Strict):
-    """Where live metrics come from: a Prometheus server's HTTP API, or a JSON document (file or URL)."""
+    """Where live metrics come from: a Prometheus server's HTTP API, or a JSON document (file or URL).
+
+    Set only in regops.yaml (``canary.metrics``): the admins decide where the canary
+    job connects and which credential it sends there.
+    """
 
     provider: Literal["prometheus", "json"]
     url: str | None = None
     path: str | None = None
-    # The name of an environment variable holding a bearer token (never the token itself).
-    token_env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = None
+    # The name of an environment variable holding a bearer token (never the token itself); it must be
+    # listed in regops.yaml's canary.allowed_token_envs, and never names a GitHub or Hub credential.
+    token_env: EnvName | None = None
 
 
 class Guardrail(_Strict):
@@ -341,14 +350,26 @@ class Guardrail(_Strict):
     buckets: Query | None = None
 
 
+def _refuse_metrics(_: Any) -> None:
+    raise ValueError(
+        "a model cannot choose where the canary reads metrics or which token it sends: set canary.metrics in "
+        "registry/regops.yaml (admin-protected) and remove it here"
+    )
+
+
 class CanaryPolicy(_Strict):
-    """A model's overrides of regops.yaml's ``canary`` defaults (a list of guardrails replaces the default list)."""
+    """A model's overrides of regops.yaml's ``canary`` defaults (a list of guardrails replaces the default list).
+
+    Guardrails (their PromQL included) may differ per model: they shape the queries sent to
+    the server regops.yaml configures. The metrics source itself is regops.yaml's alone.
+    """
 
     traffic_percent: Percent | None = None
     min_requests: Annotated[int, Field(ge=0)] | None = None
     min_duration_minutes: Annotated[int, Field(ge=0)] | None = None
     confidence: Confidence | None = None
-    metrics: MetricsProvider | None = None
+    # Refused, with a message saying where it belongs (left out of the exported schema: editors flag it too).
+    metrics: SkipJsonSchema[Annotated[Any, BeforeValidator(_refuse_metrics)]] = None
     guardrails: list[Guardrail] | None = None
 
 
@@ -464,6 +485,8 @@ class CanaryDefaults(_Strict):
     min_duration_minutes: Annotated[int, Field(ge=0)] = 60
     confidence: Confidence = 0.95
     metrics: MetricsProvider | None = None
+    # The variables metrics.token_env may name (GitHub and Hub credentials never, even when listed).
+    allowed_token_envs: list[EnvName] = Field(default_factory=list)
     guardrails: list[Guardrail] = Field(default_factory=list)
 
 

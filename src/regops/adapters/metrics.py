@@ -28,7 +28,7 @@ import os
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,6 +40,7 @@ from typing_extensions import TypedDict  # pydantic reads typing.TypedDict only 
 from regops.canary import Counts, Distribution
 from regops.errors import RegopsError
 from regops.model import Guardrail, MetricsProvider
+from regops.policy import token_env_problem
 
 __all__ = ["JsonSource", "MetricsError", "MetricsSource", "PrometheusSource", "open_metrics"]
 
@@ -81,14 +82,22 @@ class MetricsSource(Protocol):
         ...
 
 
-def open_metrics(provider: Mapping[str, Any], *, root: Path, env: Mapping[str, str] | None = None) -> MetricsSource:
+def open_metrics(
+    provider: Mapping[str, Any],
+    *,
+    root: Path,
+    env: Mapping[str, str] | None = None,
+    allowed_token_envs: Collection[str] = (),
+) -> MetricsSource:
     """The source a ``canary.metrics`` block describes.
 
     ``root`` is the repository root (a relative json ``path`` is read from it);
-    ``env`` (default ``os.environ``) holds the bearer token named by ``token_env``.
+    ``env`` (default ``os.environ``) holds the bearer token named by ``token_env``,
+    which must be one of ``allowed_token_envs`` (regops.yaml's) and no GitHub or Hub
+    credential: else nothing is read from ``env`` and no source is opened.
     """
     config = _validated(MetricsProvider, provider, "canary.metrics")
-    token = _token(config, os.environ if env is None else env)
+    token = _token(config, os.environ if env is None else env, allowed_token_envs)
     if config.provider == "prometheus":
         if not config.url:
             raise MetricsError(
@@ -254,9 +263,11 @@ def _validated(model: type[M], value: Mapping[str, Any], what: str) -> M:
         raise MetricsError(f"{what} is invalid: {problems} (run `regops validate`)") from e
 
 
-def _token(config: MetricsProvider, env: Mapping[str, str]) -> str | None:
+def _token(config: MetricsProvider, env: Mapping[str, str], allowed: Collection[str]) -> str | None:
     if config.token_env is None:
         return None
+    if refused := token_env_problem(config.token_env, allowed):
+        raise MetricsError(f"canary.metrics.token_env refused: {refused}")
     token = env.get(config.token_env)
     if not token:
         raise MetricsError(
