@@ -62,7 +62,7 @@ INSTALL = (
 )
 # The steps that push (a commit to main, a pull request's branch): each holds the app token as GITHUB_TOKEN, which
 # regops gives git through its environment, since no checkout keeps credentials.
-PUSHERS = ("regops commit --push", "regops register", "regops canary check --open-pr")
+PUSHERS = ("regops commit --push", "regops register", "regops canary pr")
 # The runners the lock is for: ubuntu-latest (x86_64 Linux) with setup-python's 3.11.
 RUNNER_MARKERS = {
     **default_environment(),
