@@ -206,21 +206,27 @@ def test_a_pull_request_from_a_fork_gets_its_status_from_main_and_its_code_never
     run, decided = check(act, "pull_request", pull.opened(), pull, "mallory", secrets=fork_run)
     assert run.jobs == {"validate": "success"}, run.log()
     assert decided.jobs == {"report": "success", "approvals": "failure"}, decided.log()
-    needs = "sentiment@1.1.0 → staging: needs 1 more approval(s) from alice, bob"
+    # Her change to regops' own code is a path no stage rule covers: the admins' (carol) to approve, besides the move.
+    needs = "sentiment@1.1.0 → staging: needs 1 more approval(s) from alice, bob (+1 more)"
     assert states(github_server, pull.head_sha) == [("failure", "regops/approvals", needs)]
     assert [author for author, _ in github_server.comments(REPO, pull.number)] == [ACTIONS_BOT]
 
     github_server.add_review(REPO, pull.number, "alice", "APPROVED")
     run, decided = check(act, "pull_request_review", pull.reviewed("alice"), pull, "alice", secrets=fork_run)
-    assert (run.jobs, decided.jobs) == ({"validate": "success"}, {"report": "success", "approvals": "success"})
+    assert (run.jobs, decided.jobs) == ({"validate": "success"}, {"report": "success", "approvals": "failure"})
     assert states(github_server, pull.head_sha)[-1] == (
-        "success",
+        "failure",
         "regops/approvals",
-        "approved: sentiment@1.1.0 → staging",
+        "src/regops/__init__.py: needs 1 more approval(s) from carol",
     )
-    # Her code ran in registry-check's validate job, twice, with no secret and no token; never in registry-approvals.
+    github_server.add_review(REPO, pull.number, "carol", "APPROVED")
+    run, decided = check(act, "pull_request_review", pull.reviewed("carol"), pull, "carol", secrets=fork_run)
+    assert (run.jobs, decided.jobs) == ({"validate": "success"}, {"report": "success", "approvals": "success"})
+    assert states(github_server, pull.head_sha)[-1][0] == "success"
+    # Her code ran in registry-check's validate job, each time, with no secret and no token; never in
+    # registry-approvals.
     dumps = sorted(ran.iterdir())
-    assert [dump.name.rsplit("-", 1)[0] for dump in dumps] == ["registry-check-validate"] * 2
+    assert [dump.name.rsplit("-", 1)[0] for dump in dumps] == ["registry-check-validate"] * 3
     for dump in dumps:
         seen = dump.read_text()
         assert [value for value in (HF_SECRET, ACTIONS_TOKEN, FORK_TOKEN) if value in seen] == []
@@ -265,7 +271,8 @@ def test_a_pull_request_that_rewrites_the_check_and_the_policy_is_judged_by_main
     assert decided.jobs == {"report": "success", "approvals": "failure"}, decided.log()
     assert states(github_server, pull.head_sha) == [
         ("success", "regops/approvals", "approved, says the PR"),
-        ("failure", "regops/approvals", "sentiment@1.1.0 → staging: needs 1 more approval(s) from bob"),
+        # The move still needs bob; regops.yaml and the workflow need the admins (+1 more).
+        ("failure", "regops/approvals", "sentiment@1.1.0 → staging: needs 1 more approval(s) from bob (+1 more)"),
     ]
     assert "staging: {from: [dev], approvals: 1}" in act.origin.show("main", "registry/regops.yaml")
 

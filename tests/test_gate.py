@@ -30,6 +30,12 @@ def pull_request(gh: GitHubFixture, repo: Path, edit: dict[str, str], *, author:
     return open_pull(gh, repo, author=author, branch="change")
 
 
+def staging_branch(capsys: pytest.CaptureFixture[str], repo: Path, *, by: str = "alice") -> None:
+    """Branch ``change`` off main, where ``by`` moves sentiment 1.1.0 to staging (committed)."""
+    git(repo, "checkout", "-q", "-b", "change", "main")
+    run_regops(capsys, repo, "promote", "sentiment@1.1.0", "--to", "staging", "--notes", "n", "--by", by)
+
+
 def status(gh: GitHubFixture, repo: Path) -> str:
     """The state of the latest ``regops/approvals`` status on the branch's head ("" when none)."""
     found = gh.statuses(REPO, sha(repo))
@@ -154,8 +160,7 @@ def test_a_transition_must_name_the_pull_request_s_author(
     history_repo: Path, gh: GitHubFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Finding 3: a stager who writes carol's name as making the move could then approve the prod PR."""
-    git(history_repo, "checkout", "-q", "-b", "change", "main")
-    run_regops(capsys, history_repo, "promote", "sentiment@1.1.0", "--to", "staging", "--notes", "n", "--by", "carol")
+    staging_branch(capsys, history_repo, by="carol")
     number = open_pull(gh, history_repo, author="alice", branch="change")
     gh.add_review(REPO, number, "bob", "APPROVED")
     state, out = judged(capsys, gh, history_repo, number)
@@ -186,8 +191,7 @@ def test_a_commit_tied_to_no_github_account_fails_closed(
     history_repo: Path, gh: GitHubFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Finding 3: bob commits with an e-mail of no account, then approves: he is invisible as a committer."""
-    git(history_repo, "checkout", "-q", "-b", "change", "main")
-    run_regops(capsys, history_repo, "promote", "sentiment@1.1.0", "--to", "staging", "--notes", "n", "--by", "alice")
+    staging_branch(capsys, history_repo)
     gh.add_branch(REPO, "main", sha(history_repo, "main"))
     head = sha(history_repo)
     number = gh.add_pull(
@@ -205,8 +209,7 @@ def test_a_pull_request_cannot_write_its_own_approvers(
     history_repo: Path, gh: GitHubFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Finding 4: `pr`/`approved_by` on a new transition would survive the merge, and stamping skipped them."""
-    git(history_repo, "checkout", "-q", "-b", "change", "main")
-    run_regops(capsys, history_repo, "promote", "sentiment@1.1.0", "--to", "staging", "--notes", "n", "--by", "alice")
+    staging_branch(capsys, history_repo)
     staged = history_repo / "registry/models/sentiment/1.1.0.yaml"
     staged.write_text(staged.read_text().replace("notes: n}", "notes: n, pr: 1, approved_by: [carol]}"))
     commit(history_repo, "forged record")
@@ -222,8 +225,7 @@ def test_stamping_records_only_the_reviews_that_counted(
     history_repo: Path, gh: GitHubFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Finding 4: mallory's approval never counted (not an owner), so the record must not name her."""
-    git(history_repo, "checkout", "-q", "-b", "change", "main")
-    run_regops(capsys, history_repo, "promote", "sentiment@1.1.0", "--to", "staging", "--notes", "n", "--by", "alice")
+    staging_branch(capsys, history_repo)
     number = open_pull(gh, history_repo, author="alice", branch="change")
     for reviewer in ("mallory", "bob"):
         gh.add_review(REPO, number, reviewer, "APPROVED")

@@ -38,7 +38,7 @@ from regops.report import (
 from regops.sync import Difference, SyncResult
 from tests.conftest import Tree, commit, git, run_regops, weights
 from tests.servers.github_fixtures import GitHubFixture
-from tests.test_canary_check import check, metrics_document, stage_canary
+from tests.test_canary_check import check_and_pr, metrics_document, stage_canary
 from tests.test_github import REPO, open_pull, with_origin
 
 # One line each: what a note, a name or a message could carry to fake, ping, track or break the page.
@@ -338,7 +338,7 @@ def test_the_drift_issue_escapes_any_difference_s_message() -> None:
     assert page.headings() == []
 
 
-# --- the canary evidence, through `regops canary check --open-pr` ---------------------------------------------------
+# --- the canary evidence, through `regops canary check` and `regops canary pr` ---------------------------------------------------
 
 
 def test_the_canary_pull_request_shows_what_the_metrics_source_said_as_text(
@@ -352,7 +352,7 @@ def test_the_canary_pull_request_shows_what_the_metrics_source_said_as_text(
     (history_repo / "metrics.json").write_text(json.dumps(document))
     commit(history_repo, "metrics")
     with_origin(history_repo, gh)
-    assert "pull request: opened #1" in check(capsys, "--open-pr", code=1)
+    assert "pull request: opened #1" in check_and_pr(capsys, code=1)
     body = gh.client().get_repo(REPO).get_pull(1).body
     page = render(body)
     assert_inert(page, [HOSTILE[0], HOSTILE[2], HOSTILE[1]], markers=(REVIEW_MARKER,))
