@@ -236,3 +236,18 @@ def test_stamping_records_only_the_reviews_that_counted(
     run_regops(capsys, history_repo, "pr", "stamp")
     step = Registry.load(history_repo / "registry").version("sentiment", "1.1.0").steps[-1]
     assert (step.pr, step.approved_by) == (number, ("bob",))
+
+
+def test_a_commit_regops_makes_as_a_login_carries_the_e_mail_github_ties_to_that_account(
+    history_repo: Path, gh: GitHubFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The check fails on commits GitHub ties to no account, so regops' own commits (sync, the canary's PRs) use
+    the account's `ID+login` noreply address, which GitHub links whatever the account's age or settings."""
+    config = history_repo / "registry/regops.yaml"
+    config.write_text(config.read_text() + "# a change\n")
+    assert main(["commit", "-m", "Sync", "--by", "regops-app[bot]"]) == 0
+    bot = gh.client().get_user("regops-app[bot]")
+    email = git(history_repo, "log", "-1", "--format=%ae").strip()
+    assert email == f"{bot.id}+regops-app[bot]@users.noreply.github.com"
+    assert gh.login_of(email) == "regops-app[bot]"
+    assert gh.login_of("regops-app[bot]@users.noreply.github.com") is None, "the ID-less form is an old account's"

@@ -632,7 +632,7 @@ def _on_branch(
     branch = git.new_branch_name(root, branch, suffix=rename)
     with _new_branch(root, folder, base=base, branch=branch):
         result = change()
-        git.commit_paths(root, [folder], title, author=author)
+        git.commit_paths(root, [folder], title, author=author, email=_noreply(author, gh))
         head = open_registry(opened.root)
         with _registry_at(opened, base) as (before, files):
             shown = [(before.version(m.model, m.version), m.source, m.target) for m in pr_moves(head, files)]
@@ -1009,6 +1009,22 @@ def _workflow_bot(by: str | None) -> str | None:
     return by or ("github-actions[bot]" if os.environ.get("GITHUB_ACTIONS") == "true" else None)
 
 
+def _noreply(login: str | None, github: GitHub | None = None) -> str | None:
+    """The e-mail GitHub ties to ``login`` (see :meth:`GitHub.noreply_email`), asked of ``github`` or of the
+    repository the environment names; None without a login, or with no GitHub to ask (a person's own clone:
+    ``login@users.noreply.github.com`` then, which GitHub ties only to accounts older than July 2017)."""
+    import os
+
+    from regops.adapters.github import GitHub, GitHubError
+
+    if login is None or (github is None and not os.environ.get("GITHUB_REPOSITORY")):
+        return None
+    try:
+        return (github or GitHub()).noreply_email(login)
+    except GitHubError:
+        return None
+
+
 def commit(
     *, registry: RegistryArg = "registry", message: str, push: bool = False, by: str | None = None
 ) -> str | None:
@@ -1025,7 +1041,7 @@ def commit(
     root = opened.root.parent
     author = _workflow_bot(by)
     paths = [opened.root.relative_to(root).as_posix(), sync.MANIFEST, policy.CODEOWNERS]
-    sha = git.commit_paths(root, paths, message, author=author)
+    sha = git.commit_paths(root, paths, message, author=author, email=_noreply(author))
     if sha is not None and push:
         git.push(root, branch=git.current_branch(root))
     return sha

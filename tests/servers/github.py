@@ -2282,12 +2282,14 @@ class GitHubServer:
 
     def login_of(self, email: str) -> str | None:
         """The account GitHub links a commit's e-mail to: a user's verified e-mail, or their noreply address
-        (``login@users.noreply.github.com``, ``id+login@users.noreply.github.com``); None for any other."""
+        ``ID+login@users.noreply.github.com`` (the ID-less form belongs to accounts older than July 2017, which
+        this server has none of); None for any other."""
         with self._github.lock:
             local, _, domain = email.partition("@")
             if domain == "users.noreply.github.com":
-                login = local.split("+", 1)[-1]
-                return login if login in self._github.accounts else None
+                number, _, login = local.partition("+")
+                account = self._github.accounts.get(login)
+                return login if account is not None and str(account.id) == number else None
             return next((a.login for a in self._github.accounts.values() if a.email == email), None)
 
     def add_org(self, login: str, name: str | None = None) -> None:

@@ -139,11 +139,14 @@ def current_branch(repo: Path) -> str:
         ) from None
 
 
-def commit_paths(repo: Path, paths: list[str], message: str, *, author: str | None = None) -> str | None:
+def commit_paths(
+    repo: Path, paths: list[str], message: str, *, author: str | None = None, email: str | None = None
+) -> str | None:
     """Commit what changed under ``paths`` (and only there); the new commit, or None when nothing changed.
 
-    ``author`` (a login) commits as ``login <login@users.noreply.github.com>``
-    whatever git's configured user is; without it git's own configuration applies.
+    ``author`` (a login) commits as ``login <email>`` whatever git's configured user is (``email`` defaults to
+    ``login@users.noreply.github.com``; pass the ``ID+login`` form GitHub links to the account); without it git's
+    own configuration applies.
     """
     present = [p for p in paths if (repo / p).exists() or _git(repo, "ls-files", "--", p).strip()]
     if not present:
@@ -151,7 +154,8 @@ def commit_paths(repo: Path, paths: list[str], message: str, *, author: str | No
     _git(repo, "add", "-A", "--", *present, f":(exclude,glob)**/{LOCK_NAME}")
     if not _git(repo, "diff", "--cached", "--name-only", "--", *present).strip():
         return None
-    who = ["-c", f"user.name={author}", "-c", f"user.email={author}@users.noreply.github.com"] if author else []
+    address = email or f"{author}@users.noreply.github.com"
+    who = ["-c", f"user.name={author}", "-c", f"user.email={address}"] if author else []
     _git(repo, *who, "commit", "-q", "-m", message, "--", *present)
     return head_commit(repo)
 

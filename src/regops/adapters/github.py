@@ -156,6 +156,14 @@ class GitHub:
                         unlinked.append(f"commit {commit.sha[:7]}'s {role} {who} is linked to no GitHub account")
         return people, unlinked
 
+    def noreply_email(self, login: str) -> str:
+        """The e-mail GitHub links to ``login``'s account whatever its settings: ``ID+login@users.noreply.github.com``.
+
+        A commit regops makes as a login carries it, so GitHub names its author and the approvals check, which
+        fails on commits it cannot tie to an account, can judge it."""
+        with self._errors(f"look up {login} for"):
+            return f"{self.client.get_user(login).id}+{login}@users.noreply.github.com"
+
     def default_branch(self) -> str:
         with self._errors("read"):
             return str(self.repo.default_branch)
