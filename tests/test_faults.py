@@ -26,7 +26,7 @@ import pytest
 from regops import api
 from regops.cli import main
 from regops.lifecycle import LOCK_FILE, locked
-from regops.storage import PARTIAL_DIR
+from regops.storage import PARTIAL_DIR, Artifact, part_name
 from tests.conftest import Tree
 
 MODEL_DIR = "models/sentiment"
@@ -373,7 +373,7 @@ def test_killed_download_leaves_only_staging_and_resumes(work: Work, capsys: pyt
     sha = _write_big(work.artifacts / "model.safetensors")
     assert cli(capsys, work.register())[0] == 0
     dest = tree.base / "deploy"
-    part = dest / PARTIAL_DIR / f"{sha}.part"
+    part = dest / PARTIAL_DIR / part_name(Artifact("model.safetensors", BIG, sha))
     command = [sys.executable, "-m", "regops", "download", "sentiment@1.5.0", "--dest", str(dest)]
     proc = subprocess.Popen(
         [*command, "--registry", str(tree.root)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -392,8 +392,8 @@ def test_killed_download_leaves_only_staging_and_resumes(work: Work, capsys: pyt
     kept = part.stat().st_size
     assert 0 < kept < BIG, f"the kill must land mid-file (kept {kept} of {BIG} bytes): make BIG larger"
     assert [p.name for p in dest.iterdir()] == [PARTIAL_DIR], "nothing but the staging folder is visible in DEST"
-    staged = sorted(p.name for p in (dest / PARTIAL_DIR).iterdir() if p.name != ".lock")  # .lock: one download per DEST
-    assert staged == sorted([f"{_sha(CONFIG)}.part", f"{sha}.part"])
+    staged = sorted(p.name for p in (dest / PARTIAL_DIR).iterdir())
+    assert staged == sorted([part_name(Artifact("config.json", len(CONFIG), _sha(CONFIG))), part.name])
 
     fetched: list[int] = []
     _, written = api.download("sentiment@1.5.0", registry=tree.root, dest=dest, progress=fetched.append)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
+import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ from regops.storage import (
     PutResult,
     SourceChangedError,
     StorageError,
-    sha256_file,
+    sha256_stream,
 )
 
 __all__ = ["LocalStorage"]
@@ -61,26 +63,26 @@ class LocalStorage:
                 present += 1
         return PutResult({"backend": "local", "tier": "hot"}, uploaded, size, present)
 
-    def _store(
-        self, root: Path, source: Path, artifact: Artifact, *, verify: bool = False, stored_in: Path | None = None
-    ) -> bool:
-        """Copy ``source`` in under its hash; False when the object is already there.
+    def _store(self, root: Path, source: Path, artifact: Artifact, *, stored_in: Path | None = None) -> bool:
+        """Copy ``source`` in under its hash; False when the object is already there with the right bytes.
 
-        An object already there is trusted by its size (every download re-hashes
-        it anyway) unless ``verify``: then a damaged copy is replaced. ``stored_in``
-        says the source is another tier's copy (so a mismatch means that copy is damaged).
+        An object already there is trusted only when it is a regular file whose
+        bytes hash to its name; anything else at that name (a damaged copy, a
+        planted file or symlink) is replaced, atomically. ``stored_in`` says the
+        source is another tier's copy (so a mismatch means that copy is damaged).
         """
         target = self.object_path(root, artifact.sha256)
-        present = target.is_file() and target.stat().st_size == artifact.size
-        if present and (not verify or sha256_file(target) == artifact.sha256):
+        if _holds(target, artifact):
             return False
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
+            _folders(root, target.parent)
+            # Exclusive create under an unpredictable name: a link planted at a guessable temp name is never followed.
+            fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
         except OSError as e:
             raise StorageError(f"cannot write to local storage at {root}: {e.strerror or e}") from e
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        tmp = Path(name)
         try:
-            actual = _copy(source, tmp)
+            actual = _copy(source, fd)
             if actual != artifact.sha256:
                 # The file changed since it was hashed: storing it would record a lie.
                 if stored_in is not None:
@@ -141,16 +143,48 @@ class LocalStorage:
 
     def _copy_tier(self, artifacts: Sequence[Artifact], source: Path, target: Path) -> None:
         for artifact in artifacts:
-            self._store(target, self.object_path(source, artifact.sha256), artifact, verify=True, stored_in=source)
+            self._store(target, self.object_path(source, artifact.sha256), artifact, stored_in=source)
 
 
-def _copy(source: Path, target: Path) -> str:
-    """Copy while hashing; the sha256 of what was written."""
+def _copy(source: Path, fd: int) -> str:
+    """Copy into the open file ``fd`` (closed afterwards) while hashing; the sha256 of what was written."""
     digest = hashlib.sha256()
-    with source.open("rb") as src, target.open("wb") as out:
+    with source.open("rb") as src, os.fdopen(fd, "wb") as out:
+        os.fchmod(fd, 0o644)
         while chunk := src.read(CHUNK):
             digest.update(chunk)
             out.write(chunk)
         out.flush()
         os.fsync(out.fileno())
     return digest.hexdigest()
+
+
+def _holds(target: Path, artifact: Artifact) -> bool:
+    """Whether ``target`` is a regular file (not followed through a link) whose bytes are ``artifact``'s."""
+    try:
+        fd = os.open(target, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return False
+    found = os.fstat(fd)
+    if not stat.S_ISREG(found.st_mode) or found.st_size != artifact.size:
+        os.close(fd)
+        return False
+    with os.fdopen(fd, "rb") as handle:
+        return sha256_stream(handle) == artifact.sha256
+
+
+def _folders(root: Path, folder: Path) -> None:
+    """Make ``folder`` under ``root``, refusing a symlink on the way (it would lead the object out of the store)."""
+    root.mkdir(parents=True, exist_ok=True)
+    current = root
+    for name in folder.relative_to(root).parts:
+        current = current / name
+        try:
+            current.mkdir()
+        except FileExistsError:
+            pass
+        if not stat.S_ISDIR(os.lstat(current).st_mode):
+            raise StorageError(
+                f"{current} in local storage at {root} is not a folder (a symlink or file was put there); "
+                "remove it and run again"
+            )
