@@ -21,7 +21,7 @@ import shutil
 import stat
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Final, Protocol
@@ -42,6 +42,7 @@ __all__ = [
     "download",
     "hash_files",
     "part_name",
+    "real_folders",
     "sha256_file",
     "sha256_stream",
 ]
@@ -255,8 +256,10 @@ def _dest_lock(dest: Path) -> Iterator[None]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise StorageError(f"another download into {dest} is running; wait for it or choose another --dest") from None
-        if not os.path.samestat(os.fstat(fd), os.stat(dest)):
+            raise StorageError(
+                f"another download into {dest} is running; wait for it or choose another --dest"
+            ) from None
+        if not os.path.samestat(os.fstat(fd), dest.stat()):
             raise StorageError(f"{dest} was removed or replaced while this download started; run it again")
         yield
     finally:
@@ -267,11 +270,11 @@ def _staging(dest: Path) -> Path:
     """DEST's staging folder, made by regops: whatever else stands at its name (a planted symlink) is removed."""
     staging = dest / PARTIAL_DIR
     try:
-        os.mkdir(staging, 0o700)
+        staging.mkdir(0o700)
     except FileExistsError:
         if not stat.S_ISDIR(os.lstat(staging).st_mode):
             staging.unlink()  # a symlink or file: only the link goes, never what it points at
-            os.mkdir(staging, 0o700)
+            staging.mkdir(0o700)
     return staging
 
 
@@ -292,7 +295,7 @@ def _fetch_verified(
         resumed = os.fstat(out.fileno()).st_size > 0
         actual = _fetch(storage, artifact, location, out, where, progress)
         if actual != artifact.sha256 and resumed:
-            # What an interrupted run left may be damaged itself: fetch the whole file once more before blaming the store.
+            # What an interrupted run left may be damaged itself: fetch it all once more before blaming the store.
             out.truncate(0)
             actual = _fetch(storage, artifact, location, out, where, progress)
         if actual != artifact.sha256:
@@ -327,25 +330,29 @@ def _private_file(st: os.stat_result) -> bool:
 
 def _target(dest: Path, path: str) -> Path:
     """Where ``path`` goes in ``dest``; its folders made, none of them a symlink (which would lead out of DEST)."""
-    folder = dest
-    parts = path.split("/")
-    for name in parts[:-1]:
-        folder = folder / name
-        try:
-            folder.mkdir()
-        except FileExistsError:
-            pass
-        if not stat.S_ISDIR(os.lstat(folder).st_mode):
-            raise StorageError(f"{folder} is not a folder (a symlink or file stands where {path} goes); move it away")
-    target = folder / parts[-1]
+    *folders, name = path.split("/")
+    target = real_folders(dest, folders) / name
     if target.is_dir() and not target.is_symlink():
         raise StorageError(f"{target} is a folder where {path} goes; move it away")
     return target
 
 
+def real_folders(root: Path, names: Sequence[str]) -> Path:
+    """``root/names…``, each folder made when missing and refused when it is anything but a real folder (a symlink
+    planted there would lead what regops writes out of ``root``)."""
+    folder = root
+    for name in names:
+        folder /= name
+        with suppress(FileExistsError):
+            folder.mkdir()
+        if not stat.S_ISDIR(os.lstat(folder).st_mode):
+            raise StorageError(f"{folder} is not a folder (a symlink or file was put there); move it away and run again")
+    return folder
+
+
 def _place(part: Path, target: Path, verified: tuple[int, int]) -> Path:
     """Rename the verified part into place, and check that what landed is that very file."""
-    os.replace(part, target)
+    part.replace(target)
     landed = os.lstat(target)
     if (landed.st_dev, landed.st_ino) != verified or not stat.S_ISREG(landed.st_mode):
         target.unlink()
@@ -383,7 +390,7 @@ def _complete(dest: Path, artifact: Artifact) -> bool:
 
 
 
-def _fetch(
+def _fetch(  # noqa: PLR0917 - private, called from one place
     storage: Storage,
     artifact: Artifact,
     location: dict[str, Any],

@@ -24,6 +24,7 @@ from regops.storage import (
     PutResult,
     SourceChangedError,
     StorageError,
+    real_folders,
     sha256_stream,
 )
 
@@ -75,7 +76,8 @@ class LocalStorage:
         if _holds(target, artifact):
             return False
         try:
-            _folders(root, target.parent)
+            root.mkdir(parents=True, exist_ok=True)
+            real_folders(root, target.parent.relative_to(root).parts)
             # Exclusive create under an unpredictable name: a link planted at a guessable temp name is never followed.
             fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
         except OSError as e:
@@ -171,20 +173,3 @@ def _holds(target: Path, artifact: Artifact) -> bool:
         return False
     with os.fdopen(fd, "rb") as handle:
         return sha256_stream(handle) == artifact.sha256
-
-
-def _folders(root: Path, folder: Path) -> None:
-    """Make ``folder`` under ``root``, refusing a symlink on the way (it would lead the object out of the store)."""
-    root.mkdir(parents=True, exist_ok=True)
-    current = root
-    for name in folder.relative_to(root).parts:
-        current = current / name
-        try:
-            current.mkdir()
-        except FileExistsError:
-            pass
-        if not stat.S_ISDIR(os.lstat(current).st_mode):
-            raise StorageError(
-                f"{current} in local storage at {root} is not a folder (a symlink or file was put there); "
-                "remove it and run again"
-            )
