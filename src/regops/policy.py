@@ -455,6 +455,8 @@ def _model_problem(registry: Registry, entry: ModelEntry, message: str) -> Probl
     has_hub = entry.config is not None and entry.config.raw.get("hub")
     path = entry.folder / MODEL_FILE
     return Problem(registry.display(path), field="hub.repo" if has_hub else "", message=message)
+
+
 # The credentials regops' workflows hold for GitHub and the Hub (and the runner's own): never a metrics token.
 _CREDENTIAL_ENVS: Final = re.compile(r"^(?:GITHUB_|GH_|ACTIONS_|HF_|HUGGING_FACE_)", re.IGNORECASE)
 

@@ -346,7 +346,7 @@ def real_folders(root: Path, names: Sequence[str]) -> Path:
         with suppress(FileExistsError):
             folder.mkdir()
         if not stat.S_ISDIR(os.lstat(folder).st_mode):
-            raise StorageError(f"{folder} is not a folder (a symlink or file was put there); move it away and run again")
+            raise StorageError(f"{folder} is not a folder (a symlink or file was put there); move it away, run again")
     return folder
 
 
@@ -387,7 +387,6 @@ def _complete(dest: Path, artifact: Artifact) -> bool:
         return False
     with os.fdopen(fd, "rb") as handle:
         return sha256_stream(handle) == artifact.sha256
-
 
 
 def _fetch(  # noqa: PLR0917 - private, called from one place
