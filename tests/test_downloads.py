@@ -16,13 +16,16 @@ from regops.adapters.local import LocalStorage
 from regops.cli import main
 from regops.model import ArtifactFile
 from regops.storage import PARTIAL_DIR, Artifact, OversizeError, StorageError, download, hash_files, part_name
-from tests.test_faults import Work, cli, objects, work  # noqa: F401 - the fixture
+from tests import test_faults
+from tests.test_faults import Work, cli, objects
 
 HOT = {"backend": "local", "tier": "hot"}
 REF = "sentiment@1.0.0"
 WEIGHTS = bytes(range(256)) * 1024 + b"tail"
 CONFIG = b'{"hidden_size": 768}\n'
 DECOY = b"export PATH=$HOME/bin:$PATH\n"
+
+work = test_faults.work  # a training run's output next to a registry with a local store
 
 
 def _sha(data: bytes) -> str:
