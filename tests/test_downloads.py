@@ -7,12 +7,16 @@ verified regular files, the store holds the real bytes.
 from __future__ import annotations
 
 import hashlib
+import http.server
 import os
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from regops.adapters.local import LocalStorage
+from regops.adapters.metrics import JsonSource, MetricsError
 from regops.cli import main
 from regops.model import ArtifactFile
 from regops.storage import PARTIAL_DIR, Artifact, OversizeError, StorageError, download, hash_files, part_name
@@ -258,3 +262,46 @@ def test_register_refuses_files_under_the_staging_folder_before_storing(
     assert "never under .regops-partial/" in err
     assert objects(work.tree) == [], "nothing stored"
     assert not (work.tree.root / "models/sentiment/1.5.0.yaml").exists()
+
+
+# --- finding 4: metrics requests are bounded too ---------------------------------------------------------------------
+
+
+class _Drip(http.server.BaseHTTPRequestHandler):
+    """A metrics endpoint that answers at once, then sends its JSON body one byte every 0.3 s."""
+
+    def do_GET(self) -> None:
+        body = b'{"models": {"sentiment": {"1.0.0": {"errors": {"errors": 1, "requests": 100}}}}}'
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        for i in range(len(body)):
+            time.sleep(0.3)
+            try:
+                self.wfile.write(body[i : i + 1])
+                self.wfile.flush()
+            except OSError:
+                return
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_metrics_server_that_drips_fails_within_the_read_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Drip)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("REGOPS_HTTP_TIMEOUT", "1")
+    try:
+        source = JsonSource(f"http://127.0.0.1:{server.server_port}/canary.json")
+        start = time.monotonic()
+        with pytest.raises(MetricsError) as raised:
+            source.document()
+        elapsed = time.monotonic() - start
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    assert elapsed < 4, f"waited {elapsed:.1f} s for a dripping metrics server (the whole body takes ~24 s)"
+    assert "(a stalled transfer) within 1 s" in str(raised.value)
+    assert "REGOPS_HTTP_TIMEOUT" in str(raised.value)

@@ -342,7 +342,7 @@ def test_a_malformed_timeout_is_refused_with_its_name(
     register(repo, tmp_path, "1.0.0")
     monkeypatch.setenv("REGOPS_HTTP_TIMEOUT", "soon")
 
-    elapsed, error = _fetch_timed(repo, tmp_path / "deploy")
+    _, error = _fetch_timed(repo, tmp_path / "deploy")
 
     assert str(error) == "REGOPS_HTTP_TIMEOUT='soon' is not a number of seconds greater than 0 (e.g. 60)"
     assert not [p for p in (tmp_path / "deploy").rglob("*") if p.is_file()], "nothing fetched"
