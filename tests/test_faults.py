@@ -680,3 +680,28 @@ def test_a_registered_version_walks_to_staging(work: Work, capsys: pytest.Captur
         "archived",
     )
     assert cli(capsys, ["validate", "--registry", str(tree.root)]) == (0, "ok: no problems\n", "")
+
+
+def test_downloads_racing_into_one_dest_never_report_a_bad_file(work: Work) -> None:
+    """Three real processes download into one DEST, again and again (bounded in time): whoever says it succeeded
+    left every file with its recorded bytes, and whatever is in DEST outside staging is verified."""
+    tree = work.tree
+    (work.artifacts / "extra.bin").write_bytes(os.urandom(4 << 20))
+    assert main(work.register()) == 0
+    expected = {p.name: p.read_bytes() for p in work.artifacts.iterdir()}
+    deadline = time.monotonic() + 40
+    rounds = 0
+    while rounds < 8 and time.monotonic() < deadline:
+        rounds += 1
+        dest = tree.base / f"deploy-{rounds}"
+        download = ["download", "sentiment@1.5.0", "--dest", str(dest), "--registry", str(tree.root)]
+        (tree.base / f"round-{rounds}").mkdir()
+        results = race(tree.base / f"round-{rounds}", dict.fromkeys(("a", "b", "c"), download))
+        for name, (code, err) in results.items():
+            assert "Traceback" not in err and code in (0, 1), f"round {rounds}, {name}: exit {code}: {err}"
+            if code == 0:
+                for file, data in expected.items():
+                    assert (dest / file).read_bytes() == data, f"round {rounds}: {name} reported {file} verified"
+        assert any(code == 0 for code, _ in results.values()), results
+        placed = {p.name: p.read_bytes() for p in dest.iterdir() if p.is_file()}
+        assert all(expected[name] == data for name, data in placed.items()), f"round {rounds}: a bad file in DEST"
