@@ -41,6 +41,7 @@ __all__ = [
     "StorageError",
     "download",
     "hash_files",
+    "holds",
     "part_name",
     "real_folders",
     "sha256_file",
@@ -372,17 +373,26 @@ def _first_missing(path: Path) -> Path | None:
 
 def _complete(dest: Path, artifact: Artifact) -> bool:
     """Whether DEST already holds ``artifact``: a regular file, reached through no symlink, with its bytes."""
+    *folders, name = artifact.path.split("/")
     path = dest
     try:
-        for name in artifact.path.split("/")[:-1]:
-            path = path / name
+        for folder in folders:
+            path /= folder
             if not stat.S_ISDIR(os.lstat(path).st_mode):
                 return False
-        fd = os.open(path / artifact.path.split("/")[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return False
-    st = os.fstat(fd)
-    if not stat.S_ISREG(st.st_mode) or st.st_size != artifact.size:
+    return holds(path / name, artifact)
+
+
+def holds(path: Path, artifact: Artifact) -> bool:
+    """Whether ``path`` is a regular file (never followed through a link, never a FIFO) with ``artifact``'s bytes."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return False
+    found = os.fstat(fd)
+    if not stat.S_ISREG(found.st_mode) or found.st_size != artifact.size:
         os.close(fd)
         return False
     with os.fdopen(fd, "rb") as handle:

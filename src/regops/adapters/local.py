@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import stat
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -24,8 +23,8 @@ from regops.storage import (
     PutResult,
     SourceChangedError,
     StorageError,
+    holds,
     real_folders,
-    sha256_stream,
 )
 
 __all__ = ["LocalStorage"]
@@ -73,7 +72,7 @@ class LocalStorage:
         source is another tier's copy (so a mismatch means that copy is damaged).
         """
         target = self.object_path(root, artifact.sha256)
-        if _holds(target, artifact):
+        if holds(target, artifact):
             return False
         try:
             root.mkdir(parents=True, exist_ok=True)
@@ -159,17 +158,3 @@ def _copy(source: Path, fd: int) -> str:
         out.flush()
         os.fsync(out.fileno())
     return digest.hexdigest()
-
-
-def _holds(target: Path, artifact: Artifact) -> bool:
-    """Whether ``target`` is a regular file (not followed through a link) whose bytes are ``artifact``'s."""
-    try:
-        fd = os.open(target, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        return False
-    found = os.fstat(fd)
-    if not stat.S_ISREG(found.st_mode) or found.st_size != artifact.size:
-        os.close(fd)
-        return False
-    with os.fdopen(fd, "rb") as handle:
-        return sha256_stream(handle) == artifact.sha256
