@@ -26,7 +26,7 @@ import pytest
 from regops import api
 from regops.cli import main
 from regops.lifecycle import LOCK_FILE, locked
-from regops.storage import PARTIAL_DIR
+from regops.storage import PARTIAL_DIR, Artifact, part_name
 from tests.conftest import Tree
 
 MODEL_DIR = "models/sentiment"
@@ -373,7 +373,7 @@ def test_killed_download_leaves_only_staging_and_resumes(work: Work, capsys: pyt
     sha = _write_big(work.artifacts / "model.safetensors")
     assert cli(capsys, work.register())[0] == 0
     dest = tree.base / "deploy"
-    part = dest / PARTIAL_DIR / f"{sha}.part"
+    part = dest / PARTIAL_DIR / part_name(Artifact("model.safetensors", BIG, sha))
     command = [sys.executable, "-m", "regops", "download", "sentiment@1.5.0", "--dest", str(dest)]
     proc = subprocess.Popen(
         [*command, "--registry", str(tree.root)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -392,8 +392,8 @@ def test_killed_download_leaves_only_staging_and_resumes(work: Work, capsys: pyt
     kept = part.stat().st_size
     assert 0 < kept < BIG, f"the kill must land mid-file (kept {kept} of {BIG} bytes): make BIG larger"
     assert [p.name for p in dest.iterdir()] == [PARTIAL_DIR], "nothing but the staging folder is visible in DEST"
-    staged = sorted(p.name for p in (dest / PARTIAL_DIR).iterdir() if p.name != ".lock")  # .lock: one download per DEST
-    assert staged == sorted([f"{_sha(CONFIG)}.part", f"{sha}.part"])
+    staged = sorted(p.name for p in (dest / PARTIAL_DIR).iterdir())
+    assert staged == sorted([part_name(Artifact("config.json", len(CONFIG), _sha(CONFIG))), part.name])
 
     fetched: list[int] = []
     _, written = api.download("sentiment@1.5.0", registry=tree.root, dest=dest, progress=fetched.append)
@@ -680,3 +680,28 @@ def test_a_registered_version_walks_to_staging(work: Work, capsys: pytest.Captur
         "archived",
     )
     assert cli(capsys, ["validate", "--registry", str(tree.root)]) == (0, "ok: no problems\n", "")
+
+
+def test_downloads_racing_into_one_dest_never_report_a_bad_file(work: Work) -> None:
+    """Three real processes download into one DEST, again and again (bounded in time): whoever says it succeeded
+    left every file with its recorded bytes, and whatever is in DEST outside staging is verified."""
+    tree = work.tree
+    (work.artifacts / "extra.bin").write_bytes(os.urandom(4 << 20))
+    assert main(work.register()) == 0
+    expected = {p.name: p.read_bytes() for p in work.artifacts.iterdir()}
+    deadline = time.monotonic() + 40
+    rounds = 0
+    while rounds < 8 and time.monotonic() < deadline:
+        rounds += 1
+        dest = tree.base / f"deploy-{rounds}"
+        download = ["download", "sentiment@1.5.0", "--dest", str(dest), "--registry", str(tree.root)]
+        (tree.base / f"round-{rounds}").mkdir()
+        results = race(tree.base / f"round-{rounds}", dict.fromkeys(("a", "b", "c"), download))
+        for name, (code, err) in results.items():
+            assert "Traceback" not in err and code in (0, 1), f"round {rounds}, {name}: exit {code}: {err}"
+            if code == 0:
+                for file, data in expected.items():
+                    assert (dest / file).read_bytes() == data, f"round {rounds}: {name} reported {file} verified"
+        assert any(code == 0 for code, _ in results.values()), results
+        placed = {p.name: p.read_bytes() for p in dest.iterdir() if p.is_file()}
+        assert all(expected[name] == data for name, data in placed.items()), f"round {rounds}: a bad file in DEST"

@@ -9,6 +9,7 @@ its stored bytes changed underneath.
 from __future__ import annotations
 
 import hashlib
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -282,3 +283,82 @@ def test_restore_of_a_version_that_is_hot_is_refused(hub_env: HfApi, tmp_path: P
     register(repo, tmp_path, "1.0.0")
     with pytest.raises(RegopsError, match=r"sentiment@1.0.0's weights are already hot; nothing to restore"):
         api.restore("sentiment@1.0.0", registry=repo / "registry")
+
+
+# --- bounded downloads: timeouts, drips, identical files ------------------------------------------------------------
+
+
+def _fetch_timed(repo: Path, dest: Path) -> tuple[float, BaseException | None]:
+    start = time.monotonic()
+    try:
+        api.download("sentiment@1.0.0", registry=repo / "registry", dest=dest)
+    except RegopsError as e:
+        return time.monotonic() - start, e
+    return time.monotonic() - start, None
+
+
+def test_a_hub_that_never_answers_fails_within_the_read_timeout(
+    hub_env: HfApi, hub_server: HubServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = hf_repo(tmp_path)
+    register(repo, tmp_path, "1.0.0")
+    monkeypatch.setenv("REGOPS_HTTP_TIMEOUT", "1")
+    hub_server.faults.add("GET", r"/resolve/[0-9a-f]{40}/config\.json$", "delay", seconds=8)
+    dest = tmp_path / "deploy"
+
+    elapsed, error = _fetch_timed(repo, dest)
+
+    assert isinstance(error, HubError), error
+    assert elapsed < 6, f"waited {elapsed:.1f} s for a server that never answered"
+    assert "did not answer within 1 s" in str(error) and "REGOPS_HTTP_TIMEOUT" in str(error)
+    assert not dest.exists() or not (dest / "config.json").exists(), "no half-written file in DEST"
+
+
+def test_a_hub_that_drips_bytes_fails_as_stalled(
+    hub_env: HfApi, hub_server: HubServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = hf_repo(tmp_path)
+    register(repo, tmp_path, "1.0.0")
+    monkeypatch.setenv("REGOPS_HTTP_TIMEOUT", "1")
+    # config.json is ~20 bytes: dripped one byte every 0.4 s it would take ~8 s, far beyond the 1 s read timeout.
+    hub_server.faults.add("GET", r"/resolve/[0-9a-f]{40}/config\.json$", "drip", every=0.4, size=1)
+    dest = tmp_path / "deploy"
+
+    elapsed, error = _fetch_timed(repo, dest)
+
+    assert isinstance(error, HubError), error
+    assert elapsed < 6, f"waited {elapsed:.1f} s for a dripping server"
+    assert "(a stalled transfer) within 1 s" in str(error), error
+    assert not (dest / "config.json").exists()
+    hub_server.faults.clear()
+    assert _fetch_timed(repo, dest)[1] is None, "a later run against a healthy Hub completes"
+    assert (dest / "config.json").read_bytes() == (tmp_path / "out-1.0.0" / "config.json").read_bytes()
+
+
+def test_a_malformed_timeout_is_refused_with_its_name(
+    hub_env: HfApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = hf_repo(tmp_path)
+    register(repo, tmp_path, "1.0.0")
+    monkeypatch.setenv("REGOPS_HTTP_TIMEOUT", "soon")
+
+    _, error = _fetch_timed(repo, tmp_path / "deploy")
+
+    assert str(error) == "REGOPS_HTTP_TIMEOUT='soon' is not a number of seconds greater than 0 (e.g. 60)"
+    assert not [p for p in (tmp_path / "deploy").rglob("*") if p.is_file()], "nothing fetched"
+
+
+def test_identical_files_register_and_download_on_the_hub(hub_env: HfApi, tmp_path: Path) -> None:
+    repo = hf_repo(tmp_path)
+    out = tmp_path / "out-1.0.0"
+    blob = weights(out, "1.0.0")
+    (out / "copy").mkdir()
+    (out / "copy" / "model.safetensors").write_bytes(blob)  # one LFS object, two paths
+    (out / "copy" / "config.json").write_bytes((out / "config.json").read_bytes())
+    register(repo, tmp_path, "1.0.0")
+    dest = tmp_path / "deploy"
+
+    assert _fetch_timed(repo, dest)[1] is None
+    assert {p.relative_to(dest).as_posix(): p.read_bytes() for p in dest.rglob("*") if p.is_file()} == {
+        p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()
+    }

@@ -25,6 +25,7 @@ from regops.storage import (
     StorageError,
     download,
     hash_files,
+    part_name,
 )
 from tests.conftest import Tree
 
@@ -58,6 +59,10 @@ def _tree(folder: Path) -> dict[str, bytes]:
 
 def _objects(*blobs: bytes) -> dict[str, bytes]:
     return {f"sha256/{_sha(b)[:2]}/{_sha(b)[2:4]}/{_sha(b)}": b for b in blobs}
+
+
+def _artifact(artifacts: list[Artifact], data: bytes) -> Artifact:
+    return next(a for a in artifacts if a.sha256 == _sha(data))
 
 
 class Counter:
@@ -235,7 +240,7 @@ def test_tampered_blob_is_refused_and_an_existing_dest_is_untouched(
     (dest / "config.json").write_bytes(b"an older config\n")
     # An earlier interrupted download left a good half of the weights staged.
     (dest / PARTIAL_DIR).mkdir()
-    (dest / PARTIAL_DIR / f"{_sha(WEIGHTS)}.part").write_bytes(WEIGHTS[:1000])
+    (dest / PARTIAL_DIR / part_name(_artifact(artifacts, WEIGHTS))).write_bytes(WEIGHTS[:1000])
     _tamper(storage, VOCAB)
     before = {k: v for k, v in _tree(dest).items() if not k.startswith(PARTIAL_DIR)}
 
@@ -266,7 +271,7 @@ def test_resume_completes_a_half_written_part(stored: tuple[LocalStorage, list[A
     storage, artifacts = stored
     dest = tmp_path / "out"
     half = len(WEIGHTS) // 2
-    part = dest / PARTIAL_DIR / f"{_sha(WEIGHTS)}.part"
+    part = dest / PARTIAL_DIR / part_name(_artifact(artifacts, WEIGHTS))
     part.parent.mkdir(parents=True)
     part.write_bytes(WEIGHTS[:half])
     fetched = Counter()
@@ -284,7 +289,7 @@ def test_resume_discards_a_part_longer_than_the_file(
 ) -> None:
     storage, artifacts = stored
     dest = tmp_path / "out"
-    part = dest / PARTIAL_DIR / f"{_sha(CONFIG)}.part"
+    part = dest / PARTIAL_DIR / part_name(_artifact(artifacts, CONFIG))
     part.parent.mkdir(parents=True)
     part.write_bytes(CONFIG + b"garbage from somewhere else")
     fetched = Counter()
@@ -301,7 +306,7 @@ def test_a_damaged_part_is_refetched_not_blamed_on_the_store(
 ) -> None:
     storage, artifacts = stored
     dest = tmp_path / "out"
-    part = dest / PARTIAL_DIR / f"{_sha(WEIGHTS)}.part"
+    part = dest / PARTIAL_DIR / part_name(_artifact(artifacts, WEIGHTS))
     part.parent.mkdir(parents=True)
     part.write_bytes(bytes(len(WEIGHTS) // 2))
 

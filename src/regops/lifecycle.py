@@ -22,9 +22,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Literal
 
+from pydantic import TypeAdapter, ValidationError
+
 from regops import store
 from regops.errors import RegopsError
 from regops.kinds import LOGIN_PATTERN, Stage, version_key
+from regops.model import ArtifactPath
 from regops.policy import bot_may_enter, needs_passed_canary, schema_comment, step_allowed
 from regops.registry import HOLDER_STAGES, LOCK_FILE, Registry, StageRule, VersionRecord
 from regops.storage import Artifact, ArtifactsMissingError, Storage, hash_files
@@ -482,6 +485,9 @@ def bump_version(existing: Sequence[str], bump: Bump) -> str:
     return f"{major}.{minor}.{patch}-rc.1"
 
 
+_ARTIFACT_PATH: Final[TypeAdapter[str]] = TypeAdapter(ArtifactPath)
+
+
 def register(
     registry: Registry,
     model: str,
@@ -514,6 +520,7 @@ def register(
     path = registry.root / "models" / model / f"{new_version}.yaml"
     scores = _scores(evals, config.primary_metric)
     files = artifact_files(artifacts)
+    _recordable(artifacts, files)
     training = _training(registry, dataset)
     if eval_dataset is not None:
         _dataset_record(registry, eval_dataset)
@@ -550,6 +557,16 @@ def register(
             f"failed: {e.strerror or e}. Fix that and run the same command again: nothing is uploaded twice"
         ) from e
     return RegisterResult(path, new_version, stored.uploaded_files, stored.uploaded_bytes, stored.present_files)
+
+
+def _recordable(folder: Path, files: Sequence[str]) -> None:
+    """Refuse, before anything is stored, a file whose path the version file may not record (model.ArtifactPath)."""
+    for path in files:
+        try:
+            _ARTIFACT_PATH.validate_python(path)
+        except ValidationError as e:
+            reason = str(e.errors()[0].get("ctx", {}).get("error", e.errors()[0]["msg"]))
+            raise LifecycleError(f"{folder / path}: {reason}; rename or remove it and run again") from e
 
 
 def _new_version(model: str, existing: Sequence[str], version: str | None, bump: Bump | None) -> str:

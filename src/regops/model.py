@@ -65,8 +65,11 @@ PARENT_PATTERN: Final = f"^(?:{SEMVER_PATTERN}|{NAME_PATTERN}@{SEMVER_PATTERN}|{
 DATASET_REF_PATTERN: Final = f"^{NAME_PATTERN}@{DATASET_VERSION_PATTERN}$"
 # blake3/sha256/md5 digests of content; iceberg/delta name an immutable snapshot of a table (no data read).
 CONTENT_HASH_PATTERN: Final = r"^(?:(?:blake3|sha256):[0-9a-f]{64}|md5:[0-9a-f]{32}|iceberg:[0-9]+|delta:[0-9]+)$"
-# Relative, forward slashes only, no empty, "." or ".." segment, no leading slash.
-ARTIFACT_PATH_PATTERN: Final = r"^(?!.*\\)(?!/)(?!.*//)(?!(?:.*/)?\.\.?(?:/|$))[^\x00-\x1f]+$"
+# Relative, forward slashes only, no empty, "." or ".." segment, no leading slash; never inside `.regops-partial/`,
+# the folder `regops download` stages into inside DEST and removes once the files are in place.
+ARTIFACT_PATH_PATTERN: Final = (
+    r"^(?!.*\\)(?!/)(?!.*//)(?!(?:.*/)?\.\.?(?:/|$))(?!\.regops-partial(?:/|$))[^\x00-\x1f]+$"
+)
 
 
 def _pattern(pattern: str, message: str) -> AfterValidator:
@@ -153,7 +156,8 @@ ArtifactPath = Annotated[
     _schema(ARTIFACT_PATH_PATTERN),
     _pattern(
         ARTIFACT_PATH_PATTERN,
-        "artifact paths are relative, use '/', and never contain '..', '.', '\\' or control characters",
+        "artifact paths are relative, use '/', never contain '..', '.', '\\' or control characters, and are never "
+        "under .regops-partial/ (the folder `regops download` stages into and removes)",
     ),
 ]
 HUB_REPO_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$"

@@ -30,7 +30,7 @@ What of the Hub it speaks (model repositories only; every path the client builds
     client raises its typed exceptions. Authentication is ``Authorization: Bearer <token>`` against a token table.
 
 What it adds for tests
-    ``server.faults`` (answer with a status, drop the connection mid-transfer, or delay), ``server.requests`` (method,
+    ``server.faults`` (answer with a status, drop the connection mid-transfer, delay, or drip the body), ``server.requests`` (method,
     path, status, bytes in and out of every request), ``server.unserved`` (requests no route matched: the client
     called something new), ``server.errors`` (exceptions raised by the server itself), and direct state helpers that
     play "someone edited the Hub by hand": ``git``, ``lfs_path``, ``tamper``, ``move_branch``.
@@ -141,7 +141,7 @@ _FRONT_MATTER_RE = re.compile(r"\A---[ \t]*\r?\n(.*?)^---[ \t]*\r?$", re.DOTALL 
 _RANGE_RE = re.compile(r"bytes=(\d*)-(\d*)")
 _TRANSPORT_KEY = "tests.servers.hub.transport"
 
-FaultKind = Literal["status", "drop", "delay"]
+FaultKind = Literal["status", "drop", "delay", "drip"]
 _T = TypeVar("_T")
 
 
@@ -644,6 +644,8 @@ class Fault:
     code: int = 500
     after_bytes: int | None = None
     seconds: float = 0.0
+    every: float = 1.0
+    size: int = 1
     fired: int = 0
 
     def matches(self, method: str, path: str) -> bool:
@@ -669,12 +671,15 @@ class Faults:
       0, and always for HEAD: nothing at all), then the connection is closed: the client sees "peer closed
       connection without sending complete message body".
     - ``"delay"``: sleep ``seconds`` before handling the request normally.
+    - ``"drip"``: answer normally, but send the response body ``size`` bytes (default 1) at a time, one piece every
+      ``every`` seconds (default 1): a server that is up yet too slow to be moving (an overloaded proxy, a tarpit).
     """
 
     _OPTIONS: Mapping[str, frozenset[str]] = {
         "status": frozenset({"code"}),
         "drop": frozenset({"after_bytes"}),
         "delay": frozenset({"seconds"}),
+        "drip": frozenset({"every", "size"}),
     }
 
     def __init__(self) -> None:
@@ -728,6 +733,7 @@ class _Exchange:
         self.drop_response = False  # drop the connection during the response...
         self.drop_after: int | None = None  # ...after this many body bytes (None: half the Content-Length)
         self.drop_out: int | None = None
+        self.drip: Fault | None = None  # send the body in small pieces, slowly
 
     def record(self) -> None:
         if not self.recorded:
@@ -796,10 +802,25 @@ class _Exchange:
                     self.bytes_out += len(part)
                 await self.drop()
                 raise _Dropped
+            if self.drip is not None:
+                await self._drip(body, more=message.get("more_body", False))
+                return
             self.bytes_out += len(body)
             if not message.get("more_body", False):
                 self.record()
         await self._send(message)
+
+    async def _drip(self, body: bytes, *, more: bool) -> None:
+        assert self.drip is not None
+        step = max(self.drip.size, 1)
+        pieces = [body[i : i + step] for i in range(0, len(body), step)] or [b""]
+        for n, piece in enumerate(pieces):
+            await asyncio.sleep(self.drip.every)
+            last = n == len(pieces) - 1
+            self.bytes_out += len(piece)
+            if last and not more:
+                self.record()
+            await self._send({"type": "http.response.body", "body": piece, "more_body": more or not last})
 
     async def answer_status(self, code: int) -> None:
         while True:
@@ -849,6 +870,9 @@ class _Instrumentation:
             await exchange.answer_status(fault.code)
         elif fault is not None and fault.kind == "drop":
             await exchange.run_dropping(self.app, fault.after_bytes)
+        elif fault is not None and fault.kind == "drip":
+            exchange.drip = fault
+            await self.app(scope, exchange.receive, exchange.send)
         else:
             await self.app(scope, exchange.receive, exchange.send)
 

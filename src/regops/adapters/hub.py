@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 from urllib.parse import quote
 
+from regops.adapters.timeouts import StalledError, Timeouts, Watchdog, http_timeouts
 from regops.storage import (
     Artifact,
     PutResult,
@@ -94,6 +95,7 @@ class Hub:
 
         self.endpoint = (endpoint or os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
         self.token = token or os.environ.get("HF_TOKEN") or None
+        bounded_session(http_timeouts())
         self.api: HfApi = HfApi(endpoint=self.endpoint, token=self.token)
         self._lfs: dict[str, dict[str, int]] = {}
         self._blobs: dict[str, str] = {}  # git blob id -> sha256 of its bytes (a blob id names its content)
@@ -395,6 +397,81 @@ def _git_blob_id(path: Path) -> str | None:
     return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
 
 
+_SESSION: dict[str, Timeouts] = {}
+
+
+def bounded_session(timeouts: Timeouts) -> None:
+    """Give huggingface_hub's shared client (which has no timeout of its own) regops' timeouts, for every request.
+
+    The client's own calls pass ``timeout=None`` in places (pagination), which means "wait forever" to httpx: the
+    client regops installs fills every unset timeout, turns a timeout into :class:`StalledError` (never retried:
+    the timeout is the wait the operator allowed) and watches every response for a drip (:class:`Watchdog`).
+    """
+    if _SESSION.get("installed") == timeouts:
+        return
+    from huggingface_hub import set_client_factory
+
+    set_client_factory(lambda: _bounded_client(timeouts))
+    _SESSION["installed"] = timeouts
+
+
+def _bounded_client(timeouts: Timeouts) -> Any:
+    import httpx2
+    from huggingface_hub.utils._http import hf_request_event_hook
+
+    class Watched(httpx2.SyncByteStream):
+        def __init__(self, inner: Any, what: str) -> None:
+            self.inner, self.what = inner, what
+
+        def __iter__(self) -> Iterator[bytes]:
+            watchdog = Watchdog(self.what, timeouts)
+            with _stalls(self.what, timeouts):
+                for chunk in self.inner:
+                    watchdog.got(len(chunk))
+                    yield chunk
+
+        def close(self) -> None:
+            self.inner.close()
+
+    class BoundedClient(httpx2.Client):
+        def send(self, request: Any, *, stream: bool = False, **kw: Any) -> Any:
+            limits = request.extensions.get("timeout") or {}
+            request.extensions["timeout"] = {
+                key: limits.get(key) or (timeouts.connect if key == "connect" else timeouts.read)
+                for key in ("connect", "read", "write", "pool")
+            }
+            # Never the query: a signed storage URL carries its credential there.
+            what = f"{request.method} {request.url.scheme}://{request.url.host}:{request.url.port}{request.url.path}"
+            with _stalls(what, timeouts):
+                response = super().send(request, stream=True, **kw)
+            response.stream = Watched(response.stream, what)
+            if not stream:
+                try:
+                    response.read()
+                except BaseException:
+                    response.close()
+                    raise
+            return response
+
+    return BoundedClient(
+        event_hooks={"request": [hf_request_event_hook]},
+        follow_redirects=True,
+        timeout=httpx2.Timeout(timeouts.read, connect=timeouts.connect),
+    )
+
+
+@contextmanager
+def _stalls(what: str, timeouts: Timeouts) -> Iterator[None]:
+    import httpx2
+
+    try:
+        yield
+    except httpx2.ConnectTimeout as e:
+        raise StalledError(what, "could not connect", timeouts.connect) from e
+    except httpx2.TimeoutException as e:
+        raise StalledError(what, "the server did not answer", timeouts.read) from e
+
+
 def _status(e: Exception) -> int | None:
     response = getattr(e, "response", None)
     return getattr(response, "status_code", None)
@@ -414,6 +491,8 @@ def _transient(e: BaseException) -> bool:
     current: BaseException | None = e
     while current is not None and id(current) not in seen:
         seen.add(id(current))
+        if isinstance(current, StalledError):
+            return False  # the wait the operator allowed is over: another try would wait as long again
         name = type(current).__name__
         if isinstance(current, (ConnectionError, TimeoutError)) or name in (
             "RemoteProtocolError",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,8 @@ from regops.storage import (
     PutResult,
     SourceChangedError,
     StorageError,
-    sha256_file,
+    holds,
+    real_folders,
 )
 
 __all__ = ["LocalStorage"]
@@ -61,26 +63,27 @@ class LocalStorage:
                 present += 1
         return PutResult({"backend": "local", "tier": "hot"}, uploaded, size, present)
 
-    def _store(
-        self, root: Path, source: Path, artifact: Artifact, *, verify: bool = False, stored_in: Path | None = None
-    ) -> bool:
-        """Copy ``source`` in under its hash; False when the object is already there.
+    def _store(self, root: Path, source: Path, artifact: Artifact, *, stored_in: Path | None = None) -> bool:
+        """Copy ``source`` in under its hash; False when the object is already there with the right bytes.
 
-        An object already there is trusted by its size (every download re-hashes
-        it anyway) unless ``verify``: then a damaged copy is replaced. ``stored_in``
-        says the source is another tier's copy (so a mismatch means that copy is damaged).
+        An object already there is trusted only when it is a regular file whose
+        bytes hash to its name; anything else at that name (a damaged copy, a
+        planted file or symlink) is replaced, atomically. ``stored_in`` says the
+        source is another tier's copy (so a mismatch means that copy is damaged).
         """
         target = self.object_path(root, artifact.sha256)
-        present = target.is_file() and target.stat().st_size == artifact.size
-        if present and (not verify or sha256_file(target) == artifact.sha256):
+        if holds(target, artifact):
             return False
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
+            root.mkdir(parents=True, exist_ok=True)
+            real_folders(root, target.parent.relative_to(root).parts)
+            # Exclusive create under an unpredictable name: a link planted at a guessable temp name is never followed.
+            fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
         except OSError as e:
             raise StorageError(f"cannot write to local storage at {root}: {e.strerror or e}") from e
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        tmp = Path(name)
         try:
-            actual = _copy(source, tmp)
+            actual = _copy(source, fd)
             if actual != artifact.sha256:
                 # The file changed since it was hashed: storing it would record a lie.
                 if stored_in is not None:
@@ -141,13 +144,14 @@ class LocalStorage:
 
     def _copy_tier(self, artifacts: Sequence[Artifact], source: Path, target: Path) -> None:
         for artifact in artifacts:
-            self._store(target, self.object_path(source, artifact.sha256), artifact, verify=True, stored_in=source)
+            self._store(target, self.object_path(source, artifact.sha256), artifact, stored_in=source)
 
 
-def _copy(source: Path, target: Path) -> str:
-    """Copy while hashing; the sha256 of what was written."""
+def _copy(source: Path, fd: int) -> str:
+    """Copy into the open file ``fd`` (closed afterwards) while hashing; the sha256 of what was written."""
     digest = hashlib.sha256()
-    with source.open("rb") as src, target.open("wb") as out:
+    with source.open("rb") as src, os.fdopen(fd, "wb") as out:
+        os.fchmod(fd, 0o644)
         while chunk := src.read(CHUNK):
             digest.update(chunk)
             out.write(chunk)

@@ -37,6 +37,7 @@ from typing import Any, Final, Protocol, TypeVar
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from typing_extensions import TypedDict  # pydantic reads typing.TypedDict only from Python 3.12
 
+from regops.adapters.timeouts import StalledError, Timeouts, Watchdog, http_timeouts
 from regops.canary import Counts, Distribution
 from regops.errors import RegopsError
 from regops.model import Guardrail, MetricsProvider
@@ -44,7 +45,6 @@ from regops.policy import token_env_problem
 
 __all__ = ["JsonSource", "MetricsError", "MetricsSource", "PrometheusSource", "open_metrics"]
 
-TIMEOUT: Final = 10.0
 # served_since: at most ~200 points per series, never finer than a minute.
 MIN_STEP_SECONDS: Final = 60
 MAX_POINTS: Final = 200
@@ -111,10 +111,10 @@ def open_metrics(
 class PrometheusSource:
     """Guardrails as PromQL instant queries against a Prometheus server's HTTP API."""
 
-    def __init__(self, url: str, *, token: str | None = None, timeout: float = TIMEOUT) -> None:
+    def __init__(self, url: str, *, token: str | None = None, timeout: float | None = None) -> None:
         self.url = url.rstrip("/")
         self.token = token
-        self.timeout = timeout
+        self.timeout = _limits(timeout)
 
     def observe(
         self, guardrail: Mapping[str, Any], *, model: str, version: str, start: datetime, end: datetime
@@ -194,10 +194,10 @@ class PrometheusSource:
 class JsonSource:
     """Guardrails read from a JSON document (a file, or a URL fetched with the bearer token), once per source."""
 
-    def __init__(self, location: Path | str, *, token: str | None = None, timeout: float = TIMEOUT) -> None:
+    def __init__(self, location: Path | str, *, token: str | None = None, timeout: float | None = None) -> None:
         self.location = location
         self.token = token
-        self.timeout = timeout
+        self.timeout = _limits(timeout)
         self._document: Any = None
         self._loaded = False
 
@@ -440,7 +440,13 @@ def _show(value: Any) -> str:
 # --- the one place that talks to the outside ---------------------------------------------------
 
 
-def _get_json(url: str, *, token: str | None, timeout: float, what: str) -> Any:
+def _limits(read: float | None) -> Timeouts:
+    """The environment's timeouts (REGOPS_HTTP_TIMEOUT…); ``read`` overrides the read timeout."""
+    limits = http_timeouts()
+    return limits if read is None else Timeouts(limits.connect, read)
+
+
+def _get_json(url: str, *, token: str | None, timeout: Timeouts, what: str) -> Any:
     """GET ``url`` and parse its JSON; every way this can fail becomes a MetricsError, here and only here."""
     request = urllib.request.Request(url, headers={"Accept": "application/json"})
     if token:
@@ -448,17 +454,29 @@ def _get_json(url: str, *, token: str | None, timeout: float, what: str) -> Any:
         request.add_unredirected_header("Authorization", f"Bearer {token}")
     site = _site(url)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            body: bytes = response.read()
+        # urllib has one socket timeout, for connecting and every wait for bytes: the read timeout (the longer one);
+        # the watchdog catches a body that drips.
+        with urllib.request.urlopen(request, timeout=timeout.read) as response:
+            body = _read_watched(response, f"{site} ({what})", timeout)
     except urllib.error.HTTPError as e:
         with e:
             raise MetricsError(_refused(site, what, e.code, e.reason, e.read())) from e
+    except StalledError as e:
+        raise MetricsError(f"{e} (canary.metrics)") from e
     except (urllib.error.URLError, http.client.HTTPException, OSError) as e:
         reason = e.reason if isinstance(e, urllib.error.URLError) else e
         raise MetricsError(
             f"cannot reach {site} for {what}: {reason} (check canary.metrics.url and that the server is up)"
         ) from e
     return _parse_json(body, f"{site} answered {what} with")
+
+
+def _read_watched(response: http.client.HTTPResponse, what: str, timeout: Timeouts) -> bytes:
+    watchdog, parts = Watchdog(what, timeout), []
+    while chunk := response.read1(1 << 16):
+        watchdog.got(len(chunk))
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 def _refused(site: str, what: str, code: int, reason: str, body: bytes) -> str:
