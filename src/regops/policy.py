@@ -29,7 +29,7 @@ from regops.registry import (
     Registry,
     VersionRecord,
 )
-from regops.retention import archive_repo, hub_repo
+from regops.retention import archive_repo, hub_repo, local_stores, overlap
 from regops.schema import field_parts
 
 __all__ = [
@@ -455,6 +455,8 @@ def _model_problem(registry: Registry, entry: ModelEntry, message: str) -> Probl
     has_hub = entry.config is not None and entry.config.raw.get("hub")
     path = entry.folder / MODEL_FILE
     return Problem(registry.display(path), field="hub.repo" if has_hub else "", message=message)
+
+
 # The credentials regops' workflows hold for GitHub and the Hub (and the runner's own): never a metrics token.
 _CREDENTIAL_ENVS: Final = re.compile(r"^(?:GITHUB_|GH_|ACTIONS_|HF_|HUGGING_FACE_)", re.IGNORECASE)
 
@@ -537,6 +539,20 @@ def codeowners(registry: Registry, _: datetime) -> Iterator[Problem]:
         )
 
 
+def store_paths(registry: Registry, _: datetime) -> Iterator[Problem]:
+    """The hot and cold local stores are apart however they are spelled (real paths, links resolved):
+    retention deletes from the hot store what it copied to the cold one."""
+    hot, cold = local_stores(registry)
+    how = overlap(cold, hot) if hot is not None and cold is not None else None
+    if how is not None:
+        yield Problem(
+            registry.display(registry.root / CONFIG_FILE),
+            field="cold_storage.path",
+            message=f"the cold store {cold} is {how}, the hot store (storage.path): retention would delete "
+            "the weights it moves; give cold_storage a folder of its own",
+        )
+
+
 RULES: Final[tuple[Rule, ...]] = (
     layout,
     schema_comments,
@@ -553,6 +569,7 @@ RULES: Final[tuple[Rule, ...]] = (
     canary_token,
     codeowners,
     hub_repos,
+    store_paths,
 )
 
 

@@ -1,0 +1,168 @@
+"""Retention on the Hub as registry-sync runs it — ``retention apply``, ``commit --push``, ``retention apply`` —
+killed after each step of the move (copy, verify, record, push, delete), the runner's working tree thrown away.
+
+What main says is all that survives a lost runner: after every fault, every version on main is retrievable,
+byte for byte, from where main says it is, and the next run (a fresh clone) finishes the move. Faults are real:
+the local Hub server fails requests, a version file cannot be written, origin's pre-receive hook refuses the push.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from huggingface_hub import HfApi
+
+from regops import api
+from regops.errors import RegopsError
+from regops.registry import Registry
+from regops.retention import artifacts_of
+from regops.storage import download
+from tests.conftest import commit, git
+from tests.servers.hub import HubServer
+from tests.test_hub import ARCHIVE, HOT, hf_repo
+from tests.test_hub_faults import LATER, register
+
+VERSIONS = ("1.0.0", "1.1.0")  # two candidates nothing descends from: retention moves both
+
+
+@dataclass
+class Setup:
+    origin: Path
+    blobs: dict[str, bytes]  # version -> its model.safetensors
+    archive_head: str  # the archive repo's main before retention
+
+
+@pytest.fixture
+def setup(hub_env: HfApi, tmp_path: Path) -> Setup:
+    """origin (bare) with two registered candidates on main; the archive repo exists (one commit, no weights)."""
+    repo = hf_repo(tmp_path)
+    blobs = {v: (register(repo, tmp_path, v) / "model.safetensors").read_bytes() for v in VERSIONS}
+    commit(repo, "register")
+    origin = tmp_path / "origin.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(origin))
+    git(repo, "remote", "add", "origin", str(origin))
+    git(repo, "push", "-q", "-u", "origin", "main")
+    hub_env.create_repo(ARCHIVE, private=True)
+    hub_env.upload_file(path_or_fileobj=b"archive\n", path_in_repo="README.md", repo_id=ARCHIVE)
+    head = next(b.target_commit for b in hub_env.list_repo_refs(ARCHIVE).branches if b.name == "main")
+    return Setup(origin, blobs, head)
+
+
+def runner(setup: Setup, tmp_path: Path, name: str) -> Path:
+    """A fresh checkout of origin's main, as a new workflow run gets it."""
+    clone = tmp_path / name
+    git(tmp_path, "clone", "-q", str(setup.origin), str(clone))
+    git(clone, "config", "user.name", "registry-bot")
+    git(clone, "config", "user.email", "bot@example.com")
+    return clone
+
+
+def sync_job(clone: Path) -> None:
+    """registry-sync.yml's retention steps."""
+    api.retention_apply(registry=clone / "registry", now=LATER)
+    api.commit(registry=clone / "registry", message="retention", push=True)
+    api.retention_apply(registry=clone / "registry", now=LATER)
+
+
+def hot_objects(hub: HfApi) -> set[str]:
+    return {f.file_oid for f in hub.list_lfs_files(HOT)}
+
+
+def retrievable_from_main(setup: Setup, tmp_path: Path) -> dict[str, str]:
+    """Fetch every version on origin's main from where main says its weights are, verified; version -> tier."""
+    main = runner(setup, tmp_path, f"check-{len(list(tmp_path.glob('check-*')))}")
+    registry = Registry.load(main / "registry")
+    tiers = {}
+    for version in VERSIONS:
+        record = registry.version("sentiment", version)
+        dest = main.parent / f"{main.name}-{version}"
+        if record.storage["tier"] == "hot":
+            api.download(f"sentiment@{version}", registry=main / "registry", dest=dest)  # `regops download`
+        else:  # cold: `regops download` asks for a restore first; fetch (and verify) where the record says
+            download(api.open_storage(registry), artifacts_of(record), record.storage, dest, ref=record.ref)
+        assert (dest / "model.safetensors").read_bytes() == setup.blobs[version]
+        tiers[version] = record.storage["tier"]
+    return tiers
+
+
+def refuse_pushes(setup: Setup) -> None:
+    hook = setup.origin / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'main is frozen' >&2\nexit 1\n")
+    hook.chmod(0o755)
+
+
+def unwritable_records(clone: Path) -> None:
+    """A folder where the write of each version file's temporary copy goes: recording the move fails."""
+    for version in VERSIONS:
+        (clone / f"registry/models/sentiment/.{version}.yaml.{os.getpid()}.tmp").mkdir()
+
+
+def fail(method: str, path: str, code: int = 503) -> Callable[[Setup, Path, HubServer], None]:
+    def arm(setup: Setup, clone: Path, hub: HubServer) -> None:
+        hub.faults.add(method, path.format(head=setup.archive_head), "status", code=code, times=100)
+
+    return arm
+
+
+FAULTS: dict[str, tuple[Callable[[Setup, Path, HubServer], None], str]] = {
+    # step the run dies in: (the fault, the state main is left in)
+    "copy": (fail("POST", rf"/api/models/{ARCHIVE}/commit/"), "hot"),
+    # The copy's listing (not main's, before the commit) is not found: the copy cannot be verified.
+    "verify": (fail("GET", rf"/api/models/{ARCHIVE}/tree/(?!{{head}})", code=404), "hot"),
+    "record": (lambda s, clone, h: unwritable_records(clone), "hot"),
+    "push": (lambda s, clone, h: refuse_pushes(s), "hot"),
+    "delete": (fail("POST", rf"/api/models/{HOT}/lfs-files/batch"), "cold"),
+}
+
+
+@pytest.mark.parametrize("step", list(FAULTS))
+def test_retention_killed_at_each_step_loses_no_version_and_the_next_run_finishes(
+    hub_env: HfApi, hub_server: HubServer, setup: Setup, tmp_path: Path, step: str
+) -> None:
+    arm, left = FAULTS[step]
+    first = runner(setup, tmp_path, "run-1")
+    arm(setup, first, hub_server)
+    with pytest.raises((RegopsError, OSError)):  # the run dies: an error regops reports, or one it does not
+        sync_job(first)
+    hub_server.faults.clear()
+    archived = {f.file_oid for f in hub_env.list_lfs_files(ARCHIVE)}
+    wanted = {hashlib.sha256(b).hexdigest() for b in setup.blobs.values()}
+    assert bool(archived & wanted) == (step != "copy"), "the run died after its copy reached the archive"
+    (setup.origin / "hooks" / "pre-receive").unlink(missing_ok=True)
+    git(first, "checkout", "--", ".")  # the runner is gone: its working tree with it
+    git(first, "clean", "-fdxq")
+
+    assert retrievable_from_main(setup, tmp_path) == dict.fromkeys(VERSIONS, left)
+    assert wanted <= hot_objects(hub_env), "no hot copy goes before main records the move"
+
+    sync_job(runner(setup, tmp_path, "run-2"))
+    assert retrievable_from_main(setup, tmp_path) == dict.fromkeys(VERSIONS, "cold")
+    assert not wanted & hot_objects(hub_env), "the next run finished the move"
+    assert wanted <= {f.file_oid for f in hub_env.list_lfs_files(ARCHIVE)}
+
+
+@pytest.mark.parametrize("lost", ["after recording", "after pushing"])
+def test_a_runner_lost_between_steps_leaves_main_retrievable_and_the_next_run_finishes(
+    hub_env: HfApi, setup: Setup, tmp_path: Path, lost: str
+) -> None:
+    first = runner(setup, tmp_path, "run-1")
+    api.retention_apply(registry=first / "registry", now=LATER)
+    if lost == "after pushing":
+        api.commit(registry=first / "registry", message="retention", push=True)
+    # The runner dies here: nothing more of it runs, its working tree is gone.
+    wanted = {hashlib.sha256(b).hexdigest() for b in setup.blobs.values()}
+    assert wanted <= hot_objects(hub_env), "recorded in the working tree only, or just pushed: the hot copy stays"
+    left = "cold" if lost == "after pushing" else "hot"
+    assert retrievable_from_main(setup, tmp_path) == dict.fromkeys(VERSIONS, left)
+
+    second = runner(setup, tmp_path, "run-2")
+    plan = {d.ref: d.action for d in api.retention_plan(registry=second / "registry", now=LATER)}
+    assert set(plan.values()) == ({"finish"} if lost == "after pushing" else {"move"})
+    sync_job(second)
+    assert retrievable_from_main(setup, tmp_path) == dict.fromkeys(VERSIONS, "cold")
+    assert not wanted & hot_objects(hub_env)
