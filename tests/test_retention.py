@@ -132,3 +132,77 @@ def test_a_move_recorded_but_not_finished_is_finished_by_the_next_run(policy_tre
     } & objects(hot)
     plan = {d.ref: d for d in api.retention_plan(registry=policy_tree.root, now=LATER)}
     assert plan["sentiment@1.4.0-rc.2"].action == "cold"
+
+
+# --- what retention owns -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("cold", "how"),
+    [
+        ("./.regops/store/", "the same folder as"),
+        (".regops/store/cold", "inside"),
+        (".regops/alias", "the same folder as"),  # a link to the hot store
+        (".regops", "a folder holding"),
+    ],
+)
+def test_a_cold_store_overlapping_the_hot_one_is_a_problem_and_retention_moves_nothing(
+    stored_tree: Tree, cold: str, how: str
+) -> None:
+    (stored_tree.base / ".regops/alias").symlink_to("store")
+    stored_tree.write(
+        "regops.yaml",
+        stored_tree.read("regops.yaml") + POLICY.replace("path: .regops/cold", f"path: {cold}"),
+    )
+    problems = [p for p in api.validate(registry=stored_tree.root) if p.field == "cold_storage.path"]
+    assert [p.message for p in problems] == [
+        f"the cold store {stored_tree.base / cold} is {how} {stored_tree.base / '.regops/store'} "
+        f"({(stored_tree.base / '.regops/store').resolve()}), the hot store (storage.path): retention would delete "
+        "the weights it moves; give cold_storage a folder of its own"
+    ]
+    (stored_tree.root / ".regops.lock").touch()
+    before = stored_tree.snapshot()
+    with pytest.raises(RegopsError, match=r"^retention refused, nothing moved: registry/regops.yaml: cold_storage"):
+        api.retention_apply(registry=stored_tree.root, now=LATER)
+    assert stored_tree.snapshot() == before, "nothing recorded, copied or removed"
+
+
+def test_a_model_whose_hub_repo_is_another_models_archive_is_refused_before_anything_moves(tree: Tree) -> None:
+    tree.replace("regops.yaml", "storage: {backend: local, path: .regops/store}", "storage: {backend: hf}")
+    tree.write("regops.yaml", tree.read("regops.yaml") + "cold_storage: {backend: hf}\n")
+    tree.replace("models/intent/model.yaml", "acme-ml/intent", "ACME-ML/Sentiment-Archive")
+    (tree.root / ".regops.lock").touch()
+    before = tree.snapshot()
+    with pytest.raises(
+        RegopsError,
+        match=r"^retention refused, nothing moved: .*acme-ml/sentiment-archive is the Hub repo of intent and also "
+        r"the archive repo of sentiment",
+    ):
+        api.retention_apply(registry=tree.root, now=LATER)  # no Hub is reachable: refused before any request
+    assert tree.snapshot() == before
+
+
+def test_a_store_another_registry_owns_is_refused_and_keeps_every_object(
+    policy_tree: Tree, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    import shutil
+
+    from regops.adapters.local import StoreOwnedError
+
+    hot = policy_tree.base / ".regops/store"
+    owned = objects(hot)
+    assert (hot / "OWNER").read_text() == "../../registry\n"
+    other = tmp_path_factory.mktemp("other") / "registry"
+    shutil.copytree(policy_tree.root, other)
+    config = other / "regops.yaml"
+    config.write_text(config.read_text().replace("path: .regops/store", f"path: {hot}"))
+    with pytest.raises(
+        StoreOwnedError, match=rf"^local storage at {hot} belongs to another registry \({policy_tree.root}"
+    ):
+        api.retention_apply(registry=other, now=LATER)
+    assert objects(hot) == owned, "registry B's retention deletes nothing registry A's versions need"
+    assert not (other.parent / ".regops/cold").exists(), "refused before anything was copied"
+    assert "tier: hot" in (other / "models/sentiment/1.4.0-rc.2.yaml").read_text()
+    # Its own registry still moves what its policy says.
+    api.retention_apply(registry=policy_tree.root, now=LATER)
+    assert Registry.load(policy_tree.root).version("sentiment", "1.4.0-rc.2").storage["tier"] == "cold"

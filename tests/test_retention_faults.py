@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,16 +19,20 @@ import pytest
 from huggingface_hub import HfApi
 
 from regops import api
+from regops.cli import main
 from regops.errors import RegopsError
 from regops.registry import Registry
 from regops.retention import artifacts_of
 from regops.storage import download
-from tests.conftest import commit, git
+from tests.conftest import DATA, commit, git, registry_repo, weights
 from tests.servers.hub import HubServer
 from tests.test_hub import ARCHIVE, HOT, hf_repo
 from tests.test_hub_faults import LATER, register
 
 VERSIONS = ("1.0.0", "1.1.0")  # two candidates nothing descends from: retention moves both
+LOCAL_CONFIG = (DATA / "registry/regops.yaml").read_text() + (
+    "cold_storage: {backend: local, path: .regops/cold}\nretention: {keep_prod: 0, candidate_ttl_days: 7}\n"
+)
 
 
 @dataclass
@@ -166,3 +171,52 @@ def test_a_runner_lost_between_steps_leaves_main_retrievable_and_the_next_run_fi
     sync_job(second)
     assert retrievable_from_main(setup, tmp_path) == dict.fromkeys(VERSIONS, "cold")
     assert not wanted & hot_objects(hub_env)
+
+
+# --- identical bytes: two files of one version, two versions -------------------------------------------------
+
+
+def identical_outputs(tmp_path: Path) -> None:
+    """1.0.0 and 1.1.0 with the same bytes, each with one config.json in two folders."""
+    out = tmp_path / "out-1.0.0"
+    weights(out, "same")
+    for folder in ("a", "b"):
+        (out / folder).mkdir()
+        (out / folder / "config.json").write_text('{"labels": 3}\n')
+    shutil.copytree(out, tmp_path / "out-1.1.0")
+
+
+@pytest.mark.parametrize("backend", ["hf", "local"])
+def test_identical_files_move_and_restore_and_a_version_sharing_bytes_keeps_its_hot_copy(
+    hub_env: HfApi, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
+    repo = hf_repo(tmp_path) if backend == "hf" else registry_repo(tmp_path, LOCAL_CONFIG)
+    monkeypatch.chdir(repo)
+    identical_outputs(tmp_path)
+    for version in VERSIONS:
+        register(repo, tmp_path, version)
+    commit(repo, "register")
+    api.auto_promote(registry=repo / "registry", by="github-actions[bot]")
+    commit(repo, "auto-promote")
+    registry = Registry.load(repo / "registry")
+    kept = next(r for r in registry.versions("sentiment") if r.stage == "dev")
+    moved = next(r for r in registry.versions("sentiment") if r.stage != "dev")
+    shas = {a.sha256 for a in artifacts_of(kept)}
+    assert len(shas) == len(artifacts_of(kept)) - 1, "two files of each version have identical bytes"
+
+    for _ in range(2):  # record, publish (commit: no remote here), remove
+        assert main(["retention", "apply", "--at", LATER]) == 0, capsys.readouterr().err
+        commit(repo, "retention")
+    registry = Registry.load(repo / "registry")
+    assert registry.version("sentiment", moved.version).storage["tier"] == "cold"
+    storage = api.open_storage(registry)
+    assert storage.missing(artifacts_of(moved), registry.version("sentiment", moved.version).storage) == []
+    assert storage.missing(artifacts_of(kept), kept.storage) == [], f"{kept.ref} keeps its hot objects"
+    blob = next(a.sha256 for a in artifacts_of(kept) if a.path == "model.safetensors")
+    if backend == "hf":  # the weights' LFS object, which the two versions share, stays in the hot repo
+        assert blob in hot_objects(hub_env) and blob in {f.file_oid for f in hub_env.list_lfs_files(ARCHIVE)}
+    else:
+        assert (repo / ".regops/store/sha256" / blob[:2] / blob[2:4] / blob).is_file()
+    assert main(["restore", moved.ref]) == 0, capsys.readouterr().err
+    restored = Registry.load(repo / "registry").version("sentiment", moved.version).storage
+    assert restored["tier"] == "hot" and storage.missing(artifacts_of(moved), restored) == []

@@ -476,12 +476,15 @@ def retention_apply(
     from dataclasses import replace
 
     from regops import lifecycle, retention
+    from regops.adapters.local import LocalStorage
 
     root = open_registry(registry).root
     with lifecycle.locked(root):
         opened = open_registry(root)
         _refuse_shared_storage(opened)
         storage = open_storage(opened)
+        if isinstance(storage, LocalStorage):
+            storage.claim(storage.hot)  # a store another registry owns is refused before anything moves
         record = _published(opened, published)
         decisions = _retention_decisions(opened, storage, record, now=now, model=model)
         moving = [d for d in decisions if d.action == "move"]
