@@ -206,3 +206,24 @@ def test_a_store_another_registry_owns_is_refused_and_keeps_every_object(
     # Its own registry still moves what its policy says.
     api.retention_apply(registry=policy_tree.root, now=LATER)
     assert Registry.load(policy_tree.root).version("sentiment", "1.4.0-rc.2").storage["tier"] == "cold"
+
+
+def test_a_hot_copy_whose_cold_copy_is_gone_is_kept(policy_tree: Tree) -> None:
+    from regops import lifecycle
+
+    registry = Registry.load(policy_tree.root)
+    record = registry.version("sentiment", "1.4.0-rc.2")
+    storage = api.open_storage(registry)
+    location = storage.to_cold(artifacts_of(record), record.storage, model="sentiment", version="1.4.0-rc.2")
+    lifecycle.apply(lifecycle.set_storage(record, location))  # recorded, the hot copy left: the next run finishes
+    weights = next(a for a in artifacts_of(record) if a.path == "model.safetensors")
+    cold = policy_tree.base / ".regops/cold/sha256" / weights.sha256[:2] / weights.sha256[2:4] / weights.sha256
+    cold.unlink()
+    hot = objects(policy_tree.base / ".regops/store")
+    with pytest.raises(
+        RegopsError,
+        match=r"^sentiment@1.4.0-rc.2: model.safetensors not in local cold storage at .*\.regops/cold, where its "
+        r"version file says its weights are; its hot copy is kept \(nothing removed\)",
+    ):
+        api.retention_apply(registry=policy_tree.root, now=LATER)
+    assert objects(policy_tree.base / ".regops/store") == hot
