@@ -9,7 +9,7 @@ import pytest
 from regops import api
 from regops.cli import main
 from regops.errors import RegopsError
-from regops.registry import Registry
+from regops.registry import Registry, VersionRecord
 from regops.retention import artifacts_of
 from regops.storage import StorageError
 from tests.conftest import Tree
@@ -108,15 +108,20 @@ def test_a_failed_copy_changes_nothing_and_a_rerun_finishes(policy_tree: Tree) -
     assert Registry.load(policy_tree.root).version("sentiment", "1.4.0-rc.2").storage["tier"] == "cold"
 
 
-def test_a_move_recorded_but_not_finished_is_finished_by_the_next_run(policy_tree: Tree) -> None:
-    """The state a run leaves when it stops between recording the move and removing the hot copy."""
+def recorded_not_finished(tree: Tree) -> VersionRecord:
+    """sentiment@1.4.0-rc.2 copied to cold storage and recorded there, its hot copy left (the next run finishes)."""
     from regops import lifecycle
 
-    registry = Registry.load(policy_tree.root)
-    record = registry.version("sentiment", "1.4.0-rc.2")
-    storage = api.open_storage(registry)
+    record = Registry.load(tree.root).version("sentiment", "1.4.0-rc.2")
+    storage = api.open_storage(Registry.load(tree.root))
     location = storage.to_cold(artifacts_of(record), record.storage, model="sentiment", version="1.4.0-rc.2")
     lifecycle.apply(lifecycle.set_storage(record, location))
+    return record
+
+
+def test_a_move_recorded_but_not_finished_is_finished_by_the_next_run(policy_tree: Tree) -> None:
+    """The state a run leaves when it stops between recording the move and removing the hot copy."""
+    record = recorded_not_finished(policy_tree)
     hot = policy_tree.base / ".regops/store"
     leftover = {a.sha256 for a in artifacts_of(record)} & objects(hot)
     assert leftover
@@ -209,13 +214,7 @@ def test_a_store_another_registry_owns_is_refused_and_keeps_every_object(
 
 
 def test_a_hot_copy_whose_cold_copy_is_gone_is_kept(policy_tree: Tree) -> None:
-    from regops import lifecycle
-
-    registry = Registry.load(policy_tree.root)
-    record = registry.version("sentiment", "1.4.0-rc.2")
-    storage = api.open_storage(registry)
-    location = storage.to_cold(artifacts_of(record), record.storage, model="sentiment", version="1.4.0-rc.2")
-    lifecycle.apply(lifecycle.set_storage(record, location))  # recorded, the hot copy left: the next run finishes
+    record = recorded_not_finished(policy_tree)
     weights = next(a for a in artifacts_of(record) if a.path == "model.safetensors")
     cold = policy_tree.base / ".regops/cold/sha256" / weights.sha256[:2] / weights.sha256[2:4] / weights.sha256
     cold.unlink()
