@@ -351,6 +351,7 @@ def test_after_a_merge_the_sync_moves_the_hub_stamps_the_approval_and_commits_ba
         "regops pr stamp",
         "regops retention apply",
         COMMIT_STEP,
+        "regops retention apply (remove the hot copies main now records as moved)",
     ]
     output = run.output("sync")
     assert f"fixed: {HOT}: branch staging missing, expected {revision['1.1.0'][:12]} (sentiment@1.1.0)" in output

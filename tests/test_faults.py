@@ -97,7 +97,8 @@ def files(tree: Tree) -> dict[str, bytes]:
 
 
 def objects(tree: Tree) -> list[str]:
-    store = tree.base / ".regops/store"
+    """The stored objects (not the store's OWNER file)."""
+    store = tree.base / ".regops/store/sha256"
     return sorted(p.name for p in store.rglob("*") if p.is_file()) if store.is_dir() else []
 
 

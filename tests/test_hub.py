@@ -154,6 +154,9 @@ def test_register_promote_sync_drift_retention_restore_on_the_hub(  # noqa: PLR0
         "sentiment@1.0.0       move to cold  former prod, not among the last 0 kept (keep_prod), older than 7 days",
     ]
     assert git(repo, "status", "--porcelain") == "", "plan changes nothing"
+    # The first run copies and records; the hot copy goes once the record is committed (HEAD: no remote here).
+    regops(capsys, repo, "retention", "apply", "--at", later)
+    assert hashlib.sha256(first).hexdigest() in {f.file_oid for f in api.list_lfs_files(HOT)}
     regops(capsys, repo, "retention", "apply", "--at", later)
     cold = Registry.load(repo / "registry").version("sentiment", "1.0.0").storage
     assert cold["repo"] == ARCHIVE and cold["tier"] == "cold"

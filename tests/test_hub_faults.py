@@ -253,7 +253,7 @@ def retrievable(repo: Path, version: str, dest: Path) -> bytes:
     ("method", "path", "stops"),
     [
         ("POST", r"/api/models/acme-ml/sentiment-archive/commit/", "before the archive commit"),
-        ("POST", r"/api/models/acme-ml/sentiment/lfs-files/batch", "after recording, before removing the hot copy"),
+        ("POST", r"/api/models/acme-ml/sentiment/lfs-files/batch", "after publishing, before removing the hot copy"),
     ],
 )
 def test_retention_interrupted_loses_no_version_and_a_rerun_finishes(  # noqa: PLR0917 - fixtures
@@ -263,6 +263,9 @@ def test_retention_interrupted_loses_no_version_and_a_rerun_finishes(  # noqa: P
     out = register(repo, tmp_path, "1.0.0")  # a candidate nothing descends from: retention moves it
     blob = (out / "model.safetensors").read_bytes()
     commit(repo, "register 1.0.0")
+    if "after publishing" in stops:  # a repository without a remote publishes to HEAD
+        api.retention_apply(registry=repo / "registry", now=LATER)
+        commit(repo, "retention")
     hub_server.faults.add(method, path, "status", code=503, times=50)
     with pytest.raises(HubError, match="the Hub kept failing"):
         api.retention_apply(registry=repo / "registry", now=LATER)
@@ -271,6 +274,9 @@ def test_retention_interrupted_loses_no_version_and_a_rerun_finishes(  # noqa: P
     tier = Registry.load(repo / "registry").version("sentiment", "1.0.0").storage["tier"]
     assert tier == ("hot" if "before the archive" in stops else "cold")
 
+    # A run records, the commit publishes, the next run removes.
+    api.retention_apply(registry=repo / "registry", now=LATER)
+    commit(repo, "retention")
     api.retention_apply(registry=repo / "registry", now=LATER)
     record = Registry.load(repo / "registry").version("sentiment", "1.0.0")
     assert record.storage["repo"] == ARCHIVE and record.storage["tier"] == "cold"

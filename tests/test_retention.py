@@ -9,7 +9,7 @@ import pytest
 from regops import api
 from regops.cli import main
 from regops.errors import RegopsError
-from regops.registry import Registry
+from regops.registry import Registry, VersionRecord
 from regops.retention import artifacts_of
 from regops.storage import StorageError
 from tests.conftest import Tree
@@ -108,15 +108,20 @@ def test_a_failed_copy_changes_nothing_and_a_rerun_finishes(policy_tree: Tree) -
     assert Registry.load(policy_tree.root).version("sentiment", "1.4.0-rc.2").storage["tier"] == "cold"
 
 
-def test_a_move_recorded_but_not_finished_is_finished_by_the_next_run(policy_tree: Tree) -> None:
-    """The state a run leaves when it stops between recording the move and removing the hot copy."""
+def recorded_not_finished(tree: Tree) -> VersionRecord:
+    """sentiment@1.4.0-rc.2 copied to cold storage and recorded there, its hot copy left (the next run finishes)."""
     from regops import lifecycle
 
-    registry = Registry.load(policy_tree.root)
-    record = registry.version("sentiment", "1.4.0-rc.2")
-    storage = api.open_storage(registry)
+    record = Registry.load(tree.root).version("sentiment", "1.4.0-rc.2")
+    storage = api.open_storage(Registry.load(tree.root))
     location = storage.to_cold(artifacts_of(record), record.storage, model="sentiment", version="1.4.0-rc.2")
     lifecycle.apply(lifecycle.set_storage(record, location))
+    return record
+
+
+def test_a_move_recorded_but_not_finished_is_finished_by_the_next_run(policy_tree: Tree) -> None:
+    """The state a run leaves when it stops between recording the move and removing the hot copy."""
+    record = recorded_not_finished(policy_tree)
     hot = policy_tree.base / ".regops/store"
     leftover = {a.sha256 for a in artifacts_of(record)} & objects(hot)
     assert leftover
@@ -132,3 +137,92 @@ def test_a_move_recorded_but_not_finished_is_finished_by_the_next_run(policy_tre
     } & objects(hot)
     plan = {d.ref: d for d in api.retention_plan(registry=policy_tree.root, now=LATER)}
     assert plan["sentiment@1.4.0-rc.2"].action == "cold"
+
+
+# --- what retention owns -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("cold", "how"),
+    [
+        ("./.regops/store/", "the same folder as"),
+        (".regops/store/cold", "inside"),
+        (".regops/alias", "the same folder as"),  # a link to the hot store
+        (".regops", "a folder holding"),
+    ],
+)
+def test_a_cold_store_overlapping_the_hot_one_is_a_problem_and_retention_moves_nothing(
+    stored_tree: Tree, cold: str, how: str
+) -> None:
+    (stored_tree.base / ".regops/alias").symlink_to("store")
+    stored_tree.write(
+        "regops.yaml",
+        stored_tree.read("regops.yaml") + POLICY.replace("path: .regops/cold", f"path: {cold}"),
+    )
+    problems = [p for p in api.validate(registry=stored_tree.root) if p.field == "cold_storage.path"]
+    assert [p.message for p in problems] == [
+        f"the cold store {stored_tree.base / cold} is {how} {stored_tree.base / '.regops/store'} "
+        f"({(stored_tree.base / '.regops/store').resolve()}), the hot store (storage.path): retention would delete "
+        "the weights it moves; give cold_storage a folder of its own"
+    ]
+    (stored_tree.root / ".regops.lock").touch()
+    before = stored_tree.snapshot()
+    with pytest.raises(RegopsError, match=r"^retention refused, nothing moved: registry/regops.yaml: cold_storage"):
+        api.retention_apply(registry=stored_tree.root, now=LATER)
+    assert stored_tree.snapshot() == before, "nothing recorded, copied or removed"
+
+
+def test_a_model_whose_hub_repo_is_another_models_archive_is_refused_before_anything_moves(tree: Tree) -> None:
+    tree.replace("regops.yaml", "storage: {backend: local, path: .regops/store}", "storage: {backend: hf}")
+    tree.write("regops.yaml", tree.read("regops.yaml") + "cold_storage: {backend: hf}\n")
+    tree.replace("models/intent/model.yaml", "acme-ml/intent", "ACME-ML/Sentiment-Archive")
+    (tree.root / ".regops.lock").touch()
+    before = tree.snapshot()
+    with pytest.raises(
+        RegopsError,
+        match=r"^retention refused, nothing moved: .*acme-ml/sentiment-archive is the Hub repo of intent and also "
+        r"the archive repo of sentiment",
+    ):
+        api.retention_apply(registry=tree.root, now=LATER)  # no Hub is reachable: refused before any request
+    assert tree.snapshot() == before
+
+
+def test_a_store_another_registry_owns_is_refused_and_keeps_every_object(
+    policy_tree: Tree, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    import shutil
+
+    from regops.adapters.local import StoreOwnedError
+
+    hot = policy_tree.base / ".regops/store"
+    owned = objects(hot)
+    assert (hot / "OWNER").read_text() == "../../registry\n"
+    other = tmp_path_factory.mktemp("other") / "registry"
+    shutil.copytree(policy_tree.root, other)
+    config = other / "regops.yaml"
+    config.write_text(config.read_text().replace("path: .regops/store", f"path: {hot}"))
+    with pytest.raises(
+        StoreOwnedError, match=rf"^local storage at {hot} belongs to another registry \({policy_tree.root}"
+    ):
+        api.retention_apply(registry=other, now=LATER)
+    assert objects(hot) == owned, "registry B's retention deletes nothing registry A's versions need"
+    assert not (other.parent / ".regops/cold").exists(), "refused before anything was copied"
+    assert "tier: hot" in (other / "models/sentiment/1.4.0-rc.2.yaml").read_text()
+    # Its own registry still moves what its policy says.
+    api.retention_apply(registry=policy_tree.root, now=LATER)
+    assert Registry.load(policy_tree.root).version("sentiment", "1.4.0-rc.2").storage["tier"] == "cold"
+
+
+def test_a_hot_copy_whose_cold_copy_is_gone_is_kept(policy_tree: Tree) -> None:
+    record = recorded_not_finished(policy_tree)
+    weights = next(a for a in artifacts_of(record) if a.path == "model.safetensors")
+    cold = policy_tree.base / ".regops/cold/sha256" / weights.sha256[:2] / weights.sha256[2:4] / weights.sha256
+    cold.unlink()
+    hot = objects(policy_tree.base / ".regops/store")
+    with pytest.raises(
+        RegopsError,
+        match=r"^sentiment@1.4.0-rc.2: model.safetensors not in local cold storage at .*\.regops/cold, where its "
+        r"version file says its weights are; its hot copy is kept \(nothing removed\)",
+    ):
+        api.retention_apply(registry=policy_tree.root, now=LATER)
+    assert objects(policy_tree.base / ".regops/store") == hot

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
         VersionDiff,
         VersionRecord,
     )
-    from regops.retention import Decision
+    from regops.retention import Decision, Published
     from regops.storage import Storage
     from regops.sync import SyncResult
 
@@ -175,19 +175,18 @@ def export_schemas(dest: str | Path = "schemas") -> list[Path]:
 def open_storage(registry: Registry) -> Storage:
     """The storage backend regops.yaml names (local paths are relative to the repository holding the registry)."""
     from regops.adapters.local import LocalStorage
+    from regops.retention import archive_repo, hub_repo, local_stores
 
     config = registry.config
-    base = registry.root.parent
     cold = config.cold_storage or {}
-    cold_path = base / cold["path"] if cold.get("backend") == "local" and cold.get("path") else None
-    if config.storage["backend"] == "local":
+    hot_path, cold_path = local_stores(registry)
+    if hot_path is not None:
         if cold.get("backend") == "hf":
             raise RegopsError(
                 "cold_storage on the Hub needs `storage: {backend: hf}`: local hot storage has no Hub repo"
             )
-        return LocalStorage(base / (config.storage.get("path") or ".regops/store"), cold_path)
+        return LocalStorage(hot_path, cold_path, registry=registry.root)
     from regops.adapters.hub import HubStorage, HubTarget
-    from regops.retention import archive_repo, hub_repo
 
     def repo_for(model: str) -> HubTarget | None:
         hub = registry.model(model).raw.get("hub")
@@ -197,7 +196,8 @@ def open_storage(registry: Registry) -> Storage:
     def archive(repo: str) -> str | None:
         return archive_repo(registry, repo)
 
-    return HubStorage(repo_for, archive=archive, cold_local=LocalStorage(cold_path) if cold_path else None)
+    cold_local = LocalStorage(cold_path, registry=registry.root) if cold_path else None
+    return HubStorage(repo_for, archive=archive, cold_local=cold_local)
 
 
 def _write(registry: RegistryArg, plan_it: Callable[[Registry], Plan], *, dry_run: bool) -> Plan:
@@ -445,17 +445,16 @@ def serving_export(*, registry: RegistryArg = "registry", format: Literal["json"
 
 
 def retention_plan(
-    *, registry: RegistryArg = "registry", model: str | None = None, now: TimeArg = None
+    *, registry: RegistryArg = "registry", model: str | None = None, now: TimeArg = None, published: str | None = None
 ) -> list[Decision]:
-    """Which versions' weights stay hot and which move to cold storage, and why; changes nothing."""
-    from regops import retention
+    """Which versions' weights stay hot and which move to cold storage, and why; changes nothing.
 
+    ``published``: the git ref whose record counts (default: where a push from the checkout goes)."""
     opened = open_registry(registry)
     if model is not None:
         opened.model(model)
-    keep = retention.hot_hashes(opened, ())
-    held = retention.leftover(open_storage(opened), keep)
-    return retention.plan(opened, now=_moment(now) or datetime.now(UTC), model=model, held=held)
+    record = _published(opened, published)
+    return _retention_decisions(opened, open_storage(opened), record, now=now, model=model)
 
 
 def retention_apply(
@@ -463,37 +462,110 @@ def retention_apply(
     registry: RegistryArg = "registry",
     model: str | None = None,
     now: TimeArg = None,
+    published: str | None = None,
     on_move: Callable[[Decision, str], None] | None = None,
 ) -> list[Decision]:
-    """Move what :func:`retention_plan` says to cold storage: copy, verify, record, then remove the hot copy.
+    """Move what :func:`retention_plan` says to cold storage: copy, verify, record; remove a hot copy only once
+    the git ref ``published`` (default: where a push from the checkout goes) records the move.
 
-    Each version is recorded (its file edited) right after its copy is verified,
-    and its hot copy removed right after that, so an interruption leaves every
-    version retrievable; a re-run finishes the work.
+    So a run copies and records, the record is pushed, and the next run removes the hot copies: an
+    interruption at any point leaves every version retrievable from what the published record says. A
+    registry outside git has nothing to publish to: its files are the record, and one run does it all.
+    Refused, with nothing moved, while the hot and cold locations overlap.
     """
+    from dataclasses import replace
+
     from regops import lifecycle, retention
+    from regops.adapters.local import LocalStorage
 
     root = open_registry(registry).root
     with lifecycle.locked(root):
         opened = open_registry(root)
+        _refuse_shared_storage(opened)
         storage = open_storage(opened)
-        keep_now = retention.hot_hashes(opened, ())
-        decisions = retention.plan(
-            opened, now=_moment(now) or datetime.now(UTC), model=model, held=retention.leftover(storage, keep_now)
-        )
+        if isinstance(storage, LocalStorage):
+            storage.claim(storage.hot)  # a store another registry owns is refused before anything moves
+        record = _published(opened, published)
+        decisions = _retention_decisions(opened, storage, record, now=now, model=model)
         moving = [d for d in decisions if d.action == "move"]
-        keep = retention.hot_hashes(opened, [d.ref for d in moving])
-        for decision in [d for d in decisions if d.action in ("move", "finish")]:
-            record = opened.version(decision.model, decision.version)
-            artifacts = retention.artifacts_of(record)
-            location = record.storage
-            if decision.action == "move":
-                location = storage.to_cold(artifacts, record.storage, model=record.model, version=record.version)
-                lifecycle.apply(lifecycle.set_storage(record, location))
-            storage.release(artifacts, model=record.model, keep=keep)
+        keep = retention.hot_hashes(opened, [d.ref for d in moving]) | (record.hot if record else frozenset())
+        for decision in moving:
+            location = _move_to_cold(opened, storage, decision)
             if on_move is not None:
                 on_move(decision, storage.describe(location))
-    return decisions
+        recorded = open_registry(root) if moving else opened
+        for decision in [d for d in decisions if d.action == "finish" or (d.action == "move" and record is None)]:
+            location = _release_hot(recorded, storage, decision, keep=keep)
+            if on_move is not None and decision.action == "finish":
+                on_move(decision, storage.describe(location))
+    if record is None:
+        return decisions
+    later = retention.unpublished(record.ref)
+    return [replace(d, reason=f"{d.reason}; {later}") if d.action == "move" else d for d in decisions]
+
+
+def _published(opened: Registry, ref: str | None) -> Published | None:
+    """The record as published at git ``ref`` (default: where a push goes); None outside git."""
+    from regops.adapters import git
+    from regops.retention import Published
+
+    root = opened.root.parent
+    name = ref or git.published_ref(root)
+    if name is None:
+        return None
+    if ref is None and git.resolve(root, name) is None:
+        return Published.of(name, None)  # nothing committed yet: nothing is published
+    with _registry_at(opened, name) as (at, files):
+        return Published.of(name, at if files else None)
+
+
+def _retention_decisions(
+    opened: Registry, storage: Storage, published: Published | None, *, now: TimeArg, model: str | None
+) -> list[Decision]:
+    from regops import retention
+
+    keep = retention.hot_hashes(opened, ()) | (published.hot if published else frozenset())
+    held = retention.leftover(storage, keep)
+    moment = _moment(now) or datetime.now(UTC)
+    return retention.plan(opened, now=moment, model=model, held=held, published=published)
+
+
+def _refuse_shared_storage(opened: Registry) -> None:
+    """Retention deletes only what is its own: no Hub repo or local store shared between two roles."""
+    from regops import policy
+
+    moment = datetime.now(UTC)
+    problems = [*policy.hub_repos(opened, moment), *policy.store_paths(opened, moment)]
+    if problems:
+        listed = "; ".join(f"{p.path}: {p.field + ': ' if p.field else ''}{p.message}" for p in problems)
+        raise RegopsError(f"retention refused, nothing moved: {listed} (`regops validate` lists them)")
+
+
+def _move_to_cold(opened: Registry, storage: Storage, decision: Decision) -> dict[str, Any]:
+    """Copy a version's weights to cold storage, verify the copy, and record it in the version file."""
+    from regops import lifecycle, retention
+
+    record = opened.version(decision.model, decision.version)
+    artifacts = retention.artifacts_of(record)
+    location = storage.to_cold(artifacts, record.storage, model=record.model, version=record.version)
+    lifecycle.apply(lifecycle.set_storage(record, location))
+    return location
+
+
+def _release_hot(opened: Registry, storage: Storage, decision: Decision, *, keep: set[str]) -> dict[str, Any]:
+    """Remove a cold version's hot copy, once its cold copy is there still (objects in ``keep`` stay)."""
+    from regops import retention
+
+    record = opened.version(decision.model, decision.version)
+    artifacts = retention.artifacts_of(record)
+    if lost := storage.missing(artifacts, record.storage):
+        raise RegopsError(
+            f"{record.ref}: {', '.join(a.path for a in lost)} not in {storage.describe(record.storage)}, where its "
+            "version file says its weights are; its hot copy is kept (nothing removed): find out what removed "
+            "them before running retention again"
+        )
+    storage.release(artifacts, model=record.model, keep=keep)
+    return record.storage
 
 
 # --- pull requests ------------------------------------------------------------------------------

@@ -284,7 +284,7 @@ def cmd_serving_export(args: argparse.Namespace) -> int:
 def cmd_retention_plan(args: argparse.Namespace) -> int:
     from regops import api, report
 
-    decisions = api.retention_plan(registry=args.registry, model=args.model, now=args.at)
+    decisions = api.retention_plan(registry=args.registry, model=args.model, now=args.at, published=args.published)
     return _json_or(args, decisions, report.retention_text)
 
 
@@ -295,7 +295,9 @@ def cmd_retention_apply(args: argparse.Namespace) -> int:
         verb = "moved" if decision.action == "move" else "removed the leftover hot copy of"
         sys.stderr.write(f"{verb} {decision.ref} → {where}\n")
 
-    decisions = api.retention_apply(registry=args.registry, model=args.model, now=args.at, on_move=moved)
+    decisions = api.retention_apply(
+        registry=args.registry, model=args.model, now=args.at, published=args.published, on_move=moved
+    )
     return _json_or(args, decisions, lambda d: report.retention_text(d, applied=True))
 
 
@@ -636,12 +638,22 @@ def _outside_verbs(verbs: Any) -> None:
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     for name, func, text in (
         ("plan", cmd_retention_plan, "print which weights stay hot and which move, and why"),
-        ("apply", cmd_retention_apply, "move them: copy, verify, record in the version file, remove the hot copy"),
+        (
+            "apply",
+            cmd_retention_apply,
+            "move them: copy, verify, record in the version file; remove hot copies whose move is published",
+        ),
     ):
         a = actions.add_parser(name, help=text)
         a.add_argument("--model", metavar="MODEL", help="only this model")
         _common(a)
         a.add_argument("--at", metavar="TIME", help="apply the policy as of TIME (default: now), e.g. 2027-01-01")
+        a.add_argument(
+            "--published",
+            metavar="REF",
+            help="the git ref whose version files count as published: a hot copy goes only once REF records its "
+            "move (default: the branch's upstream, else origin/BRANCH, else HEAD)",
+        )
         a.set_defaults(func=func)
 
 

@@ -29,7 +29,7 @@ from regops.registry import (
     Registry,
     VersionRecord,
 )
-from regops.retention import archive_repo, hub_repo
+from regops.retention import archive_repo, hub_repo, local_stores, overlap
 from regops.schema import field_parts
 
 __all__ = [
@@ -539,6 +539,20 @@ def codeowners(registry: Registry, _: datetime) -> Iterator[Problem]:
         )
 
 
+def store_paths(registry: Registry, _: datetime) -> Iterator[Problem]:
+    """The hot and cold local stores are apart however they are spelled (real paths, links resolved):
+    retention deletes from the hot store what it copied to the cold one."""
+    hot, cold = local_stores(registry)
+    how = overlap(cold, hot) if hot is not None and cold is not None else None
+    if how is not None:
+        yield Problem(
+            registry.display(registry.root / CONFIG_FILE),
+            field="cold_storage.path",
+            message=f"the cold store {cold} is {how}, the hot store (storage.path): retention would delete "
+            "the weights it moves; give cold_storage a folder of its own",
+        )
+
+
 RULES: Final[tuple[Rule, ...]] = (
     layout,
     schema_comments,
@@ -555,6 +569,7 @@ RULES: Final[tuple[Rule, ...]] = (
     canary_token,
     codeowners,
     hub_repos,
+    store_paths,
 )
 
 

@@ -8,10 +8,15 @@ version newer than the TTL; every ancestor (across models) of a version kept
 hot. Everything else that is hot moves. Version files are never deleted: a
 move edits ``artifacts.storage`` (the new location, ``tier: cold``).
 
-A move is copy → verify the copy → record it in the version file → remove the
-hot copy, so at every point the version is retrievable from at least one
-place. A run that stopped after recording but before removing leaves a hot
-copy behind; the next run finds it (``finish``) and removes it.
+A move is copy → verify the copy → record it in the version file → publish
+the record → remove the hot copy, so at every point the version is
+retrievable from what the published record says. The published record is the
+registry at a git ref (:class:`Published`: by default the branch a push from
+the checkout goes to, e.g. ``origin/main``): a run removes a hot copy only when
+that ref already records the version cold at the same location. So a run
+records, the record is pushed, and the next run removes (``finish``); a lost
+runner or a refused push leaves the hot copy, and main still names it. A
+registry outside git has nothing to publish to: its files are the record.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, Literal
 
 from regops.registry import Registry, VersionRecord
@@ -27,11 +33,14 @@ from regops.storage import Artifact, Storage
 __all__ = [
     "Decision",
     "Policy",
+    "Published",
     "archive_repo",
     "artifacts_of",
     "hot_hashes",
     "hub_repo",
     "leftover",
+    "local_stores",
+    "overlap",
     "plan",
     "policy_for",
 ]
@@ -60,6 +69,26 @@ class Decision:
         return f"{self.model}@{self.version}"
 
 
+@dataclass(frozen=True)
+class Published:
+    """The record as published: the git ref, each version's ``artifacts.storage`` there, and the sha256 of
+    every file of a version hot there (what must stay hot whatever the working tree says)."""
+
+    ref: str
+    storage: Mapping[str, Mapping[str, Any]]
+    hot: frozenset[str]
+
+    @classmethod
+    def of(cls, ref: str, registry: Registry | None) -> Published:
+        """``registry`` as read at ``ref`` (None: the ref has no registry yet)."""
+        records = list(registry.iter_versions()) if registry is not None else []
+        return cls(ref, {r.ref: r.storage for r in records}, frozenset(hot_hashes(registry, ()) if registry else ()))
+
+    def recorded(self, record: VersionRecord) -> bool:
+        """Whether ``record``'s storage (cold) is what the published ref says: its hot copy may go."""
+        return self.storage.get(record.ref) == record.storage
+
+
 def hub_repo(registry: Registry, model: str, hub: Mapping[str, Any] | None) -> str | None:
     """The Hub repo of a model's hot weights: ``hub.repo`` of its model.yaml (``hub``), else
     ``<storage.org>/<model>``; None when neither is set."""
@@ -77,6 +106,29 @@ def archive_repo(registry: Registry, repo: str) -> str | None:
         return None
     namespace, name = repo.split("/", 1)
     return f"{cold.get('org') or namespace}/{name}-archive"
+
+
+def local_stores(registry: Registry) -> tuple[Path | None, Path | None]:
+    """The hot and cold local store folders regops.yaml names (relative to the repository holding the
+    registry; the hot store defaults to ``.regops/store``); None where that tier is not a local folder."""
+    base = registry.root.parent
+    hot = registry.config.storage
+    cold = registry.config.cold_storage or {}
+    hot_path = base / (hot.get("path") or ".regops/store") if hot["backend"] == "local" else None
+    cold_path = base / cold["path"] if cold.get("backend") == "local" and cold.get("path") else None
+    return hot_path, cold_path
+
+
+def overlap(a: Path, b: Path) -> str | None:
+    """How two store folders overlap once links and spelling are resolved (None: they are apart)."""
+    real_a, real_b = a.resolve(), b.resolve()
+    if real_a == real_b:
+        return f"the same folder as {b} ({real_b})"
+    if real_b in real_a.parents:
+        return f"inside {b} ({real_b})"
+    if real_a in real_b.parents:
+        return f"a folder holding {b} ({real_b})"
+    return None
 
 
 def policy_for(registry: Registry, model: str) -> Policy:
@@ -109,12 +161,14 @@ def plan(
     now: datetime,
     model: str | None = None,
     held: Callable[[VersionRecord], bool] | None = None,
+    published: Published | None = None,
 ) -> list[Decision]:
     """A decision for every version (of ``model``, or all), newest first per model.
 
     Ancestry crosses models, so the whole registry is planned and then filtered.
     ``held(record)`` says whether hot storage still has a cold version's files
-    (for ``finish``); without it cold versions are just ``cold``.
+    (for ``finish``, once ``published`` records the move; None: the files are
+    the record); without it cold versions are just ``cold``.
     """
     records = {r.ref: r for r in registry.iter_versions()}
     kept: dict[str, str] = {}
@@ -129,17 +183,28 @@ def plan(
         for record in reversed(registry.versions(name)):
             tier = record.storage.get("tier", "hot")
             if tier == "cold":
-                if held is not None and held(record):
-                    decisions.append(
-                        Decision(name, record.version, "finish", "cold; a hot copy is left from an interrupted move")
-                    )
-                else:
-                    decisions.append(Decision(name, record.version, "cold", "in cold storage"))
+                decisions.append(_cold(record, held, published))
             elif record.ref in kept:
                 decisions.append(Decision(name, record.version, "keep", kept[record.ref]))
             else:
                 decisions.append(Decision(name, record.version, "move", _why_move(record, policy)))
     return decisions
+
+
+def _cold(record: VersionRecord, held: Callable[[VersionRecord], bool] | None, published: Published | None) -> Decision:
+    if held is None or not held(record):
+        return Decision(record.model, record.version, "cold", "in cold storage")
+    if published is not None and not published.recorded(record):
+        return Decision(record.model, record.version, "cold", f"in cold storage; {unpublished(published.ref)}")
+    return Decision(record.model, record.version, "finish", "cold; a hot copy is left from an interrupted move")
+
+
+def unpublished(ref: str) -> str:
+    """Why a hot copy stays after its move was recorded, and what to do."""
+    return (
+        f"the hot copy stays until {ref} records the move: commit and push the version file, "
+        "then run `regops retention apply` again"
+    )
 
 
 def _kept(registry: Registry, name: str, now: datetime) -> dict[str, str]:

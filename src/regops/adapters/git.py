@@ -31,6 +31,7 @@ __all__ = [
     "github_auth",
     "head_commit",
     "merge_base",
+    "published_ref",
     "push",
     "remote_heads",
 ]
@@ -122,6 +123,23 @@ def resolve(repo: Path, ref: str) -> str | None:
         return _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").decode().strip()
     except GitError:
         return None
+
+
+def published_ref(repo: Path) -> str | None:
+    """Where a push from ``repo`` publishes: the branch's upstream (``origin/main``), else ``origin/<branch>``,
+    else ``HEAD`` (a repository without a remote, or a detached HEAD); None when ``repo`` is in no git repository."""
+    try:
+        _git(repo, "rev-parse", "--show-toplevel")
+    except GitError as e:
+        if "not a git repository" in str(e):
+            return None
+        raise
+    try:
+        return _git(repo, "rev-parse", "--abbrev-ref", "--symbolic-full-name", "@{upstream}").decode().strip()
+    except GitError:
+        pass
+    branch = _git(repo, "branch", "--show-current").decode().strip()
+    return f"origin/{branch}" if branch and resolve(repo, f"origin/{branch}") else "HEAD"
 
 
 def head_commit(repo: Path) -> str:

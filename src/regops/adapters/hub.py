@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -656,10 +657,19 @@ class HubStorage:
 
     @contextmanager
     def _fetched(self, artifacts: Sequence[Artifact], location: Mapping[str, Any], ref: str) -> Iterator[Path]:
-        """The artifacts downloaded (verified) into a temporary folder."""
+        """The artifacts downloaded (verified) into a temporary folder; files with identical bytes are fetched once
+        and copied to their other paths."""
+        first: dict[str, Artifact] = {}
+        for artifact in artifacts:
+            first.setdefault(artifact.sha256, artifact)
         with tempfile.TemporaryDirectory(prefix="regops-move-") as tmp:
-            download(self, artifacts, dict(location), Path(tmp), ref=ref)
-            yield Path(tmp)
+            folder = Path(tmp)
+            download(self, list(first.values()), dict(location), folder, ref=ref)
+            for artifact in artifacts:
+                if (source := first[artifact.sha256]).path != artifact.path:
+                    (folder / artifact.path).parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(folder / source.path, folder / artifact.path)
+            yield folder
 
     def _verify(self, artifacts: Sequence[Artifact], location: Mapping[str, Any], ref: str) -> None:
         lost = self.missing(artifacts, location)

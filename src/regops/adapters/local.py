@@ -5,16 +5,22 @@ written to a temporary name in the same folder and renamed into place, so a
 reader never sees half a file and identical files are shared between
 versions. Stored objects are never overwritten. The hot tier is the
 registry's ``storage.path``; the cold tier is ``cold_storage.path``.
+
+A store belongs to one registry: the first write (or removal) by a registry
+leaves ``OWNER`` in the store, naming that registry's folder relative to the
+store, and another registry is refused before it writes or removes anything —
+its retention would delete objects the owner's versions still need.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from regops.storage import (
     CHUNK,
@@ -27,17 +33,31 @@ from regops.storage import (
     real_folders,
 )
 
-__all__ = ["LocalStorage"]
+__all__ = ["OWNER_FILE", "LocalStorage", "StoreOwnedError"]
+
+OWNER_FILE: Final = "OWNER"
+
+
+class StoreOwnedError(StorageError):
+    def __init__(self, root: Path, owner: str, registry: Path) -> None:
+        self.root, self.owner = root, owner
+        super().__init__(
+            f"local storage at {root} belongs to another registry ({owner}, says {root / OWNER_FILE}); "
+            f"{registry} must not write to it or delete from it, or one registry's retention deletes weights "
+            "the other's versions need: give this registry a store of its own (storage.path, cold_storage.path "
+            "in regops.yaml); nothing was written or removed"
+        )
 
 
 class LocalStorage:
-    """Hot and (optionally) cold content-addressed folders."""
+    """Hot and (optionally) cold content-addressed folders; ``registry``: the registry folder that owns them."""
 
     backend = "local"
 
-    def __init__(self, hot: Path, cold: Path | None = None) -> None:
+    def __init__(self, hot: Path, cold: Path | None = None, *, registry: Path | None = None) -> None:
         self.hot = hot
         self.cold = cold
+        self.registry = registry
 
     def _root(self, location: dict[str, Any]) -> Path:
         if location.get("tier", "hot") == "hot":
@@ -74,6 +94,7 @@ class LocalStorage:
         target = self.object_path(root, artifact.sha256)
         if holds(target, artifact):
             return False
+        self.claim(root)
         try:
             root.mkdir(parents=True, exist_ok=True)
             real_folders(root, target.parent.relative_to(root).parts)
@@ -128,6 +149,7 @@ class LocalStorage:
     def release(self, artifacts: Sequence[Artifact], *, model: str, keep: set[str]) -> int:
         """Delete the hot copies of ``artifacts`` that no version kept hot needs (objects are shared)."""
         removed = 0
+        self.claim(self.hot)
         for sha256 in {a.sha256 for a in artifacts} - keep:
             try:
                 self.object_path(self.hot, sha256).unlink()
@@ -141,6 +163,29 @@ class LocalStorage:
     def held(self, artifacts: Sequence[Artifact], *, model: str) -> bool:
         """Whether the hot tier still stores any of ``artifacts``."""
         return any(self.object_path(self.hot, a.sha256).is_file() for a in artifacts)
+
+    def claim(self, root: Path) -> None:
+        """Mark ``root`` as this registry's store (exclusive create, no link followed), or refuse a store
+        another registry marked; a store used without a registry (``registry`` None) is not marked."""
+        if self.registry is None:
+            return
+        mine = os.path.relpath(self.registry.resolve(), root.resolve())
+        marker = root / OWNER_FILE
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StorageError(f"cannot write to local storage at {root}: {e.strerror or e}") from e
+        try:
+            fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        except FileExistsError:
+            owner = _owner(marker)
+            if owner != mine:
+                raise StoreOwnedError(root, os.path.normpath(root.resolve() / owner), self.registry) from None
+            return
+        except OSError as e:
+            raise StorageError(f"cannot write to local storage at {root}: {e.strerror or e}") from e
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(f"{mine}\n")
 
     def _copy_tier(self, artifacts: Sequence[Artifact], source: Path, target: Path) -> None:
         for artifact in artifacts:
@@ -158,3 +203,15 @@ def _copy(source: Path, fd: int) -> str:
         out.flush()
         os.fsync(out.fileno())
     return digest.hexdigest()
+
+
+def _owner(marker: Path) -> str:
+    """The registry an ``OWNER`` file names (a link or anything but a small regular file names none we accept)."""
+    try:
+        fd = os.open(marker, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as e:
+        return f"unreadable: {e.strerror or e}"
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            return "not a regular file"
+        return handle.read(4096).decode("utf-8", errors="replace").strip()
