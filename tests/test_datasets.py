@@ -324,22 +324,27 @@ def test_a_corrupt_cache_is_ignored_and_replaced(data: Path, tmp_path: Path) -> 
     cache = HashCache(tmp_path / "cache")
     right = hash_path(data, cache=cache)
     [file] = cache_files(tmp_path / "cache")
-    for junk in (b"\x00garbage", marshal.dumps([1, 2, 3]), marshal.dumps({str(data / "Zebra"): (1, 2)}), b""):
-        file.write_bytes(junk)
+    junks = (b"\x00garbage", marshal.dumps([1, 2, 3]), marshal.dumps({str(data / "Zebra"): (1, 2)}), b"")
+    for junk in junks:
+        file.write_bytes(junk)  # unsigned: never decoded
         assert hash_path(data, cache=cache) == right
-        entries = marshal.loads(file.read_bytes())
-        assert len(entries) == len(FILES)
+        assert len(cache.read(data)) == len(FILES)
+    signed = cache.folder()
+    assert signed is not None
+    for junk in junks[1:]:
+        signed.write(file.name, junk)  # signed by this user, but not entries: each is dropped
+        assert hash_path(data, cache=cache) == right
+        assert len(cache.read(data)) == len(FILES)
 
 
 def test_a_wrong_digest_in_the_cache_is_served_only_for_the_same_stat(data: Path, tmp_path: Path) -> None:
     cache = HashCache(tmp_path / "cache")
     hash_path(data, cache=cache)
-    [file] = cache_files(tmp_path / "cache")
-    entries = marshal.loads(file.read_bytes())
+    entries = cache.read(data)
     key = str(data / "Zebra")
     size, mtime, ino, _ = entries[key]
     entries[key] = (size, mtime + 1, ino, b"\x00" * 32)  # a stale entry: another mtime
-    file.write_bytes(marshal.dumps(entries))
+    cache.write(data, entries)
     assert hash_path(data, cache=cache).hash == expected_hash(FILES)
 
 
@@ -361,8 +366,8 @@ def test_files_modified_just_now_are_not_cached(data: Path, tmp_path: Path) -> N
     (data / "fresh").write_bytes(b"just written")  # mtime now: it could change again within the same tick
     cache = HashCache(tmp_path / "cache")
     hash_path(data, cache=cache)
-    [file] = cache_files(tmp_path / "cache")
-    assert sorted(marshal.loads(file.read_bytes())) == sorted(str(data / rel) for rel in FILES)
+    assert len(cache_files(tmp_path / "cache")) == 1
+    assert sorted(cache.read(data)) == sorted(str(data / rel) for rel in FILES)
 
 
 def test_files_that_went_away_leave_the_cache(data: Path, tmp_path: Path) -> None:
@@ -370,8 +375,8 @@ def test_files_that_went_away_leave_the_cache(data: Path, tmp_path: Path) -> Non
     hash_path(data, cache=cache)
     (data / "Zebra").unlink()
     hash_path(data, cache=cache)
-    [file] = cache_files(tmp_path / "cache")
-    assert str(data / "Zebra") not in marshal.loads(file.read_bytes())
+    assert len(cache_files(tmp_path / "cache")) == 1
+    assert str(data / "Zebra") not in cache.read(data)
 
 
 def test_thousands_of_unchanged_files_rehash_well_under_a_second(tmp_path: Path) -> None:
