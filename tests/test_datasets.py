@@ -14,6 +14,8 @@ import resource
 import shutil
 import signal
 import subprocess
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -267,6 +269,90 @@ def test_an_error_on_a_hashing_thread_reaches_the_caller() -> None:
 def test_workers_must_be_positive(data: Path) -> None:
     with pytest.raises(ValueError, match="workers must be at least 1, not 0"):
         hash_path(data, workers=0)
+
+
+def sparse(path: Path, size: int) -> Path:
+    """A file of ``size`` zero bytes that takes no disk (and reads at memory speed)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as f:
+        f.truncate(size)
+    return path
+
+
+def wait_until_open(pid: int, path: Path, *, timeout: float = 30.0) -> None:
+    """Until process ``pid`` has ``path`` open or mapped (it is being hashed); fails after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if str(path) in _open_files(pid):
+            return
+        time.sleep(0.001)
+    pytest.fail(f"process {pid} never opened {path}")
+
+
+def _open_files(pid: int) -> set[str]:
+    found = set()
+    with contextlib.suppress(OSError):
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):  # closed since the listing (the listing's own descriptor, for one)
+                found.add(str(fd.readlink()))
+        found.update(line.split(maxsplit=5)[-1] for line in Path(f"/proc/{pid}/maps").read_text().splitlines())
+    return found
+
+
+@LINUX_PROC
+def test_a_file_swapped_for_a_fifo_after_the_walk_fails_fast(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    big = sparse(root / "big.bin", 512 << 20)  # hashed first (largest first), long enough to swap meanwhile
+    small = root / "small.txt"
+    small.write_bytes(b"x")
+    outcome: dict[str, object] = {}
+
+    def hash_it() -> None:
+        try:
+            outcome["result"] = hash_path(root, cache=no_cache(), workers=1)
+        except DatasetPathError as e:
+            outcome["error"] = e
+
+    worker = threading.Thread(target=hash_it, daemon=True)
+    worker.start()
+    wait_until_open(os.getpid(), big)  # the walk is over: small.txt was seen as a regular file
+    small.unlink()
+    os.mkfifo(small)
+    worker.join(timeout=30)
+    if worker.is_alive():  # blocked opening the FIFO, waiting for a writer: be one, so the test ends
+        os.close(os.open(small, os.O_WRONLY | os.O_NONBLOCK))
+        worker.join(timeout=10)
+        pytest.fail("hashing hung on a FIFO swapped in after the walk")
+
+    error = outcome.get("error")
+    assert isinstance(error, DatasetPathError), outcome
+    assert str(error) == (
+        f"cannot hash {root}: {small} is no longer a regular file (a FIFO, socket or device took its place "
+        "while the tree was being hashed): move it out of the tree and hash again"
+    )
+    assert error.file == small
+
+
+@LINUX_PROC
+def test_a_file_cut_short_while_hashed_is_an_error_not_a_crash(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    big = sparse(root / "big.bin", 4 << 30)  # the cut comes long before the end; no disk is used
+    env = {**os.environ, "REGOPS_NO_CACHE": "1"}
+    command = [sys.executable, "-m", "regops", "dataset", "hash", str(root)]
+    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            wait_until_open(proc.pid, big)
+            os.truncate(big, 4096)
+            out, err = proc.communicate(timeout=60)
+        finally:
+            proc.kill()
+
+    assert proc.returncode == 1, f"exit {proc.returncode} (-7 is SIGBUS): {err}"
+    assert out == ""
+    assert err == (
+        f"regops: error: cannot hash {root}: {big} changed while it was being hashed "
+        "(its size, time or inode moved); hash again when whatever writes it has finished\n"
+    )
 
 
 # --- the cache ---------------------------------------------------------------------
