@@ -622,10 +622,31 @@ def render_new(data: dict[str, Any], *, header: str, flow: Sequence[str] = ()) -
 
 
 def dump(data: dict[str, Any]) -> str:
-    """Plain block-style YAML of JSON-like ``data``, keys in the given order (front matter, reports)."""
+    """Plain block-style YAML of JSON-like ``data``, keys in the given order (front matter, reports).
+
+    Text reads back as text in YAML 1.1 and 1.2 readers alike: a model named
+    ``1e5`` or ``0o17`` is quoted, though PyYAML (YAML 1.1) alone would not.
+    """
     import yaml
 
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False, width=1000)
+    return yaml.dump(data, Dumper=_dumper(), sort_keys=False, allow_unicode=True, default_flow_style=False, width=1000)
+
+
+@cache
+def _dumper() -> Any:
+    """PyYAML's safe dumper, also quoting text that a YAML 1.2 reader (ours, ruamel's) takes for a number."""
+    import yaml
+    from ruamel.yaml.resolver import implicit_resolvers
+
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    # A plain scalar that any of these resolves to another tag than str is written quoted.
+    for tag, pattern, first in _SCALARS:
+        Dumper.add_implicit_resolver(f"tag:yaml.org,2002:{tag}", re.compile(pattern), list(first))
+    for _versions, tag, pattern, first in implicit_resolvers:
+        Dumper.add_implicit_resolver(tag, pattern, first)
+    return Dumper
 
 
 def write_atomic(path: Path, text: str) -> None:
