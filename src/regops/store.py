@@ -644,8 +644,8 @@ def _dumper() -> Any:
     # A plain scalar that any of these resolves to another tag than str is written quoted.
     for tag, pattern, first in _SCALARS:
         Dumper.add_implicit_resolver(f"tag:yaml.org,2002:{tag}", re.compile(pattern), list(first))
-    for _versions, tag, pattern, first in implicit_resolvers:
-        Dumper.add_implicit_resolver(tag, pattern, first)
+    for _versions, ruamel_tag, regexp, chars in implicit_resolvers:
+        Dumper.add_implicit_resolver(ruamel_tag, regexp, chars)
     return Dumper
 
 
