@@ -189,16 +189,21 @@ def dataset_hash(capsys: pytest.CaptureFixture[str], root: Path) -> str:
     return str(json.loads(out)["hash"])
 
 
+def forged_hash_entries(capsys: pytest.CaptureFixture[str], root: Path, cache_dir: Path) -> tuple[Path, dict[Any, Any]]:
+    """Hash ``root`` (filling the cache); its entry file, and its entries with big.bin's digest forged."""
+    dataset_hash(capsys, root)
+    [file] = cache_dir.glob("files-*.marshal")
+    found = entries(file)
+    key = str(root / "big.bin")
+    return file, {**found, key: (*found[key][:3], blake3(b"other bytes").digest())}
+
+
 @pytest.mark.parametrize("attack", ATTACKS)
 def test_dataset_hash_reports_the_bytes_not_a_planted_digest(
     dataset: tuple[Path, str], cache_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], attack: str
 ) -> None:
     root, truth = dataset
-    assert dataset_hash(capsys, root) == truth  # fills the cache
-    [file] = cache_dir.glob("files-*.marshal")
-    found = entries(file)
-    key = str(root / "big.bin")
-    forged = {**found, key: (*found[key][:3], blake3(b"other bytes").digest())}
+    file, forged = forged_hash_entries(capsys, root, cache_dir)
     plant(file, forged, attack, tmp_path)
 
     assert dataset_hash(capsys, root) == truth
@@ -208,12 +213,8 @@ def test_dataset_hash_cache_attacks_use_the_format_regops_reads(
     dataset: tuple[Path, str], cache_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     root, truth = dataset
-    dataset_hash(capsys, root)
-    [file] = cache_dir.glob("files-*.marshal")
-    found = entries(file)
-    key = str(root / "big.bin")
-    found[key] = (*found[key][:3], blake3(b"other bytes").digest())
-    trusted(cache_dir, file, found)
+    file, forged = forged_hash_entries(capsys, root, cache_dir)
+    trusted(cache_dir, file, forged)
 
     assert dataset_hash(capsys, root) != truth
 
@@ -262,13 +263,9 @@ def test_a_cache_folder_others_control_is_not_used(
     dataset: tuple[Path, str], cache_dir: Path, capsys: pytest.CaptureFixture[str], how: str
 ) -> None:
     root, truth = dataset
-    dataset_hash(capsys, root)
-    [file] = cache_dir.glob("files-*.marshal")
-    found = entries(file)
-    key = str(root / "big.bin")
-    found[key] = (*found[key][:3], blake3(b"other bytes").digest())
+    file, forged = forged_hash_entries(capsys, root, cache_dir)
     # Signed with the folder's own key: were the folder still used, this entry would be served.
-    trusted(cache_dir, file, found)
+    trusted(cache_dir, file, forged)
     _refuse_folder(cache_dir, how)
     before = {p.name: (p.read_bytes(), p.stat().st_mode, p.stat().st_uid) for p in cache_dir.iterdir()}
     folder_before = cache_dir.stat()
@@ -321,13 +318,10 @@ def test_a_bad_key_is_replaced_and_what_it_signed_is_rebuilt(
     dataset: tuple[Path, str], cache_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], damage: str
 ) -> None:
     root, truth = dataset
-    dataset_hash(capsys, root)
-    [file] = cache_dir.glob("files-*.marshal")
+    file, forged = forged_hash_entries(capsys, root, cache_dir)
     key = cache_dir / "key"
     known = os.urandom(32)  # a key the attacker knows, and the forged entry signed with it
-    found = entries(file)
-    found[str(root / "big.bin")] = (*found[str(root / "big.bin")][:3], blake3(b"other bytes").digest())
-    file.write_bytes(sign(known, file.name, marshal.dumps(found)))
+    file.write_bytes(sign(known, file.name, marshal.dumps(forged)))
     outside = tmp_path / "attacker-key"
     outside.write_bytes(known)
     key.unlink()
