@@ -14,6 +14,8 @@ import resource
 import shutil
 import signal
 import subprocess
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -269,6 +271,90 @@ def test_workers_must_be_positive(data: Path) -> None:
         hash_path(data, workers=0)
 
 
+def sparse(path: Path, size: int) -> Path:
+    """A file of ``size`` zero bytes that takes no disk (and reads at memory speed)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as f:
+        f.truncate(size)
+    return path
+
+
+def wait_until_open(pid: int, path: Path, *, timeout: float = 30.0) -> None:
+    """Until process ``pid`` has ``path`` open or mapped (it is being hashed); fails after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if str(path) in _open_files(pid):
+            return
+        time.sleep(0.001)
+    pytest.fail(f"process {pid} never opened {path}")
+
+
+def _open_files(pid: int) -> set[str]:
+    found = set()
+    with contextlib.suppress(OSError):
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):  # closed since the listing (the listing's own descriptor, for one)
+                found.add(str(fd.readlink()))
+        found.update(line.split(maxsplit=5)[-1] for line in Path(f"/proc/{pid}/maps").read_text().splitlines())
+    return found
+
+
+@LINUX_PROC
+def test_a_file_swapped_for_a_fifo_after_the_walk_fails_fast(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    big = sparse(root / "big.bin", 512 << 20)  # hashed first (largest first), long enough to swap meanwhile
+    small = root / "small.txt"
+    small.write_bytes(b"x")
+    outcome: dict[str, object] = {}
+
+    def hash_it() -> None:
+        try:
+            outcome["result"] = hash_path(root, cache=no_cache(), workers=1)
+        except DatasetPathError as e:
+            outcome["error"] = e
+
+    worker = threading.Thread(target=hash_it, daemon=True)
+    worker.start()
+    wait_until_open(os.getpid(), big)  # the walk is over: small.txt was seen as a regular file
+    small.unlink()
+    os.mkfifo(small)
+    worker.join(timeout=30)
+    if worker.is_alive():  # blocked opening the FIFO, waiting for a writer: be one, so the test ends
+        os.close(os.open(small, os.O_WRONLY | os.O_NONBLOCK))
+        worker.join(timeout=10)
+        pytest.fail("hashing hung on a FIFO swapped in after the walk")
+
+    error = outcome.get("error")
+    assert isinstance(error, DatasetPathError), outcome
+    assert str(error) == (
+        f"cannot hash {root}: {small} is no longer a regular file (a FIFO, socket or device took its place "
+        "while the tree was being hashed): move it out of the tree and hash again"
+    )
+    assert error.file == small
+
+
+@LINUX_PROC
+def test_a_file_cut_short_while_hashed_is_an_error_not_a_crash(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    big = sparse(root / "big.bin", 4 << 30)  # the cut comes long before the end; no disk is used
+    env = {**os.environ, "REGOPS_NO_CACHE": "1"}
+    command = [sys.executable, "-m", "regops", "dataset", "hash", str(root)]
+    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            wait_until_open(proc.pid, big)
+            os.truncate(big, 4096)
+            out, err = proc.communicate(timeout=60)
+        finally:
+            proc.kill()
+
+    assert proc.returncode == 1, f"exit {proc.returncode} (-7 is SIGBUS): {err}"
+    assert out == ""
+    assert err == (
+        f"regops: error: cannot hash {root}: {big} changed while it was being hashed "
+        "(its size, time or inode moved); hash again when whatever writes it has finished\n"
+    )
+
+
 # --- the cache ---------------------------------------------------------------------
 
 
@@ -324,22 +410,27 @@ def test_a_corrupt_cache_is_ignored_and_replaced(data: Path, tmp_path: Path) -> 
     cache = HashCache(tmp_path / "cache")
     right = hash_path(data, cache=cache)
     [file] = cache_files(tmp_path / "cache")
-    for junk in (b"\x00garbage", marshal.dumps([1, 2, 3]), marshal.dumps({str(data / "Zebra"): (1, 2)}), b""):
-        file.write_bytes(junk)
+    junks = (b"\x00garbage", marshal.dumps([1, 2, 3]), marshal.dumps({str(data / "Zebra"): (1, 2)}), b"")
+    for junk in junks:
+        file.write_bytes(junk)  # unsigned: never decoded
         assert hash_path(data, cache=cache) == right
-        entries = marshal.loads(file.read_bytes())
-        assert len(entries) == len(FILES)
+        assert len(cache.read(data)) == len(FILES)
+    signed = cache.folder()
+    assert signed is not None
+    for junk in junks[1:]:
+        signed.write(file.name, junk)  # signed by this user, but not entries: each is dropped
+        assert hash_path(data, cache=cache) == right
+        assert len(cache.read(data)) == len(FILES)
 
 
 def test_a_wrong_digest_in_the_cache_is_served_only_for_the_same_stat(data: Path, tmp_path: Path) -> None:
     cache = HashCache(tmp_path / "cache")
     hash_path(data, cache=cache)
-    [file] = cache_files(tmp_path / "cache")
-    entries = marshal.loads(file.read_bytes())
+    entries = cache.read(data)
     key = str(data / "Zebra")
     size, mtime, ino, _ = entries[key]
     entries[key] = (size, mtime + 1, ino, b"\x00" * 32)  # a stale entry: another mtime
-    file.write_bytes(marshal.dumps(entries))
+    cache.write(data, entries)
     assert hash_path(data, cache=cache).hash == expected_hash(FILES)
 
 
@@ -361,8 +452,8 @@ def test_files_modified_just_now_are_not_cached(data: Path, tmp_path: Path) -> N
     (data / "fresh").write_bytes(b"just written")  # mtime now: it could change again within the same tick
     cache = HashCache(tmp_path / "cache")
     hash_path(data, cache=cache)
-    [file] = cache_files(tmp_path / "cache")
-    assert sorted(marshal.loads(file.read_bytes())) == sorted(str(data / rel) for rel in FILES)
+    assert len(cache_files(tmp_path / "cache")) == 1
+    assert sorted(cache.read(data)) == sorted(str(data / rel) for rel in FILES)
 
 
 def test_files_that_went_away_leave_the_cache(data: Path, tmp_path: Path) -> None:
@@ -370,8 +461,8 @@ def test_files_that_went_away_leave_the_cache(data: Path, tmp_path: Path) -> Non
     hash_path(data, cache=cache)
     (data / "Zebra").unlink()
     hash_path(data, cache=cache)
-    [file] = cache_files(tmp_path / "cache")
-    assert str(data / "Zebra") not in marshal.loads(file.read_bytes())
+    assert len(cache_files(tmp_path / "cache")) == 1
+    assert str(data / "Zebra") not in cache.read(data)
 
 
 def test_thousands_of_unchanged_files_rehash_well_under_a_second(tmp_path: Path) -> None:

@@ -232,14 +232,14 @@ def test_cli_resolve_before_anything_was_prod(tree: Tree, capsys: pytest.Capture
 def test_cli_resolve_with_an_unreadable_time(tree: Tree, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, tree, "resolve", "sentiment@prod", "--at", "tomorrow")
 
-    assert code == 1
+    assert code == 2
     assert err.startswith("regops: error: cannot read 'tomorrow' as a time: use an ISO 8601 date")
 
 
 def test_cli_resolve_with_a_time_out_of_range(tree: Tree, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, tree, "resolve", "sentiment@prod", "--at", "10000 years ago")
 
-    assert code == 1
+    assert code == 2
     assert err.startswith("regops: error: cannot read '10000 years ago' as a time")
 
 

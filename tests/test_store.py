@@ -78,7 +78,7 @@ def test_cache_serves_unchanged_files_and_never_stale_ones(tmp_path: Path) -> No
     files = _by_index(paths)
     cache = ParseCache(tmp_path / "cache")
     first = load_many(paths, base=tmp_path, cache=cache)
-    assert len(list((tmp_path / "cache").iterdir())) == 7  # one cache file per folder
+    assert len(list((tmp_path / "cache").glob("*.marshal"))) == 7  # one cache file per folder
     files[0].write_text("bots: [changed]\n")
     second = load_many(paths, base=tmp_path, cache=cache)
     assert _bots(second[files[0]]) == ["changed"]
@@ -113,7 +113,7 @@ def test_a_corrupt_or_unwritable_cache_only_costs_time(tmp_path: Path) -> None:
     files = _by_index(paths)
     cache_dir = tmp_path / "cache"
     load_many(paths, base=tmp_path, cache=ParseCache(cache_dir))
-    for cached in cache_dir.iterdir():
+    for cached in cache_dir.glob("*.marshal"):
         cached.write_bytes(b"\x00garbage")
     assert _bots(load_many(paths, base=tmp_path, cache=ParseCache(cache_dir))[files[0]]) == ["bot-0"]
     blocker = tmp_path / "not-a-dir"

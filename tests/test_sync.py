@@ -146,3 +146,46 @@ def test_kserve_export_without_a_live_canary_serves_prod_alone(tree: Tree, capsy
         "model": {"modelFormat": {"name": "huggingface"}, "storageUri": f"hf://acme-ml/sentiment:{PROD_REVISION}"}
     }
     assert service["metadata"]["annotations"] == {"regops.dev/prod-version": "1.2.0"}  # type: ignore[index]
+
+
+NUMBER_LIKE_NAMES = ["1e5", "0o17", "1e-3", "1_0e5", "0b101", "12e3"]
+
+
+def rename_model(tree: Tree, old: str, new: str) -> None:
+    """``old`` renamed ``new`` everywhere a registry names it (quoted: the files say it is text)."""
+    (tree.root / "models" / old).rename(tree.root / "models" / new)
+    for path in sorted((tree.root / "models" / new).glob("*.yaml")):
+        field = "name" if path.name == "model.yaml" else "model"
+        tree.replace(path.relative_to(tree.root).as_posix(), f"{field}: {old}\n", f'{field}: "{new}"\n')
+
+
+def both_readers(text: str) -> list[list[object]]:
+    """The YAML documents of ``text`` as a YAML 1.1 reader (PyYAML) and a YAML 1.2 reader (ruamel) see them."""
+    from ruamel.yaml import YAML
+
+    return [[d for d in yaml.safe_load_all(text) if d], [d for d in YAML(typ="safe").load_all(text) if d]]
+
+
+@pytest.mark.parametrize("name", NUMBER_LIKE_NAMES)
+def test_a_number_like_model_name_stays_text_in_the_kserve_export(
+    tree: Tree, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    on_the_hub(tree)
+    rename_model(tree, "sentiment", name)
+    assert main(["serving", "export", "--format", "kserve", "--registry", str(tree.root)]) == 0
+    text = capsys.readouterr().out
+
+    for documents in both_readers(text):
+        [service] = documents
+        assert service["metadata"]["name"] == name  # type: ignore[index]
+
+
+@pytest.mark.parametrize("name", NUMBER_LIKE_NAMES)
+def test_a_number_like_model_name_stays_text_in_the_model_card(tree: Tree, name: str) -> None:
+    rename_model(tree, "sentiment", name)
+    card = model_card(Registry.load(tree.root), name)
+    front = card.split("---\n", 2)[1]
+
+    for [meta] in both_readers(front):
+        assert meta["model-index"][0]["name"] == name  # type: ignore[index]
+    assert f"# {name}\n" in card

@@ -6,8 +6,10 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from regops.cli import main
 from regops.errors import TimeSpecError
-from regops.timespec import parse_time
+from regops.timespec import EARLIEST, TimeOutOfRangeError, parse_time
+from tests.conftest import Tree
 
 NOW = datetime(2026, 3, 31, 15, 45, 30, tzinfo=UTC)
 
@@ -197,3 +199,82 @@ def test_the_error_keeps_what_was_typed() -> None:
 def test_moments_out_of_range_are_a_clear_error(text: str) -> None:
     with pytest.raises(TimeSpecError):
         parse_time(text, now=NOW)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("5 ms ago", NOW - timedelta(milliseconds=5)),
+        ("5ms ago", NOW - timedelta(milliseconds=5)),
+        ("250 milliseconds ago", NOW - timedelta(milliseconds=250)),
+        ("1 millisecond ago", NOW - timedelta(milliseconds=1)),
+        ("40 msecs ago", NOW - timedelta(milliseconds=40)),
+        # Minutes keep their short forms: "m" alone, and "mins".
+        ("5m ago", NOW - timedelta(minutes=5)),
+        ("5 mins ago", NOW - timedelta(minutes=5)),
+        ("5 months ago", utc(2025, 10, 31, 15, 45, 30)),
+    ],
+)
+def test_milliseconds_are_milliseconds_not_minutes(text: str, expected: datetime) -> None:
+    assert parse_time(text, now=NOW) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("0001-01-01", "0001-01-01T00:00:00Z"),
+        ("1969-12-31T23:59:59Z", "1969-12-31T23:59:59Z"),
+        ("1970-01-01T00:30:00+01:00", "1969-12-31T23:30:00Z"),
+        ("57 years ago", "1969-03-31T15:45:30Z"),
+    ],
+)
+def test_moments_before_1970_are_refused_with_what_they_name(text: str, named: str) -> None:
+    with pytest.raises(TimeOutOfRangeError) as caught:
+        parse_time(text, now=NOW)
+
+    assert str(caught.value) == (
+        f"{text!r} names {named}, before 1970-01-01T00:00:00Z: a registry records nothing that early "
+        "(git's clock starts in 1970); give a moment from then on"
+    )
+    assert isinstance(caught.value, TimeSpecError)
+    assert caught.value.text == text
+
+
+def test_the_epoch_itself_is_accepted() -> None:
+    assert parse_time("1970-01-01", now=NOW) == EARLIEST == utc(1970, 1, 1)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["resolve", "sentiment@prod"],
+        ["show", "sentiment@prod"],
+        ["retention", "plan"],
+        ["retention", "apply"],
+        ["rollback", "sentiment", "--notes", "x", "--by", "alice", "--dry-run"],
+    ],
+)
+def test_an_at_before_1970_is_a_usage_error_and_changes_nothing(
+    tree: Tree, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    before = tree.snapshot()
+
+    code = main([*argv, "--at", "0001-01-01", "--registry", str(tree.root)])
+
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert out == ""
+    assert err == (
+        "regops: error: '0001-01-01' names 0001-01-01T00:00:00Z, before 1970-01-01T00:00:00Z: a registry records "
+        "nothing that early (git's clock starts in 1970); give a moment from then on\n"
+    )
+    after = tree.snapshot()
+    after.pop("registry/.regops.lock", None)  # the writers' lock file, which stays (empty) by design
+    assert after == before
+
+
+def test_an_unreadable_at_is_a_usage_error(tree: Tree, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["retention", "plan", "--at", "5 fortnights ago", "--registry", str(tree.root)])
+
+    assert code == 2
+    assert capsys.readouterr().err.startswith("regops: error: cannot read '5 fortnights ago' as a time")

@@ -713,11 +713,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except Exception as e:  # the one place that catches everything
-        from regops.errors import RegopsError
+        from regops.errors import RegopsError, TimeSpecError
 
         if isinstance(e, RegopsError):
             sys.stderr.write(f"regops: error: {e}\n")
-            return EXIT_PROBLEMS
+            return EXIT_USAGE if isinstance(e, TimeSpecError) else EXIT_PROBLEMS  # an --at that names no moment
         traceback.print_exc()
         sys.stderr.write("regops: this is a bug in regops; please report it with the traceback above\n")
         return EXIT_BUG

@@ -21,7 +21,12 @@ with control characters (a tab or a newline would break the manifest).
 
 **Speed.** Files are hashed on a pool of threads (BLAKE3 releases the GIL),
 largest first; a file of at least :data:`LARGE_FILE` bytes is also hashed by
-BLAKE3's own threads. Files are memory-mapped, as ``b3sum`` does. A
+BLAKE3's own threads. Files are read through one reused buffer per
+thread, never memory-mapped (a file cut short while mapped kills the
+process with SIGBUS), and opened without following links and without
+waiting (``O_NONBLOCK``): a file that was swapped for a FIFO, a link or
+another file after the walk, or that changes while it is read, is an error
+naming it, never a hang or a wrong hash. A
 :class:`HashCache` remembers each file's digest by (absolute path, size,
 mtime in ns, inode), so an unchanged tree is re-hashed from a walk that
 only stats files.
@@ -45,9 +50,11 @@ Errors (all :class:`~regops.errors.RegopsError`)::
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import stat
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -91,15 +98,15 @@ __all__ = [
 # At or above this size a file is hashed by BLAKE3's own threads too (measured: a 512 MB file
 # hashes ~10 % faster that way on 2 cores; for 1 MB files the per-file thread pool is faster).
 LARGE_FILE: Final = 32 << 20
-# Files from this size on are memory-mapped, as b3sum does: measured in a new process, 2,000 x 1 MiB
-# + 512 MiB mapped in 1.6 s, read through a reused buffer per thread in 1.7-2.7 s (fresh memory is
-# slow to touch; mapped page-cache pages are not). Smaller ones are read whole: mapping costs more.
-_MMAP_MIN: Final = 16 << 10
+# Files are read through a buffer of this size per thread, never memory-mapped: a file truncated while
+# mapped kills the process with SIGBUS. Measured (benchmarks/datasets.py, see the README's Speed section).
+_CHUNK: Final = 1 << 20
 # A file modified this recently may be modified again without its mtime changing
 # (coarse file system clocks; 2 s on FAT), so its digest is not cached ("racy git").
 _RACY_NS: Final = 2_000_000_000
 _CACHE_FORMAT: Final = "regops-files-1"
 _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
+_buffers = threading.local()
 SCHEMA_LINE: Final = "# yaml-language-server: $schema=../../../schemas/dataset-version.schema.json"
 
 
@@ -293,7 +300,6 @@ def _hash_files(path: Path, files: list[_File], workers: int) -> dict[str, bytes
     digests: dict[str, bytes] = {}
     if workers == 1 or len(files) < 2:
         return {file.path: _hash_file(path, file) for file in todo}
-    import threading
 
     # Plain threads pulling from one iterator: a ThreadPoolExecutor costs ~30 µs a file (60 ms for 2,000).
     lock, stop = threading.Lock(), threading.Event()
@@ -328,18 +334,26 @@ def _hash_files(path: Path, files: list[_File], workers: int) -> dict[str, bytes
 def _hash_file(path: Path, file: _File) -> bytes:
     hasher = blake3(max_threads=blake3.AUTO if file.size >= LARGE_FILE else 1)
     try:
-        if file.size >= _MMAP_MIN:
-            # Like b3sum: a file truncated while mapped can kill the process (SIGBUS); reading
-            # instead costs ~40 % on large files. The stat below catches every other change.
-            hasher.update_mmap(file.path)
-            read = file.size
-        else:
-            content = Path(file.path).read_bytes()
-            hasher.update(content)
-            read = len(content)
+        # O_NONBLOCK: a FIFO swapped in since the walk opens at once (and is refused below) instead of
+        # waiting forever for a writer; it changes nothing for a regular file.
+        fd = os.open(file.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as e:
+        raise _unreadable(path, file, e) from e
+    try:
+        opened = os.fstat(fd)
+        if not stat.S_ISREG(opened.st_mode):
+            raise DatasetPathError(
+                path,
+                f"{file.path} is no longer a regular file (a FIFO, socket or device took its place while the "
+                "tree was being hashed): move it out of the tree and hash again",
+                file=Path(file.path),
+            )
+        read = _feed(fd, hasher, file.size) if opened.st_ino == file.ino else -1
         after = os.lstat(file.path)
     except OSError as e:
-        raise DatasetPathError(path, f"cannot read {file.path}: {_reason(e)}", file=Path(file.path)) from e
+        raise _unreadable(path, file, e) from e
+    finally:
+        os.close(fd)
     if read != file.size or (after.st_size, after.st_mtime_ns, after.st_ino) != file.key:
         raise DatasetPathError(
             path,
@@ -348,6 +362,37 @@ def _hash_file(path: Path, file: _File) -> bytes:
             file=Path(file.path),
         )
     return hasher.digest()
+
+
+def _feed(fd: int, hasher: blake3, size: int) -> int:
+    """Hash what ``fd`` holds, read (never mapped: a file cut short while mapped kills the process with
+    SIGBUS) through this thread's buffer; stops a chunk past ``size``. Returns the bytes read."""
+    buffer = _buffer()
+    total = 0
+    with open(fd, "rb", buffering=0, closefd=False) as stream:
+        while total <= size:
+            count = stream.readinto(buffer)
+            if not count:
+                break
+            hasher.update(buffer[:count])
+            total += count
+    return total
+
+
+def _buffer() -> memoryview:
+    # One buffer per thread, reused for every file: fresh memory is slow to touch, a reused buffer is not.
+    buffer: memoryview | None = getattr(_buffers, "buffer", None)
+    if buffer is None:
+        buffer = _buffers.buffer = memoryview(bytearray(_CHUNK))
+    return buffer
+
+
+def _unreadable(path: Path, file: _File, error: OSError) -> DatasetPathError:
+    if error.errno == errno.ELOOP:
+        reason = "it became a symbolic link while the tree was being hashed (regops never follows links)"
+    else:
+        reason = _reason(error)
+    return DatasetPathError(path, f"cannot read {file.path}: {reason}", file=Path(file.path))
 
 
 def _reason(error: OSError) -> str:

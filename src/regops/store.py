@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Self
 
 from regops import __version__
+from regops.cache import CacheDir, cache_root
 from regops.kinds import Problem
 
 if TYPE_CHECKING:
@@ -288,63 +289,64 @@ def _load_all(jobs: list[tuple[bytes, str, str]]) -> list[Loaded]:
 
 
 class MarshalCache:
-    """Plain data that saves work between runs: one :mod:`marshal` file per key (a folder).
+    """Plain data that saves work between runs: one signed :mod:`marshal` entry per key (a folder).
 
-    Kept under ``$REGOPS_CACHE_DIR`` or ``$XDG_CACHE_HOME/regops``
-    (``~/.cache/regops``); ``REGOPS_NO_CACHE=1`` turns every cache off, and so
-    does a root of None. marshal reads plain data only, so reading a cache runs
-    no code. Written through a temporary file and a rename; a cache that cannot
-    be read or written is ignored, as it only ever saves time.
+    Where the entries live and why none can be planted: :mod:`regops.cache`
+    (a private folder, a per-user key, an HMAC on every entry);
+    ``REGOPS_NO_CACHE=1`` turns every cache off, and so does a root of None.
+    An entry is decoded only once its MAC holds, and marshal reads plain data
+    only, so reading a cache runs no code. A cache that cannot be used, read
+    or written is ignored, as it only ever saves time.
     """
 
     prefix: ClassVar[str] = ""
 
     def __init__(self, root: Path | None) -> None:
         self.root = root
+        self._folder: CacheDir | None = None
+        self._opened = root is None  # the folder is opened (and checked) on first use
 
     @classmethod
     def from_environment(cls) -> Self:
-        if os.environ.get("REGOPS_NO_CACHE"):
-            return cls(None)
-        base = os.environ.get("REGOPS_CACHE_DIR")
-        if base:
-            return cls(Path(base))
-        xdg = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-        return cls(Path(xdg) / "regops")
+        return cls(cache_root())
 
     def namespace(self) -> str:
         """What the entries depend on; a different namespace is a different cache."""
         return self.prefix
 
+    def name(self, key: Path) -> str:
+        """The entry's file name for ``key`` (within the namespace)."""
+        text = f"{self.namespace()}\0{key}".encode(errors="surrogateescape")
+        return f"{self.prefix}{hashlib.blake2b(text, digest_size=12).hexdigest()}.marshal"
+
     def file(self, key: Path) -> Path | None:
         """The cache file for ``key``, or None when caching is off."""
-        if self.root is None:
-            return None
-        name = f"{self.namespace()}\0{key}".encode(errors="surrogateescape")
-        return self.root / f"{self.prefix}{hashlib.blake2b(name, digest_size=12).hexdigest()}.marshal"
+        return None if self.root is None else self.root / self.name(key)
+
+    def folder(self) -> CacheDir | None:
+        """The opened cache folder, or None when there is none or it is not safely ours."""
+        if not self._opened and self.root is not None:
+            self._opened = True
+            self._folder = CacheDir.open(self.root)
+        return self._folder
 
     def read(self, key: Path) -> dict[Any, Any]:
-        file = self.file(key)
-        if file is None:
+        folder = self.folder()
+        payload = folder.read(self.name(key)) if folder is not None else None
+        if payload is None:
             return {}
         try:
-            entries = marshal.loads(file.read_bytes())
-        except (OSError, EOFError, ValueError, TypeError):
+            entries = marshal.loads(payload)
+        except (EOFError, ValueError, TypeError):
             return {}
         return entries if isinstance(entries, dict) else {}
 
     def write(self, key: Path, entries: dict[Any, Any]) -> None:
-        file = self.file(key)
-        if file is None:
+        folder = self.folder()
+        if folder is None:
             return
-        tmp = file.with_name(f"{file.name}.{os.getpid()}.tmp")
-        try:
-            file.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_bytes(marshal.dumps(entries))
-            tmp.replace(file)
-        except (OSError, ValueError):
-            with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)
+        with contextlib.suppress(ValueError):
+            folder.write(self.name(key), marshal.dumps(entries))
 
 
 class ParseCache(MarshalCache):
@@ -620,10 +622,31 @@ def render_new(data: dict[str, Any], *, header: str, flow: Sequence[str] = ()) -
 
 
 def dump(data: dict[str, Any]) -> str:
-    """Plain block-style YAML of JSON-like ``data``, keys in the given order (front matter, reports)."""
+    """Plain block-style YAML of JSON-like ``data``, keys in the given order (front matter, reports).
+
+    Text reads back as text in YAML 1.1 and 1.2 readers alike: a model named
+    ``1e5`` or ``0o17`` is quoted, though PyYAML (YAML 1.1) alone would not.
+    """
     import yaml
 
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False, width=1000)
+    return yaml.dump(data, Dumper=_dumper(), sort_keys=False, allow_unicode=True, default_flow_style=False, width=1000)
+
+
+@cache
+def _dumper() -> Any:
+    """PyYAML's safe dumper, also quoting text that a YAML 1.2 reader (ours, ruamel's) takes for a number."""
+    import yaml
+    from ruamel.yaml.resolver import implicit_resolvers
+
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    # A plain scalar that any of these resolves to another tag than str is written quoted.
+    for tag, pattern, first in _SCALARS:
+        Dumper.add_implicit_resolver(f"tag:yaml.org,2002:{tag}", re.compile(pattern), list(first))
+    for _versions, ruamel_tag, regexp, chars in implicit_resolvers:
+        Dumper.add_implicit_resolver(ruamel_tag, regexp, chars)
+    return Dumper
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -2,8 +2,13 @@
 
 A date alone means 00:00 UTC that day; a datetime without a zone is UTC.
 Relative forms count back from ``now``: ``now``, ``today`` and ``yesterday``
-(00:00 UTC), and ``N unit(s) ago`` or ``a/an unit ago`` with seconds, minutes,
-hours, days, weeks, months (calendar months) or years.
+(00:00 UTC), and ``N unit(s) ago`` or ``a/an unit ago`` with milliseconds
+(``ms``), seconds, minutes (``m``), hours, days, weeks, months (calendar
+months) or years.
+
+A moment before :data:`EARLIEST` (the Unix epoch: git records nothing
+earlier, and neither does a registry) is refused, so no verb computes with
+dates at the edge of the calendar.
 """
 
 from __future__ import annotations
@@ -12,14 +17,24 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Final
 
-from regops.errors import TimeSpecError
+from regops.errors import RegopsError, TimeSpecError
 
-__all__ = ["as_utc", "parse_time"]
+__all__ = ["EARLIEST", "TimeOutOfRangeError", "as_utc", "parse_time"]
 
+EARLIEST: Final = datetime(1970, 1, 1, tzinfo=UTC)
+# "ms" before "m": otherwise "5 ms ago" reads as the unit "m" with a plural "s" (five minutes).
 _RELATIVE: Final = re.compile(
-    r"^(?P<n>\d+|an?|one)\s*(?P<unit>s|sec|second|m|min|minute|h|hour|d|day|w|week|month|y|year)s?\s+ago$"
+    r"^(?P<n>\d+|an?|one)\s*"
+    r"(?P<unit>ms|msec|millisecond|s|sec|second|m|min|minute|h|hour|d|day|w|week|month|y|year)s?\s+ago$"
 )
-_SECONDS: Final = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600}
+_MS: Final = timedelta(milliseconds=1)
+_S: Final = timedelta(seconds=1)
+_SPANS: Final = {
+    **dict.fromkeys(("ms", "msec", "millisecond"), _MS),
+    **dict.fromkeys(("s", "sec", "second"), _S),
+    **dict.fromkeys(("m", "min", "minute"), 60 * _S),
+    **dict.fromkeys(("h", "hour"), 3600 * _S),
+}
 _DAYS: Final = {"d": 1, "day": 1, "w": 7, "week": 7}
 
 
@@ -33,16 +48,34 @@ def parse_time(text: str, *, now: datetime | None = None) -> datetime:
         return named[spec]
     match = _RELATIVE.match(spec)
     try:
-        return _ago(now, match["n"], match["unit"]) if match else _absolute(text.strip())
+        moment = _ago(now, match["n"], match["unit"]) if match else _absolute(text.strip())
     except (ValueError, OverflowError):
         # Out of the calendar's range (year 1 to 9999), or not a date at all.
         raise TimeSpecError(text.strip()) from None
+    if moment < EARLIEST:
+        raise TimeOutOfRangeError(text.strip(), moment)
+    return moment
+
+
+class TimeOutOfRangeError(TimeSpecError):
+    """A readable moment before :data:`EARLIEST`; ``moment`` is what the text named."""
+
+    def __init__(self, text: str, moment: datetime) -> None:
+        self.text = text
+        self.moment = moment
+        named, earliest = (m.isoformat().replace("+00:00", "Z") for m in (moment, EARLIEST))
+        # Not TimeSpecError's "cannot read": the text was read; the moment is what is refused.
+        RegopsError.__init__(
+            self,
+            f"{text!r} names {named}, before {earliest}: a registry records nothing that early "
+            "(git's clock starts in 1970); give a moment from then on",
+        )
 
 
 def _ago(now: datetime, amount: str, unit: str) -> datetime:
     n = int(amount) if amount.isdigit() else 1
-    if unit in _SECONDS:
-        return now - timedelta(seconds=n * _SECONDS[unit])
+    if unit in _SPANS:
+        return now - n * _SPANS[unit]
     if unit in _DAYS:
         return now - timedelta(days=n * _DAYS[unit])
     months = n * (12 if unit in ("y", "year") else 1)
