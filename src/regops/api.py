@@ -479,6 +479,7 @@ def retention_apply(
     from regops.adapters.local import LocalStorage
 
     root = open_registry(registry).root
+    now = _moment(now)  # a bad time is a usage error before anything is claimed or moved
     with lifecycle.locked(root):
         opened = open_registry(root)
         _refuse_shared_storage(opened)
