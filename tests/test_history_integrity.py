@@ -218,9 +218,7 @@ def test_two_hand_written_versions_in_staging_at_once_are_refused(
 
     code, rows = _rows(tree, capsys)
 
-    message = (
-        "intent 2.0.0 and 2.1.0 both held staging from 2026-02-10T10:00:00+00:00 until 2026-02-20T10:00:00+00:00"
-    )
+    message = "intent 2.0.0 and 2.1.0 both held staging from 2026-02-10T10:00:00+00:00 until 2026-02-20T10:00:00+00:00"
     assert code == 1, rows
     assert [r.split(": ", 2)[:2] for r in rows if message in r] == [
         ["registry/models/intent/2.0.0.yaml:27:5", "transitions[2]"],
