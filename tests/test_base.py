@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,7 @@ import pytest
 from regops import api
 from regops.adapters.git import GitError
 from regops.cli import main
+from regops.registry import Registry
 from tests.conftest import git, run_regops, weights
 
 
@@ -167,3 +170,30 @@ def test_two_prod_changes_made_on_one_base_cannot_both_merge(
     git(repo, "merge", "-q", "--no-ff", "-m", "Merge rollback-b", "rollback-b")
     found = [str(p) for p in api.validate(registry=repo / "registry", base="HEAD^")]
     assert any("stage: 2 versions of sentiment are in prod (1.0.0, 1.1.0)" in line for line in found), found
+
+
+def test_a_new_version_file_cannot_bring_a_backdated_history(repo: Path) -> None:
+    """A version file new in the change is all new transitions: none may be dated before the model's last one on
+    the base (1.0.0 -> prod, when the fixture ran), however consistent the file is in itself."""
+    last = max(e.at for e in Registry.load(repo / "registry").history("sentiment"))
+    then = last - timedelta(days=40)
+    text = (repo / V2).read_text()
+    head = text[: text.index("stage:")].replace("version: 1.1.0", "version: 1.0.1")
+    head = re.sub(r"created_at: \S+", f"created_at: {_iso(then)}", head)
+    new = repo / "registry/models/sentiment/1.0.1.yaml"
+    new.write_text(
+        head + "stage: archived\ntransitions:\n"
+        f"  - {{from: candidate, to: dev, at: {_iso(then + timedelta(hours=1))}, by: alice}}\n"
+        f"  - {{from: dev, to: archived, at: {_iso(then + timedelta(hours=2))}, by: alice}}\n"
+    )
+    found = [p for p in problems(repo) if "never backdated" in p]
+    assert [row.split(", before the last transition of this model already on main (")[0] for row in found] == [
+        f"registry/models/sentiment/1.0.1.yaml: transitions[{i}].at: {step} is dated "
+        f"{(then + timedelta(hours=i + 1)).isoformat()}"
+        for i, step in enumerate(("candidate → dev", "dev → archived"))
+    ], found
+    assert all(f" at {last.isoformat()}): history is only appended, never backdated" in row for row in found)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

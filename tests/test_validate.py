@@ -283,6 +283,18 @@ CASES = [
         "2 versions of sentiment are in dev (1.4.0-rc.1, 1.4.0-rc.2)",
     ),
     Case(
+        "two versions in prod at one moment of the history",
+        _sub(
+            "models/sentiment/1.1.0.yaml",
+            "to: archived, at: 2026-03-01T10:00:00Z",
+            "to: archived, at: 2026-03-05T10:00:00Z",
+        ),
+        "models/sentiment/1.0.0.yaml",
+        "from: archived, to: prod",
+        "transitions[4]",
+        "sentiment 1.1.0 and 1.0.0 both held prod from 2026-03-01T10:00:00+00:00 until 2026-03-05T10:00:00+00:00",
+    ),
+    Case(
         "stage differs from last transition",
         _sub(V, "stage: prod", "stage: archived"),
         V,

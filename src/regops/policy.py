@@ -13,7 +13,9 @@ import math
 import os
 import re
 from collections.abc import Callable, Collection, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 from pathlib import Path
 from typing import Final
 
@@ -336,6 +338,57 @@ def single_holders(registry: Registry, _: datetime) -> Iterator[Problem]:
                 )
 
 
+def stage_history(registry: Registry, _: datetime) -> Iterator[Problem]:
+    """Never two versions of a model in one of dev, staging and prod at the same moment of its history: the spans
+    the transitions of all its versions give (what ``resolve --at`` reads) do not overlap. O(n log n) per model."""
+    for entry in registry.entries():
+        held: dict[Stage, list[_Span]] = {stage: [] for stage in HOLDER_STAGES}
+        for version, stage, start, end in entry.spans():
+            if stage in held and (end is None or end > start):  # an empty span (time out of order) holds nothing
+                held[stage].append((start, _OPEN if end is None else end, version))
+        for stage, spans in held.items():
+            spans.sort(key=itemgetter(0))  # stable: at one start, SemVer order
+            for earlier, later in _overlaps(spans):
+                yield from _overlap_problems(registry, entry, stage, earlier, later)
+
+
+# A span a version held a stage: (start, end, version); a span still open ends at _OPEN.
+_Span = tuple[datetime, datetime, str]
+_OPEN: Final = datetime.max.replace(tzinfo=UTC)
+
+
+def _overlaps(spans: list[_Span]) -> Iterator[tuple[_Span, _Span]]:
+    """Each span (sorted by start) that begins while another version's earlier one still holds, with the one that
+    holds longest: a sweep, linear after the sort. Two spans still open are left to :func:`single_holders`."""
+    holding: _Span | None = None
+    for span in spans:
+        start, end, version = span
+        if holding is not None and start < holding[1] and version != holding[2] and min(end, holding[1]) < _OPEN:
+            yield holding, span
+        if holding is None or end > holding[1]:
+            holding = span
+
+
+def _overlap_problems(
+    registry: Registry, entry: ModelEntry, stage: Stage, earlier: _Span, later: _Span
+) -> Iterator[Problem]:
+    """The overlap, on the transition that entered the stage in one file and the one that left it in the other."""
+    until = min(earlier[1], later[1])
+    message = (
+        f"{entry.name} {earlier[2]} and {later[2]} both held {stage} from {later[0].isoformat()} "
+        f"until {until.isoformat()}: a stage has one holder at a time (the old one leaves it as the new one "
+        "enters, as `regops promote` records it); a transition is backdated or a handover is missing"
+    )
+    for version, moment, entering in ((later[2], later[0], True), (earlier[2], earlier[1], False)):
+        record = entry.versions[version]
+        index = next(
+            (i for i, t in enumerate(record.steps) if t.at == moment and (t.to if entering else t.from_) == stage),
+            None,
+        )
+        field = f"transitions[{index}]" if index is not None else "stage"
+        yield Problem(registry.display(record.path), field=field, message=message)
+
+
 def transitions(registry: Registry, _: datetime) -> Iterator[Problem]:
     """Transitions chain, keep time order, follow the stage machine, and end at ``stage``."""
     allowed: dict[str, set[Stage]] = {stage: set(policy.from_) for stage, policy in registry.config.stages.items()}
@@ -563,6 +616,7 @@ RULES: Final[tuple[Rule, ...]] = (
     parents,
     datasets,
     single_holders,
+    stage_history,
     transitions,
     canary,
     config,
@@ -618,14 +672,10 @@ def against_base(registry: Registry, base: dict[str, bytes], *, ref: str) -> lis
     each new transition is one its author may make: bots only auto-promote to dev and archive.
     """
     root = registry.root.parent
-    folder = registry.root.relative_to(root)
+    records = _base_records(registry, base)
+    latest = _latest_steps(records, ref=ref)
     problems: list[Problem] = []
-    seen: set[str] = set()
-    for relative, raw in sorted(base.items()):
-        kind = _record_kind(Path(relative).relative_to(folder)) if Path(relative).is_relative_to(folder) else None
-        if kind is None:
-            continue
-        seen.add(relative)
+    for relative, (kind, before) in records.items():
         path = root / relative
         if not path.exists():
             problems.append(
@@ -636,16 +686,61 @@ def against_base(registry: Registry, base: dict[str, bytes], *, ref: str) -> lis
                 )
             )
             continue
-        before = store.parse_bytes(raw, relative).data
         after = store.parse_bytes(path.read_bytes(), relative).data
         if before is None or after is None:
             continue  # a file that does not parse is reported by the other rules
-        problems += _changed_record(registry, path, kind, before, after, ref=ref)
+        problems += _changed_record(registry, path, kind, before, after, ref=ref, latest=latest.get(path.parent.name))
     for record in registry.iter_versions():
         relative = record.path.relative_to(root).as_posix()
-        if relative not in seen:
-            problems += _new_transitions(registry, record.path, record.raw.get("transitions", []), start=0)
+        if relative not in records:
+            steps = record.raw.get("transitions", [])
+            problems += _new_transitions(
+                registry, record.path, steps, start=0, latest=latest.get(record.path.parent.name)
+            )
     return sorted(set(locate_all(registry, problems)))
+
+
+def _base_records(registry: Registry, base: dict[str, bytes]) -> dict[str, tuple[str, dict[str, object] | None]]:
+    """The version and dataset records on the base (path under the repository root -> kind, parsed data)."""
+    folder = registry.root.relative_to(registry.root.parent)
+    records: dict[str, tuple[str, dict[str, object] | None]] = {}
+    for relative, raw in sorted(base.items()):
+        kind = _record_kind(Path(relative).relative_to(folder)) if Path(relative).is_relative_to(folder) else None
+        if kind is not None:
+            records[relative] = (kind, store.parse_bytes(raw, relative).data)
+    return records
+
+
+@dataclass(frozen=True)
+class _Latest:
+    """The last transition of a model already on the base: new ones may not be dated before it."""
+
+    at: datetime
+    what: str  # "1.2.0: candidate → dev"
+    ref: str  # the base branch
+
+
+def _latest_steps(records: dict[str, tuple[str, dict[str, object] | None]], *, ref: str) -> dict[str, _Latest]:
+    """Per model folder, the latest transition any of its versions has on the base."""
+    latest: dict[str, _Latest] = {}
+    for relative, (kind, data) in records.items():
+        steps = data.get("transitions") if kind == "version" and data is not None else None
+        for step in steps if isinstance(steps, list) else ():
+            at = _moment(step.get("at")) if isinstance(step, dict) else None
+            model = Path(relative).parent.name
+            if at is not None and (model not in latest or at > latest[model].at):
+                what = f"{Path(relative).stem}: {step.get('from')} → {step.get('to')}"
+                latest[model] = _Latest(at, what, ref)
+    return latest
+
+
+def _moment(text: object) -> datetime | None:
+    """A timestamp as a file on the base holds it; None when it is not one with a time zone."""
+    try:
+        moment = datetime.fromisoformat(text) if isinstance(text, str) else None
+    except ValueError:
+        return None
+    return moment if moment is not None and moment.tzinfo is not None else None
 
 
 def added_transitions(registry: Registry, base: dict[str, bytes]) -> list[tuple[VersionRecord, dict[str, str]]]:
@@ -661,7 +756,14 @@ def added_transitions(registry: Registry, base: dict[str, bytes]) -> list[tuple[
 
 
 def _changed_record(
-    registry: Registry, path: Path, kind: str, before: dict[str, object], after: dict[str, object], *, ref: str
+    registry: Registry,
+    path: Path,
+    kind: str,
+    before: dict[str, object],
+    after: dict[str, object],
+    *,
+    ref: str,
+    latest: _Latest | None,
 ) -> list[Problem]:
     shown = registry.display(path)
     if kind == "dataset":
@@ -694,7 +796,7 @@ def _changed_record(
                     message=f"transitions are append-only: this one was recorded on {ref} and has been edited",
                 )
             )
-    return problems + _new_transitions(registry, path, new, start=len(old))
+    return problems + _new_transitions(registry, path, new, start=len(old), latest=latest)
 
 
 def _stamped(before: dict[str, object], after: dict[str, object]) -> bool:
@@ -703,10 +805,13 @@ def _stamped(before: dict[str, object], after: dict[str, object]) -> bool:
     return bool(added) and added <= STAMPED and all(after[k] == v for k, v in before.items())
 
 
-def _new_transitions(registry: Registry, path: Path, transitions: list[dict[str, str]], *, start: int) -> list[Problem]:
+def _new_transitions(
+    registry: Registry, path: Path, transitions: list[dict[str, str]], *, start: int, latest: _Latest | None
+) -> list[Problem]:
     problems = []
     shown = registry.display(path)
     for i, step in enumerate(transitions[start:], start=start):
+        problems += _backdated(shown, i, step, latest)
         by, target = step.get("by", ""), step.get("to")
         if registry.config.is_bot(by) and not bot_may_enter(registry.config, target):  # type: ignore[arg-type]
             problems.append(
@@ -727,6 +832,20 @@ def _new_transitions(registry: Registry, path: Path, transitions: list[dict[str,
             for key in sorted(STAMPED & set(step))
         ]
     return problems
+
+
+def _backdated(shown: str, index: int, step: dict[str, str], latest: _Latest | None) -> list[Problem]:
+    """A new transition dated before the model's last one on the base (beyond clock skew) rewrites history:
+    ``resolve --at`` would then name a version that never held the stage at that moment."""
+    at = _moment(step.get("at"))
+    if latest is None or at is None or at >= latest.at - CLOCK_SKEW:
+        return []
+    message = (
+        f"{step.get('from')} → {step.get('to')} is dated {at.isoformat()}, before the last transition of this "
+        f"model already on {latest.ref} ({latest.what} at {latest.at.isoformat()}): history is only appended, "
+        "never backdated; record the transition as of now (as `regops promote` and `regops rollback` do)"
+    )
+    return [Problem(shown, field=f"transitions[{index}].at", message=message)]
 
 
 def bot_may_enter(config: ConfigRecord, target: Stage) -> bool:

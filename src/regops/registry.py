@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
+from itertools import starmap
+from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal, cast
 
@@ -374,15 +376,23 @@ class ModelEntry:
     def ordered(self) -> list[VersionRecord]:
         return sorted(self.versions.values(), key=lambda r: version_key(r.version))
 
+    def spans(self) -> Iterator[tuple[str, Stage, datetime, datetime | None]]:
+        """``(version, stage, start, end)`` for every stage each version held (``end`` None: it holds it still),
+        version by version in SemVer order: the one reading of transitions as time, for :attr:`intervals` and
+        for the rules that check a history as a whole (plain tuples: validate reads every version's)."""
+        for record in self.ordered:
+            version, start = record.version, record.created_at
+            stage: Stage = "candidate"
+            for step in record.steps:
+                yield version, stage, start, step.at
+                start, stage = step.at, step.to
+            yield version, stage, start, None
+
     @cached_property
     def intervals(self) -> list[Interval]:
-        spans: list[Interval] = []
-        for record in self.versions.values():
-            steps: list[tuple[datetime, Stage]] = [(record.created_at, "candidate")]
-            steps += [(t.at, t.to) for t in record.steps]
-            for (start, stage), nxt in zip(steps, [*steps[1:], None], strict=True):
-                spans.append(Interval(record.version, stage, start, nxt[0] if nxt else None))
-        return sorted(spans, key=lambda i: (i.start, version_key(i.version)))
+        """Every stage each version held; by start, then version (SemVer order), then the version's own order."""
+        # A stable sort by start alone: spans come in SemVer order, so ties need no version key per span.
+        return sorted(starmap(Interval, self.spans()), key=attrgetter("start"))
 
 
 # --- answers -------------------------------------------------------------------
