@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from regops import canary, lifecycle, report
+from regops import canary, lifecycle, publish
 from regops.adapters.metrics import MetricsError, MetricsSource, PrometheusSource, open_metrics
 from regops.canary import Checked, MetricResult, Rule, Settings
 from regops.flows.pulls import commit, on_branch
@@ -226,7 +226,7 @@ def _canary_pull(root: Path, check: Checked, *, github: GitHub, by: str) -> str:
         model=check.model,
         by=who,
         github=github,
-        preface=report.canary_evidence(check),
+        preface=publish.canary_evidence(check),
         author=by,
     )
     return f"opened #{pull.number}: {pull.url}"

@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from regops import approvals, gate, lifecycle, policy, report, store, sync
+from regops import approvals, gate, lifecycle, policy, publish, store, sync
 from regops.adapters import git
 from regops.approvals import Move, Outcome
 from regops.errors import RegopsError
@@ -181,9 +181,9 @@ def on_branch(
             shown = [(before.version(m.model, m.version), m.source, m.target) for m in pr_moves(head, files)]
             new = [r for r in head.iter_versions() if r.path.relative_to(root).as_posix() not in files]
             page = (
-                report.review_page(before, shown)
+                publish.review_page(before, shown)
                 if shown
-                else report.review_page(head, [(r, "registered", "candidate") for r in new])
+                else publish.review_page(head, [(r, "registered", "candidate") for r in new])
             )
         try:
             git.push_new_branch(root, branch)
@@ -460,8 +460,8 @@ def _report(opened: Registry, pull: Pull, gh: GitHub) -> tuple[str, str]:
         moves = pr_moves(head, base_files)
         # A version the pull request adds is shown from its head; one already on the base as the base has it.
         records = [(base.find(m.ref) or head.version(m.model, m.version), m.source, m.target) for m in moves]
-        page = report.review_page(head, records, before=base) if records else ""
-        body = report.pr_comment(problems, page, marker=REPORT_MARKER)
+        page = publish.review_page(head, records, before=base) if records else ""
+        body = publish.pr_comment(problems, page, marker=REPORT_MARKER)
     return gh.upsert_comment(pull.number, REPORT_MARKER, body), body
 
 

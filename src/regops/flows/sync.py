@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from regops import report
+from regops import publish
 from regops import sync as syncing
 from regops.workspace import open_registry, open_storage
 
@@ -33,9 +33,9 @@ def sync(*, registry: RegistryArg = "registry", check: bool = False, model: str 
             target = hub_storage.repos(name)
             return target.repo if target else None
 
-        differences = syncing.compare(opened, hub_storage.hub, repo_for=repo_for, card=report.model_card, model=model)
+        differences = syncing.compare(opened, hub_storage.hub, repo_for=repo_for, card=publish.model_card, model=model)
     else:
-        differences = syncing.compare(opened, None, repo_for=lambda _: None, card=report.model_card, model=model)
+        differences = syncing.compare(opened, None, repo_for=lambda _: None, card=publish.model_card, model=model)
     return syncing.sync(differences, check=check)
 
 
@@ -51,7 +51,7 @@ def drift(*, registry: RegistryArg = "registry", issue: bool = False, github: Gi
     if issue:
         gh = github or GitHub()
         if result.differences:
-            body = f"{DRIFT_MARKER}\n{report.drift_issue(result)}"
+            body = f"{DRIFT_MARKER}\n{publish.drift_issue(result)}"
             gh.upsert_issue(DRIFT_MARKER, title="regops: drift from the registry", body=body, labels=["regops-drift"])
         else:
             gh.close_issue(DRIFT_MARKER, comment="The outside matches the registry again (`regops sync --check`).")
