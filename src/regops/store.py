@@ -36,7 +36,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Self
 
-from regops import __version__
+from regops._version import __version__
 from regops.kinds import Problem
 
 if TYPE_CHECKING:
