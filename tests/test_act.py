@@ -21,6 +21,8 @@ from tests.conftest import commit, git, run_regops, weights
 from tests.servers.github_fixtures import GitHubFixture
 from tests.test_hub import HOT, hf_repo, register, to_prod
 
+pytestmark = pytest.mark.act
+
 REPO = "acme/models"
 ACTIONS_BOT = "github-actions[bot]"
 ACTIONS_TOKEN = "ghs_github_actions_job_token"

@@ -27,6 +27,8 @@ from tests.test_act import ACTIONS_BOT, APP_ID, APP_PRIVATE_KEY, REPO, check, ru
 from tests.test_canary_check import ERRORS_3X, HEALTHY, REF, START, VERSION_FILE, stage_canary
 from tests.test_workflows import load
 
+pytestmark = pytest.mark.act
+
 SCHEDULE = {"schedule": "7,22,37,52 * * * *", "repository": {"full_name": REPO, "default_branch": "main"}}
 CHECK_STEP, PR_STEP = "regops canary check", "regops canary pr"
 

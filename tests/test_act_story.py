@@ -27,6 +27,8 @@ from tests.servers.github_fixtures import GitHubFixture
 from tests.test_act import ACTIONS_BOT, APP_ID, APP_PRIVATE_KEY, REPO, check, runner, states
 from tests.test_hub import HF_CONFIG, HOT, hf_repo
 
+pytestmark = pytest.mark.act
+
 TRAINING_BOT = "training-bot[bot]"
 VERSION = "0.1.0-rc.1"  # the first version of a model, registered with --bump minor
 REF = f"sentiment@{VERSION}"

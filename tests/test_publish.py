@@ -24,8 +24,7 @@ from markdown_it.token import Token
 from regops import api
 from regops.adapters.github import GitHub, GitHubError
 from regops.cli import main
-from regops.registry import LineageNode, Registry
-from regops.report import (
+from regops.publish import (
     REVIEW_MARKER,
     WORD_JOINER,
     drift_issue,
@@ -35,6 +34,7 @@ from regops.report import (
     model_card,
     review_page,
 )
+from regops.registry import LineageNode, Registry
 from regops.sync import Difference, SyncResult
 from tests.conftest import Tree, commit, git, run_regops, weights
 from tests.servers.github_fixtures import GitHubFixture

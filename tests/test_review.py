@@ -6,8 +6,8 @@ import pytest
 
 from regops import api
 from regops.cli import main
+from regops.publish import REVIEW_MARKER, review_page
 from regops.registry import Registry
-from regops.report import REVIEW_MARKER, review_page
 from tests.conftest import Tree
 
 

@@ -9,8 +9,8 @@ import yaml
 
 from regops import api
 from regops.cli import main
+from regops.publish import model_card
 from regops.registry import Registry
-from regops.report import model_card
 from tests.conftest import Tree
 
 

@@ -1,7 +1,7 @@
 """The canary decision: does the staging version hold its guardrails against prod?
 
 Pure: observations in, a verdict with its numbers out. Reading the metrics is
-``adapters/metrics.py``; writing the result and opening pull requests is ``api``.
+``adapters/metrics.py``; writing the result and opening pull requests is ``flows/canary.py``.
 
 A guardrail (:class:`Rule`) is checked on one metric (:func:`check`), and the
 metrics' results make one :class:`Decision` (:func:`decide`). Every test asks

@@ -77,10 +77,10 @@ def cmd_resolve(args: argparse.Namespace) -> int:
 
 
 def cmd_lineage(args: argparse.Namespace) -> int:
-    from regops import api, report
+    from regops import api, publish, report
 
     nodes = api.lineage(args.ref, registry=args.registry, at=args.at)
-    render = report.lineage_mermaid if args.format == "mermaid" else report.lineage_text
+    render = publish.lineage_mermaid if args.format == "mermaid" else report.lineage_text
     return _json_or(args, nodes, render)
 
 
@@ -159,9 +159,9 @@ def cmd_canary_pr(args: argparse.Namespace) -> int:
 
 
 def _canary_out(args: argparse.Namespace, checks: Sequence[Any]) -> None:
-    from regops import report
+    from regops import publish, report
 
-    render = {"text": report.canary_text, "markdown": report.canary_markdown, "json": report.to_json}
+    render = {"text": report.canary_text, "markdown": publish.canary_markdown, "json": report.to_json}
     _out(render[args.format](checks))
 
 

@@ -91,6 +91,7 @@ __all__ = [
     "TreeHash",
     "hash_path",
     "identify",
+    "one_source",
     "read_dvc",
     "register_dataset",
 ]
@@ -799,3 +800,34 @@ def _link(tmp: Path, target: Path, exists: DatasetExistsError) -> None:
         if target.exists():
             raise exists from None
         tmp.replace(target)
+
+
+def one_source(
+    *,
+    path: str | Path | None,
+    dvc: str | Path | None,
+    dvc_path: str | None,
+    iceberg: str | None,
+    snapshot: int | None,
+    delta: str | None,
+    delta_version: int | None,
+) -> Source:
+    """The one source a dataset version is recorded from; naming none, or more than one, is refused."""
+    sources: list[Source] = []
+    if path is not None:
+        sources.append(FromFiles(Path(path)))
+    if dvc is not None:
+        sources.append(FromDvc(Path(dvc), dvc_path))
+    if iceberg is not None or snapshot is not None:
+        if iceberg is None or snapshot is None:
+            raise RegopsError("an Iceberg reference needs both --iceberg TABLE and --snapshot ID")
+        sources.append(FromIceberg(iceberg, snapshot))
+    if delta is not None or delta_version is not None:
+        if delta is None or delta_version is None:
+            raise RegopsError("a Delta reference needs both --delta PATH and --delta-version N")
+        sources.append(FromDelta(delta, delta_version))
+    if len(sources) != 1:
+        raise RegopsError(
+            "name the data once: PATH, --from-dvc FILE, --iceberg TABLE --snapshot ID or --delta PATH --delta-version N"
+        )
+    return sources[0]

@@ -14,7 +14,6 @@ import fcntl
 import math
 import os
 import re
-import subprocess
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,12 +21,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from pydantic import TypeAdapter, ValidationError
-
 from regops import store
 from regops.errors import RegopsError
-from regops.kinds import LOGIN_PATTERN, Stage, version_key
-from regops.model import ArtifactPath
+from regops.kinds import Stage, version_key
 from regops.policy import bot_may_enter, needs_passed_canary, schema_comment, step_allowed
 from regops.registry import HOLDER_STAGES, LOCK_FILE, Registry, StageRule, VersionRecord
 from regops.storage import Artifact, ArtifactsMissingError, Storage, hash_files
@@ -42,7 +38,6 @@ __all__ = [
     "apply",
     "auto_promote",
     "bump_version",
-    "identity",
     "locked",
     "promote",
     "record_canary",
@@ -93,39 +88,7 @@ class Plan:
         return bool(self.changes)
 
 
-# --- identity, lock, apply -----------------------------------------------------------
-
-
-def identity(explicit: str | None = None) -> str:
-    """Who is acting, as a GitHub login. In GitHub Actions the event's actor (``GITHUB_ACTOR``), or ``--by`` naming
-    the workflow's own bot identity (an App login, ``…[bot]``); elsewhere ``--by``, else a configured login
-    (``REGOPS_LOGIN``, or ``git config regops.login``). Never git's ``user.name``, a display name anyone sets:
-    the approvals check excludes the person a transition names, so it must be a login.
-    """
-    actor = os.environ.get("GITHUB_ACTOR") if os.environ.get("GITHUB_ACTIONS") == "true" else None
-    if actor and explicit and explicit != actor and not explicit.endswith("[bot]"):
-        raise LifecycleError(
-            f"in GitHub Actions regops records the event's actor ({actor}) or the workflow's bot; "
-            f"--by {explicit} would record someone else"
-        )
-    found = explicit or actor or os.environ.get("REGOPS_LOGIN") or _git_login()
-    if not found:
-        raise LifecycleError(
-            "who is acting? regops records a GitHub login: pass --by LOGIN, or set it once with "
-            "`git config --global regops.login LOGIN` (or REGOPS_LOGIN)"
-        )
-    if not re.match(LOGIN_PATTERN, found):
-        raise LifecycleError(f"{found!r} is not a GitHub login (letters, digits and '-'; an App as name[bot])")
-    return found
-
-
-def _git_login() -> str:
-    try:
-        return subprocess.run(
-            ["git", "config", "regops.login"], capture_output=True, text=True, check=False, timeout=10
-        ).stdout.strip()
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
+# --- lock, apply -----------------------------------------------------------
 
 
 @contextmanager
@@ -485,9 +448,6 @@ def bump_version(existing: Sequence[str], bump: Bump) -> str:
     return f"{major}.{minor}.{patch}-rc.1"
 
 
-_ARTIFACT_PATH: Final[TypeAdapter[str]] = TypeAdapter(ArtifactPath)
-
-
 def register(
     registry: Registry,
     model: str,
@@ -561,9 +521,15 @@ def register(
 
 def _recordable(folder: Path, files: Sequence[str]) -> None:
     """Refuse, before anything is stored, a file whose path the version file may not record (model.ArtifactPath)."""
+    # Imported here: pydantic costs ~0.3 s, which the read verbs (a warm `regops status`) never pay.
+    from pydantic import TypeAdapter, ValidationError
+
+    from regops.model import ArtifactPath
+
+    adapter = TypeAdapter(ArtifactPath)
     for path in files:
         try:
-            _ARTIFACT_PATH.validate_python(path)
+            adapter.validate_python(path)
         except ValidationError as e:
             reason = str(e.errors()[0].get("ctx", {}).get("error", e.errors()[0]["msg"]))
             raise LifecycleError(f"{folder / path}: {reason}; rename or remove it and run again") from e

@@ -36,7 +36,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Self
 
-from regops import __version__
+from regops._version import __version__
 from regops.cache import CacheDir, cache_root
 from regops.kinds import Problem
 

@@ -1,0 +1,528 @@
+"""Changes made as pull requests, and pull requests judged: branch, commit, push, open; check, report, stamp.
+
+A write made with ``--pr`` (:func:`as_pull_request`, :func:`on_branch`) is made
+on a new branch, committed, pushed and proposed with the review page as its
+body. The required check ``regops/approvals`` (:func:`pr_check` and its
+``head``/``group`` forms) judges a pull request's changes by its base's policy
+(:mod:`regops.gate`, :mod:`regops.approvals`); :func:`pr_report` keeps its one
+comment; :func:`pr_stamp` records, after the merge, who approved each
+transition; :func:`commit` commits and pushes what regops changed on main.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+from regops import approvals, gate, lifecycle, policy, publish, store, sync
+from regops.adapters import git
+from regops.approvals import Move, Outcome
+from regops.errors import RegopsError
+from regops.kinds import Problem
+from regops.lifecycle import Plan
+from regops.registry import Registry, VersionRecord
+from regops.workspace import noreply, open_registry, registry_at, workflow_bot, write
+
+if TYPE_CHECKING:
+    from regops.adapters.github import GitHub, Pull
+    from regops.workspace import RegistryArg
+
+__all__ = [
+    "REPORT_MARKER",
+    "as_pull_request",
+    "commit",
+    "merge_group_pull",
+    "on_branch",
+    "pr_check",
+    "pr_check_group",
+    "pr_check_head",
+    "pr_moves",
+    "pr_report",
+    "pr_report_head",
+    "pr_stamp",
+    "protected_branches",
+    "registry_at",
+]
+
+
+def _expander(github: GitHub) -> Callable[[Sequence[str]], set[str]]:
+    """Approvers as a need lists them (logins, ``@org/team``s) -> logins, each team asked GitHub once."""
+    teams: dict[str, set[str]] = {}
+
+    def expand(approvers: Sequence[str]) -> set[str]:
+        people: set[str] = set()
+        for who in approvers:
+            if "/" in who:
+                people |= teams.setdefault(who, github.team_members(who))
+            else:
+                people.add(who.lstrip("@"))
+        return people
+
+    return expand
+
+
+def pr_moves(head: Registry, base_files: dict[str, bytes], *, recorded: dict[str, bytes] | None = None) -> list[Move]:
+    """The stage changes a pull request makes: transitions its head adds to the base's records.
+
+    A move's canary result is the one recorded on the base branch (``recorded``:
+    its files as they are now, default ``base_files``), never the pull request's
+    own: a PR cannot pass its own canary, and a canary that failed on main after
+    the PR was opened fails it.
+    """
+    root = head.root.parent
+    on_base = base_files if recorded is None else recorded
+
+    def canary(record: VersionRecord) -> str | None:
+        relative = record.path.relative_to(root).as_posix()
+        data = store.parse_bytes(on_base[relative], relative).data if relative in on_base else None
+        return ((data or {}).get("canary") or {}).get("result")
+
+    return [
+        Move(record.model, record.version, step["from"], step["to"], canary(record), step.get("by"))  # type: ignore[arg-type]
+        for record, step in policy.added_transitions(head, base_files)
+    ]
+
+
+def as_pull_request(
+    registry: RegistryArg,
+    plan_it: Callable[[Registry], Plan],
+    *,
+    title: str,
+    branch: str,
+    labels: list[str],
+    model: str,
+    by: str,
+    github: GitHub | None = None,
+) -> Plan:
+    """A write (promote, rollback) made as a pull request: see :func:`on_branch`."""
+    opened = open_registry(registry)
+    plan, pull = on_branch(
+        opened,
+        lambda: write(opened.root, plan_it, dry_run=False),
+        title=title,
+        branch=branch,
+        labels=labels,
+        model=model,
+        by=by,
+        github=github,
+        rename=True,
+    )
+    plan.notes.append(f"opened pull request #{pull.number}: {pull.url}")
+    return plan
+
+
+T = TypeVar("T")
+
+
+def on_branch(
+    opened: Registry,
+    change: Callable[[], T],
+    *,
+    title: str,
+    branch: str,
+    labels: list[str],
+    model: str,
+    by: str,
+    github: GitHub | None = None,
+    preface: str = "",
+    author: str | None = None,
+    rename: bool = False,
+) -> tuple[T, Pull]:
+    """Make ``change`` on a new branch, commit and push it, and open the pull request whose body is the review page.
+
+    The branch is one regops creates: when ``branch`` exists already, in the
+    checkout or on origin, ``rename`` picks the first free ``branch-2``,
+    ``branch-3``, … and otherwise the call is refused (the canary's branch names
+    its decision, so it is never renamed). The push is a plain push of that new
+    branch, so the pull request carries regops' commit and nothing else. The
+    checkout returns to the branch it was on (where the change is not applied);
+    when anything fails before the push is done, the new branch is deleted and
+    the registry is as it was. The model's owners are asked for review (teams by
+    slug), the author aside. New versions (a registration) are shown against the
+    current holders as the transitions of a promotion are. ``preface`` goes above
+    the review page; ``author`` (a login) makes the commit, else git's configured user.
+    """
+    # Imported here: PyGithub costs ~0.2 s, paid only by the verbs that talk to GitHub.
+    from regops.adapters.github import GitHub
+
+    root = opened.root.parent
+    folder = opened.root.relative_to(root).as_posix()
+    if dirty := git.changed(root, folder):
+        raise RegopsError(f"{folder}/ has uncommitted changes ({dirty[0].strip()}, …): commit or stash them first")
+    gh = github or GitHub()
+    base = git.current_branch(root)
+    branch = git.new_branch_name(root, branch, suffix=rename)
+    with _new_branch(root, folder, base=base, branch=branch):
+        result = change()
+        git.commit_paths(root, [folder], title, author=author, email=noreply(author, gh))
+        head = open_registry(opened.root)
+        with registry_at(opened, base) as (before, files):
+            shown = [(before.version(m.model, m.version), m.source, m.target) for m in pr_moves(head, files)]
+            new = [r for r in head.iter_versions() if r.path.relative_to(root).as_posix() not in files]
+            page = (
+                publish.review_page(before, shown)
+                if shown
+                else publish.review_page(head, [(r, "registered", "candidate") for r in new])
+            )
+        try:
+            git.push_new_branch(root, branch)
+        except git.GitError as e:
+            raise git.GitError(
+                f"{e}; nothing was pushed: regops deleted its branch {branch} and returned to {base}, the registry "
+                "as it was. Fix what git says and run the same command again"
+            ) from e
+    owners = opened.model(model).raw["owners"]
+    reviewers = [o for o in owners if "/" not in o and o != by]
+    teams = [o.split("/", 1)[1] for o in owners if "/" in o]
+    try:
+        pull = gh.open_pull(
+            head=branch,
+            base=base,
+            title=title,
+            body=f"{preface}\n\n{page}" if preface else page,
+            labels=labels,
+            reviewers=reviewers,
+            teams=teams,
+        )
+    except RegopsError as e:
+        git.delete_branch(root, branch)
+        raise RegopsError(
+            f"{e}; the change is pushed as branch {branch} of origin: open the pull request from it, or delete it "
+            f"(`git push origin --delete {branch}`); running the same command again makes a new branch"
+        ) from e
+    return result, pull
+
+
+@contextmanager
+def _new_branch(root: Path, folder: str, *, base: str, branch: str) -> Iterator[None]:
+    """Work on ``branch``, created from ``base``, and return to ``base``; when the work fails, its changes under
+    ``folder`` and the branch are thrown away, so nothing of it is left to block the next run."""
+    git.checkout(root, branch, create=True)
+    done = False
+    try:
+        yield
+        done = True
+    finally:
+        if not done:
+            git.discard(root, folder)
+        git.checkout(root, base)
+        if not done:
+            git.delete_branch(root, branch)
+
+
+def merge_group_pull(ref: str) -> int:
+    """The pull request a merge-queue branch (``gh-readonly-queue/main/pr-42-<sha>``) was made for."""
+    return _queue_entry(ref)[1]
+
+
+def _queue_entry(ref: str) -> tuple[str, int]:
+    """(base branch, pull request number) of a merge-queue branch ``gh-readonly-queue/<base>/pr-<N>-<sha>``."""
+    found = re.search(r"gh-readonly-queue/(.+)/pr-(\d+)-[0-9a-f]+$", ref)
+    if found is None:
+        raise RegopsError(f"{ref!r} is not a merge queue branch (gh-readonly-queue/<base>/pr-<N>-<sha>)")
+    return found.group(1), int(found.group(2))
+
+
+def protected_branches(opened: Registry, gh: GitHub) -> tuple[str, ...]:
+    """The branches whose pull requests are judged: regops.yaml's ``protected_branches``, else the default branch."""
+    return opened.config.protected_branches or (gh.default_branch(),)
+
+
+def _not_judged(pull: Pull) -> Outcome:
+    return Outcome(base_ref=pull.base_ref, skipped=f"into {pull.base_ref}, not a protected branch: not judged")
+
+
+def pr_check(
+    number: int, *, registry: RegistryArg = "registry", github: GitHub | None = None, status_sha: str | None = None
+) -> Outcome:
+    """The required check ``regops/approvals`` of pull request ``number``, reported as a commit status on its head.
+
+    Every change the PR makes is judged (:mod:`regops.gate`, default deny) by the policy of its base commit, the
+    changes read from git (fetch them first), the reviews and commits from GitHub; the head's validation problems
+    against the base fail it too. A PR into a branch that is not protected (``protected_branches``) is not
+    judged and gets no status. ``status_sha`` reports on another commit.
+    """
+    # Imported here: PyGithub costs ~0.2 s, paid only by the verbs that talk to GitHub.
+    from regops.adapters.github import GitHub
+
+    gh = github or GitHub()
+    opened = open_registry(registry)
+    pull = gh.pull(number)
+    if pull.base_ref not in protected_branches(opened, gh):
+        return _not_judged(pull)
+    outcome = _approvals(opened, pull, gh)
+    gh.set_status(status_sha or pull.head_sha, ok=outcome.ok, description=outcome.summary)
+    return outcome
+
+
+def pr_check_head(
+    head_sha: str, *, registry: RegistryArg = "registry", github: GitHub | None = None
+) -> dict[int, Outcome]:
+    """:func:`pr_check` for the open pull requests into protected branches whose head commit is ``head_sha``.
+
+    For a workflow trusted with a write token (``workflow_run``): the pull
+    requests are found by their head among the open ones, and their heads
+    (``refs/pull/N/head``) and base commits fetched from ``origin`` as git
+    objects, nothing checked out. None open (the branch moved on, or it closed):
+    ``{}`` and no status, as the newer head's run decides.
+
+    A commit status belongs to the commit, not to one pull request, so pull requests sharing a head share it:
+    it passes when, for each protected base branch they target, at least one of the pull requests into that
+    branch passes. A pull request (a fork's, say) sharing an approved head cannot fail it — merging either
+    brings the same approved change into that branch — and a pass judged for one branch never stands for
+    another, whose policy may be stricter.
+    """
+    # Imported here: PyGithub costs ~0.2 s, paid only by the verbs that talk to GitHub.
+    from regops.adapters.github import GitHub
+
+    gh = github or GitHub()
+    opened = open_registry(registry)
+    protected = protected_branches(opened, gh)
+    pulls = [pull for pull in _pulls_at(opened, head_sha, gh, protected) if pull.base_ref in protected]
+    outcomes = {pull.number: _approvals(opened, pull, gh) for pull in pulls}
+    if outcomes:
+        ok, shown = _shared_status(pulls, outcomes)
+        gh.set_status(head_sha, ok=ok, description=shown)
+    return outcomes
+
+
+def _shared_status(pulls: Sequence[Pull], outcomes: Mapping[int, Outcome]) -> tuple[bool, str]:
+    """The one status of pull requests sharing a head (see :func:`pr_check_head`): (passes, description)."""
+    failing = []
+    for base in sorted({pull.base_ref for pull in pulls}):
+        into = [pull.number for pull in pulls if pull.base_ref == base]
+        if not any(outcomes[n].ok for n in into):
+            failing.append(into[0])
+    number = failing[0] if failing else next(n for n, o in outcomes.items() if o.ok)
+    which = f"#{number}: " if len(outcomes) > 1 else ""
+    return not failing, which + outcomes[number].summary
+
+
+def _pulls_at(opened: Registry, head_sha: str, gh: GitHub, protected: Sequence[str] = ()) -> list[Pull]:
+    """The open pull requests whose head is ``head_sha``, with their head (``refs/pull/N/head``, which GitHub keeps
+    for forks' pull requests too) and base commits fetched from ``origin``: git objects, never checked out."""
+    pulls = gh.open_pulls(head_sha=head_sha)
+    wanted = [pull for pull in pulls if not protected or pull.base_ref in protected]
+    if wanted:
+        heads = [f"+refs/pull/{pull.number}/head:refs/remotes/pull/{pull.number}/head" for pull in wanted]
+        # The base branches as they are now too: canary results recorded on them after the PR was opened count.
+        bases = [f"+refs/heads/{ref}:refs/remotes/origin/{ref}" for ref in sorted({pull.base_ref for pull in wanted})]
+        git.fetch(opened.root.parent, [*heads, *bases, *sorted({pull.base_sha for pull in wanted})])
+    return pulls
+
+
+def _pr_problems(head: Registry, base_files: dict[str, bytes], base_ref: str) -> list[Problem]:
+    """What ``regops validate --base`` finds in the pull request's head."""
+    return sorted(set(policy.check(head)) | set(policy.against_base(head, base_files, ref=base_ref)))
+
+
+def _approvals(opened: Registry, pull: Pull, gh: GitHub, *, base_sha: str | None = None) -> Outcome:
+    """The approvals check of ``pull``: every change it makes judged by its base's policy (``base_sha``, default
+    the pull request's base commit), its validation problems included; no status set."""
+    root = opened.root.parent
+    folder = opened.root.relative_to(root).as_posix()
+    base_sha = base_sha or pull.base_sha
+    # The base branch as this clone last fetched it: canary results recorded on it since the PR's base commit count.
+    latest = git.resolve(root, f"refs/remotes/origin/{pull.base_ref}") or base_sha
+    recorded = git.files_at(root, latest, folder)
+    # The PR's own changes: from where its head branched off the base (GitHub's "files changed"), not the base's tip.
+    fork = git.merge_base(root, base_sha, pull.head_sha)
+    forked = git.files_at(root, fork, folder)
+    with registry_at(opened, base_sha) as (base, base_files), registry_at(opened, pull.head_sha) as (head, ours):
+        needs = gate.needs(
+            git.changes(root, fork, pull.head_sha),
+            base=base,
+            folder=folder,
+            base_files=forked,
+            head_files=ours,
+            recorded=recorded,
+            author=pull.author,
+        )
+        committers, unlinked = gh.committers(pull.number)
+        outcome = approvals.evaluate(
+            needs,
+            reviews=gh.reviews(pull.number),
+            head=pull.head_sha,
+            author=pull.author,
+            committers=committers,
+            expand=_expander(gh),
+            is_bot=base.config.is_bot,
+            unlinked=unlinked,
+        )
+        problems = _pr_problems(head, base_files, pull.base_ref)
+    return replace(outcome, problems=tuple(problems), base_ref=pull.base_ref)
+
+
+def pr_check_group(
+    ref: str,
+    *,
+    sha: str,
+    base_sha: str,
+    registry: RegistryArg = "registry",
+    github: GitHub | None = None,
+) -> Outcome:
+    """The required status on a merge-queue group's commit ``sha`` (branch ``ref``, built on ``base_sha``).
+
+    The group commit itself is judged, not only copied from its pull requests: it must validate against
+    the queue's base, every pull request in the group (the queue's entries between ``base_sha`` and ``sha``)
+    must pass its own approvals check, and the group may change no path that none of them changes.
+    """
+    # Imported here: PyGithub costs ~0.2 s, paid only by the verbs that talk to GitHub.
+    from regops.adapters.github import GitHub
+
+    gh = github or GitHub()
+    opened = open_registry(registry)
+    root, folder = opened.root.parent, opened.root.relative_to(opened.root.parent).as_posix()
+    base_ref, number = _queue_entry(ref)
+    numbers = _group_members(root, base_ref, base_sha, sha) or [number]
+    pulls = [gh.pull(n) for n in numbers]
+    git.fetch(root, [f"+refs/pull/{p.number}/head:refs/remotes/pull/{p.number}/head" for p in pulls])
+    outcomes = [_approvals(opened, pull, gh) for pull in pulls]
+    covered = {
+        c.path for p in pulls for c in git.changes(root, git.merge_base(root, p.base_sha, p.head_sha), p.head_sha)
+    }
+    stray = [c.path for c in git.changes(root, base_sha, sha) if c.path not in covered]
+    with registry_at(opened, sha) as (group, _):
+        problems = _pr_problems(group, git.files_at(root, base_sha, folder), base_ref)
+    problems += [
+        Problem(path, message="the group commit changes it, and none of its pull requests does") for path in stray
+    ]
+    outcome = _group_outcome(outcomes, problems, base_ref)
+    gh.set_status(sha, ok=outcome.ok, description=outcome.summary)
+    return outcome
+
+
+def _group_members(root: Path, base_ref: str, base_sha: str, sha: str) -> list[int]:
+    """The pull requests of a merge-queue group: the queue branches whose commits lie between base and group head."""
+    entries = set(git.first_parents(root, base_sha, sha))
+    branches = git.remote_heads(root, f"refs/heads/gh-readonly-queue/{base_ref}/*")
+    return sorted(_queue_entry(ref)[1] for ref, commit in branches.items() if commit in entries)
+
+
+def _group_outcome(outcomes: Sequence[Outcome], problems: list[Problem], base_ref: str) -> Outcome:
+    return Outcome(
+        [v for o in outcomes for v in o.verdicts],
+        tuple(sorted({*problems, *(p for o in outcomes for p in o.problems)})),
+        base_ref,
+        tuple(u for o in outcomes for u in o.unlinked),
+    )
+
+
+REPORT_MARKER = "<!-- regops:report -->"
+
+
+def pr_report(number: int, *, registry: RegistryArg = "registry", github: GitHub | None = None) -> tuple[str, str]:
+    """Create or update the pull request's one regops comment: validation, then the review page. (action, body)"""
+    # Imported here: PyGithub costs ~0.2 s, paid only by the verbs that talk to GitHub.
+    from regops.adapters.github import GitHub
+
+    gh = github or GitHub()
+    return _report(open_registry(registry), gh.pull(number), gh)
+
+
+def pr_report_head(
+    head_sha: str, *, registry: RegistryArg = "registry", github: GitHub | None = None
+) -> dict[int, str]:
+    """:func:`pr_report` for the open pull request whose head commit is ``head_sha`` (found and fetched as
+    :func:`pr_check_head` does): what was done to each one's comment, by number; ``{}`` when none is open."""
+    # Imported here: PyGithub costs ~0.2 s, paid only by the verbs that talk to GitHub.
+    from regops.adapters.github import GitHub
+
+    gh = github or GitHub()
+    opened = open_registry(registry)
+    return {pull.number: _report(opened, pull, gh)[0] for pull in _pulls_at(opened, head_sha, gh)}
+
+
+def _report(opened: Registry, pull: Pull, gh: GitHub) -> tuple[str, str]:
+    with registry_at(opened, pull.base_sha) as (base, base_files), registry_at(opened, pull.head_sha) as (head, _):
+        problems = _pr_problems(head, base_files, pull.base_ref)
+        moves = pr_moves(head, base_files)
+        # A version the pull request adds is shown from its head; one already on the base as the base has it.
+        records = [(base.find(m.ref) or head.version(m.model, m.version), m.source, m.target) for m in moves]
+        page = publish.review_page(head, records, before=base) if records else ""
+        body = publish.pr_comment(problems, page, marker=REPORT_MARKER)
+    return gh.upsert_comment(pull.number, REPORT_MARKER, body), body
+
+
+def pr_stamp(
+    *, registry: RegistryArg = "registry", since: str = "HEAD^", github: GitHub | None = None, dry_run: bool = False
+) -> Plan:
+    """Record the merged pull request and who approved it on each transition added since ``since``.
+
+    Run on the default branch after a merge (the sync workflow): the pull
+    request is the one GitHub associates with the current commit; each
+    transition's approvers are exactly the reviews that counted for it in the
+    approvals check (the same decision, :func:`regops.approvals.evaluate`, on the
+    pull request's final head and base). Transitions made by bots, or already
+    stamped, are left alone.
+    """
+    # Imported here: PyGithub costs ~0.2 s, paid only by the verbs that talk to GitHub.
+    from regops.adapters.github import GitHub
+
+    gh = github or GitHub()
+    opened = open_registry(registry)
+    with registry_at(opened, since) as (_, before):
+        pending = [
+            (record, step)
+            for record, step in policy.added_transitions(opened, before)
+            if "pr" not in step and not opened.config.is_bot(step["by"])
+        ]
+    if not pending:
+        return lifecycle.Plan(notes=["no transitions to stamp"])
+    pulls = gh.merged_pulls(git.head_commit(opened.root.parent))
+    if not pulls:
+        return lifecycle.Plan(notes=["the current commit came from no merged pull request; nothing stamped"])
+    pull = pulls[0]
+    counted = _counted_by_move(opened, pull, gh, base_sha=git.resolve(opened.root.parent, since) or since)
+
+    def plan_it(r: Registry) -> Plan:
+        plan = lifecycle.Plan()
+        for record, step in pending:
+            fresh = r.version(record.model, record.version)
+            index = fresh.raw["transitions"].index(step)
+            approvers = counted.get((record.model, record.version, step["from"], step["to"]), [])
+            stamped = lifecycle.stamp(fresh, index, pr=pull.number, approved_by=approvers)
+            plan.changes += stamped.changes
+            plan.steps += stamped.steps
+        return plan
+
+    return write(opened.root, plan_it, dry_run=dry_run)
+
+
+def _counted_by_move(
+    opened: Registry, pull: Pull, gh: GitHub, *, base_sha: str
+) -> dict[tuple[str, str, str, str], list[str]]:
+    """Who counted for each transition of the merged ``pull``, judged against ``base_sha`` (the base branch just
+    before the merge); its head is fetched when not at hand (a squash merge leaves it out of the branch)."""
+    root = opened.root.parent
+    if git.resolve(root, pull.head_sha) is None:
+        git.fetch(root, [f"+refs/pull/{pull.number}/head:refs/remotes/pull/{pull.number}/head"])
+    outcome = _approvals(opened, pull, gh, base_sha=base_sha)
+    return {
+        (v.move.model, v.move.version, v.move.source, v.move.target): sorted(v.counted)
+        for v in outcome.verdicts
+        if v.move is not None
+    }
+
+
+def commit(
+    *, registry: RegistryArg = "registry", message: str, push: bool = False, by: str | None = None
+) -> str | None:
+    """Commit what regops changed (registry/, serving.json, CODEOWNERS) and, with ``push``, push it.
+
+    Nothing changed, nothing committed (None). In GitHub Actions without ``by``
+    the commit is made as ``github-actions[bot]``. A push that finds the branch
+    moved on rebases onto it and tries again.
+    """
+    opened = open_registry(registry)
+    root = opened.root.parent
+    author = workflow_bot(by)
+    paths = [opened.root.relative_to(root).as_posix(), sync.MANIFEST, policy.CODEOWNERS]
+    sha = git.commit_paths(root, paths, message, author=author, email=noreply(author))
+    if sha is not None and push:
+        git.push(root, branch=git.current_branch(root))
+    return sha

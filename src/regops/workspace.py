@@ -1,0 +1,189 @@
+"""The workspace: opening a registry and its storage, writing to it under its lock, and who is acting.
+
+Every verb of :mod:`regops.api` and every flow (:mod:`regops.flows`) starts here:
+the registry argument (a path, or an already loaded
+:class:`~regops.registry.Registry`), the storage backend regops.yaml names, and
+the one answer to "who is acting" — the login a transition records
+(:func:`identity`), the workflow's own bot for commits made in GitHub Actions
+(:func:`workflow_bot`) and the e-mail GitHub ties to a login (:func:`noreply`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from regops import lifecycle
+from regops.adapters import git
+from regops.adapters.git import files_at
+from regops.adapters.local import LocalStorage
+from regops.errors import RegopsError
+from regops.kinds import LOGIN_PATTERN
+from regops.lifecycle import LifecycleError, Plan
+from regops.registry import Registry
+from regops.retention import Published, archive_repo, hub_repo, local_stores
+from regops.storage import Storage
+from regops.timespec import parse_time
+
+if TYPE_CHECKING:
+    from regops.adapters.github import GitHub
+
+__all__ = [
+    "files_at_ref",
+    "identity",
+    "noreply",
+    "open_registry",
+    "open_storage",
+    "when",
+    "workflow_bot",
+    "write",
+]
+
+RegistryArg = str | Path | Registry
+TimeArg = str | datetime | None
+
+
+def open_registry(registry: RegistryArg = "registry") -> Registry:
+    return registry if isinstance(registry, Registry) else Registry.load(registry)
+
+
+def when(at: TimeArg) -> datetime | None:
+    return parse_time(at) if isinstance(at, str) else at
+
+
+def open_storage(registry: Registry) -> Storage:
+    """The storage backend regops.yaml names (local paths are relative to the repository holding the registry)."""
+    config = registry.config
+    cold = config.cold_storage or {}
+    hot_path, cold_path = local_stores(registry)
+    if hot_path is not None:
+        if cold.get("backend") == "hf":
+            raise RegopsError(
+                "cold_storage on the Hub needs `storage: {backend: hf}`: local hot storage has no Hub repo"
+            )
+        return LocalStorage(hot_path, cold_path, registry=registry.root)
+    # Imported here: huggingface_hub costs ~0.3 s, which a local-storage registry never pays.
+    from regops.adapters.hub import HubStorage, HubTarget
+
+    def repo_for(model: str) -> HubTarget | None:
+        hub = registry.model(model).raw.get("hub")
+        repo = hub_repo(registry, model, hub)
+        return HubTarget(repo, (hub or {}).get("private", True)) if repo else None
+
+    def archive(repo: str) -> str | None:
+        return archive_repo(registry, repo)
+
+    cold_local = LocalStorage(cold_path, registry=registry.root) if cold_path else None
+    return HubStorage(repo_for, archive=archive, cold_local=cold_local)
+
+
+def write(registry: RegistryArg, plan_it: Callable[[Registry], Plan], *, dry_run: bool) -> Plan:
+    root = open_registry(registry).root
+    if dry_run:
+        return plan_it(open_registry(root))  # planning only: no lock, nothing written
+    with lifecycle.locked(root):
+        plan = plan_it(open_registry(root))  # plan on what is on disk now that the lock is held
+        lifecycle.apply(plan)
+    return plan
+
+
+def identity(explicit: str | None = None) -> str:
+    """Who is acting, as a GitHub login. In GitHub Actions the event's actor (``GITHUB_ACTOR``), or ``--by`` naming
+    the workflow's own bot identity (an App login, ``…[bot]``); elsewhere ``--by``, else a configured login
+    (``REGOPS_LOGIN``, or ``git config regops.login``). Never git's ``user.name``, a display name anyone sets:
+    the approvals check excludes the person a transition names, so it must be a login.
+    """
+    actor = os.environ.get("GITHUB_ACTOR") if os.environ.get("GITHUB_ACTIONS") == "true" else None
+    if actor and explicit and explicit != actor and not explicit.endswith("[bot]"):
+        raise LifecycleError(
+            f"in GitHub Actions regops records the event's actor ({actor}) or the workflow's bot; "
+            f"--by {explicit} would record someone else"
+        )
+    found = explicit or actor or os.environ.get("REGOPS_LOGIN") or _git_login()
+    if not found:
+        raise LifecycleError(
+            "who is acting? regops records a GitHub login: pass --by LOGIN, or set it once with "
+            "`git config --global regops.login LOGIN` (or REGOPS_LOGIN)"
+        )
+    if not re.match(LOGIN_PATTERN, found):
+        raise LifecycleError(f"{found!r} is not a GitHub login (letters, digits and '-'; an App as name[bot])")
+    return found
+
+
+def _git_login() -> str:
+    try:
+        return subprocess.run(
+            ["git", "config", "regops.login"], capture_output=True, text=True, check=False, timeout=10
+        ).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+
+
+def workflow_bot(by: str | None) -> str | None:
+    """``by``; else, inside GitHub Actions, ``github-actions[bot]``: a workflow's commits and checks are its own
+    acts (GITHUB_ACTOR is whoever merged, or last edited a schedule); else None."""
+    return by or ("github-actions[bot]" if os.environ.get("GITHUB_ACTIONS") == "true" else None)
+
+
+def noreply(login: str | None, github: GitHub | None = None) -> str | None:
+    """The e-mail GitHub ties to ``login`` (see :meth:`GitHub.noreply_email`), asked of ``github`` or of the
+    repository the environment names; None without a login, or with no GitHub to ask (a person's own clone:
+    ``login@users.noreply.github.com`` then, which GitHub ties only to accounts older than July 2017)."""
+    # Imported here: PyGithub costs ~0.2 s, and only a commit made as a login asks GitHub.
+    from regops.adapters.github import GitHub, GitHubError
+
+    if login is None or (github is None and not os.environ.get("GITHUB_REPOSITORY")):
+        return None
+    try:
+        return (github or GitHub()).noreply_email(login)
+    except GitHubError:
+        return None
+
+
+def files_at_ref(opened: Registry, ref: str) -> dict[str, bytes]:
+    """The registry folder's files as git ``ref`` has them (paths relative to the repository), read as git objects."""
+    root = opened.root.parent
+    return files_at(root, ref, opened.root.relative_to(root).as_posix())
+
+
+@contextmanager
+def registry_at(opened: Registry, ref: str) -> Iterator[tuple[Registry, dict[str, bytes]]]:
+    """The registry as it is at git ``ref`` (read from git into a temporary folder), and its files' bytes."""
+
+    root = opened.root.parent
+    folder = opened.root.relative_to(root).as_posix()
+    files = git.files_at(root, ref, folder)
+    with tempfile.TemporaryDirectory(prefix="regops-ref-") as tmp:
+        for relative, data in files.items():
+            target = Path(tmp) / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        (Path(tmp) / folder).mkdir(parents=True, exist_ok=True)
+        yield Registry.load(Path(tmp) / folder), files
+
+
+def published_record(opened: Registry, ref: str | None) -> Published | None:
+    """The record as published at git ``ref`` (default: where a push from the checkout goes); None outside git."""
+    root = opened.root.parent
+    name = ref or git.published_ref(root)
+    if name is None:
+        return None
+    if ref is None and git.resolve(root, name) is None:
+        return Published.of(name, None)  # nothing committed yet: nothing is published
+    with registry_at(opened, name) as (at, files):
+        return Published.of(name, at if files else None)
+
+
+def owned_storage(registry: Registry) -> Storage:
+    """:func:`open_storage`, refusing (before anything moves) a local store another registry owns."""
+    storage = open_storage(registry)
+    if isinstance(storage, LocalStorage):
+        storage.claim(storage.hot)
+    return storage
