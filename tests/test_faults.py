@@ -26,7 +26,7 @@ import pytest
 from regops import api
 from regops.cli import main
 from regops.lifecycle import LOCK_FILE, locked
-from regops.storage import PARTIAL_DIR, Artifact, part_name
+from regops.weights import PARTIAL_DIR, Artifact, part_name
 from tests.conftest import Tree
 
 MODEL_DIR = "models/sentiment"

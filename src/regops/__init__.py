@@ -26,10 +26,10 @@ _EXPORTS: dict[str, str] = {
     "ModelStatus": "regops.registry",
     "parse_ref": "regops.registry",
     "Problem": "regops.kinds",
-    "ModelVersion": "regops.model",
-    "ModelConfig": "regops.model",
-    "DatasetVersion": "regops.model",
-    "RegistryConfig": "regops.model",
+    "ModelVersion": "regops.files",
+    "ModelConfig": "regops.files",
+    "DatasetVersion": "regops.files",
+    "RegistryConfig": "regops.files",
     "RegopsError": "regops.errors",
     "RegistryNotFoundError": "regops.errors",
     "InvalidRegistryError": "regops.errors",
@@ -82,8 +82,8 @@ if TYPE_CHECKING:
         TimeSpecError,
         VersionNotFoundError,
     )
+    from regops.files import DatasetVersion, ModelConfig, ModelVersion, RegistryConfig
     from regops.kinds import Problem
-    from regops.model import DatasetVersion, ModelConfig, ModelVersion, RegistryConfig
     from regops.registry import (
         HistoryEntry,
         LineageNode,

@@ -44,9 +44,9 @@ from regops.registry import (
     parse_ref,
 )
 from regops.retention import Decision, Published
-from regops.storage import Artifact, Storage
-from regops.storage import download as fetch
 from regops.sync import kserve_text, serving_text
+from regops.weights import Artifact, Storage
+from regops.weights import download as fetch
 from regops.workspace import files_at_ref, identity, open_registry, open_storage, owned_storage, published_record
 from regops.workspace import when as _moment
 from regops.workspace import write as _write
@@ -327,7 +327,7 @@ def download(
 def restore(ref: str, *, registry: RegistryArg = "registry", dry_run: bool = False) -> Plan:
     """Copy a version's weights back from cold storage to hot, verified, and record it."""
     from regops import lifecycle
-    from regops.storage import Artifact
+    from regops.weights import Artifact
 
     def plan_it(r: Registry) -> Plan:
         record = r.get(ref)

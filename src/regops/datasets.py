@@ -652,8 +652,8 @@ def _registry_root(path: Path) -> Path:
 
 
 def _check_names(name: str, version: str) -> None:
+    from regops.files import DATASET_VERSION_PATTERN, NAME_PATTERN
     from regops.kinds import Problem
-    from regops.model import DATASET_VERSION_PATTERN, NAME_PATTERN
 
     problems = []
     if not re.fullmatch(NAME_PATTERN, name):

@@ -26,7 +26,7 @@ from regops.errors import RegopsError
 from regops.kinds import Stage, version_key
 from regops.policy import bot_may_enter, needs_passed_canary, schema_comment, step_allowed
 from regops.registry import HOLDER_STAGES, LOCK_FILE, Registry, StageRule, VersionRecord
-from regops.storage import Artifact, ArtifactsMissingError, Storage, hash_files
+from regops.weights import Artifact, ArtifactsMissingError, Storage, hash_files
 
 __all__ = [
     "LOCK_FILE",
@@ -524,7 +524,7 @@ def _recordable(folder: Path, files: Sequence[str]) -> None:
     # Imported here: pydantic costs ~0.3 s, which the read verbs (a warm `regops status`) never pay.
     from pydantic import TypeAdapter, ValidationError
 
-    from regops.model import ArtifactPath
+    from regops.files import ArtifactPath
 
     adapter = TypeAdapter(ArtifactPath)
     for path in files:

@@ -1,7 +1,7 @@
 """The rules a registry must satisfy, as pure functions returning problems.
 
 Each rule takes the loaded :class:`~regops.registry.Registry` and yields
-:class:`~regops.model.Problem` values naming the file and the field; the line
+:class:`~regops.files.Problem` values naming the file and the field; the line
 and column are filled in afterwards, only for files that have problems
 (:func:`locate_all`). :func:`check` runs every rule and returns everything,
 sorted. The stage machine lives here too (:func:`step_allowed`).

@@ -37,7 +37,7 @@ from regops.kinds import STAGES, Problem, Stage, release, version_key
 from regops.timespec import as_utc
 
 if TYPE_CHECKING:
-    from regops.model import DatasetVersion, ModelConfig, ModelVersion, RegistryConfig
+    from regops.files import DatasetVersion, ModelConfig, ModelVersion, RegistryConfig
 
 __all__ = [
     "HOLDER_STAGES",

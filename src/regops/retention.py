@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from regops.registry import Registry, VersionRecord
-from regops.storage import Artifact, Storage
+from regops.weights import Artifact, Storage
 
 __all__ = [
     "Decision",

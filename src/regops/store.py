@@ -6,7 +6,7 @@ Two readers, each for what it is best at:
   parser and a Python constructor of our own; it builds plain data only
   (dict, list, str, int, float, bool, None), follows YAML 1.2's core schema
   (``yes`` and ``no`` are strings, ``010`` is ten) and leaves timestamps as
-  strings for ``model.py`` to check. Each file is checked against its
+  strings for ``files.py`` to check. Each file is checked against its
   kind's schema right after parsing; files that pass are cached by content
   (see :class:`ParseCache`), and a cold read of many files uses every core.
 * the round-trip reader (ruamel.yaml) is used only when something is wrong:
@@ -135,7 +135,7 @@ def _loader() -> Any:
 
     Constructor.add_constructor("tag:yaml.org,2002:int", Constructor.construct_yaml_int)  # type: ignore[type-var]
     Constructor.add_constructor("tag:yaml.org,2002:float", Constructor.construct_yaml_float)  # type: ignore[type-var]
-    # Even an explicit !!timestamp stays text: model.py parses timestamps, with its own rules.
+    # Even an explicit !!timestamp stays text: files.py parses timestamps, with its own rules.
     Constructor.add_constructor("tag:yaml.org,2002:timestamp", Constructor.construct_yaml_str)  # type: ignore[type-var]
 
     class Loader(CParser, Constructor, Resolver):
@@ -364,7 +364,7 @@ class ParseCache(MarshalCache):
 @cache
 def _fingerprint() -> str:
     """What a cached verdict depends on: this format, Python's marshal, regops and its schema source."""
-    source = Path(__file__).with_name("model.py")
+    source = Path(__file__).with_name("files.py")
     digest = hashlib.blake2b(source.read_bytes(), digest_size=8).hexdigest() if source.exists() else "-"
     return f"{_CACHE_FORMAT}-{__version__}-{digest}"
 
