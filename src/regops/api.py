@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from regops import datasets, lifecycle, policy, retention, schema, store
-from regops.datasets import HashCache, TreeHash, hash_path
+from regops import changes, datasets, lifecycle, policy, retention, schema, store
+from regops.codeowners import codeowners_file
 from regops.errors import RegopsError
 from regops.flows.pulls import (
     as_pull_request,
@@ -44,7 +44,8 @@ from regops.registry import (
     parse_ref,
 )
 from regops.retention import Decision, Published
-from regops.sync import kserve_text, serving_text
+from regops.serving import kserve_text, serving_text
+from regops.treehash import HashCache, TreeHash, hash_path
 from regops.weights import Artifact, Storage
 from regops.weights import download as fetch
 from regops.workspace import files_at_ref, identity, open_registry, open_storage, owned_storage, published_record
@@ -105,13 +106,13 @@ def validate(
     """Every problem in the registry, sorted by file, line and column; empty when clean.
 
     With ``base`` (a git ref, e.g. a pull request's base branch) also what the
-    change does to the records there (:func:`regops.policy.against_base`).
+    change does to the records there (:func:`regops.changes.against_base`).
     """
     opened = open_registry(registry)
     problems = policy.check(opened, now=now)
     if base is not None:
         before = files_at_ref(opened, base)
-        problems = sorted(set(problems) | set(policy.against_base(opened, before, ref=base)))
+        problems = sorted(set(problems) | set(changes.against_base(opened, before, ref=base)))
     return problems
 
 
@@ -150,7 +151,7 @@ def diff(a: str, b: str, *, registry: RegistryArg = "registry", at: TimeArg = No
 
 def codeowners(*, registry: RegistryArg = "registry", check: bool = False) -> tuple[Path, bool]:
     """Write ``.github/CODEOWNERS`` from the model owners; (its path, whether it changed). ``check``: write nothing."""
-    path, text = policy.codeowners_file(open_registry(registry))
+    path, text = codeowners_file(open_registry(registry))
     current = path.read_text(encoding="utf-8") if path.is_file() else None
     if current != text and not check:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -517,5 +518,5 @@ def register_dataset(
             by=identity(by),
             description=description,
             uri=uri,
-            cache=datasets.HashCache.from_environment(),
+            cache=HashCache.from_environment(),
         )

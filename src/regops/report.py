@@ -20,7 +20,6 @@ from regops.publish import CANARY_HEADERS, canary_rows, number_text, size_text, 
 if TYPE_CHECKING:
     from regops.approvals import Outcome
     from regops.canary import Checked
-    from regops.datasets import TreeHash
     from regops.lifecycle import Plan, RegisterResult
     from regops.registry import (
         HistoryEntry,
@@ -34,6 +33,7 @@ if TYPE_CHECKING:
     )
     from regops.retention import Decision
     from regops.sync import SyncResult
+    from regops.treehash import TreeHash
 
 __all__ = [
     "approvals_text",

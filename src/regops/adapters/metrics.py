@@ -41,7 +41,7 @@ from regops.adapters.timeouts import StalledError, Timeouts, Watchdog, http_time
 from regops.canary import Counts, Distribution
 from regops.errors import RegopsError
 from regops.files import Guardrail, MetricsProvider
-from regops.policy import token_env_problem
+from regops.tokens import token_env_problem
 
 __all__ = ["JsonSource", "MetricsError", "MetricsSource", "PrometheusSource", "open_metrics"]
 

@@ -18,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from regops import approvals, gate, lifecycle, policy, publish, store, sync
+from regops import approvals, changes, codeowners, gate, lifecycle, policy, publish, serving, store
 from regops.adapters import git
 from regops.approvals import Move, Outcome
 from regops.errors import RegopsError
@@ -83,7 +83,7 @@ def pr_moves(head: Registry, base_files: dict[str, bytes], *, recorded: dict[str
 
     return [
         Move(record.model, record.version, step["from"], step["to"], canary(record), step.get("by"))  # type: ignore[arg-type]
-        for record, step in policy.added_transitions(head, base_files)
+        for record, step in changes.added_transitions(head, base_files)
     ]
 
 
@@ -317,7 +317,7 @@ def _pulls_at(opened: Registry, head_sha: str, gh: GitHub, protected: Sequence[s
 
 def _pr_problems(head: Registry, base_files: dict[str, bytes], base_ref: str) -> list[Problem]:
     """What ``regops validate --base`` finds in the pull request's head."""
-    return sorted(set(policy.check(head)) | set(policy.against_base(head, base_files, ref=base_ref)))
+    return sorted(set(policy.check(head)) | set(changes.against_base(head, base_files, ref=base_ref)))
 
 
 def _approvals(opened: Registry, pull: Pull, gh: GitHub, *, base_sha: str | None = None) -> Outcome:
@@ -468,7 +468,7 @@ def pr_stamp(
     with registry_at(opened, since) as (_, before):
         pending = [
             (record, step)
-            for record, step in policy.added_transitions(opened, before)
+            for record, step in changes.added_transitions(opened, before)
             if "pr" not in step and not opened.config.is_bot(step["by"])
         ]
     if not pending:
@@ -521,7 +521,7 @@ def commit(
     opened = open_registry(registry)
     root = opened.root.parent
     author = workflow_bot(by)
-    paths = [opened.root.relative_to(root).as_posix(), sync.MANIFEST, policy.CODEOWNERS]
+    paths = [opened.root.relative_to(root).as_posix(), serving.MANIFEST, codeowners.CODEOWNERS]
     sha = git.commit_paths(root, paths, message, author=author, email=noreply(author))
     if sha is not None and push:
         git.push(root, branch=git.current_branch(root))
