@@ -9,7 +9,8 @@ import pytest
 from regops import api
 from regops.cli import main
 from regops.errors import RegopsError
-from regops.registry import Registry, VersionRecord
+from regops.records import VersionRecord
+from regops.registry import Registry
 from regops.retention import artifacts_of
 from regops.weights import StorageError
 from tests.conftest import Tree

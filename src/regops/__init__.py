@@ -18,7 +18,7 @@ from regops._version import __version__
 _EXPORTS: dict[str, str] = {
     "Registry": "regops.registry",
     "Ref": "regops.registry",
-    "VersionRecord": "regops.registry",
+    "VersionRecord": "regops.records",
     "Resolution": "regops.registry",
     "HistoryEntry": "regops.registry",
     "LineageNode": "regops.registry",
@@ -84,6 +84,7 @@ if TYPE_CHECKING:
     )
     from regops.files import DatasetVersion, ModelConfig, ModelVersion, RegistryConfig
     from regops.kinds import Problem
+    from regops.records import VersionRecord
     from regops.registry import (
         HistoryEntry,
         LineageNode,
@@ -92,7 +93,6 @@ if TYPE_CHECKING:
         Registry,
         Resolution,
         VersionDiff,
-        VersionRecord,
         parse_ref,
     )
     from regops.timespec import parse_time

@@ -16,7 +16,8 @@ from typing import Final
 from regops import store
 from regops.kinds import Problem
 from regops.policy import CLOCK_SKEW, bot_may_enter, locate_all
-from regops.registry import MODEL_FILE, Registry, VersionRecord
+from regops.records import VersionRecord
+from regops.registry import MODEL_FILE, Registry
 
 __all__ = ["IMMUTABLE", "STAMPED", "added_transitions", "against_base"]
 

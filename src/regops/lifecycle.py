@@ -25,7 +25,8 @@ from regops import store
 from regops.errors import RegopsError
 from regops.kinds import Stage, version_key
 from regops.policy import bot_may_enter, needs_passed_canary, schema_comment, step_allowed
-from regops.registry import HOLDER_STAGES, LOCK_FILE, Registry, StageRule, VersionRecord
+from regops.records import StageRule, VersionRecord
+from regops.registry import HOLDER_STAGES, LOCK_FILE, Registry
 from regops.weights import Artifact, ArtifactsMissingError, Storage, hash_files
 
 __all__ = [

@@ -22,16 +22,8 @@ from typing import Final
 from regops import store
 from regops.codeowners import codeowners
 from regops.kinds import STAGES, Problem, Stage, release
-from regops.registry import (
-    CONFIG_FILE,
-    HOLDER_STAGES,
-    LOCK_FILE,
-    MODEL_FILE,
-    ConfigRecord,
-    ModelEntry,
-    Registry,
-    VersionRecord,
-)
+from regops.records import ConfigRecord, ModelEntry, VersionRecord
+from regops.registry import CONFIG_FILE, HOLDER_STAGES, LOCK_FILE, MODEL_FILE, Registry
 from regops.retention import archive_repo, hub_repo, local_stores, overlap
 from regops.schema import field_parts
 from regops.tokens import canary_token

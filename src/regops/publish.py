@@ -19,7 +19,8 @@ from regops.kinds import Problem
 
 if TYPE_CHECKING:
     from regops.canary import Checked
-    from regops.registry import LineageNode, Registry, ScoreDelta, VersionRecord
+    from regops.records import VersionRecord
+    from regops.registry import LineageNode, Registry, ScoreDelta
     from regops.sync import SyncResult
 
 __all__ = [

@@ -21,16 +21,8 @@ if TYPE_CHECKING:
     from regops.approvals import Outcome
     from regops.canary import Checked
     from regops.lifecycle import Plan, RegisterResult
-    from regops.registry import (
-        HistoryEntry,
-        LineageNode,
-        ModelRecord,
-        ModelStatus,
-        Resolution,
-        StageSummary,
-        VersionDiff,
-        VersionRecord,
-    )
+    from regops.records import ModelRecord, VersionRecord
+    from regops.registry import HistoryEntry, LineageNode, ModelStatus, Resolution, StageSummary, VersionDiff
     from regops.retention import Decision
     from regops.sync import SyncResult
     from regops.treehash import TreeHash

@@ -27,7 +27,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from regops.registry import Registry, VersionRecord
+from regops.records import VersionRecord
+from regops.registry import Registry
 from regops.weights import Artifact, Storage
 
 __all__ = [

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from regops import store
-from regops.registry import Registry, VersionRecord
+from regops.records import VersionRecord
+from regops.registry import Registry
 
 __all__ = [
     "KSERVE_API",

@@ -36,7 +36,8 @@ from typing import Any, Final, Literal, Protocol
 from regops import store
 from regops.errors import RegopsError
 from regops.kinds import Stage
-from regops.registry import Registry, VersionRecord
+from regops.records import VersionRecord
+from regops.registry import Registry
 from regops.serving import MANIFEST, manifest_path, manifest_text, serving_manifest
 
 __all__ = [

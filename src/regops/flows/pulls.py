@@ -24,7 +24,8 @@ from regops.approvals import Move, Outcome
 from regops.errors import RegopsError
 from regops.kinds import Problem
 from regops.lifecycle import Plan
-from regops.registry import Registry, VersionRecord
+from regops.records import VersionRecord
+from regops.registry import Registry
 from regops.workspace import noreply, open_registry, registry_at, workflow_bot, write
 
 if TYPE_CHECKING:
