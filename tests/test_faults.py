@@ -447,7 +447,7 @@ def test_a_held_lock_refuses_register_before_any_upload(work: Work, capsys: pyte
 RACER = """\
 import sys, time
 from pathlib import Path
-from regops import api, lifecycle, policy, registry, storage
+from regops import api, lifecycle, policy, registry, weights
 from regops.adapters import local
 from regops.cli import main
 ready, me, count = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
