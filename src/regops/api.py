@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from regops import changes, datasets, lifecycle, policy, schema, store
+from regops import changes, datasets, lifecycle, policy, registration, schema, store
 from regops.codeowners import codeowners_file
 from regops.errors import RegopsError
 from regops.flows.pulls import (
@@ -32,8 +32,9 @@ from regops.flows.pulls import (
 from regops.flows.retention import retention_apply, retention_plan
 from regops.flows.sync import drift, sync
 from regops.kinds import Problem, Stage
-from regops.lifecycle import Bump, Plan, RegisterResult
+from regops.lifecycle import Plan
 from regops.records import ModelEntry, VersionRecord
+from regops.registration import Bump, RegisterResult
 from regops.registry import HistoryEntry, LineageNode, ModelStatus, Registry, Resolution, VersionDiff, parse_ref
 from regops.serving import kserve_text, serving_text
 from regops.treehash import HashCache, TreeHash, hash_path
@@ -257,7 +258,7 @@ def register(
     ``confine``: refuse artifacts, evals or params outside that folder or in a ``.git`` folder)."""
 
     if confine is not None:
-        lifecycle.confine({"artifacts": artifacts, "evals": evals, "params": params}, confine)
+        registration.confine({"artifacts": artifacts, "evals": evals, "params": params}, confine)
     scores, hyperparameters = store.read_mapping(Path(evals)), store.read_mapping(Path(params))
     opened = open_registry(registry)
     who = identity(by)
@@ -265,7 +266,7 @@ def register(
     def change() -> RegisterResult:
         with lifecycle.locked(opened.root):
             fresh = open_registry(opened.root)
-            return lifecycle.register(
+            return registration.register(
                 fresh,
                 model,
                 artifacts=Path(artifacts),
@@ -284,7 +285,7 @@ def register(
 
     if not pr:
         return change()
-    lifecycle.artifact_files(Path(artifacts))  # refused before a branch exists
+    registration.artifact_files(Path(artifacts))  # refused before a branch exists
     result, pull = on_branch(
         opened,
         change,

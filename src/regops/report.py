@@ -20,8 +20,9 @@ from regops.publish import CANARY_HEADERS, canary_rows, number_text, size_text, 
 if TYPE_CHECKING:
     from regops.approvals import Outcome
     from regops.canary import Checked
-    from regops.lifecycle import Plan, RegisterResult
+    from regops.lifecycle import Plan
     from regops.records import ModelRecord, VersionRecord
+    from regops.registration import RegisterResult
     from regops.registry import HistoryEntry, LineageNode, ModelStatus, Resolution, StageSummary, VersionDiff
     from regops.retention import Decision
     from regops.sync import SyncResult
