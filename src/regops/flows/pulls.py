@@ -160,34 +160,60 @@ def on_branch(
     with _new_branch(root, folder, base=base, branch=branch):
         result = change()
         git.commit_paths(root, [folder], title, author=author, email=noreply(author, gh))
-        head = open_registry(opened.root)
-        with registry_at(opened, base) as (before, files):
-            shown = [(before.version(m.model, m.version), m.source, m.target) for m in pr_moves(head, files)]
-            new = [r for r in head.iter_versions() if r.path.relative_to(root).as_posix() not in files]
-            page = (
-                publish.review_page(before, shown)
-                if shown
-                else publish.review_page(head, [(r, "registered", "candidate") for r in new])
-            )
-        try:
-            git.push_new_branch(root, branch)
-        except git.GitError as e:
-            raise git.GitError(
-                f"{e}; nothing was pushed: regops deleted its branch {branch} and returned to {base}, the registry "
-                "as it was. Fix what git says and run the same command again"
-            ) from e
+        page = _review_page(opened, base)
+        _push(root, branch, base)
+    body = f"{preface}\n\n{page}" if preface else page
+    pull = _open_pull(gh, opened, model=model, by=by, branch=branch, base=base, title=title, body=body, labels=labels)
+    return result, pull
+
+
+def _review_page(opened: Registry, base: str) -> str:
+    """The review page of what the branch's commit changes against ``base``: the moves it makes, or the versions
+    it registers."""
+    root = opened.root.parent
+    head = open_registry(opened.root)
+    with registry_at(opened, base) as (before, files):
+        shown = [(before.version(m.model, m.version), m.source, m.target) for m in pr_moves(head, files)]
+        new = [r for r in head.iter_versions() if r.path.relative_to(root).as_posix() not in files]
+        page = (
+            publish.review_page(before, shown)
+            if shown
+            else publish.review_page(head, [(r, "registered", "candidate") for r in new])
+        )
+    return page
+
+
+def _push(root: Path, branch: str, base: str) -> None:
+    try:
+        git.push_new_branch(root, branch)
+    except git.GitError as e:
+        raise git.GitError(
+            f"{e}; nothing was pushed: regops deleted its branch {branch} and returned to {base}, the registry "
+            "as it was. Fix what git says and run the same command again"
+        ) from e
+
+
+def _open_pull(
+    gh: GitHub,
+    opened: Registry,
+    *,
+    model: str,
+    by: str,
+    branch: str,
+    base: str,
+    title: str,
+    body: str,
+    labels: list[str],
+) -> Pull:
+    """Open the pull request of the pushed ``branch``, asking the model's owners for review (teams by slug), the
+    author aside; when GitHub refuses, the local branch goes and the message says what to do with the pushed one."""
+    root = opened.root.parent
     owners = opened.model(model).raw["owners"]
     reviewers = [o for o in owners if "/" not in o and o != by]
     teams = [o.split("/", 1)[1] for o in owners if "/" in o]
     try:
-        pull = gh.open_pull(
-            head=branch,
-            base=base,
-            title=title,
-            body=f"{preface}\n\n{page}" if preface else page,
-            labels=labels,
-            reviewers=reviewers,
-            teams=teams,
+        return gh.open_pull(
+            head=branch, base=base, title=title, body=body, labels=labels, reviewers=reviewers, teams=teams
         )
     except RegopsError as e:
         git.delete_branch(root, branch)
@@ -195,7 +221,6 @@ def on_branch(
             f"{e}; the change is pushed as branch {branch} of origin: open the pull request from it, or delete it "
             f"(`git push origin --delete {branch}`); running the same command again makes a new branch"
         ) from e
-    return result, pull
 
 
 @contextmanager
