@@ -286,14 +286,21 @@ def register(
     if not pr:
         return change()
     registration.artifact_files(Path(artifacts))  # refused before a branch exists
+    return _registration_pull(opened, change, model=model, name=f"{model}-{version or bump or 'next'}", by=who)
+
+
+def _registration_pull(
+    opened: Registry, change: Callable[[], RegisterResult], *, model: str, name: str, by: str
+) -> RegisterResult:
+    """Register on a new branch ``regops/register-<name>`` and open its pull request."""
     result, pull = on_branch(
         opened,
         change,
         title=f"Register {model}",
-        branch=f"regops/register-{model}-{version or bump or 'next'}",
+        branch=f"regops/register-{name}",
         labels=["registration", f"model:{model}"],
         model=model,
-        by=who,
+        by=by,
         rename=True,
     )
     return dataclasses.replace(result, pull=pull.url)

@@ -118,6 +118,12 @@ def register(
         "stage": "candidate",
         "transitions": [],
     }
+    _write_version(registry, path, data, uploaded=stored.uploaded_files)
+    return RegisterResult(path, new_version, stored.uploaded_files, stored.uploaded_bytes, stored.present_files)
+
+
+def _write_version(registry: Registry, path: Path, data: dict[str, Any], *, uploaded: int) -> None:
+    """Write the new version file, checked first; a failure says the weights are stored already."""
     text = store.render_new(
         data,
         header=schema_comment("version", 3),
@@ -128,10 +134,9 @@ def register(
         store.write_atomic(path, text)
     except OSError as e:
         raise LifecycleError(
-            f"the weights are stored ({stored.uploaded_files} files uploaded), but writing {registry.display(path)} "
+            f"the weights are stored ({uploaded} files uploaded), but writing {registry.display(path)} "
             f"failed: {e.strerror or e}. Fix that and run the same command again: nothing is uploaded twice"
         ) from e
-    return RegisterResult(path, new_version, stored.uploaded_files, stored.uploaded_bytes, stored.present_files)
 
 
 def _recordable(folder: Path, files: Sequence[str]) -> None:
