@@ -54,8 +54,8 @@ from typing import ClassVar, Final, NamedTuple
 
 from blake3 import blake3
 
+from regops.cache import MarshalCache
 from regops.errors import RegopsError
-from regops.store import MarshalCache
 
 __all__ = [
     "LARGE_FILE",
@@ -345,7 +345,7 @@ CacheEntry = tuple[int, int, int, bytes]  # size, mtime_ns, inode, blake3 digest
 class HashCache(MarshalCache):
     """Per-file BLAKE3 digests keyed by (absolute path, size, mtime_ns, inode), one file per hashed tree.
 
-    Where it lives and how it is written: :class:`regops.store.MarshalCache`.
+    Where it lives and how it is written: :class:`regops.cache.MarshalCache`.
     A file changed in place with its size, mtime and inode restored (a
     deliberate ``touch -d``) would be served from the cache: clear it with
     ``rm -r ~/.cache/regops`` in that case.
