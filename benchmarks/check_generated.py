@@ -5,7 +5,7 @@
 
 Loads every file with PyYAML (both the C and the pure-Python safe loader,
 timestamps left as strings), validates it with the pydantic models in
-``regops.model``, and re-checks the cross-file rules of DESIGN.md §4 that the
+``regops.files``, and re-checks the cross-file rules of DESIGN.md §4 that the
 generator promises: names and paths, dataset refs and hashes, parents, stage ==
 last transition, legal steps in strictly increasing time, at most one version
 per model in dev, staging and prod at every instant, canary only on versions
@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from regops.model import DatasetVersion, ModelConfig, ModelVersion, RegistryConfig
+from regops.files import DatasetVersion, ModelConfig, ModelVersion, RegistryConfig
 
 LIMIT = datetime(2026, 11, 1, tzinfo=UTC)
 LEGAL = {("candidate", "dev"), ("dev", "staging"), ("staging", "prod")}

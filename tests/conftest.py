@@ -101,7 +101,7 @@ def stored_tree(tree: Tree) -> Tree:
     """The test registry with every version's weights in its local store (.regops/store)."""
     from regops.api import open_storage
     from regops.registry import Registry
-    from regops.storage import Artifact
+    from regops.weights import Artifact
 
     registry = Registry.load(tree.root)
     storage = open_storage(registry)

@@ -18,8 +18,8 @@ import pytest
 from regops.adapters.local import LocalStorage
 from regops.adapters.metrics import JsonSource, MetricsError
 from regops.cli import main
-from regops.model import ArtifactFile
-from regops.storage import PARTIAL_DIR, Artifact, OversizeError, StorageError, download, hash_files, part_name
+from regops.files import ArtifactFile
+from regops.weights import PARTIAL_DIR, Artifact, OversizeError, StorageError, download, hash_files, part_name
 from tests import test_faults
 from tests.test_faults import Work, cli, objects
 

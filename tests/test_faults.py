@@ -26,7 +26,7 @@ import pytest
 from regops import api
 from regops.cli import main
 from regops.lifecycle import LOCK_FILE, locked
-from regops.storage import PARTIAL_DIR, Artifact, part_name
+from regops.weights import PARTIAL_DIR, Artifact, part_name
 from tests.conftest import Tree
 
 MODEL_DIR = "models/sentiment"
@@ -447,7 +447,7 @@ def test_a_held_lock_refuses_register_before_any_upload(work: Work, capsys: pyte
 RACER = """\
 import sys, time
 from pathlib import Path
-from regops import api, lifecycle, policy, registry, storage
+from regops import api, lifecycle, policy, registry, weights
 from regops.adapters import local
 from regops.cli import main
 ready, me, count = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])

@@ -20,7 +20,7 @@ from regops import api
 from regops.adapters.hub import HubError
 from regops.errors import RegopsError
 from regops.registry import Registry
-from regops.storage import HashMismatchError
+from regops.weights import HashMismatchError
 from tests.conftest import commit, weights
 from tests.servers.hub import HubServer
 from tests.test_hub import ARCHIVE, HOT, hf_repo

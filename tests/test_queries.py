@@ -30,7 +30,7 @@ from regops.errors import (
     StageEmptyError,
     VersionNotFoundError,
 )
-from regops.model import ModelVersion
+from regops.files import ModelVersion
 from tests.conftest import Tree
 
 HF_BASE = "hf://distilbert/distilbert-base-uncased@0ca2c732da2fd8cc7e8a29a9d3cb855a3ef431c3"

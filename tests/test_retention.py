@@ -9,9 +9,10 @@ import pytest
 from regops import api
 from regops.cli import main
 from regops.errors import RegopsError
-from regops.registry import Registry, VersionRecord
+from regops.records import VersionRecord
+from regops.registry import Registry
 from regops.retention import artifacts_of
-from regops.storage import StorageError
+from regops.weights import StorageError
 from tests.conftest import Tree
 
 LATER = "2027-06-01"  # every version in the test registry is older than the TTL by then

@@ -23,7 +23,7 @@ from regops.cli import main
 from regops.errors import RegopsError
 from regops.registry import Registry
 from regops.retention import artifacts_of
-from regops.storage import download
+from regops.weights import download
 from tests.conftest import DATA, commit, git, registry_repo, weights
 from tests.servers.hub import HubServer
 from tests.test_hub import ARCHIVE, HOT, hf_repo

@@ -18,7 +18,7 @@ from regops._version import __version__
 _EXPORTS: dict[str, str] = {
     "Registry": "regops.registry",
     "Ref": "regops.registry",
-    "VersionRecord": "regops.registry",
+    "VersionRecord": "regops.records",
     "Resolution": "regops.registry",
     "HistoryEntry": "regops.registry",
     "LineageNode": "regops.registry",
@@ -26,10 +26,10 @@ _EXPORTS: dict[str, str] = {
     "ModelStatus": "regops.registry",
     "parse_ref": "regops.registry",
     "Problem": "regops.kinds",
-    "ModelVersion": "regops.model",
-    "ModelConfig": "regops.model",
-    "DatasetVersion": "regops.model",
-    "RegistryConfig": "regops.model",
+    "ModelVersion": "regops.files",
+    "ModelConfig": "regops.files",
+    "DatasetVersion": "regops.files",
+    "RegistryConfig": "regops.files",
     "RegopsError": "regops.errors",
     "RegistryNotFoundError": "regops.errors",
     "InvalidRegistryError": "regops.errors",
@@ -82,8 +82,9 @@ if TYPE_CHECKING:
         TimeSpecError,
         VersionNotFoundError,
     )
+    from regops.files import DatasetVersion, ModelConfig, ModelVersion, RegistryConfig
     from regops.kinds import Problem
-    from regops.model import DatasetVersion, ModelConfig, ModelVersion, RegistryConfig
+    from regops.records import VersionRecord
     from regops.registry import (
         HistoryEntry,
         LineageNode,
@@ -92,7 +93,6 @@ if TYPE_CHECKING:
         Registry,
         Resolution,
         VersionDiff,
-        VersionRecord,
         parse_ref,
     )
     from regops.timespec import parse_time

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
-from regops import datasets, lifecycle, policy, retention, schema, store
-from regops.datasets import HashCache, TreeHash, hash_path
+from regops import changes, datasets, lifecycle, policy, registration, schema, store
+from regops.codeowners import codeowners_file
 from regops.errors import RegopsError
 from regops.flows.pulls import (
     as_pull_request,
@@ -29,25 +29,18 @@ from regops.flows.pulls import (
     pr_stamp,
     protected_branches,
 )
+from regops.flows.retention import retention_apply, retention_plan
 from regops.flows.sync import drift, sync
 from regops.kinds import Problem, Stage
-from regops.lifecycle import Bump, Plan, RegisterResult
-from regops.registry import (
-    HistoryEntry,
-    LineageNode,
-    ModelEntry,
-    ModelStatus,
-    Registry,
-    Resolution,
-    VersionDiff,
-    VersionRecord,
-    parse_ref,
-)
-from regops.retention import Decision, Published
-from regops.storage import Artifact, Storage
-from regops.storage import download as fetch
-from regops.sync import kserve_text, serving_text
-from regops.workspace import files_at_ref, identity, open_registry, open_storage, owned_storage, published_record
+from regops.lifecycle import Plan
+from regops.records import ModelEntry, VersionRecord
+from regops.registration import Bump, RegisterResult
+from regops.registry import HistoryEntry, LineageNode, ModelStatus, Registry, Resolution, VersionDiff, parse_ref
+from regops.serving import kserve_text, serving_text
+from regops.treehash import HashCache, TreeHash, hash_path
+from regops.weights import Artifact
+from regops.weights import download as fetch
+from regops.workspace import files_at_ref, identity, open_registry, open_storage
 from regops.workspace import when as _moment
 from regops.workspace import write as _write
 
@@ -105,13 +98,13 @@ def validate(
     """Every problem in the registry, sorted by file, line and column; empty when clean.
 
     With ``base`` (a git ref, e.g. a pull request's base branch) also what the
-    change does to the records there (:func:`regops.policy.against_base`).
+    change does to the records there (:func:`regops.changes.against_base`).
     """
     opened = open_registry(registry)
     problems = policy.check(opened, now=now)
     if base is not None:
         before = files_at_ref(opened, base)
-        problems = sorted(set(problems) | set(policy.against_base(opened, before, ref=base)))
+        problems = sorted(set(problems) | set(changes.against_base(opened, before, ref=base)))
     return problems
 
 
@@ -150,7 +143,7 @@ def diff(a: str, b: str, *, registry: RegistryArg = "registry", at: TimeArg = No
 
 def codeowners(*, registry: RegistryArg = "registry", check: bool = False) -> tuple[Path, bool]:
     """Write ``.github/CODEOWNERS`` from the model owners; (its path, whether it changed). ``check``: write nothing."""
-    path, text = policy.codeowners_file(open_registry(registry))
+    path, text = codeowners_file(open_registry(registry))
     current = path.read_text(encoding="utf-8") if path.is_file() else None
     if current != text and not check:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -265,7 +258,7 @@ def register(
     ``confine``: refuse artifacts, evals or params outside that folder or in a ``.git`` folder)."""
 
     if confine is not None:
-        lifecycle.confine({"artifacts": artifacts, "evals": evals, "params": params}, confine)
+        registration.confine({"artifacts": artifacts, "evals": evals, "params": params}, confine)
     scores, hyperparameters = store.read_mapping(Path(evals)), store.read_mapping(Path(params))
     opened = open_registry(registry)
     who = identity(by)
@@ -273,7 +266,7 @@ def register(
     def change() -> RegisterResult:
         with lifecycle.locked(opened.root):
             fresh = open_registry(opened.root)
-            return lifecycle.register(
+            return registration.register(
                 fresh,
                 model,
                 artifacts=Path(artifacts),
@@ -292,15 +285,22 @@ def register(
 
     if not pr:
         return change()
-    lifecycle.artifact_files(Path(artifacts))  # refused before a branch exists
+    registration.artifact_files(Path(artifacts))  # refused before a branch exists
+    return _registration_pull(opened, change, model=model, name=f"{model}-{version or bump or 'next'}", by=who)
+
+
+def _registration_pull(
+    opened: Registry, change: Callable[[], RegisterResult], *, model: str, name: str, by: str
+) -> RegisterResult:
+    """Register on a new branch ``regops/register-<name>`` and open its pull request."""
     result, pull = on_branch(
         opened,
         change,
         title=f"Register {model}",
-        branch=f"regops/register-{model}-{version or bump or 'next'}",
+        branch=f"regops/register-{name}",
         labels=["registration", f"model:{model}"],
         model=model,
-        by=who,
+        by=by,
         rename=True,
     )
     return dataclasses.replace(result, pull=pull.url)
@@ -327,7 +327,7 @@ def download(
 def restore(ref: str, *, registry: RegistryArg = "registry", dry_run: bool = False) -> Plan:
     """Copy a version's weights back from cold storage to hot, verified, and record it."""
     from regops import lifecycle
-    from regops.storage import Artifact
+    from regops.weights import Artifact
 
     def plan_it(r: Registry) -> Plan:
         record = r.get(ref)
@@ -351,104 +351,6 @@ def serving_export(*, registry: RegistryArg = "registry", format: Literal["json"
     """
     opened = open_registry(registry)
     return kserve_text(opened) if format == "kserve" else serving_text(opened)
-
-
-def retention_plan(
-    *, registry: RegistryArg = "registry", model: str | None = None, now: TimeArg = None, published: str | None = None
-) -> list[Decision]:
-    """Which versions' weights stay hot and which move to cold storage, and why; changes nothing.
-
-    ``published``: the git ref whose record counts (default: where a push from the checkout goes)."""
-    opened = open_registry(registry)
-    if model is not None:
-        opened.model(model)
-    record = published_record(opened, published)
-    return _retention_decisions(opened, open_storage(opened), record, now=now, model=model)
-
-
-def retention_apply(
-    *,
-    registry: RegistryArg = "registry",
-    model: str | None = None,
-    now: TimeArg = None,
-    published: str | None = None,
-    on_move: Callable[[Decision, str], None] | None = None,
-) -> list[Decision]:
-    """Move what :func:`retention_plan` says to cold storage: copy, verify, record; remove a hot copy only once
-    the git ref ``published`` (default: where a push from the checkout goes) records the move.
-
-    So a run copies and records, the record is pushed, and the next run removes the hot copies: an
-    interruption at any point leaves every version retrievable from what the published record says. A
-    registry outside git has nothing to publish to: its files are the record, and one run does it all.
-    Refused, with nothing moved, while the hot and cold locations overlap.
-    """
-
-    from regops import lifecycle, retention
-
-    root = open_registry(registry).root
-    now = _moment(now)  # a bad time is a usage error before anything is claimed or moved
-    with lifecycle.locked(root):
-        opened = open_registry(root)
-        _refuse_shared_storage(opened)
-        storage = owned_storage(opened)
-        record = published_record(opened, published)
-        decisions = _retention_decisions(opened, storage, record, now=now, model=model)
-        moving = [d for d in decisions if d.action == "move"]
-        keep = retention.hot_hashes(opened, [d.ref for d in moving]) | (record.hot if record else frozenset())
-        for decision in moving:
-            location = _move_to_cold(opened, storage, decision)
-            if on_move is not None:
-                on_move(decision, storage.describe(location))
-        recorded = open_registry(root) if moving else opened
-        for decision in [d for d in decisions if d.action == "finish" or (d.action == "move" and record is None)]:
-            location = _release_hot(recorded, storage, decision, keep=keep)
-            if on_move is not None and decision.action == "finish":
-                on_move(decision, storage.describe(location))
-    if record is None:
-        return decisions
-    later = retention.unpublished(record.ref)
-    return [dataclasses.replace(d, reason=f"{d.reason}; {later}") if d.action == "move" else d for d in decisions]
-
-
-def _retention_decisions(
-    opened: Registry, storage: Storage, published: Published | None, *, now: TimeArg, model: str | None
-) -> list[Decision]:
-    keep = retention.hot_hashes(opened, ()) | (published.hot if published else frozenset())
-    held = retention.leftover(storage, keep)
-    moment = _moment(now) or datetime.now(UTC)
-    return retention.plan(opened, now=moment, model=model, held=held, published=published)
-
-
-def _refuse_shared_storage(opened: Registry) -> None:
-    """Retention deletes only what is its own: no Hub repo or local store shared between two roles."""
-    moment = datetime.now(UTC)
-    problems = [*policy.hub_repos(opened, moment), *policy.store_paths(opened, moment)]
-    if problems:
-        listed = "; ".join(f"{p.path}: {p.field + ': ' if p.field else ''}{p.message}" for p in problems)
-        raise RegopsError(f"retention refused, nothing moved: {listed} (`regops validate` lists them)")
-
-
-def _move_to_cold(opened: Registry, storage: Storage, decision: Decision) -> dict[str, Any]:
-    """Copy a version's weights to cold storage, verify the copy, and record it in the version file."""
-    record = opened.version(decision.model, decision.version)
-    artifacts = retention.artifacts_of(record)
-    location = storage.to_cold(artifacts, record.storage, model=record.model, version=record.version)
-    lifecycle.apply(lifecycle.set_storage(record, location))
-    return location
-
-
-def _release_hot(opened: Registry, storage: Storage, decision: Decision, *, keep: set[str]) -> dict[str, Any]:
-    """Remove a cold version's hot copy, once its cold copy is there still (objects in ``keep`` stay)."""
-    record = opened.version(decision.model, decision.version)
-    artifacts = retention.artifacts_of(record)
-    if lost := storage.missing(artifacts, record.storage):
-        raise RegopsError(
-            f"{record.ref}: {', '.join(a.path for a in lost)} not in {storage.describe(record.storage)}, where its "
-            "version file says its weights are; its hot copy is kept (nothing removed): find out what removed "
-            "them before running retention again"
-        )
-    storage.release(artifacts, model=record.model, keep=keep)
-    return record.storage
 
 
 def canary_check(
@@ -517,5 +419,5 @@ def register_dataset(
             by=identity(by),
             description=description,
             uri=uri,
-            cache=datasets.HashCache.from_environment(),
+            cache=HashCache.from_environment(),
         )

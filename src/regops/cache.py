@@ -28,14 +28,15 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import marshal
 import os
 import secrets
 import stat
 import weakref
 from pathlib import Path
-from typing import Final
+from typing import Any, ClassVar, Final, Self
 
-__all__ = ["KEY_NAME", "MAGIC", "CacheDir", "cache_root"]
+__all__ = ["KEY_NAME", "MAGIC", "CacheDir", "MarshalCache", "cache_root"]
 
 MAGIC: Final = b"regops-cache-1\n\0"
 KEY_NAME: Final = "key"
@@ -188,3 +189,64 @@ def _replace(folder: int, name: str, data: bytes) -> None:
     finally:
         with contextlib.suppress(OSError):
             os.unlink(tmp, dir_fd=folder)
+
+
+class MarshalCache:
+    """Plain data that saves work between runs: one signed :mod:`marshal` entry per key (a folder).
+
+    Where the entries live and why none can be planted: :mod:`regops.cache`
+    (a private folder, a per-user key, an HMAC on every entry);
+    ``REGOPS_NO_CACHE=1`` turns every cache off, and so does a root of None.
+    An entry is decoded only once its MAC holds, and marshal reads plain data
+    only, so reading a cache runs no code. A cache that cannot be used, read
+    or written is ignored, as it only ever saves time.
+    """
+
+    prefix: ClassVar[str] = ""
+
+    def __init__(self, root: Path | None) -> None:
+        self.root = root
+        self._folder: CacheDir | None = None
+        self._opened = root is None  # the folder is opened (and checked) on first use
+
+    @classmethod
+    def from_environment(cls) -> Self:
+        return cls(cache_root())
+
+    def namespace(self) -> str:
+        """What the entries depend on; a different namespace is a different cache."""
+        return self.prefix
+
+    def name(self, key: Path) -> str:
+        """The entry's file name for ``key`` (within the namespace)."""
+        text = f"{self.namespace()}\0{key}".encode(errors="surrogateescape")
+        return f"{self.prefix}{hashlib.blake2b(text, digest_size=12).hexdigest()}.marshal"
+
+    def file(self, key: Path) -> Path | None:
+        """The cache file for ``key``, or None when caching is off."""
+        return None if self.root is None else self.root / self.name(key)
+
+    def folder(self) -> CacheDir | None:
+        """The opened cache folder, or None when there is none or it is not safely ours."""
+        if not self._opened and self.root is not None:
+            self._opened = True
+            self._folder = CacheDir.open(self.root)
+        return self._folder
+
+    def read(self, key: Path) -> dict[Any, Any]:
+        folder = self.folder()
+        payload = folder.read(self.name(key)) if folder is not None else None
+        if payload is None:
+            return {}
+        try:
+            entries = marshal.loads(payload)
+        except (EOFError, ValueError, TypeError):
+            return {}
+        return entries if isinstance(entries, dict) else {}
+
+    def write(self, key: Path, entries: dict[Any, Any]) -> None:
+        folder = self.folder()
+        if folder is None:
+            return
+        with contextlib.suppress(ValueError):
+            folder.write(self.name(key), marshal.dumps(entries))

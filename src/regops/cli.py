@@ -588,22 +588,7 @@ def _outside_verbs(verbs: Any) -> None:
     _common(p)
     p.set_defaults(func=cmd_sync)
 
-    p = verbs.add_parser("pr", help="pull requests: the approvals check, the review comment, stamping approvals")
-    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    c = actions.add_parser("check", help="the required check regops/approvals: set a commit status, exit 1 if missing")
-    _which_pull(c, merge_group=True)
-    c.add_argument("--sha", metavar="SHA", help="report the status on this commit (the merge group's) instead")
-    c.add_argument("--base-sha", metavar="SHA", help="with --merge-group: the commit the group was built on")
-    _common(c)
-    c.set_defaults(func=cmd_pr_check)
-    c = actions.add_parser("report", help="create or update the pull request's regops comment")
-    _which_pull(c)
-    _common(c, json=False)
-    c.set_defaults(func=cmd_pr_report)
-    c = actions.add_parser("stamp", help="record the merged pull request and its approvers on new transitions")
-    c.add_argument("--since", default="HEAD^", metavar="REF", help="transitions added since REF (default HEAD^)")
-    _writer(c, by=False)
-    c.set_defaults(func=cmd_pr_stamp)
+    _pr_verb(verbs)
 
     p = verbs.add_parser("commit", help="commit what regops changed (registry/, serving.json, CODEOWNERS)")
     p.add_argument("-m", "--message", required=True, metavar="TEXT")
@@ -634,6 +619,29 @@ def _outside_verbs(verbs: Any) -> None:
     _common(e, json=False)
     e.set_defaults(func=cmd_serving_export)
 
+    _retention_verb(verbs)
+
+
+def _pr_verb(verbs: Any) -> None:
+    p = verbs.add_parser("pr", help="pull requests: the approvals check, the review comment, stamping approvals")
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    c = actions.add_parser("check", help="the required check regops/approvals: set a commit status, exit 1 if missing")
+    _which_pull(c, merge_group=True)
+    c.add_argument("--sha", metavar="SHA", help="report the status on this commit (the merge group's) instead")
+    c.add_argument("--base-sha", metavar="SHA", help="with --merge-group: the commit the group was built on")
+    _common(c)
+    c.set_defaults(func=cmd_pr_check)
+    c = actions.add_parser("report", help="create or update the pull request's regops comment")
+    _which_pull(c)
+    _common(c, json=False)
+    c.set_defaults(func=cmd_pr_report)
+    c = actions.add_parser("stamp", help="record the merged pull request and its approvers on new transitions")
+    c.add_argument("--since", default="HEAD^", metavar="REF", help="transitions added since REF (default HEAD^)")
+    _writer(c, by=False)
+    c.set_defaults(func=cmd_pr_stamp)
+
+
+def _retention_verb(verbs: Any) -> None:
     p = verbs.add_parser("retention", help="move weights retention no longer keeps hot to cold storage")
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     for name, func, text in (

@@ -11,7 +11,7 @@
     ├── LifecycleError               a write the rules refuse (lifecycle.py)
     │   ├── RegistryLockedError      another writer holds the registry's lock
     │   └── ChangedSincePlannedError a file changed between plan and write
-    ├── StorageError                 weights cannot be stored or read (storage.py)
+    ├── StorageError                 weights cannot be stored or read (weights.py)
     │   ├── HashMismatchError, SourceChangedError, ArtifactsMissingError
     │   └── HubError                 the Hugging Face Hub refused or failed (adapters/hub.py)
     ├── DatasetError                 a dataset version cannot be hashed or recorded (datasets.py)
@@ -23,7 +23,7 @@
 Errors that belong to one concern live in its module, below this root.
 
 Problems in user data (a bad field, an illegal transition) are not exceptions:
-they are ``Problem`` values (``regops.model``), collected and reported together.
+they are ``Problem`` values (``regops.files``), collected and reported together.
 Exceptions mean "cannot continue", and each message says what to run next.
 """
 

@@ -32,8 +32,9 @@ from typing import Any, Final, cast
 
 from regops import store
 from regops.approvals import ADMINS, Move, Need
+from regops.changes import STAMPED
 from regops.kinds import Change, Stage
-from regops.policy import STAMPED, needs_passed_canary
+from regops.policy import needs_passed_canary
 from regops.registry import CONFIG_FILE, MODEL_FILE, Registry
 
 __all__ = ["ADMIN_PATHS", "needs"]

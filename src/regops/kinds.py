@@ -18,7 +18,7 @@ LOGIN_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}(?:\[bot\])?$"
 
 
 class Kind(NamedTuple):
-    model: str  # the pydantic class in regops.model
+    model: str  # the pydantic class in regops.files
     schema: str  # its file in schemas/
     # Keep the data with every default filled in (so readers need no pydantic), not as written.
     normalized: bool = False

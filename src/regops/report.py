@@ -20,20 +20,13 @@ from regops.publish import CANARY_HEADERS, canary_rows, number_text, size_text, 
 if TYPE_CHECKING:
     from regops.approvals import Outcome
     from regops.canary import Checked
-    from regops.datasets import TreeHash
-    from regops.lifecycle import Plan, RegisterResult
-    from regops.registry import (
-        HistoryEntry,
-        LineageNode,
-        ModelRecord,
-        ModelStatus,
-        Resolution,
-        StageSummary,
-        VersionDiff,
-        VersionRecord,
-    )
+    from regops.lifecycle import Plan
+    from regops.records import ModelRecord, VersionRecord
+    from regops.registration import RegisterResult
+    from regops.registry import HistoryEntry, LineageNode, ModelStatus, Resolution, StageSummary, VersionDiff
     from regops.retention import Decision
     from regops.sync import SyncResult
+    from regops.treehash import TreeHash
 
 __all__ = [
     "approvals_text",

@@ -27,8 +27,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from regops.registry import Registry, VersionRecord
-from regops.storage import Artifact, Storage
+from regops.records import VersionRecord
+from regops.registry import Registry
+from regops.weights import Artifact, Storage
 
 __all__ = [
     "Decision",

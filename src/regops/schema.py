@@ -1,7 +1,7 @@
 """The file kinds' schemas: checking data against them, and exporting them as JSON Schema.
 
-The pydantic models in ``model.py`` are the source of truth. :func:`check`
-turns their validation errors into :class:`~regops.model.Problem` values with
+The pydantic models in ``files.py`` are the source of truth. :func:`check`
+turns their validation errors into :class:`~regops.files.Problem` values with
 messages written for people; :func:`export` writes ``schemas/*.json``
 (committed, and checked for drift by a test) for editors, which find them
 through each file's ``# yaml-language-server: $schema=`` line.
@@ -28,9 +28,9 @@ __all__ = ["check", "conform", "defaults", "export", "field_name", "field_parts"
 
 def model_class(kind: str) -> type[BaseModel]:
     """The pydantic model of a file kind (``version``, ``model``, ``dataset``, ``config``)."""
-    from regops import model
+    from regops import files
 
-    cls: type[BaseModel] = getattr(model, KINDS[kind].model)
+    cls: type[BaseModel] = getattr(files, KINDS[kind].model)
     return cls
 
 

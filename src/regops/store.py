@@ -6,7 +6,7 @@ Two readers, each for what it is best at:
   parser and a Python constructor of our own; it builds plain data only
   (dict, list, str, int, float, bool, None), follows YAML 1.2's core schema
   (``yes`` and ``no`` are strings, ``010`` is ten) and leaves timestamps as
-  strings for ``model.py`` to check. Each file is checked against its
+  strings for ``files.py`` to check. Each file is checked against its
   kind's schema right after parsing; files that pass are cached by content
   (see :class:`ParseCache`), and a cold read of many files uses every core.
 * the round-trip reader (ruamel.yaml) is used only when something is wrong:
@@ -21,10 +21,8 @@ one mapping. Each refusal is a :class:`~regops.kinds.Problem`, never a traceback
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
-import marshal
 import math
 import os
 import re
@@ -34,10 +32,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Final, Self
+from typing import TYPE_CHECKING, Any, Final
 
 from regops._version import __version__
-from regops.cache import CacheDir, cache_root
+from regops.cache import MarshalCache
 from regops.kinds import Problem
 
 if TYPE_CHECKING:
@@ -49,7 +47,6 @@ __all__ = [
     "MAX_NODES",
     "Document",
     "Loaded",
-    "MarshalCache",
     "ParseCache",
     "Parsed",
     "display_path",
@@ -135,7 +132,7 @@ def _loader() -> Any:
 
     Constructor.add_constructor("tag:yaml.org,2002:int", Constructor.construct_yaml_int)  # type: ignore[type-var]
     Constructor.add_constructor("tag:yaml.org,2002:float", Constructor.construct_yaml_float)  # type: ignore[type-var]
-    # Even an explicit !!timestamp stays text: model.py parses timestamps, with its own rules.
+    # Even an explicit !!timestamp stays text: files.py parses timestamps, with its own rules.
     Constructor.add_constructor("tag:yaml.org,2002:timestamp", Constructor.construct_yaml_str)  # type: ignore[type-var]
 
     class Loader(CParser, Constructor, Resolver):
@@ -288,67 +285,6 @@ def _load_all(jobs: list[tuple[bytes, str, str]]) -> list[Loaded]:
         return [loaded for chunk in pool.map(_load_chunk, chunks) for loaded in chunk]
 
 
-class MarshalCache:
-    """Plain data that saves work between runs: one signed :mod:`marshal` entry per key (a folder).
-
-    Where the entries live and why none can be planted: :mod:`regops.cache`
-    (a private folder, a per-user key, an HMAC on every entry);
-    ``REGOPS_NO_CACHE=1`` turns every cache off, and so does a root of None.
-    An entry is decoded only once its MAC holds, and marshal reads plain data
-    only, so reading a cache runs no code. A cache that cannot be used, read
-    or written is ignored, as it only ever saves time.
-    """
-
-    prefix: ClassVar[str] = ""
-
-    def __init__(self, root: Path | None) -> None:
-        self.root = root
-        self._folder: CacheDir | None = None
-        self._opened = root is None  # the folder is opened (and checked) on first use
-
-    @classmethod
-    def from_environment(cls) -> Self:
-        return cls(cache_root())
-
-    def namespace(self) -> str:
-        """What the entries depend on; a different namespace is a different cache."""
-        return self.prefix
-
-    def name(self, key: Path) -> str:
-        """The entry's file name for ``key`` (within the namespace)."""
-        text = f"{self.namespace()}\0{key}".encode(errors="surrogateescape")
-        return f"{self.prefix}{hashlib.blake2b(text, digest_size=12).hexdigest()}.marshal"
-
-    def file(self, key: Path) -> Path | None:
-        """The cache file for ``key``, or None when caching is off."""
-        return None if self.root is None else self.root / self.name(key)
-
-    def folder(self) -> CacheDir | None:
-        """The opened cache folder, or None when there is none or it is not safely ours."""
-        if not self._opened and self.root is not None:
-            self._opened = True
-            self._folder = CacheDir.open(self.root)
-        return self._folder
-
-    def read(self, key: Path) -> dict[Any, Any]:
-        folder = self.folder()
-        payload = folder.read(self.name(key)) if folder is not None else None
-        if payload is None:
-            return {}
-        try:
-            entries = marshal.loads(payload)
-        except (EOFError, ValueError, TypeError):
-            return {}
-        return entries if isinstance(entries, dict) else {}
-
-    def write(self, key: Path, entries: dict[Any, Any]) -> None:
-        folder = self.folder()
-        if folder is None:
-            return
-        with contextlib.suppress(ValueError):
-            folder.write(self.name(key), marshal.dumps(entries))
-
-
 class ParseCache(MarshalCache):
     """Data of files that passed their schema, keyed by a hash of kind and bytes, one cache file per folder.
 
@@ -364,7 +300,7 @@ class ParseCache(MarshalCache):
 @cache
 def _fingerprint() -> str:
     """What a cached verdict depends on: this format, Python's marshal, regops and its schema source."""
-    source = Path(__file__).with_name("model.py")
+    source = Path(__file__).with_name("files.py")
     digest = hashlib.blake2b(source.read_bytes(), digest_size=8).hexdigest() if source.exists() else "-"
     return f"{_CACHE_FORMAT}-{__version__}-{digest}"
 

@@ -23,7 +23,7 @@ What the Hub should hold, per model with versions on the Hub (repo ``R``):
   commit of the version holding it, and no branch for an empty stage;
 * ``README.md`` on ``R``'s ``main``: the model card generated from the registry.
 
-The serving manifest (``serving.json`` beside ``registry/``) is regenerated too.
+The serving manifest (``serving.json`` beside ``registry/``, built in ``serving.py``) is regenerated too.
 """
 
 from __future__ import annotations
@@ -31,27 +31,23 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Final, Literal, Protocol
 
 from regops import store
 from regops.errors import RegopsError
 from regops.kinds import Stage
-from regops.registry import Registry, VersionRecord
+from regops.records import VersionRecord
+from regops.registry import Registry
+from regops.serving import MANIFEST, manifest_path, manifest_text, serving_manifest
 
 __all__ = [
-    "MANIFEST",
     "Difference",
     "Remote",
     "SyncResult",
     "compare",
-    "manifest_path",
-    "serving_manifest",
-    "serving_text",
     "sync",
 ]
 
-MANIFEST: Final = "serving.json"
 STAGE_REFS: Final[tuple[Stage, ...]] = ("dev", "staging", "prod")
 CARD: Final = "README.md"
 
@@ -132,98 +128,6 @@ class SyncResult:
 
 def _short(commit: str | None) -> str | None:
     return commit[:12] if commit else commit
-
-
-# --- the serving manifest ------------------------------------------------------------------------
-
-
-def manifest_path(registry: Registry) -> Path:
-    return registry.root.parent / MANIFEST
-
-
-def _served(record: VersionRecord) -> dict[str, Any]:
-    storage = {k: v for k, v in record.storage.items() if k != "tier"}
-    return {
-        "version": record.version,
-        "storage": storage,
-        "files": [
-            {"path": f["path"], "sha256": f["sha256"], "size": f["size"]} for f in record.raw["artifacts"]["files"]
-        ],
-    }
-
-
-def serving_manifest(registry: Registry) -> dict[str, Any]:
-    """Per model: what serves prod, and the staging canary with its share of traffic (deterministic)."""
-    models: dict[str, Any] = {}
-    for name in registry.model_names():
-        holders = {r.stage: r for r in registry.versions(name) if r.stage in ("staging", "prod")}
-        prod, staging = holders.get("prod"), holders.get("staging")
-        canary = None
-        if staging is not None and staging.canary is not None and _serves_canary(staging.canary):
-            canary = {
-                **_served(staging),
-                "traffic_percent": staging.canary["traffic_percent"],
-                "started_at": staging.canary["started_at"],
-            }
-        models[name] = {"prod": _served(prod) if prod else None, "canary": canary}
-    return {"models": models}
-
-
-def _serves_canary(canary: dict[str, Any]) -> bool:
-    """A canary takes traffic until it fails or its version leaves staging (a pass keeps it on until prod)."""
-    return canary.get("result") not in ("failed", "aborted")
-
-
-def serving_text(registry: Registry) -> str:
-    return _manifest_text(serving_manifest(registry))
-
-
-def _manifest_text(manifest: dict[str, Any]) -> str:
-    return json.dumps(manifest, indent=2, sort_keys=True) + "\n"
-
-
-KSERVE_API: Final = "serving.kserve.io/v1beta1"
-
-
-def kserve_text(registry: Registry) -> str:
-    """One KServe ``InferenceService`` per model with a version in prod, as YAML documents (deterministic).
-
-    KServe's canary rollout: the spec names the canary's weights with
-    ``canaryTrafficPercent``, and KServe keeps the rest of the traffic on the
-    last ready revision (prod). Weights outside the Hub cannot be named by a
-    ``storageUri``; such models are listed in a comment instead.
-    """
-    documents, skipped = [], []
-    for name, served in serving_manifest(registry)["models"].items():
-        prod, canary = served["prod"], served["canary"]
-        if prod is None:
-            continue
-        if any(arm["storage"].get("backend") != "hf" for arm in (prod, canary) if arm):
-            skipped.append(name)
-            continue
-        documents.append(store.dump(_inference_service(name, prod, canary)))
-    head = "".join(f"# {n}: weights not on the Hub; KServe needs an hf:// storageUri\n" for n in skipped)
-    return head + "---\n".join(documents)
-
-
-def _inference_service(name: str, prod: dict[str, Any], canary: dict[str, Any] | None) -> dict[str, Any]:
-    served = canary or prod
-    storage = served["storage"]
-    predictor: dict[str, Any] = {}
-    annotations = {"regops.dev/prod-version": prod["version"]}
-    if canary:
-        predictor["canaryTrafficPercent"] = canary["traffic_percent"]
-        annotations["regops.dev/canary-version"] = canary["version"]
-    predictor["model"] = {
-        "modelFormat": {"name": "huggingface"},
-        "storageUri": f"hf://{storage['repo']}:{storage['revision']}",
-    }
-    return {
-        "apiVersion": KSERVE_API,
-        "kind": "InferenceService",
-        "metadata": {"name": name, "labels": {"app.kubernetes.io/managed-by": "regops"}, "annotations": annotations},
-        "spec": {"predictor": predictor},
-    }
 
 
 # --- comparing -------------------------------------------------------------------------------------
@@ -449,7 +353,7 @@ def _manifest_differences(registry: Registry, refused: set[str]) -> list[Differe
         current = None
     manifest = serving_manifest(registry)
     held = _hold(manifest, current, refused)
-    text = _manifest_text(manifest)
+    text = manifest_text(manifest)
     out = [
         Difference(
             model,

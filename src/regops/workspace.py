@@ -29,8 +29,8 @@ from regops.kinds import LOGIN_PATTERN
 from regops.lifecycle import LifecycleError, Plan
 from regops.registry import Registry
 from regops.retention import Published, archive_repo, hub_repo, local_stores
-from regops.storage import Storage
 from regops.timespec import parse_time
+from regops.weights import Storage
 
 if TYPE_CHECKING:
     from regops.adapters.github import GitHub

@@ -11,14 +11,14 @@ at a version's commit; ``regops sync`` moves them.
   where it stopped; transient failures (5xx, dropped connections) are retried
   with exponential backoff.
 * Downloads pin the commit id, never a branch, and are streamed with ``Range``
-  so an interrupted one resumes; ``regops.storage.download`` verifies every
+  so an interrupted one resumes; ``regops.weights.download`` verifies every
   byte against the version file.
 * Cold storage is an archive repository (``<repo>-archive`` by default) or a
   local folder. Removing hot copies deletes the repository's LFS objects
   (``permanently_delete_lfs_files``, history kept), never a commit.
 * The client reads ``HF_TOKEN`` and ``HF_ENDPOINT``; Xet uploads (the Hub's
   default for new repositories) are the client's business and run unchanged in
-  production. Errors become :class:`~regops.storage.StorageError` saying what to do.
+  production. Errors become :class:`~regops.weights.StorageError` saying what to do.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 from urllib.parse import quote
 
 from regops.adapters.timeouts import StalledError, Timeouts, Watchdog, http_timeouts
-from regops.storage import (
+from regops.weights import (
     Artifact,
     PutResult,
     StorageError,

@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from regops.storage import (
+from regops.weights import (
     CHUNK,
     Artifact,
     HashMismatchError,

@@ -40,8 +40,8 @@ from typing_extensions import TypedDict  # pydantic reads typing.TypedDict only 
 from regops.adapters.timeouts import StalledError, Timeouts, Watchdog, http_timeouts
 from regops.canary import Counts, Distribution
 from regops.errors import RegopsError
-from regops.model import Guardrail, MetricsProvider
-from regops.policy import token_env_problem
+from regops.files import Guardrail, MetricsProvider
+from regops.tokens import token_env_problem
 
 __all__ = ["JsonSource", "MetricsError", "MetricsSource", "PrometheusSource", "open_metrics"]
 

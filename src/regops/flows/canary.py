@@ -16,7 +16,8 @@ from regops.canary import Checked, MetricResult, Rule, Settings
 from regops.flows.pulls import commit, on_branch
 from regops.kinds import Stage
 from regops.lifecycle import Plan
-from regops.registry import Registry, VersionRecord, parse_ref
+from regops.records import VersionRecord
+from regops.registry import Registry, parse_ref
 from regops.workspace import identity, open_registry, when, workflow_bot, write
 
 if TYPE_CHECKING:

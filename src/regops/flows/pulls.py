@@ -18,13 +18,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from regops import approvals, gate, lifecycle, policy, publish, store, sync
+from regops import approvals, changes, codeowners, gate, lifecycle, policy, publish, serving, store
 from regops.adapters import git
 from regops.approvals import Move, Outcome
 from regops.errors import RegopsError
 from regops.kinds import Problem
 from regops.lifecycle import Plan
-from regops.registry import Registry, VersionRecord
+from regops.records import VersionRecord
+from regops.registry import Registry
 from regops.workspace import noreply, open_registry, registry_at, workflow_bot, write
 
 if TYPE_CHECKING:
@@ -83,7 +84,7 @@ def pr_moves(head: Registry, base_files: dict[str, bytes], *, recorded: dict[str
 
     return [
         Move(record.model, record.version, step["from"], step["to"], canary(record), step.get("by"))  # type: ignore[arg-type]
-        for record, step in policy.added_transitions(head, base_files)
+        for record, step in changes.added_transitions(head, base_files)
     ]
 
 
@@ -159,34 +160,60 @@ def on_branch(
     with _new_branch(root, folder, base=base, branch=branch):
         result = change()
         git.commit_paths(root, [folder], title, author=author, email=noreply(author, gh))
-        head = open_registry(opened.root)
-        with registry_at(opened, base) as (before, files):
-            shown = [(before.version(m.model, m.version), m.source, m.target) for m in pr_moves(head, files)]
-            new = [r for r in head.iter_versions() if r.path.relative_to(root).as_posix() not in files]
-            page = (
-                publish.review_page(before, shown)
-                if shown
-                else publish.review_page(head, [(r, "registered", "candidate") for r in new])
-            )
-        try:
-            git.push_new_branch(root, branch)
-        except git.GitError as e:
-            raise git.GitError(
-                f"{e}; nothing was pushed: regops deleted its branch {branch} and returned to {base}, the registry "
-                "as it was. Fix what git says and run the same command again"
-            ) from e
+        page = _review_page(opened, base)
+        _push(root, branch, base)
+    body = f"{preface}\n\n{page}" if preface else page
+    pull = _open_pull(gh, opened, model=model, by=by, branch=branch, base=base, title=title, body=body, labels=labels)
+    return result, pull
+
+
+def _review_page(opened: Registry, base: str) -> str:
+    """The review page of what the branch's commit changes against ``base``: the moves it makes, or the versions
+    it registers."""
+    root = opened.root.parent
+    head = open_registry(opened.root)
+    with registry_at(opened, base) as (before, files):
+        shown = [(before.version(m.model, m.version), m.source, m.target) for m in pr_moves(head, files)]
+        new = [r for r in head.iter_versions() if r.path.relative_to(root).as_posix() not in files]
+        page = (
+            publish.review_page(before, shown)
+            if shown
+            else publish.review_page(head, [(r, "registered", "candidate") for r in new])
+        )
+    return page
+
+
+def _push(root: Path, branch: str, base: str) -> None:
+    try:
+        git.push_new_branch(root, branch)
+    except git.GitError as e:
+        raise git.GitError(
+            f"{e}; nothing was pushed: regops deleted its branch {branch} and returned to {base}, the registry "
+            "as it was. Fix what git says and run the same command again"
+        ) from e
+
+
+def _open_pull(
+    gh: GitHub,
+    opened: Registry,
+    *,
+    model: str,
+    by: str,
+    branch: str,
+    base: str,
+    title: str,
+    body: str,
+    labels: list[str],
+) -> Pull:
+    """Open the pull request of the pushed ``branch``, asking the model's owners for review (teams by slug), the
+    author aside; when GitHub refuses, the local branch goes and the message says what to do with the pushed one."""
+    root = opened.root.parent
     owners = opened.model(model).raw["owners"]
     reviewers = [o for o in owners if "/" not in o and o != by]
     teams = [o.split("/", 1)[1] for o in owners if "/" in o]
     try:
-        pull = gh.open_pull(
-            head=branch,
-            base=base,
-            title=title,
-            body=f"{preface}\n\n{page}" if preface else page,
-            labels=labels,
-            reviewers=reviewers,
-            teams=teams,
+        return gh.open_pull(
+            head=branch, base=base, title=title, body=body, labels=labels, reviewers=reviewers, teams=teams
         )
     except RegopsError as e:
         git.delete_branch(root, branch)
@@ -194,7 +221,6 @@ def on_branch(
             f"{e}; the change is pushed as branch {branch} of origin: open the pull request from it, or delete it "
             f"(`git push origin --delete {branch}`); running the same command again makes a new branch"
         ) from e
-    return result, pull
 
 
 @contextmanager
@@ -317,7 +343,7 @@ def _pulls_at(opened: Registry, head_sha: str, gh: GitHub, protected: Sequence[s
 
 def _pr_problems(head: Registry, base_files: dict[str, bytes], base_ref: str) -> list[Problem]:
     """What ``regops validate --base`` finds in the pull request's head."""
-    return sorted(set(policy.check(head)) | set(policy.against_base(head, base_files, ref=base_ref)))
+    return sorted(set(policy.check(head)) | set(changes.against_base(head, base_files, ref=base_ref)))
 
 
 def _approvals(opened: Registry, pull: Pull, gh: GitHub, *, base_sha: str | None = None) -> Outcome:
@@ -468,7 +494,7 @@ def pr_stamp(
     with registry_at(opened, since) as (_, before):
         pending = [
             (record, step)
-            for record, step in policy.added_transitions(opened, before)
+            for record, step in changes.added_transitions(opened, before)
             if "pr" not in step and not opened.config.is_bot(step["by"])
         ]
     if not pending:
@@ -521,7 +547,7 @@ def commit(
     opened = open_registry(registry)
     root = opened.root.parent
     author = workflow_bot(by)
-    paths = [opened.root.relative_to(root).as_posix(), sync.MANIFEST, policy.CODEOWNERS]
+    paths = [opened.root.relative_to(root).as_posix(), serving.MANIFEST, codeowners.CODEOWNERS]
     sha = git.commit_paths(root, paths, message, author=author, email=noreply(author))
     if sha is not None and push:
         git.push(root, branch=git.current_branch(root))

@@ -16,7 +16,7 @@ from regops import api
 from regops.adapters.local import LocalStorage
 from regops.cli import main
 from regops.errors import RegopsError
-from regops.storage import (
+from regops.weights import (
     PARTIAL_DIR,
     Artifact,
     ArtifactsMissingError,
