@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import shutil
 import socket
@@ -195,24 +197,54 @@ def run_regops(capsys: pytest.CaptureFixture[str], repo: Path, *args: str, code:
     return out + err
 
 
+@pytest.fixture(scope="session")
+def _history_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """:func:`history_repo` built once per session (through the CLI, isolated as every test is); tests get copies."""
+    from regops.cli import main
+
+    folder = tmp_path_factory.mktemp("history-template")
+    home = tmp_path_factory.mktemp("history-home")
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(io.StringIO()):
+        for name, value in {"HOME": home, "XDG_CACHE_HOME": home / ".cache", "GIT_CONFIG_NOSYSTEM": "1"}.items():
+            patch.setenv(name, str(value))
+        for name in ("REGOPS_CACHE_DIR", "REGOPS_NO_CACHE", "GITHUB_ACTIONS", "GITHUB_ACTOR", "REGOPS_LOGIN"):
+            patch.delenv(name, raising=False)
+        repo = registry_repo(folder)
+        patch.chdir(repo)
+        (folder / "evals.json").write_text('{"accuracy": 0.93, "latency_ms": 41}')
+        (folder / "evals2.json").write_text('{"accuracy": 0.95, "latency_ms": 40}')
+        (folder / "params.json").write_text('{"epochs": 3}')
+        for version, evals in (("1.0.0", "evals.json"), ("1.1.0", "evals2.json")):
+            weights(folder / f"out-{version}", version)
+            steps = [
+                ["register", "sentiment", "--artifacts", str(folder / f"out-{version}"), "--evals",
+                 str(folder / evals), "--params", str(folder / "params.json"), "--dataset", "reviews@2025-09-08",
+                 "--version", version, "--by", "training-bot[bot]"],
+                ["auto-promote", "--by", "github-actions[bot]"],
+            ]  # fmt: skip
+            if version == "1.0.0":
+                steps += [
+                    ["promote", "sentiment@1.0.0", "--to", "staging", "--notes", "n", "--by", "alice"],
+                    ["canary", "record", "sentiment@1.0.0", "--result", "passed"],
+                    ["promote", "sentiment@1.0.0", "--to", "prod", "--notes", "n", "--by", "alice"],
+                ]
+            for args in steps:
+                assert main(args) == 0, f"regops {' '.join(args)} failed building the history template"
+                assert main(["validate"]) == 0
+                commit(repo, f"regops {' '.join(args)}")
+    return folder
+
+
 @pytest.fixture
-def history_repo(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Path:
-    """main: sentiment 1.0.0 in prod, 1.1.0 in dev (registered and promoted through the CLI)."""
-    repo = registry_repo(tmp_path)
+def history_repo(_history_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """main: sentiment 1.0.0 in prod, 1.1.0 in dev (registered and promoted through the CLI), with the training
+    outputs and eval files beside it in ``tmp_path``: a copy of the session's template."""
+    for entry in _history_template.iterdir():
+        target = tmp_path / entry.name
+        if entry.is_dir():
+            shutil.copytree(entry, target, symlinks=True)
+        else:
+            shutil.copy2(entry, target)
+    repo = tmp_path / "models-repo"
     monkeypatch.chdir(repo)
-    (tmp_path / "evals.json").write_text('{"accuracy": 0.93, "latency_ms": 41}')
-    (tmp_path / "evals2.json").write_text('{"accuracy": 0.95, "latency_ms": 40}')
-    (tmp_path / "params.json").write_text('{"epochs": 3}')
-    for version, evals in (("1.0.0", "evals.json"), ("1.1.0", "evals2.json")):
-        weights(tmp_path / f"out-{version}", version)
-        run_regops(
-            capsys, repo, "register", "sentiment", "--artifacts", str(tmp_path / f"out-{version}"),
-            "--evals", str(tmp_path / evals), "--params", str(tmp_path / "params.json"),
-            "--dataset", "reviews@2025-09-08", "--version", version, "--by", "training-bot[bot]",
-        )  # fmt: skip
-        run_regops(capsys, repo, "auto-promote", "--by", "github-actions[bot]")
-        if version == "1.0.0":
-            run_regops(capsys, repo, "promote", "sentiment@1.0.0", "--to", "staging", "--notes", "n", "--by", "alice")
-            run_regops(capsys, repo, "canary", "record", "sentiment@1.0.0", "--result", "passed")
-            run_regops(capsys, repo, "promote", "sentiment@1.0.0", "--to", "prod", "--notes", "n", "--by", "alice")
     return repo
