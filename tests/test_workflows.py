@@ -407,6 +407,9 @@ def test_registry_sync_runs_the_steps_in_order_and_commits_last() -> None:
         "regops commit",
         "regops retention apply",  # removes the hot copies whose move the commit published
     ]
+    steps = load("registry-sync.yml")["jobs"]["sync"]["steps"]
+    commit = next(step for step in steps if step.get("run", "").startswith("regops commit"))
+    assert commit["if"] == "${{ !cancelled() }}", "a failed sync or retention step must not lose the stamps"
 
 
 def test_register_passes_every_input_and_opens_a_pr_instead_of_committing_when_asked() -> None:
