@@ -13,9 +13,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from regops import changes, datasets, lifecycle, policy, registration, schema, store
+from regops import changes, datasets, lifecycle, policy, registration, scaffold, schema, store
 from regops.codeowners import codeowners_file
 from regops.errors import RegopsError
+from regops.flows.doctor import doctor_checks as doctor
 from regops.flows.pulls import (
     as_pull_request,
     commit,
@@ -59,10 +60,13 @@ __all__ = [
     "commit",
     "dataset_hash",
     "diff",
+    "doctor",
     "download",
     "drift",
     "export_schemas",
     "history",
+    "init",
+    "init_upgrade",
     "lineage",
     "merge_group_pull",
     "open_registry",
@@ -154,6 +158,20 @@ def codeowners(*, registry: RegistryArg = "registry", check: bool = False) -> tu
 def export_schemas(dest: str | Path = "schemas") -> list[Path]:
     """Write ``schemas/*.json`` from the pydantic models; returns the files that changed."""
     return schema.export(Path(dest))
+
+
+def init(
+    dest: str | Path = ".", *, org: str, hub_org: str | None = None, storage: Literal["hf", "local"] = "hf"
+) -> list[Path]:
+    """Create a registry repository in ``dest``: regops.yaml, an empty ``registry/models/``, schemas, the workflows
+    pinned to this version, CODEOWNERS, .gitignore and a README; the files written. Refuses to overwrite any file."""
+    return scaffold.init(Path(dest), org=org, hub_org=hub_org, storage=storage)
+
+
+def init_upgrade(dest: str | Path = ".", *, dry_run: bool = False) -> scaffold.Upgrade:
+    """Rewrite the workflows, their lock and the schemas of the registry repository ``dest`` for this regops
+    version (never ``registry/``); the diffs. ``dry_run``: only the diffs."""
+    return scaffold.upgrade(Path(dest), dry_run=dry_run)
 
 
 def promote(

@@ -386,6 +386,54 @@ def _progress(label: str) -> Iterator[Callable[[int], None] | None]:
             sys.stderr.write("\n")
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    from regops import api
+
+    if args.upgrade:
+        upgrade = api.init_upgrade(args.dir, dry_run=args.dry_run)
+        for diff in upgrade.diffs.values():
+            sys.stdout.write(diff)
+        done = "would rewrite" if args.dry_run else "rewrote"
+        _out(f"{done} {len(upgrade.diffs)} file(s) for regops {__version__}" if upgrade.diffs else "up to date")
+        return EXIT_OK
+    if args.org is None:
+        sys.stderr.write("regops: error: init needs --org ORG (the GitHub organization)\n")
+        return EXIT_USAGE
+    written = api.init(args.dir, org=args.org, hub_org=args.hub_org, storage=args.storage)
+    for path in written:
+        _out(f"wrote {os.path.relpath(path)}")
+    _out("next: edit registry/regops.yaml (admins, bots), run `regops validate`, commit, push, then `regops doctor`")
+    return EXIT_OK
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from regops import api, report
+
+    findings = api.doctor(registry=args.registry, repo=args.repo)
+    _json_or(args, findings, report.doctor_text)
+    return EXIT_OK if all(f.ok for f in findings) else EXIT_PROBLEMS
+
+
+def _setup_verbs(verbs: Any) -> None:
+    p = verbs.add_parser("init", help="create a registry repository, or --upgrade its workflows and schemas")
+    p.add_argument("dir", nargs="?", default=".", metavar="DIR", help="where (default: the current folder)")
+    p.add_argument("--org", metavar="ORG", help="the GitHub organization (admins team, README)")
+    p.add_argument("--hub-org", metavar="ORG", help="the Hugging Face organization for weights (default: --org)")
+    p.add_argument("--storage", choices=("hf", "local"), default="hf", help="where weights live (default: hf)")
+    p.add_argument(
+        "--upgrade",
+        action="store_true",
+        help="rewrite only the workflows, their lock and the schemas for this regops version, showing the diff",
+    )
+    p.add_argument("--dry-run", action="store_true", help="with --upgrade: show the diff, write nothing")
+    p.set_defaults(func=cmd_init)
+
+    p = verbs.add_parser("doctor", help="check the GitHub settings the approvals gate relies on; exit 1 on any")
+    p.add_argument("--repo", metavar="OWNER/NAME", help="the repository (default: $GITHUB_REPOSITORY)")
+    _common(p)
+    p.set_defaults(func=cmd_doctor)
+
+
 def cmd_schema_export(args: argparse.Namespace) -> int:
     from regops import api
 
@@ -700,6 +748,7 @@ def build_parser() -> argparse.ArgumentParser:
     _write_verbs(verbs)
     _outside_verbs(verbs)
     _dataset_verbs(verbs)
+    _setup_verbs(verbs)
     p = verbs.add_parser("schema", help="JSON Schemas of the file kinds")
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     e = actions.add_parser("export", help="write schemas/*.json from the models")

@@ -20,6 +20,7 @@ from regops.publish import CANARY_HEADERS, canary_rows, number_text, size_text, 
 if TYPE_CHECKING:
     from regops.approvals import Outcome
     from regops.canary import Checked
+    from regops.doctor import Finding
     from regops.lifecycle import Plan
     from regops.records import ModelRecord, VersionRecord
     from regops.registration import RegisterResult
@@ -32,6 +33,7 @@ __all__ = [
     "approvals_text",
     "canary_text",
     "diff_text",
+    "doctor_text",
     "download_text",
     "history_text",
     "lineage_text",
@@ -350,6 +352,14 @@ def retention_text(decisions: Sequence[Decision], *, applied: bool = False) -> s
     if counts["finish"]:
         summary += f", {counts['finish']} leftover hot copies {'removed' if applied else 'to remove'}"
     return _table(("version", "weights", "why"), rows) + "\n\n" + summary
+
+
+def doctor_text(findings: Sequence[Finding]) -> str:
+    """One line per setting checked, ``ok`` or ``FAIL`` with the setting to change; failures counted at the end."""
+    lines = [f"{'ok  ' if f.ok else 'FAIL'}  {f.check}: {f.message}" for f in findings]
+    failed = sum(not f.ok for f in findings)
+    lines.append(f"{failed} setting(s) to fix" if failed else "every setting the approvals gate relies on is in place")
+    return "\n".join(lines)
 
 
 def approvals_text(outcome: Outcome) -> str:

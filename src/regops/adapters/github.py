@@ -14,8 +14,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Final, TypeVar
+from urllib.parse import quote
 
 from regops.approvals import CONTEXT, Review
+from regops.doctor import BranchRules, Environment, Installation
 from regops.errors import RegopsError
 
 if TYPE_CHECKING:
@@ -255,6 +257,96 @@ class GitHub:
         with self._errors(f"list the pull requests from {branch} in"):
             found = self.repo.get_pulls(state="all", head=f"{self.repo.owner.login}:{branch}")
             return [(self.pull(p.number), "merged" if p.merged_at else p.state) for p in found]
+
+    # --- settings the gate relies on (``regops doctor``) ----------------------------------------------------------
+
+    def _json(self, path: str) -> Any:
+        _, data = self.client.requester.requestJsonAndCheck("GET", f"/repos/{self.name}{path}")
+        return data
+
+    def _listed(self, path: str, key: str) -> list[dict[str, Any]]:
+        """Every item of a paginated ``{"total_count", key: [...]}`` listing."""
+        items: list[dict[str, Any]] = []
+        for page in range(1, 1000):
+            _, data = self.client.requester.requestJsonAndCheck("GET", path, parameters={"per_page": 100, "page": page})
+            items += data[key]
+            if not data[key] or len(items) >= data["total_count"]:
+                return items
+        return items
+
+    def branch_rules(self, branch: str) -> BranchRules:
+        """What branch protection and the rulesets enforce on ``branch``, together (needs an admin's token)."""
+        from github import UnknownObjectException
+
+        ref = quote(branch, safe="")
+        with self._errors(f"read the protection of branch {branch} of"):
+            try:
+                classic: dict[str, Any] | None = self._json(f"/branches/{ref}/protection")
+            except UnknownObjectException:
+                classic = None  # "Branch not protected"
+            rules = self._json(f"/rules/branches/{ref}")
+            ids = sorted({r["ruleset_id"] for r in rules if r.get("ruleset_source_type") == "Repository"})
+            bypassed = [bool(self._json(f"/rulesets/{i}").get("bypass_actors")) for i in ids]
+        # A ruleset of the organization's is not readable here: who may bypass it is unknown, so it holds nobody.
+        unread = any(r.get("ruleset_source_type") != "Repository" for r in rules)
+        return _combined_rules(classic, rules, rulesets_hold_all=bool(bypassed) and not any(bypassed) and not unread)
+
+    def environment(self, name: str) -> Environment | None:
+        """The deployment environment ``name`` with the branches it admits and its secrets' and variables' names;
+        None when the repository has none of that name."""
+        from github import UnknownObjectException
+
+        path = f"/repos/{self.name}/environments/{quote(name, safe='')}"
+        with self._errors(f"read the environment {name} of"):
+            try:
+                data = self._json(path.removeprefix(f"/repos/{self.name}"))
+            except UnknownObjectException:
+                return None
+            policy = data.get("deployment_branch_policy") or {}
+            branches = None
+            if policy.get("custom_branch_policies"):
+                listed = self._listed(f"{path}/deployment-branch-policies", "branch_policies")
+                branches = tuple(p["name"] for p in listed if p.get("type", "branch") == "branch")
+            secrets = frozenset(s["name"] for s in self._listed(f"{path}/secrets", "secrets"))
+            variables = frozenset(v["name"] for v in self._listed(f"{path}/variables", "variables"))
+        return Environment(name, branches, bool(policy.get("protected_branches")), secrets, variables)
+
+    def installations(self) -> list[Installation]:
+        """The GitHub Apps installed on the repository's organization (needs an organization owner's token)."""
+        org = self.name.partition("/")[0]
+        with self._errors(f"list the GitHub Apps installed on {org} for"):
+            listed = self._listed(f"/orgs/{quote(org, safe='')}/installations", "installations")
+        return [Installation(f"{item['app_slug']}[bot]", dict(item.get("permissions") or {})) for item in listed]
+
+
+def _combined_rules(
+    classic: dict[str, Any] | None, rules: list[dict[str, Any]], *, rulesets_hold_all: bool
+) -> BranchRules:
+    """One view of classic branch protection and the ruleset rules: a setting holds when either enforces it, and
+    nobody bypasses when classic protection includes administrators or every ruleset has an empty bypass list."""
+    checks: set[str] = set()
+    approvals = 0
+    force_pushes = deletions = admins_bypass = True
+    if classic is not None:
+        status = classic.get("required_status_checks") or {}
+        checks |= set(status.get("contexts") or []) | {c["context"] for c in status.get("checks") or []}
+        reviews = classic.get("required_pull_request_reviews") or {}
+        approvals = int(reviews.get("required_approving_review_count") or 0) if reviews else 0
+        force_pushes = bool((classic.get("allow_force_pushes") or {}).get("enabled"))
+        deletions = bool((classic.get("allow_deletions") or {}).get("enabled"))
+        admins_bypass = not (classic.get("enforce_admins") or {}).get("enabled")
+    admins_bypass = admins_bypass and not rulesets_hold_all
+    for rule in rules:
+        parameters = rule.get("parameters") or {}
+        kind = rule.get("type")
+        if kind == "required_status_checks":
+            checks |= {c["context"] for c in parameters.get("required_status_checks") or []}
+        elif kind == "pull_request":
+            approvals = max(approvals, int(parameters.get("required_approving_review_count") or 0))
+        force_pushes = force_pushes and kind != "non_fast_forward"
+        deletions = deletions and kind != "deletion"
+    protected = classic is not None or bool(rules)
+    return BranchRules(protected, frozenset(checks), approvals, force_pushes, deletions, admins_bypass)
 
 
 def _message(e: Any) -> str:
