@@ -46,13 +46,15 @@ What it adds for tests
     every page, to exercise pagination); ``corrupt`` (break a field of the next matching response, to prove the
     check works); state helpers that play "someone used GitHub by hand or pushed with git": ``add_token``,
     ``add_user``, ``add_org``, ``add_team``, ``add_repo``, ``add_fork``, ``add_collaborator``, ``add_branch``,
-    ``add_pull`` (``head_repo`` for a pull request from a fork), ``set_head``, ``add_review``, ``merge``; and readers of what clients did: ``comments``, ``labels``,
+    ``add_pull`` (``head_repo`` for a pull request from a fork), ``set_head``, ``add_review``, ``merge``,
+    ``protect_branch``, ``add_ruleset``, ``add_environment``, ``add_org_owner``, ``install_app``; and readers of what clients did: ``comments``, ``labels``,
     ``reviewers``, ``statuses``, ``check_runs``.
 
 What it does not do
     Git (no contents, trees, refs or real merges), creating forks or pull requests from them through the API
     (``add_fork`` and ``add_pull(head_repo=...)`` play them), webhooks, GraphQL beyond ``viewer``, milestones, reactions, review comments,
-    branch protection and required checks, rate limiting, conditional requests.
+    enforcing branch protection, rulesets or required checks (they are only reported), rate limiting, conditional
+    requests.
 """
 
 from __future__ import annotations
@@ -390,6 +392,26 @@ class _CheckRun:
 
 
 @dataclass
+class _Ruleset:
+    id: int
+    name: str
+    branches: list[str]  # the branch names it targets
+    rules: list[dict[str, Any]]  # GitHub's rule objects: {"type", "parameters"?}
+    bypass_actors: list[dict[str, Any]]  # {"actor_id", "actor_type", "bypass_mode"}
+
+
+@dataclass
+class _Environment:
+    id: int
+    name: str
+    created_at: str
+    protected_branches: bool
+    branches: list[str] | None  # custom branch policies (names); None: no custom policy
+    secrets: dict[str, str]  # name -> created_at (values are never readable)
+    variables: dict[str, str]
+
+
+@dataclass
 class _Repo:
     id: int
     owner: str
@@ -409,6 +431,9 @@ class _Repo:
     check_runs: dict[int, _CheckRun] = field(default_factory=dict)
     pushed_at: str = ""
     fork_of: str | None = None  # the parent repository (``owner/name``) of a fork
+    protection: dict[str, dict[str, Any]] = field(default_factory=dict)  # branch -> settings (``protect_branch``)
+    rulesets: list[_Ruleset] = field(default_factory=list)
+    environments: dict[str, _Environment] = field(default_factory=dict)
 
     @property
     def full_name(self) -> str:
@@ -1142,6 +1167,8 @@ class _GitHub:
         self.unserved: list[str] = []
         self.errors: list[str] = []
         self.corruptions: list[_Corruption] = []
+        self.installations: dict[str, list[dict[str, Any]]] = {}  # org -> GitHub App installations (``install_app``)
+        self.org_owners: dict[str, set[str]] = {}
         for token, spec in tokens.items():
             self.add_token(token, spec)
 
@@ -1922,6 +1949,181 @@ class _GitHub:
         page, headers = call.page(members)
         return _Reply([call.view.user(login) for login in page], headers=headers)
 
+    # -- repository settings: branch protection, rulesets, environments, app installations
+
+    def branch_protection(self, call: _Call) -> _Reply:
+        repo = self.visible_repo(call)
+        self.require(call, repo, "admin")
+        branch = call.param("branch")
+        settings = repo.protection.get(branch)
+        if settings is None:
+            raise GitHubError(404, "Branch not protected")
+        url = f"{call.view.repo_url(repo)}/branches/{quote(branch, safe='')}/protection"
+        checks = list(settings["checks"])
+        data: dict[str, Any] = {
+            "url": url,
+            "required_status_checks": {
+                "url": f"{url}/required_status_checks",
+                "strict": True,
+                "contexts": checks,
+                "contexts_url": f"{url}/required_status_checks/contexts",
+                "checks": [{"context": context, "app_id": None} for context in checks],
+            },
+            "enforce_admins": {"url": f"{url}/enforce_admins", "enabled": settings["enforce_admins"]},
+            "required_linear_history": {"enabled": False},
+            "allow_force_pushes": {"enabled": settings["force_pushes"]},
+            "allow_deletions": {"enabled": settings["deletions"]},
+            "block_creations": {"enabled": False},
+            "required_conversation_resolution": {"enabled": False},
+            "lock_branch": {"enabled": False},
+            "allow_fork_syncing": {"enabled": False},
+            "required_signatures": {"url": f"{url}/required_signatures", "enabled": False},
+        }
+        if settings["approvals"] is not None:
+            data["required_pull_request_reviews"] = {
+                "url": f"{url}/required_pull_request_reviews",
+                "dismiss_stale_reviews": True,
+                "require_code_owner_reviews": settings["code_owners"],
+                "required_approving_review_count": settings["approvals"],
+                "require_last_push_approval": False,
+            }
+        return _Reply(data)
+
+    def branch_rules(self, call: _Call) -> _Reply:
+        """``GET .../rules/branches/{branch}``: every rule of every active ruleset that targets the branch."""
+        repo = self.visible_repo(call)
+        branch = call.param("branch")
+        rules = [
+            {**rule, "ruleset_source_type": "Repository", "ruleset_source": repo.full_name, "ruleset_id": ruleset.id}
+            for ruleset in repo.rulesets
+            if branch in ruleset.branches
+            for rule in ruleset.rules
+        ]
+        page, headers = call.page(rules)
+        return _Reply(list(page), headers=headers)
+
+    def get_ruleset(self, call: _Call) -> _Reply:
+        repo = self.visible_repo(call)
+        self.require(call, repo, "admin")
+        ruleset = _found(next((r for r in repo.rulesets if r.id == call.number("ruleset_id")), None))
+        return _Reply(
+            {
+                "id": ruleset.id,
+                "name": ruleset.name,
+                "target": "branch",
+                "source_type": "Repository",
+                "source": repo.full_name,
+                "enforcement": "active",
+                "bypass_actors": ruleset.bypass_actors,
+                "conditions": {"ref_name": {"include": [f"refs/heads/{b}" for b in ruleset.branches], "exclude": []}},
+                "rules": ruleset.rules,
+                "node_id": _node_id("RRS", ruleset.id),
+                "_links": {"self": {"href": f"{call.view.repo_url(repo)}/rulesets/{ruleset.id}"}},
+            }
+        )
+
+    def environment_of(self, call: _Call, needed: Level = "read") -> tuple[_Repo, _Environment]:
+        repo = self.visible_repo(call)
+        self.require(call, repo, needed)
+        environment = repo.environments.get(call.param("environment_name"))
+        if environment is None:
+            raise _not_found()
+        return repo, environment
+
+    def get_environment(self, call: _Call) -> _Reply:
+        repo, environment = self.environment_of(call)
+        url = f"{call.view.repo_url(repo)}/environments/{quote(environment.name, safe='')}"
+        policy = None
+        if environment.protected_branches or environment.branches is not None:
+            policy = {
+                "protected_branches": environment.protected_branches,
+                "custom_branch_policies": environment.branches is not None,
+            }
+        return _Reply(
+            {
+                "id": environment.id,
+                "node_id": _node_id("EN", environment.id),
+                "name": environment.name,
+                "url": url,
+                "html_url": f"{call.view.repo_web(repo)}/deployments/activity_log?environments_filter={environment.name}",
+                "created_at": environment.created_at,
+                "updated_at": environment.created_at,
+                "protection_rules": [],
+                "deployment_branch_policy": policy,
+            }
+        )
+
+    def branch_policies(self, call: _Call) -> _Reply:
+        _, environment = self.environment_of(call)
+        names = environment.branches or []
+        page, headers = call.page(names)
+        policies = [
+            {"id": 100 + index, "node_id": _node_id("BP", 100 + index), "name": name, "type": "branch"}
+            for index, name in enumerate(page)
+        ]
+        return _Reply({"total_count": len(names), "branch_policies": policies}, headers=headers)
+
+    def environment_secrets(self, call: _Call) -> _Reply:
+        _, environment = self.environment_of(call, "admin")
+        names = sorted(environment.secrets)
+        page, headers = call.page(names)
+        secrets = [
+            {"name": name, "created_at": environment.secrets[name], "updated_at": environment.secrets[name]}
+            for name in page
+        ]
+        return _Reply({"total_count": len(names), "secrets": secrets}, headers=headers)
+
+    def environment_variables(self, call: _Call) -> _Reply:
+        _, environment = self.environment_of(call, "admin")
+        names = sorted(environment.variables)
+        page, headers = call.page(names)
+        stamp = environment.created_at
+        variables = [
+            {"name": name, "value": environment.variables[name], "created_at": stamp, "updated_at": stamp}
+            for name in page
+        ]
+        return _Reply({"total_count": len(names), "variables": variables}, headers=headers)
+
+    def org_installations(self, call: _Call) -> _Reply:
+        """``GET /orgs/{org}/installations``: for the organization's owners only, as on GitHub."""
+        org = call.param("org")
+        if org not in self.accounts or self.accounts[org].type != "Organization":
+            raise _not_found()
+        if call.caller is None:
+            raise GitHubError(401, "Requires authentication")
+        if call.caller.bot or call.caller.login not in self.org_owners.get(org, set()):
+            raise GitHubError(403, "You must be an organization owner to list its installations.")
+        installations = self.installations.get(org, [])
+        page, headers = call.page(installations)
+        rendered = [self.installation(call, org, item) for item in page]
+        return _Reply({"total_count": len(installations), "installations": rendered}, headers=headers)
+
+    def installation(self, call: _Call, org: str, item: Mapping[str, Any]) -> dict[str, Any]:
+        web, api = call.view.web, call.view.api
+        return {
+            "id": item["id"],
+            "account": call.view.user(org),
+            "repository_selection": item["repository_selection"],
+            "access_tokens_url": f"{api}/app/installations/{item['id']}/access_tokens",
+            "repositories_url": f"{api}/installation/repositories",
+            "html_url": f"{web}/organizations/{org}/settings/installations/{item['id']}",
+            "app_id": item["app_id"],
+            "client_id": f"Iv1.{fake_sha('app', item['slug'])[:16]}",
+            "target_id": self.accounts[org].id,
+            "target_type": "Organization",
+            "permissions": dict(item["permissions"]),
+            "events": [],
+            "created_at": item["created_at"],
+            "updated_at": item["created_at"],
+            "single_file_name": None,
+            "has_multiple_single_files": False,
+            "single_file_paths": [],
+            "app_slug": item["slug"],
+            "suspended_by": None,
+            "suspended_at": None,
+            "contact_email": None,
+        }
+
     # -- wiring
 
     def respond(self, request: Request, body: bytes, handler: Callable[[_Call], _Reply], template: str) -> Response:
@@ -2036,6 +2238,7 @@ class _GitHub:
         commits = repo + "/commits/{ref:path}"
         team = "/orgs/{org}/teams/{team_slug}"
         legacy_team = "/organizations/{org_id:int}/team/{team_id:int}"
+        environment = repo + "/environments/{environment_name}"
         endpoints: dict[str, dict[str, Handler]] = {
             "/user": {"GET": self.get_authenticated},
             "/users/{username}": {"GET": self.get_user},
@@ -2071,6 +2274,14 @@ class _GitHub:
             legacy_team: {"GET": self.get_team},
             legacy_team + "/memberships/{username}": {"GET": self.team_membership},
             legacy_team + "/members": {"GET": self.team_members},
+            repo + "/branches/{branch:path}/protection": {"GET": self.branch_protection},
+            repo + "/rules/branches/{branch:path}": {"GET": self.branch_rules},
+            repo + "/rulesets/{ruleset_id:int}": {"GET": self.get_ruleset},
+            environment: {"GET": self.get_environment},
+            environment + "/deployment-branch-policies": {"GET": self.branch_policies},
+            environment + "/secrets": {"GET": self.environment_secrets},
+            environment + "/variables": {"GET": self.environment_variables},
+            "/orgs/{org}/installations": {"GET": self.org_installations},
         }
 
         async def not_served(request: Request) -> Response:
@@ -2526,6 +2737,103 @@ class GitHubServer:
             pull.merged_at, pull.merged_by, pull.merge_commit_sha = now, merger, sha
             issue.state, issue.closed_at, issue.closed_by, issue.updated_at = "closed", now, merger, now
             return sha
+
+    # -- repository settings, as an admin sets them in the web interface
+
+    def protect_branch(
+        self,
+        repo: str,
+        branch: str,
+        *,
+        checks: Iterable[str] = ("regops/approvals",),
+        approvals: int | None = 1,
+        code_owners: bool = True,
+        enforce_admins: bool = True,
+        force_pushes: bool = False,
+        deletions: bool = False,
+    ) -> None:
+        """Classic branch protection on ``branch``: required status ``checks``, a pull request with ``approvals``
+        approving reviews (None: no pull request required), and whether admins are held to it."""
+        settings = {
+            "checks": list(checks),
+            "approvals": approvals,
+            "code_owners": code_owners,
+            "enforce_admins": enforce_admins,
+            "force_pushes": force_pushes,
+            "deletions": deletions,
+        }
+        with self._github.lock:
+            self._repo(repo).protection[branch] = settings
+
+    def add_ruleset(
+        self,
+        repo: str,
+        name: str,
+        branches: Iterable[str],
+        rules: Iterable[Mapping[str, Any]],
+        *,
+        bypass_actors: Iterable[Mapping[str, Any]] = (),
+    ) -> int:
+        """An active branch ruleset targeting ``branches``, with GitHub's rule objects (``{"type", "parameters"}``)
+        and who may bypass it (``{"actor_id", "actor_type", "bypass_mode"}``); its id."""
+        with self._github.lock:
+            target = self._repo(repo)
+            ruleset = _Ruleset(
+                next(self._github.ids),
+                name,
+                list(branches),
+                [dict(rule) for rule in rules],
+                [dict(actor) for actor in bypass_actors],
+            )
+            target.rulesets.append(ruleset)
+            return ruleset.id
+
+    def add_environment(
+        self,
+        repo: str,
+        name: str,
+        *,
+        branches: Iterable[str] | None = None,
+        protected_branches: bool = False,
+        secrets: Iterable[str] = (),
+        variables: Mapping[str, str] | None = None,
+    ) -> None:
+        """A deployment environment: deployable from the ``branches`` named (a custom policy), from protected
+        branches, or (neither) from any branch; with its secrets (names) and variables."""
+        with self._github.lock:
+            now = _stamp()
+            self._repo(repo).environments[name] = _Environment(
+                next(self._github.ids),
+                name,
+                now,
+                protected_branches,
+                None if branches is None else list(branches),
+                dict.fromkeys(secrets, now),
+                dict(variables or {}),
+            )
+
+    def add_org_owner(self, org: str, login: str) -> None:
+        with self._github.lock:
+            self.add_org(org)
+            self._github.account(login)
+            self._github.org_owners.setdefault(org, set()).add(login)
+
+    def install_app(
+        self, org: str, slug: str, permissions: Mapping[str, str], *, repository_selection: str = "all"
+    ) -> None:
+        """The GitHub App ``slug`` (whose bot is ``<slug>[bot]``) installed on ``org`` with ``permissions``."""
+        with self._github.lock:
+            self.add_org(org)
+            app = self._github.account(f"{slug}[bot]")
+            item = {
+                "id": next(self._github.ids),
+                "app_id": app.id,
+                "slug": slug,
+                "permissions": {"metadata": "read", **permissions},
+                "repository_selection": repository_selection,
+                "created_at": _stamp(),
+            }
+            self._github.installations.setdefault(org, []).append(item)
 
     # -- reading state back
 
