@@ -86,7 +86,9 @@ def test_init_workflows_are_this_repositorys_own_pinned_to_the_version(
     for name in WORKFLOWS:
         ours = (REPO / ".github" / "workflows" / name).read_text()
         assert (dest / ".github" / "workflows" / name).read_text() == HEADER + ours, name
-    assert (dest / ".github" / "requirements.lock").read_bytes() == (REPO / ".github" / "requirements.lock").read_bytes()
+    assert (dest / ".github" / "requirements.lock").read_bytes() == (
+        REPO / ".github" / "requirements.lock"
+    ).read_bytes()
 
 
 def test_init_refuses_to_overwrite_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -157,7 +159,18 @@ def test_upgrade_outside_a_registry_repository_refuses(tmp_path: Path, capsys: p
 def test_the_wheel_ships_the_pinned_workflows(tmp_path: Path) -> None:
     """`pip install .` (what the workflows run) must carry the files init writes, not only the source tree."""
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), str(REPO)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path),
+            str(REPO),
+        ],
         check=True,
         capture_output=True,
     )
@@ -166,7 +179,8 @@ def test_the_wheel_ships_the_pinned_workflows(tmp_path: Path) -> None:
         for name in WORKFLOWS:
             shipped = archive.read(f"regops/templates/github/workflows/{name}")
             assert shipped == (REPO / ".github" / "workflows" / name).read_bytes(), name
-        assert archive.read("regops/templates/github/requirements.lock") == (
-            REPO / ".github" / "requirements.lock"
-        ).read_bytes()
+        assert (
+            archive.read("regops/templates/github/requirements.lock")
+            == (REPO / ".github" / "requirements.lock").read_bytes()
+        )
         assert {"regops/templates/regops.yaml.tmpl", "regops/templates/README.md.tmpl"} <= set(archive.namelist())

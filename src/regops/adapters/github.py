@@ -264,27 +264,31 @@ class GitHub:
         _, data = self.client.requester.requestJsonAndCheck("GET", f"/repos/{self.name}{path}")
         return data
 
-    def _listed(self, path: str, key: str) -> list[dict[str, Any]]:
-        """Every item of a paginated ``{"total_count", key: [...]}`` listing."""
+    def _listed(self, path: str, key: str | None = None) -> list[dict[str, Any]]:
+        """Every item of a paginated listing (under ``key`` of each page, or each page itself), page after page
+        until an empty one."""
         items: list[dict[str, Any]] = []
         for page in range(1, 1000):
             _, data = self.client.requester.requestJsonAndCheck("GET", path, parameters={"per_page": 100, "page": page})
-            items += data[key]
-            if not data[key] or len(items) >= data["total_count"]:
-                return items
+            found = data if key is None else data[key]
+            if not found:
+                break
+            items += found
         return items
 
     def branch_rules(self, branch: str) -> BranchRules:
         """What branch protection and the rulesets enforce on ``branch``, together (needs an admin's token)."""
-        from github import UnknownObjectException
+        from github import GithubException
 
         ref = quote(branch, safe="")
         with self._errors(f"read the protection of branch {branch} of"):
             try:
                 classic: dict[str, Any] | None = self._json(f"/branches/{ref}/protection")
-            except UnknownObjectException:
-                classic = None  # "Branch not protected"
-            rules = self._json(f"/rules/branches/{ref}")
+            except GithubException as e:
+                if e.status != 404:  # GitHub's 404 "Branch not protected" (PyGithub keeps 404 "Not Found" apart)
+                    raise
+                classic = None
+            rules = self._listed(f"/repos/{self.name}/rules/branches/{ref}")
             ids = sorted({r["ruleset_id"] for r in rules if r.get("ruleset_source_type") == "Repository"})
             bypassed = [bool(self._json(f"/rulesets/{i}").get("bypass_actors")) for i in ids]
         # A ruleset of the organization's is not readable here: who may bypass it is unknown, so it holds nobody.
