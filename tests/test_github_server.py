@@ -471,3 +471,35 @@ def test_injected_faults_reach_the_client(github_server: GitHubFixture) -> None:
         repo(github_server).get_pull(number)
     assert failed.value.status == 502
     assert repo(github_server).get_pull(number).number == number
+
+
+def test_repository_settings_read_through_pygithub(github_server: GitHubFixture) -> None:
+    """Environments, their secrets and variables, and the organization's app installations, as PyGithub's own
+    classes read them; branch protection for admins only, installations for the organization's owners only."""
+    server = github_server
+    server.add_environment(server.repo, "registry-bot", branches=["main"], secrets=["HF_TOKEN", "A", "B", "C"])
+    server.install_app("acme", "regops-app", {"contents": "write"})
+    server.add_org_owner("acme", "alice")
+    server.add_collaborator(server.repo, "alice", "admin")
+    server.protect_branch(server.repo, "main", force_pushes=True)
+    alice = server.client(server.alice_token)
+
+    environment = alice.get_repo(server.repo).get_environment("registry-bot")
+    assert environment.deployment_branch_policy.custom_branch_policies is True
+    assert sorted(s.name for s in environment.get_secrets()) == ["A", "B", "C", "HF_TOKEN"]  # over two pages
+    (installation,) = alice.get_organization("acme").get_installations()
+    assert (installation.app_slug, installation.permissions["contents"]) == ("regops-app", "write")
+    _, protection = alice.requester.requestJsonAndCheck("GET", f"/repos/{server.repo}/branches/main/protection")
+    assert protection["allow_force_pushes"] == {"enabled": True}
+    assert protection["required_status_checks"]["contexts"] == ["regops/approvals"]
+
+    bob = server.client(server.bob_token)
+    with pytest.raises(GithubException) as refused:
+        bob.requester.requestJsonAndCheck("GET", f"/repos/{server.repo}/branches/main/protection")
+    assert refused.value.status == 403
+    with pytest.raises(GithubException) as refused:
+        list(bob.get_organization("acme").get_installations())
+    assert refused.value.status == 403
+    with pytest.raises(GithubException) as missing:
+        alice.requester.requestJsonAndCheck("GET", f"/repos/{server.repo}/branches/dev/protection")
+    assert (missing.value.status, missing.value.data["message"]) == (404, "Branch not protected")
