@@ -57,6 +57,11 @@ def failures(out: str) -> list[str]:
     return [line for line in out.splitlines() if line.startswith("FAIL")]
 
 
+def failed_checks(capsys: pytest.CaptureFixture[str]) -> list[str]:
+    """The names of the checks that failed, from `doctor --json`."""
+    return [finding["check"] for finding in json.loads(doctor(capsys, "--json", code=1)) if not finding["ok"]]
+
+
 def test_a_correctly_configured_repository_passes(
     registry: Path, github: GitHubFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -195,7 +200,7 @@ def test_each_missing_setting_fails_naming_its_fix(
     out = doctor(capsys, code=1)
 
     assert failures(out), out
-    (failed,) = failures(out) if case != "no protection" else failures(out)[:1]
+    (failed,) = failures(out)[:1] if case == "no protection" else failures(out)
     assert failed.startswith(f"FAIL  {check}: "), out
     assert fix in failed, failed
     assert out.endswith(f"{len(failures(out))} setting(s) to fix\n")
@@ -205,14 +210,13 @@ def test_no_protection_fails_every_branch_setting(
     registry: Path, github: GitHubFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _unprotected(github, registry)
-    checks = [line.split(":")[0] for line in failures(doctor(capsys, code=1))]
-    assert checks == [
-        "FAIL  main",
-        "FAIL  main",
-        "FAIL  main",
-        "FAIL  main",
-        "FAIL  main",
-        "FAIL  main",
+    assert failed_checks(capsys) == [
+        "main: protected",
+        "main: requires regops/approvals",
+        "main: requires reviews",
+        "main: blocks force pushes",
+        "main: blocks deletion",
+        "main: no bypass",
     ]
 
 
@@ -220,13 +224,13 @@ def test_a_missing_environment_fails_with_its_secrets(
     registry: Path, github: GitHubFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
     github._repo(REPO).environments.clear()
-    out = doctor(capsys, code=1)
-    assert [line.split(": ")[0] for line in failures(out)] == [
-        "FAIL  environment registry-bot",
-        "FAIL  secret HF_TOKEN",
-        "FAIL  secret REGOPS_APP_PRIVATE_KEY",
-        "FAIL  variable REGOPS_APP_ID",
+    assert failed_checks(capsys) == [
+        "environment registry-bot",
+        "secret HF_TOKEN",
+        "secret REGOPS_APP_PRIVATE_KEY",
+        "variable REGOPS_APP_ID",
     ]
+    out = doctor(capsys, code=1)
     assert "no environment `registry-bot`: create it in Settings → Environments, deployable from `main` only" in out
 
 
@@ -241,8 +245,7 @@ def test_the_metrics_token_is_required_once_the_canary_reads_one(
             "  allowed_token_envs: [PROMETHEUS_TOKEN]\n",
         )
     )
-    out = doctor(capsys, code=1)
-    assert [line.split(": ")[0] for line in failures(out)] == ["FAIL  secret PROMETHEUS_TOKEN"]
+    assert failed_checks(capsys) == ["secret PROMETHEUS_TOKEN"]
 
 
 RULES = [
@@ -282,10 +285,7 @@ def test_a_ruleset_with_a_bypass_list_fails(
     _unprotected(github, registry)
     admin = {"actor_id": 5, "actor_type": "RepositoryRole", "bypass_mode": "always"}
     github.add_ruleset(REPO, "registry", ["main"], RULES[:3], bypass_actors=[admin])
-    checks = [line.split(": ")[0] for line in failures(doctor(capsys, code=1))]
-    assert checks == ["FAIL  main", "FAIL  main"]  # deletion not blocked, and the bypass list
-    out = doctor(capsys, code=1)
-    assert "main: no bypass: " in out and "main: blocks deletion: " in out
+    assert failed_checks(capsys) == ["main: blocks deletion", "main: no bypass"]  # no deletion rule; the bypass list
 
 
 def test_json_output(registry: Path, github: GitHubFixture, capsys: pytest.CaptureFixture[str]) -> None:
