@@ -18,6 +18,7 @@
     ├── CanaryConfigError            a guardrail that cannot be checked as configured (canary.py)
     ├── MetricsError                 the metrics provider cannot answer (adapters/metrics.py)
     ├── GitError                     a git command failed (adapters/git.py)
+    ├── InitError                    `regops init` would overwrite a file, or finds no registry to upgrade (scaffold.py)
     └── GitHubError                  GitHub refused or failed (adapters/github.py)
 
 Errors that belong to one concern live in its module, below this root.
