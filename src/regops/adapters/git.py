@@ -150,10 +150,8 @@ def published_ref(repo: Path) -> str | None:
     else ``HEAD`` (a repository without a remote, or a detached HEAD); None when ``repo`` is in no git repository."""
     try:
         _git(repo, "rev-parse", "--show-toplevel")
-    except GitError as e:
-        if "not a git repository" in str(e):
-            return None
-        raise
+    except NotARepositoryError:
+        return None
     try:
         return _git(repo, "rev-parse", "--abbrev-ref", "--symbolic-full-name", "@{upstream}").decode().strip()
     except GitError:
