@@ -366,3 +366,14 @@ def test_the_repository_commits_every_weight_the_example_records() -> None:
             path = _object(Path(), tier, f["sha256"]).as_posix()
             assert path in tracked, f"{record.ref}: {f['path']} is not committed at {path}"
             assert f["size"] < 4096
+
+
+def test_commit_prints_json(example: Path, capsys: Capsys) -> None:
+    in_git(example)
+    git(example, "config", "user.name", "A")
+    git(example, "config", "user.email", "a@example.com")
+    assert json.loads(run(capsys, "commit", "-m", "nothing", "--json", code=0)[0]) == {"commit": None, "pushed": False}
+    run(capsys, "codeowners", code=0)
+    found = json.loads(run(capsys, "commit", "-m", "owners", "--json", code=0)[0])
+    assert found == {"commit": git(example, "rev-parse", "HEAD").strip(), "pushed": False}
+    assert git(example, "show", "--name-only", "--format=%s", "HEAD").split() == ["owners", ".github/CODEOWNERS"]
