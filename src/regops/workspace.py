@@ -1,8 +1,9 @@
 """The workspace: opening a registry and its storage, writing to it under its lock, and who is acting.
 
 Every verb of :mod:`regops.api` and every flow (:mod:`regops.flows`) starts here:
-the registry argument (a path, or an already loaded
-:class:`~regops.registry.Registry`), the storage backend regops.yaml names, and
+the registry argument (a path, an already loaded
+:class:`~regops.registry.Registry`, or None: found from the current folder as git
+finds a repository, :func:`find_registry`), the storage backend regops.yaml names, and
 the one answer to "who is acting" — the login a transition records
 (:func:`identity`), the workflow's own bot for commits made in GitHub Actions
 (:func:`workflow_bot`) and the e-mail GitHub ties to a login (:func:`noreply`).
