@@ -303,6 +303,7 @@ def test_codeowners_check_says_missing_not_stale(example: Path, capsys: Capsys) 
     assert not (example / ".github").exists()
     assert run(capsys, "codeowners", code=0)[0] == "wrote .github/CODEOWNERS\n"
     assert run(capsys, "codeowners", "--check", code=0)[0] == ".github/CODEOWNERS is current\n"
+    assert run(capsys, "codeowners", code=0)[0] == ".github/CODEOWNERS is current; nothing to write\n"
     (example / ".github/CODEOWNERS").write_text("* @nobody\n")
     assert run(capsys, "codeowners", "--check", code=1)[0] == ".github/CODEOWNERS is stale: run `regops codeowners`\n"
 

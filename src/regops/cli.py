@@ -258,13 +258,14 @@ def cmd_codeowners(args: argparse.Namespace) -> int:
 
     path, changed = api.codeowners(registry=args.registry, check=args.check)
     state = "current" if not changed else "missing" if not path.exists() else "stale" if args.check else "written"
-    _json_or(args, {"path": path, "state": state}, lambda r: _codeowners_text(os.path.relpath(path), state))
+    shown = os.path.relpath(path)
+    _json_or(args, {"path": path, "state": state}, lambda r: _codeowners_text(shown, state, check=args.check))
     return EXIT_PROBLEMS if changed and args.check else EXIT_OK
 
 
-def _codeowners_text(shown: str, state: str) -> str:
+def _codeowners_text(shown: str, state: str, *, check: bool) -> str:
     return {
-        "current": f"{shown} is current",
+        "current": f"{shown} is current" + ("" if check else "; nothing to write"),
         "missing": f"{shown} does not exist: run `regops codeowners` to write it",
         "stale": f"{shown} is stale: run `regops codeowners`",
         "written": f"wrote {shown}",
