@@ -179,6 +179,7 @@ def test_canary_check_prints_json(example: Path, capsys: Capsys) -> None:
         (["resolve", "sentiment@prod", "--at", "the day after"], "bad-time", 2),
         (["status", "--at", "yesterday"], "usage", 2),
         (["stauts"], "usage", 2),
+        (["pr", "check", "--merge-group", "gh-readonly-queue/main/pr-1-abc"], "usage", 2),  # found by the verb
         (["validate", "--base", "main"], "not-a-git-repository", 1),
         (["restore", "sentiment@1.3.1"], "error", 1),
     ],

@@ -180,8 +180,7 @@ def cmd_pr_check(args: argparse.Namespace) -> int:
         return _pr_check_head(args)
     if args.merge_group is not None:
         if args.sha is None or args.base_sha is None:
-            sys.stderr.write("regops: error: --merge-group needs --sha (the group's commit) and --base-sha\n")
-            return EXIT_USAGE
+            raise UsageError("--merge-group needs --sha (the group's commit) and --base-sha")
         outcome = api.pr_check_group(args.merge_group, sha=args.sha, base_sha=args.base_sha, registry=args.registry)
     else:
         outcome = api.pr_check(args.pr, registry=args.registry, status_sha=args.sha)
@@ -199,8 +198,7 @@ def _pr_check_head(args: argparse.Namespace) -> int:
     from regops import api, report
 
     if args.sha is not None:
-        sys.stderr.write("regops: error: --sha goes with --pr or --merge-group; --head-sha reports on that head\n")
-        return EXIT_USAGE
+        raise UsageError("--sha goes with --pr or --merge-group; --head-sha reports on that head")
     outcomes = api.pr_check_head(args.head_sha, registry=args.registry)
     if not outcomes:
         return _no_open_pull(args)
@@ -760,12 +758,16 @@ ERROR_CODES = {
 
 
 class UsageError(Exception):
-    """A command line argparse refuses (exit 2), raised instead of argparse's print-and-exit."""
+    """A command line that does not parse or does not make sense (exit 2); ``text``: as printed without --json."""
+
+    def __init__(self, message: str, text: str | None = None) -> None:
+        super().__init__(message)
+        self.message, self.text = message, text or f"regops: error: {message}"
 
 
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:  # argparse's hook: -> NoReturn
-        raise UsageError(f"{self.format_usage()}{self.prog}: error: {message}", message)
+        raise UsageError(message, f"{self.format_usage()}{self.prog}: error: {message}")
 
     def _check_value(self, action: argparse.Action, value: Any) -> None:
         from regops.errors import did_you_mean
@@ -820,18 +822,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as e:  # --help, --version
         return int(e.code or 0)
     except UsageError as e:
-        return _fail(_wants_json(None, argv), EXIT_USAGE, "usage", e.args[1], e.args[0].rstrip("\n"))
+        return _fail(_wants_json(None, argv), EXIT_USAGE, "usage", e.message, e.text)
+    return _run(args, wants_json=_wants_json(args, argv))
+
+
+def _run(args: argparse.Namespace, *, wants_json: bool) -> int:
+    """The verb, and the one place that turns whatever it raises into a message and an exit code."""
     func: Verb = args.func
     try:
         return func(args)
+    except UsageError as e:
+        return _fail(wants_json, EXIT_USAGE, "usage", e.message, e.text)
     except KeyboardInterrupt:
-        return _fail(_wants_json(args, argv), EXIT_INTERRUPTED, "interrupted", "interrupted")
+        return _fail(wants_json, EXIT_INTERRUPTED, "interrupted", "interrupted")
     except Exception as e:  # the one place that catches everything
         from regops.errors import RegopsError, TimeSpecError
 
         if isinstance(e, RegopsError):
             usage = isinstance(e, TimeSpecError)  # an --at that names no moment
-            return _fail(_wants_json(args, argv), EXIT_USAGE if usage else EXIT_PROBLEMS, error_code(e), str(e))
+            return _fail(wants_json, EXIT_USAGE if usage else EXIT_PROBLEMS, error_code(e), str(e))
         traceback.print_exc()
         message = f"a bug in regops ({type(e).__name__}: {e}); please report it with the traceback above"
-        return _fail(_wants_json(args, argv), EXIT_BUG, "bug", message, f"regops: this is {message}")
+        return _fail(wants_json, EXIT_BUG, "bug", message, f"regops: this is {message}")
