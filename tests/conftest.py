@@ -51,6 +51,15 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket.socket, "connect", connect)
 
 
+@pytest.fixture
+def closed_port() -> int:
+    """A local port nothing listens on: a server that is down, or no network."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port  # nothing listens on it once the socket is closed
+
+
 class Tree:
     """A registry copied into tmp_path, with helpers to break it and to prove nothing changed."""
 

@@ -620,7 +620,8 @@ WRITE_REFUSALS = [
         None,
         ["rollback", "sentiment", "--to", "1.1.0", "--by", "alice"],
         "sentiment@1.1.0: model.safetensors, config.json not retrievable from local hot storage at "
-        "{base}/.regops/store; it cannot go to prod",
+        "{base}/.regops/store; it cannot go to prod; nothing was changed: the version file says the weights are "
+        "there, so put them back (from a backup, or from the machine that registered sentiment@1.1.0) and run again",
     ),
 ]
 

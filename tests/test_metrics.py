@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -147,14 +146,6 @@ def test_a_bad_query_carries_prometheus_error_text(source: PrometheusSource) -> 
     with pytest.raises(MetricsError, match=r"HTTP 400 Bad Request: .*parse error: unclosed left parenthesis") as e:
         observe(source, broken, "1.1.0")
     assert "sum(increase(inference_requests_total[3600s])" in str(e.value)  # the query as sent
-
-
-@pytest.fixture
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port  # nothing listens on it once the socket is closed
 
 
 def test_prometheus_down_cannot_be_reached(closed_port: int, tmp_path: Path) -> None:

@@ -280,7 +280,7 @@ def test_an_unknown_model_names_the_models_there_are(
         code, out, err = run(capsys, tree, *argv)
         assert (code, out) == (1, ""), argv
         assert err == (
-            "regops: error: no model 'sentimnet' in the registry (known models: distilled, intent, sentiment)\n"
+            "regops: error: no model 'sentimnet' in the registry (did you mean 'sentiment'?) (known models: distilled, intent, sentiment)\n"
         )
 
 

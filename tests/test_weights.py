@@ -262,7 +262,11 @@ def test_missing_object_is_not_retrievable_and_dest_is_not_created(
     with pytest.raises(ArtifactsMissingError) as raised:
         download(storage, artifacts, HOT, dest, ref=REF)
 
-    assert str(raised.value) == f"{REF}: model.safetensors not retrievable from local hot storage at {storage.hot}"
+    assert str(raised.value) == (
+        f"{REF}: model.safetensors not retrievable from local hot storage at {storage.hot}; nothing was changed: the "
+        f"version file says the weights are there, so put them back (from a backup, or from the machine that "
+        f"registered {REF}) and run again"
+    )
     assert raised.value.missing == ["model.safetensors"]
     assert not dest.exists()
 

@@ -7,11 +7,13 @@ Imports of the heavy parts happen inside the verbs, so ``regops --help`` stays f
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +43,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     problems = api.validate(registry=args.registry, base=args.base)
     render = {"text": report.problems_text, "json": report.problems_json, "github": report.problems_github}
-    text = render[args.format](problems)
+    text = render["json" if args.json else args.format](problems)
     if text:
         _out(text)
     return EXIT_PROBLEMS if problems else EXIT_OK
@@ -162,7 +164,7 @@ def _canary_out(args: argparse.Namespace, checks: Sequence[Any]) -> None:
     from regops import publish, report
 
     render = {"text": report.canary_text, "markdown": publish.canary_markdown, "json": report.to_json}
-    _out(render[args.format](checks))
+    _out(render["json" if args.json else args.format](checks))
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
@@ -178,8 +180,7 @@ def cmd_pr_check(args: argparse.Namespace) -> int:
         return _pr_check_head(args)
     if args.merge_group is not None:
         if args.sha is None or args.base_sha is None:
-            sys.stderr.write("regops: error: --merge-group needs --sha (the group's commit) and --base-sha\n")
-            return EXIT_USAGE
+            raise UsageError("--merge-group needs --sha (the group's commit) and --base-sha")
         outcome = api.pr_check_group(args.merge_group, sha=args.sha, base_sha=args.base_sha, registry=args.registry)
     else:
         outcome = api.pr_check(args.pr, registry=args.registry, status_sha=args.sha)
@@ -187,20 +188,20 @@ def cmd_pr_check(args: argparse.Namespace) -> int:
     return EXIT_OK if outcome.ok else EXIT_PROBLEMS
 
 
-def _no_open_pull(head_sha: str) -> int:
-    _out(f"no open pull request has head {head_sha} (it moved on; the newer run decides)")
-    return EXIT_OK
+def _no_open_pull(args: argparse.Namespace) -> int:
+    return _json_or(
+        args, {}, lambda _: f"no open pull request has head {args.head_sha} (it moved on; the newer run decides)"
+    )
 
 
 def _pr_check_head(args: argparse.Namespace) -> int:
     from regops import api, report
 
     if args.sha is not None:
-        sys.stderr.write("regops: error: --sha goes with --pr or --merge-group; --head-sha reports on that head\n")
-        return EXIT_USAGE
+        raise UsageError("--sha goes with --pr or --merge-group; --head-sha reports on that head")
     outcomes = api.pr_check_head(args.head_sha, registry=args.registry)
     if not outcomes:
-        return _no_open_pull(args.head_sha)
+        return _no_open_pull(args)
     _json_or(
         args,
         outcomes,
@@ -217,10 +218,10 @@ def cmd_pr_report(args: argparse.Namespace) -> int:
     else:
         actions = {args.pr: api.pr_report(args.pr, registry=args.registry)[0]}
     if not actions:
-        return _no_open_pull(args.head_sha)
-    for number, action in actions.items():
-        _out(f"pull request #{number}: regops comment {action}")
-    return EXIT_OK
+        return _no_open_pull(args)
+    return _json_or(
+        args, actions, lambda found: "\n".join(f"pull request #{n}: regops comment {a}" for n, a in found.items())
+    )
 
 
 def cmd_pr_stamp(args: argparse.Namespace) -> int:
@@ -233,10 +234,15 @@ def cmd_commit(args: argparse.Namespace) -> int:
     from regops import api
 
     sha = api.commit(registry=args.registry, message=args.message, push=args.push, by=args.by)
-    _out(
-        f"committed {sha[:12]}" + (" and pushed" if args.push else "") if sha else "nothing changed; nothing committed"
+    return _json_or(
+        args,
+        {"commit": sha, "pushed": bool(sha and args.push)},
+        lambda r: (
+            f"committed {sha[:12]}" + (" and pushed" if r["pushed"] else "")
+            if sha
+            else "nothing changed; nothing committed"
+        ),
     )
-    return EXIT_OK
 
 
 def cmd_drift(args: argparse.Namespace) -> int:
@@ -249,12 +255,19 @@ def cmd_codeowners(args: argparse.Namespace) -> int:
     from regops import api
 
     path, changed = api.codeowners(registry=args.registry, check=args.check)
+    state = "current" if not changed else "missing" if not path.exists() else "stale" if args.check else "written"
     shown = os.path.relpath(path)
-    if args.check:
-        _out(f"{shown} is stale: run `regops codeowners`" if changed else f"{shown} is current")
-        return EXIT_PROBLEMS if changed else EXIT_OK
-    _out(f"wrote {shown}" if changed else f"{shown} is current; nothing to write")
-    return EXIT_OK
+    _json_or(args, {"path": path, "state": state}, lambda r: _codeowners_text(shown, state, check=args.check))
+    return EXIT_PROBLEMS if changed and args.check else EXIT_OK
+
+
+def _codeowners_text(shown: str, state: str, *, check: bool) -> str:
+    return {
+        "current": f"{shown} is current" + ("" if check else "; nothing to write"),
+        "missing": f"{shown} does not exist: run `regops codeowners` to write it",
+        "stale": f"{shown} is stale: run `regops codeowners`",
+        "written": f"wrote {shown}",
+    }[state]
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
@@ -273,7 +286,7 @@ def _sync_out(args: argparse.Namespace, result: Any) -> int:
 def cmd_serving_export(args: argparse.Namespace) -> int:
     from regops import api, store
 
-    text = api.serving_export(registry=args.registry, format=args.format)
+    text = api.serving_export(registry=args.registry, format="json" if args.json else args.format)
     if args.output:
         store.write_atomic(Path(args.output), text)
     else:
@@ -438,25 +451,32 @@ def cmd_schema_export(args: argparse.Namespace) -> int:
     from regops import api
 
     changed = api.export_schemas(args.dest)
-    for path in changed:
-        _out(f"wrote {path}")
-    if not changed:
-        _out(f"{args.dest}: up to date")
+    _json_or(
+        args,
+        {"dest": args.dest, "written": changed},
+        lambda r: "\n".join(f"wrote {p}" for p in changed) if changed else f"{args.dest}: up to date",
+    )
     return EXIT_PROBLEMS if changed and args.check else EXIT_OK
 
 
 # --- parser --------------------------------------------------------------------------
 
 
-def _common(parser: argparse.ArgumentParser, *, json: bool = True, at: bool = False) -> None:
+def _registry_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--registry",
-        default="registry",
         metavar="DIR",
-        help="the registry folder, or a repository with registry/",
+        help="the registry folder, or a repository with registry/ (default: found from the current folder upwards)",
     )
-    if json:
-        parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+
+def _json_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text (errors too, on stderr)")
+
+
+def _common(parser: argparse.ArgumentParser, *, at: bool = False) -> None:
+    _registry_flag(parser)
+    _json_flag(parser)
     if at:
         parser.add_argument(
             "--at",
@@ -475,7 +495,7 @@ def _writer(parser: argparse.ArgumentParser, *, dry_run: bool = True, by: bool =
 
 def _read_verbs(verbs: Any) -> None:
     p = verbs.add_parser("validate", help="check every file and rule; exit 1 on problems")
-    _common(p, json=False)
+    _common(p)
     p.add_argument("--format", choices=("text", "json", "github"), default="text")
     p.add_argument(
         "--base",
@@ -624,9 +644,8 @@ def _canary_verbs(verbs: Any) -> None:
 def _canary_common(c: Any) -> None:
     c.add_argument("model", nargs="?", metavar="MODEL", help="only this model (default: every canary in staging)")
     c.add_argument("--format", choices=("text", "markdown", "json"), default="text")
-    c.add_argument(
-        "--registry", default="registry", metavar="DIR", help="the registry folder, or a repository with registry/"
-    )
+    _registry_flag(c)
+    _json_flag(c)
 
 
 def _outside_verbs(verbs: Any) -> None:
@@ -644,7 +663,7 @@ def _outside_verbs(verbs: Any) -> None:
     p.add_argument(
         "--by", metavar="WHO", help="commit as this login (default: git's user; github-actions[bot] in Actions)"
     )
-    _common(p, json=False)
+    _common(p)
     p.set_defaults(func=cmd_commit)
 
     p = verbs.add_parser("drift", help="sync --check, and keep one GitHub issue listing the drift (--issue)")
@@ -654,7 +673,7 @@ def _outside_verbs(verbs: Any) -> None:
 
     p = verbs.add_parser("codeowners", help="write .github/CODEOWNERS from the owners in model.yaml")
     p.add_argument("--check", action="store_true", help="write nothing; exit 1 if it is stale")
-    _common(p, json=False)
+    _common(p)
     p.set_defaults(func=cmd_codeowners)
 
     p = verbs.add_parser("serving", help="the serving manifest: what serves prod and the canary")
@@ -664,7 +683,7 @@ def _outside_verbs(verbs: Any) -> None:
     e.add_argument(
         "--format", choices=("json", "kserve"), default="json", help="kserve: one InferenceService per model (YAML)"
     )
-    _common(e, json=False)
+    _common(e)
     e.set_defaults(func=cmd_serving_export)
 
     _retention_verb(verbs)
@@ -681,7 +700,7 @@ def _pr_verb(verbs: Any) -> None:
     c.set_defaults(func=cmd_pr_check)
     c = actions.add_parser("report", help="create or update the pull request's regops comment")
     _which_pull(c)
-    _common(c, json=False)
+    _common(c)
     c.set_defaults(func=cmd_pr_report)
     c = actions.add_parser("stamp", help="record the merged pull request and its approvers on new transitions")
     c.add_argument("--since", default="HEAD^", metavar="REF", help="transitions added since REF (default HEAD^)")
@@ -715,7 +734,7 @@ def _retention_verb(verbs: Any) -> None:
 
 def _dataset_verbs(verbs: Any) -> None:
     p = verbs.add_parser("dataset", help="dataset versions: content hashes and references")
-    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=IntermixedParser)
     h = actions.add_parser("hash", help="the content hash of a file or folder (blake3 over a manifest)")
     h.add_argument("path", metavar="PATH")
     h.add_argument("--json", action="store_true", help="print JSON instead of text")
@@ -737,7 +756,7 @@ def _dataset_verbs(verbs: Any) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="regops",
         description="A model registry that lives in git: versions as YAML, promotions as pull requests.",
     )
@@ -754,27 +773,123 @@ def build_parser() -> argparse.ArgumentParser:
     e = actions.add_parser("export", help="write schemas/*.json from the models")
     e.add_argument("--dest", default="schemas", metavar="DIR")
     e.add_argument("--check", action="store_true", help="exit 1 if a file had to change (for CI)")
+    _json_flag(e)
     e.set_defaults(func=cmd_schema_export)
     return parser
 
 
+# The stable ``code`` of an error under --json: the nearest of these classes in the error's MRO names it.
+ERROR_CODES = {
+    "RegistryNotFoundError": "registry-not-found",
+    "InvalidRegistryError": "invalid-registry",
+    "ModelNotFoundError": "model-not-found",
+    "VersionNotFoundError": "version-not-found",
+    "StageEmptyError": "stage-empty",
+    "RefError": "bad-ref",
+    "TimeSpecError": "bad-time",
+    "RegistryLockedError": "registry-locked",
+    "ChangedSincePlannedError": "changed-since-planned",
+    "LifecycleError": "refused",
+    "ArtifactsMissingError": "weights-missing",
+    "HashMismatchError": "hash-mismatch",
+    "HubError": "hub",
+    "StorageError": "storage",
+    "DatasetError": "dataset",
+    "CanaryConfigError": "canary-config",
+    "MetricsError": "metrics",
+    "StalledError": "stalled",
+    "NotARepositoryError": "not-a-git-repository",
+    "GitError": "git",
+    "GitHubUnreachableError": "github-unreachable",
+    "GitHubError": "github",
+    "RegopsError": "error",
+}
+
+
+class UsageError(Exception):
+    """A command line that does not parse or does not make sense (exit 2); ``text``: as printed without --json."""
+
+    def __init__(self, message: str, text: str | None = None) -> None:
+        super().__init__(message)
+        self.message, self.text = message, text or f"regops: error: {message}"
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # argparse's hook: -> NoReturn
+        raise UsageError(message, f"{self.format_usage()}{self.prog}: error: {message}")
+
+    def _check_value(self, action: argparse.Action, value: Any) -> None:
+        from regops.errors import did_you_mean
+
+        if action.choices is not None and value not in action.choices:
+            known = ", ".join(map(str, action.choices))
+            hint = did_you_mean(str(value), map(str, action.choices))
+            raise argparse.ArgumentError(action, f"invalid choice: {value!r}{hint} (choose from {known})")
+
+
+class IntermixedParser(Parser):
+    """Options and positionals in any order (``NAME --version V PATH`` as well as ``NAME PATH --version V``)."""
+
+    _inner = False
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        if self._inner:  # parse_known_intermixed_args calls back in here, twice
+            return super().parse_known_args(args, namespace)
+        self._inner = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._inner = False
+
+
+def error_code(error: BaseException) -> str:
+    for cls in type(error).__mro__:
+        if cls.__name__ in ERROR_CODES:
+            return ERROR_CODES[cls.__name__]
+    return "bug"
+
+
+def _fail(wants_json: bool, exit_code: int, code: str, message: str, text: str | None = None) -> int:
+    if wants_json:
+        sys.stderr.write(json.dumps({"code": code, "message": message, "exit": exit_code}) + "\n")
+    else:
+        sys.stderr.write((text if text is not None else f"regops: error: {message}") + "\n")
+    return exit_code
+
+
+def _wants_json(args: argparse.Namespace | None, argv: Sequence[str]) -> bool:
+    if args is None:  # the command line did not parse: ask it as written
+        return "--json" in argv or "--format=json" in argv or ("--format", "json") in pairwise(argv)
+    return bool(getattr(args, "json", False)) or getattr(args, "format", None) == "json"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-    except SystemExit as e:
+    except SystemExit as e:  # --help, --version
         return int(e.code or 0)
+    except UsageError as e:
+        return _fail(_wants_json(None, argv), EXIT_USAGE, "usage", e.message, e.text)
+    return _run(args, wants_json=_wants_json(args, argv))
+
+
+def _run(args: argparse.Namespace, *, wants_json: bool) -> int:
+    """The verb, and the one place that turns whatever it raises into a message and an exit code."""
     func: Verb = args.func
     try:
         return func(args)
+    except UsageError as e:
+        return _fail(wants_json, EXIT_USAGE, "usage", e.message, e.text)
     except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
+        return _fail(wants_json, EXIT_INTERRUPTED, "interrupted", "interrupted")
     except Exception as e:  # the one place that catches everything
         from regops.errors import RegopsError, TimeSpecError
 
         if isinstance(e, RegopsError):
-            sys.stderr.write(f"regops: error: {e}\n")
-            return EXIT_USAGE if isinstance(e, TimeSpecError) else EXIT_PROBLEMS  # an --at that names no moment
+            usage = isinstance(e, TimeSpecError)  # an --at that names no moment
+            return _fail(wants_json, EXIT_USAGE if usage else EXIT_PROBLEMS, error_code(e), str(e))
         traceback.print_exc()
-        sys.stderr.write("regops: this is a bug in regops; please report it with the traceback above\n")
-        return EXIT_BUG
+        message = f"a bug in regops ({type(e).__name__}: {e}); please report it with the traceback above"
+        return _fail(wants_json, EXIT_BUG, "bug", message, f"regops: this is {message}")

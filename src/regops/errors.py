@@ -30,7 +30,8 @@ Exceptions mean "cannot continue", and each message says what to run next.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import difflib
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -46,7 +47,14 @@ __all__ = [
     "StageEmptyError",
     "TimeSpecError",
     "VersionNotFoundError",
+    "did_you_mean",
 ]
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` when ``name`` looks like a mistyped one of ``known``, else ``""``."""
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 class RegopsError(Exception):
@@ -54,11 +62,12 @@ class RegopsError(Exception):
 
 
 class RegistryNotFoundError(RegopsError):
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, searched: bool = False) -> None:
         self.path = path
+        where = f"in {path} or any folder above it (up to the top of its git repository)" if searched else f"at {path}"
         super().__init__(
-            f"no registry at {path}: expected a folder with regops.yaml and models/ "
-            "(pass --registry DIR, or run from a repository that has registry/)"
+            f"no registry {where}: expected a folder with regops.yaml and models/ "
+            "(pass --registry DIR, or run from inside a repository that has registry/)"
         )
 
 
@@ -81,7 +90,7 @@ class ModelNotFoundError(RefError):
     def __init__(self, model: str, known: Sequence[str]) -> None:
         self.model = model
         hint = f"known models: {', '.join(known)}" if known else "the registry has no models yet"
-        super().__init__(model, f"no model {model!r} in the registry ({hint})")
+        super().__init__(model, f"no model {model!r} in the registry{did_you_mean(model, known)} ({hint})")
 
 
 class VersionNotFoundError(RefError):

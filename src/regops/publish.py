@@ -333,7 +333,7 @@ def _comparison(registry: Registry, record: VersionRecord, against: Sequence[tup
 def _weights(record: VersionRecord) -> list[str]:
     files = record.raw["artifacts"]["files"]
     total = sum(f["size"] for f in files)
-    lines = [f"### Weights: {size_text(total)} in {len(files)} files", ""]
+    lines = [f"### Weights: {size_text(total)} in {count_text(len(files), 'file')}", ""]
     for f in files:
         digest = "sha256:" + str(f["sha256"])[:12] + "…"
         lines.append(f"- {md_code(f['path'])} {size_text(f['size'])} {md_code(digest)}")
@@ -466,6 +466,11 @@ def lineage_mermaid(nodes: Sequence[LineageNode]) -> str:
     for child, parent in itertools.pairwise(nodes):
         lines.append(f"  {ids[parent.ref]} --> {ids[child.ref]}")
     return "\n".join(lines)
+
+
+def count_text(n: int, noun: str) -> str:
+    """``1 file``, ``2 files``: a count with its noun, plural unless it is one."""
+    return f"{n} {noun}{'s' * (n != 1)}"
 
 
 def size_text(n: int) -> str:

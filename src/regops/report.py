@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from regops.kinds import Problem
-from regops.publish import CANARY_HEADERS, canary_rows, number_text, size_text, time_text
+from regops.publish import CANARY_HEADERS, canary_rows, count_text, number_text, size_text, time_text
 
 if TYPE_CHECKING:
     from regops.approvals import Outcome
@@ -84,9 +84,7 @@ def problems_text(problems: Sequence[Problem]) -> str:
     lines = [str(p) for p in problems]
     count = len(problems)
     files = len({p.path for p in problems})
-    lines.append(
-        f"{count} problem{'s' * (count != 1)} in {files} file{'s' * (files != 1)}" if count else "ok: no problems"
-    )
+    lines.append(f"{count_text(count, 'problem')} in {count_text(files, 'file')}" if count else "ok: no problems")
     return "\n".join(lines)
 
 
@@ -184,7 +182,7 @@ def show_text(record: VersionRecord) -> str:
     total = sum(f.size for f in d.artifacts.files)
     storage = d.artifacts.storage.model_dump(exclude_none=True)
     lines.append(
-        f"  artifacts:  {len(d.artifacts.files)} files, {size_text(total)}; "
+        f"  artifacts:  {count_text(len(d.artifacts.files), 'file')}, {size_text(total)}; "
         + ", ".join(f"{k}={v}" for k, v in storage.items())
     )
     if d.canary:
@@ -293,7 +291,7 @@ def plan_text(plan: Plan, *, dry_run: bool) -> str:
 
 
 def register_text(result: RegisterResult) -> str:
-    stored = f"{result.uploaded_files} files uploaded ({size_text(result.uploaded_bytes)})"
+    stored = f"{count_text(result.uploaded_files, 'file')} uploaded ({size_text(result.uploaded_bytes)})"
     if result.present_files:
         stored += f", {result.present_files} already stored"
     where = f" in pull request {result.pull}" if result.pull else ""
@@ -304,11 +302,11 @@ def download_text(result: dict[str, Any]) -> str:
     files = result["files"]
     if not files:
         return f"{result['version']}: every file already in place and verified"
-    return f"{result['version']}: {len(files)} files downloaded and verified"
+    return f"{result['version']}: {count_text(len(files), 'file')} downloaded and verified"
 
 
 def tree_hash_text(tree: TreeHash) -> str:
-    return f"{tree.hash}  {tree.file_count} files, {size_text(tree.size_bytes)}"
+    return f"{tree.hash}  {count_text(tree.file_count, 'file')}, {size_text(tree.size_bytes)}"
 
 
 # --- sync and retention ---------------------------------------------------------------------------

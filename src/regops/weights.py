@@ -90,7 +90,11 @@ class ArtifactsMissingError(StorageError):
     def __init__(self, ref: str, missing: Sequence[str], where: str, hint: str = "") -> None:
         self.ref, self.missing = ref, list(missing)
         listed = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-        super().__init__(f"{ref}: {listed} not retrievable from {where}{hint}")
+        super().__init__(
+            f"{ref}: {listed} not retrievable from {where}{hint}; nothing was changed: the version file says the "
+            f"weights are there, so put them back (from a backup, or from the machine that registered {ref}) "
+            "and run again"
+        )
 
 
 @dataclass(frozen=True)

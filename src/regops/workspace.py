@@ -1,8 +1,9 @@
 """The workspace: opening a registry and its storage, writing to it under its lock, and who is acting.
 
 Every verb of :mod:`regops.api` and every flow (:mod:`regops.flows`) starts here:
-the registry argument (a path, or an already loaded
-:class:`~regops.registry.Registry`), the storage backend regops.yaml names, and
+the registry argument (a path, an already loaded
+:class:`~regops.registry.Registry`, or None: found from the current folder as git
+finds a repository, :func:`find_registry`), the storage backend regops.yaml names, and
 the one answer to "who is acting" — the login a transition records
 (:func:`identity`), the workflow's own bot for commits made in GitHub Actions
 (:func:`workflow_bot`) and the e-mail GitHub ties to a login (:func:`noreply`).
@@ -24,10 +25,10 @@ from regops import lifecycle
 from regops.adapters import git
 from regops.adapters.git import files_at
 from regops.adapters.local import LocalStorage
-from regops.errors import RegopsError
+from regops.errors import RegistryNotFoundError, RegopsError
 from regops.kinds import LOGIN_PATTERN
 from regops.lifecycle import LifecycleError, Plan
-from regops.registry import Registry
+from regops.registry import CONFIG_FILE, Registry
 from regops.retention import Published, archive_repo, hub_repo, local_stores
 from regops.timespec import parse_time
 from regops.weights import Storage
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "files_at_ref",
+    "find_registry",
     "identity",
     "noreply",
     "open_registry",
@@ -46,12 +48,30 @@ __all__ = [
     "write",
 ]
 
-RegistryArg = str | Path | Registry
+RegistryArg = str | Path | Registry | None
 TimeArg = str | datetime | None
 
 
 def open_registry(registry: RegistryArg = "registry") -> Registry:
-    return registry if isinstance(registry, Registry) else Registry.load(registry)
+    """``registry`` opened: a path (the registry folder, or a repository with ``registry/``), or None to find it
+    from the current folder as git finds a repository (:func:`find_registry`)."""
+    if isinstance(registry, Registry):
+        return registry
+    return Registry.load(find_registry() if registry is None else registry)
+
+
+def find_registry(start: Path | None = None) -> Path:
+    """The registry that ``start`` (default: the current folder) is in: the nearest folder, ``start`` or above it,
+    that holds ``regops.yaml`` or ``registry/regops.yaml``. The walk stops at the top of the git repository
+    holding ``start``, so a registry outside that repository is never picked up."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        for candidate in (folder, folder / "registry"):
+            if (candidate / CONFIG_FILE).is_file():
+                return candidate
+        if (folder / ".git").exists():
+            break
+    raise RegistryNotFoundError(here, searched=True)
 
 
 def when(at: TimeArg) -> datetime | None:

@@ -22,6 +22,7 @@ LOCK_NAME = ".regops.lock"  # the registry's write lock (lifecycle.LOCK_FILE): n
 
 __all__ = [
     "GitError",
+    "NotARepositoryError",
     "changes",
     "commit_paths",
     "current_branch",
@@ -41,6 +42,15 @@ class GitError(RegopsError):
     """git could not answer (no repository, an unknown ref)."""
 
 
+class NotARepositoryError(GitError):
+    def __init__(self, repo: Path, command: str) -> None:
+        self.repo = repo
+        super().__init__(
+            f"{repo} is not in a git repository, and `git {command}` needs one: run regops from a clone of the "
+            "registry's repository (or `git init` this folder and commit the registry first)"
+        )
+
+
 def _git(repo: Path, *args: str, stdin: bytes | None = None, config: Mapping[str, str] | None = None) -> bytes:
     """Run git in ``repo``; ``config`` is passed through git's environment (GIT_CONFIG_*), never the command line,
     so a credential in it shows in no process list and in no error message."""
@@ -55,8 +65,16 @@ def _git(repo: Path, *args: str, stdin: bytes | None = None, config: Mapping[str
         raise GitError("git is not installed; --base needs it") from None
     if done.returncode != 0:
         command = " ".join(a for a in args[:3] if not a.startswith("user."))
+        if not _in_repository(repo):
+            raise NotARepositoryError(repo, command)
         raise GitError(f"git {command}: {done.stderr.decode(errors='replace').strip()}")
     return done.stdout
+
+
+def _in_repository(repo: Path) -> bool:
+    """Whether ``repo`` is inside a git work tree (asked only after a git command failed, to say why)."""
+    found = subprocess.run(["git", "-C", str(repo), "rev-parse", "--git-dir"], capture_output=True, check=False)
+    return found.returncode == 0
 
 
 def files_at(repo: Path, ref: str, folder: str) -> dict[str, bytes]:
@@ -64,6 +82,8 @@ def files_at(repo: Path, ref: str, folder: str) -> dict[str, bytes]:
     at ``ref``: path relative to ``repo`` → bytes."""
     try:
         _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    except NotARepositoryError:
+        raise
     except GitError:
         raise GitError(
             f"{ref!r} is not a commit in {repo}: fetch the base first (e.g. `git fetch origin main`, "
@@ -130,10 +150,8 @@ def published_ref(repo: Path) -> str | None:
     else ``HEAD`` (a repository without a remote, or a detached HEAD); None when ``repo`` is in no git repository."""
     try:
         _git(repo, "rev-parse", "--show-toplevel")
-    except GitError as e:
-        if "not a git repository" in str(e):
-            return None
-        raise
+    except NotARepositoryError:
+        return None
     try:
         return _git(repo, "rev-parse", "--abbrev-ref", "--symbolic-full-name", "@{upstream}").decode().strip()
     except GitError:

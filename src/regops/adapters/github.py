@@ -23,7 +23,7 @@ from regops.errors import RegopsError
 if TYPE_CHECKING:
     from github.Repository import Repository
 
-__all__ = ["GitHub", "GitHubError", "Pull"]
+__all__ = ["GitHub", "GitHubError", "GitHubUnreachableError", "Pull"]
 
 T = TypeVar("T")
 DEFAULT_API: Final = "https://api.github.com"
@@ -32,6 +32,10 @@ VIEWER_QUERY: Final = "query { viewer { login } }"
 
 class GitHubError(RegopsError):
     """GitHub refused or failed a request."""
+
+
+class GitHubUnreachableError(GitHubError):
+    """No answer from GitHub at all: the network, DNS, a proxy or GITHUB_API_URL."""
 
 
 @dataclass(frozen=True)
@@ -80,9 +84,15 @@ class GitHub:
     @contextmanager
     def _errors(self, action: str) -> Iterator[None]:
         from github import BadCredentialsException, GithubException, UnknownObjectException
+        from requests import RequestException
 
         try:
             yield
+        except RequestException as e:
+            raise GitHubUnreachableError(
+                f"cannot {action} {self.name}: GitHub at {self.api_url} did not answer ({_reason(e)}); check the "
+                "network (or GITHUB_API_URL) and run again"
+            ) from None
         except BadCredentialsException:
             raise GitHubError(f"cannot {action} {self.name}: GitHub rejected GITHUB_TOKEN (401)") from None
         except UnknownObjectException as e:
@@ -370,3 +380,10 @@ def _ours(item: Any, login: str, marker: str) -> bool:
 def _find_issue(repo: Any, marker: str, login: str) -> Any:
     """The open issue (not pull request) that ``login`` opened and whose body carries ``marker``, or None."""
     return next((i for i in repo.get_issues(state="open") if i.pull_request is None and _ours(i, login, marker)), None)
+
+
+def _reason(error: Exception) -> str:
+    """The innermost cause of a requests failure, e.g. ``[Errno 111] Connection refused``."""
+    while error.__context__ is not None and isinstance(error.__context__, Exception):
+        error = error.__context__
+    return str(getattr(error, "reason", None) or error)

@@ -25,6 +25,7 @@ from typing import Any, Final
 from regops.weights import (
     CHUNK,
     Artifact,
+    ArtifactsMissingError,
     HashMismatchError,
     PutResult,
     SourceChangedError,
@@ -137,13 +138,13 @@ class LocalStorage:
     ) -> dict[str, Any]:
         if self.cold is None:
             raise StorageError("regops.yaml sets no cold_storage path")
-        self._copy_tier(artifacts, self.hot, self.cold)
+        self._copy_tier(artifacts, self.hot, self.cold, ref=f"{model}@{version}")
         return {**location, "tier": "cold"}
 
     def restore(
         self, artifacts: Sequence[Artifact], location: dict[str, Any], *, model: str, version: str
     ) -> dict[str, Any]:
-        self._copy_tier(artifacts, self._root(location), self.hot)
+        self._copy_tier(artifacts, self._root(location), self.hot, ref=f"{model}@{version}")
         return {**location, "tier": "hot"}
 
     def release(self, artifacts: Sequence[Artifact], *, model: str, keep: set[str]) -> int:
@@ -187,7 +188,15 @@ class LocalStorage:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(f"{mine}\n")
 
-    def _copy_tier(self, artifacts: Sequence[Artifact], source: Path, target: Path) -> None:
+    def _copy_tier(self, artifacts: Sequence[Artifact], source: Path, target: Path, *, ref: str) -> None:
+        """Copy every artifact from tier ``source`` to tier ``target``; none if ``source`` lacks one (checked first)."""
+        gone = [
+            a.path
+            for a in artifacts
+            if not holds(self.object_path(target, a.sha256), a) and not self.object_path(source, a.sha256).is_file()
+        ]
+        if gone:
+            raise ArtifactsMissingError(ref, gone, f"local storage at {source}", f" (to copy them to {target})")
         for artifact in artifacts:
             self._store(target, self.object_path(source, artifact.sha256), artifact, stored_in=source)
 

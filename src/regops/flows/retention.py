@@ -13,7 +13,7 @@ from regops import lifecycle, policy, retention
 from regops.errors import RegopsError
 from regops.registry import Registry
 from regops.retention import Decision, Published
-from regops.weights import Storage
+from regops.weights import ArtifactsMissingError, Storage
 from regops.workspace import open_registry, open_storage, owned_storage, published_record
 from regops.workspace import when as _moment
 
@@ -62,6 +62,7 @@ def retention_apply(
         decisions = _retention_decisions(opened, storage, record, now=now, model=model)
         moving = [d for d in decisions if d.action == "move"]
         keep = retention.hot_hashes(opened, [d.ref for d in moving]) | (record.hot if record else frozenset())
+        _check_movable(opened, storage, moving)
         for decision in moving:
             location = _move_to_cold(opened, storage, decision)
             if on_move is not None:
@@ -93,6 +94,16 @@ def _refuse_shared_storage(opened: Registry) -> None:
     if problems:
         listed = "; ".join(f"{p.path}: {p.field + ': ' if p.field else ''}{p.message}" for p in problems)
         raise RegopsError(f"retention refused, nothing moved: {listed} (`regops validate` lists them)")
+
+
+def _check_movable(opened: Registry, storage: Storage, moving: list[Decision]) -> None:
+    """Every version to move still has its hot weights: checked for all before the first moves."""
+    for decision in moving:
+        record = opened.version(decision.model, decision.version)
+        if lost := storage.missing(retention.artifacts_of(record), record.storage):
+            raise ArtifactsMissingError(
+                record.ref, [a.path for a in lost], storage.describe(record.storage), ", to move to cold storage"
+            )
 
 
 def _move_to_cold(opened: Registry, storage: Storage, decision: Decision) -> dict[str, Any]:
