@@ -134,11 +134,11 @@ def test_upgrade_rewrites_only_workflows_lock_and_schemas_showing_the_diff_first
     assert "--- a/.github/workflows/registry-check.yml\n+++ b/.github/workflows/registry-check.yml\n" in out
     assert "-# local edit\n" in out and f"+{HEADER}" in out
     assert "+++ b/schemas/model.schema.json" in out
-    assert out.endswith("would rewrite 2 file(s) for regops " + __version__ + "\n")
+    assert out.endswith("would rewrite 2 files for regops " + __version__ + "\n")
 
     assert main(["init", str(dest), "--upgrade"]) == 0
     out = capsys.readouterr().out
-    assert out.index("-# local edit") < out.index("rewrote 2 file(s)")
+    assert out.index("-# local edit") < out.index("rewrote 2 files")
     after = files_of(dest)
     assert stale.read_text() == pinned
     assert (dest / "schemas" / "model.schema.json").is_file()

@@ -401,22 +401,28 @@ def _progress(label: str) -> Iterator[Callable[[int], None] | None]:
 
 def cmd_init(args: argparse.Namespace) -> int:
     from regops import api
+    from regops.publish import count_text
 
     if args.upgrade:
         upgrade = api.init_upgrade(args.dir, dry_run=args.dry_run)
-        for diff in upgrade.diffs.values():
-            sys.stdout.write(diff)
         done = "would rewrite" if args.dry_run else "rewrote"
-        _out(f"{done} {len(upgrade.diffs)} file(s) for regops {__version__}" if upgrade.diffs else "up to date")
-        return EXIT_OK
+        summary = f"{done} {count_text(len(upgrade.diffs), 'file')} for regops {__version__}"
+        return _json_or(
+            args,
+            {"diffs": upgrade.diffs, "written": upgrade.written, "version": __version__},
+            lambda r: "".join(upgrade.diffs.values()) + (summary if upgrade.diffs else "up to date"),
+        )
     if args.org is None:
-        sys.stderr.write("regops: error: init needs --org ORG (the GitHub organization)\n")
-        return EXIT_USAGE
-    written = api.init(args.dir, org=args.org, hub_org=args.hub_org, storage=args.storage)
-    for path in written:
-        _out(f"wrote {os.path.relpath(path)}")
-    _out("next: edit registry/regops.yaml (admins, bots), run `regops validate`, commit, push, then `regops doctor`")
-    return EXIT_OK
+        raise UsageError("init needs --org ORG (the GitHub organization)")
+    written = [
+        os.path.relpath(path) for path in api.init(args.dir, org=args.org, hub_org=args.hub_org, storage=args.storage)
+    ]
+    nxt = "edit registry/regops.yaml (admins, bots), run `regops validate`, commit, push, then `regops doctor`"
+    return _json_or(
+        args,
+        {"written": written, "next": nxt},
+        lambda r: "\n".join([*(f"wrote {path}" for path in written), f"next: {nxt}"]),
+    )
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -439,6 +445,7 @@ def _setup_verbs(verbs: Any) -> None:
         help="rewrite only the workflows, their lock and the schemas for this regops version, showing the diff",
     )
     p.add_argument("--dry-run", action="store_true", help="with --upgrade: show the diff, write nothing")
+    _json_flag(p)
     p.set_defaults(func=cmd_init)
 
     p = verbs.add_parser("doctor", help="check the GitHub settings the approvals gate relies on; exit 1 on any")
