@@ -18,6 +18,7 @@ import csv
 import io
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,9 +27,10 @@ from regops import publish
 from regops.cli import main
 from regops.lifecycle import LOCK_FILE
 from regops.registry import Registry
-from tests.conftest import Tree
-
-pytestmark = pytest.mark.usefixtures("tree")
+from tests.conftest import Tree, commit, git, run_regops, weights
+from tests.servers.github_fixtures import GitHubFixture
+from tests.test_gate import judged, pull_request, refused_with_an_owner_s_approval, staging_branch
+from tests.test_github import REPO, open_pull
 
 
 def run(capsys: pytest.CaptureFixture[str], tree: Tree, *argv: str) -> tuple[int, str, str]:
@@ -383,3 +385,68 @@ def test_lineage_shows_where_each_dataset_lives(tree: Tree, capsys: pytest.Captu
     assert "evals on reviews-eval@v1 (s3://acme/reviews-eval/v1/)" in out.splitlines()[0]
     (node, *_) = as_json(capsys, tree, "lineage", "sentiment@prod")
     assert node["eval_dataset_source"] == "s3://acme/reviews-eval/v1/"
+
+
+# --- the gate and evidence --------------------------------------------------------------------------
+
+
+def test_a_bots_auto_promotion_with_evidence_passes_the_gate_as_before(
+    history_repo: Path, gh: GitHubFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """regops' own auto-promote, in a bot's pull request: its evidence is data the gate does not need to allow."""
+    outputs = history_repo.parent
+    (outputs / "evals3.json").write_text('{"accuracy": 0.96, "latency_ms": 40}')
+    weights(outputs / "out-1.2.0", "1.2.0")
+    git(history_repo, "checkout", "-q", "-b", "change", "main")
+    run_regops(
+        capsys, history_repo, "register", "sentiment", "--artifacts", str(outputs / "out-1.2.0"), "--evals",
+        str(outputs / "evals3.json"), "--params", str(outputs / "params.json"), "--dataset", "reviews@2025-09-08",
+        "--version", "1.2.0", "--by", "github-actions[bot]",
+    )  # fmt: skip
+    run_regops(capsys, history_repo, "auto-promote", "--by", "github-actions[bot]")
+    step = Registry.load(history_repo).version("sentiment", "1.2.0").steps[-1]
+    assert (step.to, [m["held"] for m in step.evidence]) == ("dev", [True, True])
+
+    number = open_pull(gh, history_repo, author="github-actions[bot]", branch="change")
+
+    state, out = judged(capsys, gh, history_repo, number)
+    assert state == "success", out
+
+
+def test_forged_evidence_grants_nothing(
+    history_repo: Path, gh: GitHubFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """alice moves sentiment 1.1.0 to staging and adds to her transition the evidence of an auto-promotion."""
+    staging_branch(capsys, history_repo)
+    path = history_repo / "registry/models/sentiment/1.1.0.yaml"
+    claim = (
+        ', reason: "auto: accuracy 0.99 > 0.5", evidence: [{metric: accuracy, role: primary, goal: max, '
+        "candidate: 0.99, baseline: 1.0.0, baseline_value: 0.5, held: true}]}"
+    )
+    lines = path.read_text().splitlines()
+    assert lines[-1].startswith("  - {from: dev, to: staging") and lines[-1].endswith("}")
+    path.write_text("\n".join([*lines[:-1], lines[-1][:-1] + claim, ""]))
+    commit(history_repo, "evidence, by hand")
+    assert main(["validate"]) == 0
+    number = open_pull(gh, history_repo, author="alice", branch="change")
+
+    state, out = judged(capsys, gh, history_repo, number)
+
+    assert state == "failure"
+    assert "sentiment@1.1.0 → staging" in out
+    assert "needs 1 more" in out
+    gh.add_review(REPO, number, "bob", "APPROVED")  # an owner: what staging always needed, evidence or not
+    assert judged(capsys, gh, history_repo, number)[0] == "success"
+
+
+def test_recorded_evidence_cannot_be_rewritten_in_a_pull_request(
+    history_repo: Path, gh: GitHubFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = "registry/models/sentiment/1.1.0.yaml"
+    text = (history_repo / path).read_text()
+    assert "baseline_value: 0.93" in text  # written by the template's auto-promote (1.1.0 over 1.0.0)
+    number = pull_request(gh, history_repo, {path: text.replace("baseline_value: 0.93", "baseline_value: 0.5")})
+
+    out = refused_with_an_owner_s_approval(capsys, gh, history_repo, number)
+
+    assert f"changes {path}: transitions (recorded ones) changed" in out
