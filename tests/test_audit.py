@@ -136,6 +136,9 @@ def test_history_kind_rollback_finds_every_rollback(tree: Tree, capsys: pytest.C
 
     assert steps(rows) == [("sentiment", "1.0.0", "archived", "prod")]
     assert (rows[0]["by"], rows[0]["pr"], rows[0]["at"]) == ("carol", 6, "2026-03-01T10:00:00Z")
+    # Asked of every model, the text names the model even when one model answers; asked of one, it need not.
+    assert cells(run(capsys, tree, "history", "--kind", "rollback")[1].splitlines()[1])[1] == "sentiment@1.0.0"
+    assert cells(run(capsys, tree, "history", "sentiment", "--kind", "rollback")[1].splitlines()[1])[1] == "1.0.0"
 
 
 def test_history_by_a_login(tree: Tree, capsys: pytest.CaptureFixture[str]) -> None:

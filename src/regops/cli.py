@@ -13,6 +13,7 @@ import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +101,8 @@ def cmd_history(args: argparse.Namespace) -> int:
         since=args.since,
         until=args.until,
     )
-    render = report.history_csv if args.format == "csv" else report.history_text
+    one_model = len({args.model, *(args.models or ())} - {None}) == 1
+    render = report.history_csv if args.format == "csv" else partial(report.history_text, one_model=one_model)
     return _json_or(args, rows, render)
 
 

@@ -166,10 +166,11 @@ HISTORY_COLUMNS = (
 )
 
 
-def history_text(rows: Sequence[HistoryEntry]) -> str:
+def history_text(rows: Sequence[HistoryEntry], *, one_model: bool = False) -> str:
+    """The history as a table; its VERSION column names the model too unless ``one_model`` was asked for."""
     if not rows:
         return "no history matches"
-    models = len({r.model for r in rows}) > 1
+    models = not one_model or len({r.model for r in rows}) > 1
     table = []
     for r in rows:
         step = f"{r.from_} -> {r.to}" if r.from_ else "registered"
