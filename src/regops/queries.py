@@ -12,7 +12,7 @@ version held (``ModelEntry.intervals``) — so the same questions can later be a
 
 from __future__ import annotations
 
-import heapq
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Final
@@ -20,7 +20,15 @@ from typing import Final
 from regops.errors import RegopsError
 from regops.kinds import Stage, StepKind
 from regops.records import ConfigRecord, VersionRecord
-from regops.registry import HOLDER_STAGES, HistoryEntry, ModelStatus, Registry, StageSummary
+from regops.registry import (
+    HOLDER_STAGES,
+    HistoryEntry,
+    ModelStatus,
+    Registry,
+    StageSummary,
+    history_order,
+    version_history,
+)
 from regops.timespec import as_utc
 
 __all__ = [
@@ -79,38 +87,64 @@ def kind_of(entry: HistoryEntry, config: ConfigRecord) -> StepKind:
 
 
 def history(registry: Registry, query: HistoryQuery | None = None) -> list[HistoryEntry]:
-    """Every registration and transition of every version of the selected models, oldest first, with its kind."""
+    """Every registration and transition of every version of the selected models, oldest first, with its kind.
+
+    Across models, entries at one moment come in model order; within a model as ``Registry.history`` orders them.
+    """
     query = query or HistoryQuery()
     if not query.models:
         registry.load_all()
-    models = query.models or tuple(registry.model_names())
-    merged = heapq.merge(*(registry.history(m) for m in models), key=lambda e: e.at)
     config = registry.config
-    return [replace(e, kind=kind) for e in merged if _keeps(query, e, kind := kind_of(e, config), config)]
+    keeps = _filter(query, config)
+    found = [
+        (name, replace(entry, kind=kind))
+        for name in query.models or registry.model_names()
+        for record in registry.versions(name)
+        for entry in version_history(record)
+        if keeps(entry) and _kind_kept(query, kind := kind_of(entry, config))
+    ]
+    found.sort(key=lambda f: (f[1].at, f[0], *history_order(f[1])[1:]))
+    return [entry for _, entry in found]
 
 
-def _keeps(query: HistoryQuery, entry: HistoryEntry, kind: StepKind, config: ConfigRecord) -> bool:
-    return (
-        (query.since is None or entry.at >= as_utc(query.since))
-        and (query.until is None or entry.at < as_utc(query.until))
-        and (query.by is None or entry.by == query.by)
-        and (not query.bots or config.is_bot(entry.by))
-        and (query.stage is None or query.stage in (entry.from_, entry.to))
-        and (not query.kinds or kind in query.kinds)
-    )
+def _filter(query: HistoryQuery, config: ConfigRecord) -> Callable[[HistoryEntry], bool]:
+    """The query's filters but the kind, as one test (times converted once, not per entry)."""
+    since = as_utc(query.since) if query.since else None
+    until = as_utc(query.until) if query.until else None
+
+    def keeps(entry: HistoryEntry) -> bool:
+        return (
+            (since is None or entry.at >= since)
+            and (until is None or entry.at < until)
+            and (query.by is None or entry.by == query.by)
+            and (not query.bots or config.is_bot(entry.by))
+            and (query.stage is None or query.stage in (entry.from_, entry.to))
+        )
+
+    return keeps
+
+
+def _kind_kept(query: HistoryQuery, kind: StepKind) -> bool:
+    return not query.kinds or kind in query.kinds
+
+
+def _span_at(record: VersionRecord, moment: datetime) -> tuple[Stage, datetime] | None:
+    """The stage ``record`` was in at ``moment`` and since when (None: not registered yet)."""
+    if record.created_at > moment:
+        return None
+    stage: Stage = "candidate"
+    start = record.created_at
+    for step in record.steps:
+        if step.at > moment:
+            break
+        stage, start = step.to, step.at
+    return stage, start
 
 
 def stage_at(record: VersionRecord, moment: datetime) -> Stage | None:
     """The stage ``record`` was in at ``moment`` (None: not registered yet); a step at ``moment`` has happened."""
-    moment = as_utc(moment)
-    if record.created_at > moment:
-        return None
-    stage: Stage = "candidate"
-    for step in record.steps:
-        if step.at > moment:
-            break
-        stage = step.to
-    return stage
+    span = _span_at(record, as_utc(moment))
+    return span[0] if span else None
 
 
 def versions_at(registry: Registry, model: str, moment: datetime) -> list[tuple[VersionRecord, Stage]]:
@@ -128,16 +162,19 @@ def status_at(registry: Registry, moment: datetime) -> list[ModelStatus]:
 
 def _status_at(registry: Registry, name: str, moment: datetime) -> ModelStatus | None:
     entry = registry.model_entry(name)
-    spans = [i for i in entry.intervals if i.covers(moment)]
+    spans = [(r, span) for r in entry.ordered if (span := _span_at(r, moment))]
     if not spans:
         return None
     metric = registry.model(name).primary_metric
-    # Intervals are ordered by start: the last to cover the moment holds the stage (as Registry.holder reads it).
-    holders = {i.stage: i for i in spans if i.stage in HOLDER_STAGES}
+    # The latest to enter a stage holds it (on a tie the later version), as Registry.holder reads the intervals.
+    holders: dict[Stage, tuple[VersionRecord, datetime]] = {}
+    for record, (stage, start) in spans:
+        if stage in HOLDER_STAGES and (stage not in holders or start >= holders[stage][1]):
+            holders[stage] = (record, start)
 
     def summary(stage: Stage) -> StageSummary | None:
-        span = holders.get(stage)
-        return StageSummary(span.version, entry.versions[span.version].scores.get(metric)) if span else None
+        held = holders.get(stage)
+        return StageSummary(held[0].version, held[0].scores.get(metric)) if held else None
 
     prod = holders.get("prod")
     return ModelStatus(
@@ -146,7 +183,7 @@ def _status_at(registry: Registry, name: str, moment: datetime) -> ModelStatus |
         dev=summary("dev"),
         staging=summary("staging"),
         prod=summary("prod"),
-        prod_since=prod.start if prod else None,
-        candidates=sum(1 for i in spans if i.stage == "candidate"),
+        prod_since=prod[1] if prod else None,
+        candidates=sum(1 for _, (stage, _) in spans if stage == "candidate"),
         versions=len(spans),
     )

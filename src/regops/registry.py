@@ -385,29 +385,8 @@ class Registry:
         resolution, and several steps can share a second); across versions, at
         one moment a version leaving a stage comes before the one taking its place.
         """
-        per_version = [
-            [
-                HistoryEntry(model, record.version, record.created_at, None, "candidate", record.created_by),
-                *(
-                    HistoryEntry(
-                        model,
-                        record.version,
-                        t.at,
-                        t.from_,
-                        t.to,
-                        t.by,
-                        t.pr,
-                        t.approved_by,
-                        t.notes,
-                        t.reason,
-                        t.evidence,
-                    )
-                    for t in record.steps
-                ),
-            ]
-            for record in self.versions(model)
-        ]
-        return list(heapq.merge(*per_version, key=lambda r: (r.at, r.to != "archived", version_key(r.version))))
+        per_version = [version_history(record) for record in self.versions(model)]
+        return list(heapq.merge(*per_version, key=history_order))
 
     def lineage(self, ref: str | Ref, *, at: datetime | None = None) -> list[LineageNode]:
         """The version and its ancestors, nearest first, across models and to external bases."""
@@ -533,6 +512,23 @@ class Registry:
 
 
 # --- helpers --------------------------------------------------------------------
+
+
+def version_history(record: VersionRecord) -> list[HistoryEntry]:
+    """A version's registration and transitions, in the order its file records them."""
+    model, version = record.model, record.version
+    return [
+        HistoryEntry(model, version, record.created_at, None, "candidate", record.created_by),
+        *(
+            HistoryEntry(model, version, t.at, t.from_, t.to, t.by, t.pr, t.approved_by, t.notes, t.reason, t.evidence)
+            for t in record.steps
+        ),
+    ]
+
+
+def history_order(entry: HistoryEntry) -> tuple[datetime, bool, tuple[Any, ...]]:
+    """Oldest first; at one moment a version leaving a stage before the one taking its place, then SemVer order."""
+    return (entry.at, entry.to != "archived", version_key(entry.version))
 
 
 def _current_span(record: VersionRecord) -> Interval:
