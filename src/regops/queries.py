@@ -25,8 +25,8 @@ from regops.registry import (
     HistoryEntry,
     ModelStatus,
     Registry,
-    StageSummary,
     history_order,
+    status_row,
     version_history,
 )
 from regops.timespec import as_utc
@@ -165,25 +165,11 @@ def _status_at(registry: Registry, name: str, moment: datetime) -> ModelStatus |
     spans = [(r, span) for r in entry.ordered if (span := _span_at(r, moment))]
     if not spans:
         return None
-    metric = registry.model(name).primary_metric
     # The latest to enter a stage holds it (on a tie the later version), as Registry.holder reads the intervals.
-    holders: dict[Stage, tuple[VersionRecord, datetime]] = {}
+    held: dict[Stage, tuple[VersionRecord, datetime]] = {}
     for record, (stage, start) in spans:
-        if stage in HOLDER_STAGES and (stage not in holders or start >= holders[stage][1]):
-            holders[stage] = (record, start)
-
-    def summary(stage: Stage) -> StageSummary | None:
-        held = holders.get(stage)
-        return StageSummary(held[0].version, held[0].scores.get(metric)) if held else None
-
-    prod = holders.get("prod")
-    return ModelStatus(
-        model=name,
-        primary_metric=metric,
-        dev=summary("dev"),
-        staging=summary("staging"),
-        prod=summary("prod"),
-        prod_since=prod[1] if prod else None,
-        candidates=sum(1 for _, (stage, _) in spans if stage == "candidate"),
-        versions=len(spans),
-    )
+        if stage in HOLDER_STAGES and (stage not in held or start >= held[stage][1]):
+            held[stage] = (record, start)
+    candidates = sum(1 for _, (stage, _) in spans if stage == "candidate")
+    metric = registry.model(name).primary_metric
+    return status_row(name, metric, held, candidates=candidates, versions=len(spans))

@@ -16,7 +16,7 @@ from __future__ import annotations
 import heapq
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -478,26 +478,12 @@ class Registry:
         return [self._status(name) for name in self.model_names()]
 
     def _status(self, name: str) -> ModelStatus:
-        metric = self.model(name).primary_metric
         entry = self.model_entry(name)
-        holders = {stage: self.holder(name, stage) for stage in HOLDER_STAGES}
-
-        def summary(stage: Stage) -> StageSummary | None:
-            span = holders[stage]
-            if span is None:
-                return None
-            return StageSummary(span.version, entry.versions[span.version].scores.get(metric))
-
-        prod = holders["prod"]
-        return ModelStatus(
-            model=name,
-            primary_metric=metric,
-            dev=summary("dev"),
-            staging=summary("staging"),
-            prod=summary("prod"),
-            prod_since=prod.start if prod else None,
-            candidates=sum(1 for r in entry.versions.values() if r.stage == "candidate"),
-            versions=len(entry.versions),
+        spans = {stage: self.holder(name, stage) for stage in HOLDER_STAGES}
+        held = {stage: (entry.versions[s.version], s.start) for stage, s in spans.items() if s is not None}
+        candidates = sum(1 for r in entry.versions.values() if r.stage == "candidate")
+        return status_row(
+            name, self.model(name).primary_metric, held, candidates=candidates, versions=len(entry.versions)
         )
 
     def iter_versions(self) -> Iterator[VersionRecord]:
@@ -512,6 +498,33 @@ class Registry:
 
 
 # --- helpers --------------------------------------------------------------------
+
+
+def status_row(
+    name: str,
+    metric: str,
+    held: Mapping[Stage, tuple[VersionRecord, datetime]],
+    *,
+    candidates: int,
+    versions: int,
+) -> ModelStatus:
+    """A model's status row from who held dev, staging and prod (each with since when)."""
+
+    def summary(stage: Stage) -> StageSummary | None:
+        found = held.get(stage)
+        return StageSummary(found[0].version, found[0].scores.get(metric)) if found else None
+
+    prod = held.get("prod")
+    return ModelStatus(
+        model=name,
+        primary_metric=metric,
+        dev=summary("dev"),
+        staging=summary("staging"),
+        prod=summary("prod"),
+        prod_since=prod[1] if prod else None,
+        candidates=candidates,
+        versions=versions,
+    )
 
 
 def version_history(record: VersionRecord) -> list[HistoryEntry]:
