@@ -18,7 +18,9 @@ rows' output is checked against the generator's ground truth for that model. Tar
 row ≤ 0.5 s (median, warm). Rows are timed as in ``run.py`` (whose helpers this reuses): a fresh
 subprocess each, one untimed warm-up per row, then ``--repeat`` rounds, interleaved. Loops are long
 (a hundred processes), so they get ``--loop-repeat`` timed runs (default 1) and no warm-up of their own:
-the one-command rows' warm-up has filled the shared warm cache. Exit status: 0 after printing the table;
+the one-command rows' warm-up has filled the shared warm cache. Reference rows (``--help``, ``resolve --at``,
+``status``) are timed in the same rounds, so a busy machine's slowdown can be read off against the README's
+Speed table. Exit status: 0 after printing the table;
 1 when a command fails (its output is printed); 2 on bad options. Stdlib only.
 """
 
@@ -109,6 +111,24 @@ def pairs(regops: str, registry: Path, manifest: dict[str, object], models: list
     ]
 
 
+def references(regops: str, registry: Path, manifest: dict[str, object]) -> list[Case]:
+    """Rows to read the others by on a busy machine: the verbs the README's Speed table already times."""
+    reg = ["--registry", str(registry)]
+    query = manifest["resolve"]
+    assert isinstance(query, dict)
+    resolve = [regops, "resolve", f"{query['model']}@prod", "--at", query["at"], *reg]
+    return [
+        Case("reference: `regops --help`", [regops, "--help"], "-", "10k"),
+        Case(f"reference: `resolve {query['model']}@prod --at {query['at']}`", resolve, "warm", "10k"),
+        Case("reference: `status` (now)", [regops, "status", *reg], "warm", "10k"),
+    ]
+
+
+def reference_row(case: Case) -> str:
+    times = [r.seconds for r in case.runs]
+    return f"| {case.label} | {fmt_s(median(case))} | {fmt_s(min(times))} | {fmt_s(max(times))} | | | | | |"
+
+
 def median(case: Case) -> float:
     return statistics.median(r.seconds for r in case.runs)
 
@@ -131,13 +151,13 @@ def row(pair: Pair) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-def table(found: list[Pair]) -> str:
+def table(found: list[Pair], refs: list[Case]) -> str:
     lines = [
         "| command (10k, warm cache) | median s | min s | max s | target | vs target | the loop it replaces "
         "| loop median s | speed-up |",
         "|---|---:|---:|---:|---|---|---|---:|---:|",
     ]
-    return "\n".join([*lines, *(row(p) for p in found)])
+    return "\n".join([*lines, *(row(p) for p in found), *(reference_row(c) for c in refs)])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -160,8 +180,9 @@ def bench(args: argparse.Namespace, work: Path) -> int:
     models = sorted(p.name for p in (registry / "models").iterdir() if p.is_dir())
     found = pairs(b.regops, registry, manifest, models)
     loops = list({id(p.loop): p.loop for p in found}.values())
+    refs = references(b.regops, registry, manifest)
     try:
-        b.measure([p.command for p in found], args.repeat)
+        b.measure([*(p.command for p in found), *refs], args.repeat)
         for r in range(args.loop_repeat):
             for case in loops:
                 progress(f"loop round {r + 1}/{args.loop_repeat}: {case.label}")
@@ -176,7 +197,7 @@ def bench(args: argparse.Namespace, work: Path) -> int:
     print(f"- {regops_version(b)}; Python {platform.python_version()} on {platform.system()}, {os.cpu_count()} CPUs")
     print(f"- 10k = 100 models × 100 versions (generate.py, seed {args.seed}); warm parse cache")
     print(f"- command rows: median of {args.repeat} runs after 1 warm-up; loops: {args.loop_repeat} run(s) each\n")
-    print(table(found))
+    print(table(found, refs))
     for note in NOTES:
         print(f"- note: {note}")
     return 0
