@@ -96,9 +96,15 @@ def test_status_at_before_anything_and_now(tree: Tree, capsys: pytest.CaptureFix
     assert now == {"distilled": "1.0.0", "intent": "1.0.0", "sentiment": "1.2.0"}
 
 
-def test_status_at_a_moment_that_names_nothing_is_a_usage_error(tree: Tree, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    "argv",
+    [("status", "--at"), ("history", "--since"), ("history", "--until"), ("show", "sentiment", "--at")],
+)
+def test_a_moment_that_names_nothing_is_a_usage_error(
+    tree: Tree, capsys: pytest.CaptureFixture[str], argv: tuple[str, ...]
+) -> None:
     before = tree.snapshot()
-    code, out, err = run(capsys, tree, "status", "--at", "the day after")
+    code, out, err = run(capsys, tree, *argv, "the day after")
     assert code == 2
     assert out == ""
     assert "the day after" in err
