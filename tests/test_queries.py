@@ -422,6 +422,8 @@ def test_cli_history_json(tree: Tree, capsys: pytest.CaptureFixture[str]) -> Non
         "approved_by": ["alice"],
         "notes": "rollback: 1.1.0 mislabels sarcasm",
         "reason": None,
+        "evidence": [],
+        "kind": "rollback",
     }
     assert rows[0]["from"] is None
     assert all("from_" not in r for r in rows)
@@ -470,7 +472,7 @@ def test_cli_show_prod_at_the_rollback(tree: Tree, capsys: pytest.CaptureFixture
 
     lines = out.splitlines()
     assert code == 0
-    assert lines[0] == "sentiment@1.0.0  [archived]"
+    assert lines[0] == "sentiment@1.0.0  [prod at 2026-03-10 00:00 UTC]"  # its stage then, not today's
     assert "  parent:     -" in lines
     assert "  canary:     passed at 5% since 2026-01-06T10:05:00+00:00" in lines
     rollback = (
@@ -729,6 +731,7 @@ def test_cli_lineage_json(tree: Tree, capsys: pytest.CaptureFixture[str]) -> Non
             "missing": False,
             "parent": HF_BASE,
             "dataset_source": None,
+            "eval_dataset_source": None,
         },
         {
             "ref": HF_BASE,
@@ -740,6 +743,7 @@ def test_cli_lineage_json(tree: Tree, capsys: pytest.CaptureFixture[str]) -> Non
             "missing": False,
             "parent": None,
             "dataset_source": None,
+            "eval_dataset_source": None,
         },
     ]
 

@@ -8,12 +8,12 @@ a flow (:mod:`regops.flows`), re-exported here under its verb.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from regops import changes, datasets, lifecycle, policy, registration, scaffold, schema, store
+from regops import changes, datasets, lifecycle, policy, queries, registration, scaffold, schema, store
 from regops.codeowners import codeowners_file
 from regops.errors import RegopsError
 from regops.flows.doctor import doctor_checks as doctor
@@ -32,7 +32,7 @@ from regops.flows.pulls import (
 )
 from regops.flows.retention import retention_apply, retention_plan
 from regops.flows.sync import drift, sync
-from regops.kinds import Problem, Stage
+from regops.kinds import Problem, Stage, StepKind
 from regops.lifecycle import Plan
 from regops.records import ModelEntry, VersionRecord
 from regops.registration import Bump, RegisterResult
@@ -93,6 +93,7 @@ __all__ = [
     "status",
     "sync",
     "validate",
+    "versions_at",
 ]
 
 
@@ -112,13 +113,20 @@ def validate(
     return problems
 
 
-def status(*, registry: RegistryArg = "registry") -> list[ModelStatus]:
-    return open_registry(registry).status()
+def status(*, registry: RegistryArg = "registry", at: TimeArg = None) -> list[ModelStatus]:
+    """One row per model: who holds dev, staging and prod now, or held them at ``at``."""
+    moment = _moment(at)
+    opened = open_registry(registry)
+    return opened.status() if moment is None else queries.status_at(opened, moment)
 
 
 def show(ref: str, *, registry: RegistryArg = "registry", at: TimeArg = None) -> VersionRecord:
-    """One version: ``MODEL@VERSION``, or ``MODEL@STAGE`` now or ``at``."""
-    return open_registry(registry).get(ref, at=_moment(at))
+    """One version: ``MODEL@VERSION``, or ``MODEL@STAGE`` now or ``at``; with ``at``, one that existed then."""
+    moment = _moment(at)
+    record = open_registry(registry).get(ref, at=moment)
+    if moment is not None and queries.stage_at(record, moment) is None:
+        raise queries.NotYetRegisteredError(record, moment)
+    return record
 
 
 def show_model(model: str, *, registry: RegistryArg = "registry") -> ModelEntry:
@@ -127,8 +135,30 @@ def show_model(model: str, *, registry: RegistryArg = "registry") -> ModelEntry:
     return opened.model_entry(model)
 
 
-def history(model: str, *, registry: RegistryArg = "registry") -> list[HistoryEntry]:
-    return open_registry(registry).history(parse_ref(model).model)
+def versions_at(model: str, *, registry: RegistryArg = "registry", at: TimeArg) -> list[tuple[VersionRecord, Stage]]:
+    """A model's versions that existed at ``at``, each with the stage it was in then."""
+    opened = open_registry(registry)
+    opened.model(model)
+    return queries.versions_at(opened, model, _moment(at) or datetime.now(UTC))
+
+
+def history(
+    model: str | None = None,
+    *,
+    registry: RegistryArg = "registry",
+    models: Sequence[str] = (),
+    by: str | None = None,
+    bots: bool = False,
+    stage: Stage | None = None,
+    kinds: Sequence[StepKind] = (),
+    since: TimeArg = None,
+    until: TimeArg = None,
+) -> list[HistoryEntry]:
+    """Every registration and transition, oldest first: of ``model`` (and ``models``), else of every model;
+    only those made by ``by``, by bots, into or out of ``stage``, of ``kinds``, from ``since`` until ``until``."""
+    names = tuple(dict.fromkeys(parse_ref(m).model for m in ([model] if model else []) + list(models)))
+    query = queries.HistoryQuery(names, by, bots, stage, tuple(kinds), _moment(since), _moment(until))
+    return queries.history(open_registry(registry), query)
 
 
 def resolve(ref: str, *, registry: RegistryArg = "registry", at: TimeArg = None) -> Resolution:

@@ -13,6 +13,8 @@ import sys
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
+from functools import partial
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -52,24 +54,58 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from regops import api, report
 
-    return _json_or(args, api.status(registry=args.registry), report.status_text)
+    moment = _moment(args.at)
+    rows = api.status(registry=args.registry, at=moment)
+    return _json_or(args, rows, lambda r: report.status_text(r, at=moment))
 
 
 def cmd_show(args: argparse.Namespace) -> int:
     from regops import api, report
 
+    moment = _moment(args.at)
     if "@" not in args.ref:
         entry = api.show_model(args.ref, registry=args.registry)
         raw = entry.config.raw if entry.config else None
+        if moment is not None:
+            return _show_model_at(args, raw, entry, moment)
         return _json_or(args, raw, lambda _: report.model_text(entry.config, entry.ordered))
-    record = api.show(args.ref, registry=args.registry, at=args.at)
-    return _json_or(args, record.raw, lambda _: report.show_text(record))
+    record = api.show(args.ref, registry=args.registry, at=moment)
+    return _json_or(args, record.raw, lambda _: report.show_text(record, at=moment))
+
+
+def _moment(at: str | None) -> datetime | None:
+    """An --at read once, so a relative one ("3 weeks ago") names one moment for the whole verb."""
+    from regops.timespec import parse_time
+
+    return parse_time(at) if at else None
+
+
+def _show_model_at(args: argparse.Namespace, raw: Any, entry: Any, moment: datetime) -> int:
+    from regops import api, report
+
+    found = api.versions_at(args.ref, registry=args.registry, at=moment)
+    stages = {r.version: stage for r, stage in found}
+    value = {"model": raw, "at": moment, "versions": [{"version": v, "stage": s} for v, s in stages.items()]}
+    return _json_or(args, value, lambda _: report.model_text(entry.config, [r for r, _ in found], stages=stages))
 
 
 def cmd_history(args: argparse.Namespace) -> int:
     from regops import api, report
 
-    return _json_or(args, api.history(args.model, registry=args.registry), report.history_text)
+    rows = api.history(
+        args.model,
+        registry=args.registry,
+        models=args.models or (),
+        by=args.by,
+        bots=args.bots,
+        stage=args.stage,
+        kinds=args.kinds or (),
+        since=args.since,
+        until=args.until,
+    )
+    one_model = len({args.model, *(args.models or ())} - {None}) == 1
+    render = report.history_csv if args.format == "csv" else partial(report.history_text, one_model=one_model)
+    return _json_or(args, rows, render)
 
 
 def cmd_resolve(args: argparse.Namespace) -> int:
@@ -512,8 +548,8 @@ def _read_verbs(verbs: Any) -> None:
     )
     p.set_defaults(func=cmd_validate)
 
-    p = verbs.add_parser("status", help="one row per model: dev, staging, prod and since when")
-    _common(p)
+    p = verbs.add_parser("status", help="one row per model: dev, staging, prod and since when (now or --at TIME)")
+    _common(p, at=True)
     p.set_defaults(func=cmd_status)
 
     p = verbs.add_parser("show", help="one version (MODEL@VERSION or MODEL@STAGE) or a model (MODEL)")
@@ -521,9 +557,12 @@ def _read_verbs(verbs: Any) -> None:
     _common(p, at=True)
     p.set_defaults(func=cmd_show)
 
-    p = verbs.add_parser("history", help="every registration and transition of a model, oldest first")
-    p.add_argument("model", metavar="MODEL")
+    p = verbs.add_parser(
+        "history", help="every registration and transition (of MODEL, else of every model), oldest first"
+    )
+    p.add_argument("model", metavar="MODEL", nargs="?", help="one model (default: every model)")
     _common(p)
+    _history_filters(p)
     p.set_defaults(func=cmd_history)
 
     p = verbs.add_parser("resolve", help="which version held MODEL@STAGE, now or --at a moment")
@@ -542,6 +581,22 @@ def _read_verbs(verbs: Any) -> None:
     p.add_argument("b", metavar="MODEL@B")
     _common(p, at=True)
     p.set_defaults(func=cmd_diff)
+
+
+def _history_filters(p: argparse.ArgumentParser) -> None:
+    from regops.kinds import STAGES, STEP_KINDS
+
+    p.add_argument("--model", dest="models", action="append", metavar="MODEL", help="only this model (repeatable)")
+    p.add_argument("--by", metavar="LOGIN", help="only steps made by LOGIN")
+    p.add_argument("--bots", action="store_true", help="only steps made by bots (regops.yaml bots, …[bot] logins)")
+    p.add_argument("--stage", choices=STAGES, help="only steps into or out of STAGE")
+    p.add_argument(
+        "--kind", dest="kinds", action="append", choices=STEP_KINDS, help="only steps of this kind (repeatable)"
+    )
+    when = 'e.g. 2026-09-01, 2026-09-01T14:30:00Z, "30 days ago"'
+    p.add_argument("--since", metavar="TIME", help=f"only steps at or after TIME ({when})")
+    p.add_argument("--until", metavar="TIME", help="only steps before TIME")
+    p.add_argument("--format", choices=("text", "csv"), default="text", help="text table or CSV (--json: JSON)")
 
 
 def _pr_flag(parser: argparse.ArgumentParser) -> None:

@@ -37,6 +37,7 @@ __all__ = [
     "Canary",
     "DatasetVersion",
     "GuardMetric",
+    "Measure",
     "ModelConfig",
     "ModelVersion",
     "RegistryConfig",
@@ -247,6 +248,21 @@ class Canary(_Strict):
     report: list[dict[str, JsonValue]] | None = None
 
 
+class Measure(_Strict):
+    """One metric of auto-promote's comparison, recorded on the transition it made: informative only, for audits
+    (the approvals check never reads it, so writing one grants nothing)."""
+
+    metric: Annotated[str, Field(min_length=1)]
+    role: Literal["primary", "guard"]
+    goal: Literal["max", "min"]
+    candidate: float | None
+    baseline: SemVer | None = None  # the version compared with (None: nothing held the stage)
+    baseline_value: float | None = None
+    tolerance: Annotated[float, Field(ge=0)] = 0.0
+    eval_dataset: DatasetRef | None = None  # the eval set both sides were measured on
+    held: bool
+
+
 class Transition(_Strict):
     from_: Annotated[Stage, Field(alias="from")]
     to: Stage
@@ -256,6 +272,7 @@ class Transition(_Strict):
     approved_by: list[Login] | None = None
     notes: str | None = None
     reason: str | None = None
+    evidence: list[Measure] | None = None
 
 
 class ModelVersion(_Strict):

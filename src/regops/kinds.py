@@ -9,10 +9,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, Literal, NamedTuple
 
-__all__ = ["KINDS", "LOGIN_PATTERN", "STAGES", "Change", "Kind", "Problem", "Stage", "release", "version_key"]
+__all__ = [
+    "KINDS",
+    "LOGIN_PATTERN",
+    "STAGES",
+    "STEP_KINDS",
+    "Change",
+    "Kind",
+    "Problem",
+    "Stage",
+    "StepKind",
+    "release",
+    "version_key",
+]
 
 Stage = Literal["candidate", "dev", "staging", "prod", "archived"]
 STAGES: Final[tuple[Stage, ...]] = ("candidate", "dev", "staging", "prod", "archived")
+# What a step in a model's history was (regops.queries.kind_of decides; `regops history --kind`).
+StepKind = Literal["register", "promote", "rollback", "auto", "archive", "canary"]
+STEP_KINDS: Final[tuple[StepKind, ...]] = ("register", "promote", "rollback", "auto", "archive", "canary")
 # A GitHub login: a user (1-39 letters, digits, '-') or an App's bot account (`<slug>[bot]`).
 LOGIN_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}(?:\[bot\])?$"
 

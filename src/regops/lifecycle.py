@@ -23,7 +23,7 @@ from regops import store
 from regops.errors import RegopsError
 from regops.kinds import Stage
 from regops.policy import bot_may_enter, needs_passed_canary, step_allowed
-from regops.records import StageRule, VersionRecord
+from regops.records import StageRule, VersionRecord, comparable
 from regops.registry import HOLDER_STAGES, LOCK_FILE, Registry
 from regops.weights import Artifact, ArtifactsMissingError, Storage
 
@@ -291,66 +291,117 @@ def auto_promote(registry: Registry, model: str | None = None, *, by: str, now: 
     """Plan moving, per model, the best candidate that beats the current dev into dev.
 
     Beating means strictly better on the primary metric in its goal's
-    direction, with every guard metric within its tolerance; when dev is
+    direction, with every guard metric within its tolerance, measured on the
+    same eval dataset version (:func:`regops.records.comparable`); when dev is
     empty the candidate must beat prod instead (or nothing, for a first version). Candidates that
-    do not beat dev stay where they are; ``Plan.notes`` says why. Idempotent.
+    do not beat dev stay where they are; ``Plan.notes`` says why. The comparison is recorded on
+    the transition as ``evidence`` (metric by metric) and as one line in ``reason``. Idempotent.
     """
     now = now or datetime.now(UTC)
     plan = Plan()
     edits = _Edits()
     for name in [model] if model else registry.model_names():
-        config = registry.model(name)
-        holder = registry.holder(name, "dev")
-        dev = registry.version(name, holder.version) if holder else None
-        # With dev empty, a candidate must still beat what serves traffic.
-        prod = registry.holder(name, "prod")
-        baseline = dev or (registry.version(name, prod.version) if prod else None)
-        verdicts = [(c, _verdict(config.raw, c, baseline)) for c in registry.versions(name) if c.stage == "candidate"]
-        winners = [(c, why) for c, (ok, why) in verdicts if ok]
-        plan.notes += [f"{c.ref} stays candidate: {why}" for c, (ok, why) in verdicts if not ok]
-        if not winners:
-            continue
-        goal = config.raw["primary_metric"]["goal"]
-        best, why = max(winners, key=lambda w: w[0].scores[config.primary_metric] * (1 if goal == "max" else -1))
-        plan.notes += [f"{c.ref} stays candidate: {best.version} beats it" for c, _ in winners if c is not best]
-        reason = f"auto: {why}"
-        if dev is not None:
-            plan.steps.append(
-                _move(edits, dev, "archived", now=now, by=by, reason=f"auto: superseded in dev by {best.version}")
-            )
-        plan.steps.append(_move(edits, best, "dev", now=now, by=by, reason=reason))
+        _auto_promote_model(registry, name, plan, edits, now=now, by=by)
     return edits.into(plan)
 
 
-def _verdict(config: Mapping[str, Any], candidate: VersionRecord, dev: VersionRecord | None) -> tuple[bool, str]:
-    metric, goal = config["primary_metric"]["name"], config["primary_metric"]["goal"]
+def _auto_promote_model(registry: Registry, name: str, plan: Plan, edits: _Edits, *, now: datetime, by: str) -> None:
+    config = registry.model(name)
+    holder = registry.holder(name, "dev")
+    dev = registry.version(name, holder.version) if holder else None
+    # With dev empty, a candidate must still beat what serves traffic.
+    prod = registry.holder(name, "prod")
+    baseline = dev or (registry.version(name, prod.version) if prod else None)
+    verdicts = [(c, _verdict(config.raw, c, baseline)) for c in registry.versions(name) if c.stage == "candidate"]
+    winners = [(c, v) for c, v in verdicts if v.ok]
+    plan.notes += [f"{c.ref} stays candidate: {v.why}" for c, v in verdicts if not v.ok]
+    if not winners:
+        return
+    goal = config.raw["primary_metric"]["goal"]
+    best, verdict = max(winners, key=lambda w: w[0].scores[config.primary_metric] * (1 if goal == "max" else -1))
+    plan.notes += [f"{c.ref} stays candidate: {best.version} beats it" for c, _ in winners if c is not best]
+    if dev is not None:
+        plan.steps.append(
+            _move(edits, dev, "archived", now=now, by=by, reason=f"auto: superseded in dev by {best.version}")
+        )
+    plan.steps.append(
+        _move(edits, best, "dev", now=now, by=by, reason=f"auto: {verdict.why}", evidence=verdict.evidence)
+    )
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    ok: bool
+    why: str
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _verdict(config: Mapping[str, Any], candidate: VersionRecord, baseline: VersionRecord | None) -> _Verdict:
+    metric = config["primary_metric"]["name"]
     score = candidate.scores.get(metric)
     if score is None or not math.isfinite(score):
-        return False, f"no finite {metric} score"
-    if dev is None:
-        return True, f"{metric} {score:g}, the first version to reach dev"
-    current = dev.scores.get(metric)
-    if current is not None and not (score > current if goal == "max" else score < current):
-        sign = "<=" if goal == "max" else ">="
-        return False, f"{metric} {score:g} {sign} {current:g} ({dev.version})"
-    for guard in config.get("guard_metrics", ()):
-        broken = _guard_broken(guard, candidate.scores.get(guard["name"]), dev.scores.get(guard["name"]))
-        if broken:
-            return False, f"{broken} ({dev.version})"
-    sign = ">" if goal == "max" else "<"
-    return True, f"{metric} {score:g} {sign} {current:g} ({dev.version})"
+        return _Verdict(False, f"no finite {metric} score")
+    if baseline is not None and not comparable(candidate, baseline):
+        unnamed = "an unnamed eval set"
+        return _Verdict(
+            False,
+            f"scores not comparable with {baseline.version}: measured on {candidate.eval_dataset or unnamed}, "
+            f"{baseline.version} on {baseline.eval_dataset or unnamed}",
+        )
+    evidence = _evidence(config, candidate, baseline)
+    failed = next((m for m in evidence if not m["held"]), None)
+    return _Verdict(failed is None, _measure_text(failed or evidence[0]), evidence)
 
 
-def _guard_broken(guard: Mapping[str, Any], value: float | None, baseline: float | None) -> str | None:
-    name, tolerance = guard["name"], guard.get("tolerance", 0.0)
-    if baseline is None:
-        return None  # nothing to regress from
+def _evidence(
+    config: Mapping[str, Any], candidate: VersionRecord, baseline: VersionRecord | None
+) -> list[dict[str, Any]]:
+    """The comparison metric by metric (``files.Measure``): the primary metric, then every guard metric."""
+    primary = config["primary_metric"]
+    metrics = [(primary, "primary"), *((g, "guard") for g in config.get("guard_metrics", ()))]
+    measures = []
+    for metric, role in metrics:
+        name = metric["name"]
+        measure = {
+            "metric": name,
+            "role": role,
+            "goal": metric["goal"],
+            "candidate": candidate.scores.get(name),
+            "baseline": baseline.version if baseline else None,
+            "baseline_value": baseline.scores.get(name) if baseline else None,
+            "tolerance": metric.get("tolerance", 0.0) if role == "guard" else None,
+            "eval_dataset": candidate.eval_dataset,
+        }
+        measure = {k: v for k, v in measure.items() if v is not None}
+        measures.append({**measure, "held": _held(measure)})
+    return measures
+
+
+def _held(m: Mapping[str, Any]) -> bool:
+    value, base, goal = m.get("candidate"), m.get("baseline_value"), m["goal"]
+    if m["role"] == "primary":
+        return value is not None and (base is None or (value > base if goal == "max" else value < base))
+    if base is None:
+        return True  # nothing to regress from
     if value is None:
-        return f"guard metric {name} is missing"
-    regressed = value < baseline - tolerance if guard["goal"] == "max" else value > baseline + tolerance
-    if regressed:
-        return f"guard metric {name} {value:g} regresses past {baseline:g} by more than {tolerance:g}"
-    return None
+        return False
+    tolerance = m["tolerance"]
+    return bool(value >= base - tolerance if goal == "max" else value <= base + tolerance)
+
+
+def _measure_text(m: Mapping[str, Any]) -> str:
+    """One measure as the line ``reason`` and the notes carry, e.g. ``accuracy 0.95 > 0.94 (1.3.0)``."""
+    name, value, base, version = m["metric"], m.get("candidate"), m.get("baseline_value"), m.get("baseline")
+    if version is None:
+        return f"{name} {value:g}, the first version to reach dev"
+    if m["role"] == "guard":
+        if value is None:
+            return f"guard metric {name} is missing ({version})"
+        return f"guard metric {name} {value:g} regresses past {base:g} by more than {m['tolerance']:g} ({version})"
+    if base is None:
+        return f"{name} {value:g}; {version} has no {name} ({version})"
+    better = {("max", True): ">", ("max", False): "<=", ("min", True): "<", ("min", False): ">="}
+    return f"{name} {value:g} {better[m['goal'], m['held']]} {base:g} ({version})"
 
 
 # --- canary results ----------------------------------------------------------------------------

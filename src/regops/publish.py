@@ -20,7 +20,7 @@ from regops.kinds import Problem
 if TYPE_CHECKING:
     from regops.canary import Checked
     from regops.records import VersionRecord
-    from regops.registry import LineageNode, Registry, ScoreDelta
+    from regops.registry import LineageNode, Registry, ScoreDelta, VersionDiff
     from regops.sync import SyncResult
 
 __all__ = [
@@ -291,13 +291,21 @@ def _scores_table(registry: Registry, record: VersionRecord, against: Sequence[t
         cells.append(number_text(record.scores[metric]))
         for diff in diffs:
             delta = next((d for d in diff.scores if d.metric == metric), None)
-            if delta is None or delta.a is None:
+            if not diff.comparable:
+                cells.append(f"{number_text(delta.a if delta else None)} ({_not_comparable(diff)})")
+            elif delta is None or delta.a is None:
                 cells.append("-")
             else:
                 change = f" ({delta.delta:+.4g} {_arrow(delta)})".replace(" )", ")") if delta.delta else " (same)"
                 cells.append(f"{number_text(delta.a)}{change}")
         lines.append("| " + " | ".join(cells) + " |")
     return lines
+
+
+def _not_comparable(diff: VersionDiff) -> str:
+    """A review page's cell for scores measured on different eval sets: both sets named, no delta."""
+    a, b = (md_code(x) if x else "an unnamed eval set" for x in diff.eval_dataset)
+    return f"not comparable: on {a}, this version on {b}"
 
 
 def _holders(

@@ -31,6 +31,7 @@ __all__ = [
     "StageRule",
     "Step",
     "VersionRecord",
+    "comparable",
 ]
 
 
@@ -58,6 +59,7 @@ class Step:
     approved_by: tuple[str, ...] = ()
     notes: str | None = None
     reason: str | None = None
+    evidence: tuple[dict[str, Any], ...] = ()  # auto-promote's comparison, metric by metric (files.Measure)
 
 
 @dataclass(frozen=True, eq=False)
@@ -149,6 +151,7 @@ class VersionRecord:
                 tuple(t.get("approved_by") or ()),
                 t.get("notes"),
                 t.get("reason"),
+                tuple(t.get("evidence") or ()),
             )
             for t in self.raw.get("transitions", ())
         )
@@ -156,6 +159,14 @@ class VersionRecord:
     @cached_property
     def data(self) -> ModelVersion:
         return cast("ModelVersion", _typed("version", self.raw))
+
+
+def comparable(a: VersionRecord, b: VersionRecord) -> bool:
+    """Whether the scores of ``a`` and ``b`` may be compared: both measured on the same eval dataset version.
+
+    The one rule for ``diff``, the review page and auto-promote. Two versions that name no eval set
+    (registered without ``--eval-dataset``) compare as they always did; one named and one not never do."""
+    return a.eval_dataset == b.eval_dataset
 
 
 @dataclass(frozen=True, eq=False)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import heapq
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -40,6 +40,7 @@ from regops.records import (
     ModelEntry,
     ModelRecord,
     VersionRecord,
+    comparable,
 )
 from regops.timespec import as_utc
 
@@ -122,6 +123,8 @@ class HistoryEntry:
     approved_by: tuple[str, ...] = ()
     notes: str | None = None
     reason: str | None = None
+    evidence: tuple[dict[str, Any], ...] = ()
+    kind: str | None = None  # register, promote, rollback, auto, archive or canary (queries.kind_of)
 
 
 @dataclass(frozen=True)
@@ -136,7 +139,8 @@ class LineageNode:
     external: bool = False
     missing: bool = False
     parent: str | None = None
-    dataset_source: str | None = None  # where the training data lives: files, a DVC entry, a table snapshot
+    dataset_source: str | None = None  # where the training data lives: files, a DVC entry, a table snapshot, a URI
+    eval_dataset_source: str | None = None  # where the eval set lives, likewise
 
 
 @dataclass(frozen=True)
@@ -162,6 +166,7 @@ class VersionDiff:
     dataset_hash: tuple[str, str]
     eval_dataset: tuple[str | None, str | None]
     parent: tuple[str | None, str | None]
+    comparable: bool = True  # both measured on the same eval set (records.comparable); else no score deltas
 
 
 @dataclass(frozen=True)
@@ -380,19 +385,8 @@ class Registry:
         resolution, and several steps can share a second); across versions, at
         one moment a version leaving a stage comes before the one taking its place.
         """
-        per_version = [
-            [
-                HistoryEntry(model, record.version, record.created_at, None, "candidate", record.created_by),
-                *(
-                    HistoryEntry(
-                        model, record.version, t.at, t.from_, t.to, t.by, t.pr, t.approved_by, t.notes, t.reason
-                    )
-                    for t in record.steps
-                ),
-            ]
-            for record in self.versions(model)
-        ]
-        return list(heapq.merge(*per_version, key=lambda r: (r.at, r.to != "archived", version_key(r.version))))
+        per_version = [version_history(record) for record in self.versions(model)]
+        return list(heapq.merge(*per_version, key=history_order))
 
     def lineage(self, ref: str | Ref, *, at: datetime | None = None) -> list[LineageNode]:
         """The version and its ancestors, nearest first, across models and to external bases."""
@@ -414,6 +408,7 @@ class Registry:
                     record.eval_dataset,
                     parent=parent,
                     dataset_source=self._source(record.dataset),
+                    eval_dataset_source=self._source(record.eval_dataset),
                 )
             )
             record = None
@@ -427,11 +422,17 @@ class Registry:
                 nodes.append(LineageNode(parent, len(nodes), missing=True))
         return nodes
 
-    def _source(self, ref: str) -> str | None:
-        found = self.dataset(ref)
-        source = found.raw.get("source") if found else None
-        if not source:
+    def _source(self, ref: str | None) -> str | None:
+        """Where a dataset version lives, as its record says: its ``source`` described, and its ``uri``."""
+        found = self.dataset(ref) if ref else None
+        if found is None:
             return None
+        source, uri = found.raw.get("source"), found.raw.get("uri")
+        where = [self._described(source)] if source else []
+        return "; ".join([*where, *([uri] if uri else [])]) or None
+
+    @staticmethod
+    def _described(source: dict[str, Any]) -> str:
         described = {
             "files": lambda: f"files at {source['path']}",
             "dvc": lambda: f"DVC {source['file']} ({source['path']})",
@@ -453,7 +454,8 @@ class Registry:
         config = self.model(right.model)
         goals, primary = config.goals, config.primary_metric
         names = sorted(set(left.scores) | set(right.scores), key=lambda n: (n != primary, n))
-        scores = [_score_delta(n, left.scores.get(n), right.scores.get(n), goals.get(n)) for n in names]
+        same = comparable(left, right)
+        scores = [_score_delta(n, left.scores.get(n), right.scores.get(n), goals.get(n), same) for n in names]
         pa, pb = left.hyperparameters, right.hyperparameters
         return VersionDiff(
             a=f"{left.model}@{left.version}",
@@ -467,6 +469,7 @@ class Registry:
             dataset_hash=(left.dataset_hash, right.dataset_hash),
             eval_dataset=(left.eval_dataset, right.eval_dataset),
             parent=(left.parent, right.parent),
+            comparable=same,
         )
 
     def status(self) -> list[ModelStatus]:
@@ -475,26 +478,12 @@ class Registry:
         return [self._status(name) for name in self.model_names()]
 
     def _status(self, name: str) -> ModelStatus:
-        metric = self.model(name).primary_metric
         entry = self.model_entry(name)
-        holders = {stage: self.holder(name, stage) for stage in HOLDER_STAGES}
-
-        def summary(stage: Stage) -> StageSummary | None:
-            span = holders[stage]
-            if span is None:
-                return None
-            return StageSummary(span.version, entry.versions[span.version].scores.get(metric))
-
-        prod = holders["prod"]
-        return ModelStatus(
-            model=name,
-            primary_metric=metric,
-            dev=summary("dev"),
-            staging=summary("staging"),
-            prod=summary("prod"),
-            prod_since=prod.start if prod else None,
-            candidates=sum(1 for r in entry.versions.values() if r.stage == "candidate"),
-            versions=len(entry.versions),
+        spans = {stage: self.holder(name, stage) for stage in HOLDER_STAGES}
+        held = {stage: (entry.versions[s.version], s.start) for stage, s in spans.items() if s is not None}
+        candidates = sum(1 for r in entry.versions.values() if r.stage == "candidate")
+        return status_row(
+            name, self.model(name).primary_metric, held, candidates=candidates, versions=len(entry.versions)
         )
 
     def iter_versions(self) -> Iterator[VersionRecord]:
@@ -509,6 +498,50 @@ class Registry:
 
 
 # --- helpers --------------------------------------------------------------------
+
+
+def status_row(
+    name: str,
+    metric: str,
+    held: Mapping[Stage, tuple[VersionRecord, datetime]],
+    *,
+    candidates: int,
+    versions: int,
+) -> ModelStatus:
+    """A model's status row from who held dev, staging and prod (each with since when)."""
+
+    def summary(stage: Stage) -> StageSummary | None:
+        found = held.get(stage)
+        return StageSummary(found[0].version, found[0].scores.get(metric)) if found else None
+
+    prod = held.get("prod")
+    return ModelStatus(
+        model=name,
+        primary_metric=metric,
+        dev=summary("dev"),
+        staging=summary("staging"),
+        prod=summary("prod"),
+        prod_since=prod[1] if prod else None,
+        candidates=candidates,
+        versions=versions,
+    )
+
+
+def version_history(record: VersionRecord) -> list[HistoryEntry]:
+    """A version's registration and transitions, in the order its file records them."""
+    model, version = record.model, record.version
+    return [
+        HistoryEntry(model, version, record.created_at, None, "candidate", record.created_by),
+        *(
+            HistoryEntry(model, version, t.at, t.from_, t.to, t.by, t.pr, t.approved_by, t.notes, t.reason, t.evidence)
+            for t in record.steps
+        ),
+    ]
+
+
+def history_order(entry: HistoryEntry) -> tuple[datetime, bool, tuple[Any, ...]]:
+    """Oldest first; at one moment a version leaving a stage before the one taking its place, then SemVer order."""
+    return (entry.at, entry.to != "archived", version_key(entry.version))
 
 
 def _current_span(record: VersionRecord) -> Interval:
@@ -548,8 +581,10 @@ def _listing(folder: Path) -> list[os.DirEntry[str]]:
         return []
 
 
-def _score_delta(name: str, a: float | None, b: float | None, goal: Literal["max", "min"] | None) -> ScoreDelta:
-    if a is None or b is None or not (math.isfinite(a) and math.isfinite(b)):
+def _score_delta(
+    name: str, a: float | None, b: float | None, goal: Literal["max", "min"] | None, same_eval_set: bool = True
+) -> ScoreDelta:
+    if not same_eval_set or a is None or b is None or not (math.isfinite(a) and math.isfinite(b)):
         return ScoreDelta(name, a, b, None, goal, None)
     delta = b - a
     better = None if goal is None or delta == 0 else (delta > 0) == (goal == "max")

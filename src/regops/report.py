@@ -6,10 +6,12 @@ bodies and comments, issues, model cards) is :mod:`regops.publish`.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import io
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,8 +37,10 @@ __all__ = [
     "diff_text",
     "doctor_text",
     "download_text",
+    "history_csv",
     "history_text",
     "lineage_text",
+    "measure_text",
     "model_text",
     "plan_summary",
     "plan_text",
@@ -123,8 +127,10 @@ def _holder(summary: StageSummary | None) -> str:
     return f"{summary.version} ({number_text(summary.score)})" if summary else "-"
 
 
-def status_text(rows: Sequence[ModelStatus]) -> str:
+def status_text(rows: Sequence[ModelStatus], *, at: datetime | None = None) -> str:
     if not rows:
+        if at is not None:
+            return f"no model had a version at {time_text(at)} UTC"
         return "no models yet: add one under registry/models/<model>/"
     table = [
         (
@@ -139,17 +145,66 @@ def status_text(rows: Sequence[ModelStatus]) -> str:
         )
         for r in rows
     ]
-    return _table(("MODEL", "METRIC", "PROD", "PROD SINCE", "STAGING", "DEV", "CANDIDATES", "VERSIONS"), table)
+    headers = ("MODEL", "METRIC", "PROD", "PROD SINCE", "STAGING", "DEV", "CANDIDATES", "VERSIONS")
+    heading = [f"as of {time_text(at)} UTC"] if at is not None else []
+    return "\n".join([*heading, _table(headers, table)])
 
 
-def history_text(rows: Sequence[HistoryEntry]) -> str:
+HISTORY_COLUMNS = (
+    "at",
+    "model",
+    "version",
+    "kind",
+    "from",
+    "to",
+    "by",
+    "pr",
+    "approved_by",
+    "notes",
+    "reason",
+    "evidence",
+)
+
+
+def history_text(rows: Sequence[HistoryEntry], *, one_model: bool = False) -> str:
+    """The history as a table; its VERSION column names the model too unless ``one_model`` was asked for."""
+    if not rows:
+        return "no history matches"
+    models = not one_model or len({r.model for r in rows}) > 1
     table = []
     for r in rows:
         step = f"{r.from_} -> {r.to}" if r.from_ else "registered"
         why = "; ".join(x for x in (r.notes, r.reason) if x)
+        if r.evidence:
+            why += f" [evidence: {'; '.join(measure_text(m) for m in r.evidence)}]"
         approved = ",".join(r.approved_by) or "-"
-        table.append((time_text(r.at), r.version, step, r.by, f"#{r.pr}" if r.pr else "-", approved, why))
+        version = f"{r.model}@{r.version}" if models else r.version
+        table.append((time_text(r.at), version, step, r.by, f"#{r.pr}" if r.pr else "-", approved, why))
     return _table(("WHEN (UTC)", "VERSION", "STEP", "BY", "PR", "APPROVED BY", "NOTES / REASON"), table)
+
+
+def history_csv(rows: Sequence[HistoryEntry]) -> str:
+    """One CSV row per entry (``HISTORY_COLUMNS``); the evidence as compact JSON in its column."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(HISTORY_COLUMNS)
+    for r in rows:
+        evidence = json.dumps(_plain(r.evidence), separators=(",", ":")) if r.evidence else ""
+        cells = [_plain(r.at), r.model, r.version, r.kind, r.from_, r.to, r.by, r.pr, " ".join(r.approved_by)]
+        writer.writerow([*("" if c is None else c for c in cells), r.notes or "", r.reason or "", evidence])
+    return out.getvalue().rstrip("\n")
+
+
+def measure_text(m: Mapping[str, Any]) -> str:
+    """One metric of auto-promote's evidence, e.g. ``accuracy (primary, max) 0.95 vs 0.94 (1.3.0): held``."""
+    role = f"{m['role']}, {m['goal']}" + (f", ±{m['tolerance']:g}" if m.get("tolerance") else "")
+    baseline = (
+        f" vs {number_text(m.get('baseline_value'))} ({m['baseline']})" if m.get("baseline") else " (no baseline)"
+    )
+    on = f" on {m['eval_dataset']}" if m.get("eval_dataset") else ""
+    return (
+        f"{m['metric']} ({role}) {number_text(m.get('candidate'))}{baseline}{on}: {'held' if m['held'] else 'failed'}"
+    )
 
 
 def resolution_text(r: Resolution) -> str:
@@ -164,10 +219,13 @@ def resolution_text(r: Resolution) -> str:
     )
 
 
-def show_text(record: VersionRecord) -> str:
+def show_text(record: VersionRecord, *, at: datetime | None = None) -> str:
+    """A version; with ``at``, its stage then and only the transitions made by then."""
     d = record.data
+    shown = [t for t in d.transitions if at is None or t.at <= at]
+    stage = f"{shown[-1].to if shown else 'candidate'} at {time_text(at)} UTC" if at is not None else d.stage
     lines = [
-        f"{d.model}@{d.version}  [{d.stage}]",
+        f"{d.model}@{d.version}  [{stage}]",
         f"  file:       {_relative(record.path)}",
         f"  created:    {d.created_at.isoformat()} by {d.created_by}",
         f"  parent:     {d.parent or '-'}",
@@ -189,7 +247,7 @@ def show_text(record: VersionRecord) -> str:
         lines.append(
             f"  canary:     {d.canary.result} at {d.canary.traffic_percent:g}% since {d.canary.started_at.isoformat()}"
         )
-    for t in d.transitions:
+    for t in shown:
         extra = "".join(
             [
                 f" pr #{t.pr}" if t.pr else "",
@@ -198,6 +256,9 @@ def show_text(record: VersionRecord) -> str:
         )
         why = f": {t.notes or t.reason}" if (t.notes or t.reason) else ""
         lines.append(f"  {time_text(t.at)}  {t.from_} -> {t.to} by {t.by}{extra}{why}")
+        lines += [f"      evidence: {measure_text(m.model_dump())}" for m in t.evidence or ()]
+    if later := len(d.transitions) - len(shown):
+        lines.append(f"  ({later} later transition{'s' if later > 1 else ''} not shown: after {time_text(at)} UTC)")
     return "\n".join(lines)
 
 
@@ -208,7 +269,10 @@ def _relative(path: Path) -> str:
         return str(path)
 
 
-def model_text(record: ModelRecord | None, versions: Sequence[VersionRecord]) -> str:
+def model_text(
+    record: ModelRecord | None, versions: Sequence[VersionRecord], *, stages: Mapping[str, str] | None = None
+) -> str:
+    """A model and its versions; ``stages`` (version -> stage) overrides their current stages (``show --at``)."""
     lines = []
     config = record.data if record is not None else None
     if config is not None:
@@ -223,7 +287,11 @@ def model_text(record: ModelRecord | None, versions: Sequence[VersionRecord]) ->
         if config.hub:
             lines.append(f"  hub:     {config.hub.repo}")
     metric = config.primary_metric.name if config else None
-    rows = [(r.version, r.stage, time_text(r.created_at), number_text(r.scores.get(metric or ""))) for r in versions]
+    now = stages or {}
+    rows = [
+        (r.version, now.get(r.version, r.stage), time_text(r.created_at), number_text(r.scores.get(metric or "")))
+        for r in versions
+    ]
     return "\n".join([*lines, "", _table(("VERSION", "STAGE", "CREATED", metric or "SCORE"), rows)])
 
 
@@ -236,7 +304,8 @@ def lineage_text(nodes: Sequence[LineageNode]) -> str:
         elif node.missing:
             lines.append(f"{pad}{node.ref}  (not in the registry)")
         else:
-            evals = f", evals on {node.eval_dataset}" if node.eval_dataset else ""
+            where = f" ({node.eval_dataset_source})" if node.eval_dataset_source else ""
+            evals = f", evals on {node.eval_dataset}{where}" if node.eval_dataset else ""
             source = f"; {node.dataset_source}" if node.dataset_source else ""
             lines.append(f"{pad}{node.ref}  trained on {node.dataset} ({node.dataset_hash}{source}){evals}")
     return "\n".join(lines)
@@ -244,6 +313,9 @@ def lineage_text(nodes: Sequence[LineageNode]) -> str:
 
 def diff_text(d: VersionDiff) -> str:
     lines = [f"{d.a} -> {d.b}", "", "evals:"]
+    if not d.comparable:
+        left, right = (x or "an unnamed eval set" for x in d.eval_dataset)
+        lines.append(f"  not comparable: {d.a} was measured on {left}, {d.b} on {right}")
     for s in d.scores:
         mark = {True: "better", False: "worse", None: ""}[s.better]
         delta = f"{s.delta:+.4g}" if s.delta is not None else "-"
