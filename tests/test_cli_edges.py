@@ -177,7 +177,7 @@ def test_canary_check_prints_json(example: Path, capsys: Capsys) -> None:
         (["show", "sentiment@9.9.9"], "version-not-found", 1),
         (["resolve", "sentiment@staging", "--at", "2026-01-01"], "stage-empty", 1),
         (["resolve", "sentiment@prod", "--at", "the day after"], "bad-time", 2),
-        (["status", "--at", "yesterday"], "usage", 2),
+        (["status", "--frobnicate"], "usage", 2),
         (["stauts"], "usage", 2),
         (["pr", "check", "--merge-group", "gh-readonly-queue/main/pr-1-abc"], "usage", 2),  # found by the verb
         (["validate", "--base", "main"], "not-a-git-repository", 1),
