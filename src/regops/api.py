@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from regops import changes, datasets, lifecycle, policy, registration, schema, store
+from regops import changes, datasets, lifecycle, policy, provenance, registration, schema, signing, store
 from regops.codeowners import codeowners_file
 from regops.errors import RegopsError
 from regops.flows.pulls import (
@@ -33,6 +33,7 @@ from regops.flows.retention import retention_apply, retention_plan
 from regops.flows.sync import drift, sync
 from regops.kinds import Problem, Stage
 from regops.lifecycle import Plan
+from regops.provenance import Chain
 from regops.records import ModelEntry, VersionRecord
 from regops.registration import Bump, RegisterResult
 from regops.registry import HistoryEntry, LineageNode, ModelStatus, Registry, Resolution, VersionDiff, parse_ref
@@ -171,6 +172,7 @@ def promote(
     who = identity(by)
 
     def plan_it(r: Registry) -> Plan:
+        _signed_for(r, r.get(ref), to, action=f"the promotion to {to}")
         return lifecycle.promote(r, ref, to=to, notes=notes, by=who)
 
     if pr and not dry_run:
@@ -185,6 +187,12 @@ def promote(
             by=who,
         )
     return _write(registry, plan_it, dry_run=dry_run)
+
+
+def _signed_for(r: Registry, record: VersionRecord, stage: Stage, *, action: str) -> None:
+    """The signature rule (:func:`regops.signing.check`) for a version about to enter ``stage``."""
+    storage = open_storage(r)
+    signing.check(record, stage=stage, policy=r.config.signing, storage=storage, root=r.root.parent, action=action)
 
 
 def rollback(
@@ -253,9 +261,14 @@ def register(
     progress: Callable[[int], None] | None = None,
     pr: bool = False,
     confine: str | Path | None = None,
+    signing_key: str | Path | None = None,
+    signing_cert: str | Path | None = None,
+    signing_keyless: bool = False,
 ) -> RegisterResult:
     """Hash and store a version's files, then record it as a candidate (``pr``: in a pull request, not the checkout;
-    ``confine``: refuse artifacts, evals or params outside that folder or in a ``.git`` folder)."""
+    ``confine``: refuse artifacts, evals or params outside that folder or in a ``.git`` folder; ``signing_key``
+    (with ``signing_cert``) or ``signing_keyless``: sign the files and store the signature beside them)."""
+    signer = _signer(signing_key, signing_cert, keyless=signing_keyless)
 
     if confine is not None:
         registration.confine({"artifacts": artifacts, "evals": evals, "params": params}, confine)
@@ -281,12 +294,21 @@ def register(
                 run_url=run_url,
                 storage=open_storage(fresh),
                 progress=progress,
+                signer=signer,
             )
 
     if not pr:
         return change()
     registration.artifact_files(Path(artifacts))  # refused before a branch exists
     return _registration_pull(opened, change, model=model, name=f"{model}-{version or bump or 'next'}", by=who)
+
+
+def _signer(key: str | Path | None, cert: str | Path | None, *, keyless: bool) -> signing.Signer | None:
+    if cert is not None and key is None:
+        raise signing.SigningError("--signing-cert needs --signing-key, the certificate's private key")
+    if key is None:
+        return signing.Signer() if keyless else None
+    return signing.Signer(Path(key), Path(cert) if cert is not None else None)
 
 
 def _registration_pull(
@@ -321,7 +343,15 @@ def download(
     if location.get("tier") == "cold":
         raise RegopsError(f"{record.ref}'s weights are in cold storage; run `regops restore {record.ref}` first")
     artifacts = [Artifact.from_record(f) for f in record.raw["artifacts"]["files"]]
+    _signed_for(opened, record, record.stage, action="the download")
     return record, fetch(open_storage(opened), artifacts, location, Path(dest), ref=record.ref, progress=progress)
+
+
+def verify(ref: str, *, registry: RegistryArg = "registry", at: TimeArg = None) -> Chain:
+    """The chain behind a version (a version, or a stage now or ``at``): weights, signature, review, canary."""
+    opened = open_registry(registry)
+    record = opened.get(ref, at=_moment(at))
+    return provenance.chain(record, config=opened.config, storage=open_storage(opened), root=opened.root.parent)
 
 
 def restore(ref: str, *, registry: RegistryArg = "registry", dry_run: bool = False) -> Plan:
