@@ -310,10 +310,9 @@ def chain_text(chain: Chain) -> str:
     """``regops verify``: one line per link (ok or BROKEN), who and when, then the verdict."""
     lines = [f"{chain.version} ({chain.stage})"]
     for link in chain.links:
-        mark = "ok " if link.ok else "BROKEN"
         who = f" by {link.who}" if link.who else ""
         when = f" at {link.when}" if link.when else ""
-        lines.append(f"  {link.name:<9} {mark:<6}{who}{when}: {link.detail}")
+        lines.append(f"  {link.name} {'ok' if link.ok else 'BROKEN'}{who}{when}: {link.detail}")
     lines.append("verified: every link holds" if chain.ok else "NOT verified: a link is broken")
     return "\n".join(lines)
 

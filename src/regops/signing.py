@@ -120,7 +120,8 @@ def _signer(signer: Signer) -> Any:
         return sign_sigstore.Signer(use_ambient_credentials=True)
     if signer.certificate is None:
         return sign_ec_key.Signer(signer.key)
-    return sign_certificate.Signer(signer.key, signer.certificate, [])
+    # The file's certificates after the first are its chain (the library refuses an empty chain file).
+    return sign_certificate.Signer(signer.key, signer.certificate, [signer.certificate])
 
 
 def _what(signer: Signer) -> str:
