@@ -40,9 +40,7 @@ def ec_key(folder: Path, name: str) -> ec.EllipticCurvePrivateKey:
     key = ec.generate_private_key(ec.SECP256R1())
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{name}.pem").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     (folder / f"{name}.pub").write_bytes(
         key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -288,7 +286,9 @@ def test_a_trusted_signature_for_other_files_is_refused(
     path.write_text(
         path.read_text()
         .replace(mine["sha256"], other["sha256"])
-        .replace(f"size: {mine['size']}, sha256: {other['sha256']}", f"size: {other['size']}, sha256: {other['sha256']}")
+        .replace(
+            f"size: {mine['size']}, sha256: {other['sha256']}", f"size: {other['size']}, sha256: {other['sha256']}"
+        )
     )
     git(repo, "commit", "-qam", "another version's signature")
 

@@ -42,9 +42,9 @@ __all__ = [
 SIGNATURE_FILE: Final = "model.sig"
 # A bundle is a few kilobytes; anything far larger is not one, and is never read whole.
 MAX_BUNDLE: Final = 1 << 20
-# Files the Hub repository holds besides the weights (the model card, LFS rules): outside the manifest, and
-# named in it as ignored so that `model_signing verify` on a downloaded snapshot accepts them.
-_REPO_FILES: Final = ("README.md", ".gitattributes")
+# Files a Hub download holds besides the weights (the model card, LFS rules, the client's .cache/ of a --local-dir
+# download): outside the manifest, and named in it as ignored so that `model_signing verify` accepts a snapshot.
+_NOT_SIGNED: Final = ("README.md", ".gitattributes", ".cache")
 
 Method = Literal["key", "certificate", "sigstore"]
 
@@ -134,8 +134,8 @@ def _manifest(artifacts: Sequence[Artifact], name: str) -> Any:
     from model_signing import manifest
     from model_signing._hashing import hashing
 
-    paths = {a.path for a in artifacts}
-    ignored = [Path(p) for p in (*_REPO_FILES, SIGNATURE_FILE) if p not in paths]
+    tops = {a.path.split("/")[0] for a in artifacts}
+    ignored = [Path(p) for p in (*_NOT_SIGNED, SIGNATURE_FILE) if p not in tops]
     serialization = manifest._FileSerialization("sha256", allow_symlinks=False, ignore_paths=ignored)
     items = [serialization.new_item(a.path, hashing.Digest("sha256", bytes.fromhex(a.sha256))) for a in artifacts]
     return manifest.Manifest(name, items, serialization)
