@@ -20,7 +20,8 @@ from huggingface_hub import CommitOperationAdd, HfApi
 
 from regops.cli import main
 from regops.registry import Registry
-from tests.conftest import git, registry_repo, run_regops, weights
+from tests.conftest import commit, git, registry_repo, run_regops, weights
+from tests.servers.github_fixtures import GitHubFixture
 from tests.test_hub import HF_CONFIG, HOT, register
 
 SIGNING = """\
@@ -334,3 +335,31 @@ def test_signing_cert_without_a_key_is_a_usage_error(
     assert "--signing-cert needs --signing-key" in capsys.readouterr().err
     assert not version_file(repo, "1.0.0").exists()
     assert not (repo / ".regops" / "store").exists()
+
+
+def test_the_approvals_check_refuses_an_unsigned_version_entering_staging(
+    history_repo: Path, gh: GitHubFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """alice's staging PR for the unsigned sentiment 1.1.0, approved by an owner, fails once main's regops.yaml
+    asks for signatures from staging on; the status says why."""
+    from tests.test_github import REPO, check, open_pull, sha
+
+    git(history_repo, "checkout", "-q", "-b", "promote-1.1.0")
+    run_regops(
+        capsys, history_repo, "promote", "sentiment@1.1.0", "--to", "staging", "--notes", "ready", "--by", "alice"
+    )
+    git(history_repo, "checkout", "-q", "main")
+    ec_key(history_repo / "signing", "release")
+    (history_repo / "signing" / "release.pem").unlink()
+    config = history_repo / "registry" / "regops.yaml"
+    config.write_text(config.read_text() + "signing: {required_from: staging, keys: [signing/release.pub]}\n")
+    commit(history_repo, "main asks for signed versions from staging on")
+    number = open_pull(gh, history_repo, author="alice", branch="promote-1.1.0")
+    gh.add_review(REPO, number, "bob", "APPROVED")
+
+    code, out = check(capsys, number)
+    assert code == 1, out
+    assert "sentiment@1.1.0 has no signature (artifacts.signature)" in out
+    assert "so staging needs one: moving it to staging is refused" in out
+    [status] = gh.statuses(REPO, sha(history_repo, "promote-1.1.0"))
+    assert status["state"] == "failure"

@@ -16,20 +16,21 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from regops import approvals, changes, codeowners, gate, lifecycle, policy, publish, serving, store
+from regops import approvals, changes, codeowners, gate, lifecycle, policy, publish, serving, signing, store
 from regops.adapters import git
-from regops.approvals import Move, Outcome
+from regops.approvals import Move, Need, Outcome
 from regops.errors import RegopsError
 from regops.kinds import Problem
 from regops.lifecycle import Plan
 from regops.records import VersionRecord
 from regops.registry import Registry
-from regops.workspace import noreply, open_registry, registry_at, workflow_bot, write
+from regops.workspace import noreply, open_registry, open_storage, registry_at, workflow_bot, write
 
 if TYPE_CHECKING:
     from regops.adapters.github import GitHub, Pull
+    from regops.weights import Storage
     from regops.workspace import RegistryArg
 
 __all__ = [
@@ -368,6 +369,7 @@ def _approvals(opened: Registry, pull: Pull, gh: GitHub, *, base_sha: str | None
             recorded=recorded,
             author=pull.author,
         )
+        needs = _signed_moves(needs, head=head, base=base, checkout=opened)
         committers, unlinked = gh.committers(pull.number)
         outcome = approvals.evaluate(
             needs,
@@ -381,6 +383,28 @@ def _approvals(opened: Registry, pull: Pull, gh: GitHub, *, base_sha: str | None
         )
         problems = _pr_problems(head, base_files, pull.base_ref)
     return replace(outcome, problems=tuple(problems), base_ref=pull.base_ref)
+
+
+def _signed_moves(needs: Sequence[Need], *, head: Registry, base: Registry, checkout: Registry) -> list[Need]:
+    """Each move of the pull request denied when the version lacks the valid signature the base's ``signing:``
+    asks for in its target stage (:func:`regops.signing.check`; storage and keys as main's ``checkout`` has them)."""
+    policy = base.config.signing
+    if policy is None:
+        return list(needs)
+    storage = open_storage(checkout)
+    return [_signed(need, head, policy, storage, checkout.root.parent) for need in needs]
+
+
+def _signed(need: Need, head: Registry, policy: dict[str, Any], storage: Storage, root: Path) -> Need:
+    move = need.move
+    if move is None or need.denied or head.find(move.ref) is None:
+        return need
+    action = f"moving it to {move.target}"
+    try:
+        signing.check(head.get(move.ref), stage=move.target, policy=policy, storage=storage, root=root, action=action)
+    except RegopsError as e:
+        return replace(need, denied=str(e))
+    return need
 
 
 def pr_check_group(
