@@ -8,6 +8,7 @@ Rows (median, min, max seconds over ``--repeat`` runs, after one untimed warm-up
 * ``hash`` — :func:`regops.weights.hash_files`, what ``regops register`` pays anyway (and a download, re-hashing);
 * ``hash + sign + verify`` — the same, then :func:`regops.signing.sign` and :func:`regops.signing.verify` over the
   digests just computed (what register and download do with signing on): the target is ≤ 1.3× ``hash``;
+* ``sign + verify alone`` — what signing adds to a register and a download, the digests given;
 * ``model_signing sign + verify`` — the library's own ``signing.Config().sign`` and ``verifying.Config().verify``
   on the folder, which hash every file again, each: what regops avoids by signing its manifest.
 
@@ -92,6 +93,12 @@ def main() -> int:
             data, _ = signing.sign(hashed, name="bench@1.0.0", signer=signer)
             signing.verify(data, hashed, policy=policy, root=root, ref="bench@1.0.0")
 
+        digests = hash_files(root / "model", names)
+
+        def sign_verify_only() -> None:
+            data, _ = signing.sign(digests, name="bench@1.0.0", signer=signer)
+            signing.verify(data, digests, policy=policy, root=root, ref="bench@1.0.0")
+
         def library() -> None:
             import model_signing
 
@@ -102,6 +109,7 @@ def main() -> int:
         rows = [
             ("hash (regops.weights.hash_files)", timed(regops_hash, args.repeat)),
             ("hash + sign + verify (regops.signing, the manifest)", timed(regops_sign_verify, args.repeat)),
+            ("sign + verify alone, over the digests", timed(sign_verify_only, args.repeat)),
             ("model_signing sign + verify (re-hashes, twice)", timed(library, args.repeat)),
         ]
     base = statistics.median(rows[0][1])

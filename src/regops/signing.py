@@ -17,7 +17,7 @@ import dataclasses
 import hashlib
 import json
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -363,6 +363,16 @@ def check(
         raise SigningError(f"{e} ({action} is refused)") from e
 
 
+def _read_bounded(chunks: Iterable[bytes], size: int) -> bytes:
+    """At most ``size`` + 1 bytes: one too many is enough to refuse; an endless stream is never read whole."""
+    data = bytearray()
+    for chunk in chunks:
+        data += chunk
+        if len(data) > size:
+            break
+    return bytes(data)
+
+
 def fetch(storage: Storage, record: Any) -> bytes:
     """The stored bundle ``record`` names, checked against its recorded size and sha256."""
     entry = record.raw["artifacts"]["signature"]
@@ -371,7 +381,7 @@ def fetch(storage: Storage, record: Any) -> bytes:
         raise SigningError(f"{record.ref}: artifacts.signature says {entry['size']} bytes; no bundle is that large")
     where = storage.describe(record.storage)
     try:
-        data = b"".join(storage.open(artifact, record.storage, 0))
+        data = _read_bounded(storage.open(artifact, record.storage, 0), entry["size"])
     except StorageError as e:
         raise SigningError(f"{record.ref}: cannot read its signature from {where}: {e}") from e
     if signature_artifact(data) != artifact:
