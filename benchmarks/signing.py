@@ -3,11 +3,11 @@
 
     python benchmarks/signing.py [--gib 1] [--repeat 3] [--workdir DIR]
 
-Rows (median, min, max seconds over ``--repeat`` runs, after one untimed warm-up that fills the page cache):
+Rows (median, min, max seconds over ``--repeat`` interleaved rounds, after one untimed warm-up of each):
 
 * ``hash`` — :func:`regops.weights.hash_files`, what ``regops register`` pays anyway (and a download, re-hashing);
 * ``hash + sign + verify`` — the same, then :func:`regops.signing.sign` and :func:`regops.signing.verify` over the
-  digests just computed (what register and download do with signing on): the target is ≤ 1.3× ``hash``;
+  digests just computed (what register and download do with signing on): the target is ≤ 1.3 times ``hash``;
 * ``sign + verify alone`` — what signing adds to a register and a download, the digests given;
 * ``model_signing sign + verify`` — the library's own ``signing.Config().sign`` and ``verifying.Config().verify``
   on the folder, which hash every file again, each: what regops avoids by signing its manifest.
@@ -62,13 +62,17 @@ def keys(folder: Path) -> tuple[Path, Path]:
     return private, public
 
 
-def timed(fn: Callable[[], object], repeat: int) -> list[float]:
-    fn()  # warm-up: page cache, imports
-    runs = []
-    for _ in range(repeat):
-        start = time.perf_counter()
+def interleaved(rows: dict[str, Callable[[], object]], repeat: int) -> dict[str, list[float]]:
+    """Each row once untimed (page cache, imports), then ``repeat`` rounds of every row in turn: a burst of noise
+    from other processes hits all rows alike."""
+    for fn in rows.values():
         fn()
-        runs.append(time.perf_counter() - start)
+    runs: dict[str, list[float]] = {name: [] for name in rows}
+    for _ in range(repeat):
+        for name, fn in rows.items():
+            start = time.perf_counter()
+            fn()
+            runs[name].append(time.perf_counter() - start)
     return runs
 
 
@@ -106,17 +110,20 @@ def main() -> int:
             model_signing.signing.Config().use_elliptic_key_signer(private_key=private).sign(root / "model", sig)
             model_signing.verifying.Config().use_elliptic_key_verifier(public_key=public).verify(root / "model", sig)
 
-        rows = [
-            ("hash (regops.weights.hash_files)", timed(regops_hash, args.repeat)),
-            ("hash + sign + verify (regops.signing, the manifest)", timed(regops_sign_verify, args.repeat)),
-            ("sign + verify alone, over the digests", timed(sign_verify_only, args.repeat)),
-            ("model_signing sign + verify (re-hashes, twice)", timed(library, args.repeat)),
-        ]
-    base = statistics.median(rows[0][1])
+        rows = interleaved(
+            {
+                "hash (regops.weights.hash_files)": regops_hash,
+                "hash + sign + verify (regops.signing, the manifest)": regops_sign_verify,
+                "sign + verify alone, over the digests": sign_verify_only,
+                "model_signing sign + verify (re-hashes, twice)": library,
+            },
+            args.repeat,
+        )
+    base = statistics.median(next(iter(rows.values())))
     print(f"{args.gib:g} GiB in {len(names)} files, {args.repeat} timed runs each\n")
     print("| row | median s | min s | max s | vs hash |")
     print("|---|---|---|---|---|")
-    for name, runs in rows:
+    for name, runs in rows.items():
         median = statistics.median(runs)
         print(f"| {name} | {median:.2f} | {min(runs):.2f} | {max(runs):.2f} | {median / base:.2f}× |")
     return 0
