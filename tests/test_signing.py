@@ -107,6 +107,30 @@ def signed_repo(tmp_path: Path, config: str = HF_CONFIG) -> Path:
     return repo
 
 
+def local_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """:func:`signed_repo` with the test registry's local store, as the working directory."""
+    repo = signed_repo(tmp_path, config=(Path(__file__).parent / "data/registry/regops.yaml").read_text())
+    monkeypatch.chdir(repo)
+    return repo
+
+
+def refused_download(capsys: pytest.CaptureFixture[str], repo: Path, ref: str, dest: Path) -> str:
+    """``regops download REF`` refused: exit 1 and nothing in DEST; what it printed."""
+    out = run_regops(capsys, repo, "download", ref, "--dest", str(dest), code=1)
+    assert not dest.exists() or not any(dest.iterdir())
+    return out
+
+
+def refused_promotion(capsys: pytest.CaptureFixture[str], repo: Path) -> str:
+    """``regops promote sentiment@1.0.0 --to staging`` refused: exit 1, the version file as it was; the output."""
+    before = version_file(repo, "1.0.0").read_text()
+    out = run_regops(
+        capsys, repo, "promote", "sentiment@1.0.0", "--to", "staging", "--notes", "x", "--by", "alice", code=1
+    )
+    assert version_file(repo, "1.0.0").read_text() == before
+    return out
+
+
 def version_file(repo: Path, version: str) -> Path:
     return repo / "registry" / "models" / "sentiment" / f"{version}.yaml"
 
@@ -170,8 +194,7 @@ def test_register_promote_download_verify_with_a_key_on_the_hub(
 def test_a_certificate_signature_names_its_subject_and_issuer(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    repo = signed_repo(tmp_path, config=(Path(__file__).parent / "data/registry/regops.yaml").read_text())
-    monkeypatch.chdir(repo)
+    repo = local_repo(tmp_path, monkeypatch)
     weights(tmp_path / "out-a", "1.0.0")
     trainer = tmp_path / "trainer"
     register(
@@ -229,11 +252,9 @@ def test_weights_and_digests_swapped_together_are_refused_everywhere(
     git(repo, "commit", "-qam", "swap weights and digests")
     tampered = path.read_text()
 
-    dest = tmp_path / "dest"
-    out = run_regops(capsys, repo, "download", "sentiment@staging", "--dest", str(dest), code=1)
+    out = refused_download(capsys, repo, "sentiment@staging", tmp_path / "dest")
     assert "sentiment@1.0.0: the signature is for other files than the version file records" in out
     assert "sha256 of model.safetensors differs" in out and "the download is refused" in out
-    assert not dest.exists() or not any(dest.iterdir())
 
     out = run_regops(capsys, repo, "sync", code=1)
     assert "the signature is for other files" in out
@@ -249,33 +270,25 @@ def test_weights_and_digests_swapped_together_are_refused_everywhere(
 def test_a_signature_from_an_untrusted_key_is_refused_for_promotion_and_download(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    repo = signed_repo(tmp_path, config=(Path(__file__).parent / "data/registry/regops.yaml").read_text())
-    monkeypatch.chdir(repo)
+    repo = local_repo(tmp_path, monkeypatch)
     weights(tmp_path / "out-a", "1.0.0")
     attacker = str(tmp_path / "attacker" / "attacker.pem")
     register(capsys, repo, tmp_path, "out-a", "--version", "1.0.0", "--signing-key", attacker)
     run_regops(capsys, repo, "auto-promote", "--by", "github-actions[bot]")
-    before = version_file(repo, "1.0.0").read_text()
 
-    out = run_regops(
-        capsys, repo, "promote", "sentiment@1.0.0", "--to", "staging", "--notes", "x", "--by", "alice", code=1
-    )
+    out = refused_promotion(capsys, repo)
     assert "is not from a key or identity regops.yaml's signing trusts" in out
     assert "signing/release.pub: Key mismatch" in out and "the promotion to staging is refused" in out
-    assert version_file(repo, "1.0.0").read_text() == before  # still dev
 
-    dest = tmp_path / "dest"
-    out = run_regops(capsys, repo, "download", "sentiment@1.0.0", "--dest", str(dest), code=1)
+    out = refused_download(capsys, repo, "sentiment@1.0.0", tmp_path / "dest")
     assert "the download is refused" in out
-    assert not dest.exists() or not any(dest.iterdir())
 
 
 def test_a_trusted_signature_for_other_files_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """1.0.0's version file made to name 1.1.0's (valid, trusted) signature: it signs other files."""
-    repo = signed_repo(tmp_path, config=(Path(__file__).parent / "data/registry/regops.yaml").read_text())
-    monkeypatch.chdir(repo)
+    repo = local_repo(tmp_path, monkeypatch)
     weights(tmp_path / "out-a", "1.0.0")
     weights(tmp_path / "out-b", "1.1.0")
     register(capsys, repo, tmp_path, "out-a", "--version", "1.0.0", "--signing-key", "signing/release.pem")
@@ -293,29 +306,22 @@ def test_a_trusted_signature_for_other_files_is_refused(
     )
     git(repo, "commit", "-qam", "another version's signature")
 
-    dest = tmp_path / "dest"
-    out = run_regops(capsys, repo, "download", "sentiment@1.0.0", "--dest", str(dest), code=1)
+    out = refused_download(capsys, repo, "sentiment@1.0.0", tmp_path / "dest")
     assert "the signature is for other files than the version file records" in out
-    assert not dest.exists() or not any(dest.iterdir())
 
 
 def test_an_unsigned_version_enters_dev_but_never_staging(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    repo = signed_repo(tmp_path, config=(Path(__file__).parent / "data/registry/regops.yaml").read_text())
-    monkeypatch.chdir(repo)
+    repo = local_repo(tmp_path, monkeypatch)
     weights(tmp_path / "out-a", "1.0.0")
     register(capsys, repo, tmp_path, "out-a", "--version", "1.0.0")
     run_regops(capsys, repo, "auto-promote", "--by", "github-actions[bot]")
     assert Registry.load(repo / "registry").version("sentiment", "1.0.0").stage == "dev"
-    before = version_file(repo, "1.0.0").read_text()
 
-    out = run_regops(
-        capsys, repo, "promote", "sentiment@1.0.0", "--to", "staging", "--notes", "x", "--by", "alice", code=1
-    )
+    out = refused_promotion(capsys, repo)
     assert "sentiment@1.0.0 has no signature (artifacts.signature)" in out
     assert "signing.required_from is staging, so staging needs one: the promotion to staging is refused" in out
-    assert version_file(repo, "1.0.0").read_text() == before
     out = run_regops(capsys, repo, "verify", "sentiment@dev", code=1)
     assert "signature BROKEN" in out and "no signature" in out
 
@@ -323,8 +329,7 @@ def test_an_unsigned_version_enters_dev_but_never_staging(
 def test_signing_cert_without_a_key_is_a_usage_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    repo = signed_repo(tmp_path, config=(Path(__file__).parent / "data/registry/regops.yaml").read_text())
-    monkeypatch.chdir(repo)
+    repo = local_repo(tmp_path, monkeypatch)
     weights(tmp_path / "out-a", "1.0.0")
 
     args = ["register", "sentiment", "--artifacts", str(tmp_path / "out-a"), "--evals", str(tmp_path / "e.json")]
@@ -363,3 +368,24 @@ def test_the_approvals_check_refuses_an_unsigned_version_entering_staging(
     assert "so staging needs one: moving it to staging is refused" in out
     [status] = gh.statuses(REPO, sha(history_repo, "promote-1.1.0"))
     assert status["state"] == "failure"
+
+
+def test_the_workflow_signs_with_the_key_in_its_environment_and_without_one_or_oidc_not_at_all(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--signing-key-env NAME`` as register.yml passes it: the secret's key when set; unset and no OIDC token
+    (outside Actions), the version is registered unsigned."""
+    repo = local_repo(tmp_path, monkeypatch)
+    weights(tmp_path / "out-a", "1.0.0")
+    weights(tmp_path / "out-b", "1.1.0")
+    monkeypatch.delenv("ACTIONS_ID_TOKEN_REQUEST_URL", raising=False)
+    monkeypatch.setenv("REGOPS_SIGNING_KEY", (repo / "signing" / "release.pem").read_text())
+    register(capsys, repo, tmp_path, "out-a", "--version", "1.0.0", "--signing-key-env", "REGOPS_SIGNING_KEY")
+    monkeypatch.setenv("REGOPS_SIGNING_KEY", "")
+    register(capsys, repo, tmp_path, "out-b", "--version", "1.1.0", "--signing-key-env", "REGOPS_SIGNING_KEY")
+
+    registry = Registry.load(repo / "registry")
+    public = (repo / "signing" / "release.pub").read_bytes()
+    signed = registry.version("sentiment", "1.0.0").raw["artifacts"]["signature"]
+    assert (signed["method"], signed["key"]) == ("key", f"sha256:{hashlib.sha256(public).hexdigest()}")
+    assert "signature" not in registry.version("sentiment", "1.1.0").raw["artifacts"]

@@ -264,11 +264,17 @@ def register(
     signing_key: str | Path | None = None,
     signing_cert: str | Path | None = None,
     signing_keyless: bool = False,
+    signing_key_env: str | None = None,
 ) -> RegisterResult:
     """Hash and store a version's files, then record it as a candidate (``pr``: in a pull request, not the checkout;
     ``confine``: refuse artifacts, evals or params outside that folder or in a ``.git`` folder; ``signing_key``
-    (with ``signing_cert``) or ``signing_keyless``: sign the files and store the signature beside them)."""
-    signer = _signer(signing_key, signing_cert, keyless=signing_keyless)
+    (with ``signing_cert``), ``signing_keyless`` or ``signing_key_env``: sign the files and store the signature beside
+    them, :func:`regops.signing.signer_from_env` for the last)."""
+    signer = (
+        signing.signer_from_env(signing_key_env)
+        if signing_key_env
+        else _signer(signing_key, signing_cert, keyless=signing_keyless)
+    )
 
     if confine is not None:
         registration.confine({"artifacts": artifacts, "evals": evals, "params": params}, confine)

@@ -324,6 +324,7 @@ def cmd_register(args: argparse.Namespace) -> int:
             signing_key=args.signing_key,
             signing_cert=args.signing_cert,
             signing_keyless=args.signing_keyless,
+            signing_key_env=args.signing_key_env,
         )
     return _json_or(args, result, report.register_text)
 
@@ -502,6 +503,12 @@ def _signing_flags(p: argparse.ArgumentParser) -> None:
     signer.add_argument("--signing-key", metavar="PEM", help="sign the files with this private EC key")
     signer.add_argument(
         "--signing-keyless", action="store_true", help="sign with Sigstore and the ambient OIDC identity (Actions)"
+    )
+    signer.add_argument(
+        "--signing-key-env",
+        metavar="NAME",
+        help="sign with the private key (PEM) in environment variable NAME; when it is empty, keylessly if the run "
+        "has an OIDC token (GitHub Actions), else not at all",
     )
     p.add_argument("--signing-cert", metavar="PEM", help="with --signing-key: its certificate (the signer's identity)")
 

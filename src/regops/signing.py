@@ -16,10 +16,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -36,6 +37,7 @@ __all__ = [
     "required",
     "sign",
     "signature_artifact",
+    "signer_from_env",
     "verify",
 ]
 
@@ -55,10 +57,22 @@ class SigningError(RegopsError):
 
 @dataclass(frozen=True)
 class Signer:
-    """How register signs: a private key (``key``), with its certificate (``certificate``), or keyless (neither)."""
+    """How register signs: a private key (``key``, or its PEM text ``pem``), with its certificate
+    (``certificate``), or keyless (none of them)."""
 
     key: Path | None = None
     certificate: Path | None = None
+    pem: bytes | None = field(default=None, repr=False)
+
+
+def signer_from_env(name: str) -> Signer | None:
+    """The register workflow's signer: the private key (PEM) in environment variable ``name`` (a secret); when it is
+    empty, keyless with the run's OIDC token where there is one (GitHub Actions with ``id-token: write``); else
+    None (unsigned)."""
+    pem = os.environ.get(name, "").strip()
+    if pem:
+        return Signer(pem=pem.encode() + b"\n")
+    return Signer() if os.environ.get("ACTIONS_ID_TOKEN_REQUEST_URL") else None
 
 
 @dataclass(frozen=True)
@@ -115,6 +129,12 @@ def _signer(signer: Signer) -> Any:
     # Imported here: model-signing pulls in sigstore and its protobufs (~0.5 s), which only signing pays.
     from model_signing._signing import sign_certificate, sign_ec_key, sign_sigstore
 
+    if signer.pem is not None:
+        # The library reads a key from a file, once, when the signer is made: the file lives only that long.
+        with _scratch() as folder:
+            (folder / "key.pem").touch(mode=0o600)
+            (folder / "key.pem").write_bytes(signer.pem)
+            return sign_ec_key.Signer(folder / "key.pem")
     if signer.key is None:
         # Keyless: the ambient OIDC token (GitHub Actions with `id-token: write`), certified by Fulcio, logged in Rekor.
         return sign_sigstore.Signer(use_ambient_credentials=True)
@@ -125,6 +145,8 @@ def _signer(signer: Signer) -> Any:
 
 
 def _what(signer: Signer) -> str:
+    if signer.pem is not None:
+        return "the key from the environment"
     if signer.key is None:
         return "Sigstore (keyless)"
     return f"key {signer.key}" + (f" and certificate {signer.certificate}" if signer.certificate else "")
