@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -129,6 +130,11 @@ def refused_promotion(capsys: pytest.CaptureFixture[str], repo: Path) -> str:
     )
     assert version_file(repo, "1.0.0").read_text() == before
     return out
+
+
+def fingerprint(key: ec.EllipticCurvePrivateKey) -> str:
+    pem = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return f"sha256:{hashlib.sha256(pem).hexdigest()}"
 
 
 def version_file(repo: Path, version: str) -> Path:
@@ -324,6 +330,14 @@ def test_an_unsigned_version_enters_dev_but_never_staging(
     assert "signing.required_from is staging, so staging needs one: the promotion to staging is refused" in out
     out = run_regops(capsys, repo, "verify", "sentiment@dev", code=1)
     assert "signature BROKEN" in out and "no signature" in out
+    chain = json.loads(run_regops(capsys, repo, "verify", "sentiment@dev", "--json", code=1))
+    assert (chain["version"], chain["stage"]) == ("sentiment@1.0.0", "dev")
+    assert [(link["name"], link["ok"]) for link in chain["links"]] == [
+        ("weights", True),
+        ("signature", False),
+        ("review", True),  # dev needs no approval
+        ("canary", True),
+    ]
 
 
 def test_signing_cert_without_a_key_is_a_usage_error(
@@ -389,3 +403,44 @@ def test_the_workflow_signs_with_the_key_in_its_environment_and_without_one_or_o
     signed = registry.version("sentiment", "1.0.0").raw["artifacts"]["signature"]
     assert (signed["method"], signed["key"]) == ("key", f"sha256:{hashlib.sha256(public).hexdigest()}")
     assert "signature" not in registry.version("sentiment", "1.1.0").raw["artifacts"]
+
+
+def test_a_keyless_bundle_names_the_identity_and_issuer_fulcio_certified(tmp_path: Path) -> None:
+    """What a Sigstore bundle's certificate says (Fulcio: the SAN URI, the issuer in extension 1.3.6.1.4.1.57264.1.8
+    as a DER UTF8String) is who the version file records; a bundle the library cannot load is refused."""
+    import base64
+
+    from regops.signing import Signed, SigningError, claimed, verify
+
+    name, ca = certificate(tmp_path, "fulcio", subject="sigstore-intermediate")
+    key = ec.generate_private_key(ec.SECP256R1())
+    identity = "https://github.com/acme/models/.github/workflows/register.yml@refs/heads/main"
+    issuer = b"https://token.actions.githubusercontent.com"
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([]))
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(minutes=10))
+        .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(identity)]), critical=True)
+        .add_extension(
+            x509.UnrecognizedExtension(
+                x509.ObjectIdentifier("1.3.6.1.4.1.57264.1.8"), bytes([0x0C, len(issuer)]) + issuer
+            ),
+            critical=False,
+        )
+        .sign(ca, hashes.SHA256())
+    )
+    raw = base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
+    bundle = {
+        "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+        "verificationMaterial": {"certificate": {"rawBytes": raw}},
+    }
+    with pytest.raises(SigningError) as refused:  # no transparency log entries, no envelope: not a bundle
+        verify(json.dumps(bundle).encode(), [], policy={"identities": []}, root=tmp_path, ref="sentiment@1.0.0")
+    assert str(refused.value).startswith("sentiment@1.0.0: model.sig is not a model-signing bundle (")
+
+    assert claimed(json.dumps(bundle).encode()) == Signed("sigstore", fingerprint(key), identity, issuer.decode())

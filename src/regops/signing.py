@@ -26,6 +26,7 @@ from typing import Any, Final, Literal
 
 from regops.errors import RegopsError
 from regops.kinds import STAGES, Stage
+from regops.records import VersionRecord
 from regops.weights import Artifact, Storage, StorageError
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "Signer",
     "SigningError",
     "check",
+    "claimed",
     "required",
     "sign",
     "signature_artifact",
@@ -170,6 +172,7 @@ def verify(data: bytes, artifacts: Sequence[Artifact], *, policy: dict[str, Any]
     """Check the bundle ``data`` against the policy's keys, roots and identities, and that it signs exactly
     ``artifacts`` (paths and sha256); who signed it. Refused with :class:`SigningError` otherwise."""
     from model_signing._signing import sign_sigstore_pb
+    from sigstore.models import InvalidBundle
 
     try:
         parsed = json.loads(data)
@@ -179,8 +182,8 @@ def verify(data: bytes, artifacts: Sequence[Artifact], *, policy: dict[str, Any]
             bundle = (_keyless_bundle if who.method == "sigstore" else sign_sigstore_pb.Signature.read)(
                 folder / SIGNATURE_FILE
             )
-    except (ValueError, KeyError, TypeError, AttributeError) as e:
-        raise SigningError(f"{ref}: {SIGNATURE_FILE} is not a model-signing bundle ({e}); refused") from e
+    except (ValueError, KeyError, TypeError, AttributeError, InvalidBundle) as e:
+        raise SigningError(f"{ref}: {SIGNATURE_FILE} is not a model-signing bundle ({_first_line(e)}); refused") from e
     signed, key = _signed_manifest(bundle, who, policy=policy, root=root, ref=ref)
     if signed != _manifest(artifacts, ref):
         raise SigningError(
@@ -280,6 +283,11 @@ def _difference(signed: Any, artifacts: Sequence[Artifact]) -> str:
     return "; ".join(parts)
 
 
+def claimed(data: bytes) -> Signed:
+    """Who the bundle ``data`` claims to be from, unchecked (:func:`verify` checks it)."""
+    return _who(json.loads(data))
+
+
 def _who(bundle: dict[str, Any]) -> Signed:
     """Who a bundle claims to be from (checked only by :func:`verify`)."""
     material = bundle["verificationMaterial"]
@@ -332,8 +340,15 @@ def _issuer(cert: Any, method: Method) -> str:
                 value = cert.extensions.get_extension_for_oid(x509.ObjectIdentifier(oid)).value.value
             except x509.ExtensionNotFound:
                 continue
-            return str(value.decode(errors="replace")).lstrip("\x0c\x16").lstrip("\x00\x7f")
+            return _der_string(value)
     return _common_name(cert.issuer)
+
+
+def _der_string(raw: bytes) -> str:
+    """A DER UTF8String or IA5String (Fulcio's v2 extensions), or the raw text (its v1 ones)."""
+    if len(raw) >= 2 and raw[0] in (0x0C, 0x16) and raw[1] < 0x80 and len(raw) == raw[1] + 2:
+        return raw[2:].decode(errors="replace")
+    return raw.decode(errors="replace")
 
 
 def _common_name(name: Any) -> str:
@@ -358,7 +373,7 @@ def _scratch() -> Iterator[Path]:
 
 
 def check(
-    record: Any, *, stage: Stage, policy: dict[str, Any] | None, storage: Storage, root: Path, action: str
+    record: VersionRecord, *, stage: Stage, policy: dict[str, Any] | None, storage: Storage, root: Path, action: str
 ) -> Signed | None:
     """Verify ``record``'s signature before ``action`` (e.g. "the download") puts it in, or serves it from, ``stage``;
     ``root`` is the repository the policy's key and root files are read from.
@@ -395,7 +410,7 @@ def _read_bounded(chunks: Iterable[bytes], size: int) -> bytes:
     return bytes(data)
 
 
-def fetch(storage: Storage, record: Any) -> bytes:
+def fetch(storage: Storage, record: VersionRecord) -> bytes:
     """The stored bundle ``record`` names, checked against its recorded size and sha256."""
     entry = record.raw["artifacts"]["signature"]
     artifact = Artifact(entry["path"], entry["size"], entry["sha256"])
