@@ -36,6 +36,7 @@ __all__ = [
     "SigningError",
     "check",
     "claimed",
+    "require",
     "required",
     "sign",
     "signature_artifact",
@@ -378,19 +379,12 @@ def check(
     """Verify ``record``'s signature before ``action`` (e.g. "the download") puts it in, or serves it from, ``stage``;
     ``root`` is the repository the policy's key and root files are read from.
 
-    The one rule for download, promote, sync and the PR check: a version that records a signature must carry a
+    The one rule for download, promote and sync (the PR check applies :func:`require`): a version that records a
+    signature must carry a
     valid one (whatever the stage); a version entering or in a stage at or after ``signing.required_from`` must
     record one. None when neither applies (no signature, and none required)."""
-    entry = record.raw["artifacts"].get("signature")
-    if entry is None:
-        if required(policy, stage):
-            raise SigningError(
-                f"{record.ref} has no signature (artifacts.signature), and regops.yaml's signing.required_from is "
-                f"{(policy or {})['required_from']}, so {stage} needs one: {action} is refused. Register it again "
-                "with --signing-key (or from the register workflow, which signs)"
-            )
-        return None
-    if policy is None:
+    entry = require(record, stage=stage, policy=policy, action=action)
+    if entry is None or policy is None:
         return None
     data = fetch(storage, record)
     artifacts = [Artifact.from_record(f) for f in record.raw["artifacts"]["files"]]
@@ -408,6 +402,22 @@ def _read_bounded(chunks: Iterable[bytes], size: int) -> bytes:
         if len(data) > size:
             break
     return bytes(data)
+
+
+def require(
+    record: VersionRecord, *, stage: Stage, policy: dict[str, Any] | None, action: str
+) -> dict[str, Any] | None:
+    """The half of :func:`check` that needs no storage: ``record``'s ``artifacts.signature``, refused when it is
+    missing and ``stage`` needs one. The approvals check, which holds no Hub token, applies this half; sync verifies
+    the signature itself before any ref moves."""
+    entry: dict[str, Any] | None = record.raw["artifacts"].get("signature")
+    if entry is None and required(policy, stage):
+        raise SigningError(
+            f"{record.ref} has no signature (artifacts.signature), and regops.yaml's signing.required_from is "
+            f"{(policy or {})['required_from']}, so {stage} needs one: {action} is refused. Register it again "
+            "with --signing-key (or from the register workflow, which signs)"
+        )
+    return entry
 
 
 def fetch(storage: Storage, record: VersionRecord) -> bytes:

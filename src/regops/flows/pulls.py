@@ -26,11 +26,10 @@ from regops.kinds import Problem
 from regops.lifecycle import Plan
 from regops.records import VersionRecord
 from regops.registry import Registry
-from regops.workspace import noreply, open_registry, open_storage, registry_at, workflow_bot, write
+from regops.workspace import noreply, open_registry, registry_at, workflow_bot, write
 
 if TYPE_CHECKING:
     from regops.adapters.github import GitHub, Pull
-    from regops.weights import Storage
     from regops.workspace import RegistryArg
 
 __all__ = [
@@ -369,7 +368,7 @@ def _approvals(opened: Registry, pull: Pull, gh: GitHub, *, base_sha: str | None
             recorded=recorded,
             author=pull.author,
         )
-        needs = _signed_moves(needs, head=head, base=base, checkout=opened)
+        needs = _signed_moves(needs, head=head, base=base)
         committers, unlinked = gh.committers(pull.number)
         outcome = approvals.evaluate(
             needs,
@@ -385,24 +384,21 @@ def _approvals(opened: Registry, pull: Pull, gh: GitHub, *, base_sha: str | None
     return replace(outcome, problems=tuple(problems), base_ref=pull.base_ref)
 
 
-def _signed_moves(needs: Sequence[Need], *, head: Registry, base: Registry, checkout: Registry) -> list[Need]:
-    """Each move of the pull request denied when the version lacks the valid signature the base's ``signing:``
-    asks for in its target stage (:func:`regops.signing.check`; storage and keys as main's ``checkout`` has them)."""
+def _signed_moves(needs: Sequence[Need], *, head: Registry, base: Registry) -> list[Need]:
+    """Each move of the pull request denied when the version records no signature and the base's ``signing:`` asks
+    for one in its target stage (:func:`regops.signing.require`; this job holds no Hub token to read the bundle:
+    sync verifies it before any ref moves, promote and download before they act)."""
     policy = base.config.signing
-    if policy is None:
-        return list(needs)
-    storage = open_storage(checkout)
-    return [_signed(need, head, policy, storage, checkout.root.parent) for need in needs]
+    return [_signed(need, head, policy) for need in needs] if policy else list(needs)
 
 
-def _signed(need: Need, head: Registry, policy: dict[str, Any], storage: Storage, root: Path) -> Need:
+def _signed(need: Need, head: Registry, policy: dict[str, Any]) -> Need:
     move = need.move
     if move is None or need.denied or head.find(move.ref) is None:
         return need
-    action = f"moving it to {move.target}"
     try:
-        signing.check(head.get(move.ref), stage=move.target, policy=policy, storage=storage, root=root, action=action)
-    except RegopsError as e:
+        signing.require(head.get(move.ref), stage=move.target, policy=policy, action=f"moving it to {move.target}")
+    except signing.SigningError as e:
         return replace(need, denied=str(e))
     return need
 
