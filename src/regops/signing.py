@@ -380,9 +380,8 @@ def check(
     ``root`` is the repository the policy's key and root files are read from.
 
     The one rule for download, promote and sync (the PR check applies :func:`require`): a version that records a
-    signature must carry a
-    valid one (whatever the stage); a version entering or in a stage at or after ``signing.required_from`` must
-    record one. None when neither applies (no signature, and none required)."""
+    signature must carry a valid one (whatever the stage); a version entering or in a stage at or after
+    ``signing.required_from`` must record one. None when neither applies (no signature, and none required)."""
     entry = require(record, stage=stage, policy=policy, action=action)
     if entry is None or policy is None:
         return None
