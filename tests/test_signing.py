@@ -444,3 +444,28 @@ def test_a_keyless_bundle_names_the_identity_and_issuer_fulcio_certified(tmp_pat
     assert str(refused.value).startswith("sentiment@1.0.0: model.sig is not a model-signing bundle (")
 
     assert claimed(json.dumps(bundle).encode()) == Signed("sigstore", fingerprint(key), identity, issuer.decode())
+
+
+def test_a_signed_version_keeps_its_signature_through_cold_storage_and_restore_on_the_hub(
+    hub_env: HfApi, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Retention copies the bundle with the weights to the archive repo, and restore back: the restored commit
+    holds model.sig, so the version still downloads, verified."""
+    repo = signed_repo(tmp_path)
+    monkeypatch.chdir(repo)
+    blob = weights(tmp_path / "out-a", "1.0.0")
+    register(capsys, repo, tmp_path, "out-a", "--version", "1.0.0", "--signing-key", "signing/release.pem")
+    signature = Registry.load(repo / "registry").version("sentiment", "1.0.0").raw["artifacts"]["signature"]
+    later = (dt.datetime.now(dt.UTC) + dt.timedelta(days=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    run_regops(capsys, repo, "retention", "apply", "--at", later)  # copied to cold and recorded
+    run_regops(capsys, repo, "retention", "apply", "--at", later)  # the hot copy released
+    cold = Registry.load(repo / "registry").version("sentiment", "1.0.0").storage
+    assert cold["tier"] == "cold"
+    archived = hub_env.hf_hub_download(cold["repo"], "model.sig", revision=cold["revision"])
+    assert hashlib.sha256(Path(archived).read_bytes()).hexdigest() == signature["sha256"]
+
+    run_regops(capsys, repo, "restore", "sentiment@1.0.0")
+    hot = Registry.load(repo / "registry").version("sentiment", "1.0.0").storage
+    assert {f.path for f in hub_env.list_repo_tree(HOT, revision=hot["revision"])} >= {"model.sig", "config.json"}
+    run_regops(capsys, repo, "download", "sentiment@1.0.0", "--dest", str(tmp_path / "back"))
+    assert (tmp_path / "back" / "model.safetensors").read_bytes() == blob

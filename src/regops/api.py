@@ -13,7 +13,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from regops import changes, datasets, lifecycle, policy, provenance, registration, schema, signing, store
+from regops import (
+    changes,
+    datasets,
+    lifecycle,
+    policy,
+    provenance,
+    registration,
+    retention,
+    schema,
+    signing,
+    store,
+)
 from regops.codeowners import codeowners_file
 from regops.errors import RegopsError
 from regops.flows.pulls import (
@@ -363,13 +374,12 @@ def verify(ref: str, *, registry: RegistryArg = "registry", at: TimeArg = None) 
 def restore(ref: str, *, registry: RegistryArg = "registry", dry_run: bool = False) -> Plan:
     """Copy a version's weights back from cold storage to hot, verified, and record it."""
     from regops import lifecycle
-    from regops.weights import Artifact
 
     def plan_it(r: Registry) -> Plan:
         record = r.get(ref)
         if record.storage.get("tier") != "cold":
             raise RegopsError(f"{record.ref}'s weights are already hot; nothing to restore")
-        artifacts = [Artifact.from_record(f) for f in record.raw["artifacts"]["files"]]
+        artifacts = retention.artifacts_of(record)  # the signature too: the restored commit holds it
         if dry_run:
             location = {**record.storage, "tier": "hot"}
         else:
