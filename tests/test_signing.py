@@ -21,7 +21,7 @@ from huggingface_hub import CommitOperationAdd, HfApi
 
 from regops.cli import main
 from regops.registry import Registry
-from tests.conftest import commit, git, registry_repo, run_regops, weights
+from tests.conftest import Tree, commit, git, registry_repo, run_regops, weights
 from tests.servers.github_fixtures import GitHubFixture
 from tests.test_hub import HF_CONFIG, HOT, register
 
@@ -469,3 +469,22 @@ def test_a_signed_version_keeps_its_signature_through_cold_storage_and_restore_o
     assert {f.path for f in hub_env.list_repo_tree(HOT, revision=hot["revision"])} >= {"model.sig", "config.json"}
     run_regops(capsys, repo, "download", "sentiment@1.0.0", "--dest", str(tmp_path / "back"))
     assert (tmp_path / "back" / "model.safetensors").read_bytes() == blob
+
+
+def test_a_rollback_to_an_unsigned_former_prod_version_is_refused(
+    stored_tree: Tree, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stored_tree.write(
+        "regops.yaml", stored_tree.read("regops.yaml") + "signing: {required_from: prod, keys: [signing/release.pub]}\n"
+    )
+    before = stored_tree.snapshot()
+    code = main(
+        ["rollback", "sentiment", "--to", "1.0.0", "--notes", "x", "--by", "carol", "--registry", str(stored_tree.root)]
+    )
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "sentiment@1.0.0 has no signature (artifacts.signature)" in err
+    assert "so prod needs one: the rollback to prod is refused" in err
+    after = stored_tree.snapshot()
+    assert after.pop("registry/.regops.lock") == b""  # the write lock, empty, as every write leaves it
+    assert after == before

@@ -221,7 +221,10 @@ def rollback(
     who, moment = identity(by), _moment(at)
 
     def plan_it(r: Registry) -> Plan:
-        return lifecycle.rollback(r, model, to=to, at=moment, notes=notes, by=who, storage=open_storage(r))
+        plan = lifecycle.rollback(r, model, to=to, at=moment, notes=notes, by=who, storage=open_storage(r))
+        target = r.version(model, to) if to else r.get(f"{model}@prod", at=moment)
+        _signed_for(r, target, "prod", action="the rollback to prod")
+        return plan
 
     if pr and not dry_run:
         return as_pull_request(
