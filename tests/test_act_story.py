@@ -13,6 +13,7 @@ checked in tests/test_act.py.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from tests.conftest import commit, git, run_regops, weights
 from tests.servers.github_fixtures import GitHubFixture
 from tests.test_act import ACTIONS_BOT, APP_ID, APP_PRIVATE_KEY, REPO, check, runner, states
 from tests.test_hub import HF_CONFIG, HOT, hf_repo
+from tests.test_signing import SIGNING, ec_key
 
 pytestmark = pytest.mark.act
 
@@ -131,11 +133,16 @@ def test_a_trained_model_goes_from_a_dispatch_through_dev_and_staging_to_prod(  
 ) -> None:
     github, hub = github_server, hub_env
     github.add_team("acme", "ml", ["alice", "bob", "carol"], name="ML")  # carol joined: three owners can approve
-    clone = hf_repo(tmp_path, story_config())
+    clone = hf_repo(tmp_path, story_config() + SIGNING)
+    ec_key(tmp_path / "bot", "release")  # the registry trusts signing/release.pub; the bot holds the private key
+    (clone / "signing").mkdir()
+    (clone / "signing" / "release.pub").write_bytes((tmp_path / "bot" / "release.pub").read_bytes())
+    commit(clone, "the registry's signing key")
     monkeypatch.chdir(clone)
     act = runner(github, clone, tmp_path)
     act.origin.report_pushes(github, REPO)
     registry_bot(act, github, hub)
+    act.secrets |= {"REGOPS_SIGNING_KEY": (tmp_path / "bot" / "release.pem").read_text()}
     # alice's own shell: her token, this repository, the local GitHub.
     monkeypatch.setenv("GITHUB_REPOSITORY", REPO)
     monkeypatch.setenv("GITHUB_API_URL", github.api_url)
@@ -167,6 +174,11 @@ def test_a_trained_model_goes_from_a_dispatch_through_dev_and_staging_to_prod(  
         HOT,
     )
     assert {t.name: t.target_commit for t in hub.list_repo_refs(HOT).tags} == {f"v{VERSION}": revision}
+    # Signed with the registry's key (the secret), the bundle beside the weights in the version's Hub commit.
+    public = (clone / "signing" / "release.pub").read_bytes()
+    signature = version["artifacts"]["signature"]
+    assert (signature["method"], signature["key"]) == ("key", f"sha256:{hashlib.sha256(public).hexdigest()}")
+    assert hub.hf_hub_download(HOT, "model.sig", revision=revision)
     assert github.client().get_repo(REPO).get_commit("main").sha == act.origin.sha("main"), "GitHub saw the push"
 
     # 2. The sync on that push auto-promotes it to dev, and the Hub's dev branch points at its weights.
@@ -227,3 +239,8 @@ def test_a_trained_model_goes_from_a_dispatch_through_dev_and_staging_to_prod(  
     step = record(act)["transitions"][-1]
     assert (step["to"], step["pr"], step["approved_by"]) == ("prod", prod.number, ["bob", "carol"])
     assert json.loads(act.origin.show("main", "serving.json"))["models"]["sentiment"]["prod"]["version"] == VERSION
+
+    # 8. The chain behind prod holds: the weights, their signature, the stamped review, the passed canary.
+    git(clone, "pull", "-q", "--ff-only", "origin", "main")
+    out = run_regops(capsys, clone, "verify", "sentiment@prod")
+    assert "review ok by bob, carol" in out and "canary ok" in out and out.rstrip().endswith("every link holds")

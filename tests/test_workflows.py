@@ -38,7 +38,8 @@ ALLOWED_PERMISSIONS: dict[str, dict[str, str]] = {
     "registry-check.yml": {"contents": "read", "pull-requests": "read", "statuses": "write"},
     "registry-approvals.yml": {"contents": "read", "pull-requests": "write", "statuses": "write"},
     "registry-sync.yml": {"contents": "read", "pull-requests": "read"},
-    "register.yml": {},
+    # Its OIDC token only: keyless signing certifies "this workflow on main" as who signed the weights.
+    "register.yml": {"id-token": "write"},
     "drift.yml": {"contents": "read", "issues": "write"},
     # Pushes and pull requests go through the app's token; GITHUB_TOKEN gets nothing.
     "canary.yml": {},
@@ -419,6 +420,7 @@ def test_register_passes_every_input_and_opens_a_pr_instead_of_committing_when_a
         assert f'{flag} "${variable}"' in script
     assert '${PARENT:+--parent "$PARENT"}' in script
     assert "${OPEN_PR:+--pr}" in script
+    assert "--signing-key-env REGOPS_SIGNING_KEY" in script, "signed: the secret's key, else keyless by OIDC"
     assert script.endswith('--confine "$GITHUB_WORKSPACE"'), "the event's paths name files of the checkout only"
     commit = next(step for step in job["steps"] if step.get("run", "").startswith("regops commit"))
     assert commit["if"] == "env.OPEN_PR != 'true'"

@@ -13,7 +13,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from regops import changes, datasets, lifecycle, policy, queries, registration, scaffold, schema, store
+from regops import (
+    changes,
+    datasets,
+    lifecycle,
+    policy,
+    provenance,
+    queries,
+    registration,
+    retention,
+    scaffold,
+    schema,
+    signing,
+    store,
+)
 from regops.codeowners import codeowners_file
 from regops.errors import RegopsError
 from regops.flows.doctor import doctor_checks as doctor
@@ -34,6 +47,7 @@ from regops.flows.retention import retention_apply, retention_plan
 from regops.flows.sync import drift, sync
 from regops.kinds import Problem, Stage, StepKind
 from regops.lifecycle import Plan
+from regops.provenance import Chain
 from regops.records import ModelEntry, VersionRecord
 from regops.registration import Bump, RegisterResult
 from regops.registry import HistoryEntry, LineageNode, ModelStatus, Registry, Resolution, VersionDiff, parse_ref
@@ -219,6 +233,7 @@ def promote(
     who = identity(by)
 
     def plan_it(r: Registry) -> Plan:
+        _signed_for(r, r.get(ref), to, action=f"the promotion to {to}")
         return lifecycle.promote(r, ref, to=to, notes=notes, by=who)
 
     if pr and not dry_run:
@@ -233,6 +248,12 @@ def promote(
             by=who,
         )
     return _write(registry, plan_it, dry_run=dry_run)
+
+
+def _signed_for(r: Registry, record: VersionRecord, stage: Stage, *, action: str) -> None:
+    """The signature rule (:func:`regops.signing.check`) for a version about to enter ``stage``."""
+    storage = open_storage(r)
+    signing.check(record, stage=stage, policy=r.config.signing, storage=storage, root=r.root.parent, action=action)
 
 
 def rollback(
@@ -250,7 +271,10 @@ def rollback(
     who, moment = identity(by), _moment(at)
 
     def plan_it(r: Registry) -> Plan:
-        return lifecycle.rollback(r, model, to=to, at=moment, notes=notes, by=who, storage=open_storage(r))
+        plan = lifecycle.rollback(r, model, to=to, at=moment, notes=notes, by=who, storage=open_storage(r))
+        target = r.version(model, to) if to else r.get(f"{model}@prod", at=moment)
+        _signed_for(r, target, "prod", action="the rollback to prod")
+        return plan
 
     if pr and not dry_run:
         return as_pull_request(
@@ -301,9 +325,20 @@ def register(
     progress: Callable[[int], None] | None = None,
     pr: bool = False,
     confine: str | Path | None = None,
+    signing_key: str | Path | None = None,
+    signing_cert: str | Path | None = None,
+    signing_keyless: bool = False,
+    signing_key_env: str | None = None,
 ) -> RegisterResult:
     """Hash and store a version's files, then record it as a candidate (``pr``: in a pull request, not the checkout;
-    ``confine``: refuse artifacts, evals or params outside that folder or in a ``.git`` folder)."""
+    ``confine``: refuse artifacts, evals or params outside that folder or in a ``.git`` folder; ``signing_key``
+    (with ``signing_cert``), ``signing_keyless`` or ``signing_key_env``: sign the files and store the signature beside
+    them, :func:`regops.signing.signer_from_env` for the last)."""
+    signer = (
+        signing.signer_from_env(signing_key_env)
+        if signing_key_env
+        else _signer(signing_key, signing_cert, keyless=signing_keyless)
+    )
 
     if confine is not None:
         registration.confine({"artifacts": artifacts, "evals": evals, "params": params}, confine)
@@ -329,12 +364,21 @@ def register(
                 run_url=run_url,
                 storage=open_storage(fresh),
                 progress=progress,
+                signer=signer,
             )
 
     if not pr:
         return change()
     registration.artifact_files(Path(artifacts))  # refused before a branch exists
     return _registration_pull(opened, change, model=model, name=f"{model}-{version or bump or 'next'}", by=who)
+
+
+def _signer(key: str | Path | None, cert: str | Path | None, *, keyless: bool) -> signing.Signer | None:
+    if cert is not None and key is None:
+        raise signing.SigningError("--signing-cert needs --signing-key, the certificate's private key")
+    if key is None:
+        return signing.Signer() if keyless else None
+    return signing.Signer(Path(key), Path(cert) if cert is not None else None)
 
 
 def _registration_pull(
@@ -369,19 +413,26 @@ def download(
     if location.get("tier") == "cold":
         raise RegopsError(f"{record.ref}'s weights are in cold storage; run `regops restore {record.ref}` first")
     artifacts = [Artifact.from_record(f) for f in record.raw["artifacts"]["files"]]
+    _signed_for(opened, record, record.stage, action="the download")
     return record, fetch(open_storage(opened), artifacts, location, Path(dest), ref=record.ref, progress=progress)
+
+
+def verify(ref: str, *, registry: RegistryArg = "registry", at: TimeArg = None) -> Chain:
+    """The chain behind a version (a version, or a stage now or ``at``): weights, signature, review, canary."""
+    opened = open_registry(registry)
+    record = opened.get(ref, at=_moment(at))
+    return provenance.chain(record, config=opened.config, storage=open_storage(opened), root=opened.root.parent)
 
 
 def restore(ref: str, *, registry: RegistryArg = "registry", dry_run: bool = False) -> Plan:
     """Copy a version's weights back from cold storage to hot, verified, and record it."""
     from regops import lifecycle
-    from regops.weights import Artifact
 
     def plan_it(r: Registry) -> Plan:
         record = r.get(ref)
         if record.storage.get("tier") != "cold":
             raise RegopsError(f"{record.ref}'s weights are already hot; nothing to restore")
-        artifacts = [Artifact.from_record(f) for f in record.raw["artifacts"]["files"]]
+        artifacts = retention.artifacts_of(record)  # the signature too: the restored commit holds it
         if dry_run:
             location = {**record.storage, "tier": "hot"}
         else:

@@ -370,6 +370,10 @@ def cmd_register(args: argparse.Namespace) -> int:
             progress=progress,
             pr=args.pr,
             confine=args.confine,
+            signing_key=args.signing_key,
+            signing_cert=args.signing_cert,
+            signing_keyless=args.signing_keyless,
+            signing_key_env=args.signing_key_env,
         )
     return _json_or(args, result, report.register_text)
 
@@ -380,6 +384,14 @@ def cmd_download(args: argparse.Namespace) -> int:
     with _progress("downloading") as progress:
         record, written = api.download(args.ref, registry=args.registry, dest=args.dest, at=args.at, progress=progress)
     return _json_or(args, {"version": record.ref, "files": written}, report.download_text)
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from regops import api, report
+
+    chain = api.verify(args.ref, registry=args.registry, at=args.at)
+    _json_or(args, chain, report.chain_text)
+    return EXIT_OK if chain.ok else EXIT_PROBLEMS
 
 
 def cmd_dataset_hash(args: argparse.Namespace) -> int:
@@ -616,6 +628,28 @@ def _which_pull(parser: argparse.ArgumentParser, *, merge_group: bool = False) -
     )
 
 
+def _signing_flags(p: argparse.ArgumentParser) -> None:
+    signer = p.add_mutually_exclusive_group()
+    signer.add_argument("--signing-key", metavar="PEM", help="sign the files with this private EC key")
+    signer.add_argument(
+        "--signing-keyless", action="store_true", help="sign with Sigstore and the ambient OIDC identity (Actions)"
+    )
+    signer.add_argument(
+        "--signing-key-env",
+        metavar="NAME",
+        help="sign with the private key (PEM) in environment variable NAME; when it is empty, keylessly if the run "
+        "has an OIDC token (GitHub Actions), else not at all",
+    )
+    p.add_argument("--signing-cert", metavar="PEM", help="with --signing-key: its certificate (the signer's identity)")
+
+
+def _verify_verb(verbs: Any) -> None:
+    p = verbs.add_parser("verify", help="check a version's chain: weights, signature, review, canary")
+    p.add_argument("ref", metavar="MODEL@REF")
+    _common(p, at=True)
+    p.set_defaults(func=cmd_verify)
+
+
 def _write_verbs(verbs: Any) -> None:
     p = verbs.add_parser("register", help="store a version's files and record it as a candidate")
     p.add_argument("model", metavar="MODEL")
@@ -635,6 +669,7 @@ def _write_verbs(verbs: Any) -> None:
     p.add_argument(
         "--confine", metavar="DIR", help="refuse --artifacts, --evals, --params outside DIR or in a .git folder"
     )
+    _signing_flags(p)
     _writer(p, dry_run=False)
     p.set_defaults(func=cmd_register)
 
@@ -661,6 +696,7 @@ def _write_verbs(verbs: Any) -> None:
     _writer(p)
     p.set_defaults(func=cmd_auto_promote)
 
+    _verify_verb(verbs)
     p = verbs.add_parser("download", help="fetch a version's files, verified (MODEL@VERSION or MODEL@STAGE)")
     p.add_argument("ref", metavar="MODEL@REF")
     p.add_argument("--dest", required=True, metavar="DIR")

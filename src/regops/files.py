@@ -230,9 +230,26 @@ class LocalStorage(_Strict):
     tier: Literal["hot", "cold"] = "hot"
 
 
+class Signature(_Strict):
+    """``artifacts.signature``: the model-signing bundle stored beside the weights, and who signed it.
+
+    ``key``: the signing public key's fingerprint (``sha256:<hex>`` of its PEM form, model-signing's hint), for
+    key and certificate signatures; ``identity``/``issuer``: the certificate's subject and issuer (keyless: the OIDC
+    identity and issuer)."""
+
+    path: ArtifactPath
+    size: Annotated[int, Field(ge=1)]
+    sha256: Sha256
+    method: Literal["key", "certificate", "sigstore"]
+    key: Annotated[str, Field(pattern=r"^sha256:[0-9a-f]{64}$")] | None = None
+    identity: str | None = None
+    issuer: str | None = None
+
+
 class Artifacts(_Strict):
     files: Annotated[list[ArtifactFile], Field(min_length=1)]
     storage: Annotated[HfStorage | LocalStorage, Field(discriminator="backend")]
+    signature: Signature | None = None
 
 
 class Canary(_Strict):
@@ -511,6 +528,24 @@ class CanaryDefaults(_Strict):
     guardrails: list[Guardrail] = Field(default_factory=list)
 
 
+class SigningIdentity(_Strict):
+    identity: Annotated[str, Field(min_length=1)]
+    issuer: Annotated[str, Field(min_length=1)]
+
+
+class SigningPolicy(_Strict):
+    """``signing:`` in regops.yaml: from which stage on a version must carry a valid signature, and whose count.
+
+    ``keys``: PEM public key files; ``roots``: PEM CA certificates a signing certificate must chain to; both are paths
+    from the repository root (list them under ``protected_paths``). ``identities``: who may sign keylessly (Sigstore)
+    or by certificate (subject and issuer)."""
+
+    required_from: Literal["dev", "staging", "prod"] | None = None
+    identities: list[SigningIdentity] = Field(default_factory=list)
+    keys: list[str] = Field(default_factory=list)
+    roots: list[str] = Field(default_factory=list)
+
+
 class RegistryConfig(_Strict):
     """``registry/regops.yaml``: registry-wide storage, policy and defaults."""
 
@@ -529,3 +564,4 @@ class RegistryConfig(_Strict):
     unjudged_paths: list[str] = Field(default_factory=list)
     retention: Retention = Retention()
     canary: CanaryDefaults = CanaryDefaults()
+    signing: SigningPolicy | None = None

@@ -265,6 +265,11 @@ class ConfigRecord:
     def cold_storage(self) -> dict[str, Any] | None:
         return cast("dict[str, Any] | None", self.raw.get("cold_storage"))
 
+    @property
+    def signing(self) -> dict[str, Any] | None:
+        """``signing:`` (files.SigningPolicy), or None when regops.yaml asks for no signatures."""
+        return cast("dict[str, Any] | None", self.raw.get("signing"))
+
     @cached_property
     def data(self) -> RegistryConfig:
         return cast("RegistryConfig", _typed("config", self.raw))

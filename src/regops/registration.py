@@ -9,19 +9,20 @@ from __future__ import annotations
 import math
 import os
 import re
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from regops import store
+from regops import signing, store
 from regops.errors import RegopsError
 from regops.kinds import version_key
 from regops.lifecycle import LifecycleError
 from regops.policy import schema_comment
 from regops.registry import Registry
-from regops.weights import Storage, hash_files
+from regops.weights import Artifact, PutResult, Storage, hash_files
 
 __all__ = ["Bump", "GitMetadataError", "RegisterResult", "artifact_files", "bump_version", "confine", "register"]
 
@@ -81,12 +82,15 @@ def register(
     run_url: str | None = None,
     now: datetime | None = None,
     progress: Callable[[int], None] | None = None,
+    signer: signing.Signer | None = None,
 ) -> RegisterResult:
     """Hash, upload and record a new version as a candidate; the caller holds the lock.
 
     Everything that can be checked is checked before any byte moves. The
     upload is content-addressed, so when writing the version file fails
-    afterwards, running the same command again stores nothing twice.
+    afterwards, running the same command again stores nothing twice. With
+    ``signer``, the files' paths and digests are signed and the bundle is
+    stored with them (the same Hub commit) and recorded as ``artifacts.signature``.
     """
     now = now or datetime.now(UTC)
     config = registry.model(model)
@@ -101,7 +105,8 @@ def register(
         _dataset_record(registry, eval_dataset)
     parent_ref = _parent(registry, model, parent)
     hashed = hash_files(artifacts, files, progress=progress)
-    stored = storage.put(artifacts, hashed, model=model, version=new_version)
+    signed = signing.sign(hashed, name=f"{model}@{new_version}", signer=signer) if signer else None
+    stored = _put(storage, artifacts, hashed, signed, model=model, version=new_version)
     data: dict[str, Any] = {
         "model": model,
         "version": new_version,
@@ -114,6 +119,7 @@ def register(
         "artifacts": {
             "files": [{"path": a.path, "size": a.size, "sha256": a.sha256} for a in hashed],
             "storage": stored.location,
+            **({"signature": _signature_entry(*signed)} if signed else {}),
         },
         "stage": "candidate",
         "transitions": [],
@@ -127,7 +133,14 @@ def _write_version(registry: Registry, path: Path, data: dict[str, Any], *, uplo
     text = store.render_new(
         data,
         header=schema_comment("version", 3),
-        flow=("training.code", "evals.scores", "artifacts.files[]", "artifacts.storage", "transitions"),
+        flow=(
+            "training.code",
+            "evals.scores",
+            "artifacts.files[]",
+            "artifacts.storage",
+            "artifacts.signature",
+            "transitions",
+        ),
     )
     _check_text(text, path, registry)
     try:
@@ -137,6 +150,34 @@ def _write_version(registry: Registry, path: Path, data: dict[str, Any], *, uplo
             f"the weights are stored ({uploaded} files uploaded), but writing {registry.display(path)} "
             f"failed: {e.strerror or e}. Fix that and run the same command again: nothing is uploaded twice"
         ) from e
+
+
+def _put(
+    storage: Storage,
+    source: Path,
+    hashed: list[Artifact],
+    signed: tuple[bytes, signing.Signed] | None,
+    *,
+    model: str,
+    version: str,
+) -> PutResult:
+    """Store the files, and the signature beside them (one Hub commit): from a folder that links to the artifacts
+    and holds the bundle, so the artifacts folder is never written to."""
+    if signed is None:
+        return storage.put(source, hashed, model=model, version=version)
+    with tempfile.TemporaryDirectory(prefix="regops-signed-") as tmp:
+        view = Path(tmp)
+        for artifact in hashed:
+            (view / artifact.path).parent.mkdir(parents=True, exist_ok=True)
+            (view / artifact.path).symlink_to((source / artifact.path).absolute())
+        (view / signing.SIGNATURE_FILE).write_bytes(signed[0])
+        return storage.put(view, [*hashed, signing.signature_artifact(signed[0])], model=model, version=version)
+
+
+def _signature_entry(data: bytes, who: signing.Signed) -> dict[str, Any]:
+    stored = signing.signature_artifact(data)
+    entry = {"path": stored.path, "size": stored.size, "sha256": stored.sha256, "method": who.method}
+    return entry | {k: v for k, v in (("key", who.key), ("identity", who.identity), ("issuer", who.issuer)) if v}
 
 
 def _recordable(folder: Path, files: Sequence[str]) -> None:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from regops.canary import Checked
     from regops.doctor import Finding
     from regops.lifecycle import Plan
+    from regops.provenance import Chain
     from regops.records import ModelRecord, VersionRecord
     from regops.registration import RegisterResult
     from regops.registry import HistoryEntry, LineageNode, ModelStatus, Resolution, StageSummary, VersionDiff
@@ -375,6 +376,17 @@ def download_text(result: dict[str, Any]) -> str:
     if not files:
         return f"{result['version']}: every file already in place and verified"
     return f"{result['version']}: {count_text(len(files), 'file')} downloaded and verified"
+
+
+def chain_text(chain: Chain) -> str:
+    """``regops verify``: one line per link (ok or BROKEN), who and when, then the verdict."""
+    lines = [f"{chain.version} ({chain.stage})"]
+    for link in chain.links:
+        who = f" by {link.who}" if link.who else ""
+        when = f" at {link.when}" if link.when else ""
+        lines.append(f"  {link.name} {'ok' if link.ok else 'BROKEN'}{who}{when}: {link.detail}")
+    lines.append("verified: every link holds" if chain.ok else "NOT verified: a link is broken")
+    return "\n".join(lines)
 
 
 def tree_hash_text(tree: TreeHash) -> str:

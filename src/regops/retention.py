@@ -142,7 +142,10 @@ def policy_for(registry: Registry, model: str) -> Policy:
 
 
 def artifacts_of(record: VersionRecord) -> list[Artifact]:
-    return [Artifact.from_record(f) for f in record.raw["artifacts"]["files"]]
+    """What a version stores: its files, and the signature bundle it records (which moves with them)."""
+    signature = record.raw["artifacts"].get("signature")
+    files = [Artifact.from_record(f) for f in record.raw["artifacts"]["files"]]
+    return files + ([Artifact.from_record(signature)] if signature else [])
 
 
 def _left_prod(record: VersionRecord) -> datetime | None:

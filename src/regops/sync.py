@@ -140,11 +140,12 @@ def compare(
     repo_for: Callable[[str], str | None],
     card: Callable[[Registry, str], str],
     model: str | None = None,
+    unsigned: Callable[[VersionRecord], str | None] = lambda _: None,
 ) -> list[Difference]:
     """Every difference between the registry and the Hub (and ``serving.json``), each with its fix.
 
-    A version's files are verified at its commit first; a version that fails
-    gets no fix that points anything at it (tag, stage branch, serving.json).
+    A version's files are verified at its commit first, and its signature (``unsigned``: why it is refused, or
+    None); a version that fails gets no fix that points anything at it (tag, stage branch, serving.json).
     """
     names = [model] if model else registry.model_names()
     differences: list[Difference] = []
@@ -155,7 +156,9 @@ def compare(
         repo = repo_for(name)
         if not on_hub or remote is None or repo is None:
             continue
-        found, bad = _model_differences(registry, remote, name=name, repo=repo, on_hub=on_hub, card=card)
+        found, bad = _model_differences(
+            registry, remote, name=name, repo=repo, on_hub=on_hub, card=card, unsigned=unsigned
+        )
         differences += found
         refused |= bad
     if model is None:
@@ -171,6 +174,7 @@ def _model_differences(
     repo: str,
     on_hub: Sequence[VersionRecord],
     card: Callable[[Registry, str], str],
+    unsigned: Callable[[VersionRecord], str | None],
 ) -> tuple[list[Difference], set[str]]:
     """A model's differences, and the versions whose files did not verify (nothing may point at them)."""
     out: list[Difference] = []
@@ -193,12 +197,29 @@ def _model_differences(
         mismatches = _weights(remote, name, where, records)
         refused.update(ref for ref, found in mismatches.items() if found)
         out += [d for found in mismatches.values() for d in found]
+        out += _signatures(name, where, records, refused, unsigned)
         out += _tags(remote, name, where, refs=refs, records=records, known=known, refused=refused)
     if hot_refs is None:
         return out, refused
     out += _stage_refs(registry, remote, name, repo, hot_refs, refused=refused)
     out += _card(registry, remote, name, repo, card(registry, name), refused=refused)
     return out, refused
+
+
+def _signatures(
+    name: str,
+    where: str,
+    records: Sequence[VersionRecord],
+    refused: set[str],
+    unsigned: Callable[[VersionRecord], str | None],
+) -> list[Difference]:
+    """The verified versions whose signature is refused (missing where required, or invalid): refused too."""
+    out: list[Difference] = []
+    for record in records:
+        if record.ref not in refused and (why := unsigned(record)) is not None:
+            refused.add(record.ref)
+            out.append(Difference(name, "weights", where, f"{record.ref}:signature", None, None, why))
+    return out
 
 
 def _card(
@@ -311,7 +332,8 @@ def _verify(
         problems = [_file_problem(e, remote_files.get(e["path"]), hash_of, objects) for e in entries]
     except RegopsError as e:  # a commit that is gone: report it, do not stop the others
         return [Difference(name, "weights", repo, record.ref, None, None, f"{record.ref}: {e}", None)]
-    extra = sorted(set(remote_files) - {e["path"] for e in entries} - remote.repo_files)
+    signature = record.raw["artifacts"].get("signature") or {}
+    extra = sorted(set(remote_files) - {e["path"] for e in entries} - {signature.get("path")} - remote.repo_files)
     problems += [
         (path, remote_files[path].sha256, None, "is in the commit but not in the version file") for path in extra
     ]

@@ -16,11 +16,11 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from regops import approvals, changes, codeowners, gate, lifecycle, policy, publish, serving, store
+from regops import approvals, changes, codeowners, gate, lifecycle, policy, publish, serving, signing, store
 from regops.adapters import git
-from regops.approvals import Move, Outcome
+from regops.approvals import Move, Need, Outcome
 from regops.errors import RegopsError
 from regops.kinds import Problem
 from regops.lifecycle import Plan
@@ -368,6 +368,7 @@ def _approvals(opened: Registry, pull: Pull, gh: GitHub, *, base_sha: str | None
             recorded=recorded,
             author=pull.author,
         )
+        needs = _signed_moves(needs, head=head, base=base)
         committers, unlinked = gh.committers(pull.number)
         outcome = approvals.evaluate(
             needs,
@@ -381,6 +382,25 @@ def _approvals(opened: Registry, pull: Pull, gh: GitHub, *, base_sha: str | None
         )
         problems = _pr_problems(head, base_files, pull.base_ref)
     return replace(outcome, problems=tuple(problems), base_ref=pull.base_ref)
+
+
+def _signed_moves(needs: Sequence[Need], *, head: Registry, base: Registry) -> list[Need]:
+    """Each move of the pull request denied when the version records no signature and the base's ``signing:`` asks
+    for one in its target stage (:func:`regops.signing.require`; this job holds no Hub token to read the bundle:
+    sync verifies it before any ref moves, promote and download before they act)."""
+    policy = base.config.signing
+    return [_signed(need, head, policy) for need in needs] if policy else list(needs)
+
+
+def _signed(need: Need, head: Registry, policy: dict[str, Any]) -> Need:
+    move = need.move
+    if move is None or need.denied or head.find(move.ref) is None:
+        return need
+    try:
+        signing.require(head.get(move.ref), stage=move.target, policy=policy, action=f"moving it to {move.target}")
+    except signing.SigningError as e:
+        return replace(need, denied=str(e))
+    return need
 
 
 def pr_check_group(

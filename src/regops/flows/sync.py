@@ -3,15 +3,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from regops import publish
+from regops import publish, signing
 from regops import sync as syncing
+from regops.signing import SigningError
 from regops.workspace import open_registry, open_storage
 
 if TYPE_CHECKING:
     from regops.adapters.github import GitHub
+    from regops.records import VersionRecord
+    from regops.registry import Registry
     from regops.sync import SyncResult
+    from regops.weights import Storage
     from regops.workspace import RegistryArg
 
 __all__ = ["DRIFT_MARKER", "drift", "sync"]
@@ -33,10 +38,40 @@ def sync(*, registry: RegistryArg = "registry", check: bool = False, model: str 
             target = hub_storage.repos(name)
             return target.repo if target else None
 
-        differences = syncing.compare(opened, hub_storage.hub, repo_for=repo_for, card=publish.model_card, model=model)
+        differences = syncing.compare(
+            opened,
+            hub_storage.hub,
+            repo_for=repo_for,
+            card=publish.model_card,
+            model=model,
+            unsigned=_unsigned(opened, hub_storage),
+        )
     else:
         differences = syncing.compare(opened, None, repo_for=lambda _: None, card=publish.model_card, model=model)
     return syncing.sync(differences, check=check)
+
+
+def _unsigned(opened: Registry, storage: Storage) -> Callable[[VersionRecord], str | None]:
+    """Why a hot version's signature refuses it (:func:`regops.signing.check`), or None: nothing points at it then.
+    A cold copy is not checked: retention copies the weights, not the signature, to cold storage."""
+
+    def why(record: VersionRecord) -> str | None:
+        if record.storage.get("tier") != "hot":
+            return None
+        try:
+            signing.check(
+                record,
+                stage=record.stage,
+                policy=opened.config.signing,
+                storage=storage,
+                root=opened.root.parent,
+                action="pointing a tag or stage ref at it",
+            )
+        except SigningError as e:
+            return str(e)
+        return None
+
+    return why
 
 
 DRIFT_MARKER = "<!-- regops:drift -->"
