@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from regops import changes, datasets, lifecycle, policy, registration, schema, store
+from regops import changes, datasets, lifecycle, policy, registration, schema, site, store
 from regops.codeowners import codeowners_file
 from regops.errors import RegopsError
 from regops.flows.pulls import (
@@ -86,6 +86,7 @@ __all__ = [
     "serving_export",
     "show",
     "show_model",
+    "site_build",
     "status",
     "sync",
     "validate",
@@ -139,6 +140,13 @@ def lineage(ref: str, *, registry: RegistryArg = "registry", at: TimeArg = None)
 def diff(a: str, b: str, *, registry: RegistryArg = "registry", at: TimeArg = None) -> VersionDiff:
     """How ``b`` differs from ``a``; ``at`` applies to ``a`` (e.g. prod three weeks ago vs prod now)."""
     return open_registry(registry).diff(a, b, at=_moment(at))
+
+
+def site_build(
+    *, registry: RegistryArg = "registry", out: str | Path = "site", now: datetime | None = None
+) -> list[Path]:
+    """Write the registry website into ``out`` (a folder regops built before is replaced); the files written."""
+    return site.build(site.site_data(open_registry(registry), now=now), Path(out))
 
 
 def codeowners(*, registry: RegistryArg = "registry", check: bool = False) -> tuple[Path, bool]:
