@@ -318,7 +318,7 @@ def _chart(model: str, metric: str, points: list[tuple[str, float]]) -> str:
     )
 
 
-ROW = 24
+ROW, LINEAGE_W = 24, 1000
 
 
 def _lineage_graph(model: ModelSite) -> str:
@@ -335,20 +335,21 @@ def _lineage_graph(model: ModelSite) -> str:
             parts.append(f'<path class="edge" d="M160,{top - 4} C{bend},{top - 4} {bend},{y - 4} 160,{y - 4}"/>')
     height = ROW * len(model.versions) + ROW
     title = f"Lineage of {model.name}: each version joined to its parent, with its training dataset"
+    # A group, not an image: its version labels are links.
     return (
-        f'<svg role="img" class="lineage" viewBox="0 0 {CHART_W} {height}" width="{CHART_W}" height="{height}">'
-        f"<title>{html_text(title)}</title>{''.join(parts)}</svg>"
+        f'<svg role="group" aria-label="{html_text(title)}" class="lineage" viewBox="0 0 {LINEAGE_W} {height}" '
+        f'width="{LINEAGE_W}" height="{height}">{"".join(parts)}</svg>'
     )
 
 
 def _lineage_row(model: str, record: VersionRecord, y: int, rows: dict[str, int]) -> str:
     parent = record.parent
     inside = parent is not None and parent.startswith(f"{model}@") and parent.partition("@")[2] in rows
-    note = f" ← {parent}" if parent and not inside else ""
-    href = _href(f"{record.version}.html")
+    note = f"parent {parent}" if parent and not inside else ""
     return (
-        f'<a href="{href}"><text x="168" y="{y}">{html_text(record.version + note)}</text></a>'
-        f'<text class="dataset" x="{CHART_W - 4}" y="{y}" text-anchor="end">{html_text(record.dataset)}</text>'
+        f'<a href="{_href(f"{record.version}.html")}"><text x="168" y="{y}">{html_text(record.version)}</text></a>'
+        f'<text class="dataset" x="300" y="{y}">{html_text(record.dataset)}</text>'
+        f'<text class="dataset" x="460" y="{y}">{html_text(note)}</text>'
     )
 
 
@@ -541,6 +542,7 @@ dl { display: grid; grid-template-columns: max-content 1fr; gap: .25rem 1rem; }
 dt { font-weight: 600; }
 .rollback { color: #9c1c1c; }
 .chart svg { max-width: 100%; height: auto; border: 1px solid #c8c8c8; }
+svg.lineage { max-width: 100%; height: auto; }
 .chart polyline, .lineage .edge { stroke: #0b4f9c; stroke-width: 2; fill: none; }
 .chart circle { fill: #0b4f9c; }
 svg text { font-size: 12px; fill: #1b1b1b; }
