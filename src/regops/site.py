@@ -8,8 +8,10 @@ SVG drawn here, and the one script (the "serving on" view) only looks up answers
 
 from __future__ import annotations
 
+import functools
 import html
 import json
+import re
 import shutil
 import tempfile
 from collections.abc import Iterable, Sequence
@@ -39,6 +41,9 @@ class SiteError(RegopsError):
         super().__init__(message)
 
 
+# A version page lists this many of its lineage, nearest first (itself included); each ancestor's page goes on.
+ANCESTRY: Final = 6
+
 # --- the data ------------------------------------------------------------------------------
 
 
@@ -56,7 +61,7 @@ class ModelSite:
     versions: list[VersionRecord]
     history: list[HistoryEntry]
     serving: list[ServingChange]
-    lineage: dict[str, list[LineageNode]]  # version -> the version and its ancestors, nearest first
+    lineage: dict[str, list[LineageNode]]  # version -> the version and its nearest ancestors
 
     @property
     def name(self) -> str:
@@ -81,19 +86,29 @@ def site_data(registry: Registry, *, now: datetime | None = None) -> SiteData:
 
 def _model_site(registry: Registry, name: str) -> ModelSite:
     versions = registry.versions(name)
-    lineage = {r.version: registry.lineage(r.ref) for r in versions}
+    lineage = {r.version: registry.lineage(r.ref, limit=ANCESTRY) for r in versions}
     return ModelSite(registry.model(name), versions, registry.history(name), _serving(registry, name), lineage)
 
 
 def _serving(registry: Registry, name: str) -> list[ServingChange]:
-    """Who held each stage from every moment a holder changed: ``holder(at=…)`` asked at each of those moments."""
-    moments = sorted({t for i in registry.model_entry(name).intervals for t in (i.start, i.end) if t is not None})
+    """Who held each stage from every moment a holder changed: ``holder(at=…)`` asked at each moment one of that
+    stage's intervals starts or ends (between them its answer cannot change)."""
+    intervals = registry.model_entry(name).intervals
+    asked = {
+        stage: {t: _version(registry.holder(name, stage, at=t)) for t in _bounds(intervals, stage)}
+        for stage in HOLDER_STAGES
+    }
+    holders: dict[Stage, str | None] = dict.fromkeys(HOLDER_STAGES)
     changes: list[ServingChange] = []
-    for moment in moments:
-        holders = {stage: _version(registry.holder(name, stage, at=moment)) for stage in HOLDER_STAGES}
+    for moment in sorted({t for answers in asked.values() for t in answers}):
+        holders = {stage: asked[stage].get(moment, holders[stage]) for stage in HOLDER_STAGES}
         if not changes or changes[-1].holders != holders:
             changes.append(ServingChange(moment, holders))
     return changes
+
+
+def _bounds(intervals: list[Interval], stage: Stage) -> set[datetime]:
+    return {t for i in intervals if i.stage == stage for t in (i.start, i.end) if t is not None}
 
 
 def _version(span: Interval | None) -> str | None:
@@ -152,9 +167,15 @@ def _write_pages(data: SiteData, root: Path) -> list[Path]:
 
 def html_text(value: object) -> str:
     """``value`` (from a file) as inert HTML text, for element content and quoted attributes alike."""
-    return html.escape("" if value is None else str(value), quote=True)
+    text = "" if value is None else str(value)
+    # Most values have nothing to escape: one scan finds out (a site of 10,000 versions escapes millions of them).
+    return html.escape(text, quote=True) if _MARKUP(text) else text
 
 
+_MARKUP = re.compile("[&<>\"']").search
+
+
+@functools.cache
 def _href(*parts: str) -> str:
     return html_text("/".join(quote(p) for p in parts))
 
