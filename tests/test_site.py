@@ -175,3 +175,16 @@ def test_a_registry_with_problems_builds_nothing_and_keeps_the_old_site(tree: Tr
     with pytest.raises(InvalidRegistryError):
         api.site_build(registry=tree.root, out=out, now=NOW)
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_a_version_page_lists_its_nearest_ancestors_as_lineage_gives_them(example: Path, tmp_path: Path) -> None:
+    registry = Registry.load(example)
+    full = registry.lineage("sentiment@1.5.0-rc.2")
+    assert len(full) > site.ANCESTRY
+    assert registry.lineage("sentiment@1.5.0-rc.2", limit=2) == full[:2]
+    assert registry.lineage("sentiment@1.0.0", limit=10) == registry.lineage("sentiment@1.0.0")
+    api.site_build(registry=example, out=tmp_path / "site", now=NOW)
+    page = (tmp_path / "site" / "models" / "sentiment" / "1.5.0-rc.2.html").read_text(encoding="utf-8")
+    table = re.search(r"<caption>This version and its ancestors.*?</table>", page)
+    assert table
+    assert re.findall(r"<tr><td>([^<]+)</td>", table.group()) == [node.ref for node in full[: site.ANCESTRY]]
