@@ -14,7 +14,7 @@ import json
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,13 +62,14 @@ class ModelSite:
     history: list[HistoryEntry]
     serving: list[ServingChange]
     lineage: dict[str, list[LineageNode]]  # version -> the version and its nearest ancestors
+    holders: dict[Stage, str | None]  # now, as `regops status` says
 
     @property
     def name(self) -> str:
         return self.config.name
 
     def current(self, stage: Stage) -> str | None:
-        return self.serving[-1].holders[stage] if self.serving else None
+        return self.holders[stage]
 
 
 @dataclass(frozen=True)
@@ -87,15 +88,16 @@ def site_data(registry: Registry, *, now: datetime | None = None) -> SiteData:
 def _model_site(registry: Registry, name: str) -> ModelSite:
     versions = registry.versions(name)
     lineage = {r.version: registry.lineage(r.ref, limit=ANCESTRY) for r in versions}
-    return ModelSite(registry.model(name), versions, registry.history(name), _serving(registry, name), lineage)
+    holders = {stage: _version(registry.holder(name, stage)) for stage in HOLDER_STAGES}
+    return ModelSite(registry.model(name), versions, registry.history(name), _serving(registry, name), lineage, holders)
 
 
 def _serving(registry: Registry, name: str) -> list[ServingChange]:
     """Who held each stage from every moment a holder changed: ``holder(at=…)`` asked at each moment one of that
     stage's intervals starts or ends (between them its answer cannot change)."""
-    intervals = registry.model_entry(name).intervals
+    intervals = registry.model_entry(name).intervals_by_stage
     asked = {
-        stage: {t: _version(registry.holder(name, stage, at=t)) for t in _bounds(intervals, stage)}
+        stage: {t: _version(registry.holder(name, stage, at=t)) for t in _bounds(intervals.get(stage, []))}
         for stage in HOLDER_STAGES
     }
     holders: dict[Stage, str | None] = dict.fromkeys(HOLDER_STAGES)
@@ -107,8 +109,8 @@ def _serving(registry: Registry, name: str) -> list[ServingChange]:
     return changes
 
 
-def _bounds(intervals: list[Interval], stage: Stage) -> set[datetime]:
-    return {t for i in intervals if i.stage == stage for t in (i.start, i.end) if t is not None}
+def _bounds(intervals: list[Interval]) -> set[datetime]:
+    return {t for i in intervals for t in (i.start, i.end) if t is not None}
 
 
 def _version(span: Interval | None) -> str | None:
@@ -145,15 +147,19 @@ def _check_out(out: Path) -> None:
         )
 
 
-def _write_pages(data: SiteData, root: Path) -> list[Path]:
-    pages = {"index.html": _index(data), "serving.html": _serving_page(data), "style.css": STYLE}
-    pages["serving.js"] = SERVING_SCRIPT
+def _pages(data: SiteData) -> Iterator[tuple[str, str]]:
+    """Each file of the site and its text, one at a time (a site of 10,000 versions is never all in memory)."""
+    yield from {"index.html": _index(data), "serving.html": _serving_page(data), "style.css": STYLE}.items()
+    yield "serving.js", SERVING_SCRIPT
     for model in data.models:
-        pages[f"models/{model.name}/index.html"] = _model_page(model)
+        yield f"models/{model.name}/index.html", _model_page(model)
         for record in model.versions:
-            pages[f"models/{model.name}/{record.version}.html"] = _version_page(model, record)
+            yield f"models/{model.name}/{record.version}.html", _version_page(model, record)
+
+
+def _write_pages(data: SiteData, root: Path) -> list[Path]:
     written = []
-    for relative, text in pages.items():
+    for relative, text in _pages(data):
         path = root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
@@ -188,6 +194,7 @@ def _version_link(model: str, version: str | None, up: str) -> str:
     return "–" if version is None else _link(up + _href("models", model, f"{version}.html"), version)
 
 
+@functools.lru_cache(maxsize=65536)  # the same moments recur: a change is on its version's page and its model's
 def _time(moment: datetime | None) -> str:
     return f'<time datetime="{moment.isoformat()}">{html_text(time_text(moment))}</time>' if moment else "–"
 
