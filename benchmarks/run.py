@@ -47,6 +47,7 @@ SIZES = {"1k": (20, 50), "10k": (100, 100)}
 HELP_TARGET = 0.15  # s, cold `regops --help`
 STATUS_TARGET = 0.3  # s, `regops status` on 1k
 RSS_TARGET = 300.0  # MB, validate on 10k
+SITE_TARGET = 10.0  # s, `regops site build` on 10k
 
 FLOOR = """\
 import sys
@@ -262,6 +263,13 @@ def cases_for(label: str, registry: Path, manifest: dict[str, Any], regops: str,
             "warm",
             label,
             expect=query["expect"],
+        ),
+        Case(
+            f"`site build`, {label}, warm cache",
+            [regops, "site", "build", *reg, "--out", str(registry.parent / "site")],
+            "warm",
+            label,
+            SITE_TARGET if label == "10k" else None,
         ),
         Case(
             f"floor {label}: PyYAML CSafeLoader, {manifest['files']:,} files",

@@ -31,6 +31,7 @@ NAMES = (
     "register.yml",
     "drift.yml",
     "canary.yml",
+    "registry-pages.yml",
 )
 
 # The most GITHUB_TOKEN may be granted in any job of each workflow.
@@ -43,6 +44,8 @@ ALLOWED_PERMISSIONS: dict[str, dict[str, str]] = {
     "drift.yml": {"contents": "read", "issues": "write"},
     # Pushes and pull requests go through the app's token; GITHUB_TOKEN gets nothing.
     "canary.yml": {},
+    # Publishing the site: pages and the OIDC token, only in the deploy job (see the test of its jobs).
+    "registry-pages.yml": {"contents": "read", "pages": "write", "id-token": "write"},
 }
 LEVELS = {"none": 0, "read": 1, "write": 2}
 # registry-check runs a PR's code, and registry-approvals judges a PR with a write token: no secret in either.
@@ -52,6 +55,8 @@ SECRET_WORKFLOWS = {"registry-sync.yml", "register.yml", "drift.yml", "canary.ym
 PRIVILEGED_TRIGGERS = {"registry-approvals.yml": ["workflow_run"]}
 APPROVALS_HEAD = "${{ github.event.workflow_run.head_sha }}"
 SETUP_ACTIONS = {"actions/checkout", "actions/setup-python", "actions/create-github-app-token"}
+# GitHub's own Pages actions: the upload of what `regops site build` wrote, and the deployment of it.
+PAGES_ACTIONS = {"actions/upload-pages-artifact", "actions/deploy-pages"}
 APP_TOKEN = "${{ steps.app-token.outputs.token }}"
 TOKEN = "${{ github.token }}"
 LOCK = REPO / ".github" / "requirements.lock"
@@ -289,7 +294,8 @@ def test_secrets_stay_out_of_the_pull_request_checks_and_elsewhere_reach_only_th
 def test_every_step_is_a_regops_call_or_the_setup_it_needs(name: str) -> None:
     for job_id, _, step in steps(load(name)):
         if "uses" in step:
-            assert step["uses"].split("@")[0] in SETUP_ACTIONS, f"{name}: {job_id}: {step['uses']}"
+            allowed = SETUP_ACTIONS | (PAGES_ACTIONS if name == "registry-pages.yml" else set())
+            assert step["uses"].split("@")[0] in allowed, f"{name}: {job_id}: {step['uses']}"
         else:
             script = step["run"].strip()
             assert script in INSTALL or script.startswith("regops "), f"{name}: {job_id}: {script!r}"
@@ -307,9 +313,12 @@ def persisted_credentials(workflow: dict[Any, Any]) -> list[str]:
 
 
 def unhashed_installs(workflow: dict[Any, Any]) -> list[str]:
-    """Jobs that install anything other than the lock's files, by hash, and then regops from the checkout."""
+    """Jobs that install anything other than the lock's files, by hash, and then regops from the checkout (a job
+    that runs no script, such as the Pages deployment, installs nothing)."""
     found = []
     for job_id, job in workflow["jobs"].items():
+        if not any("run" in step for step in job.get("steps", [])):
+            continue
         installs = [step["run"].strip() for step in job.get("steps", []) if "pip" in step.get("run", "")]
         if installs != list(INSTALL):
             found.append(f"{job_id}: {installs}")
@@ -343,6 +352,22 @@ def test_every_workflow_has_a_concurrency_group_and_writers_are_never_cancelled_
     assert concurrency["group"]
     if name in SECRET_WORKFLOWS:
         assert concurrency["cancel-in-progress"] is False
+
+
+def test_registry_pages_grants_pages_and_the_oidc_token_only_to_the_deploy_job_which_runs_no_code() -> None:
+    workflow = load("registry-pages.yml")
+    jobs = workflow["jobs"]
+    assert {job_id: job["permissions"] for job_id, job in jobs.items()} == {
+        "build": {"contents": "read"},
+        "deploy": {"pages": "write", "id-token": "write"},
+    }
+    assert [step["uses"].split("@")[0] for step in jobs["deploy"]["steps"]] == ["actions/deploy-pages"]
+    assert jobs["deploy"]["needs"] == "build"
+    assert [script for job_id, _, _, script in scripts(workflow) if script.startswith("regops")] == [
+        "regops site build --out site"
+    ]
+    assert triggers(workflow) == {"push": {"branches": ["main"]}, "workflow_dispatch": None}
+    assert workflow["concurrency"] == {"group": "registry-pages", "cancel-in-progress": False}
 
 
 def test_registry_sync_is_one_group_for_every_run() -> None:

@@ -25,6 +25,7 @@ from regops import (
     scaffold,
     schema,
     signing,
+    site,
     store,
 )
 from regops.codeowners import codeowners_file
@@ -104,6 +105,7 @@ __all__ = [
     "serving_export",
     "show",
     "show_model",
+    "site_build",
     "status",
     "sync",
     "validate",
@@ -187,6 +189,13 @@ def lineage(ref: str, *, registry: RegistryArg = "registry", at: TimeArg = None)
 def diff(a: str, b: str, *, registry: RegistryArg = "registry", at: TimeArg = None) -> VersionDiff:
     """How ``b`` differs from ``a``; ``at`` applies to ``a`` (e.g. prod three weeks ago vs prod now)."""
     return open_registry(registry).diff(a, b, at=_moment(at))
+
+
+def site_build(
+    *, registry: RegistryArg = "registry", out: str | Path = "site", now: datetime | None = None
+) -> list[Path]:
+    """Write the registry website into ``out`` (a folder regops built before is replaced); the files written."""
+    return site.build(site.site_data(open_registry(registry), now=now), Path(out))
 
 
 def codeowners(*, registry: RegistryArg = "registry", check: bool = False) -> tuple[Path, bool]:

@@ -330,6 +330,14 @@ def cmd_serving_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_site_build(args: argparse.Namespace) -> int:
+    from regops import api
+
+    pages = api.site_build(registry=args.registry, out=args.out)
+    _out(f"{args.out}: {sum(p.suffix == '.html' for p in pages)} pages written; open {Path(args.out) / 'index.html'}")
+    return EXIT_OK
+
+
 def cmd_retention_plan(args: argparse.Namespace) -> int:
     from regops import api, report
 
@@ -785,6 +793,16 @@ def _outside_verbs(verbs: Any) -> None:
     e.set_defaults(func=cmd_serving_export)
 
     _retention_verb(verbs)
+    _site_verb(verbs)
+
+
+def _site_verb(verbs: Any) -> None:
+    p = verbs.add_parser("site", help="the registry website: static pages of models, stages over time, evals")
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    b = actions.add_parser("build", help="write the static site (self-contained, works offline)")
+    b.add_argument("--out", default="site", metavar="DIR", help="the folder to write it to (default: site/)")
+    _common(b, json=False)
+    b.set_defaults(func=cmd_site_build)
 
 
 def _pr_verb(verbs: Any) -> None:

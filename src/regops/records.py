@@ -349,3 +349,11 @@ class ModelEntry:
         """Every stage each version held; by start, then version (SemVer order), then the version's own order."""
         # A stable sort by start alone: spans come in SemVer order, so ties need no version key per span.
         return sorted(starmap(Interval, self.spans()), key=attrgetter("start"))
+
+    @cached_property
+    def intervals_by_stage(self) -> dict[Stage, list[Interval]]:
+        """:attr:`intervals` of each stage, in the same order (who held a stage when reads only that stage's)."""
+        grouped: dict[Stage, list[Interval]] = {}
+        for interval in self.intervals:
+            grouped.setdefault(interval.stage, []).append(interval)
+        return grouped

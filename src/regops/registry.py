@@ -355,8 +355,8 @@ class Registry:
             current = [_current_span(r) for r in entry.versions.values() if r.stage == stage]
             return max(current, key=lambda i: (i.start, version_key(i.version)), default=None)
         moment = as_utc(at)
-        found = [i for i in entry.intervals if i.stage == stage and i.covers(moment)]
-        return found[-1] if found else None
+        # The last covering one in the intervals' order: found from the end.
+        return next((i for i in reversed(entry.intervals_by_stage.get(stage, ())) if i.covers(moment)), None)
 
     def resolve(self, ref: str | Ref, *, at: datetime | None = None) -> Resolution:
         parsed = parse_ref(ref) if isinstance(ref, str) else ref
@@ -388,12 +388,13 @@ class Registry:
         per_version = [version_history(record) for record in self.versions(model)]
         return list(heapq.merge(*per_version, key=history_order))
 
-    def lineage(self, ref: str | Ref, *, at: datetime | None = None) -> list[LineageNode]:
-        """The version and its ancestors, nearest first, across models and to external bases."""
+    def lineage(self, ref: str | Ref, *, at: datetime | None = None, limit: int | None = None) -> list[LineageNode]:
+        """The version and its ancestors, nearest first, across models and to external bases (``limit``: at most
+        that many, the nearest)."""
         record: VersionRecord | None = self.get(ref, at=at)
         nodes: list[LineageNode] = []
         seen: set[str] = set()
-        while record is not None:
+        while record is not None and (limit is None or len(nodes) < limit):
             name = f"{record.model}@{record.version}"
             if name in seen:
                 break
@@ -420,7 +421,7 @@ class Registry:
             record = self.find(parent)
             if record is None:
                 nodes.append(LineageNode(parent, len(nodes), missing=True))
-        return nodes
+        return nodes[:limit]
 
     def _source(self, ref: str | None) -> str | None:
         """Where a dataset version lives, as its record says: its ``source`` described, and its ``uri``."""
@@ -444,7 +445,8 @@ class Registry:
     def find(self, ref: str) -> VersionRecord | None:
         """The version MODEL@VERSION names, or None (also for models that are not there)."""
         model, _, version = ref.partition("@")
-        if model not in self.model_names():
+        # A model already loaded is there without listing the folder again (lineage asks once per ancestor).
+        if model not in self._models and model not in self.model_names():
             return None
         return self.model_entry(model).versions.get(version)
 

@@ -1,0 +1,190 @@
+"""`regops site build`: the pages written, what they say, escaping, and where the site may not be written.
+
+What the pages do in a browser (links, the serving view, charts, accessibility) is tests/test_site_browser.py."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from regops import api, site
+from regops.cli import main
+from regops.errors import InvalidRegistryError
+from regops.registry import HOLDER_STAGES, Registry
+from regops.site import MARKER, SiteError
+from tests.conftest import REPO, Tree
+
+NOW = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def example(tmp_path: Path) -> Path:
+    """A copy of the example registry the README's quickstart runs on."""
+    shutil.copytree(REPO / "registry", tmp_path / "repo" / "registry")
+    return tmp_path / "repo" / "registry"
+
+
+def test_build_writes_an_index_a_page_per_model_and_per_version_and_the_serving_view(
+    example: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "site"
+    assert main(["site", "build", "--registry", str(example), "--out", str(out)]) == 0
+    registry = Registry.load(example)
+    expected = {"index.html", "serving.html", "serving.js", "style.css", MARKER}
+    for name in registry.model_names():
+        expected |= {f"models/{name}/index.html"} | {f"models/{name}/{r.version}.html" for r in registry.versions(name)}
+    assert {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()} == expected
+    pages = sum(1 for p in expected if p.endswith(".html"))
+    assert capsys.readouterr().out == f"{out}: {pages} pages written; open {out / 'index.html'}\n"
+
+
+def test_the_index_names_each_model_s_current_holders_and_owners(example: Path, tmp_path: Path) -> None:
+    api.site_build(registry=example, out=tmp_path / "site", now=NOW)
+    index = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
+    for status in api.status(registry=example):
+        row = re.search(rf'<tr><td><a href="models/{status.model}/index.html">.*?</tr>', index)
+        assert row, status.model
+        cells = re.findall(r"<td>(.*?)</td>", row.group())
+        holders = [getattr(status, stage) for stage in ("prod", "staging", "dev")]
+        shown = [re.sub(r"<[^>]+>", "", cell) for cell in cells[3:6]]
+        assert shown == [h.version if h else "–" for h in holders]
+    assert "alice, @acme/nlp-team" in index
+
+
+def test_the_serving_changes_are_the_registry_s_answers_at_every_moment_between_them(example: Path) -> None:
+    registry = Registry.load(example)
+    data = site.site_data(registry, now=NOW)
+    sentiment = next(m for m in data.models if m.name == "sentiment")
+    for change, after in zip(sentiment.serving, [*sentiment.serving[1:], None], strict=True):
+        end = after.at if after else NOW
+        probes = [change.at, change.at + (end - change.at) / 2, end - timedelta(seconds=1)]
+        for moment in probes:
+            for stage in HOLDER_STAGES:
+                span = registry.holder("sentiment", stage, at=moment)
+                assert change.holders[stage] == (span.version if span else None), (moment, stage)
+    # The rollback of 1.4.0: 1.3.1 back in prod from the moment PR #76 records.
+    rollback = next(c for c in sentiment.serving if c.at == datetime(2026, 11, 3, 19, 42, 16, tzinfo=UTC))
+    assert rollback.holders["prod"] == "1.3.1"
+
+
+def test_the_model_page_marks_the_rollback_and_charts_every_version_s_score(example: Path, tmp_path: Path) -> None:
+    api.site_build(registry=example, out=tmp_path / "site", now=NOW)
+    page = (tmp_path / "site" / "models" / "sentiment" / "index.html").read_text(encoding="utf-8")
+    rollbacks = re.findall(r"<tr>(?:(?!</tr>).)*rollback</strong>(?:(?!</tr>).)*</tr>", page)
+    assert len(rollbacks) == 1
+    assert ">1.3.1</a>" in rollbacks[0]
+    assert "#76" in rollbacks[0]
+    assert "archived → prod" in rollbacks[0]
+    accuracy = re.search(r'<figure class="chart" data-metric="accuracy">.*?</figure>', page)
+    assert accuracy
+    assert accuracy.group().count('<circle class="point"') == len(Registry.load(example).versions("sentiment"))
+
+
+def test_the_version_page_shows_files_with_digests_datasets_and_the_canary(example: Path, tmp_path: Path) -> None:
+    api.site_build(registry=example, out=tmp_path / "site", now=NOW)
+    record = Registry.load(example).version("sentiment", "1.2.1")
+    page = (tmp_path / "site" / "models" / "sentiment" / "1.2.1.html").read_text(encoding="utf-8")
+    for f in record.raw["artifacts"]["files"]:
+        assert f"<td>{f['path']}</td>" in page
+        assert f"<code>{f['sha256']}</code>" in page
+    assert f"<code>{record.dataset_hash}</code>" in page
+    assert "reviews@2025-09-08" in page
+    assert "reviews-eval@v2" in page
+    assert "<td>result</td><td>passed</td>" in page
+    assert '<a href="../sentiment/1.1.0.html">sentiment@1.1.0</a>' in page
+    assert "<dt>Signature</dt><dd>not signed</dd>" in page
+
+
+def test_a_signature_in_the_version_file_is_shown_escaped(example: Path, tmp_path: Path) -> None:
+    registry = Registry.load(example)
+    registry.load_all()
+    record = registry.version("sentiment", "1.2.1")
+    record.raw["signature"] = {"state": "verified", "by": "<b>ci</b>"}
+    site.build(site.site_data(registry, now=NOW), tmp_path / "site")
+    page = (tmp_path / "site" / "models" / "sentiment" / "1.2.1.html").read_text(encoding="utf-8")
+    assert "<dt>Signature</dt><dd>{&quot;by&quot;: &quot;&lt;b&gt;ci&lt;/b&gt;&quot;, &quot;state&quot;" in page
+
+
+HOSTILE = "<script>window.pwned = 1</script><img src=x onerror=alert(1)>"
+
+
+def hostile_tree(tree: Tree) -> Tree:
+    """The test registry with markup wherever a person writes free text: a description, a reason, notes."""
+    tree.replace("models/sentiment/model.yaml", "description: ", f"description: {HOSTILE!r} # ")
+    path = next(p for p in sorted(tree.path("models/sentiment").glob("*.yaml")) if "reason:" in p.read_text())
+    text = path.read_text(encoding="utf-8")
+    tree.write(
+        path.relative_to(tree.root).as_posix(), re.sub(r'reason: "[^"]*"', f"reason: {HOSTILE!r}", text, count=1)
+    )
+    return tree
+
+
+def test_text_from_files_is_escaped_on_every_page(tree: Tree, tmp_path: Path) -> None:
+    hostile_tree(tree)
+    assert api.validate(registry=tree.root, now=NOW) == []
+    pages = api.site_build(registry=tree.root, out=tmp_path / "site", now=NOW)
+    texts = "".join(p.read_text(encoding="utf-8") for p in pages if p.suffix == ".html")
+    assert "<script>window" not in texts
+    assert "<img" not in texts
+    assert texts.count("&lt;script&gt;window.pwned = 1&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;") >= 3
+
+
+def test_a_rebuild_replaces_the_site_it_built_before(example: Path, tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    api.site_build(registry=example, out=out, now=NOW)
+    (out / "models" / "gone.html").write_text("stale", encoding="utf-8")
+    api.site_build(registry=example, out=out, now=NOW)
+    assert not (out / "models" / "gone.html").exists()
+    assert (out / "index.html").is_file()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".site-")] == []
+
+
+def test_a_folder_regops_did_not_build_is_never_replaced(
+    example: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "docs"
+    out.mkdir()
+    (out / "notes.md").write_text("mine", encoding="utf-8")
+    assert main(["site", "build", "--registry", str(example), "--out", str(out)]) == 1
+    assert capsys.readouterr().err == (
+        f"regops: error: {out} has files and no {MARKER}: it is not a site regops built, so nothing was written; "
+        "pass --out an empty or new folder\n"
+    )
+    assert [p.name for p in out.iterdir()] == ["notes.md"]
+    assert (out / "notes.md").read_text(encoding="utf-8") == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["docs", "repo"]
+
+
+def test_a_file_where_the_site_should_go_is_left_alone(example: Path, tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    out.write_text("a file", encoding="utf-8")
+    with pytest.raises(SiteError, match=f"^{re.escape(str(out))} is not a folder: pass --out a folder for the site$"):
+        api.site_build(registry=example, out=out)
+    assert out.read_text(encoding="utf-8") == "a file"
+
+
+def test_a_registry_with_problems_builds_nothing_and_keeps_the_old_site(tree: Tree, tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    api.site_build(registry=tree.root, out=out, now=NOW)
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    tree.replace("models/sentiment/1.0.0.yaml", "stage: ", "stage: nowhere # ")
+    with pytest.raises(InvalidRegistryError):
+        api.site_build(registry=tree.root, out=out, now=NOW)
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_a_version_page_lists_its_nearest_ancestors_as_lineage_gives_them(example: Path, tmp_path: Path) -> None:
+    registry = Registry.load(example)
+    full = registry.lineage("sentiment@1.5.0-rc.2")
+    assert len(full) > site.ANCESTRY
+    assert registry.lineage("sentiment@1.5.0-rc.2", limit=2) == full[:2]
+    assert registry.lineage("sentiment@1.0.0", limit=10) == registry.lineage("sentiment@1.0.0")
+    api.site_build(registry=example, out=tmp_path / "site", now=NOW)
+    page = (tmp_path / "site" / "models" / "sentiment" / "1.5.0-rc.2.html").read_text(encoding="utf-8")
+    table = re.search(r"<caption>This version and its ancestors.*?</table>", page)
+    assert table
+    assert re.findall(r"<tr><td>([^<]+)</td>", table.group()) == [node.ref for node in full[: site.ANCESTRY]]

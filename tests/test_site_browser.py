@@ -1,0 +1,270 @@
+"""The registry website in a real browser: Debian's Chromium, driven by Playwright (no browser download).
+
+Every page loads with no console error and no request leaving file://, every link resolves, the "serving on a
+date" view gives the registry's answers (inside a rollback too), the charts draw one point per version, axe-core
+(bundled in axe-playwright-python) finds nothing serious, and text from files stays text. Screenshots of the index
+and a model page are saved under a folder the tests print.
+
+Skipped without /usr/bin/chromium, unless ``REGOPS_REQUIRE_CHROMIUM=1`` (CI, where .ci/run installs it) makes them
+fail.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Final
+from urllib.parse import unquote, urlsplit
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import Browser, ConsoleMessage, Page, Request, sync_playwright
+
+from regops import api
+from regops.errors import StageEmptyError
+from regops.registry import HOLDER_STAGES, Registry
+from tests.conftest import DATA, REPO, Tree
+from tests.test_site import HOSTILE, NOW, hostile_tree
+
+CHROMIUM: Final = Path("/usr/bin/chromium")
+REQUIRE_ENV: Final = "REGOPS_REQUIRE_CHROMIUM"
+ARGS: Final = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.is_file():
+        reason = f"{CHROMIUM} is not installed (apt-get install chromium)"
+        if os.environ.get(REQUIRE_ENV) == "1":
+            pytest.fail(f"{reason}, and {REQUIRE_ENV}=1 requires it")
+        pytest.skip(reason)
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def example_site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Registry, Path]:
+    """The site of the example registry (the README's), and that registry."""
+    root = tmp_path_factory.mktemp("example")
+    shutil.copytree(REPO / "registry", root / "registry")
+    api.site_build(registry=root / "registry", out=root / "site", now=NOW)
+    return Registry.load(root / "registry"), root / "site"
+
+
+@dataclass
+class Visit:
+    """What one page did while it loaded: console errors, uncaught exceptions, requests and their failures."""
+
+    page: Page
+    errors: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+    def clean(self) -> list[str]:
+        outside = [url for url in self.requests if not _local(url)]
+        return self.errors + self.failed + [f"request outside the site: {url}" for url in outside]
+
+
+def _local(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme == "file" or (parts.scheme in ("http", "https") and parts.hostname == "127.0.0.1")
+
+
+def visit(browser: Browser, url: str) -> Visit:
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    page.set_default_timeout(30_000)
+    seen = Visit(page)
+
+    def console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            seen.errors.append(f"console: {message.text}")
+
+    page.on("console", console)
+    page.on("pageerror", lambda error: seen.errors.append(f"uncaught: {error}"))
+    page.on("request", lambda request: seen.requests.append(request.url))
+    page.on("requestfailed", lambda request: seen.failed.append(_failure(request)))
+    page.on("dialog", lambda dialog: seen.errors.append(f"dialog: {dialog.message}"))
+    page.goto(url, wait_until="load")
+    return seen
+
+
+def _failure(request: Request) -> str:
+    return f"failed: {request.url} ({request.failure})"
+
+
+def _path(url: str) -> Path:
+    return Path(unquote(urlsplit(url).path))
+
+
+def test_every_page_loads_cleanly_and_every_link_resolves(
+    browser: Browser, example_site: tuple[Registry, Path]
+) -> None:
+    _, site = example_site
+    pending, loaded = [(site / "index.html").as_uri()], set()
+    while pending:
+        url = pending.pop()
+        if _path(url) in loaded:
+            continue
+        seen = visit(browser, url)
+        assert seen.clean() == [], url
+        links = seen.page.eval_on_selector_all(
+            "a[href]", "links => links.map(a => new URL(a.getAttribute('href'), document.baseURI).href)"
+        )
+        seen.page.close()
+        loaded.add(_path(url))
+        for link in links:
+            target = _path(link)
+            assert urlsplit(link).scheme == "file" and target.is_file(), f"{url} links to {link}, which is not there"
+            if target.suffix == ".html":
+                pending.append(urlsplit(link)._replace(query="", fragment="").geturl())
+    # Every page is reachable from the index.
+    assert loaded == set(site.rglob("*.html"))
+
+
+def _expected(registry: Registry, at: datetime) -> dict[str, list[str]]:
+    answers = {}
+    for name in registry.model_names():
+        row = []
+        for stage in HOLDER_STAGES:
+            try:
+                row.append(registry.resolve(f"{name}@{stage}", at=at).version)
+            except StageEmptyError:
+                row.append("–")
+        answers[name] = row
+    return answers
+
+
+def _shown(page: Page) -> dict[str, list[str]]:
+    rows = page.eval_on_selector_all("tbody tr", "rows => rows.map(r => [...r.cells].map(c => c.textContent))")
+    return {row[0]: row[1:] for row in rows}
+
+
+# (date, time, sentiment's prod then): in prod before 1.4.0; 1.4.0's week in prod; its last second; the rollback's
+# first second, bringing 1.3.1 back; after it; before anything was registered.
+KNOWN = [
+    ("2026-09-01", "12:00:00", "1.3.1"),
+    ("2026-10-30", "00:00:00", "1.4.0"),
+    ("2026-11-03", "19:42:15", "1.4.0"),
+    ("2026-11-03", "19:42:16", "1.3.1"),
+    ("2026-11-05", "00:00:00", "1.3.1"),
+    ("2024-01-01", "00:00:00", "–"),
+]
+
+
+@pytest.mark.parametrize(("date", "time", "prod"), KNOWN)
+def test_serving_on_a_date_gives_the_registry_s_answers(
+    browser: Browser, example_site: tuple[Registry, Path], date: str, time: str, prod: str
+) -> None:
+    registry, site = example_site
+    expected = _expected(registry, datetime.fromisoformat(f"{date}T{time}").replace(tzinfo=UTC))
+    assert expected["sentiment"][HOLDER_STAGES.index("prod")] == prod
+    seen = visit(browser, f"{(site / 'serving.html').as_uri()}?date={date}&time={time}")
+    assert _shown(seen.page) == expected
+    assert seen.clean() == []
+    seen.page.close()
+
+
+def test_the_serving_form_answers_a_moment_typed_into_it(browser: Browser, example_site: tuple[Registry, Path]) -> None:
+    registry, site = example_site
+    seen = visit(browser, (site / "serving.html").as_uri())
+    seen.page.fill("#date", "2026-11-03")
+    seen.page.fill("#time", "19:00:00")
+    seen.page.click("button[type=submit]")
+    assert _shown(seen.page) == _expected(registry, datetime(2026, 11, 3, 19, tzinfo=UTC))
+    assert _shown(seen.page)["sentiment"][HOLDER_STAGES.index("prod")] == "1.4.0"
+    assert seen.page.text_content("#answer-at") == "At 2026-11-03T19:00:00.000Z:"
+    seen.page.close()
+
+
+def test_each_chart_draws_one_point_per_version_that_reports_the_metric(
+    browser: Browser, example_site: tuple[Registry, Path]
+) -> None:
+    registry, site = example_site
+    for name in registry.model_names():
+        seen = visit(browser, (site / "models" / name / "index.html").as_uri())
+        charts = seen.page.eval_on_selector_all(
+            "figure.chart",
+            "figs => figs.map(f => [f.dataset.metric, [...f.querySelectorAll('circle.point')]"
+            ".map(c => { const b = c.getBoundingClientRect(); return [b.x, b.width]; })])",
+        )
+        metrics = {m for r in registry.versions(name) for m in r.scores}
+        assert sorted(metric for metric, _ in charts) == sorted(metrics)
+        for metric, points in charts:
+            assert len(points) == sum(metric in r.scores for r in registry.versions(name)), (name, metric)
+            assert all(width > 0 for _, width in points), (name, metric)
+            xs = [x for x, _ in points]
+            assert xs == sorted(xs) and len(set(xs)) == len(xs), (name, metric)
+        seen.page.close()
+
+
+def test_screenshots_of_the_index_and_a_model_page(
+    browser: Browser, example_site: tuple[Registry, Path], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    _, site = example_site
+    folder = Path(os.environ.get("REGOPS_TEST_ARTIFACTS") or tmp_path_factory.mktemp("screenshots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    for page, name in ((site / "index.html", "index.png"), (site / "models" / "sentiment" / "index.html", "model.png")):
+        seen = visit(browser, page.as_uri())
+        seen.page.screenshot(path=str(folder / name), full_page=True)
+        seen.page.close()
+        assert (folder / name).read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    print(f"site screenshots: {folder}")
+
+
+def test_axe_finds_nothing_serious_on_any_kind_of_page(browser: Browser, example_site: tuple[Registry, Path]) -> None:
+    _, site = example_site
+    pages = ["index.html", "serving.html", "models/sentiment/index.html", "models/sentiment/1.3.1.html"]
+    for relative in pages:
+        seen = visit(browser, (site / relative).as_uri())
+        results = Axe().run(seen.page)
+        serious = [
+            f"{v['id']} ({v['impact']}): {v['help']}: {[n['target'] for n in v['nodes']]}"
+            for v in results.response["violations"]
+            if v["impact"] in ("serious", "critical")
+        ]
+        assert serious == [], relative
+        assert results.response["testEngine"]["name"] == "axe-core"
+        seen.page.close()
+
+
+def test_axe_does_find_what_it_is_there_to_find(browser: Browser, tmp_path: Path) -> None:
+    # The check above can fail: an unlabelled field and an image without alt text are reported here.
+    broken = tmp_path / "broken.html"
+    broken.write_text(
+        '<!doctype html><html lang="en"><head><title>x</title></head>'
+        '<body><main><h1>x</h1><input type="text"><img src="data:,"></main></body></html>',
+        encoding="utf-8",
+    )
+    seen = visit(browser, broken.as_uri())
+    found = {v["id"]: v["impact"] for v in Axe().run(seen.page).response["violations"]}
+    assert found["label"] == "critical"
+    assert found["image-alt"] == "critical"
+    seen.page.close()
+
+
+def test_text_from_files_stays_text_in_the_browser(browser: Browser, tmp_path: Path) -> None:
+    shutil.copytree(DATA / "registry", tmp_path / "registry")
+    hostile_tree(Tree(tmp_path))
+    api.site_build(registry=tmp_path / "registry", out=tmp_path / "site", now=NOW)
+    for page in (tmp_path / "site" / "index.html", tmp_path / "site" / "models" / "sentiment" / "index.html"):
+        seen = visit(browser, page.as_uri())
+        assert seen.page.evaluate("window.pwned") is None
+        assert seen.page.eval_on_selector_all("main img, main script", "found => found.length") == 0
+        assert HOSTILE in (seen.page.text_content("main") or "")
+        assert seen.clean() == []
+        seen.page.close()
