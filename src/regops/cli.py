@@ -334,8 +334,13 @@ def cmd_site_build(args: argparse.Namespace) -> int:
     from regops import api
 
     pages = api.site_build(registry=args.registry, out=args.out)
-    _out(f"{args.out}: {sum(p.suffix == '.html' for p in pages)} pages written; open {Path(args.out) / 'index.html'}")
-    return EXIT_OK
+    count = sum(p.suffix == ".html" for p in pages)
+    index = Path(args.out) / "index.html"
+    return _json_or(
+        args,
+        {"out": args.out, "pages": count, "index": str(index)},
+        lambda r: f"{args.out}: {count} pages written; open {index}",
+    )
 
 
 def cmd_retention_plan(args: argparse.Namespace) -> int:
@@ -801,7 +806,7 @@ def _site_verb(verbs: Any) -> None:
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     b = actions.add_parser("build", help="write the static site (self-contained, works offline)")
     b.add_argument("--out", default="site", metavar="DIR", help="the folder to write it to (default: site/)")
-    _common(b, json=False)
+    _common(b)
     b.set_defaults(func=cmd_site_build)
 
 
