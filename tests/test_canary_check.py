@@ -291,7 +291,7 @@ def test_a_prod_pr_whose_canary_failed_on_main_since_it_opened_fails_its_check(
 ) -> None:
     stage_canary(history_repo, capsys, "{provider: json, path: metrics.json}")
     metrics = history_repo / "metrics.json"
-    metrics.write_text(json.dumps(metrics_document(canary_errors=20)))
+    metrics.write_text(json.dumps(metrics_document(canary_errors=2)))
     commit(history_repo, "metrics")
     with_origin(history_repo, gh)
     assert "pull request: opened #1" in check_and_pr(capsys)

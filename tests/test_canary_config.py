@@ -31,7 +31,7 @@ from tests.test_canary_check import (
 from tests.test_github import REPO, with_origin
 from tests.test_metrics import TOKEN, Local, local_server
 
-PASSING = json.dumps(metrics_document(canary_errors=20)).encode()
+PASSING = json.dumps(metrics_document(canary_errors=2)).encode()
 FAILING = json.dumps(metrics_document(canary_errors=60))
 MODEL_FILE = Path("registry/models/sentiment/model.yaml")
 CONFIG_FILE = Path("registry/regops.yaml")

@@ -49,13 +49,13 @@ from __future__ import annotations
 import math
 import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from functools import lru_cache
 from datetime import datetime, timedelta
+from functools import lru_cache
 from itertools import accumulate
 from statistics import NormalDist
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeVar
 
 from regops.errors import RegopsError
 
@@ -79,6 +79,7 @@ __all__ = [
     "decide",
     "needed",
     "plan",
+    "plans",
     "quantile_bounds",
     "recorded",
     "settings",
@@ -107,6 +108,7 @@ _AMOUNT = re.compile(r"^(-?\d+(?:\.\d+)?)(ms|s|%)?$")
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)%$")
 _PRECEDENCE: tuple[Verdict, ...] = ("fail", "inconclusive", "pending", "pass")
 _NORMAL = NormalDist()
+_T = TypeVar("_T")
 
 
 class CanaryConfigError(RegopsError):
@@ -212,6 +214,7 @@ class Rule:
     max: float | None
     min: float | None
     confidence: float
+    baseline: float | None = None  # what `canary plan` sizes for (see files.Guardrail.baseline)
 
     def __post_init__(self) -> None:
         problem = _rule_problem(self)
@@ -240,6 +243,7 @@ class Rule:
             max=_amount(raw, "max", metric=metric, kind=kind),
             min=_amount(raw, "min", metric=metric, kind=kind),
             confidence=confidence if raw.get("confidence") is None else float(raw["confidence"]),
+            baseline=_relative(raw, "baseline", metric=metric),
         )
 
     @property
@@ -485,9 +489,9 @@ def boundary(t: float, alpha: float, t_opt: float = T_OPT) -> float:
     """u(t): a sum ``S_t`` of ``t`` standardized values stays below u(t) at every ``t`` with probability ≥ 1 - alpha.
 
     The one-sided normal mixture (Howard et al. 2021, §3.2): mixing ``exp(λS - λ²t/2)``
-    over a half-normal λ of precision ρ gives the martingale
-    ``2·sqrt(ρ/(t+ρ))·exp(S²/(2(t+ρ)))·Φ(S/sqrt(t+ρ))``; Ville's inequality bounds its
-    crossing of 1/alpha, whose root in S is found by bisection. ρ makes the bound
+    over a half-normal λ of precision rho gives the martingale
+    ``2·sqrt(rho/(t+rho))·exp(S²/(2(t+rho)))·Φ(S/sqrt(t+rho))``; Ville's inequality bounds its
+    crossing of 1/alpha, whose root in S is found by bisection. rho makes the bound
     tightest at ``t_opt`` (their eq. (3.11)).
     """
     rho = t_opt / (2 * math.log(1 / alpha) + math.log(1 + 2 * math.log(1 / alpha)))
@@ -546,6 +550,22 @@ class SamplePlan:
     hours_twice: float | None
 
 
+def plans(config: Settings, *, traffic_per_hour: float | None = None) -> list[SamplePlan | str]:
+    """Each guardrail's :func:`plan` at its ``baseline`` and the canary's share of ``traffic_per_hour``.
+
+    A guardrail without a ``baseline`` cannot be sized: its entry says what to set.
+    """
+    per_hour = traffic_per_hour or config.traffic_per_hour
+    canary_per_hour = per_hour * config.traffic_percent / 100 if per_hour else None
+    return [
+        plan(rule, baseline=rule.baseline, canary_per_hour=canary_per_hour)
+        if rule.baseline
+        else f"{rule.metric}: no baseline to size for: set `baseline:` on the guardrail (prod's usual rate, "
+        "or for a quantile the share of prod's values between it and the allowance)"
+        for rule in config.rules
+    ]
+
+
 def plan(rule: Rule, *, baseline: float, canary_per_hour: float | None = None, power: float = 0.95) -> SamplePlan:
     """The samples :func:`check` needs for ``rule`` (its first part), at prod's ``baseline``.
 
@@ -567,7 +587,7 @@ def plan(rule: Rule, *, baseline: float, canary_per_hour: float | None = None, p
 
 def _rate_plan(rule: Rule, p: float) -> tuple[str, tuple[tuple[float, float], tuple[float, float]]]:
     """(sd per pair, gap) for a canary equal to prod and for one at twice the allowance, for the rule's first part."""
-    var = lambda r: max(r, 1e-12) * (1 - r)  # noqa: E731
+    var = _variance
     if rule.relative:
         a = rule.max_increase if rule.max_increase is not None else -(rule.max_decrease or 0.0)
         factor, twice = 1 + a, min(max(p * (1 + 2 * a), 0.0), 1.0)
@@ -576,6 +596,10 @@ def _rate_plan(rule: Rule, p: float) -> tuple[str, tuple[tuple[float, float], tu
     limit = rule.max if rule.max is not None else rule.min or 0.0
     twice = min(max(p + 2 * (limit - p), 0.0), 1.0)
     return _parts_tags(rule)[0], ((math.sqrt(var(p)), abs(limit - p)), (math.sqrt(var(twice)), abs(limit - p)))
+
+
+def _variance(rate: float) -> float:
+    return max(rate, 1e-12) * (1 - rate)
 
 
 def _parts_tags(rule: Rule) -> list[str]:
@@ -664,10 +688,18 @@ def _rate_part(rule: Rule, canary: Counts, prod: Counts, part: tuple[str, float,
     gap = canary.rate - limit
     low, high = gap - radius, gap + radius
     verdict = _judge(low > 0, high <= 0) if higher_is_worse else _judge(high < 0, low >= 0)
-    shift = (lambda d: d / prod.rate + factor - 1) if factor else (lambda d: d + limit)
-    shown = (shift(low), shift(high)) if prod.rate > 0 or not factor else (None, None)
+    shown = _excess(low, high, factor=factor, limit=limit, prod=prod.rate)
     detail = _rate_detail(rule, shown, tag=tag, relative=bool(factor))
     return _Part(verdict, tag, limit, shown[0], shown[1], detail, sd=sd, gap=abs(gap))
+
+
+def _excess(low: float, high: float, *, factor: float, limit: float, prod: float) -> tuple[float | None, float | None]:
+    """Bounds of ``canary - limit`` as shown: the canary's excess over prod (relative), or its rate (absolute)."""
+    if not factor:
+        return low + limit, high + limit
+    if prod <= 0:
+        return None, None
+    return low / prod + factor - 1, high / prod + factor - 1
 
 
 def _bernoulli_variance(counts: Counts) -> float:
@@ -679,8 +711,7 @@ def _bernoulli_variance(counts: Counts) -> float:
 def _rate_detail(rule: Rule, shown: tuple[float | None, float | None], *, tag: str, relative: bool) -> str:
     low, high = shown
     if relative:
-        sign = lambda v: "n/a" if v is None else f"{v * 100:+.3g}%"  # noqa: E731
-        return f"{_show_fraction(rule.confidence)} bounds of the excess over prod: {sign(low)} to {sign(high)}"
+        return f"{_show_fraction(rule.confidence)} bounds of the excess over prod: {_signed(low)} to {_signed(high)}"
     return f"{_show_fraction(rule.confidence)} bounds: {show('rate', low)} to {show('rate', high)}"
 
 
@@ -690,7 +721,9 @@ def _rate_detail(rule: Rule, shown: tuple[float | None, float | None], *, tag: s
 def _check_quantile(rule: Rule, canary: Distribution, prod: Distribution, *, min_requests: int) -> MetricResult:
     n_c, n_p = canary.total, prod.total
 
-    def result(verdict: Verdict, c: float | None, p: float | None, reason: str, part: _Part | None = None) -> MetricResult:
+    def result(
+        verdict: Verdict, c: float | None, p: float | None, reason: str, part: _Part | None = None
+    ) -> MetricResult:
         limit = part.limit if part else None
         return MetricResult(rule.metric, rule.kind, verdict, c, p, limit, n_c, n_p, None, reason, **_bounds(part))
 
@@ -790,7 +823,7 @@ def _shortfall(rule: Rule, n_canary: int, n_prod: int, *, min_requests: int) -> 
 
 def _deciding(parts: list[_Part]) -> _Part:
     """A rule fails if any part fails and passes only if every part passes; else the first undecided part."""
-    return next((p for v in ("fail", "pending", "pass") for p in parts if p.verdict == v))
+    return next(p for v in ("fail", "pending", "pass") for p in parts if p.verdict == v)
 
 
 def _reason(rule: Rule, part: _Part, canary: float, prod: float) -> str:
@@ -809,6 +842,10 @@ def _reason(rule: Rule, part: _Part, canary: float, prod: float) -> str:
     return f"{rule.metric}{label} {shown} ({numbers}; {part.detail})"
 
 
+def _signed(fraction: float | None) -> str:
+    return "n/a" if fraction is None else f"{fraction * 100:+.3g}%"
+
+
 def _still_needed(rule: Rule, part: _Part) -> str:
     """``: about 412000 requests per arm at these rates`` (rates: from the current estimates)."""
     if not part.sd:
@@ -819,9 +856,7 @@ def _still_needed(rule: Rule, part: _Part) -> str:
 
 def _bound(rule: Rule, part: _Part, *, upper: bool) -> str:
     value = part.high if upper else part.low
-    if value is None:
-        return "n/a"
-    return f"{value * 100:+.3g}%" if part.tag not in ("max", "min") else show(rule.kind, value)
+    return _signed(value) if part.tag not in ("max", "min") else show(rule.kind, value)
 
 
 def show(kind: str, value: float | None) -> str:
@@ -912,11 +947,15 @@ def settings(defaults: Mapping[str, Any], override: Mapping[str, Any] | None) ->
         allowed_token_envs=tuple(defaults.get("allowed_token_envs") or ()),
         guardrails=guardrails,
         rules=tuple(Rule.from_config(raw, confidence=confidence) for raw in guardrails),
-        max_requests=None if merged.get("max_requests") is None else int(merged["max_requests"]),
-        max_duration=None if merged.get("max_duration_minutes") is None else timedelta(minutes=merged["max_duration_minutes"]),
+        max_requests=_optional(merged, "max_requests", int),
+        max_duration=_optional(merged, "max_duration_minutes", lambda m: timedelta(minutes=m)),
         traffic_percent=float(merged.get("traffic_percent", 5.0)),
-        traffic_per_hour=None if merged.get("traffic_per_hour") is None else float(merged["traffic_per_hour"]),
+        traffic_per_hour=_optional(merged, "traffic_per_hour", float),
     )
+
+
+def _optional(merged: Mapping[str, Any], key: str, convert: Callable[[Any], _T]) -> _T | None:
+    return None if merged.get(key) is None else convert(merged[key])
 
 
 # The verdict each word of ``canary.result`` records (aborted records none).
