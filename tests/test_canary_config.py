@@ -228,7 +228,7 @@ def test_the_pr_step_reads_no_metrics_and_opens_the_pull_request_the_recorded_ve
     assert yaml.safe_load(git(origin, "show", f"main:{VERSION_FILE}"))["canary"]["result"] == "passed"
     pull = gh.client().get_repo(REPO).get_pull(1)
     assert pull.title == f"Promote {REF} to prod: canary passed"
-    assert "| error_rate | rate | pass | 0.10% | 0.10% |" in pull.body, pull.body
+    assert "| error_rate | rate | pass | 0.01% | 0.10% |" in pull.body, pull.body
 
 
 def test_the_pr_step_opens_nothing_for_a_pending_canary(
