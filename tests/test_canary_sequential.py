@@ -11,12 +11,15 @@ allowance, and a canary equal to prod passing in ≥ 95 % of runs within the sam
 from __future__ import annotations
 
 import math
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from regops.canary import Counts, Distribution, Rule, Verdict, boundary, check, plan
+from regops.cli import main
 
 RUNS, LOOKS, STEP = 2000, 100, 5000
 ALPHA = 0.05
@@ -169,3 +172,43 @@ def test_latency_canary_equal_to_prod_passes_in_95_percent_of_runs_within_the_pl
     outcomes = latency_canaries(1.0, seed=6)
     assert share(outcomes, "pass", within=predicted // STEP) >= 0.95
     assert share(outcomes, "fail") <= ALPHA
+
+
+# --- regops canary plan ------------------------------------------------------
+
+
+@pytest.fixture
+def example(tmp_path: Path) -> Path:
+    root = Path(__file__).resolve().parents[1]
+    for folder in ("registry", "examples", "schemas"):
+        shutil.copytree(root / folder, tmp_path / folder)
+    return tmp_path / "registry"
+
+
+def test_canary_plan_prints_the_planned_requests_and_hours_for_each_guardrail_with_a_baseline(
+    example: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = example / "regops.yaml"
+    config.write_text(
+        config.read_text().replace("      max_increase: 10%\n", "      max_increase: 10%\n      baseline: 0.4%\n")
+    )
+    before = {p: p.read_bytes() for p in example.rglob("*.yaml")}
+    assert main(["canary", "plan", "sentiment", "--registry", str(example), "--traffic-per-hour", "200000"]) == 0
+    out = capsys.readouterr().out
+    expected = plan(rule("rate", max_increase="10%"), baseline=0.004, canary_per_hour=200_000 * 0.05)
+    assert f"{expected.pass_equal:,} requests per arm, {expected.hours_equal:.3g} h" in out, out
+    assert f"{expected.fail_twice:,} requests per arm" in out
+    assert 1_000_000 < expected.pass_equal < 1_500_000  # 0.4 %, +10 %: over a million requests per arm
+    assert "latency_p99: no baseline to size for: set `baseline:` on the guardrail" in out
+    assert {p: p.read_bytes() for p in example.rglob("*.yaml")} == before  # planning changes nothing
+
+
+def test_an_undecided_canary_at_max_requests_is_inconclusive_and_says_how_many_requests_a_decision_needs() -> None:
+    r = rule("rate", max_increase="10%")
+    canary, prod = Counts(2_020, 500_000), Counts(2_000, 500_000)
+    assert check(r, canary, prod, min_requests=1000, max_requests=1_000_000).verdict == "pending"
+    capped = check(r, canary, prod, min_requests=1000, max_requests=500_000)
+    assert capped.verdict == "inconclusive"
+    assert capped.reason.startswith("no decision within max_requests 500000: my_rate not yet shown within +10% of prod")
+    assert "requests per arm at these rates" in capped.reason
+    assert capped.lower is not None and capped.upper is not None and capped.lower < 0.1 < capped.upper
