@@ -4,44 +4,31 @@ Pure: observations in, a verdict with its numbers out. Reading the metrics is
 ``adapters/metrics.py``; writing the result and opening pull requests is ``flows/canary.py``.
 
 A guardrail (:class:`Rule`) is checked on one metric (:func:`check`), and the
-metrics' results make one :class:`Decision` (:func:`decide`). Every test asks
-"is the canary *worse than allowed*?" and fails only on evidence at the configured
-``confidence`` (alpha = 1 - confidence): too little evidence is a pass, never a fail,
-so a noisy metric cannot block a release on its own.
+metrics' results make one :class:`Decision` (:func:`decide`). Each guardrail has three
+outcomes, each on evidence at the configured ``confidence`` (alpha = 1 - confidence):
+``fail`` when the canary is shown worse than the allowance, ``pass`` only when it is shown
+within it (non-inferiority), else ``pending`` — and ``inconclusive`` once ``max_requests``
+or ``max_duration`` pass without a decision.
 
-Rates (:class:`Counts`), a one-sided Wald z test with unpooled variance:
+The bounds are anytime-valid confidence sequences (:func:`boundary`: the one-sided
+normal-mixture boundary of Howard et al. 2021, with the observed variance as in
+Waudby-Smith et al. 2024), so a job that checks every 15 minutes keeps P(false fail)
+and P(false pass) each ≤ alpha over the whole canary, not per look.
 
-* ``max_increase = a`` (higher is worse): H0 p_c ≤ (1+a)·p_p against H1 p_c > (1+a)·p_p,
-  z = (p̂_c - (1+a)·p̂_p) / sqrt(p̂_c(1-p̂_c)/n_c + (1+a)²·p̂_p(1-p̂_p)/n_p);
-* ``max = m``: H1 p_c > m, z = (p̂_c - m) / sqrt(m(1-m)/n_c) (the variance under H0);
-* ``max_decrease = a`` and ``min = m`` (higher is better): the mirror images, against
-  (1-a)·p_p and m.
+Rates (:class:`Counts`): a confidence sequence for ``p_c - f·p_p`` (``max_increase = a``:
+f = 1+a; ``max_decrease``: f = 1-a) or ``p_c - m`` (``max``/``min``), with each arm's
+Bernoulli variance (half a pseudo-count: no errors is not certainty) at t = min(n_c, n_p).
+Recorded as bounds of the canary's excess over prod (relative) or of its rate (absolute).
 
-The p-value is the upper normal tail of z; the rule fails iff p < alpha. A zero variance
-(no errors on either side, or a bound of 0 or 1) makes the test exact: it fails iff
-the canary is on the wrong side of the limit at all.
+Quantiles (:class:`Distribution`: Prometheus histogram buckets or raw samples): the
+quantile confidence sequences of Howard & Ramdas 2022 (:func:`quantile_bounds`): the
+boundary on the count of values below the quantile bounds its rank at every n, and a rank
+becomes a value by linear interpolation within its bucket, as ``histogram_quantile`` does.
+Relative rules compare the canary's bounds with prod's, each at alpha/2 (Bonferroni).
 
-Quantiles (:class:`Distribution`: Prometheus histogram buckets or raw samples) are
-compared by distribution-free confidence bounds from order statistics: of n values,
-the rank of the q-quantile lies within n·q ± z·sqrt(n·q(1-q)) (the normal approximation
-of the binomial count of values below it), and a rank becomes a value by linear
-interpolation within its bucket, as Prometheus' ``histogram_quantile`` does.
-
-* ``max_increase = a`` (higher is worse, e.g. latency): fails iff the canary's lower
-  bound exceeds prod's upper bound plus a, each bound one-sided at alpha/2 (Bonferroni:
-  together the two hold with confidence ≥ 1 - alpha);
-* ``max = m``: fails iff the canary's lower bound (one-sided at alpha) exceeds m;
-* ``max_decrease = a`` and ``min = m`` (higher is better, e.g. a business score): the
-  mirror images with the canary's upper bound.
-
-The reported numbers are point estimates (p̂, or the interpolated quantile) and the
-limit at those estimates (e.g. (1+a)·p̂_p); the reason names the bounds that decided.
-A rule with several parts fails if any part fails.
-
-A metric with fewer than ``min_requests`` values on an arm it needs is ``pending``.
-Each check is a fixed-sample test: a job that checks every few minutes and stops at
-the first fail peeks, which raises the false-fail rate above alpha; ``min_duration`` and
-``min_requests`` keep the early, noisiest looks from deciding.
+A rule with several parts fails if any part fails and passes only if all pass. A metric
+with fewer than ``min_requests`` values on an arm it needs is ``pending``. :func:`plan`
+says how many requests a decision needs (``regops canary plan``).
 """
 
 from __future__ import annotations
