@@ -455,14 +455,14 @@ def test_twice_the_latency_quantile_fails(
     sigma: float, q: float, tail_values: int, share: int, confidence: float
 ) -> None:
     # Evenly spread quantiles of a lognormal stand in for samples, so luck plays no part. "Enough data":
-    # >= 20 values beyond the quantile and >= 300 in all, which narrows the quantiles' log-scale
-    # 99% intervals below log(2 / 1.1) for a spread (sigma) up to 1.
+    # >= 200 values beyond the quantile and >= 3000 in all, which narrows the quantiles' log-scale
+    # anytime-valid 99% intervals below log(2 / 1.1) for a spread (sigma) up to 1.
     def values(n: int, scale: float) -> Distribution:
         return Distribution.from_samples(
             [scale * math.exp(sigma * NormalDist().inv_cdf((i + 0.5) / n)) for i in range(n)]
         )
 
-    n = max(math.ceil(tail_values / (1 - q)), 300)
+    n = max(math.ceil(tail_values / (1 - q)), 3000)
     slow = check(
         rule("latency", quantile=q, max_increase="10%", confidence=confidence),
         values(n, 0.2),
