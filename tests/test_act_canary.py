@@ -89,7 +89,8 @@ def test_a_healthy_canary_is_recorded_and_opens_the_prod_pr_which_still_needs_an
     rate = next(m for m in canary["report"] if m["metric"] == "error_rate")
     assert rate["verdict"] == "pass"
     assert rate["n_canary"] == pytest.approx(6_000, rel=0.01) and rate["n_prod"] == pytest.approx(114_000, rel=0.01)
-    assert rate["canary"] == pytest.approx(0.005, rel=0.01)
+    assert rate["canary"] == pytest.approx(0.0005, rel=0.01)
+    assert rate["upper"] <= 0.10 and rate["method"].startswith("normal-mixture") and rate["looks"] == 1
 
     pull = the_pull(github)
     assert (pull.title, pull.head.ref, pull.user.login) == (
@@ -98,7 +99,7 @@ def test_a_healthy_canary_is_recorded_and_opens_the_prod_pr_which_still_needs_an
         APP,
     )
     assert pull.body.startswith(f"### Canary: `{REF}` (canary) vs prod `1.0.0`: pass"), pull.body
-    assert "| error_rate | rate | pass | 0.50% | 0.50% |" in pull.body
+    assert "| error_rate | rate | pass | 0.05% | 0.50% |" in pull.body
     branch_file = yaml.safe_load(act.origin.show(pull.head.ref, str(VERSION_FILE)))
     step = branch_file["transitions"][-1]
     assert (step["from"], step["to"], step["by"]) == ("staging", "prod", "alice"), "the person who staged it"

@@ -181,7 +181,7 @@ def test_the_canary_refuses_a_branch_it_did_not_make_and_opens_its_pull_request_
     history_repo: Path, gh: GitHubFixture, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     stage_canary(history_repo, capsys, "{provider: json, path: metrics.json}")
-    (history_repo / "metrics.json").write_text(json.dumps(metrics_document(canary_errors=20)))
+    (history_repo / "metrics.json").write_text(json.dumps(metrics_document(canary_errors=2)))
     commit(history_repo, "metrics")
     origin = with_origin(history_repo, gh)
     branch = "regops/canary-sentiment-1.1.0-prod"

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from regops.canary import (
+    METHOD,
     CanaryConfigError,
     Counts,
     Decision,
@@ -22,8 +23,10 @@ from regops.canary import (
     MetricResult,
     Rule,
     Verdict,
+    boundary,
     check,
     decide,
+    quantile_bounds,
     unavailable,
 )
 from regops.errors import RegopsError
@@ -118,66 +121,66 @@ def test_observations_of_the_wrong_kind_are_a_config_error() -> None:
 # --- rates ---------------------------------------------------------------------
 
 
-def test_rate_increase_by_hand() -> None:
-    # p_c = 30/1000 = 0.03, p_p = 200/10000 = 0.02, limit 1.1 * 0.02 = 0.022
-    # se = sqrt(0.03*0.97/1000 + 1.21*0.02*0.98/10000) = sqrt(2.91e-5 + 2.3716e-6) = 0.0056100
-    # z = (0.03 - 0.022) / 0.0056100 = 1.42602, p = 1 - Phi(1.42602) = 0.07693
+def rate_radius(canary: Counts, prod: Counts, *, factor: float, alpha: float = 0.05) -> float:
+    """The confidence sequence's half-width by hand: each arm's variance with half a pseudo-count, t = min(n)."""
+    pc, pp = (canary.errors + 0.5) / (canary.requests + 1), (prod.errors + 0.5) / (prod.requests + 1)
+    variance = pc * (1 - pc) / canary.requests + factor**2 * pp * (1 - pp) / prod.requests
+    t = min(canary.requests, prod.requests) if factor else canary.requests
+    return math.sqrt(variance * t) * boundary(t, alpha) / t
+
+
+def test_rate_increase_by_hand_is_pending_until_the_bounds_leave_the_allowance() -> None:
+    # p_c = 0.03, p_p = 0.02, limit 1.1 * 0.02 = 0.022: the gap 0.008 is within the bounds' half-width.
     canary, prod = Counts(30, 1000), Counts(200, 10_000)
+    radius = rate_radius(canary, prod, factor=1.1)
+    undecided = check(rule(max_increase="10%"), canary, prod, min_requests=1000)
+    assert radius > 0.008 and undecided.verdict == "pending"
+    assert (undecided.canary, undecided.prod, undecided.limit) == (0.03, 0.02, pytest.approx(0.022))
+    assert undecided.lower == pytest.approx((0.008 - radius) / 0.02 + 0.1)
+    assert undecided.upper == pytest.approx((0.008 + radius) / 0.02 + 0.1)
+    assert undecided.method == METHOD and undecided.p_value is None
+    # Ten times the data at the same rates: shown worse.
+    canary, prod = Counts(3000, 100_000), Counts(20_000, 1_000_000)
+    failed = check(rule(max_increase="10%"), canary, prod, min_requests=1000)
+    low = (0.008 - rate_radius(canary, prod, factor=1.1)) / 0.02 + 0.1
+    assert failed.verdict == "fail" and failed.lower == pytest.approx(low)
+    assert failed.reason.startswith(f"my_rate worse than +10% of prod: lower bound +{low * 100:.3g}% (3.00% vs prod")
+
+
+def test_rate_within_the_allowance_passes_and_says_by_how_much() -> None:
+    canary, prod = Counts(1800, 100_000), Counts(20_000, 1_000_000)  # 1.8% vs 2.0%
     held = check(rule(max_increase="10%"), canary, prod, min_requests=1000)
-    assert held.verdict == "pass"
-    assert (held.canary, held.prod, held.n_canary, held.n_prod) == (0.03, 0.02, 1000, 10_000)
-    assert held.limit == pytest.approx(0.022)
-    assert held.p_value == pytest.approx(0.07693, abs=1e-5)
-    assert held.reason == "my_rate 3.00% vs prod 2.00% (limit 2.20%, +10%): holds, p=0.077 >= 0.05"
-    # The same evidence is enough at 90% confidence.
-    failed = check(rule(max_increase="10%", confidence=0.9), canary, prod, min_requests=1000)
-    assert failed.verdict == "fail"
-    assert failed.reason == "my_rate 3.00% vs prod 2.00% (limit 2.20%, +10%): worse, p=0.077 < 0.1"
+    high = (0.018 - 0.022 + rate_radius(canary, prod, factor=1.1)) / 0.02 + 0.1
+    assert held.verdict == "pass" and held.upper == pytest.approx(high) and high <= 0.1
+    assert held.headline() == f"my_rate within +10% of prod: upper bound {high * 100:+.3g}%"
 
 
-def test_rate_absolute_max_by_hand_uses_the_variance_at_the_limit() -> None:
-    # z = (0.03 - 0.02) / sqrt(0.02*0.98/1000) = 0.01 / 0.0044272 = 2.25877, p = 0.011948
-    failed = check(rule(max="2%"), Counts(30, 1000), Counts(0, 5), min_requests=1000)
-    assert failed.verdict == "fail"  # prod's 5 requests do not matter to an absolute rule
-    assert failed.p_value == pytest.approx(upper_tail(0.01 / math.sqrt(0.02 * 0.98 / 1000)))
-    assert failed.p_value == pytest.approx(0.011948, abs=1e-6)
-    assert (failed.limit, failed.n_prod) == (0.02, 5)
-    assert failed.reason == "my_rate 3.00% vs prod 0.00% (limit 2.00%, max): worse, p=0.012 < 0.05"
+def test_rate_absolute_and_higher_is_better_rules_by_hand() -> None:
+    # max 2%: 3% in 1000 requests; prod's 5 requests do not matter to an absolute rule.
+    canary = Counts(30, 1000)
+    radius = rate_radius(canary, Counts(0, 5), factor=0.0)
+    result = check(rule(max="2%"), canary, Counts(0, 5), min_requests=1000)
+    assert (result.lower, result.upper) == (pytest.approx(0.03 - radius), pytest.approx(0.03 + radius))
+    assert result.verdict == ("fail" if 0.03 - radius > 0.02 else "pending")
+    # A conversion rate held up (min 10%): 8% of 100,000 is shown below it; 12% shown above it.
+    assert check(rule(min="10%"), Counts(8000, 100_000), Counts(0, 1), min_requests=100).verdict == "fail"
+    assert check(rule(min="10%"), Counts(12_000, 100_000), Counts(0, 1), min_requests=100).verdict == "pass"
+    assert (
+        check(rule(max_decrease="5%"), Counts(9000, 100_000), Counts(100_000, 1_000_000), min_requests=100).verdict
+        == "fail"
+    )
 
 
-def test_rate_where_higher_is_better_by_hand() -> None:
-    # A conversion rate: min 10%: z = (0.1 - 0.08) / sqrt(0.1*0.9/1000) = 2.10819, p = 0.017507
-    low = check(rule(min="10%"), Counts(80, 1000), Counts(1000, 10_000), min_requests=100)
-    assert (low.verdict, low.limit) == ("fail", 0.1)
-    assert low.p_value == pytest.approx(0.017507, abs=1e-6)
-    # max_decrease 5%: limit 0.95 * 0.1 = 0.095; se = sqrt(0.09*0.91/1000 + 0.9025*0.1*0.9/10000) = 0.0094880
-    # z = (0.095 - 0.09) / 0.0094880 = 0.52698, p = 0.29910
-    near = check(rule(max_decrease="5%"), Counts(90, 1000), Counts(1000, 10_000), min_requests=100)
-    assert near.verdict == "pass"
-    assert near.limit == pytest.approx(0.095)
-    assert near.p_value == pytest.approx(0.29910, abs=1e-5)
-    assert near.reason == "my_rate 9.00% vs prod 10.00% (limit 9.50%, -5%): holds, p=0.3 >= 0.05"
-
-
-def test_rate_without_variance_is_exact_and_never_divides_by_zero() -> None:
-    clean = check(rule(max_increase="0%", max="0%"), Counts(0, 5000), Counts(0, 5000), min_requests=1000)
-    assert (clean.verdict, clean.p_value) == ("pass", 1.0)
-    one_error = check(rule(max="0%"), Counts(1, 5000), Counts(0, 5000), min_requests=1000)
-    assert (one_error.verdict, one_error.p_value) == ("fail", 0.0)
-    all_failing = check(rule(max_increase="10%"), Counts(5000, 5000), Counts(0, 5000), min_requests=1000)
-    assert (all_failing.verdict, all_failing.p_value) == ("fail", 0.0)
-    assert check(rule(min="100%"), Counts(5000, 5000), Counts(0, 1), min_requests=1000).verdict == "pass"
-
-
-def test_rate_with_several_rules_fails_if_any_fails_and_says_which() -> None:
+def test_no_errors_is_not_certainty_and_several_rules_pass_only_when_all_pass() -> None:
+    # Zero errors on both sides: the pseudo-count keeps the bounds open at 5000 requests.
+    assert check(rule(max_increase="10%"), Counts(0, 5000), Counts(0, 5000), min_requests=1000).verdict == "pending"
+    assert check(rule(max_increase="10%"), Counts(5000, 5000), Counts(0, 5000), min_requests=1000).verdict == "fail"
     strict = rule(max_increase="50%", max="1%")
-    # 1.5% vs prod 1.2%: within +50% (limit 1.8%) but over the absolute 1%.
-    failed = check(strict, Counts(150, 10_000), Counts(1200, 100_000), min_requests=1000)
-    assert failed.verdict == "fail"
-    assert failed.limit == 0.01
-    assert failed.reason.startswith("my_rate 1.50% vs prod 1.20% (limit 1.00%, max): worse, p<0.0001 < 0.05")
-    held = check(strict, Counts(90, 10_000), Counts(1200, 100_000), min_requests=1000)
-    assert held.verdict == "pass"
+    # 1.5% vs prod 1.2%: within +50% perhaps, but shown over the absolute 1%.
+    failed = check(strict, Counts(1500, 100_000), Counts(12_000, 1_000_000), min_requests=1000)
+    assert (failed.verdict, failed.limit) == ("fail", 0.01)
+    assert failed.reason.startswith("my_rate worse than max 1.00%: lower bound")
+    assert check(strict, Counts(500, 100_000), Counts(12_000, 1_000_000), min_requests=1000).verdict == "pass"
 
 
 def test_inconsistent_counts_are_inconclusive_never_a_pass() -> None:
@@ -208,64 +211,30 @@ def test_quantiles_interpolate_within_buckets_like_histogram_quantile() -> None:
     assert Distribution((0.1, 0.2, math.inf), (0, 10, 10)).value_at_rank(0) == 0.1  # empty buckets skipped
 
 
-def test_latency_increase_by_hand_compares_confidence_bounds() -> None:
-    # alpha/2 = 0.025 per side: z = 1.959964, sd = sqrt(1000*0.9*0.1) = 9.486833, half = 18.5938 ranks.
-    # canary lower: rank 881.406 in (0.4, 0.8]: 0.4 + 0.4*181.406/300 = 0.641875
-    # prod upper:   rank 918.594 in (0.2, 0.4]: 0.2 + 0.2*118.594/160 = 0.348243; +10% = 0.383067
+def test_latency_bounds_by_hand_are_the_quantile_confidence_sequence() -> None:
+    # Rank half-width at n = 1000, q = 0.9, alpha/2 per arm: sqrt(0.9*0.1*1000) * u(1000) / sqrt(1000).
+    half = math.sqrt(0.9 * 0.1) * boundary(1000, 0.025)
+    low, high = quantile_bounds(SLOW, 0.9, alpha=0.025)
+    assert low == pytest.approx(SLOW.value_at_rank(900 - half))
+    assert high == (math.inf if 900 + half > 1000 else pytest.approx(SLOW.value_at_rank(900 + half)))
     slow = rule("latency", quantile=0.9, max_increase="10%")
     failed = check(slow, SLOW, PROD, min_requests=500)
-    assert failed.verdict == "fail"
-    assert failed.canary == pytest.approx(0.4 + 0.4 * 200 / 300)
-    assert failed.prod == pytest.approx(0.325)
-    assert failed.limit == pytest.approx(1.1 * 0.325)  # the limit at prod's estimate
-    assert (failed.n_canary, failed.n_prod, failed.p_value) == (1000, 1000, None)
-    assert SLOW.quantile_bound(0.9, alpha=0.025, upper=False) == pytest.approx(0.641875, abs=1e-6)
-    assert PROD.quantile_bound(0.9, alpha=0.025, upper=True) == pytest.approx(0.348243, abs=1e-6)
-    assert failed.reason == (
-        "my_latency p90 667ms vs prod 325ms (limit 358ms, +10%): worse, "
-        "95% bounds: canary >= 642ms, prod <= 348ms: 642ms > 348ms +10% = 383ms"
-    )
-    assert check(slow, PROD, PROD, min_requests=500).verdict == "pass"
-
-
-def test_latency_absolute_max_uses_the_one_sided_bound() -> None:
-    # alpha = 0.05: z = 1.644854, half = 15.6045: rank 884.395 -> 0.4 + 0.4*184.395/300 = 0.645861
-    held = check(rule("latency", quantile=0.9, max="700ms"), SLOW, PROD, min_requests=500)
-    assert (held.verdict, held.limit) == ("pass", 0.7)
-    assert (
-        held.reason
-        == "my_latency p90 667ms vs prod 325ms (limit 700ms, max): holds, 95% bound: canary >= 646ms <= 700ms"
-    )
-    assert check(rule("latency", quantile=0.9, max="600ms"), SLOW, PROD, min_requests=500).verdict == "fail"
+    p_high = quantile_bounds(PROD, 0.9, alpha=0.025)[1]
+    assert (failed.verdict == "fail") == (low > 1.1 * p_high)
+    assert failed.limit == pytest.approx(1.1 * 0.325) and failed.p_value is None
+    assert check(slow, PROD, PROD, min_requests=500).verdict == "pending"  # 1000 values cannot show +10%
+    big = Distribution(BOUNDS, tuple(c * 1000 for c in PROD.cumulative))
+    assert check(rule("latency", quantile=0.9, max_increase="50%"), big, big, min_requests=500).verdict == "pass"
 
 
 def test_gauge_where_higher_is_better_fails_on_the_canarys_upper_bound() -> None:
-    prod = Distribution.from_samples([0.80 + 0.001 * i for i in range(200)])  # scores 0.80 .. 0.999
-    worse = Distribution.from_samples([0.60 + 0.001 * i for i in range(200)])
+    prod = Distribution.from_samples([0.80 + 0.0001 * i for i in range(2000)])
+    worse = Distribution.from_samples([0.60 + 0.0001 * i for i in range(2000)])
     assert check(rule("gauge", max_decrease="5%"), worse, prod, min_requests=100).verdict == "fail"
-    assert check(rule("gauge", max_decrease="5%"), prod, prod, min_requests=100).verdict == "pass"
     floor = check(rule("gauge", min=0.75), worse, prod, min_requests=100)
     assert (floor.verdict, floor.limit) == ("fail", 0.75)
-    # The median of 200 values is the 100th, 0.699 (no averaging, as histogram_quantile); the upper
-    # bound at alpha = 0.05 is rank 100 + 1.644854*sqrt(50) = 111.631: 0.710 + 0.001*0.631 = 0.7106.
-    assert (
-        floor.reason == "my_gauge p50 0.699 vs prod 0.899 (limit 0.75, min): worse, 95% bound: canary <= 0.7106 < 0.75"
-    )
+    assert floor.reason.startswith("my_gauge p50 worse than min 0.75: upper bound")
     assert check(rule("gauge", min=0.65), worse, prod, min_requests=100).verdict == "pass"
-    # Below zero, an allowance still widens the limit away from prod: -5% of -1.0 is -1.05, not -0.95.
-    losses = Distribution.from_samples([-1.0] * 100)
-    assert (
-        check(
-            rule("gauge", max_decrease="5%"), Distribution.from_samples([-1.02] * 100), losses, min_requests=100
-        ).verdict
-        == "pass"
-    )
-    assert (
-        check(
-            rule("gauge", max_decrease="5%"), Distribution.from_samples([-1.2] * 100), losses, min_requests=100
-        ).verdict
-        == "fail"
-    )
 
 
 def test_malformed_buckets_are_inconclusive() -> None:
@@ -351,12 +320,16 @@ def test_as_record_is_compact_and_yaml_safe() -> None:
         "canary": 0.0091,
         "prod": 0.003,
         "limit": 0.0033,  # 1.1 * 0.003 = 0.0033000000000000004 before rounding
-        "p_value": pytest.approx(1.056e-09, rel=1e-3),
+        "lower": float(f"{failed.lower:.4g}"),
+        "upper": float(f"{failed.upper:.4g}"),
         "n_canary": 10_000,
         "n_prod": 100_000,
         "reason": failed.reason,
+        "method": METHOD,
+        "looks": 1,
     }
-    assert failed.reason == "my_rate 0.91% vs prod 0.30% (limit 0.33%, +10%): worse, p<0.0001 < 0.05"
+    assert failed.lower is not None and failed.lower > 0.1
+    assert failed.reason.startswith("my_rate worse than +10% of prod: lower bound +")
     assert yaml.safe_load(yaml.safe_dump(record)) == record
     assert json.loads(json.dumps(record, allow_nan=False)) == record
     pending = check(rule("latency", max=1), Distribution.from_samples([]), PROD, min_requests=1).as_record()
@@ -463,9 +436,9 @@ def test_identical_latencies_fail_at_most_at_the_configured_rate(
 
 
 @settings(PROPERTY, max_examples=40)
-@given(p=st.floats(0.001, 0.1), expected_errors=st.integers(20, 500), share=st.integers(1, 20), confidence=CONFIDENCE)
+@given(p=st.floats(0.001, 0.1), expected_errors=st.integers(150, 1000), share=st.integers(1, 20), confidence=CONFIDENCE)
 def test_three_times_the_error_rate_fails(p: float, expected_errors: int, share: int, confidence: float) -> None:
-    n = max(int(expected_errors / p), 100)  # "enough data": >= 20 errors expected on the canary at prod's rate
+    n = max(int(expected_errors / p), 100)  # "enough data": >= 150 errors expected at prod's rate (every look valid)
     canary, prod = Counts(round(3 * p * n), n), Counts(round(p * n * share), n * share)
     assert check(rule(max_increase="10%", confidence=confidence), canary, prod, min_requests=100).verdict == "fail"
 
@@ -474,7 +447,7 @@ def test_three_times_the_error_rate_fails(p: float, expected_errors: int, share:
 @given(
     sigma=st.floats(0.1, 1.0),
     q=st.sampled_from([0.5, 0.9, 0.99]),
-    tail_values=st.integers(20, 100),
+    tail_values=st.integers(200, 400),
     share=st.integers(1, 5),
     confidence=CONFIDENCE,
 )
@@ -482,14 +455,14 @@ def test_twice_the_latency_quantile_fails(
     sigma: float, q: float, tail_values: int, share: int, confidence: float
 ) -> None:
     # Evenly spread quantiles of a lognormal stand in for samples, so luck plays no part. "Enough data":
-    # >= 20 values beyond the quantile and >= 300 in all, which narrows the quantiles' log-scale
-    # 99% intervals below log(2 / 1.1) for a spread (sigma) up to 1.
+    # >= 200 values beyond the quantile and >= 3000 in all, which narrows the quantiles' log-scale
+    # anytime-valid 99% intervals below log(2 / 1.1) for a spread (sigma) up to 1.
     def values(n: int, scale: float) -> Distribution:
         return Distribution.from_samples(
             [scale * math.exp(sigma * NormalDist().inv_cdf((i + 0.5) / n)) for i in range(n)]
         )
 
-    n = max(math.ceil(tail_values / (1 - q)), 300)
+    n = max(math.ceil(tail_values / (1 - q)), 3000)
     slow = check(
         rule("latency", quantile=q, max_increase="10%", confidence=confidence),
         values(n, 0.2),
@@ -552,8 +525,8 @@ def test_more_latency_data_never_turns_a_fail_into_a_pass(
         return Distribution(FEW_BOUNDS, tuple(float(c) for c in running[1:]))
 
     guard = rule("latency", quantile=q, confidence=confidence, **fields)
-    assume(check(guard, scaled(canary, 1), scaled(prod, 1), min_requests=100).verdict == "fail")
-    assert check(guard, scaled(canary, k), scaled(prod, k), min_requests=100).verdict == "fail"
+    assume(check(guard, scaled(canary, 20), scaled(prod, 20), min_requests=100).verdict == "fail")
+    assert check(guard, scaled(canary, 20 * k), scaled(prod, 20 * k), min_requests=100).verdict == "fail"
 
 
 def test_the_simulators_draw_from_the_distribution_they_are_given() -> None:

@@ -33,7 +33,7 @@ NOW = END.strftime("%Y-%m-%dT%H:%M:%SZ")
 LATENCY_PROD = {0.1: 108_000, 0.25: 113_500}  # p99 between 0.1 and 0.25 s
 HEALTHY = (
     Arm("1.0.0", requests=114_000, errors=570, latency=LATENCY_PROD),
-    Arm("1.1.0", requests=6_000, errors=30, latency={0.1: 5_690, 0.25: 5_975}),
+    Arm("1.1.0", requests=6_000, errors=3, latency={0.1: 5_690, 0.25: 5_975}),
 )
 ERRORS_3X = (HEALTHY[0], Arm("1.1.0", requests=6_000, errors=90, latency={0.1: 5_690, 0.25: 5_975}))
 SLIGHTLY_WORSE = (HEALTHY[0], Arm("1.1.0", requests=6_000, errors=33, latency={0.1: 5_680, 0.25: 5_974}))
@@ -118,7 +118,13 @@ def test_a_clearly_healthy_canary_passes_and_the_version_file_records_the_number
     by_metric = {m["metric"]: m for m in recorded["report"]}
     assert by_metric["error_rate"]["verdict"] == "pass"
     assert (by_metric["error_rate"]["n_canary"], by_metric["error_rate"]["n_prod"]) == (6_000, 114_000)
-    assert by_metric["error_rate"]["canary"] == pytest.approx(0.005) and by_metric["error_rate"]["prod"] == 0.005
+    assert by_metric["error_rate"]["canary"] == pytest.approx(0.0005) and by_metric["error_rate"]["prod"] == 0.005
+    # The evidence: the bounds of the canary's excess over prod at the decision, the method, the look.
+    assert (
+        by_metric["error_rate"]["upper"] <= 0.10 and by_metric["error_rate"]["lower"] < by_metric["error_rate"]["upper"]
+    )
+    assert by_metric["error_rate"]["method"].startswith("normal-mixture confidence sequence")
+    assert by_metric["error_rate"]["looks"] == 1
     assert by_metric["latency"]["verdict"] == "pass"
     # An edit the base-branch rules allow (a bot may commit it straight to main).
     commit(history_repo, "canary: sentiment@1.1.0 passed")
@@ -139,15 +145,32 @@ def test_a_canary_with_three_times_the_error_rate_fails_and_its_traffic_stops(
     assert serving_canary(capsys) is None, "a failed canary takes no more traffic, before its rollback merges"
 
 
-def test_a_small_difference_that_is_not_significant_passes(
+def test_a_small_difference_not_shown_within_the_allowance_is_pending_not_a_pass(
     history_repo: Path, on_prometheus: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     on_prometheus(history_repo, capsys, SLIGHTLY_WORSE)
     out = check(capsys)
-    assert f"{REF} (canary) vs prod 1.0.0: pass" in out, out
+    assert f"{REF} (canary) vs prod 1.0.0: pending" in out, out
+    assert canary(history_repo)["result"] == "pending"
     [rate] = [m for m in canary(history_repo)["report"] if m["metric"] == "error_rate"]
-    assert rate["canary"] > rate["prod"], "worse, but within what chance explains"
-    assert rate["p_value"] > 0.05
+    assert rate["canary"] > rate["prod"], "worse, but not shown worse than allowed either"
+    assert rate["verdict"] == "pending" and rate["lower"] < 0.10 < rate["upper"]
+    assert "not yet shown within +10% of prod or worse" in rate["reason"]
+
+
+def test_each_check_counts_its_look_and_an_undecided_canary_ends_inconclusive_at_max_duration(
+    history_repo: Path, on_prometheus: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    on_prometheus(history_repo, capsys, SLIGHTLY_WORSE)
+    check(capsys)
+    check(capsys)
+    assert {m["metric"]: m["looks"] for m in canary(history_repo)["report"]} == {"error_rate": 2, "latency": 2}
+    config = history_repo / "registry/regops.yaml"
+    config.write_text(config.read_text().replace("canary:\n", "canary:\n  max_duration_minutes: 40\n", 1))
+    out = check(capsys, code=1)
+    assert f"{REF} (canary) vs prod 1.0.0: inconclusive" in out, out
+    assert "no decision within the 40m maximum duration" in out
+    assert canary(history_repo)["result"] == "inconclusive"
 
 
 def test_too_little_traffic_is_pending(
@@ -245,7 +268,7 @@ def test_a_guardrail_that_makes_no_sense_stops_with_what_to_fix(
 @pytest.mark.parametrize(
     ("errors", "title", "branch", "moved"),
     [
-        (20, f"Promote {REF} to prod: canary passed", "regops/canary-sentiment-1.1.0-prod", "to: prod"),
+        (2, f"Promote {REF} to prod: canary passed", "regops/canary-sentiment-1.1.0-prod", "to: prod"),
         (60, f"Take {REF} out of staging: canary failed", "regops/canary-sentiment-1.1.0-rollback", "to: archived"),
     ],
     ids=["pass-opens-the-prod-pr", "fail-opens-the-rollback-pr"],
@@ -263,11 +286,11 @@ def test_a_final_verdict_opens_its_pull_request_once_with_the_evidence(  # noqa:
     (history_repo / "metrics.json").write_text(json.dumps(metrics_document(canary_errors=errors)))
     commit(history_repo, "metrics")
     origin = with_origin(history_repo, gh)
-    out = check_and_pr(capsys, code=0 if errors == 20 else 1)
+    out = check_and_pr(capsys, code=0 if errors == 2 else 1)
     assert "pull request: opened #1" in out, out
     # The result is on main (pushed) before the branch was cut from it.
     recorded = yaml.safe_load(git(origin, "show", f"main:{VERSION_FILE}"))["canary"]
-    assert recorded["result"] == ("passed" if errors == 20 else "failed")
+    assert recorded["result"] == ("passed" if errors == 2 else "failed")
     assert git(origin, "show", f"{branch}:{VERSION_FILE}").count(moved) == 1
     pull = gh.client().get_repo(REPO).get_pull(1)
     assert (pull.title, pull.head.ref) == (title, branch)
@@ -275,7 +298,7 @@ def test_a_final_verdict_opens_its_pull_request_once_with_the_evidence(  # noqa:
     assert "| error_rate | rate |" in pull.body
     assert "canary" in {label.name for label in pull.labels}
 
-    again = check_and_pr(capsys, code=0 if errors == 20 else 1)
+    again = check_and_pr(capsys, code=0 if errors == 2 else 1)
     assert "#1 (open) already proposes this" in again, again
     assert gh.client().get_repo(REPO).get_pulls(state="all").totalCount == 1
 
@@ -291,7 +314,7 @@ def test_a_prod_pr_whose_canary_failed_on_main_since_it_opened_fails_its_check(
 ) -> None:
     stage_canary(history_repo, capsys, "{provider: json, path: metrics.json}")
     metrics = history_repo / "metrics.json"
-    metrics.write_text(json.dumps(metrics_document(canary_errors=20)))
+    metrics.write_text(json.dumps(metrics_document(canary_errors=2)))
     commit(history_repo, "metrics")
     with_origin(history_repo, gh)
     assert "pull request: opened #1" in check_and_pr(capsys)
@@ -335,29 +358,37 @@ canary:
   started_at: 2026-11-24T15:21:09Z
   result: passed
   checked_at: 2026-11-26T21:00:00Z
-  summary: "pass: all 2 guardrails hold: error_rate 0.40% vs 0.35% (limit 0.39%), p=0.36; latency_p99 187ms vs 183ms \
-(limit 220ms)"
+  summary: "pass: all 2 guardrails hold: error_rate within +10% of prod: upper bound -52.3%; latency_p99 p99 within +\
+20% of prod: upper bound +13.3%"
   report:
     - metric: error_rate
       kind: rate
       verdict: pass
-      canary: 0.004
+      canary: 0.001
       prod: 0.0035
       limit: 0.00385
-      p_value: 0.3601
+      lower: -0.9057
+      upper: -0.5229
       n_canary: 24000
       n_prod: 456000
-      reason: "error_rate 0.40% vs prod 0.35% (limit 0.39%, +10%): holds, p=0.36 >= 0.05"
+      reason: "error_rate within +10% of prod: upper bound -52.3% (0.10% vs prod 0.35%, limit 0.39%; 95% bounds of th\
+e excess over prod: -90.6% to -52.3%)"
+      method: normal-mixture confidence sequence (Howard et al. 2021), one-sided, CLT variance
+      looks: 1
     - metric: latency_p99
       kind: latency
       verdict: pass
       canary: 0.1867
       prod: 0.1833
       limit: 0.2199
+      lower: -0.09127
+      upper: 0.1335
       n_canary: 24000
       n_prod: 456000
-      reason: "latency_p99 p99 187ms vs prod 183ms (limit 220ms, +20%): holds, 95% bounds: canary >= 177ms, \
-prod <= 186ms: 177ms <= 186ms +20% = 223ms"
+      reason: "latency_p99 p99 within +20% of prod: upper bound +13.3% (187ms vs prod 183ms, limit 220ms; 95% bounds:\
+ canary 170ms to 203ms, prod 179ms to 187ms)"
+      method: normal-mixture confidence sequence (Howard et al. 2021), one-sided, CLT variance
+      looks: 1
 transitions:
 """
 
@@ -374,7 +405,7 @@ def test_the_example_registry_checks_as_the_readme_says_and_writes_exactly_this(
     out = capsys.readouterr().out
     assert "sentiment@1.4.1 (canary) vs prod 1.3.1: pass" in out
     assert "support-intent@1.3.0 (canary) vs prod 1.2.0: fail" in out
-    assert "error_rate 0.90% vs 0.30% (limit 0.33%), p<0.0001" in out
+    assert "fail: error_rate worse than +10% of prod: lower bound +70.4%" in out
     text = (tmp_path / "registry/models/sentiment/1.4.1.yaml").read_text()
     assert text[text.index("canary:\n") : text.index("transitions:\n") + len("transitions:\n")] == EXAMPLE_RECORD
     assert main(["validate", "--registry", str(tmp_path / "registry")]) == 0, capsys.readouterr().out

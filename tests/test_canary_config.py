@@ -31,7 +31,7 @@ from tests.test_canary_check import (
 from tests.test_github import REPO, with_origin
 from tests.test_metrics import TOKEN, Local, local_server
 
-PASSING = json.dumps(metrics_document(canary_errors=20)).encode()
+PASSING = json.dumps(metrics_document(canary_errors=2)).encode()
 FAILING = json.dumps(metrics_document(canary_errors=60))
 MODEL_FILE = Path("registry/models/sentiment/model.yaml")
 CONFIG_FILE = Path("registry/regops.yaml")
@@ -228,7 +228,7 @@ def test_the_pr_step_reads_no_metrics_and_opens_the_pull_request_the_recorded_ve
     assert yaml.safe_load(git(origin, "show", f"main:{VERSION_FILE}"))["canary"]["result"] == "passed"
     pull = gh.client().get_repo(REPO).get_pull(1)
     assert pull.title == f"Promote {REF} to prod: canary passed"
-    assert "| error_rate | rate | pass | 0.10% | 0.10% |" in pull.body, pull.body
+    assert "| error_rate | rate | pass | 0.01% | 0.10% |" in pull.body, pull.body
 
 
 def test_the_pr_step_opens_nothing_for_a_pending_canary(

@@ -64,12 +64,13 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from regops.adapters.github import GitHub
-    from regops.canary import Checked
+    from regops.canary import Checked, SamplePlan
     from regops.workspace import RegistryArg, TimeArg
 
 __all__ = [
     "auto_promote",
     "canary_check",
+    "canary_plan",
     "canary_pr",
     "codeowners",
     "commit",
@@ -474,6 +475,21 @@ def canary_check(
     from regops.flows import canary
 
     return canary.canary_check(model, registry=registry, now=now, dry_run=dry_run, env=env)
+
+
+def canary_plan(
+    model: str, *, registry: RegistryArg = "registry", traffic_per_hour: float | None = None
+) -> list[SamplePlan | str]:
+    """What each of ``model``'s guardrails needs to decide: requests per arm and hours (:func:`regops.canary.plans`).
+
+    ``traffic_per_hour`` (all of the model's requests) defaults to the canary config's ``traffic_per_hour``.
+    """
+    from regops import canary
+
+    opened = open_registry(registry)
+    name = parse_ref(model).model
+    config = canary.settings(opened.config.raw["canary"], opened.model(name).raw.get("canary"))
+    return canary.plans(config, traffic_per_hour=traffic_per_hour)
 
 
 def canary_pr(

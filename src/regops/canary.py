@@ -4,44 +4,31 @@ Pure: observations in, a verdict with its numbers out. Reading the metrics is
 ``adapters/metrics.py``; writing the result and opening pull requests is ``flows/canary.py``.
 
 A guardrail (:class:`Rule`) is checked on one metric (:func:`check`), and the
-metrics' results make one :class:`Decision` (:func:`decide`). Every test asks
-"is the canary *worse than allowed*?" and fails only on evidence at the configured
-``confidence`` (alpha = 1 - confidence): too little evidence is a pass, never a fail,
-so a noisy metric cannot block a release on its own.
+metrics' results make one :class:`Decision` (:func:`decide`). Each guardrail has three
+outcomes, each on evidence at the configured ``confidence`` (alpha = 1 - confidence):
+``fail`` when the canary is shown worse than the allowance, ``pass`` only when it is shown
+within it (non-inferiority), else ``pending`` — and ``inconclusive`` once ``max_requests``
+or ``max_duration`` pass without a decision.
 
-Rates (:class:`Counts`), a one-sided Wald z test with unpooled variance:
+The bounds are anytime-valid confidence sequences (:func:`boundary`: the one-sided
+normal-mixture boundary of Howard et al. 2021, with the observed variance as in
+Waudby-Smith et al. 2024), so a job that checks every 15 minutes keeps P(false fail)
+and P(false pass) each ≤ alpha over the whole canary, not per look.
 
-* ``max_increase = a`` (higher is worse): H0 p_c ≤ (1+a)·p_p against H1 p_c > (1+a)·p_p,
-  z = (p̂_c - (1+a)·p̂_p) / sqrt(p̂_c(1-p̂_c)/n_c + (1+a)²·p̂_p(1-p̂_p)/n_p);
-* ``max = m``: H1 p_c > m, z = (p̂_c - m) / sqrt(m(1-m)/n_c) (the variance under H0);
-* ``max_decrease = a`` and ``min = m`` (higher is better): the mirror images, against
-  (1-a)·p_p and m.
+Rates (:class:`Counts`): a confidence sequence for ``p_c - f·p_p`` (``max_increase = a``:
+f = 1+a; ``max_decrease``: f = 1-a) or ``p_c - m`` (``max``/``min``), with each arm's
+Bernoulli variance (half a pseudo-count: no errors is not certainty) at t = min(n_c, n_p).
+Recorded as bounds of the canary's excess over prod (relative) or of its rate (absolute).
 
-The p-value is the upper normal tail of z; the rule fails iff p < alpha. A zero variance
-(no errors on either side, or a bound of 0 or 1) makes the test exact: it fails iff
-the canary is on the wrong side of the limit at all.
+Quantiles (:class:`Distribution`: Prometheus histogram buckets or raw samples): the
+quantile confidence sequences of Howard & Ramdas 2022 (:func:`quantile_bounds`): the
+boundary on the count of values below the quantile bounds its rank at every n, and a rank
+becomes a value by linear interpolation within its bucket, as ``histogram_quantile`` does.
+Relative rules compare the canary's bounds with prod's, each at alpha/2 (Bonferroni).
 
-Quantiles (:class:`Distribution`: Prometheus histogram buckets or raw samples) are
-compared by distribution-free confidence bounds from order statistics: of n values,
-the rank of the q-quantile lies within n·q ± z·sqrt(n·q(1-q)) (the normal approximation
-of the binomial count of values below it), and a rank becomes a value by linear
-interpolation within its bucket, as Prometheus' ``histogram_quantile`` does.
-
-* ``max_increase = a`` (higher is worse, e.g. latency): fails iff the canary's lower
-  bound exceeds prod's upper bound plus a, each bound one-sided at alpha/2 (Bonferroni:
-  together the two hold with confidence ≥ 1 - alpha);
-* ``max = m``: fails iff the canary's lower bound (one-sided at alpha) exceeds m;
-* ``max_decrease = a`` and ``min = m`` (higher is better, e.g. a business score): the
-  mirror images with the canary's upper bound.
-
-The reported numbers are point estimates (p̂, or the interpolated quantile) and the
-limit at those estimates (e.g. (1+a)·p̂_p); the reason names the bounds that decided.
-A rule with several parts fails if any part fails.
-
-A metric with fewer than ``min_requests`` values on an arm it needs is ``pending``.
-Each check is a fixed-sample test: a job that checks every few minutes and stops at
-the first fail peeks, which raises the false-fail rate above alpha; ``min_duration`` and
-``min_requests`` keep the early, noisiest looks from deciding.
+A rule with several parts fails if any part fails and passes only if all pass. A metric
+with fewer than ``min_requests`` values on an arm it needs is ``pending``. :func:`plan`
+says how many requests a decision needs (``regops canary plan``).
 """
 
 from __future__ import annotations
@@ -49,17 +36,19 @@ from __future__ import annotations
 import math
 import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import lru_cache
 from itertools import accumulate
 from statistics import NormalDist
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeVar
 
 from regops.errors import RegopsError
 
 __all__ = [
     "FINAL",
+    "METHOD",
     "RECORDED",
     "CanaryConfigError",
     "Checked",
@@ -69,10 +58,16 @@ __all__ = [
     "MetricResult",
     "Observation",
     "Rule",
+    "SamplePlan",
     "Settings",
     "Verdict",
+    "boundary",
     "check",
     "decide",
+    "needed",
+    "plan",
+    "plans",
+    "quantile_bounds",
     "recorded",
     "settings",
     "show",
@@ -100,6 +95,7 @@ _AMOUNT = re.compile(r"^(-?\d+(?:\.\d+)?)(ms|s|%)?$")
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)%$")
 _PRECEDENCE: tuple[Verdict, ...] = ("fail", "inconclusive", "pending", "pass")
 _NORMAL = NormalDist()
+_T = TypeVar("_T")
 
 
 class CanaryConfigError(RegopsError):
@@ -205,6 +201,7 @@ class Rule:
     max: float | None
     min: float | None
     confidence: float
+    baseline: float | None = None  # what `canary plan` sizes for (see files.Guardrail.baseline)
 
     def __post_init__(self) -> None:
         problem = _rule_problem(self)
@@ -233,6 +230,7 @@ class Rule:
             max=_amount(raw, "max", metric=metric, kind=kind),
             min=_amount(raw, "min", metric=metric, kind=kind),
             confidence=confidence if raw.get("confidence") is None else float(raw["confidence"]),
+            baseline=_relative(raw, "baseline", metric=metric),
         )
 
     @property
@@ -319,13 +317,26 @@ class MetricResult:
     n_prod: int
     p_value: float | None
     reason: str
+    lower: float | None = None
+    upper: float | None = None
+    method: str | None = None
+    looks: int = 1
 
     def as_record(self) -> dict[str, Any]:
         """A compact, YAML- and JSON-safe dict for the version file: unset numbers left out, 4 significant digits."""
         record: dict[str, Any] = {"metric": self.metric, "kind": self.kind, "verdict": self.verdict}
-        numbers = {"canary": self.canary, "prod": self.prod, "limit": self.limit, "p_value": self.p_value}
+        numbers = {
+            "canary": self.canary,
+            "prod": self.prod,
+            "limit": self.limit,
+            "p_value": self.p_value,
+            "lower": self.lower,
+            "upper": self.upper,
+        }
         record.update({k: _round(v) for k, v in numbers.items() if v is not None and math.isfinite(v)})
         record.update({"n_canary": int(self.n_canary), "n_prod": int(self.n_prod), "reason": self.reason})
+        if self.method:
+            record.update({"method": self.method, "looks": int(self.looks)})
         return record
 
     @classmethod
@@ -343,10 +354,19 @@ class MetricResult:
             n_prod=int(raw.get("n_prod", 0)),
             p_value=raw.get("p_value"),
             reason=str(raw.get("reason", "")),
+            lower=raw.get("lower"),
+            upper=raw.get("upper"),
+            method=raw.get("method"),
+            looks=int(raw.get("looks", 1)),
         )
 
     def headline(self) -> str:
-        """The numbers in a few words: ``error_rate 0.91% vs 0.30% (limit 0.33%), p=0.0001``."""
+        """The numbers in a few words: ``error_rate 0.91% vs 0.30% (limit 0.33%), p=0.0001``.
+
+        A result decided by bounds says what they showed: ``error_rate within +10% of prod: upper bound +6.1%``.
+        """
+        if self.method:
+            return self.reason.split(" (", 1)[0]
         text = f"{self.metric} {show(self.kind, self.canary)} vs {show(self.kind, self.prod)}"
         if self.limit is not None:
             text += f" (limit {show(self.kind, self.limit)})"
@@ -362,19 +382,12 @@ class Decision:
     summary: str
 
 
-@dataclass(frozen=True)
-class _Outcome:
-    """One part of a rule (``+10%``, ``max``, …) checked: what a reason line needs."""
+def check(
+    rule: Rule, canary: Observation, prod: Observation, *, min_requests: int, max_requests: int | None = None
+) -> MetricResult:
+    """Check one guardrail: ``pending`` below ``min_requests`` values, else ``pass``/``fail`` when the bounds show it.
 
-    failed: bool
-    tag: str
-    limit: float
-    p_value: float | None
-    detail: str
-
-
-def check(rule: Rule, canary: Observation, prod: Observation, *, min_requests: int) -> MetricResult:
-    """Check one guardrail: ``pending`` below ``min_requests`` values, else ``pass`` or ``fail``.
+    Undecided with ``max_requests`` values on each arm it needs is ``inconclusive``.
 
     Counts that cannot be right (more errors than requests, a histogram without a
     ``+Inf`` bucket) make the metric ``inconclusive``, never a pass.
@@ -384,10 +397,19 @@ def check(rule: Rule, canary: Observation, prod: Observation, *, min_requests: i
     if rule.kind == "rate":
         if not isinstance(canary, Counts) or not isinstance(prod, Counts):
             raise CanaryConfigError(rule.metric, "a rate guardrail needs error and request counts, got buckets")
-        return _check_rate(rule, canary, prod, min_requests=min_requests)
+        return _capped(_check_rate(rule, canary, prod, min_requests=min_requests), rule, max_requests)
     if not isinstance(canary, Distribution) or not isinstance(prod, Distribution):
         raise CanaryConfigError(rule.metric, f"a {rule.kind} guardrail needs buckets or samples, got counts")
-    return _check_quantile(rule, canary, prod, min_requests=min_requests)
+    return _capped(_check_quantile(rule, canary, prod, min_requests=min_requests), rule, max_requests)
+
+
+def _capped(result: MetricResult, rule: Rule, max_requests: int | None) -> MetricResult:
+    """An undecided result becomes ``inconclusive`` once its arms reached ``max_requests``."""
+    n = min(result.n_canary, result.n_prod) if rule.relative else result.n_canary
+    if result.verdict != "pending" or result.method is None or max_requests is None or n < max_requests:
+        return result
+    reason = f"no decision within max_requests {max_requests}: {result.reason}"
+    return replace(result, verdict="inconclusive", reason=reason)
 
 
 def unavailable(rule: Rule, why: str) -> MetricResult:
@@ -397,12 +419,18 @@ def unavailable(rule: Rule, why: str) -> MetricResult:
 
 
 def decide(
-    results: Sequence[MetricResult], *, started_at: datetime, now: datetime, min_duration: timedelta
+    results: Sequence[MetricResult],
+    *,
+    started_at: datetime,
+    now: datetime,
+    min_duration: timedelta,
+    max_duration: timedelta | None = None,
 ) -> Decision:
     """The canary's verdict: ``pending`` before ``min_duration``, then the worst of its metrics.
 
     Worst first: fail, inconclusive, pending, pass. No guardrails at all is
-    ``inconclusive`` at once (a canary nobody measures is never a pass).
+    ``inconclusive`` at once (a canary nobody measures is never a pass); still
+    pending after ``max_duration`` is ``inconclusive``, with what each guardrail still needs.
     """
     metrics = tuple(results)
     if not metrics:
@@ -412,6 +440,9 @@ def decide(
     if elapsed < min_duration:
         left, total = _span(min_duration - elapsed), _span(min_duration)
         return Decision("pending", metrics, f"pending: {left} left of the {total} minimum duration (so far: {verdict})")
+    if verdict == "pending" and max_duration is not None and elapsed >= max_duration:
+        why = f"no decision within the {_span(max_duration)} maximum duration: {_why(verdict, metrics)}"
+        return Decision("inconclusive", metrics, f"inconclusive: {why}")
     return Decision(verdict, metrics, f"{verdict}: {_why(verdict, metrics)}")
 
 
@@ -432,61 +463,243 @@ def _span(delta: timedelta) -> str:
     return "".join(parts) or "0s"
 
 
+# --- anytime-valid bounds ----------------------------------------------------
+
+# The method every bound uses, recorded beside the bounds in the version file.
+METHOD: Final = "normal-mixture confidence sequence (Howard et al. 2021), one-sided, CLT variance"
+# The sample (per arm) the boundary is tightest at: decisions on rates of a few per mille take 10^4 to 10^6 requests.
+T_OPT: Final = 100_000
+
+
+@lru_cache(maxsize=8192)
+def boundary(t: float, alpha: float, t_opt: float = T_OPT) -> float:
+    """u(t): a sum ``S_t`` of ``t`` standardized values stays below u(t) at every ``t`` with probability ≥ 1 - alpha.
+
+    The one-sided normal mixture (Howard et al. 2021, §3.2): mixing ``exp(λS - λ²t/2)``
+    over a half-normal λ of precision rho gives the martingale
+    ``2·sqrt(rho/(t+rho))·exp(S²/(2(t+rho)))·Φ(S/sqrt(t+rho))``; Ville's inequality bounds its
+    crossing of 1/alpha, whose root in S is found by bisection. rho makes the bound
+    tightest at ``t_opt`` (their eq. (3.11)).
+    """
+    rho = t_opt / (2 * math.log(1 / alpha) + math.log(1 + 2 * math.log(1 / alpha)))
+    v = t + rho
+    target = math.log(1 / alpha) - math.log(2) - 0.5 * math.log(rho / v)
+    low, high = 0.0, math.sqrt(2 * v * (target + math.log(2)))
+    for _ in range(80):
+        s = (low + high) / 2
+        if s * s / (2 * v) + math.log(_NORMAL.cdf(s / math.sqrt(v))) < target:
+            low = s
+        else:
+            high = s
+    return high
+
+
+def needed(sd: float, gap: float, *, alpha: float, power: float = 0.5) -> int:
+    """The sample per arm at which a mean's bound fits within ``gap`` of its true value with probability ``power``.
+
+    The bound is ``sd·u(n)/n`` (:func:`boundary`) from an estimate that itself strays up
+    to ``z_power·sd/sqrt(n)`` (power 0.5: no margin, the sample at the current estimates).
+    """
+    if gap <= 0 or sd <= 0:
+        return 0 if sd <= 0 < gap else _NEVER
+    z = _NORMAL.inv_cdf(power)
+
+    def short(k: int) -> bool:
+        n = _grid(k)
+        return sd * (boundary(n, alpha) + z * math.sqrt(n)) / n > gap
+
+    # Samples on a grid 2 % apart (2^(k/32)): the boundary's cache serves every later call.
+    low, high = 0, 32
+    while short(high):
+        if _grid(high) >= _NEVER:
+            return _NEVER
+        low, high = high, high * 2
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (mid, high) if short(mid) else (low, mid)
+    return _grid(high)
+
+
+def _grid(k: int) -> int:
+    return math.ceil(2 ** (k / 32))
+
+
+@dataclass(frozen=True)
+class SamplePlan:
+    """What one guardrail needs to decide: requests per arm for a canary equal to prod (to pass, in
+    ``power`` of canaries) and for one at twice the allowance (to fail), and the hours each takes."""
+
+    metric: str
+    part: str
+    pass_equal: int
+    fail_twice: int
+    hours_equal: float | None
+    hours_twice: float | None
+
+
+def plans(config: Settings, *, traffic_per_hour: float | None = None) -> list[SamplePlan | str]:
+    """Each guardrail's :func:`plan` at its ``baseline`` and the canary's share of ``traffic_per_hour``.
+
+    A guardrail without a ``baseline`` cannot be sized: its entry says what to set.
+    """
+    per_hour = traffic_per_hour or config.traffic_per_hour
+    canary_per_hour = per_hour * config.traffic_percent / 100 if per_hour else None
+    return [
+        plan(rule, baseline=rule.baseline, canary_per_hour=canary_per_hour)
+        if rule.baseline
+        else f"{rule.metric}: no baseline to size for: set `baseline:` on the guardrail (prod's usual rate, "
+        "or for a quantile the share of prod's values between it and the allowance)"
+        for rule in config.rules
+    ]
+
+
+def plan(rule: Rule, *, baseline: float, canary_per_hour: float | None = None, power: float = 0.95) -> SamplePlan:
+    """The samples :func:`check` needs for ``rule`` (its first part), at prod's ``baseline``.
+
+    ``baseline`` is prod's rate for a rate, and for a quantile the share of prod's values
+    between its quantile and the allowance (e.g. 0.004: 0.4 % of requests are slower
+    than p99 but faster than p99 +10 %). Quantile bounds are at alpha/2 on each arm.
+    """
+    if rule.kind == "rate":
+        tag, (equal, twice) = _rate_plan(rule, baseline)
+        sizes = tuple(needed(sd, gap, alpha=rule.alpha, power=power) for sd, gap in (equal, twice))
+    else:
+        q = rule.quantile or 0.5
+        alpha = rule.alpha / 2 if rule.relative else rule.alpha
+        n = needed(math.sqrt(q * (1 - q)), baseline / 2, alpha=alpha, power=power)
+        tag, sizes = _parts_tags(rule)[0], (n, n)
+    hours = tuple(None if not canary_per_hour else size / canary_per_hour for size in sizes)
+    return SamplePlan(rule.metric, tag, sizes[0], sizes[1], hours[0], hours[1])
+
+
+def _rate_plan(rule: Rule, p: float) -> tuple[str, tuple[tuple[float, float], tuple[float, float]]]:
+    """(sd per pair, gap) for a canary equal to prod and for one at twice the allowance, for the rule's first part."""
+    var = _variance
+    if rule.relative:
+        a = rule.max_increase if rule.max_increase is not None else -(rule.max_decrease or 0.0)
+        factor, twice = 1 + a, min(max(p * (1 + 2 * a), 0.0), 1.0)
+        equal_sd = math.sqrt(var(p) * (1 + factor**2))
+        return _parts_tags(rule)[0], ((equal_sd, abs(a) * p), (math.sqrt(var(twice) + factor**2 * var(p)), abs(a) * p))
+    limit = rule.max if rule.max is not None else rule.min or 0.0
+    twice = min(max(p + 2 * (limit - p), 0.0), 1.0)
+    return _parts_tags(rule)[0], ((math.sqrt(var(p)), abs(limit - p)), (math.sqrt(var(twice)), abs(limit - p)))
+
+
+def _variance(rate: float) -> float:
+    return max(rate, 1e-12) * (1 - rate)
+
+
+def _parts_tags(rule: Rule) -> list[str]:
+    tags = [f"+{_show_fraction(rule.max_increase)}"] if rule.max_increase is not None else []
+    tags += [f"-{_show_fraction(rule.max_decrease)}"] if rule.max_decrease is not None else []
+    return tags + [tag for tag, bound in (("max", rule.max), ("min", rule.min)) if bound is not None]
+
+
+_NEVER: Final = 10**12
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One part of a rule (``+10%``, ``max``, …) bounded: what a verdict, its reason and its record need.
+
+    ``low``/``high`` bound the canary's excess over prod as a fraction (relative parts)
+    or its value (absolute parts); ``sd``/``gap`` give the sample a decision still needs.
+    """
+
+    verdict: Verdict
+    tag: str
+    limit: float
+    low: float | None
+    high: float | None
+    detail: str
+    sd: float = 0.0
+    gap: float = 0.0
+
+
+def _bounds(part: _Part | None) -> dict[str, Any]:
+    """A result's recorded bounds and method (none before any bound was computed)."""
+    return {"lower": part.low, "upper": part.high, "method": METHOD} if part else {}
+
+
+def _judge(worse: bool, better: bool) -> Verdict:
+    return "fail" if worse else "pass" if better else "pending"
+
+
 # --- rates -------------------------------------------------------------------
 
 
 def _check_rate(rule: Rule, canary: Counts, prod: Counts, *, min_requests: int) -> MetricResult:
-    def result(verdict: Verdict, limit: float | None, p: float | None, reason: str) -> MetricResult:
+    def result(verdict: Verdict, reason: str, part: _Part | None = None) -> MetricResult:
         c, pr = canary.rate, prod.rate
-        return MetricResult(rule.metric, "rate", verdict, c, pr, limit, canary.requests, prod.requests, p, reason)
+        limit = part.limit if part else None
+        return MetricResult(
+            rule.metric, "rate", verdict, c, pr, limit, canary.requests, prod.requests, None, reason, **_bounds(part)
+        )
 
     for side, counts in (("canary", canary), ("prod", prod)):
         if not 0 <= counts.errors <= counts.requests:
             reason = (
                 f"{rule.metric}: {side} has {counts.errors} errors in {counts.requests} requests: check the queries"
             )
-            return result("inconclusive", None, None, reason)
+            return result("inconclusive", reason)
     short = _shortfall(rule, canary.requests, prod.requests, min_requests=min_requests)
     if short:
-        return result("pending", None, None, short)
-    outcomes = _rate_outcomes(rule, canary, prod)
-    # Fail on the most significant part, else show the one closest to failing.
-    worst = min(outcomes, key=lambda o: o.p_value if o.p_value is not None else 1.0)
-    return result(_verdict(worst), worst.limit, worst.p_value, _reason(rule, worst, canary.rate, prod.rate))
+        return result("pending", short)
+    part = _deciding([_rate_part(rule, canary, prod, part) for part in _rate_parts(rule, prod)])
+    return result(part.verdict, _reason(rule, part, canary.rate, prod.rate), part)
 
 
-def _rate_outcomes(rule: Rule, canary: Counts, prod: Counts) -> list[_Outcome]:
-    # (tag, factor on prod's rate (0: an absolute limit), the limit, higher is worse)
+def _rate_parts(rule: Rule, prod: Counts) -> list[tuple[str, float, float, bool]]:
+    """(tag, factor on prod's rate (0: an absolute limit), the limit at prod's estimate, higher is worse)."""
     parts: list[tuple[str, float, float, bool]] = []
     if rule.max_increase is not None:
-        factor = 1 + rule.max_increase
-        parts.append((f"+{_show_fraction(rule.max_increase)}", factor, factor * prod.rate, True))
+        parts.append((f"+{_show_fraction(rule.max_increase)}", 1 + rule.max_increase, 0.0, True))
     if rule.max is not None:
         parts.append(("max", 0.0, rule.max, True))
     if rule.max_decrease is not None:
-        factor = 1 - rule.max_decrease
-        parts.append((f"-{_show_fraction(rule.max_decrease)}", factor, factor * prod.rate, False))
+        parts.append((f"-{_show_fraction(rule.max_decrease)}", 1 - rule.max_decrease, 0.0, False))
     if rule.min is not None:
         parts.append(("min", 0.0, rule.min, False))
-    outcomes = []
-    for tag, factor, limit, higher_is_worse in parts:
-        p = _rate_p_value(canary, prod, factor=factor, limit=limit, higher_is_worse=higher_is_worse)
-        cmp = "<" if p < rule.alpha else ">="
-        outcomes.append(_Outcome(p < rule.alpha, tag, limit, p, f"{_show_p(p)} {cmp} {rule.alpha:.2g}"))
-    return outcomes
+    return [(tag, f, f * prod.rate if f else limit, worse) for tag, f, limit, worse in parts]
 
 
-def _rate_p_value(canary: Counts, prod: Counts, *, factor: float, limit: float, higher_is_worse: bool) -> float:
-    """One-sided p-value of "canary worse than ``limit``"; ``factor`` scales prod's rate into it (0: fixed)."""
-    p_c, p_p = canary.rate, prod.rate
-    excess = p_c - limit if higher_is_worse else limit - p_c
+def _rate_part(rule: Rule, canary: Counts, prod: Counts, part: tuple[str, float, float, bool]) -> _Part:
+    """The bounds of ``canary - limit`` (the limit a multiple of prod's rate, or fixed) and what they show."""
+    tag, factor, limit, higher_is_worse = part
+    t = min(canary.requests, prod.requests) if factor else canary.requests
+    variance = _bernoulli_variance(canary) / canary.requests
     if factor:
-        variance = p_c * (1 - p_c) / canary.requests + factor**2 * p_p * (1 - p_p) / prod.requests
-    else:  # an absolute bound: the variance under H0, at the bound
-        variance = limit * (1 - limit) / canary.requests
-    if variance <= 0:  # nothing varies (0 or 100% on each side): the observed side of the limit is exact
-        return 0.0 if excess > 0 else 1.0
-    return math.erfc(excess / math.sqrt(variance) / math.sqrt(2)) / 2
+        variance += factor**2 * _bernoulli_variance(prod) / prod.requests
+    sd = math.sqrt(variance * t)
+    radius = sd * boundary(t, rule.alpha) / t
+    gap = canary.rate - limit
+    low, high = gap - radius, gap + radius
+    verdict = _judge(low > 0, high <= 0) if higher_is_worse else _judge(high < 0, low >= 0)
+    shown = _excess(low, high, factor=factor, limit=limit, prod=prod.rate)
+    detail = _rate_detail(rule, shown, tag=tag, relative=bool(factor))
+    return _Part(verdict, tag, limit, shown[0], shown[1], detail, sd=sd, gap=abs(gap))
+
+
+def _excess(low: float, high: float, *, factor: float, limit: float, prod: float) -> tuple[float | None, float | None]:
+    """Bounds of ``canary - limit`` as shown: the canary's excess over prod (relative), or its rate (absolute)."""
+    if not factor:
+        return low + limit, high + limit
+    if prod <= 0:
+        return None, None
+    return low / prod + factor - 1, high / prod + factor - 1
+
+
+def _bernoulli_variance(counts: Counts) -> float:
+    # Half a pseudo-count each way: no errors in n requests is not certainty of none to come.
+    p = (counts.errors + 0.5) / (counts.requests + 1)
+    return p * (1 - p)
+
+
+def _rate_detail(rule: Rule, shown: tuple[float | None, float | None], *, tag: str, relative: bool) -> str:
+    low, high = shown
+    if relative:
+        return f"{_show_fraction(rule.confidence)} bounds of the excess over prod: {_signed(low)} to {_signed(high)}"
+    return f"{_show_fraction(rule.confidence)} bounds: {show('rate', low)} to {show('rate', high)}"
 
 
 # --- quantiles ---------------------------------------------------------------
@@ -495,45 +708,76 @@ def _rate_p_value(canary: Counts, prod: Counts, *, factor: float, limit: float, 
 def _check_quantile(rule: Rule, canary: Distribution, prod: Distribution, *, min_requests: int) -> MetricResult:
     n_c, n_p = canary.total, prod.total
 
-    def result(verdict: Verdict, c: float | None, p: float | None, limit: float | None, reason: str) -> MetricResult:
-        return MetricResult(rule.metric, rule.kind, verdict, c, p, limit, n_c, n_p, None, reason)
+    def result(
+        verdict: Verdict, c: float | None, p: float | None, reason: str, part: _Part | None = None
+    ) -> MetricResult:
+        limit = part.limit if part else None
+        return MetricResult(rule.metric, rule.kind, verdict, c, p, limit, n_c, n_p, None, reason, **_bounds(part))
 
     for side, dist in (("canary", canary), ("prod", prod)):
         problem = _malformed(dist) if dist.total else None  # no values yet is pending, not broken
         if problem:
-            return result("inconclusive", None, None, None, f"{rule.metric}: {side} buckets {problem}")
+            return result("inconclusive", None, None, f"{rule.metric}: {side} buckets {problem}")
     c = canary.quantile(rule.quantile or 0.5) if n_c else None
     p = prod.quantile(rule.quantile or 0.5) if n_p else None
     short = _shortfall(rule, n_c, n_p, min_requests=min_requests)
     if short or c is None or p is None:
-        return result("pending", c, p, None, short or f"{rule.metric}: no values yet")
-    outcomes = _quantile_outcomes(rule, canary, prod)
-    worst = next((o for o in outcomes if o.failed), outcomes[0])
-    return result(_verdict(worst), c, p, worst.limit, _reason(rule, worst, c, p))
+        return result("pending", c, p, short or f"{rule.metric}: no values yet")
+    part = _deciding(_quantile_parts(rule, canary, prod))
+    return result(part.verdict, c, p, _reason(rule, part, c, p), part)
 
 
-def _quantile_outcomes(rule: Rule, canary: Distribution, prod: Distribution) -> list[_Outcome]:
-    q, alpha, level = rule.quantile or 0.5, rule.alpha, f"{_show_fraction(rule.confidence)} bound"
+def quantile_bounds(dist: Distribution, q: float, *, alpha: float) -> tuple[float, float]:
+    """Anytime-valid one-sided ``1 - alpha`` bounds (lower, upper) of the ``q``-quantile (Howard & Ramdas 2022).
+
+    Of n values, the count below the true quantile is a sum of n Bernoulli(q) draws; the
+    normal-mixture boundary on it (variance q(1-q) per value) bounds the quantile's rank
+    at every n, and a rank becomes a value as :meth:`Distribution.value_at_rank` interpolates.
+    A rank past the last finite bucket is unbounded (±inf).
+    """
+    n = dist.total
+    radius = math.sqrt(q * (1 - q) * n) * boundary(n, alpha) / math.sqrt(n)
+    low_rank, high_rank = n * q - radius, n * q + radius
+    finite = dist.cumulative[-2] if len(dist.cumulative) > 1 else 0.0
+    low = dist.value_at_rank(low_rank) if low_rank > 0 else -math.inf
+    high = dist.value_at_rank(high_rank) if high_rank <= finite else math.inf
+    return low, high
+
+
+def _quantile_parts(rule: Rule, canary: Distribution, prod: Distribution) -> list[_Part]:
+    q, alpha, level = rule.quantile or 0.5, rule.alpha, f"{_show_fraction(rule.confidence)} bounds"
     estimate = prod.quantile(q)
-    outcomes = []
+    parts = []
     for allowance, upper in ((rule.max_increase, True), (rule.max_decrease, False)):
         if allowance is None:
             continue
         sign = 1 if upper else -1  # max_increase: the canary is held down; max_decrease: held up
-        ours = canary.quantile_bound(q, alpha=alpha / 2, upper=not upper)
-        theirs = prod.quantile_bound(q, alpha=alpha / 2, upper=upper)
-        threshold = _allow(theirs, sign * allowance)
-        failed = ours > threshold if upper else ours < threshold
+        # Bonferroni: each arm's bounds at alpha/2 hold together with confidence ≥ 1 - alpha.
+        (c_low, c_high), (p_low, p_high) = (quantile_bounds(d, q, alpha=alpha / 2) for d in (canary, prod))
+        if upper:
+            verdict = _judge(c_low > _allow(p_high, allowance), c_high <= _allow(p_low, allowance))
+        else:
+            verdict = _judge(c_high < _allow(p_low, -allowance), c_low >= _allow(p_high, -allowance))
+        low, high = _ratio(c_low, p_high), _ratio(c_high, p_low)
         tag = f"{'+' if upper else '-'}{_show_fraction(allowance)}"
-        detail = _bounds_detail(rule, ours, threshold, upper=upper, prod=theirs, tag=tag)
-        outcomes.append(_Outcome(failed, tag, _allow(estimate, sign * allowance), None, f"{level}s: {detail}"))
+        detail = f"{level}: canary {_interval(rule, c_low, c_high)}, prod {_interval(rule, p_low, p_high)}"
+        parts.append(_Part(verdict, tag, _allow(estimate, sign * allowance), low, high, detail))
     for bound, upper in ((rule.max, True), (rule.min, False)):
         if bound is not None:
-            ours = canary.quantile_bound(q, alpha=alpha, upper=not upper)
-            failed = ours > bound if upper else ours < bound
-            detail = _bounds_detail(rule, ours, bound, upper=upper, prod=None, tag="max" if upper else "min")
-            outcomes.append(_Outcome(failed, "max" if upper else "min", bound, None, f"{level}: {detail}"))
-    return outcomes
+            c_low, c_high = quantile_bounds(canary, q, alpha=alpha)
+            verdict = _judge(c_low > bound, c_high <= bound) if upper else _judge(c_high < bound, c_low >= bound)
+            detail = f"{level}: canary {_interval(rule, c_low, c_high)}"
+            parts.append(_Part(verdict, "max" if upper else "min", bound, c_low, c_high, detail))
+    return parts
+
+
+def _ratio(canary: float, prod: float) -> float | None:
+    """The canary's excess over prod as a fraction, when both are finite and prod is positive."""
+    return canary / prod - 1 if prod > 0 and math.isfinite(canary) and math.isfinite(prod) else None
+
+
+def _interval(rule: Rule, low: float, high: float) -> str:
+    return f"{show(rule.kind, low)} to {show(rule.kind, high)}"
 
 
 def _allow(value: float, allowance: float) -> float:
@@ -564,26 +808,42 @@ def _shortfall(rule: Rule, n_canary: int, n_prod: int, *, min_requests: int) -> 
     return f"{rule.metric}: waiting for data: {', '.join(short)}" if short else None
 
 
-def _verdict(outcome: _Outcome) -> Verdict:
-    return "fail" if outcome.failed else "pass"
+def _deciding(parts: list[_Part]) -> _Part:
+    """A rule fails if any part fails and passes only if every part passes; else the first undecided part."""
+    return next(p for v in ("fail", "pending", "pass") for p in parts if p.verdict == v)
 
 
-def _reason(rule: Rule, outcome: _Outcome, canary: float, prod: float) -> str:
+def _reason(rule: Rule, part: _Part, canary: float, prod: float) -> str:
+    """``error_rate within +10% of prod: upper bound +6.1% (0.41% vs prod 0.40%, limit 0.44%; 95% bounds …)``."""
     label = "" if rule.quantile is None else f" {_show_quantile(rule.quantile)}"
-    numbers = f"{rule.metric}{label} {show(rule.kind, canary)} vs prod {show(rule.kind, prod)}"
-    limit = f"(limit {show(rule.kind, outcome.limit)}, {outcome.tag})"
-    return f"{numbers} {limit}: {'worse' if outcome.failed else 'holds'}, {outcome.detail}"
+    relative = part.tag not in ("max", "min")
+    allowance = f"{part.tag} of prod" if relative else f"{part.tag} {show(rule.kind, part.limit)}"
+    held_down = part.tag.startswith("+") or part.tag == "max"
+    shown = {
+        "pass": f"within {allowance}: {'upper' if held_down else 'lower'} bound {_bound(rule, part, upper=held_down)}",
+        "fail": f"worse than {allowance}: {'lower' if held_down else 'upper'} bound "
+        + _bound(rule, part, upper=not held_down),
+        "pending": f"not yet shown within {allowance} or worse{_still_needed(rule, part)}",
+    }[part.verdict]
+    numbers = f"{show(rule.kind, canary)} vs prod {show(rule.kind, prod)}, limit {show(rule.kind, part.limit)}"
+    return f"{rule.metric}{label} {shown} ({numbers}; {part.detail})"
 
 
-def _bounds_detail(rule: Rule, ours: float, threshold: float, *, upper: bool, prod: float | None, tag: str) -> str:
-    """``canary >= 642ms, prod <= 348ms: 642ms > 348ms +10% = 383ms`` (upper: the canary is held down)."""
-    sign, cmp = (">=", ">" if ours > threshold else "<=") if upper else ("<=", "<" if ours < threshold else ">=")
-    mine = show(rule.kind, ours)
-    if prod is None:
-        return f"canary {sign} {mine} {cmp} {show(rule.kind, threshold)}"
-    prod_sign = "<=" if upper else ">="
-    limit = f"{show(rule.kind, prod)} {tag} = {show(rule.kind, threshold)}"
-    return f"canary {sign} {mine}, prod {prod_sign} {show(rule.kind, prod)}: {mine} {cmp} {limit}"
+def _signed(fraction: float | None) -> str:
+    return "n/a" if fraction is None else f"{fraction * 100:+.3g}%"
+
+
+def _still_needed(rule: Rule, part: _Part) -> str:
+    """``: about 412000 requests per arm at these rates`` (rates: from the current estimates)."""
+    if not part.sd:
+        return ""
+    n = needed(part.sd, part.gap, alpha=rule.alpha)
+    return ": no sample decides at these rates" if n >= _NEVER else f": about {n} requests per arm at these rates"
+
+
+def _bound(rule: Rule, part: _Part, *, upper: bool) -> str:
+    value = part.high if upper else part.low
+    return _signed(value) if part.tag not in ("max", "min") else show(rule.kind, value)
 
 
 def show(kind: str, value: float | None) -> str:
@@ -643,6 +903,10 @@ class Settings:
     allowed_token_envs: tuple[str, ...]
     guardrails: tuple[Mapping[str, Any], ...]
     rules: tuple[Rule, ...]
+    max_requests: int | None = None
+    max_duration: timedelta | None = None
+    traffic_percent: float = 5.0
+    traffic_per_hour: float | None = None
 
 
 # Where the canary connects and with which credential: regops.yaml's (the admins') to say, never a model's.
@@ -670,7 +934,15 @@ def settings(defaults: Mapping[str, Any], override: Mapping[str, Any] | None) ->
         allowed_token_envs=tuple(defaults.get("allowed_token_envs") or ()),
         guardrails=guardrails,
         rules=tuple(Rule.from_config(raw, confidence=confidence) for raw in guardrails),
+        max_requests=_optional(merged, "max_requests", int),
+        max_duration=_optional(merged, "max_duration_minutes", lambda m: timedelta(minutes=m)),
+        traffic_percent=float(merged.get("traffic_percent", 5.0)),
+        traffic_per_hour=_optional(merged, "traffic_per_hour", float),
     )
+
+
+def _optional(merged: Mapping[str, Any], key: str, convert: Callable[[Any], _T]) -> _T | None:
+    return None if merged.get(key) is None else convert(merged[key])
 
 
 # The verdict each word of ``canary.result`` records (aborted records none).

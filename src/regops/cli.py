@@ -196,6 +196,14 @@ def cmd_canary_pr(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_canary_plan(args: argparse.Namespace) -> int:
+    from regops import api, report
+
+    plans = api.canary_plan(args.model, registry=args.registry, traffic_per_hour=args.traffic_per_hour)
+    _out(report.canary_plan_text(plans))
+    return EXIT_OK
+
+
 def _canary_out(args: argparse.Namespace, checks: Sequence[Any]) -> None:
     from regops import publish, report
 
@@ -750,6 +758,13 @@ def _canary_verbs(verbs: Any) -> None:
         "--by", metavar="WHO", help="who commits the results (default: github-actions[bot] in Actions, else git's user)"
     )
     c.set_defaults(func=cmd_canary_pr)
+    c = actions.add_parser("plan", help="the requests per arm and hours each guardrail needs to reach a decision")
+    c.add_argument("model", metavar="MODEL")
+    c.add_argument("--traffic-per-hour", type=float, metavar="N", help="the model's requests per hour, all arms")
+    c.add_argument(
+        "--registry", default="registry", metavar="DIR", help="the registry folder, or a repository with registry/"
+    )
+    c.set_defaults(func=cmd_canary_plan)
 
 
 def _canary_common(c: Any) -> None:

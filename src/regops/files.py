@@ -261,7 +261,11 @@ class Canary(_Strict):
     finished_at: Timestamp | None = None
     checked_at: Timestamp | None = None
     summary: str | None = None
-    # The last `regops canary check`: per guardrail, the numbers behind the verdict.
+    # The last `regops canary check`: per guardrail, the numbers behind the verdict. Each entry: metric, kind,
+    # verdict, canary, prod, limit (at prod's estimate), n_canary, n_prod, reason; since the anytime-valid
+    # canary also lower/upper (the confidence sequence's bounds at that check: the canary's excess over prod
+    # as a fraction for relative rules, its value for max/min), method and looks (checks so far); records
+    # written before it carry p_value instead (a fixed-sample test: valid history, not re-judged).
     report: list[dict[str, JsonValue]] | None = None
 
 
@@ -383,6 +387,9 @@ class Guardrail(_Strict):
     max: Amount | None = None
     min: Amount | None = None
     confidence: Confidence | None = None
+    # What `regops canary plan` sizes for: prod's usual rate (rates), or for a quantile the share of prod's
+    # values between the quantile and the allowance (e.g. 0.4%: slower than p99, faster than p99 +10%).
+    baseline: Relative | None = None
     errors: Query | None = None
     requests: Query | None = None
     buckets: Query | None = None
@@ -405,6 +412,9 @@ class CanaryPolicy(_Strict):
     traffic_percent: Percent | None = None
     min_requests: Annotated[int, Field(ge=0)] | None = None
     min_duration_minutes: Annotated[int, Field(ge=0)] | None = None
+    max_requests: Annotated[int, Field(ge=1)] | None = None
+    max_duration_minutes: Annotated[int, Field(ge=1)] | None = None
+    traffic_per_hour: Annotated[float, Field(gt=0)] | None = None
     confidence: Confidence | None = None
     # Refused, with a message saying where it belongs (left out of the exported schema: editors flag it too).
     metrics: SkipJsonSchema[Annotated[Any, BeforeValidator(_refuse_metrics)]] = None
@@ -521,6 +531,11 @@ class CanaryDefaults(_Strict):
     # Per arm (canary and prod) and per guardrail: below it a guardrail is pending.
     min_requests: Annotated[int, Field(ge=0)] = 1000
     min_duration_minutes: Annotated[int, Field(ge=0)] = 60
+    # Still undecided after this many requests per arm, or this long: inconclusive (none: no request cap).
+    max_requests: Annotated[int, Field(ge=1)] | None = None
+    max_duration_minutes: Annotated[int, Field(ge=1)] = 2880
+    # The model's requests per hour (all traffic): `validate` warns when max_duration cannot reach a decision.
+    traffic_per_hour: Annotated[float, Field(gt=0)] | None = None
     confidence: Confidence = 0.95
     metrics: MetricsProvider | None = None
     # The variables metrics.token_env may name (GitHub and Hub credentials never, even when listed).

@@ -18,7 +18,7 @@ from regops.canary import show
 from regops.kinds import Problem
 
 if TYPE_CHECKING:
-    from regops.canary import Checked
+    from regops.canary import Checked, MetricResult
     from regops.records import VersionRecord
     from regops.registry import LineageNode, Registry, ScoreDelta, VersionDiff
     from regops.sync import SyncResult
@@ -416,13 +416,29 @@ def canary_rows(check: Checked) -> list[list[str]]:
             show(m.kind, m.prod),
             show(m.kind, m.limit),
             f"{m.n_canary} / {m.n_prod}",
-            "-" if m.p_value is None else f"{m.p_value:.2g}",
+            _evidence(m),
         ]
         for m in check.decision.metrics
     ]
 
 
-CANARY_HEADERS = ("guardrail", "kind", "verdict", "canary", "prod", "limit", "requests canary / prod", "p")
+CANARY_HEADERS = (
+    "guardrail",
+    "kind",
+    "verdict",
+    "canary",
+    "prod",
+    "limit",
+    "requests canary / prod",
+    "shown (looks)",
+)
+
+
+def _evidence(m: MetricResult) -> str:
+    """What the bounds showed and after how many checks; a record from before them: its fixed-sample p-value."""
+    if m.method:
+        return f"{m.headline().removeprefix(m.metric).strip()} ({m.looks})"
+    return "-" if m.p_value is None else f"p={m.p_value:.2g} (fixed-sample test)"
 
 
 def _canary_heading(check: Checked) -> str:

@@ -21,7 +21,7 @@ from regops.publish import CANARY_HEADERS, canary_rows, count_text, number_text,
 
 if TYPE_CHECKING:
     from regops.approvals import Outcome
-    from regops.canary import Checked
+    from regops.canary import Checked, SamplePlan
     from regops.doctor import Finding
     from regops.lifecycle import Plan
     from regops.provenance import Chain
@@ -494,3 +494,23 @@ def canary_text(checks: Sequence[Checked]) -> str:
             lines.append(f"  pull request: {check.pull}")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
+
+
+def canary_plan_text(plans: Sequence[SamplePlan | str]) -> str:
+    """``regops canary plan``: per guardrail, the requests per arm (and hours) a decision needs."""
+    if not plans:
+        return "no guardrails configured: a canary nobody measures is never a pass"
+    rows = [
+        [p.metric, p.part, _sample(p.pass_equal, p.hours_equal), _sample(p.fail_twice, p.hours_twice)]
+        for p in plans
+        if not isinstance(p, str)
+    ]
+    headers = ("guardrail", "allowance", "to pass when equal to prod (95%)", "to fail at twice the allowance (95%)")
+    lines = _table(headers, rows).splitlines() if rows else []
+    return "\n".join(lines + [f"- {p}" for p in plans if isinstance(p, str)])
+
+
+def _sample(n: int, hours: float | None) -> str:
+    if n >= 10**12:
+        return "never"
+    return f"{n:,} requests per arm" + (f", {hours:.3g} h" if hours is not None else "")

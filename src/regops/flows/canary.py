@@ -118,7 +118,10 @@ def _check_canary(opened: Registry, record: VersionRecord, *, now: datetime, env
         results = [
             _guardrail(source, pair, settings, window) for pair in zip(settings.guardrails, settings.rules, strict=True)
         ]
-    decision = canary.decide(results, started_at=clock, now=now, min_duration=settings.min_duration)
+    results = _counted(results, record.canary or {})
+    decision = canary.decide(
+        results, started_at=clock, now=now, min_duration=settings.min_duration, max_duration=settings.max_duration
+    )
     return canary.Checked(record.ref, record.model, record.version, holder.version if holder else None, decision)
 
 
@@ -161,7 +164,15 @@ def _guardrail(
         )
     except MetricsError as e:
         return canary.unavailable(rule, str(e))
-    return canary.check(rule, canary_arm, prod_arm, min_requests=settings.min_requests)
+    return canary.check(
+        rule, canary_arm, prod_arm, min_requests=settings.min_requests, max_requests=settings.max_requests
+    )
+
+
+def _counted(results: list[MetricResult], recorded: Mapping[str, Any]) -> list[MetricResult]:
+    """Each result's look number: one more than the version file's last check of that guardrail recorded."""
+    before = {raw.get("metric"): int(raw.get("looks", 0)) for raw in recorded.get("report") or () if "method" in raw}
+    return [replace(r, looks=before.get(r.metric, 0) + 1) for r in results]
 
 
 def _traffic_start(source: MetricsSource, settings: Settings, window: _Window) -> datetime:

@@ -1,0 +1,214 @@
+"""The canary's error rates over a whole canary checked again and again (simulated), and its boundary's validity.
+
+Each simulation draws 2,000 canaries (seeded, exact binomial or multinomial draws, vectorised
+over the runs) and checks each with :func:`regops.canary.check` every 5,000 requests per arm for
+100 looks, stopping at its first final verdict as ``canary.yml`` does. The bars are the issue's:
+P(false fail) ≤ alpha + 1 % at the allowance's edge, P(pass) ≤ alpha + 1 % at twice the
+allowance, and a canary equal to prod passing in ≥ 95 % of runs within the sample
+:func:`regops.canary.plan` predicts.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from regops.canary import Counts, Distribution, Rule, Verdict, boundary, check, plan
+from regops.cli import main
+
+RUNS, LOOKS, STEP = 2000, 100, 5000
+ALPHA = 0.05
+BAR = ALPHA + 0.01
+
+
+def rule(kind: str, **fields: str) -> Rule:
+    return Rule.from_config({"metric": f"my_{kind}", "kind": kind, **fields}, confidence=1 - ALPHA)
+
+
+def first_verdicts(observe: Callable[[int, int], tuple[Counts, Counts] | tuple[Distribution, Distribution]], r: Rule):
+    """Per run, (the first final verdict or "pending", the look it came at): looks stop at a pass or a fail."""
+    outcomes: list[tuple[Verdict, int]] = []
+    for run in range(RUNS):
+        outcome: tuple[Verdict, int] = ("pending", LOOKS)
+        for look in range(LOOKS):
+            verdict = check(r, *observe(run, look), min_requests=1000).verdict
+            if verdict in ("pass", "fail"):
+                outcome = (verdict, look + 1)
+                break
+        outcomes.append(outcome)
+    return outcomes
+
+
+def share(outcomes: list[tuple[Verdict, int]], verdict: Verdict, *, within: int = LOOKS) -> float:
+    return sum(1 for v, look in outcomes if v == verdict and look <= within) / len(outcomes)
+
+
+# --- the boundary against its closed forms and a simulated random walk -----------------------------------
+
+
+def two_sided(t: float, alpha: float, rho: float) -> float:
+    """Howard et al. 2021, eq. (3.7): the two-sided normal-mixture boundary, in closed form."""
+    return math.sqrt((t + rho) * math.log((t + rho) / (rho * alpha**2)))
+
+
+@pytest.mark.parametrize("t", [10.0, 1e3, 1e5, 1e7])
+def test_the_one_sided_boundary_lies_between_the_two_sided_ones_at_alpha_and_twice_alpha(t: float) -> None:
+    # The one-sided mixture martingale is the two-sided one times 2Φ(·) ∈ [1, 2]: its root lies between theirs.
+    rho = 1e5 / (2 * math.log(1 / ALPHA) + math.log(1 + 2 * math.log(1 / ALPHA)))
+    u = boundary(t, ALPHA)
+    assert two_sided(t, 2 * ALPHA, rho) <= u <= two_sided(t, ALPHA, rho)
+    if t >= 1e5:  # far from 0, Φ ≈ 1: the one-sided boundary is the two-sided one at 2 alpha
+        assert u == pytest.approx(two_sided(t, 2 * ALPHA, rho), rel=1e-3)
+
+
+def test_a_gaussian_random_walk_crosses_the_boundary_in_at_most_alpha_of_runs_however_often_it_is_looked_at() -> None:
+    rng = np.random.default_rng(7)
+    steps = np.arange(1, 20_001)
+    walks = np.cumsum(rng.standard_normal((2000, steps.size)), axis=1)
+    limits = np.array([boundary(float(t), ALPHA, 2000.0) for t in steps])
+    crossed = (walks >= limits).any(axis=1).mean()
+    assert crossed <= ALPHA
+    # A fixed-sample bound looked at every step crosses far more often: the looks are what the boundary pays for.
+    assert (walks >= 1.645 * np.sqrt(steps)).any(axis=1).mean() > 3 * ALPHA
+
+
+# --- a rate guardrail --------------------------------------------------------
+
+
+PROD_RATE = 0.01
+RATE_RULE = {"max_increase": "20%"}
+
+
+def rate_canaries(canary_rate: float, seed: int) -> list[tuple[Verdict, int]]:
+    rng = np.random.default_rng(seed)
+    errors = [np.cumsum(rng.binomial(STEP, p, size=(RUNS, LOOKS)), axis=1) for p in (canary_rate, PROD_RATE)]
+
+    def observe(run: int, look: int) -> tuple[Counts, Counts]:
+        n = STEP * (look + 1)
+        return Counts(int(errors[0][run, look]), n), Counts(int(errors[1][run, look]), n)
+
+    return first_verdicts(observe, rule("rate", **RATE_RULE))
+
+
+def test_rate_canary_at_the_allowance_edge_fails_in_at_most_alpha_plus_1_percent_over_100_looks() -> None:
+    outcomes = rate_canaries(PROD_RATE * 1.2, seed=1)
+    assert share(outcomes, "fail") <= BAR
+
+
+def test_rate_canary_at_twice_the_allowance_passes_in_at_most_alpha_plus_1_percent_at_any_look() -> None:
+    outcomes = rate_canaries(PROD_RATE * 1.4, seed=2)
+    assert share(outcomes, "pass") <= BAR
+    assert share(outcomes, "fail") > 0.5  # and it is mostly caught, within the 500,000 requests
+
+
+def test_rate_canary_equal_to_prod_passes_in_95_percent_of_runs_within_the_planned_sample() -> None:
+    predicted = plan(rule("rate", **RATE_RULE), baseline=PROD_RATE).pass_equal
+    assert predicted <= LOOKS * STEP
+    outcomes = rate_canaries(PROD_RATE, seed=3)
+    assert share(outcomes, "pass", within=predicted // STEP) >= 0.95
+    assert share(outcomes, "fail") <= ALPHA
+
+
+# --- a latency quantile guardrail --------------------------------------------
+
+# Prod's latency: log-normal (median 1 s, sigma 0.5) between the knots, linear in between, so that Prometheus'
+# interpolation within a bucket is exact; the buckets hold the knots of prod and of each scaled canary.
+KNOTS = np.exp(np.arange(np.log(2.2), np.log(6.5), 0.1))
+SCALES = (1.0, 1.2, 1.4)
+BOUNDS = np.unique(np.round(np.concatenate([KNOTS * s for s in SCALES]), 9))
+Q = 0.99
+
+
+def prod_cdf(x: np.ndarray) -> np.ndarray:
+    from statistics import NormalDist
+
+    at_knots = np.array([NormalDist().cdf(math.log(k) / 0.5) for k in KNOTS])
+    inside = np.interp(x, KNOTS, at_knots, left=0.0, right=at_knots[-1])
+    below = x < KNOTS[0]
+    return np.where(below, at_knots[0] * x / KNOTS[0], inside)
+
+
+def latency_canaries(scale: float, seed: int) -> list[tuple[Verdict, int]]:
+    rng = np.random.default_rng(seed)
+    bounds = (*(float(b) for b in BOUNDS), math.inf)
+    arms = []
+    for s in (scale, 1.0):
+        probs = np.diff(np.concatenate([[0.0], prod_cdf(BOUNDS / s), [1.0]]))
+        draws = rng.multinomial(STEP, probs, size=(RUNS, LOOKS))
+        arms.append(np.cumsum(np.cumsum(draws, axis=1), axis=2))  # over looks, then over buckets
+
+    def observe(run: int, look: int) -> tuple[Distribution, Distribution]:
+        dists = (Distribution(bounds, tuple(arm[run, look].tolist())) for arm in arms)
+        return next(dists), next(dists)
+
+    return first_verdicts(observe, rule("latency", max_increase="20%"))
+
+
+def share_above_quantile_within_allowance() -> float:
+    """The share of prod's values between its p99 and p99 +20 %: what ``canary plan`` takes as the baseline."""
+    grid = np.linspace(KNOTS[0], KNOTS[-1], 200_001)
+    p99 = float(grid[np.searchsorted(prod_cdf(grid), Q)])
+    return float(prod_cdf(np.array([1.2 * p99]))[0]) - Q
+
+
+def test_latency_canary_at_the_allowance_edge_fails_in_at_most_alpha_plus_1_percent_over_100_looks() -> None:
+    assert share(latency_canaries(1.2, seed=4), "fail") <= BAR
+
+
+def test_latency_canary_at_twice_the_allowance_passes_in_at_most_alpha_plus_1_percent_at_any_look() -> None:
+    outcomes = latency_canaries(1.4, seed=5)
+    assert share(outcomes, "pass") <= BAR
+    assert share(outcomes, "fail") > 0.5
+
+
+def test_latency_canary_equal_to_prod_passes_in_95_percent_of_runs_within_the_planned_sample() -> None:
+    predicted = plan(rule("latency", max_increase="20%"), baseline=share_above_quantile_within_allowance()).pass_equal
+    assert predicted <= LOOKS * STEP
+    outcomes = latency_canaries(1.0, seed=6)
+    assert share(outcomes, "pass", within=predicted // STEP) >= 0.95
+    assert share(outcomes, "fail") <= ALPHA
+
+
+# --- regops canary plan ------------------------------------------------------
+
+
+@pytest.fixture
+def example(tmp_path: Path) -> Path:
+    root = Path(__file__).resolve().parents[1]
+    for folder in ("registry", "examples", "schemas"):
+        shutil.copytree(root / folder, tmp_path / folder)
+    return tmp_path / "registry"
+
+
+def test_canary_plan_prints_the_planned_requests_and_hours_for_each_guardrail_with_a_baseline(
+    example: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = example / "regops.yaml"
+    config.write_text(
+        config.read_text().replace("      max_increase: 10%\n", "      max_increase: 10%\n      baseline: 0.4%\n")
+    )
+    before = {p: p.read_bytes() for p in example.rglob("*.yaml")}
+    assert main(["canary", "plan", "sentiment", "--registry", str(example), "--traffic-per-hour", "200000"]) == 0
+    out = capsys.readouterr().out
+    expected = plan(rule("rate", max_increase="10%"), baseline=0.004, canary_per_hour=200_000 * 0.05)
+    assert f"{expected.pass_equal:,} requests per arm, {expected.hours_equal:.3g} h" in out, out
+    assert f"{expected.fail_twice:,} requests per arm" in out
+    assert 1_000_000 < expected.pass_equal < 1_500_000  # 0.4 %, +10 %: over a million requests per arm
+    assert "latency_p99: no baseline to size for: set `baseline:` on the guardrail" in out
+    assert {p: p.read_bytes() for p in example.rglob("*.yaml")} == before  # planning changes nothing
+
+
+def test_an_undecided_canary_at_max_requests_is_inconclusive_and_says_how_many_requests_a_decision_needs() -> None:
+    r = rule("rate", max_increase="10%")
+    canary, prod = Counts(2_020, 500_000), Counts(2_000, 500_000)
+    assert check(r, canary, prod, min_requests=1000, max_requests=1_000_000).verdict == "pending"
+    capped = check(r, canary, prod, min_requests=1000, max_requests=500_000)
+    assert capped.verdict == "inconclusive"
+    assert capped.reason.startswith("no decision within max_requests 500000: my_rate not yet shown within +10% of prod")
+    assert "requests per arm at these rates" in capped.reason
+    assert capped.lower is not None and capped.upper is not None and capped.lower < 0.1 < capped.upper
