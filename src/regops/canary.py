@@ -39,7 +39,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from itertools import accumulate
 from statistics import NormalDist
 from typing import Any, Final, Literal, TypeVar
@@ -159,7 +159,7 @@ class Distribution:
         in the ``+Inf`` bucket is the highest finite bound. Counts that dip (scrapes of a
         histogram taken at slightly different times) are evened out as Prometheus does.
         """
-        cumulative = list(accumulate(self.cumulative, max))
+        cumulative = self._evened
         last = len(cumulative) - 1
         rank = min(max(rank, 0.0), cumulative[-1])
         # At rank 0, skip empty leading buckets: the smallest value is in the first bucket holding any.
@@ -170,6 +170,11 @@ class Distribution:
             return self.bounds[0]
         start, below = (self.bounds[b - 1], cumulative[b - 1]) if b > 0 else (0.0, 0.0)
         return start + (self.bounds[b] - start) * (rank - below) / (cumulative[b] - below)
+
+    @cached_property
+    def _evened(self) -> list[float]:
+        """The counts with dips evened out (each at least the one below), computed once per observation."""
+        return list(accumulate(self.cumulative, max))
 
     def quantile(self, q: float) -> float:
         """The ``q``-quantile's point estimate, as ``histogram_quantile(q, …)`` computes it."""
