@@ -248,6 +248,14 @@ def test_the_metrics_token_is_required_once_the_canary_reads_one(
     assert failed_checks(capsys) == ["secret PROMETHEUS_TOKEN"]
 
 
+def test_the_signing_key_is_required_once_signing_trusts_keys(
+    registry: Path, github: GitHubFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = registry / "registry" / "regops.yaml"
+    config.write_text(config.read_text() + "signing:\n  required_from: staging\n  keys: [keys/registry.pub]\n")
+    assert failed_checks(capsys) == ["secret REGOPS_SIGNING_KEY"]
+
+
 RULES = [
     {
         "type": "required_status_checks",

@@ -200,8 +200,7 @@ def cmd_canary_plan(args: argparse.Namespace) -> int:
     from regops import api, report
 
     plans = api.canary_plan(args.model, registry=args.registry, traffic_per_hour=args.traffic_per_hour)
-    _out(report.canary_plan_text(plans))
-    return EXIT_OK
+    return _json_or(args, plans, report.canary_plan_text)
 
 
 def _canary_out(args: argparse.Namespace, checks: Sequence[Any]) -> None:
@@ -761,9 +760,7 @@ def _canary_verbs(verbs: Any) -> None:
     c = actions.add_parser("plan", help="the requests per arm and hours each guardrail needs to reach a decision")
     c.add_argument("model", metavar="MODEL")
     c.add_argument("--traffic-per-hour", type=float, metavar="N", help="the model's requests per hour, all arms")
-    c.add_argument(
-        "--registry", default="registry", metavar="DIR", help="the registry folder, or a repository with registry/"
-    )
+    _common(c)
     c.set_defaults(func=cmd_canary_plan)
 
 

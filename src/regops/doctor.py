@@ -32,8 +32,9 @@ __all__ = [
 ]
 
 ENVIRONMENT: Final = "registry-bot"
-# A secret the workflows pass on, needed only when regops.yaml says it is: the canary's metrics token.
-OPTIONAL_SECRETS: Final = frozenset({"PROMETHEUS_TOKEN"})
+# Secrets the workflows pass on, needed only when regops.yaml says they are: the canary's metrics token, and the
+# register job's signing key (when `signing:` trusts keys; keyless signing needs none).
+OPTIONAL_SECRETS: Final = frozenset({"PROMETHEUS_TOKEN", "REGOPS_SIGNING_KEY"})
 _SECRET = re.compile(r"\$\{\{\s*secrets\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _VARIABLE = re.compile(r"\$\{\{\s*vars\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _APP_PERMISSION = re.compile(r"^\s*permission-([a-z-]+):\s*(read|write)\s*$", re.MULTILINE)

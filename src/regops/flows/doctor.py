@@ -46,9 +46,13 @@ def doctor_checks(
 
 
 def _required_secrets(opened: Registry, named: frozenset[str]) -> frozenset[str]:
-    """The secrets the workflows read, but the metrics token unless regops.yaml's canary reads one."""
+    """The secrets the workflows read, but the metrics token unless regops.yaml's canary reads one, and the signing
+    key unless regops.yaml's `signing:` trusts keys."""
     metrics = (opened.config.raw.get("canary") or {}).get("metrics") or {}
-    return frozenset(name for name in named if name not in OPTIONAL_SECRETS or metrics.get("token_env") == name)
+    wanted = {metrics.get("token_env")}
+    if (opened.config.signing or {}).get("keys"):
+        wanted.add("REGOPS_SIGNING_KEY")
+    return frozenset(name for name in named if name not in OPTIONAL_SECRETS or name in wanted)
 
 
 def _pinned_findings(opened: Registry, pinned: dict[str, str]) -> Iterator[Finding]:
