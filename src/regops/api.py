@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from regops import changes, datasets, lifecycle, policy, registration, schema, store
+from regops.adapters import git
 from regops.codeowners import codeowners_file
 from regops.errors import RegopsError
 from regops.flows.pulls import (
@@ -93,19 +94,33 @@ __all__ = [
 
 
 def validate(
-    *, registry: RegistryArg = "registry", now: datetime | None = None, base: str | None = None
+    *, registry: RegistryArg = "registry", now: datetime | None = None, base: str | None = None, full: bool = False
 ) -> list[Problem]:
     """Every problem in the registry, sorted by file, line and column; empty when clean.
 
     With ``base`` (a git ref, e.g. a pull request's base branch) also what the
-    change does to the records there (:func:`regops.changes.against_base`).
+    change does to the records there (:func:`regops.changes.against_base`), and
+    only what the change touches is checked: the model folders it changes
+    (:func:`regops.changes.touched_models`; git tells which, by content hash),
+    with every rule that reaches past them (parents, datasets, Hub repos, CODEOWNERS).
+    ``full`` checks every model all the same.
     """
     opened = open_registry(registry)
-    problems = policy.check(opened, now=now)
-    if base is not None:
+    if base is None:
+        return policy.check(opened, now=now)
+    if full:
         before = files_at_ref(opened, base)
-        problems = sorted(set(problems) | set(changes.against_base(opened, before, ref=base)))
-    return problems
+        return sorted(set(policy.check(opened, now=now)) | set(changes.against_base(opened, before, ref=base)))
+    root = opened.root.parent
+    folder = opened.root.relative_to(root).as_posix()
+    changed = git.changed_since(root, base, folder)
+    scope = changes.touched_models(changed, folder)
+    if scope is None:
+        return validate(registry=opened, now=now, base=base, full=True)
+    opened.limit(scope)
+    problems = policy.check(opened, now=now)
+    before = git.files_at(root, base, *sorted(changed)) if changed else {}
+    return sorted(set(problems) | set(changes.against_base(opened, before, ref=base, changed=changed)))
 
 
 def status(*, registry: RegistryArg = "registry") -> list[ModelStatus]:

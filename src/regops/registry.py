@@ -16,7 +16,7 @@ from __future__ import annotations
 import heapq
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -195,6 +195,8 @@ class Registry:
         self._models: dict[str, ModelEntry] = {}
         self._datasets: dict[tuple[str, str], DatasetRecord] | None = None
         self._dataset_problems: list[Problem] = []
+        self._scope: frozenset[str] | None = None
+        self._configs: dict[str, ModelRecord | None] = {}  # model.yaml alone, of models whose folder is not loaded
 
     # loading
 
@@ -219,9 +221,19 @@ class Registry:
         """A path as problems show it: relative to the folder that holds the registry."""
         return store.display_path(path, self.root.parent)
 
+    def limit(self, models: Iterable[str]) -> None:
+        """Check only these models' folders (a pull request's): :meth:`entries`, :meth:`iter_versions` and
+        :meth:`load_problems` cover them alone; any other model is still read when a query names it (a parent)."""
+        self._scope = frozenset(models)
+
+    def checked_names(self) -> list[str]:
+        """The models the rules check: every model, or the ones :meth:`limit` named."""
+        names = self.model_names()
+        return names if self._scope is None else [name for name in names if name in self._scope]
+
     def load_all(self) -> None:
-        """Read every file now, in one batch (parallel when cold)."""
-        pending = {name: self._model_files(name) for name in self.model_names() if name not in self._models}
+        """Read every checked model's files now, in one batch (parallel when cold)."""
+        pending = {name: self._model_files(name) for name in self.checked_names() if name not in self._models}
         files = {path: kind for listing in pending.values() for path, kind in listing.items()}
         datasets = self._dataset_files() if self._datasets is None else {}
         loaded = store.load_many({**files, **datasets}, base=self.root.parent)
@@ -285,6 +297,19 @@ class Registry:
             raise InvalidRegistryError(entry.problems)
         return entry
 
+    def model_config(self, name: str) -> ModelRecord | None:
+        """A model's model.yaml alone, without its versions (None when missing or unreadable): what the
+        registry-wide rules (Hub repos, CODEOWNERS) read of every model. Parsed uncached, so the folder's cache
+        entry (its versions) is left whole."""
+        if name in self._models:
+            return self._models[name].config
+        if name not in self._configs:
+            path = self.root / "models" / name / MODEL_FILE
+            loaded = store.load_many({path: "model"}, base=self.root.parent, cache=store.ParseCache(None))[path]
+            linked = path.is_symlink() or not path.is_file()
+            self._configs[name] = ModelRecord(loaded.data, path) if loaded.data is not None and not linked else None
+        return self._configs[name]
+
     def model(self, name: str) -> ModelRecord:
         config = self.model_entry(name).config
         if config is None:
@@ -325,7 +350,7 @@ class Registry:
         self.load_all()
         self.datasets()
         problems = list(self._problems) + self._dataset_problems
-        for entry in self._models.values():
+        for entry in self.entries():
             problems += entry.problems
         return problems
 
@@ -499,13 +524,13 @@ class Registry:
 
     def iter_versions(self) -> Iterator[VersionRecord]:
         """Every loaded version of every model (loads everything)."""
-        self.load_all()
-        for entry in self._models.values():
+        for entry in self.entries():
             yield from entry.ordered
 
     def entries(self) -> list[ModelEntry]:
+        """Every checked model's loaded folder (all of them unless :meth:`limit` named some)."""
         self.load_all()
-        return [self._models[name] for name in self.model_names()]
+        return [self._models[name] for name in self.checked_names()]
 
 
 # --- helpers --------------------------------------------------------------------
