@@ -89,7 +89,7 @@ def against_base(
     root = registry.root.parent
     records = _base_records(registry, base)
     same = {} if changed is None else _unchanged_records(registry, changed)
-    latest = _latest_steps({**same, **records}, ref=ref)
+    latest = _latest_steps(dict(sorted({**same, **records}.items())), ref=ref)  # by path, as the full check
     problems: list[Problem] = []
     for relative, (kind, before) in records.items():
         path = root / relative
@@ -127,13 +127,20 @@ def _base_records(registry: Registry, base: dict[str, bytes]) -> dict[str, tuple
     return records
 
 
-def _unchanged_records(
-    registry: Registry, changed: Collection[str]
-) -> dict[str, tuple[str, dict[str, object] | None]]:
-    """The checked models' version records that ``ref`` has as they are here (path -> kind, data), as loaded."""
+def _unchanged_records(registry: Registry, changed: Collection[str]) -> dict[str, tuple[str, dict[str, object] | None]]:
+    """The checked models' version files that ``ref`` has as they are here (path -> kind, data): as loaded, or
+    parsed here when they did not load as a version (a duplicate claim, a schema problem)."""
     root = registry.root.parent
-    unchanged = ((record.path.relative_to(root).as_posix(), record) for record in registry.iter_versions())
-    return {relative: ("version", record.raw) for relative, record in unchanged if relative not in changed}
+    records: dict[str, tuple[str, dict[str, object] | None]] = {}
+    for entry in registry.entries():
+        loaded = {record.path: record.raw for record in entry.versions.values()}
+        for path in sorted(entry.folder.glob("*.yaml")):
+            relative = path.relative_to(root).as_posix()
+            if path.name == MODEL_FILE or relative in changed or path.is_symlink():
+                continue
+            data = loaded[path] if path in loaded else store.parse_bytes(path.read_bytes(), relative).data
+            records[relative] = ("version", data)
+    return records
 
 
 @dataclass(frozen=True)

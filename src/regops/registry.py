@@ -41,6 +41,7 @@ from regops.records import (
     ModelRecord,
     VersionRecord,
 )
+from regops.summaries import Summary, SummaryIndex, VersionRow, now_ns
 from regops.timespec import as_utc
 
 __all__ = [
@@ -233,14 +234,36 @@ class Registry:
 
     def load_all(self) -> None:
         """Read every checked model's files now, in one batch (parallel when cold)."""
-        pending = {name: self._model_files(name) for name in self.checked_names() if name not in self._models}
-        files = {path: kind for listing in pending.values() for path, kind in listing.items()}
         datasets = self._dataset_files() if self._datasets is None else {}
-        loaded = store.load_many({**files, **datasets}, base=self.root.parent)
-        for name, listing in pending.items():
-            self._models[name] = self._build_model(name, listing, loaded)
+        loaded = self._load_models(self.checked_names(), datasets)
         if self._datasets is None:
             self._build_datasets(datasets, loaded)
+
+    def _load_models(self, names: list[str], more: dict[Path, str] | None = None) -> dict[Path, store.Loaded]:
+        """Read these models' files (and ``more`` files) in one batch, parallel when cold."""
+        pending = {name: self._model_files(name) for name in names if name not in self._models}
+        files = {path: kind for listing in pending.values() for path, kind in listing.items()}
+        loaded = store.load_many({**files, **(more or {})}, base=self.root.parent)
+        for name, listing in pending.items():
+            self._models[name] = self._build_model(name, listing, loaded)
+        return loaded
+
+    def summaries(self, part: Literal["status", "moves"] = "status") -> dict[str, Summary]:
+        """Per checked model, its summary (:mod:`regops.summaries`): ``status`` rows (each version's stage, since
+        when, primary score) or ``moves`` (every registration and transition: version, stage, at, by, kind).
+        From the stat-keyed index where a model's files are unchanged, else read (raising on problems, as
+        every query does) and indexed: one record per model, not one file per version."""
+        index = SummaryIndex.from_environment()
+        made = now_ns()
+        folders = {name: self.root / "models" / name for name in self.checked_names()}
+        stats = {name: index.stats(folder) for name, folder in folders.items()}
+        found = {name: index.lookup(folder, part, stats[name]) for name, folder in folders.items()}
+        stale = [name for name, summary in found.items() if summary is None]
+        self._load_models(stale)
+        for name in stale:
+            entry, metric = self.model_entry(name), self.model(name).primary_metric
+            found[name] = index.store(folders[name], made, stats[name], entry, metric)[part]
+        return {name: summary for name, summary in found.items() if summary is not None}
 
     def _entry(self, name: str) -> ModelEntry:
         if name not in self._models:
@@ -495,32 +518,8 @@ class Registry:
         )
 
     def status(self) -> list[ModelStatus]:
-        """One row per model: who holds dev, staging and prod, and since when prod."""
-        self.load_all()
-        return [self._status(name) for name in self.model_names()]
-
-    def _status(self, name: str) -> ModelStatus:
-        metric = self.model(name).primary_metric
-        entry = self.model_entry(name)
-        holders = {stage: self.holder(name, stage) for stage in HOLDER_STAGES}
-
-        def summary(stage: Stage) -> StageSummary | None:
-            span = holders[stage]
-            if span is None:
-                return None
-            return StageSummary(span.version, entry.versions[span.version].scores.get(metric))
-
-        prod = holders["prod"]
-        return ModelStatus(
-            model=name,
-            primary_metric=metric,
-            dev=summary("dev"),
-            staging=summary("staging"),
-            prod=summary("prod"),
-            prod_since=prod.start if prod else None,
-            candidates=sum(1 for r in entry.versions.values() if r.stage == "candidate"),
-            versions=len(entry.versions),
-        )
+        """One row per model: who holds dev, staging and prod, and since when prod (from the summaries)."""
+        return [_status(name, summary) for name, summary in self.summaries("status").items()]
 
     def iter_versions(self) -> Iterator[VersionRecord]:
         """Every loaded version of every model (loads everything)."""
@@ -534,6 +533,34 @@ class Registry:
 
 
 # --- helpers --------------------------------------------------------------------
+
+
+def _status(name: str, summary: Summary) -> ModelStatus:
+    rows: list[VersionRow] = summary.rows
+    holders = {
+        stage: max(
+            (r for r in rows if r.stage == stage),
+            key=lambda r: (datetime.fromisoformat(r.since), version_key(r.version)),
+            default=None,
+        )
+        for stage in HOLDER_STAGES
+    }
+
+    def held(stage: Stage) -> StageSummary | None:
+        row = holders[stage]
+        return StageSummary(row.version, row.score) if row is not None else None
+
+    prod = holders["prod"]
+    return ModelStatus(
+        model=name,
+        primary_metric=summary.metric,
+        dev=held("dev"),
+        staging=held("staging"),
+        prod=held("prod"),
+        prod_since=datetime.fromisoformat(prod.since) if prod else None,
+        candidates=sum(1 for r in rows if r.stage == "candidate"),
+        versions=len(rows),
+    )
 
 
 def _current_span(record: VersionRecord) -> Interval:
