@@ -41,7 +41,7 @@ from regops.records import (
     ModelRecord,
     VersionRecord,
 )
-from regops.summaries import Summary, SummaryIndex, VersionRow, now_ns
+from regops.summaries import Stats, Summary, SummaryIndex, VersionRow, now_ns
 from regops.timespec import as_utc
 
 __all__ = [
@@ -67,6 +67,8 @@ CONFIG_FILE: Final = "regops.yaml"
 MODEL_FILE: Final = "model.yaml"
 # The registry's write lock (lifecycle.locked): the one hidden file that may be in the registry; never committed.
 LOCK_FILE: Final = ".regops.lock"
+# Files read in one batch when summaries are rebuilt: parallel parsing, and bounded memory at 100,000 versions.
+BATCH_FILES: Final = 5000
 
 
 # --- references --------------------------------------------------------------
@@ -258,11 +260,14 @@ class Registry:
         folders = {name: self.root / "models" / name for name in self.checked_names()}
         stats = {name: index.stats(folder) for name, folder in folders.items()}
         found = {name: index.lookup(folder, part, stats[name]) for name, folder in folders.items()}
-        stale = [name for name, summary in found.items() if summary is None]
-        self._load_models(stale)
-        for name in stale:
-            entry, metric = self.model_entry(name), self.model(name).primary_metric
-            found[name] = index.store(folders[name], made, stats[name], entry, metric)[part]
+        for batch in _batches([name for name, summary in found.items() if summary is None], stats):
+            fresh = [name for name in batch if name not in self._models]
+            self._load_models(batch)
+            for name in batch:
+                entry, metric = self.model_entry(name), self.model(name).primary_metric
+                found[name] = index.store(folders[name], made, stats[name], entry, metric)[part]
+            for name in fresh:  # summarised: memory stays one batch's, however long the history
+                del self._models[name]
         return {name: summary for name, summary in found.items() if summary is not None}
 
     def _entry(self, name: str) -> ModelEntry:
@@ -533,6 +538,18 @@ class Registry:
 
 
 # --- helpers --------------------------------------------------------------------
+
+
+def _batches(names: list[str], stats: dict[str, Stats]) -> Iterator[list[str]]:
+    """Models to read together: about :data:`BATCH_FILES` files a batch (enough to parse on every core)."""
+    batch: list[str] = []
+    for name in names:
+        batch.append(name)
+        if sum(len(stats[n]) for n in batch) >= BATCH_FILES:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _status(name: str, summary: Summary) -> ModelStatus:
