@@ -250,6 +250,7 @@ def pr_clone(work: Path, label: str) -> Path:
     """A pull request on the generated registry: the registry committed on main, cloned fresh (as a CI checkout),
     and one version file changed on branch ``pr`` (a candidate archived by a person). Returns the clone's registry."""
     repo, clone = work / label, work / f"{label}-pr"
+    shutil.rmtree(repo / ".git", ignore_errors=True)  # a kept --workdir: the registry was just generated anew
     git("init", "-q", "-b", "main", str(repo))
     git("-C", str(repo), "add", "-A")
     git("-C", str(repo), "commit", "-q", "-m", "registry")
