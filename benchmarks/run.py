@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark the regops CLI on synthetic registries; print one Markdown table.
 
-    python benchmarks/run.py [--repeat 5] [--sizes 1k,10k] [--regops PATH] [--workdir DIR]
+    python benchmarks/run.py [--repeat 5] [--sizes 1k,10k,100k] [--regops PATH] [--before PATH] [--workdir DIR]
 
 Everything in the table comes from this one run. Each measurement is a fresh
 subprocess, timed with ``time.perf_counter`` around it; peak RSS is the
@@ -43,11 +43,13 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from generate import generate
 
-SIZES = {"1k": (20, 50), "10k": (100, 100)}
+SIZES = {"1k": (20, 50), "10k": (100, 100), "100k": (200, 500)}
 HELP_TARGET = 0.15  # s, cold `regops --help`
 STATUS_TARGET = 0.3  # s, `regops status` on 1k
-RSS_TARGET = 300.0  # MB, validate on 10k
+RSS_TARGET = 300.0  # MB, validate on 10k, and any command on 100k
+# Issue #10's rows at 100k: the PR check on a fresh clone, status and full validate warm.
 SITE_TARGET = 10.0  # s, `regops site build` on 10k
+TARGETS_100K = {"pr": 1.0, "status": 0.5, "validate": 3.0}
 
 FLOOR = """\
 import sys
@@ -245,18 +247,67 @@ def progress(text: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
 
 
-def cases_for(label: str, registry: Path, manifest: dict[str, Any], regops: str, python: str) -> list[Case]:
+def pr_clone(work: Path, label: str) -> Path:
+    """A pull request on the generated registry: the registry committed on main, cloned fresh (as a CI checkout),
+    and one version file changed on branch ``pr`` (a candidate archived by a person). Returns the clone's registry."""
+    repo, clone = work / label, work / f"{label}-pr"
+    shutil.rmtree(repo / ".git", ignore_errors=True)  # a kept --workdir: the registry was just generated anew
+    git("init", "-q", "-b", "main", str(repo))
+    git("-C", str(repo), "add", "-A")
+    git("-C", str(repo), "commit", "-q", "-m", "registry")
+    shutil.rmtree(clone, ignore_errors=True)
+    git("clone", "-q", str(repo), str(clone))
+    model = sorted((clone / "registry" / "models").iterdir())[0]
+    path = next(p for p in sorted(model.glob("*.yaml")) if "\nstage: candidate\n" in p.read_text())
+    text = path.read_text().replace("\nstage: candidate\n", "\nstage: archived\n")
+    text = text.replace("transitions: []", "transitions:").rstrip("\n")
+    path.write_text(f"{text}\n  - {{from: candidate, to: archived, at: 2026-11-30T10:00:00Z, by: alice}}\n")
+    git("-C", str(clone), "checkout", "-q", "-b", "pr")
+    git("-C", str(clone), "commit", "-q", "-am", "archive")
+    return clone / "registry"
+
+
+def before_cases(cases: list[Case], label: str) -> list[Case]:
+    """The same rows run by another regops (``--before``), each with its own warm cache, floor left out."""
+    kept = [c for c in cases if not c.label.startswith("floor")]
+    for case in kept:
+        case.label, case.size, case.target = f"before: {case.label}", f"{label}-before", None
+    return kept
+
+
+def git(*args: str) -> None:
+    who = ["-c", "user.name=bench", "-c", "user.email=bench@example.com"]
+    subprocess.run(["git", *who, *args], check=True, capture_output=True)
+
+
+def cases_for(
+    label: str, registry: Path, manifest: dict[str, Any], regops: str, python: str, *, pr: Path | None = None
+) -> list[Case]:
     reg = ["--registry", str(registry)]
     floor = f"floor {label}"
-    status_target = STATUS_TARGET if label == "1k" else None
+    big = label == "100k"
+    status_target = STATUS_TARGET if label == "1k" else TARGETS_100K["status"] if big else None
     query = manifest["resolve"]
     resolve = [regops, "resolve", f"{query['model']}@{query['stage']}", "--at", query["at"], *reg]
+    prs = []
+    if pr is not None:
+        argv = [regops, "validate", "--base", "main", "--registry", str(pr)]
+        what = f"`validate --base main`, {label}, PR changing 1 version file, fresh clone, cold cache"
+        prs.append(Case(what, argv, "cold", label, TARGETS_100K["pr"] if big else None))
     return [
+        *prs,
         Case(f"`validate`, {label}, cold cache", [regops, "validate", *reg], "cold", label, floor=floor),
-        Case(f"`validate`, {label}, warm cache", [regops, "validate", *reg], "warm", label, floor=floor),
+        Case(
+            f"`validate`, {label}, warm cache",
+            [regops, "validate", *reg],
+            "warm",
+            label,
+            TARGETS_100K["validate"] if big else None,
+            floor=floor,
+        ),
         Case(f"`validate`, {label}, no cache", [regops, "validate", *reg], "none", label, floor=floor),
         Case(f"`status`, {label}, warm cache", [regops, "status", *reg], "warm", label, status_target),
-        Case(f"`status`, {label}, cold cache", [regops, "status", *reg], "cold", label, status_target),
+        Case(f"`status`, {label}, cold cache", [regops, "status", *reg], "cold", label, None if big else status_target),
         Case(
             f"`resolve {query['model']}@prod --at {query['at']}`, {label}, warm cache",
             resolve,
@@ -319,7 +370,7 @@ def rss_row(label: str, validate: list[Case], pss: float | None) -> list[str]:
     runs = [r for c in validate for r in c.runs]
     if not runs:
         return []
-    target = RSS_TARGET if label == "10k" else None
+    target = RSS_TARGET if label in ("10k", "100k") else None
     rss = max(r.rss_mb for r in runs)
 
     def judged(mb: float) -> str:
@@ -399,6 +450,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--regops", default=default_regops(), help="the regops executable (default: next to python)")
     parser.add_argument("--seed", type=int, default=0, help="generator seed")
+    parser.add_argument("--before", help="another regops executable (the one a change started from): its rows too")
     parser.add_argument("--workdir", type=Path, help="generate here and keep it (default: a temp dir, removed)")
     args = parser.parse_args(argv)
     return run_in_workdir(parser, args, bench, prefix="regops-bench-")
@@ -437,7 +489,10 @@ def bench(args: argparse.Namespace, work: Path) -> int:
             f"{manifest['files']:,} YAML files) generated in {took:.2f} s"
         )
         progress(made[-1])
-        per_size[label] = cases_for(label, registry, manifest, b.regops, b.python)
+        pr = pr_clone(work, label)
+        per_size[label] = cases_for(label, registry, manifest, b.regops, b.python, pr=pr)
+        if args.before and label != "100k":  # the regops this change started from, in the same run
+            per_size[label] += before_cases(cases_for(label, registry, manifest, args.before, b.python, pr=pr), label)
     help_case = Case("`regops --help`, cold process", [b.regops, "--help"], "-", target=HELP_TARGET)
     cases = [help_case, *(c for cs in per_size.values() for c in cs)]
     try:

@@ -56,7 +56,7 @@ from regops.serving import kserve_text, serving_text
 from regops.treehash import HashCache, TreeHash, hash_path
 from regops.weights import Artifact
 from regops.weights import download as fetch
-from regops.workspace import files_at_ref, identity, open_registry, open_storage
+from regops.workspace import changed_at_ref, files_at_ref, identity, open_registry, open_storage
 from regops.workspace import when as _moment
 from regops.workspace import write as _write
 
@@ -115,19 +115,30 @@ __all__ = [
 
 
 def validate(
-    *, registry: RegistryArg = "registry", now: datetime | None = None, base: str | None = None
+    *, registry: RegistryArg = "registry", now: datetime | None = None, base: str | None = None, full: bool = False
 ) -> list[Problem]:
     """Every problem in the registry, sorted by file, line and column; empty when clean.
 
     With ``base`` (a git ref, e.g. a pull request's base branch) also what the
-    change does to the records there (:func:`regops.changes.against_base`).
+    change does to the records there (:func:`regops.changes.against_base`), and
+    only what the change touches is checked: the model folders it changes
+    (:func:`regops.changes.touched_models`; git tells which, by content hash),
+    with every rule that reaches past them (parents, datasets, Hub repos, CODEOWNERS).
+    ``full`` checks every model all the same.
     """
     opened = open_registry(registry)
-    problems = policy.check(opened, now=now)
-    if base is not None:
+    if base is None:
+        return policy.check(opened, now=now)
+    if full:
         before = files_at_ref(opened, base)
-        problems = sorted(set(problems) | set(changes.against_base(opened, before, ref=base)))
-    return problems
+        return sorted(set(policy.check(opened, now=now)) | set(changes.against_base(opened, before, ref=base)))
+    changed, before = changed_at_ref(opened, base)
+    scope = changes.touched_models(changed, opened.root.relative_to(opened.root.parent).as_posix())
+    if scope is None:
+        return validate(registry=opened, now=now, base=base, full=True)
+    opened.limit(scope)
+    problems = policy.check(opened, now=now)
+    return sorted(set(problems) | set(changes.against_base(opened, before, ref=base, changed=changed)))
 
 
 def status(*, registry: RegistryArg = "registry", at: TimeArg = None) -> list[ModelStatus]:

@@ -8,6 +8,7 @@ a change adds. The rules over the registry alone are in ``policy.py``.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -19,7 +20,7 @@ from regops.policy import CLOCK_SKEW, bot_may_enter, locate_all
 from regops.records import VersionRecord
 from regops.registry import MODEL_FILE, Registry
 
-__all__ = ["IMMUTABLE", "STAMPED", "added_transitions", "against_base"]
+__all__ = ["IMMUTABLE", "STAMPED", "added_transitions", "against_base", "touched_models"]
 
 
 # Fields of a version file fixed at registration (DESIGN §3); stage, canary, transitions (appended) and
@@ -51,6 +52,21 @@ def _record_kind(relative: Path) -> str | None:
     return "dataset" if parts[0] == "datasets" else None
 
 
+def touched_models(changed: Iterable[str], folder: str) -> set[str] | None:
+    """The model folders a change touches (``changed``: paths relative to the repository; ``folder``: the
+    registry's), so a pull request's check reads those folders and not every version in the registry; None
+    when it touches anything else under the registry (regops.yaml, a dataset record, a stray file), whose
+    rules reach every model: then every model is checked."""
+    models: set[str] = set()
+    prefix = f"{folder}/" if folder not in ("", ".") else ""
+    for path in changed:
+        parts = path.removeprefix(prefix).split("/") if path.startswith(prefix) else []
+        if len(parts) < 3 or parts[0] != "models":
+            return None
+        models.add(parts[1])
+    return models
+
+
 def _get(data: dict[str, object], dotted: str) -> object:
     value: object = data
     for part in dotted.split("."):
@@ -58,15 +74,22 @@ def _get(data: dict[str, object], dotted: str) -> object:
     return value
 
 
-def against_base(registry: Registry, base: dict[str, bytes], *, ref: str) -> list[Problem]:
+def against_base(
+    registry: Registry, base: dict[str, bytes], *, ref: str, changed: Collection[str] | None = None
+) -> list[Problem]:
     """What a change does to the records on ``ref`` (the base branch): ``base`` maps paths under the
     repository root to their bytes there. Records are never deleted, immutable fields never change,
     transitions are only appended (stamping a merged PR's number and approvers is the one edit), and
     each new transition is one its author may make: bots only auto-promote to dev and archive.
+
+    With ``changed`` (the paths git says differ from ``ref``), ``base`` need hold only those: every other
+    file of the checked models is the same on ``ref`` (git compares content hashes), so it is read once,
+    from the working tree.
     """
     root = registry.root.parent
     records = _base_records(registry, base)
-    latest = _latest_steps(records, ref=ref)
+    same = {} if changed is None else _unchanged_records(registry, changed)
+    latest = _latest_steps(dict(sorted({**same, **records}.items())), ref=ref)  # by path, as the full check
     problems: list[Problem] = []
     for relative, (kind, before) in records.items():
         path = root / relative
@@ -85,7 +108,7 @@ def against_base(registry: Registry, base: dict[str, bytes], *, ref: str) -> lis
         problems += _changed_record(registry, path, kind, before, after, ref=ref, latest=latest.get(path.parent.name))
     for record in registry.iter_versions():
         relative = record.path.relative_to(root).as_posix()
-        if relative not in records:
+        if relative not in records and relative not in same:
             steps = record.raw.get("transitions", [])
             problems += _new_transitions(
                 registry, record.path, steps, start=0, latest=latest.get(record.path.parent.name)
@@ -101,6 +124,22 @@ def _base_records(registry: Registry, base: dict[str, bytes]) -> dict[str, tuple
         kind = _record_kind(Path(relative).relative_to(folder)) if Path(relative).is_relative_to(folder) else None
         if kind is not None:
             records[relative] = (kind, store.parse_bytes(raw, relative).data)
+    return records
+
+
+def _unchanged_records(registry: Registry, changed: Collection[str]) -> dict[str, tuple[str, dict[str, object] | None]]:
+    """The checked models' version files that ``ref`` has as they are here (path -> kind, data): as loaded, or
+    parsed here when they did not load as a version (a duplicate claim, a schema problem)."""
+    root = registry.root.parent
+    records: dict[str, tuple[str, dict[str, object] | None]] = {}
+    for entry in registry.entries():
+        loaded = {record.path: record.raw for record in entry.versions.values()}
+        for path in sorted(entry.folder.glob("*.yaml")):
+            relative = path.relative_to(root).as_posix()
+            if path.name == MODEL_FILE or relative in changed or path.is_symlink():
+                continue
+            data = loaded[path] if path in loaded else store.parse_bytes(path.read_bytes(), relative).data
+            records[relative] = ("version", data)
     return records
 
 

@@ -32,9 +32,9 @@ def codeowners_file(registry: Registry) -> tuple[Path, str]:
     folder = registry.root.relative_to(registry.root.parent).as_posix()
     lines = [CODEOWNERS_HEADER]
     for name in registry.model_names():
-        entry = registry.model_entry(name, strict=False)
-        if entry.config is not None:
-            handles = " ".join(p if p.startswith("@") else f"@{p}" for p in entry.config.raw["owners"])
+        config = registry.model_config(name)
+        if config is not None:
+            handles = " ".join(p if p.startswith("@") else f"@{p}" for p in config.raw["owners"])
             lines.append(f"/{folder}/models/{name}/ {handles}\n")
     return registry.root.parent / CODEOWNERS, "".join(lines)
 

@@ -22,7 +22,7 @@ from typing import Final
 from regops import store
 from regops.codeowners import codeowners
 from regops.kinds import STAGES, Problem, Stage, release
-from regops.records import ConfigRecord, ModelEntry, VersionRecord
+from regops.records import ConfigRecord, ModelEntry, ModelRecord, VersionRecord
 from regops.registry import CONFIG_FILE, HOLDER_STAGES, LOCK_FILE, MODEL_FILE, Registry
 from regops.retention import archive_repo, hub_repo, local_stores, overlap
 from regops.schema import field_parts
@@ -101,7 +101,9 @@ LAYOUT: Final = "models/<model>/<version>.yaml, models/<model>/model.yaml, datas
 def layout(registry: Registry, _: datetime) -> Iterator[Problem]:
     """Only regular files and folders, none linked or hidden; .yaml files in known places, nothing else;
     every model folder has model.yaml. (The loader reads no link, so what it skips is reported here.)"""
-    for path, entry in _walk(registry.root):
+    models = registry.root / "models"
+    skipped = {models / name for name in registry.model_names()} - {models / n for n in registry.checked_names()}
+    for path, entry in _walk(registry.root, skipped):
         message = _misplaced(path.relative_to(registry.root), entry)
         if message is not None:
             yield Problem(registry.display(path), message=message)
@@ -113,14 +115,15 @@ def layout(registry: Registry, _: datetime) -> Iterator[Problem]:
             )
 
 
-def _walk(folder: Path) -> Iterator[tuple[Path, os.DirEntry[str]]]:
-    """Everything under ``folder``, by name; never into a link or a hidden folder."""
+def _walk(folder: Path, skipped: set[Path]) -> Iterator[tuple[Path, os.DirEntry[str]]]:
+    """Everything under ``folder``, by name; never into a link, a hidden folder or a ``skipped`` one."""
     with os.scandir(folder) as it:
         entries = sorted(it, key=lambda e: e.name)
     for entry in entries:
-        yield Path(entry.path), entry
-        if entry.is_dir(follow_symlinks=False) and not entry.name.startswith("."):
-            yield from _walk(Path(entry.path))
+        path = Path(entry.path)
+        yield path, entry
+        if entry.is_dir(follow_symlinks=False) and not entry.name.startswith(".") and path not in skipped:
+            yield from _walk(path, skipped)
 
 
 def _misplaced(relative: Path, entry: os.DirEntry[str]) -> str | None:
@@ -251,22 +254,49 @@ def parents(registry: Registry, _: datetime) -> Iterator[Problem]:
     """Parents exist, and following them never comes back (no cycle)."""
     entries = {entry.name: entry for entry in registry.entries()}
     edges: dict[str, str] = {}
-    for entry in entries.values():
-        for record in entry.versions.values():
-            parent = record.parent
-            if parent is None or parent.startswith("hf://"):
-                continue
-            model, _sep, version = parent.partition("@")
-            owner = entries.get(model)
-            if owner is None or (version not in owner.versions and version not in owner.unreadable):
-                message = f"parent {parent} is not in the registry"
-                yield Problem(registry.display(record.path), field="parent", message=message)
-            else:
-                edges[record.ref] = parent
+    for record in registry.iter_versions():
+        parent = _parent_edge(registry, entries, record.parent)
+        if parent is None:
+            continue
+        if not parent:
+            message = f"parent {record.parent} is not in the registry"
+            yield Problem(registry.display(record.path), field="parent", message=message)
+        else:
+            edges[record.ref] = parent
+    _follow_parents(registry, entries, edges)
     for ref in sorted(_cyclic(edges)):
         model, _sep, version = ref.partition("@")
-        message = f"lineage cycle: following parents from {ref} comes back to it"
-        yield Problem(registry.display(entries[model].versions[version].path), field="parent", message=message)
+        if model in entries and version in entries[model].versions and model in registry.checked_names():
+            message = f"lineage cycle: following parents from {ref} comes back to it"
+            yield Problem(registry.display(entries[model].versions[version].path), field="parent", message=message)
+
+
+def _parent_edge(registry: Registry, entries: dict[str, ModelEntry], parent: str | None) -> str | None:
+    """``parent`` when it is a version in the registry, "" when it is missing, None when there is nothing to
+    follow (no parent, or an external base). Models outside the checked ones are read when a parent names them."""
+    if parent is None or parent.startswith("hf://"):
+        return None
+    model, _sep, version = parent.partition("@")
+    if model not in entries and model in registry.model_names():
+        entries[model] = registry.model_entry(model, strict=False)
+    owner = entries.get(model)
+    if owner is None or (version not in owner.versions and version not in owner.unreadable):
+        return ""
+    return parent
+
+
+def _follow_parents(registry: Registry, entries: dict[str, ModelEntry], edges: dict[str, str]) -> None:
+    """Add the parent links of the versions the checked ones lead to (a cycle may pass through models that are
+    not checked); nothing to add when every model is checked."""
+    todo = [parent for parent in edges.values() if parent not in edges]
+    while todo:
+        ref = todo.pop()
+        model, _sep, version = ref.partition("@")
+        record = entries[model].versions.get(version) if model in entries else None
+        parent = _parent_edge(registry, entries, record.parent) if record is not None else None
+        if parent and ref not in edges:
+            edges[ref] = parent
+            todo.append(parent)
 
 
 def _cyclic(edges: dict[str, str]) -> set[str]:
@@ -453,27 +483,30 @@ def config(registry: Registry, _: datetime) -> Iterator[Problem]:
 def hub_repos(registry: Registry, _: datetime) -> Iterator[Problem]:
     """Each model's Hub repo and archive repo are its own (the Hub compares names without case), and its
     versions' weights are in one of the two: sync moves the tags and branches of every repo it is pointed at."""
-    claims: dict[str, list[tuple[ModelEntry, str]]] = {}
-    for entry in registry.entries():
-        for repo, role in _repos_of(registry, entry).items():
-            claims.setdefault(repo.lower(), []).append((entry, role))
+    claims: dict[str, list[tuple[str, str]]] = {}
+    # Every model's model.yaml (not its versions): a checked model's repo may be claimed by any other.
+    configs = {name: registry.model_config(name) for name in registry.model_names()}
+    for name, config in configs.items():
+        for repo, role in _repos_of(registry, name, config).items():
+            claims.setdefault(repo.lower(), []).append((name, role))
+    checked = {entry.name: entry for entry in registry.entries()}
     for repo, holders in sorted(claims.items()):
-        for entry, role in holders:
+        for name, role in holders:
             for other, other_role in holders:
-                if other is not entry:
+                if other != name and name in checked:
                     yield _model_problem(
                         registry,
-                        entry,
-                        f"{repo} is the {role} of {entry.name} and also the {other_role} of {other.name}; "
+                        checked[name],
+                        f"{repo} is the {role} of {name} and also the {other_role} of {other}; "
                         "give each model its own Hub repo (hub.repo in its model.yaml)",
                     )
-    for entry in registry.entries():
+    for entry in checked.values():
         yield from _foreign_storage(registry, entry)
 
 
-def _repos_of(registry: Registry, entry: ModelEntry) -> dict[str, str]:
+def _repos_of(registry: Registry, name: str, config: ModelRecord | None) -> dict[str, str]:
     """A model's Hub repo and archive repo, each with what it is."""
-    hot = hub_repo(registry, entry.name, entry.config.raw.get("hub") if entry.config else None)
+    hot = hub_repo(registry, name, config.raw.get("hub") if config else None)
     if hot is None:
         return {}
     archive = archive_repo(registry, hot)
@@ -481,7 +514,7 @@ def _repos_of(registry: Registry, entry: ModelEntry) -> dict[str, str]:
 
 
 def _foreign_storage(registry: Registry, entry: ModelEntry) -> Iterator[Problem]:
-    own = {repo.lower() for repo in _repos_of(registry, entry)}
+    own = {repo.lower() for repo in _repos_of(registry, entry.name, entry.config)}
     for record in entry.versions.values():
         repo = record.storage.get("repo")
         if record.storage.get("backend") == "hf" and str(repo).lower() not in own:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import heapq
 import math
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -42,6 +42,7 @@ from regops.records import (
     VersionRecord,
     comparable,
 )
+from regops.summaries import Stats, Summary, SummaryIndex, VersionRow, now_ns
 from regops.timespec import as_utc
 
 __all__ = [
@@ -67,6 +68,8 @@ CONFIG_FILE: Final = "regops.yaml"
 MODEL_FILE: Final = "model.yaml"
 # The registry's write lock (lifecycle.locked): the one hidden file that may be in the registry; never committed.
 LOCK_FILE: Final = ".regops.lock"
+# Files read in one batch when summaries are rebuilt: parallel parsing, and bounded memory at 100,000 versions.
+BATCH_FILES: Final = 5000
 
 
 # --- references --------------------------------------------------------------
@@ -200,6 +203,8 @@ class Registry:
         self._models: dict[str, ModelEntry] = {}
         self._datasets: dict[tuple[str, str], DatasetRecord] | None = None
         self._dataset_problems: list[Problem] = []
+        self._scope: frozenset[str] | None = None
+        self._configs: dict[str, ModelRecord | None] = {}  # model.yaml alone, of models whose folder is not loaded
 
     # loading
 
@@ -224,16 +229,51 @@ class Registry:
         """A path as problems show it: relative to the folder that holds the registry."""
         return store.display_path(path, self.root.parent)
 
+    def limit(self, models: Iterable[str]) -> None:
+        """Check only these models' folders (a pull request's): :meth:`entries`, :meth:`iter_versions` and
+        :meth:`load_problems` cover them alone; any other model is still read when a query names it (a parent)."""
+        self._scope = frozenset(models)
+
+    def checked_names(self) -> list[str]:
+        """The models the rules check: every model, or the ones :meth:`limit` named."""
+        names = self.model_names()
+        return names if self._scope is None else [name for name in names if name in self._scope]
+
     def load_all(self) -> None:
-        """Read every file now, in one batch (parallel when cold)."""
-        pending = {name: self._model_files(name) for name in self.model_names() if name not in self._models}
-        files = {path: kind for listing in pending.values() for path, kind in listing.items()}
+        """Read every checked model's files now, in one batch (parallel when cold)."""
         datasets = self._dataset_files() if self._datasets is None else {}
-        loaded = store.load_many({**files, **datasets}, base=self.root.parent)
-        for name, listing in pending.items():
-            self._models[name] = self._build_model(name, listing, loaded)
+        loaded = self._load_models(self.checked_names(), datasets)
         if self._datasets is None:
             self._build_datasets(datasets, loaded)
+
+    def _load_models(self, names: list[str], more: dict[Path, str] | None = None) -> dict[Path, store.Loaded]:
+        """Read these models' files (and ``more`` files) in one batch, parallel when cold."""
+        pending = {name: self._model_files(name) for name in names if name not in self._models}
+        files = {path: kind for listing in pending.values() for path, kind in listing.items()}
+        loaded = store.load_many({**files, **(more or {})}, base=self.root.parent)
+        for name, listing in pending.items():
+            self._models[name] = self._build_model(name, listing, loaded)
+        return loaded
+
+    def summaries(self, part: Literal["status", "moves"] = "status") -> dict[str, Summary]:
+        """Per checked model, its summary (:mod:`regops.summaries`): ``status`` rows (each version's stage, since
+        when, primary score) or ``moves`` (every registration and transition: version, stage, at, by, kind).
+        From the stat-keyed index where a model's files are unchanged, else read (raising on problems, as
+        every query does) and indexed: one record per model, not one file per version."""
+        index = SummaryIndex.from_environment()
+        made = now_ns()
+        folders = {name: self.root / "models" / name for name in self.checked_names()}
+        stats = {name: index.stats(folder) for name, folder in folders.items()}
+        found = {name: index.lookup(folder, part, stats[name]) for name, folder in folders.items()}
+        for batch in _batches([name for name, summary in found.items() if summary is None], stats):
+            fresh = [name for name in batch if name not in self._models]
+            self._load_models(batch)
+            for name in batch:
+                entry, metric = self.model_entry(name), self.model(name).primary_metric
+                found[name] = index.store(folders[name], made, stats[name], entry, metric)[part]
+            for name in fresh:  # summarised: memory stays one batch's, however long the history
+                del self._models[name]
+        return {name: summary for name, summary in found.items() if summary is not None}
 
     def _entry(self, name: str) -> ModelEntry:
         if name not in self._models:
@@ -290,6 +330,19 @@ class Registry:
             raise InvalidRegistryError(entry.problems)
         return entry
 
+    def model_config(self, name: str) -> ModelRecord | None:
+        """A model's model.yaml alone, without its versions (None when missing or unreadable): what the
+        registry-wide rules (Hub repos, CODEOWNERS) read of every model. Parsed uncached, so the folder's cache
+        entry (its versions) is left whole."""
+        if name in self._models:
+            return self._models[name].config
+        if name not in self._configs:
+            path = self.root / "models" / name / MODEL_FILE
+            loaded = store.load_many({path: "model"}, base=self.root.parent, cache=store.ParseCache(None))[path]
+            linked = path.is_symlink() or not path.is_file()
+            self._configs[name] = ModelRecord(loaded.data, path) if loaded.data is not None and not linked else None
+        return self._configs[name]
+
     def model(self, name: str) -> ModelRecord:
         config = self.model_entry(name).config
         if config is None:
@@ -330,7 +383,7 @@ class Registry:
         self.load_all()
         self.datasets()
         problems = list(self._problems) + self._dataset_problems
-        for entry in self._models.values():
+        for entry in self.entries():
             problems += entry.problems
         return problems
 
@@ -475,28 +528,18 @@ class Registry:
         )
 
     def status(self) -> list[ModelStatus]:
-        """One row per model: who holds dev, staging and prod, and since when prod."""
-        self.load_all()
-        return [self._status(name) for name in self.model_names()]
-
-    def _status(self, name: str) -> ModelStatus:
-        entry = self.model_entry(name)
-        spans = {stage: self.holder(name, stage) for stage in HOLDER_STAGES}
-        held = {stage: (entry.versions[s.version], s.start) for stage, s in spans.items() if s is not None}
-        candidates = sum(1 for r in entry.versions.values() if r.stage == "candidate")
-        return status_row(
-            name, self.model(name).primary_metric, held, candidates=candidates, versions=len(entry.versions)
-        )
+        """One row per model: who holds dev, staging and prod, and since when prod (from the summaries)."""
+        return [_status(name, summary) for name, summary in self.summaries("status").items()]
 
     def iter_versions(self) -> Iterator[VersionRecord]:
         """Every loaded version of every model (loads everything)."""
-        self.load_all()
-        for entry in self._models.values():
+        for entry in self.entries():
             yield from entry.ordered
 
     def entries(self) -> list[ModelEntry]:
+        """Every checked model's loaded folder (all of them unless :meth:`limit` named some)."""
         self.load_all()
-        return [self._models[name] for name in self.model_names()]
+        return [self._models[name] for name in self.checked_names()]
 
 
 # --- helpers --------------------------------------------------------------------
@@ -544,6 +587,46 @@ def version_history(record: VersionRecord) -> list[HistoryEntry]:
 def history_order(entry: HistoryEntry) -> tuple[datetime, bool, tuple[Any, ...]]:
     """Oldest first; at one moment a version leaving a stage before the one taking its place, then SemVer order."""
     return (entry.at, entry.to != "archived", version_key(entry.version))
+
+
+def _batches(names: list[str], stats: dict[str, Stats]) -> Iterator[list[str]]:
+    """Models to read together: about :data:`BATCH_FILES` files a batch (enough to parse on every core)."""
+    batch: list[str] = []
+    for name in names:
+        batch.append(name)
+        if sum(len(stats[n]) for n in batch) >= BATCH_FILES:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _status(name: str, summary: Summary) -> ModelStatus:
+    rows: list[VersionRow] = summary.rows
+    holders = {
+        stage: max(
+            (r for r in rows if r.stage == stage),
+            key=lambda r: (datetime.fromisoformat(r.since), version_key(r.version)),
+            default=None,
+        )
+        for stage in HOLDER_STAGES
+    }
+
+    def held(stage: Stage) -> StageSummary | None:
+        row = holders[stage]
+        return StageSummary(row.version, row.score) if row is not None else None
+
+    prod = holders["prod"]
+    return ModelStatus(
+        model=name,
+        primary_metric=summary.metric,
+        dev=held("dev"),
+        staging=held("staging"),
+        prod=held("prod"),
+        prod_since=datetime.fromisoformat(prod.since) if prod else None,
+        candidates=sum(1 for r in rows if r.stage == "candidate"),
+        versions=len(rows),
+    )
 
 
 def _current_span(record: VersionRecord) -> Interval:

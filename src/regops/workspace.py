@@ -173,6 +173,14 @@ def files_at_ref(opened: Registry, ref: str) -> dict[str, bytes]:
     return files_at(root, ref, opened.root.relative_to(root).as_posix())
 
 
+def changed_at_ref(opened: Registry, ref: str) -> tuple[set[str], dict[str, bytes]]:
+    """What differs in the registry folder between git ``ref`` and the working tree (paths relative to the
+    repository; git compares content hashes, so nothing unchanged is read), and those paths' bytes at ``ref``."""
+    root = opened.root.parent
+    changed = git.changed_since(root, ref, opened.root.relative_to(root).as_posix())
+    return changed, (git.files_at(root, ref, *sorted(changed)) if changed else {})
+
+
 @contextmanager
 def registry_at(opened: Registry, ref: str) -> Iterator[tuple[Registry, dict[str, bytes]]]:
     """The registry as it is at git ``ref`` (read from git into a temporary folder), and its files' bytes."""

@@ -23,6 +23,7 @@ LOCK_NAME = ".regops.lock"  # the registry's write lock (lifecycle.LOCK_FILE): n
 __all__ = [
     "GitError",
     "NotARepositoryError",
+    "changed_since",
     "changes",
     "commit_paths",
     "current_branch",
@@ -77,9 +78,8 @@ def _in_repository(repo: Path) -> bool:
     return found.returncode == 0
 
 
-def files_at(repo: Path, ref: str, folder: str) -> dict[str, bytes]:
-    """Every file under ``folder`` (relative to ``repo``, which may be below the top of the repository)
-    at ``ref``: path relative to ``repo`` → bytes."""
+def _commit(repo: Path, ref: str) -> None:
+    """Check that ``ref`` names a commit here; the error says how to fetch it."""
     try:
         _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
     except NotARepositoryError:
@@ -89,7 +89,13 @@ def files_at(repo: Path, ref: str, folder: str) -> dict[str, bytes]:
             f"{ref!r} is not a commit in {repo}: fetch the base first (e.g. `git fetch origin main`, "
             "or actions/checkout with fetch-depth: 0)"
         ) from None
-    listing = _git(repo, "ls-tree", "-r", "-z", ref, "--", folder)  # paths relative to ``repo``, as given
+
+
+def files_at(repo: Path, ref: str, folder: str, *more: str) -> dict[str, bytes]:
+    """Every file under ``folder`` (and the ``more`` folders; relative to ``repo``, which may be below the top of
+    the repository) at ``ref``: path relative to ``repo`` → bytes."""
+    _commit(repo, ref)
+    listing = _git(repo, "ls-tree", "-r", "-z", ref, "--", folder, *more)  # paths relative to ``repo``, as given
     entries: list[tuple[str, bytes]] = []
     for item in listing.split(b"\0"):
         if not item:
@@ -109,6 +115,16 @@ def files_at(repo: Path, ref: str, folder: str) -> dict[str, bytes]:
         files[path] = out[end + 1 : end + 1 + size]
         at = end + 1 + size + 1
     return files
+
+
+def changed_since(repo: Path, ref: str, folder: str) -> set[str]:
+    """The paths under ``folder`` (relative to ``repo``) where the working tree differs from commit ``ref``:
+    committed, staged, edited, deleted, untracked or ignored alike. git compares blob ids (content hashes) and
+    the index's stat data, so nothing unchanged is read; a file edited in the index's own second is re-read."""
+    _commit(repo, ref)
+    tracked = _git(repo, "diff", "--relative", "--name-only", "--no-renames", "-z", ref, "--", folder)
+    untracked = _git(repo, "ls-files", "--others", "-z", "--", folder)  # ignored files too: validate reads them
+    return {name.decode() for name in (tracked + untracked).split(b"\0") if name}
 
 
 def github_auth() -> dict[str, str]:

@@ -1,0 +1,140 @@
+"""Per-model summaries, indexed by the files' stat data as git's index is: what whole-registry queries read.
+
+A registry that keeps every version for years has 100,000 version files; ``regops status`` needs of each
+model only who holds each stage, since when and with what score, and ``history`` only the transitions. A
+:class:`SummaryIndex` keeps, per model folder, two signed entries in the parse cache's private folder
+(:mod:`regops.cache`): ``status`` rows (:class:`VersionRow`) and ``moves`` (:class:`Move`), each stored with
+the stat data of every file in the folder (name, size, mtime, ctime, inode) as it was *before* the files
+were read. An entry is used only when the folder still has exactly those files with exactly that stat data;
+otherwise the model is read (through the content-keyed parse cache) and the entry rebuilt.
+
+The racy case is git's: a file written in the same timestamp granule as the index entry can change again
+without its stat data changing. So a file whose mtime or ctime is within :data:`RACY_NS` of the moment the
+entry was made is never trusted from the entry: the model is read again, and the entry rewritten (after
+which the file is no longer racy). Entries of models whose files have problems are never written, so a
+query on them reads the files and reports the problems as before. A corrupt, truncated, foreign or
+hand-edited entry fails its MAC or its shape check and is rebuilt, never trusted.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import astuple, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from regops.cache import MarshalCache
+from regops.kinds import Stage
+
+if TYPE_CHECKING:
+    from regops.records import ModelEntry
+
+__all__ = ["RACY_NS", "Move", "Summary", "SummaryIndex", "VersionRow", "moves_of", "rows_of"]
+
+_FORMAT: Final = "regops-summary-1"
+# A file modified this close to the moment its entry was made is re-read: coarse file system clocks.
+RACY_NS: Final = 1_000_000_000
+
+Stats = dict[str, tuple[int, int, int, int]]
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    """What ``status`` needs of one version: its stage now, since when (ISO 8601), its primary metric's score."""
+
+    version: str
+    stage: Stage
+    since: str
+    score: float | None
+
+
+@dataclass(frozen=True)
+class Move:
+    """One stage transition of a version, or its registration (``kind`` "registered", ``source`` None)."""
+
+    version: str
+    source: Stage | None
+    stage: Stage
+    at: str  # ISO 8601
+    by: str
+    kind: str  # "registered" | "transition"
+
+
+@dataclass(frozen=True)
+class Summary:
+    """One model's summary: its primary metric, and its status rows or its moves."""
+
+    metric: str
+    rows: list[Any]
+
+
+def rows_of(entry: ModelEntry, metric: str) -> list[VersionRow]:
+    """A loaded model's status rows, in SemVer order."""
+    rows = []
+    for record in entry.ordered:
+        since = record.steps[-1].at if record.steps else record.created_at
+        rows.append(VersionRow(record.version, record.stage, since.isoformat(), record.scores.get(metric)))
+    return rows
+
+
+def moves_of(entry: ModelEntry) -> list[Move]:
+    """A loaded model's registrations and transitions, version by version (SemVer order), each in file order."""
+    moves = []
+    for record in entry.ordered:
+        moves.append(
+            Move(record.version, None, "candidate", record.created_at.isoformat(), record.created_by, "registered")
+        )
+        moves += [Move(record.version, t.from_, t.to, t.at.isoformat(), t.by, "transition") for t in record.steps]
+    return moves
+
+
+class SummaryIndex(MarshalCache):
+    """Per model folder, its summaries keyed by its files' stat data (module docs)."""
+
+    prefix = "summary-"
+
+    def namespace(self) -> str:
+        from regops.store import ParseCache
+
+        return f"{_FORMAT}-{ParseCache(None).namespace()}"
+
+    def stats(self, folder: Path) -> Stats:
+        """The stat data of the YAML files in ``folder`` (links left out, as the loader leaves them out)."""
+        found: Stats = {}
+        try:
+            with os.scandir(folder) as it:
+                for entry in it:
+                    if entry.name.endswith((".yaml", ".yml")) and not entry.is_symlink():
+                        st = entry.stat(follow_symlinks=False)
+                        found[entry.name] = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+        except OSError:
+            return {}
+        return found
+
+    def lookup(self, folder: Path, part: str, stats: Stats) -> Summary | None:
+        """The ``part`` ("status" or "moves") of ``folder``'s entry, if its files are the ones it was made from."""
+        entry = self.read(folder / f".{part}")
+        made, files, metric, rows = entry.get("made"), entry.get("files"), entry.get("metric"), entry.get("rows")
+        if not isinstance(made, int) or files != stats or not isinstance(rows, list) or not stats:
+            return None
+        if any(max(mtime, ctime) >= made - RACY_NS for _size, mtime, ctime, _ino in stats.values()):
+            return None  # racy: written too close to the entry to trust its stat data
+        try:
+            shape = VersionRow if part == "status" else Move
+            return Summary(str(metric), [shape(*row) for row in rows])
+        except TypeError:
+            return None  # not the shape this regops writes
+
+    def store(self, folder: Path, made: int, stats: Stats, entry: ModelEntry, metric: str) -> dict[str, Summary]:
+        """Record ``folder``'s summaries, read from files whose stat data before reading was ``stats``."""
+        parts = {"status": Summary(metric, rows_of(entry, metric)), "moves": Summary(metric, moves_of(entry))}
+        for part, summary in parts.items():
+            rows = [astuple(row) for row in summary.rows]
+            self.write(folder / f".{part}", {"made": made, "files": stats, "metric": metric, "rows": rows})
+        return parts
+
+
+def now_ns() -> int:
+    """The moment an entry is made from: taken before the files are looked at."""
+    return time.time_ns()

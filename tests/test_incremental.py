@@ -1,0 +1,211 @@
+"""`regops validate --base REF` at scale: it reads the model folders a change touches, never the whole registry,
+and still finds everything the full check finds there, across the rules that reach past those folders."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, Phase, example, given, settings
+from hypothesis import strategies as st
+
+from regops import api
+from regops.kinds import Problem
+from tests.conftest import git
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from generate import generate
+
+
+def _template(root: Path) -> Path:
+    """A generated registry of 3 models x 4 versions, committed on main."""
+    repo = root / "repo"
+    generate(repo, 3, 4, seed=1)
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "base")
+    return repo
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _template(tmp_path_factory.mktemp("generated"))
+
+
+@pytest.fixture
+def repo(template: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "repo"
+    shutil.copytree(template, copy, symlinks=True)
+    git(copy, "checkout", "-q", "-b", "change")
+    return copy
+
+
+def models(repo: Path) -> list[Path]:
+    return sorted(p for p in (repo / "registry" / "models").iterdir())
+
+
+def versions(model: Path) -> list[Path]:
+    return sorted(p for p in model.iterdir() if p.name != "model.yaml")
+
+
+def shown(problems: list[Problem]) -> list[str]:
+    return [f"{p.path}: {p.field}: {p.message}" for p in problems]
+
+
+def pr_check(repo: Path) -> list[Problem]:
+    return api.validate(registry=repo / "registry", base="main", now=NOW)
+
+
+def full_check(repo: Path) -> list[Problem]:
+    return api.validate(registry=repo / "registry", base="main", now=NOW, full=True)
+
+
+NOW = __import__("datetime").datetime(2026, 12, 1, tzinfo=__import__("datetime").UTC)
+
+
+def test_other_models_folders_are_not_read(repo: Path) -> None:
+    """A broken file already on main in another model is the full check's business, not this change's."""
+    first, second = models(repo)[:2]
+    versions(second)[0].write_text("not: [valid\n")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qam", "broken on main")
+    git(repo, "branch", "-f", "main")
+    path = versions(first)[0]
+    path.write_text(path.read_text().replace("accuracy: ", "accuracy: 1", 1))
+    ours = [p.path for p in pr_check(repo)]
+    everything = [p.path for p in full_check(repo)]
+    relative = path.relative_to(repo).as_posix()
+    assert relative in ours and relative in everything
+    broken = versions(second)[0].relative_to(repo).as_posix()
+    assert broken in everything and broken not in ours
+
+
+def test_an_untracked_new_version_file_is_checked(repo: Path) -> None:
+    model = models(repo)[0]
+    copy = model / "99.0.0.yaml"
+    copy.write_text(versions(model)[0].read_text())
+    found = shown(pr_check(repo))
+    assert any(line.startswith(f"{copy.relative_to(repo).as_posix()}: version: ") for line in found)
+    assert found == shown(full_check(repo))
+
+
+def test_a_parent_in_an_unchanged_model_is_found_and_a_missing_one_reported(repo: Path) -> None:
+    first, second = models(repo)[:2]
+    path = versions(first)[-1]
+    text = path.read_text()
+    target = versions(second)[0]
+    other = f"{second.name}@{target.stem}"
+    # An edited parent is an immutable-field problem either way; only whether it resolves differs.
+    path.write_text(_replace_line(text, "parent:", f"parent: {other}"))
+    assert not any("not in the registry" in line for line in shown(pr_check(repo)))
+    path.write_text(_replace_line(text, "parent:", f"parent: {second.name}@77.0.0"))
+    found = shown(pr_check(repo))
+    assert f"{path.relative_to(repo).as_posix()}: parent: parent {second.name}@77.0.0 is not in the registry" in found
+    assert found == shown(full_check(repo))
+
+
+def test_a_hub_repo_another_models_folder_claims_is_reported(repo: Path) -> None:
+    first, second = models(repo)[:2]
+    config = first / "model.yaml"
+    config.write_text(config.read_text().replace(f"acme-ml/{first.name}", f"acme-ml/{second.name}"))
+    found = shown(pr_check(repo))
+    clash = f"acme-ml/{second.name} is the Hub repo of {first.name} and also the Hub repo of {second.name}"
+    assert any(clash in line and line.startswith(config.relative_to(repo).as_posix()) for line in found)
+    # The other model's model.yaml is not this change's: the full check reports it there too.
+    assert set(found) <= set(shown(full_check(repo)))
+
+
+def test_a_change_to_regops_yaml_checks_every_model(repo: Path) -> None:
+    """regops.yaml's rules reach every version: a change to it is judged as a whole registry."""
+    config = repo / "registry" / "regops.yaml"
+    config.write_text(config.read_text() + "\n")
+    last = versions(models(repo)[-1])[0]
+    last.write_text(last.read_text().replace("accuracy:", "acc_uracy:", 1))  # the primary metric missing
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qam", "change")
+    git(repo, "branch", "-f", "main")
+    config.write_text(config.read_text() + "\n")
+    assert any(p.path == last.relative_to(repo).as_posix() for p in pr_check(repo))
+
+
+def _replace_line(text: str, start: str, line: str) -> str:
+    return "\n".join(line if old.startswith(start) else old for old in text.split("\n"))
+
+
+# --- incremental == full, for what changed ---------------------------------------------------------
+
+
+MUTATIONS = ("append", "stage", "immutable", "delete", "corrupt", "duplicate", "hub", "parent", "schema", "backdate")
+
+
+def _mutate(repo: Path, kind: str, model_index: int, version_index: int) -> None:
+    model = models(repo)[model_index % len(models(repo))]
+    path = versions(model)[version_index % len(versions(model))]
+    text = path.read_text()
+    step = "  - {from: %s, to: archived, at: %s, by: alice, notes: done}\n"
+    edits = {
+        "append": lambda: _appended(text, step, "2026-11-30T10:00:00Z"),
+        "backdate": lambda: _appended(text, step, "2020-01-01T00:00:00Z"),
+        "stage": lambda: _stage(text),
+        "immutable": lambda: text.replace("created_by: ", "created_by: mallory-", 1),
+        "corrupt": lambda: text[: len(text) // 2],
+        "schema": lambda: text.replace("created_at:", "created_on:", 1),
+        "parent": lambda: _replace_line(text, "parent:", "parent: nobody@1.0.0"),
+    }
+    if kind == "delete":
+        path.unlink()
+    elif kind == "duplicate":
+        (model / "0.0.1.yaml").write_text(text)
+    elif kind == "hub":
+        config = model / "model.yaml"
+        other = models(repo)[(model_index + 1) % len(models(repo))].name
+        config.write_text(config.read_text().replace(f"acme-ml/{model.name}", f"acme-ml/{other}"))
+    else:
+        path.write_text(edits[kind]())
+
+
+def _appended(text: str, step: str, at: str) -> str:
+    stage = next(line.split(": ", 1)[1] for line in text.splitlines() if line.startswith("stage: "))
+    text = text.replace("transitions: []", "transitions:").replace(f"stage: {stage}\n", "stage: archived\n", 1)
+    return text.rstrip("\n") + "\n" + step % (stage, at)
+
+
+def _stage(text: str) -> str:
+    stage = next(line.split(": ", 1)[1] for line in text.splitlines() if line.startswith("stage: "))
+    return text.replace(f"stage: {stage}\n", f"stage: {'dev' if stage != 'dev' else 'prod'}\n", 1)
+
+
+def _in_scope(problem: Problem, touched: set[str]) -> bool:
+    parts = problem.path.split("/")
+    return len(parts) >= 3 and parts[1] == "models" and parts[2] in touched
+
+
+# No shrinking: each example runs two checks over a generated registry (a failure prints its mutations whole).
+@settings(
+    max_examples=20,
+    deadline=None,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(MUTATIONS), st.integers(0, 2), st.integers(0, 3)),
+        min_size=1,
+        max_size=3,
+    )
+)
+@example([("duplicate", 0, 2), ("backdate", 0, 0)])  # two transitions at one moment: the same one is named
+def test_the_pr_check_reports_what_the_full_check_reports_for_what_changed(
+    template: Path, tmp_path_factory: pytest.TempPathFactory, mutations: list[tuple[str, int, int]]
+) -> None:
+    repo = tmp_path_factory.mktemp("case") / "repo"
+    shutil.copytree(template, repo, symlinks=True)
+    touched = set()
+    for kind, model_index, version_index in mutations:
+        touched.add(models(repo)[model_index % 3].name)  # a Hub repo clash shows on the other model.yaml too
+        _mutate(repo, kind, model_index, version_index)
+    ours = pr_check(repo)
+    everything = full_check(repo)
+    assert bool(ours) == bool(everything), "the PR check and the full check disagree on whether the change passes"
+    assert [p for p in everything if _in_scope(p, touched)] == [p for p in ours if _in_scope(p, touched)]
+    assert set(ours) <= set(everything)

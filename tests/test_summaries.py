@@ -1,0 +1,150 @@
+"""The per-model summary index (regops.summaries): `status` reads one record per model, and never a stale one."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from regops.errors import InvalidRegistryError
+from regops.registry import Registry
+from regops.summaries import RACY_NS, SummaryIndex, now_ns
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from generate import generate
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return generate(tmp_path_factory.mktemp("generated"), 3, 6, seed=2)
+
+
+@pytest.fixture
+def registry(template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    copy = tmp_path / "registry"
+    shutil.copytree(template, copy)
+    monkeypatch.setenv("REGOPS_CACHE_DIR", str(tmp_path / "cache"))
+    return copy
+
+
+def status(registry: Path) -> list[object]:
+    return list(Registry.load(registry).status())
+
+
+def from_files(registry: Path, monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """What status says with no cache and no index at all: every file read."""
+    with monkeypatch.context() as m:
+        m.setenv("REGOPS_NO_CACHE", "1")
+        return status(registry)
+
+
+def entries(tmp_path: Path) -> list[Path]:
+    return sorted((tmp_path / "cache").glob("summary-*.marshal"))
+
+
+def aged(registry: Path) -> None:
+    """Every file as if written long before the index (not racy)."""
+    old = now_ns() - 10 * RACY_NS
+    for path in registry.rglob("*.yaml"):
+        os.utime(path, ns=(old, old))
+
+
+def promote_candidate(registry: Path) -> Path:
+    """Hand-edit a candidate into an archived version; returns the file."""
+    model = sorted((registry / "models").iterdir())[0]
+    path = next(p for p in sorted(model.glob("*.yaml")) if "\nstage: candidate\n" in p.read_text())
+    text = (
+        path.read_text()
+        .replace("\nstage: candidate\n", "\nstage: archived\n")
+        .replace("transitions: []", "transitions:")
+    )
+    path.write_text(text.rstrip("\n") + "\n  - {from: candidate, to: archived, at: 2026-11-30T10:00:00Z, by: alice}\n")
+    return path
+
+
+def test_status_from_the_index_is_status_from_the_files(
+    registry: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    aged(registry)
+    expected = from_files(registry, monkeypatch)
+    assert status(registry) == expected  # cold: reads the files, writes the index
+    assert len(entries(tmp_path)) == 2 * 3  # status and moves, per model
+    assert status(registry) == expected  # warm: from the index
+
+
+def test_an_edited_file_is_read_again(registry: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    aged(registry)
+    before = status(registry)
+    promote_candidate(registry)
+    after = status(registry)
+    assert after != before
+    assert after == from_files(registry, monkeypatch)
+    assert after[0].candidates == before[0].candidates - 1  # type: ignore[attr-defined]
+
+
+def test_a_file_written_in_the_index_s_own_second_is_not_trusted(registry: Path) -> None:
+    """git's racy case: same stat data, new content, when the edit falls in the entry's timestamp granule."""
+    registry_ = Registry.load(registry)
+    folder = sorted((registry / "models").iterdir())[0]
+    index = SummaryIndex.from_environment()
+    stats = index.stats(folder)
+    entry = registry_.model_entry(folder.name)
+    newest = max(max(mtime, ctime) for _size, mtime, ctime, _ino in stats.values())
+    index.store(folder, newest, stats, entry, "accuracy")
+    assert index.lookup(folder, "status", stats) is None  # same stat data, but racy: re-read
+    index.store(folder, newest + RACY_NS + 1, stats, entry, "accuracy")
+    assert index.lookup(folder, "status", stats) is not None
+    changed = {**stats, next(iter(stats)): (0, 0, 0, 0)}
+    assert index.lookup(folder, "status", changed) is None
+
+
+@pytest.mark.parametrize("damage", ["truncated", "flipped", "foreign", "planted", "garbage"])
+def test_a_damaged_index_entry_is_ignored_and_rebuilt(
+    registry: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: str
+) -> None:
+    aged(registry)
+    status(registry)
+    promote_candidate(registry)  # what a trusted stale entry would hide
+    aged(registry)
+    expected = from_files(registry, monkeypatch)
+    files = entries(tmp_path)
+    for path in files:
+        raw = path.read_bytes()
+        damaged = {
+            "truncated": raw[: len(raw) // 2],
+            "flipped": raw[:-1] + bytes([raw[-1] ^ 1]),
+            "foreign": files[(files.index(path) + 1) % len(files)].read_bytes(),  # another entry's, signed for it
+            "planted": raw[:16] + b"\0" * 32 + raw[48:],  # a MAC nobody's key made
+            "garbage": b"regops-cache-1\n\0" + os.urandom(64),
+        }[damage]
+        path.write_bytes(damaged)
+    assert status(registry) == expected
+    assert status(registry) == expected
+    assert all(p.read_bytes()[:16] == b"regops-cache-1\n\0" for p in entries(tmp_path))
+
+
+def test_a_model_with_a_broken_file_is_reported_not_summarised(registry: Path, tmp_path: Path) -> None:
+    aged(registry)
+    status(registry)
+    path = promote_candidate(registry)
+    path.write_text(path.read_text().replace("stage: archived", "stage: nowhere"))
+    with pytest.raises(InvalidRegistryError) as raised:
+        status(registry)
+    assert path.name in str(raised.value)
+    with pytest.raises(InvalidRegistryError):
+        status(registry)  # no entry was written for it meanwhile
+
+
+def test_the_moves_summary_is_the_models_history(registry: Path) -> None:
+    """What whole-registry history queries read: every registration and transition, as `history` lists them."""
+    aged(registry)
+    opened = Registry.load(registry)
+    for _ in range(2):  # built, then from the index
+        moves = Registry.load(registry).summaries("moves")
+        for name, summary in moves.items():
+            expected = {(h.version, h.from_, h.to, h.at.isoformat(), h.by) for h in opened.history(name)}
+            assert {(m.version, m.source, m.stage, m.at, m.by) for m in summary.rows} == expected
+            assert len(summary.rows) == len(opened.history(name))
