@@ -212,3 +212,33 @@ def test_an_undecided_canary_at_max_requests_is_inconclusive_and_says_how_many_r
     assert capped.reason.startswith("no decision within max_requests 500000: my_rate not yet shown within +10% of prod")
     assert "requests per arm at these rates" in capped.reason
     assert capped.lower is not None and capped.upper is not None and capped.lower < 0.1 < capped.upper
+
+
+def test_validate_warns_when_the_declared_traffic_cannot_reach_a_decision_within_max_duration(
+    example: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = example / "regops.yaml"
+    text = config.read_text().replace("      max_increase: 10%\n", "      max_increase: 10%\n      baseline: 0.4%\n")
+    slow = text.replace("canary:\n", "canary:\n  traffic_per_hour: 20000\n  max_duration_minutes: 1440\n", 1)
+    config.write_text(slow)
+    before = {p: p.read_bytes() for p in example.rglob("*.yaml")}
+    needs = plan(rule("rate", max_increase="10%"), baseline=0.004, canary_per_hour=20_000 * 0.05)
+    assert main(["validate", "--registry", str(example)]) == 0  # a warning fails nothing
+    out = capsys.readouterr().out
+    hours = max(needs.hours_equal or 0, needs.hours_twice or 0)
+    models = sorted(p.name for p in (example / "models").iterdir())
+    for model in models:  # every model takes regops.yaml's canary
+        line = next(line for line in out.splitlines() if line.startswith(f"registry/models/{model}/model.yaml:"))
+        assert ": warning: canary: error_rate +10%: " in line, out
+    assert f"a decision takes about {hours:,.1f} h at the declared traffic" in out, out
+    assert "longer than max_duration (24.0 h): the canary would end inconclusive" in out
+    assert out.rstrip().endswith(f"ok: no problems ({len(models)} warnings)")
+    assert main(["validate", "--registry", str(example), "--format", "github"]) == 0
+    assert "::warning file=" in capsys.readouterr().out
+    assert {p: p.read_bytes() for p in example.rglob("*.yaml")} == before
+
+    config.write_text(
+        text.replace("canary:\n", "canary:\n  traffic_per_hour: 5000000\n  max_duration_minutes: 1440\n", 1)
+    )
+    assert main(["validate", "--registry", str(example)]) == 0
+    assert "warning" not in capsys.readouterr().out  # enough traffic: a decision within a day

@@ -68,6 +68,7 @@ if TYPE_CHECKING:
     from regops.workspace import RegistryArg, TimeArg
 
 __all__ = [
+    "advice",
     "auto_promote",
     "canary_check",
     "canary_plan",
@@ -139,6 +140,11 @@ def validate(
     opened.limit(scope)
     problems = policy.check(opened, now=now)
     return sorted(set(problems) | set(changes.against_base(opened, before, ref=base, changed=changed)))
+
+
+def advice(*, registry: RegistryArg = "registry") -> list[Problem]:
+    """Warnings ``validate`` prints beside its problems, which fail nothing (:func:`regops.policy.advice`)."""
+    return policy.advice(open_registry(registry))
 
 
 def status(*, registry: RegistryArg = "registry", at: TimeArg = None) -> list[ModelStatus]:

@@ -558,6 +558,27 @@ def plans(config: Settings, *, traffic_per_hour: float | None = None) -> list[Sa
     ]
 
 
+def unreachable(config: Settings) -> list[str]:
+    """Each guardrail whose decision :func:`plans` expects only after ``max_duration`` at the declared traffic: a
+    canary that would end ``inconclusive`` (empty without ``max_duration``, ``traffic_per_hour`` or a baseline)."""
+    if config.max_duration is None:
+        return []
+    hours = config.max_duration.total_seconds() / 3600
+    found = []
+    for sized in plans(config):
+        if isinstance(sized, str) or sized.hours_equal is None or sized.hours_twice is None:
+            continue
+        needs = max(sized.hours_equal, sized.hours_twice)
+        if needs > hours:
+            found.append(
+                f"{sized.metric} {sized.part}: a decision takes about {needs:,.1f} h at the declared traffic "
+                f"({max(sized.pass_equal, sized.fail_twice):,} requests per arm), longer than max_duration "
+                f"({hours:,.1f} h): the canary would end inconclusive; raise traffic_percent or max_duration, "
+                "or widen the allowance (`regops canary plan` sizes it)"
+            )
+    return found
+
+
 def plan(rule: Rule, *, baseline: float, canary_per_hour: float | None = None, power: float = 0.95) -> SamplePlan:
     """The samples :func:`check` needs for ``rule`` (its first part), at prod's ``baseline``.
 

@@ -44,8 +44,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from regops import api, report
 
     problems = api.validate(registry=args.registry, base=args.base)
+    warnings = api.advice(registry=args.registry)
     render = {"text": report.problems_text, "json": report.problems_json, "github": report.problems_github}
-    text = render["json" if args.json else args.format](problems)
+    text = render["json" if args.json else args.format]([*problems, *warnings])
     if text:
         _out(text)
     return EXIT_PROBLEMS if problems else EXIT_OK

@@ -60,11 +60,14 @@ class Problem:
     col: int = 0
     field: str = ""
     message: str = ""
+    # "warning": advice that fails nothing (validate exits 0 on warnings alone); every rule's problem is an "error".
+    severity: Literal["error", "warning"] = "error"
 
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}:{self.col}" if self.line else self.path
         field = f" {self.field}:" if self.field else ""
-        return f"{where}:{field} {self.message}"
+        label = " warning:" if self.severity == "warning" else ""
+        return f"{where}:{label}{field} {self.message}"
 
 
 @dataclass(frozen=True, order=True)

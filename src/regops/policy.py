@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Final
 
 from regops import store
+from regops.canary import CanaryConfigError, unreachable
+from regops.canary import settings as canary_settings
 from regops.codeowners import codeowners
 from regops.kinds import STAGES, Problem, Stage, release
 from regops.records import ConfigRecord, ModelEntry, ModelRecord, VersionRecord
@@ -82,6 +84,26 @@ def check(registry: Registry, *, now: datetime | None = None) -> list[Problem]:
     return sorted(set(locate_all(registry, problems)))
 
 
+def advice(registry: Registry) -> list[Problem]:
+    """Warnings, which fail nothing: each model whose canary cannot reach a decision within ``max_duration`` at its
+    declared ``traffic_per_hour`` (:func:`regops.canary.unreachable`). Only models whose files load are judged."""
+    defaults = registry.config.raw.get("canary")
+    if not defaults:
+        return []
+    found = []
+    for name in registry.checked_names():
+        config = registry.model_config(name)
+        if config is None:
+            continue
+        try:
+            settings = canary_settings(defaults, config.raw.get("canary"))
+        except CanaryConfigError:  # reported as an error by the canary config rule
+            continue
+        path = registry.display(registry.root / "models" / name / MODEL_FILE)
+        found += [Problem(path, field="canary", message=m, severity="warning") for m in unreachable(settings)]
+    return sorted(locate_all(registry, found))
+
+
 def locate_all(registry: Registry, problems: Iterable[Problem]) -> Iterator[Problem]:
     """Fill in line and column, parsing only the files that have problems."""
     for problem in problems:
@@ -89,7 +111,7 @@ def locate_all(registry: Registry, problems: Iterable[Problem]) -> Iterator[Prob
             yield problem
             continue
         line, col = store.locate(registry.root.parent / problem.path, field_parts(problem.field))
-        yield Problem(problem.path, line, col, problem.field, problem.message)
+        yield Problem(problem.path, line, col, problem.field, problem.message, problem.severity)
 
 
 # --- file rules ---------------------------------------------------------------------

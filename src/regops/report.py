@@ -86,10 +86,15 @@ def to_json(value: Any) -> str:
 
 
 def problems_text(problems: Sequence[Problem]) -> str:
+    """Each problem, then the count; warnings are listed and counted apart (they fail nothing)."""
     lines = [str(p) for p in problems]
-    count = len(problems)
-    files = len({p.path for p in problems})
-    lines.append(f"{count_text(count, 'problem')} in {count_text(files, 'file')}" if count else "ok: no problems")
+    errors = [p for p in problems if p.severity == "error"]
+    files = len({p.path for p in errors})
+    summary = f"{count_text(len(errors), 'problem')} in {count_text(files, 'file')}"
+    lines.append(summary if errors else "ok: no problems")
+    warned = len(problems) - len(errors)
+    if warned:
+        lines[-1] += f" ({count_text(warned, 'warning')})"
     return "\n".join(lines)
 
 
@@ -110,7 +115,7 @@ def problems_github(problems: Sequence[Problem]) -> str:
         if p.line:
             props += [f"line={p.line}", f"col={p.col}"]
         props.append(f"title={_escape(p.field or 'regops validate', property_=True)}")
-        lines.append(f"::error {','.join(props)}::{_escape(p.message)}")
+        lines.append(f"::{p.severity} {','.join(props)}::{_escape(p.message)}")
     return "\n".join(lines)
 
 
