@@ -193,9 +193,7 @@ def test_a_version_page_lists_its_nearest_ancestors_as_lineage_gives_them(exampl
 def test_each_version_s_lineage_is_what_lineage_answers_for_it(example: Path) -> None:
     registry = Registry.load(example)
     data = site.site_data(registry, now=NOW)
-    asked = {
-        (m.name, r.version): registry.lineage(r.ref, limit=site.ANCESTRY) for m in data.models for r in m.versions
-    }
+    asked = {(m.name, r.version): registry.lineage(r.ref, limit=site.ANCESTRY) for m in data.models for r in m.versions}
     assert {(m.name, v): nodes for m in data.models for v, nodes in m.lineage.items()} == asked
     # The example reaches across models and to an external base, so those walks are in it.
     assert any(n.external for nodes in asked.values() for n in nodes)
