@@ -247,3 +247,18 @@ def test_a_page_of_the_old_site_that_is_a_link_out_of_it_is_written_afresh(examp
         assert page.stat().st_ino != (elsewhere / page.name).stat().st_ino
         assert page.read_bytes() == (elsewhere / page.name).read_bytes()
         assert (elsewhere / page.name).stat().st_nlink == 1
+
+
+def test_a_folder_of_the_old_site_that_links_out_of_it_is_not_reused(example: Path, tmp_path: Path) -> None:
+    out, elsewhere = tmp_path / "site", tmp_path / "elsewhere"
+    api.site_build(registry=example, out=out, now=NOW)
+    shutil.copytree(out / "models" / "sentiment", elsewhere)
+    shutil.rmtree(out / "models" / "sentiment")
+    (out / "models" / "sentiment").symlink_to(elsewhere)
+    api.site_build(registry=example, out=out, now=NOW)
+    folder = out / "models" / "sentiment"
+    assert not folder.is_symlink()
+    for page in folder.iterdir():
+        assert page.stat().st_nlink == 1
+        assert page.read_bytes() == (elsewhere / page.name).read_bytes()
+        assert (elsewhere / page.name).stat().st_nlink == 1

@@ -260,9 +260,10 @@ class _Tree:
 
     def write(self, files: dict[str, str]) -> list[str]:
         """Write each file (its folder exists); their names. The site is renamed into place whole: no fsync."""
+        reuse = self.previous is not None and not any(_symlinked(self.previous, name) for name in files)
         for relative, text in files.items():
             data, path = text.encode(), self.root / relative
-            if not self._reuse(relative, data, path):
+            if not (reuse and self._reuse(relative, data, path)):
                 with path.open("xb") as f:
                     f.write(data)
         return list(files)
@@ -271,8 +272,7 @@ class _Tree:
         """Link the previous build's copy of a page that has not changed, rather than write it again: a rebuild
         then writes only what changed, and deleting the old site only drops names. Only a regular file with no
         other name is reused (never a link to something outside the site)."""
-        if self.previous is None:
-            return False
+        assert self.previous is not None
         old = self.previous / relative
         try:
             fd = os.open(old, os.O_RDONLY | os.O_NOFOLLOW)
@@ -287,6 +287,12 @@ class _Tree:
         except OSError:
             return False
         return True
+
+
+def _symlinked(root: Path, relative: str) -> bool:
+    """Whether a folder on the way from ``root`` to ``relative`` is a symbolic link (it may lead out of the site)."""
+    parts = Path(relative).parent.parts
+    return any((root.joinpath(*parts[: i + 1])).is_symlink() for i in range(len(parts)))
 
 
 # --- escaping and small parts ---------------------------------------------------------------
