@@ -188,3 +188,77 @@ def test_a_version_page_lists_its_nearest_ancestors_as_lineage_gives_them(exampl
     table = re.search(r"<caption>This version and its ancestors.*?</table>", page)
     assert table
     assert re.findall(r"<tr><td>([^<]+)</td>", table.group()) == [node.ref for node in full[: site.ANCESTRY]]
+
+
+def test_each_version_s_lineage_is_what_lineage_answers_for_it(example: Path) -> None:
+    registry = Registry.load(example)
+    data = site.site_data(registry, now=NOW)
+    asked = {(m.name, r.version): registry.lineage(r.ref, limit=site.ANCESTRY) for m in data.models for r in m.versions}
+    assert {(m.name, v): nodes for m in data.models for v, nodes in m.lineage.items()} == asked
+    # The example reaches across models and to an external base, so those walks are in it.
+    assert any(n.external for nodes in asked.values() for n in nodes)
+    assert any(n.ref.partition("@")[0] != model for (model, _), nodes in asked.items() for n in nodes[1:])
+
+
+def _files(out: Path) -> dict[str, bytes]:
+    return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_pages_rendered_in_several_processes_are_the_pages_one_process_writes(
+    example: Path, tmp_path: Path, workers: int
+) -> None:
+    data = site.site_data(Registry.load(example), now=NOW)
+    alone = site.build(data, tmp_path / "one", workers=1)
+    shared = site.build(data, tmp_path / "many", workers=workers)
+    assert [p.relative_to(tmp_path / "many") for p in shared] == [p.relative_to(tmp_path / "one") for p in alone]
+    assert _files(tmp_path / "many") == _files(tmp_path / "one")
+    assert len(data.models) >= workers
+
+
+def test_a_rebuild_keeps_the_unchanged_pages_and_writes_the_changed_ones(example: Path, tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    api.site_build(registry=example, out=out, now=NOW)
+    page, index = out / "models" / "sentiment" / "1.0.0.html", out / "index.html"
+    before = {p: (p.stat().st_ino, p.read_bytes()) for p in (page, index)}
+    api.site_build(registry=example, out=out, now=NOW + timedelta(days=1))  # only the index says when it was built
+    assert (page.stat().st_ino, page.read_bytes()) == before[page]
+    assert index.stat().st_ino != before[index][0]
+    assert index.read_bytes() != before[index][1]
+    assert {p.stat().st_nlink for p in out.rglob("*") if p.is_file()} == {1}  # the old site's names are gone
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["repo", "site"]
+
+
+def test_a_page_of_the_old_site_that_is_a_link_out_of_it_is_written_afresh(example: Path, tmp_path: Path) -> None:
+    out, elsewhere = tmp_path / "site", tmp_path / "elsewhere"
+    api.site_build(registry=example, out=out, now=NOW)
+    elsewhere.mkdir()
+    linked, hard = out / "models" / "sentiment" / "1.0.0.html", out / "models" / "sentiment" / "1.1.0.html"
+    for page in (linked, hard):
+        (elsewhere / page.name).write_bytes(page.read_bytes())
+    linked.unlink()
+    linked.symlink_to(elsewhere / linked.name)
+    hard.unlink()
+    hard.hardlink_to(elsewhere / hard.name)
+    api.site_build(registry=example, out=out, now=NOW)
+    for page in (linked, hard):
+        assert not page.is_symlink()
+        assert page.stat().st_nlink == 1
+        assert page.stat().st_ino != (elsewhere / page.name).stat().st_ino
+        assert page.read_bytes() == (elsewhere / page.name).read_bytes()
+        assert (elsewhere / page.name).stat().st_nlink == 1
+
+
+def test_a_folder_of_the_old_site_that_links_out_of_it_is_not_reused(example: Path, tmp_path: Path) -> None:
+    out, elsewhere = tmp_path / "site", tmp_path / "elsewhere"
+    api.site_build(registry=example, out=out, now=NOW)
+    shutil.copytree(out / "models" / "sentiment", elsewhere)
+    shutil.rmtree(out / "models" / "sentiment")
+    (out / "models" / "sentiment").symlink_to(elsewhere)
+    api.site_build(registry=example, out=out, now=NOW)
+    folder = out / "models" / "sentiment"
+    assert not folder.is_symlink()
+    for page in folder.iterdir():
+        assert page.stat().st_nlink == 1
+        assert page.read_bytes() == (elsewhere / page.name).read_bytes()
+        assert (elsewhere / page.name).stat().st_nlink == 1
