@@ -263,7 +263,14 @@ def cmd_pr_report(args: argparse.Namespace) -> int:
 def cmd_pr_stamp(args: argparse.Namespace) -> int:
     from regops import api
 
-    return _plan_out(args, api.pr_stamp(registry=args.registry, since=args.since, dry_run=args.dry_run))
+    stamped = api.pr_stamp(
+        registry=args.registry,
+        since=args.since,
+        dry_run=args.dry_run,
+        signing_key=args.signing_key,
+        signing_key_env=args.signing_key_env,
+    )
+    return _plan_out(args, stamped)
 
 
 def cmd_commit(args: argparse.Namespace) -> int:
@@ -825,8 +832,18 @@ def _pr_verb(verbs: Any) -> None:
     c.set_defaults(func=cmd_pr_report)
     c = actions.add_parser("stamp", help="record the merged pull request and its approvers on new transitions")
     c.add_argument("--since", default="HEAD^", metavar="REF", help="transitions added since REF (default HEAD^)")
+    _attesting(c, "sign a review attestation of each stamped transition")
     _writer(c, by=False)
     c.set_defaults(func=cmd_pr_stamp)
+
+
+def _attesting(parser: argparse.ArgumentParser, what: str) -> None:
+    """The signer of a job that writes attestations: a key file, or a key in an environment variable."""
+    signer = parser.add_mutually_exclusive_group()
+    signer.add_argument("--signing-key", metavar="PEM", help=f"{what} with this private key")
+    signer.add_argument(
+        "--signing-key-env", metavar="NAME", help=f"{what} with the PEM key in variable NAME (as register does)"
+    )
 
 
 def _retention_verb(verbs: Any) -> None:

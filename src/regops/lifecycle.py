@@ -447,10 +447,16 @@ def set_storage(record: VersionRecord, location: dict[str, Any]) -> Plan:
     return edits.into(Plan(steps=[f"{record.ref}: weights now {location.get('tier', 'hot')}"]))
 
 
-def stamp(record: VersionRecord, index: int, *, pr: int, approved_by: list[str]) -> Plan:
-    """Plan recording the merged pull request and its approvers on a transition it made."""
+def stamp(
+    record: VersionRecord, index: int, *, pr: int, approved_by: list[str], attestation: dict[str, str] | None = None
+) -> Plan:
+    """Plan recording the merged pull request and its approvers on a transition it made (and where its signed
+    review attestation is)."""
     edits = _Edits()
-    edits(record).update_path(("transitions", index), {"pr": pr, "approved_by": approved_by})
+    update: dict[str, Any] = {"pr": pr, "approved_by": approved_by}
+    if attestation:
+        update["attestation"] = attestation
+    edits(record).update_path(("transitions", index), update)
     who = ", ".join(approved_by) or "nobody"
     return edits.into(Plan(steps=[f"{record.ref}: transition {index} approved in #{pr} by {who}"]))
 

@@ -141,7 +141,17 @@ def _misplaced(relative: Path, entry: os.DirEntry[str]) -> str | None:
         return "use the .yaml extension: regops reads only *.yaml files"
     parts = relative.parts
     known = parts == (CONFIG_FILE,) or (len(parts) == 3 and parts[0] in ("models", "datasets"))
-    return None if known and entry.name.endswith(".yaml") else f"not part of the registry layout: {LAYOUT}"
+    known = (known and entry.name.endswith(".yaml")) or attestation_path(relative.as_posix())
+    return None if known else f"not part of the registry layout: {LAYOUT}"
+
+
+def attestation_path(relative: str) -> bool:
+    """Whether ``relative`` (from the registry folder) is where regops keeps a signed attestation:
+    ``models/<model>/attestations/<version>/<name>.sigstore.json`` (:mod:`regops.attest`)."""
+    parts = relative.split("/")
+    return (
+        len(parts) == 5 and parts[0] == "models" and parts[2] == "attestations" and parts[4].endswith(".sigstore.json")
+    )
 
 
 def schema_comments(registry: Registry, _: datetime) -> Iterator[Problem]:
