@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from regops.cli import main
 from regops.registry import Registry
 from tests.conftest import git, run_regops, weights
 from tests.servers.github_fixtures import GitHubFixture
@@ -98,8 +97,124 @@ def test_a_consumer_verifies_the_review_statement_with_openssl_alone(staged: Pat
     (tmp_path / "sig.der").write_bytes(base64.b64decode(envelope["signatures"][0]["sig"]))
     public = staged / "signing" / "release.pub"
     openssl = ["openssl", "dgst", "-sha256", "-verify", str(public), "-signature", str(tmp_path / "sig.der")]
-    assert subprocess.run([*openssl, str(tmp_path / "pae.bin")], capture_output=True, text=True).stdout == (
-        "Verified OK\n"
-    )
+    verified = subprocess.run([*openssl, str(tmp_path / "pae.bin")], check=True, capture_output=True, text=True)
+    assert verified.stdout == "Verified OK\n"
     (tmp_path / "pae.bin").write_bytes((tmp_path / "pae.bin").read_bytes().replace(b'"bob"', b'"eve"'))
-    assert subprocess.run([*openssl, str(tmp_path / "pae.bin")], capture_output=True).returncode == 1
+    assert subprocess.run([*openssl, str(tmp_path / "pae.bin")], check=False, capture_output=True).returncode == 1
+
+
+# --- tampering -----------------------------------------------------------------------------------------------------
+
+
+def canary_attested(repo: Path, version: str, *, about: str | None = None) -> None:
+    """``version``'s canary passed, with an attestation of that verdict signed by the trusted key, as the canary
+    check writes one (``about``: the attestation of another version's canary, planted on this one)."""
+    from regops import attest, signing
+
+    registry = Registry.load(repo / "registry")
+    record = registry.version("sentiment", version)
+    said = attest.statement(registry.version("sentiment", about or version), attest.CANARY, {"result": "passed"})
+    data = signing.sign_statement(said, signer=signing.Signer(repo / "signing" / "release.pem"))
+    path, recorded = attest.entry(record, "canary-1", data)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    entry = f"attestation: {{path: {recorded['path']}, sha256: {recorded['sha256']}}}"
+    text = version_file(repo, version).read_text()
+    version_file(repo, version).write_text(text.replace("result: pending}", f"result: passed, {entry}}}"))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", f"canary: sentiment@{version} passed")
+
+
+def refused_prod(capsys: pytest.CaptureFixture[str], repo: Path) -> str:
+    """``regops promote sentiment@1.0.0 --to prod`` refused: exit 1, nothing changed in the registry; its output."""
+    before = {p: p.read_bytes() for p in (repo / "registry").rglob("*") if p.is_file()}
+    out = run_regops(
+        capsys, repo, "promote", "sentiment@1.0.0", "--to", "prod", "--notes", "x", "--by", "alice", code=1
+    )
+    assert {p: p.read_bytes() for p in (repo / "registry").rglob("*") if p.is_file()} == before
+    assert git(repo, "status", "--porcelain") == ""
+    return out
+
+
+def drop(repo: Path) -> str:
+    git(repo, "rm", "-q", str(review_file(repo)))
+    return "the review attestation of transitions[1] (dev -> staging, PR #1) is missing"
+
+
+def alter(repo: Path) -> str:
+    data = review_file(repo).read_bytes()
+    review_file(repo).write_bytes(data.replace(b'"tlogEntries":[]', b'"tlogEntries": []'))
+    return "is not the file the version file records (sha256 "
+
+
+def resign(repo: Path) -> str:
+    """Re-signed by a key regops.yaml does not trust, the version file updated to the new file's digest."""
+    from regops import signing
+
+    path = review_file(repo)
+    envelope = json.loads(path.read_bytes())["dsseEnvelope"]
+    said = json.loads(base64.b64decode(envelope["payload"]))
+    ec_key(repo.parent / "attacker", "other")
+    data = signing.sign_statement(said, signer=signing.Signer(repo.parent / "attacker" / "other.pem"))
+    return rewrite(repo, path, data) or "is not from a key or identity regops.yaml's signing trusts"
+
+
+def other_approvers(repo: Path) -> str:
+    """Signed by the trusted key (a leaked one), naming eve where the record says bob."""
+    from regops import signing
+
+    path = review_file(repo)
+    said = json.loads(base64.b64decode(json.loads(path.read_bytes())["dsseEnvelope"]["payload"]))
+    said["predicate"]["approvers"] = ["eve"]
+    data = signing.sign_statement(said, signer=signing.Signer(repo / "signing" / "release.pem"))
+    rewrite(repo, path, data)
+    return "says approvers ['eve'] (recorded ['bob']), not what the version file records"
+
+
+def rewrite(repo: Path, path: Path, data: bytes) -> str:
+    old = hashlib.sha256(path.read_bytes()).hexdigest()
+    path.write_bytes(data)
+    text = version_file(repo, "1.0.0").read_text()
+    version_file(repo, "1.0.0").write_text(text.replace(old, hashlib.sha256(data).hexdigest()))
+    return ""
+
+
+@pytest.mark.parametrize("tamper", [drop, alter, resign, other_approvers])
+def test_a_tampered_review_attestation_breaks_the_chain_and_refuses_the_promotion(
+    staged: Path, capsys: pytest.CaptureFixture[str], tamper: object
+) -> None:
+    canary_attested(staged, "1.0.0")
+    assert callable(tamper)
+    expected = tamper(staged)
+    git(staged, "commit", "-qam", "tampered")
+
+    out = run_regops(capsys, staged, "verify", "sentiment@staging", code=1)
+    assert "review BROKEN by bob" in out and expected in out, out
+    assert "weights ok" in out and "signature ok" in out
+    out = refused_prod(capsys, staged)
+    assert expected in out and "(the promotion to prod is refused)" in out, out
+
+
+def test_an_untampered_chain_lets_the_promotion_to_prod_through(
+    staged: Path, gh: GitHubFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The control of the tamper tests: the same steps, nothing tampered, go through to a verified prod."""
+    canary_attested(staged, "1.0.0")
+    through_pr(capsys, staged, gh, to="prod", version="1.0.0")
+    run_regops(capsys, staged, "pr", "stamp", "--signing-key", str(staged / "signing" / "release.pem"))
+    out = run_regops(capsys, staged, "verify", "sentiment@prod")
+    assert "review ok by bob" in out and "canary ok" in out and out.rstrip().endswith("every link holds")
+    assert (staged / ATTESTATIONS / "1.0.0" / "review-2.sigstore.json").is_file()
+
+
+def test_a_canary_attestation_of_another_version_is_refused(
+    staged: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    weights(tmp_path / "out-b", "1.1.0")
+    key = str(staged / "signing" / "release.pem")
+    register(capsys, staged, tmp_path, "out-b", "--version", "1.1.0", "--signing-key", key)
+    canary_attested(staged, "1.0.0", about="1.1.0")
+
+    out = refused_prod(capsys, staged)
+    assert "the canary attestation is about another version or kind (sentiment@1.1.0, " in out, out
+    assert "(the promotion to prod is refused)" in out

@@ -20,7 +20,8 @@ from typing import Any, Final
 
 from regops import signing
 from regops.kinds import Stage
-from regops.records import VersionRecord
+from regops.policy import needs_passed_canary
+from regops.records import ConfigRecord, VersionRecord
 
 __all__ = [
     "CANARY",
@@ -28,6 +29,7 @@ __all__ = [
     "REVIEW",
     "AttestationError",
     "canary_problem",
+    "check",
     "entry",
     "review_problems",
     "statement",
@@ -67,6 +69,17 @@ def entry(record: VersionRecord, name: str, data: bytes) -> tuple[Path, dict[str
 
 
 # --- checking ----------------------------------------------------------------------------------------------------
+
+
+def check(record: VersionRecord, *, config: ConfigRecord, move: tuple[Stage, Stage], root: Path, action: str) -> None:
+    """The attestations a version moving (or pointed at after moving) ``move`` = (from, to) must hold, before
+    ``action``: every review attestation (:func:`review_problems`), and where the move needs a passed canary and
+    signing is required there, the canary's (:func:`canary_problem`). Refused with :class:`AttestationError`."""
+    problems = list(review_problems(record, policy=config.signing, root=root))
+    if needs_passed_canary(config, *move) and signing.required(config.signing, move[1]):
+        problems += filter(None, [canary_problem(record, policy=config.signing, root=root)])
+    if problems:
+        raise AttestationError(f"{'; '.join(problems)} ({action} is refused). Run regops verify {record.ref}")
 
 
 def review_problems(record: VersionRecord, *, policy: dict[str, Any] | None, root: Path) -> Iterator[str]:

@@ -182,7 +182,14 @@ def cmd_canary_record(args: argparse.Namespace) -> int:
 def cmd_canary_check(args: argparse.Namespace) -> int:
     from regops import api
 
-    checks = api.canary_check(args.model, registry=args.registry, now=args.now, dry_run=args.dry_run)
+    checks = api.canary_check(
+        args.model,
+        registry=args.registry,
+        now=args.now,
+        dry_run=args.dry_run,
+        signing_key=args.signing_key,
+        signing_key_env=args.signing_key_env,
+    )
     _canary_out(args, checks)
     # A failed or unreadable canary turns the scheduled run red: someone should look, PR or not.
     return EXIT_PROBLEMS if any(c.decision.verdict in ("fail", "inconclusive") for c in checks) else EXIT_OK
@@ -746,6 +753,7 @@ def _canary_verbs(verbs: Any) -> None:
     _canary_common(c)
     c.add_argument("--now", metavar="TIME", help="check as of TIME (the end of the metrics window; default now)")
     c.add_argument("--dry-run", action="store_true", help="print the verdicts; record nothing")
+    _attesting(c, "sign an attestation of each final verdict")
     c.set_defaults(func=cmd_canary_check)
     c = actions.add_parser(
         "pr",

@@ -418,12 +418,14 @@ def record_canary(
     summary: str | None,
     now: datetime | None = None,
     report: list[dict[str, Any]] | None = None,
+    attestation: dict[str, str] | None = None,
 ) -> Plan:
     """Plan recording a canary verdict on the version in staging.
 
     With ``report`` (the per-guardrail numbers of ``regops canary check``) it is
     a check: ``checked_at`` is set and the verdict may change at the next check.
     Without, it is a verdict measured elsewhere, final: ``finished_at``.
+    ``attestation``: where the verdict's signed attestation is (:mod:`regops.attest`).
     """
     now = now or datetime.now(UTC)
     record = registry.get(ref)
@@ -436,6 +438,8 @@ def record_canary(
         update["summary"] = summary
     if report is not None:
         update["report"] = report
+    if attestation:
+        update["attestation"] = attestation
     edits(record).update("canary", update)
     return edits.into(Plan(steps=[f"{record.ref}: canary {result}"]))
 
