@@ -19,6 +19,7 @@ import pytest
 from regops.registry import Registry
 from tests.conftest import git, run_regops, weights
 from tests.servers.github_fixtures import GitHubFixture
+from tests.test_canary_check import on_prometheus  # noqa: F401 (a fixture)
 from tests.test_github import REPO, open_pull, sha
 from tests.test_hub import register
 from tests.test_signing import ec_key, local_repo, version_file
@@ -218,3 +219,66 @@ def test_a_canary_attestation_of_another_version_is_refused(
     out = refused_prod(capsys, staged)
     assert "the canary attestation is about another version or kind (sentiment@1.1.0, " in out, out
     assert "(the promotion to prod is refused)" in out
+
+
+def test_a_pull_request_planting_or_editing_an_attestation_is_denied_even_with_the_admins(
+    staged: Path, gh: GitHubFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.test_gate import judged, pull_request
+
+    planted = review_file(staged).read_text()
+    number = pull_request(
+        gh,
+        staged,
+        {
+            str(ATTESTATIONS / "1.0.0" / "review-1.sigstore.json"): planted.replace('"tlogEntries":[]', '"x":1'),
+            str(ATTESTATIONS / "1.0.0" / "canary-1.sigstore.json"): planted,
+        },
+    )
+    for reviewer in ("bob", "carol"):  # an owner, and an admin
+        gh.add_review(REPO, number, reviewer, "APPROVED")
+    state, out = judged(capsys, gh, staged, number)
+    assert state == "failure"
+    for name in ("review-1", "canary-1"):
+        denied = f"{ATTESTATIONS}/1.0.0/{name}.sigstore.json: not allowed: a signed attestation: only regops on main"
+        assert denied in out, out
+
+
+def test_the_canary_check_signs_an_attestation_of_its_final_verdict(
+    history_repo: Path,
+    on_prometheus: object,
+    capsys: pytest.CaptureFixture[str],  # noqa: F811
+) -> None:
+    from regops import attest
+    from tests.test_canary_check import HEALTHY, NOW, START, canary, check
+
+    assert callable(on_prometheus)
+    on_prometheus(history_repo, capsys, HEALTHY)
+    ec_key(history_repo / "signing", "canary")
+    out = check(capsys, "--signing-key", str(history_repo / "signing" / "canary.pem"))
+    assert "sentiment@1.1.0 (canary) vs prod 1.0.0: pass" in out, out
+    recorded = canary(history_repo)["attestation"]
+    data = (history_repo / "registry/models/sentiment" / recorded["path"]).read_bytes()
+    assert recorded["sha256"] == hashlib.sha256(data).hexdigest()
+    said = statement(history_repo / "registry/models/sentiment" / recorded["path"])
+    predicate = said["predicate"]
+    assert isinstance(predicate, dict)
+    assert said["predicateType"] == attest.CANARY
+    assert (predicate["version"], predicate["result"], predicate["prod"]) == ("sentiment@1.1.0", "passed", "1.0.0")
+    assert predicate["window"] == {
+        "started_at": f"{START:%Y-%m-%dT%H:%M:%SZ}",
+        "checked_at": NOW.replace("Z", "+00:00"),
+    }
+    assert predicate["provider"]["provider"] == "prometheus" and predicate["provider"]["url"].startswith("http://")
+    assert [m["metric"] for m in predicate["numbers"]] == [m["metric"] for m in canary(history_repo)["report"]]
+    # A bot may commit it straight to main, and `regops validate` accepts the file where it is.
+    git(history_repo, "add", "-A")
+    git(history_repo, "commit", "-q", "-m", "canary: sentiment@1.1.0 passed")
+    run_regops(capsys, history_repo, "validate", "--base", "HEAD^")
+    registry = Registry.load(history_repo / "registry")
+    trusted = {"keys": ["signing/canary.pub"]}
+    record = registry.version("sentiment", "1.1.0")
+    assert attest.canary_problem(record, policy=trusted, root=history_repo) is None
+    ec_key(history_repo / "signing", "other")
+    untrusted = attest.canary_problem(record, policy={"keys": ["signing/other.pub"]}, root=history_repo)
+    assert "is not from a key or identity regops.yaml's signing trusts" in str(untrusted)
