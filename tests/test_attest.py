@@ -246,8 +246,8 @@ def test_a_pull_request_planting_or_editing_an_attestation_is_denied_even_with_t
 
 def test_the_canary_check_signs_an_attestation_of_its_final_verdict(
     history_repo: Path,
-    on_prometheus: object,
-    capsys: pytest.CaptureFixture[str],  # noqa: F811
+    on_prometheus: object,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     from regops import attest
     from tests.test_canary_check import HEALTHY, NOW, START, canary, check
@@ -282,3 +282,48 @@ def test_the_canary_check_signs_an_attestation_of_its_final_verdict(
     ec_key(history_repo / "signing", "other")
     untrusted = attest.canary_problem(record, policy={"keys": ["signing/other.pub"]}, root=history_repo)
     assert "is not from a key or identity regops.yaml's signing trusts" in str(untrusted)
+
+
+# --- the signature rule in validate and auto-promote ---------------------------------------------------------------
+
+
+def require_from_dev(repo: Path) -> None:
+    config = repo / "registry" / "regops.yaml"
+    config.write_text(config.read_text().replace("required_from: staging", "required_from: dev"))
+    git(repo, "commit", "-qam", "signatures from dev on")
+
+
+def test_auto_promote_leaves_an_unsigned_candidate_out_of_dev_when_signing_is_required_from_dev(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = local_repo(tmp_path, monkeypatch)
+    require_from_dev(repo)
+    weights(tmp_path / "out-a", "1.0.0")
+    weights(tmp_path / "out-b", "1.1.0")
+    register(capsys, repo, tmp_path, "out-a", "--version", "1.0.0")  # unsigned, the better score (0.95)
+    key = str(repo / "signing" / "release.pem")
+    register(capsys, repo, tmp_path, "out-b", "--version", "1.1.0", "--signing-key", key)
+
+    out = run_regops(capsys, repo, "auto-promote", "--by", "github-actions[bot]")
+    registry = Registry.load(repo / "registry")
+    assert registry.version("sentiment", "1.0.0").stage == "candidate"
+    assert registry.version("sentiment", "1.1.0").stage == "dev"
+    assert "sentiment@1.0.0 stays candidate: sentiment@1.0.0 has no signature (artifacts.signature)" in out, out
+    assert "so dev needs one: the auto-promotion to dev is refused" in out
+
+
+def test_validate_refuses_an_unsigned_version_in_a_stage_that_needs_a_signature(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = local_repo(tmp_path, monkeypatch)
+    weights(tmp_path / "out-a", "1.0.0")
+    register(capsys, repo, tmp_path, "out-a", "--version", "1.0.0")
+    run_regops(capsys, repo, "auto-promote", "--by", "github-actions[bot]")  # dev: no signature needed yet
+    before = version_file(repo, "1.0.0").read_bytes()
+    require_from_dev(repo)
+
+    out = run_regops(capsys, repo, "validate", code=1)
+    assert "registry/models/sentiment/1.0.0.yaml" in out
+    assert "sentiment@1.0.0 has no signature (artifacts.signature), and regops.yaml's signing.required_from" in out
+    assert "is dev, so dev needs one: holding it there is refused" in out
+    assert version_file(repo, "1.0.0").read_bytes() == before

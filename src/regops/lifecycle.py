@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from regops import store
+from regops import signing, store
 from regops.errors import RegopsError
 from regops.kinds import Stage
 from regops.policy import bot_may_enter, needs_passed_canary, step_allowed
@@ -312,7 +312,8 @@ def _auto_promote_model(registry: Registry, name: str, plan: Plan, edits: _Edits
     # With dev empty, a candidate must still beat what serves traffic.
     prod = registry.holder(name, "prod")
     baseline = dev or (registry.version(name, prod.version) if prod else None)
-    verdicts = [(c, _verdict(config.raw, c, baseline)) for c in registry.versions(name) if c.stage == "candidate"]
+    candidates = [c for c in registry.versions(name) if c.stage == "candidate"]
+    verdicts = [(c, _unsigned(registry, c) or _verdict(config.raw, c, baseline)) for c in candidates]
     winners = [(c, v) for c, v in verdicts if v.ok]
     plan.notes += [f"{c.ref} stays candidate: {v.why}" for c, v in verdicts if not v.ok]
     if not winners:
@@ -334,6 +335,17 @@ class _Verdict:
     ok: bool
     why: str
     evidence: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _unsigned(registry: Registry, candidate: VersionRecord) -> _Verdict | None:
+    """A candidate dev refuses for want of a signature (``signing.required_from: dev``; :func:`regops.signing.require`:
+    the sync verifies the bundle itself before any ref moves, as for the approvals check, which holds no Hub token
+    either)."""
+    try:
+        signing.require(candidate, stage="dev", policy=registry.config.signing, action="the auto-promotion to dev")
+    except signing.SigningError as e:
+        return _Verdict(False, str(e))
+    return None
 
 
 def _verdict(config: Mapping[str, Any], candidate: VersionRecord, baseline: VersionRecord | None) -> _Verdict:

@@ -26,6 +26,7 @@ from regops.records import ConfigRecord, ModelEntry, VersionRecord
 from regops.registry import CONFIG_FILE, HOLDER_STAGES, LOCK_FILE, MODEL_FILE, Registry
 from regops.retention import archive_repo, hub_repo, local_stores, overlap
 from regops.schema import field_parts
+from regops.signing import SigningError, require
 from regops.tokens import canary_token
 
 __all__ = [
@@ -523,6 +524,17 @@ def store_paths(registry: Registry, _: datetime) -> Iterator[Problem]:
         )
 
 
+def signatures(registry: Registry, _: datetime) -> Iterator[Problem]:
+    """A version in a stage at or after ``signing.required_from`` records a signature (:func:`regops.signing.require`:
+    the bundle itself is verified where it is read, by promote, sync, download and verify)."""
+    for entry in registry.entries():
+        for record in entry.versions.values():
+            try:
+                require(record, stage=record.stage, policy=registry.config.signing, action="holding it there")
+            except SigningError as e:
+                yield Problem(registry.display(record.path), field="artifacts", message=str(e))
+
+
 RULES: Final[tuple[Rule, ...]] = (
     layout,
     schema_comments,
@@ -541,6 +553,7 @@ RULES: Final[tuple[Rule, ...]] = (
     codeowners,
     hub_repos,
     store_paths,
+    signatures,
 )
 
 
