@@ -327,3 +327,37 @@ def test_validate_refuses_an_unsigned_version_in_a_stage_that_needs_a_signature(
     assert "sentiment@1.0.0 has no signature (artifacts.signature), and regops.yaml's signing.required_from" in out
     assert "is dev, so dev needs one: holding it there is refused" in out
     assert version_file(repo, "1.0.0").read_bytes() == before
+
+
+def test_sync_points_no_stage_branch_at_a_version_whose_review_attestation_was_dropped(
+    hub_env: object,
+    gh: GitHubFixture,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from huggingface_hub import HfApi
+
+    from tests.test_signing import branches, signed_repo
+
+    assert isinstance(hub_env, HfApi)
+    repo = signed_repo(tmp_path)
+    monkeypatch.chdir(repo)
+    weights(tmp_path / "out-a", "1.0.0")
+    key = str(repo / "signing" / "release.pem")
+    register(capsys, repo, tmp_path, "out-a", "--version", "1.0.0", "--signing-key", key)
+    run_regops(capsys, repo, "auto-promote", "--by", "github-actions[bot]")
+    through_pr(capsys, repo, gh, to="staging", version="1.0.0")
+    run_regops(capsys, repo, "pr", "stamp", "--signing-key", key)
+    revision = Registry.load(repo / "registry").version("sentiment", "1.0.0").storage["revision"]
+    expected = drop(repo)
+    git(repo, "commit", "-qm", "the review attestation dropped")
+    dropped = sha(repo)
+
+    out = run_regops(capsys, repo, "sync", code=1)
+    assert expected in out and "(pointing a tag or stage ref at it is refused)" in out, out
+    assert "staging" not in branches(hub_env)
+    git(repo, "checkout", f"{dropped}^", "--", str(review_file(repo)))
+    git(repo, "commit", "-qm", "the review attestation back")
+    run_regops(capsys, repo, "sync")
+    assert branches(hub_env)["staging"] == revision
