@@ -90,18 +90,23 @@ def test_the_stamp_writes_a_signed_review_statement_that_verify_checks(
     assert "review ok by bob" in out and out.rstrip().endswith("verified: every link holds")
 
 
-def test_a_consumer_verifies_the_review_statement_with_openssl_alone(staged: Path, tmp_path: Path) -> None:
-    """README "Provenance": the DSSE signature over PAE(payloadType, payload), checked with the public key."""
-    envelope = json.loads(review_file(staged).read_bytes())["dsseEnvelope"]
-    payload, kind = base64.b64decode(envelope["payload"]), envelope["payloadType"].encode()
-    (tmp_path / "pae.bin").write_bytes(b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(payload), payload))
-    (tmp_path / "sig.der").write_bytes(base64.b64decode(envelope["signatures"][0]["sig"]))
-    public = staged / "signing" / "release.pub"
-    openssl = ["openssl", "dgst", "-sha256", "-verify", str(public), "-signature", str(tmp_path / "sig.der")]
-    verified = subprocess.run([*openssl, str(tmp_path / "pae.bin")], check=True, capture_output=True, text=True)
-    assert verified.stdout == "Verified OK\n"
-    (tmp_path / "pae.bin").write_bytes((tmp_path / "pae.bin").read_bytes().replace(b'"bob"', b'"eve"'))
-    assert subprocess.run([*openssl, str(tmp_path / "pae.bin")], check=False, capture_output=True).returncode == 1
+def test_a_consumer_verifies_the_review_statement_with_the_readme_s_jq_and_openssl(
+    staged: Path, tmp_path: Path
+) -> None:
+    """README "Provenance": the commands, as printed there, verify the statement with the public key alone."""
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    recipe = readme.split("An attestation signed by key verifies with `jq` and `openssl` alone")[1]
+    lines = [line[2:] for line in recipe.split("```console\n")[1].split("```")[0].splitlines() if line.startswith("$ ")]
+    lines[0] = f"a={review_file(staged)}"
+    script = "\n".join(lines).replace("signing/release.pub", str(staged / "signing" / "release.pub"))
+    shown = subprocess.run(["bash", "-ec", script], cwd=tmp_path, check=True, capture_output=True, text=True)
+    assert shown.stdout.startswith("Verified OK\n"), shown.stdout + shown.stderr
+    assert json.loads(shown.stdout.removeprefix("Verified OK\n"))["approvers"] == ["bob"]
+    # The same commands over a statement naming eve instead of bob: openssl refuses it.
+    (tmp_path / "statement.json").write_text((tmp_path / "statement.json").read_text().replace('"bob"', '"eve"'))
+    tampered = "\n".join(lines[3:5])  # the pre-authentication encoding again, and the check
+    tampered = tampered.replace("signing/release.pub", str(staged / "signing" / "release.pub"))
+    assert subprocess.run(["bash", "-ec", tampered], cwd=tmp_path, check=False, capture_output=True).returncode == 1
 
 
 # --- tampering -----------------------------------------------------------------------------------------------------
