@@ -16,7 +16,8 @@ a new model; ``regops.yaml``; ``.github/**``,         the admins (``admins:``), 
 ``protected_paths``; any path no rule covers
 ``unjudged_paths`` (outside ``registry/``)            always: ordinary code review only
 deletions, symlinks, submodules, odd files under      never
-``registry/``; a transition naming someone else
+``registry/``; a transition naming someone else;
+an attestation (``models/<m>/attestations/**``)
 ====================================================  =====================================================
 
 :func:`needs` is pure over loaded data; :func:`regops.approvals.evaluate` then
