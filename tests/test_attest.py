@@ -46,13 +46,18 @@ def staged(
 ) -> Path:
     """sentiment@1.0.0 signed, in staging through PR #1 approved by bob, stamped with the trusted key."""
     repo = local_repo(tmp_path, monkeypatch)
-    weights(tmp_path / "out-a", "1.0.0")
+    to_staging(capsys, repo, gh)
+    return repo
+
+
+def to_staging(capsys: pytest.CaptureFixture[str], repo: Path, gh: GitHubFixture) -> None:
+    """Register sentiment@1.0.0 signed, take it to staging in PR #1 (bob approves), stamp it with the key."""
+    weights(repo.parent / "out-a", "1.0.0")
     key = str(repo / "signing" / "release.pem")
-    register(capsys, repo, tmp_path, "out-a", "--version", "1.0.0", "--signing-key", key)
+    register(capsys, repo, repo.parent, "out-a", "--version", "1.0.0", "--signing-key", key)
     run_regops(capsys, repo, "auto-promote", "--by", "github-actions[bot]")
     through_pr(capsys, repo, gh, to="staging", version="1.0.0")
     run_regops(capsys, repo, "pr", "stamp", "--signing-key", key)
-    return repo
 
 
 def review_file(repo: Path) -> Path:
@@ -348,12 +353,7 @@ def test_sync_points_no_stage_branch_at_a_version_whose_review_attestation_was_d
     assert isinstance(hub_env, HfApi)
     repo = signed_repo(tmp_path)
     monkeypatch.chdir(repo)
-    weights(tmp_path / "out-a", "1.0.0")
-    key = str(repo / "signing" / "release.pem")
-    register(capsys, repo, tmp_path, "out-a", "--version", "1.0.0", "--signing-key", key)
-    run_regops(capsys, repo, "auto-promote", "--by", "github-actions[bot]")
-    through_pr(capsys, repo, gh, to="staging", version="1.0.0")
-    run_regops(capsys, repo, "pr", "stamp", "--signing-key", key)
+    to_staging(capsys, repo, gh)
     revision = Registry.load(repo / "registry").version("sentiment", "1.0.0").storage["revision"]
     expected = drop(repo)
     git(repo, "commit", "-qm", "the review attestation dropped")
