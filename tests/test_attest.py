@@ -117,23 +117,28 @@ def test_a_consumer_verifies_the_review_statement_with_the_readme_s_jq_and_opens
 # --- tampering -----------------------------------------------------------------------------------------------------
 
 
-def canary_attested(repo: Path, version: str, *, about: str | None = None) -> None:
-    """``version``'s canary passed, with an attestation of that verdict signed by the trusted key, as the canary
-    check writes one (``about``: the attestation of another version's canary, planted on this one)."""
+def canary_attested(capsys: pytest.CaptureFixture[str], repo: Path) -> None:
+    """sentiment@1.0.0's canary passed, measured elsewhere and recorded with an attestation signed by the key."""
+    key = str(repo / "signing" / "release.pem")
+    run_regops(capsys, repo, "canary", "record", "sentiment@1.0.0", "--result", "passed", "--signing-key", key)
+
+
+def canary_planted(repo: Path, *, about: str) -> None:
+    """sentiment@1.0.0's canary passed, with the trusted key's attestation of ``about``'s canary planted on it."""
     from regops import attest, signing
 
     registry = Registry.load(repo / "registry")
-    record = registry.version("sentiment", version)
-    said = attest.statement(registry.version("sentiment", about or version), attest.CANARY, {"result": "passed"})
+    record = registry.version("sentiment", "1.0.0")
+    said = attest.statement(registry.version("sentiment", about), attest.CANARY, {"result": "passed"})
     data = signing.sign_statement(said, signer=signing.Signer(repo / "signing" / "release.pem"))
     path, recorded = attest.entry(record, "canary-1", data)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     entry = f"attestation: {{path: {recorded['path']}, sha256: {recorded['sha256']}}}"
-    text = version_file(repo, version).read_text()
-    version_file(repo, version).write_text(text.replace("result: pending}", f"result: passed, {entry}}}"))
+    text = version_file(repo, "1.0.0").read_text()
+    version_file(repo, "1.0.0").write_text(text.replace("result: pending}", f"result: passed, {entry}}}"))
     git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", f"canary: sentiment@{version} passed")
+    git(repo, "commit", "-q", "-m", "canary: sentiment@1.0.0 passed")
 
 
 def refused_prod(capsys: pytest.CaptureFixture[str], repo: Path) -> str:
@@ -194,7 +199,7 @@ def rewrite(repo: Path, path: Path, data: bytes) -> str:
 def test_a_tampered_review_attestation_breaks_the_chain_and_refuses_the_promotion(
     staged: Path, capsys: pytest.CaptureFixture[str], tamper: object
 ) -> None:
-    canary_attested(staged, "1.0.0")
+    canary_attested(capsys, staged)
     assert callable(tamper)
     expected = tamper(staged)
     git(staged, "commit", "-qam", "tampered")
@@ -210,7 +215,7 @@ def test_an_untampered_chain_lets_the_promotion_to_prod_through(
     staged: Path, gh: GitHubFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The control of the tamper tests: the same steps, nothing tampered, go through to a verified prod."""
-    canary_attested(staged, "1.0.0")
+    canary_attested(capsys, staged)
     through_pr(capsys, staged, gh, to="prod", version="1.0.0")
     run_regops(capsys, staged, "pr", "stamp", "--signing-key", str(staged / "signing" / "release.pem"))
     out = run_regops(capsys, staged, "verify", "sentiment@prod")
@@ -224,7 +229,7 @@ def test_a_canary_attestation_of_another_version_is_refused(
     weights(tmp_path / "out-b", "1.1.0")
     key = str(staged / "signing" / "release.pem")
     register(capsys, staged, tmp_path, "out-b", "--version", "1.1.0", "--signing-key", key)
-    canary_attested(staged, "1.0.0", about="1.1.0")
+    canary_planted(staged, about="1.1.0")
 
     out = refused_prod(capsys, staged)
     assert "the canary attestation is about another version or kind (sentiment@1.1.0, " in out, out

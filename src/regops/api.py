@@ -316,8 +316,26 @@ def record_canary(
     result: Literal["passed", "failed"],
     summary: str | None = None,
     dry_run: bool = False,
+    signing_key: str | Path | None = None,
+    signing_key_env: str | None = None,
 ) -> Plan:
-    return _write(registry, lambda r: lifecycle.record_canary(r, ref, result=result, summary=summary), dry_run=dry_run)
+    """Record a canary verdict measured elsewhere; with ``signing_key`` (or the key in variable ``signing_key_env``)
+    also a signed attestation of it (:mod:`regops.attest`)."""
+    signer = signing.chosen(signing_key, signing_key_env)
+    now = datetime.now(UTC)
+
+    def plan_it(r: Registry) -> Plan:
+        record = r.get(ref)
+        verdict = {"result": result, "summary": summary, "finished_at": now.isoformat(), "measured": "elsewhere"}
+        name = attest.canary_name(now)
+        attested = attest.signed(record, attest.CANARY, verdict, name=name, signer=signer) if signer else None
+        plan = lifecycle.record_canary(
+            r, ref, result=result, summary=summary, now=now, attestation=attested[1] if attested else None
+        )
+        plan.changes[:0] = [attested[0]] if attested else []
+        return plan
+
+    return _write(registry, plan_it, dry_run=dry_run)
 
 
 def register(

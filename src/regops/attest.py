@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
 from regops import signing
 from regops.kinds import Stage
+from regops.lifecycle import FileChange
 from regops.policy import needs_passed_canary
 from regops.records import ConfigRecord, VersionRecord
 
@@ -28,10 +30,12 @@ __all__ = [
     "FOLDER",
     "REVIEW",
     "AttestationError",
+    "canary_name",
     "canary_problem",
     "check",
     "entry",
     "review_problems",
+    "signed",
     "statement",
 ]
 
@@ -66,6 +70,20 @@ def entry(record: VersionRecord, name: str, data: bytes) -> tuple[Path, dict[str
     """Where the signed attestation ``data`` named ``name`` goes, and what the version file records of it."""
     relative = f"{FOLDER}/{record.version}/{name}.sigstore.json"
     return record.path.parent / relative, {"path": relative, "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def canary_name(at: datetime) -> str:
+    """The name of the attestation of a canary verdict reached at ``at`` (one per verdict)."""
+    return f"canary-{at.astimezone(UTC):%Y%m%dt%H%M%S}"
+
+
+def signed(
+    record: VersionRecord, kind: str, predicate: dict[str, Any], *, name: str, signer: signing.Signer
+) -> tuple[FileChange, dict[str, str]]:
+    """The ``kind`` Statement of ``predicate`` about ``record``, signed: the new file (``name``), and its record."""
+    data = signing.sign_statement(statement(record, kind, predicate), signer=signer)
+    path, recorded = entry(record, name, data)
+    return FileChange(path, None, data.decode()), recorded
 
 
 # --- checking ----------------------------------------------------------------------------------------------------

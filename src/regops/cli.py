@@ -174,7 +174,13 @@ def cmd_canary_record(args: argparse.Namespace) -> int:
     from regops import api
 
     plan = api.record_canary(
-        args.ref, registry=args.registry, result=args.result, summary=args.summary, dry_run=args.dry_run
+        args.ref,
+        registry=args.registry,
+        result=args.result,
+        summary=args.summary,
+        dry_run=args.dry_run,
+        signing_key=args.signing_key,
+        signing_key_env=args.signing_key_env,
     )
     return _plan_out(args, plan)
 
@@ -745,6 +751,7 @@ def _canary_verbs(verbs: Any) -> None:
     c.add_argument("ref", metavar="MODEL@VERSION")
     c.add_argument("--result", required=True, choices=("passed", "failed"))
     c.add_argument("--summary", metavar="TEXT")
+    _attesting(c, "sign an attestation of the verdict")
     _writer(c, by=False)
     c.set_defaults(func=cmd_canary_record)
     c = actions.add_parser(

@@ -223,9 +223,7 @@ def _attested(
         "provider": {"provider": metrics.get("provider"), "url": metrics.get("url") or metrics.get("path")},
         "numbers": report,
     }
-    data = signing.sign_statement(attest.statement(record, attest.CANARY, verdict), signer=signer)
-    path, recorded = attest.entry(record, f"canary-{now.strftime('%Y%m%dt%H%M%S')}", data)
-    return lifecycle.FileChange(path, None, data.decode()), recorded
+    return attest.signed(record, attest.CANARY, verdict, name=attest.canary_name(now), signer=signer)
 
 
 def _iso(value: Any) -> str:

@@ -574,12 +574,8 @@ def _attested(
 ) -> tuple[lifecycle.FileChange, dict[str, str]]:
     """The signed review attestation of ``record``'s transition ``index``: the new file, and its record."""
     step = record.raw["transitions"][index]
-    said = attest.statement(
-        record, attest.REVIEW, {"transition": index, "from": step["from"], "to": step["to"], **review}
-    )
-    data = signing.sign_statement(said, signer=signer)
-    path, recorded = attest.entry(record, f"review-{index}", data)
-    return lifecycle.FileChange(path, None, data.decode()), recorded
+    moved = {"transition": index, "from": step["from"], "to": step["to"]}
+    return attest.signed(record, attest.REVIEW, {**moved, **review}, name=f"review-{index}", signer=signer)
 
 
 def _counted_by_move(
