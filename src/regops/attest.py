@@ -90,11 +90,14 @@ def signed(
 
 
 def check(record: VersionRecord, *, config: ConfigRecord, move: tuple[Stage, Stage], root: Path, action: str) -> None:
-    """The attestations a version moving (or pointed at after moving) ``move`` = (from, to) must hold, before
-    ``action``: every review attestation (:func:`review_problems`), and where the move needs a passed canary and
-    signing is required there, the canary's (:func:`canary_problem`). Refused with :class:`AttestationError`."""
+    """The attestations a version moving (or pointed at after moving) ``move`` = (from, to) into a stage at or after
+    ``signing.required_from`` must hold, before ``action``: every review attestation (:func:`review_problems`), and
+    where the move needs a passed canary, the canary's (:func:`canary_problem`). Refused with
+    :class:`AttestationError`."""
+    if not signing.required(config.signing, move[1]):
+        return
     problems = list(review_problems(record, policy=config.signing, root=root))
-    if needs_passed_canary(config, *move) and signing.required(config.signing, move[1]):
+    if needs_passed_canary(config, *move):
         problems += filter(None, [canary_problem(record, policy=config.signing, root=root)])
     if problems:
         raise AttestationError(f"{'; '.join(problems)} ({action} is refused). Run regops verify {record.ref}")

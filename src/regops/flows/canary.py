@@ -193,7 +193,7 @@ def _record_checks(opened: Registry, checks: list[Checked], *, now: datetime, si
     plan = Plan()
     for check in checks:
         report = [m.as_record() for m in check.decision.metrics]
-        final = check.decision.verdict in canary.FINAL and signer is not None
+        final = check.decision.verdict in canary.FINAL
         attested = _attested(opened, check, report, now=now, signer=signer) if final and signer else None
         one = lifecycle.record_canary(
             opened,
@@ -202,7 +202,7 @@ def _record_checks(opened: Registry, checks: list[Checked], *, now: datetime, si
             summary=check.decision.summary,
             now=now,
             report=report,
-            attestation=attested and attested[1],
+            attestation=attested[1] if attested else None,
         )
         plan.changes += [*([attested[0]] if attested else []), *one.changes]
         plan.steps += one.steps

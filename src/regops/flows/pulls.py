@@ -545,7 +545,7 @@ def pr_stamp(
             review = {"pr": pull.number, "head": pull.head_sha, "approvers": approvers, **in_force(step["to"])}
             attested = _attested(fresh, index, review, signer=signer) if signer else None
             stamped = lifecycle.stamp(
-                fresh, index, pr=pull.number, approved_by=approvers, attestation=attested and attested[1]
+                fresh, index, pr=pull.number, approved_by=approvers, attestation=attested[1] if attested else None
             )
             plan.changes += [*([attested[0]] if attested else []), *stamped.changes]
             plan.steps += stamped.steps
