@@ -141,7 +141,10 @@ def _read(
     """The predicate of the attestation ``recorded`` names, checked: the file as recorded, signed by a trusted key or
     identity, a ``kind`` Statement about exactly this version's files."""
     if recorded is None:
-        raise AttestationError(f"{record.ref}: {what} is not recorded; the stamp on main writes it (refused)")
+        raise AttestationError(
+            f"{record.ref}: {what} is not recorded; refused. regops writes one on main when given the signing key "
+            "(pr stamp, canary check, canary record: --signing-key-env REGOPS_SIGNING_KEY)"
+        )
     path = record.path.parent / recorded["path"]
     try:
         data = path.read_bytes()[: signing.MAX_BUNDLE + 1]
