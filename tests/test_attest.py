@@ -371,3 +371,14 @@ def test_sync_points_no_stage_branch_at_a_version_whose_review_attestation_was_d
     git(repo, "commit", "-qm", "the review attestation back")
     run_regops(capsys, repo, "sync")
     assert branches(hub_env)["staging"] == revision
+
+
+def test_a_canary_verdict_recorded_unsigned_does_not_open_prod(
+    staged: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_regops(capsys, staged, "canary", "record", "sentiment@1.0.0", "--result", "passed")
+    assert "attestation" not in Registry.load(staged / "registry").version("sentiment", "1.0.0").raw["canary"]
+
+    out = refused_prod(capsys, staged)
+    assert "sentiment@1.0.0: the canary attestation is not recorded; refused. regops writes one on main" in out, out
+    assert "(the promotion to prod is refused)" in out
