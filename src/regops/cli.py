@@ -179,8 +179,7 @@ def cmd_canary_record(args: argparse.Namespace) -> int:
         result=args.result,
         summary=args.summary,
         dry_run=args.dry_run,
-        signing_key=args.signing_key,
-        signing_key_env=args.signing_key_env,
+        **_signer(args),
     )
     return _plan_out(args, plan)
 
@@ -193,8 +192,7 @@ def cmd_canary_check(args: argparse.Namespace) -> int:
         registry=args.registry,
         now=args.now,
         dry_run=args.dry_run,
-        signing_key=args.signing_key,
-        signing_key_env=args.signing_key_env,
+        **_signer(args),
     )
     _canary_out(args, checks)
     # A failed or unreadable canary turns the scheduled run red: someone should look, PR or not.
@@ -280,8 +278,7 @@ def cmd_pr_stamp(args: argparse.Namespace) -> int:
         registry=args.registry,
         since=args.since,
         dry_run=args.dry_run,
-        signing_key=args.signing_key,
-        signing_key_env=args.signing_key_env,
+        **_signer(args),
     )
     return _plan_out(args, stamped)
 
@@ -850,6 +847,11 @@ def _pr_verb(verbs: Any) -> None:
     _attesting(c, "sign a review attestation of each stamped transition")
     _writer(c, by=False)
     c.set_defaults(func=cmd_pr_stamp)
+
+
+def _signer(args: argparse.Namespace) -> dict[str, Any]:
+    """The options :func:`_attesting` adds, as the keyword arguments the api takes."""
+    return {"signing_key": args.signing_key, "signing_key_env": args.signing_key_env}
 
 
 def _attesting(parser: argparse.ArgumentParser, what: str) -> None:
