@@ -349,8 +349,8 @@ def test_after_a_merge_the_sync_moves_the_hub_stamps_the_approval_and_commits_ba
         "pip install --require-hashes --no-deps -r .github/requirements.lock",
         "pip install --no-deps --no-build-isolation .",
         'regops auto-promote --by "github-actions[bot]"',
+        "regops pr stamp --signing-key-env REGOPS_SIGNING_KEY",  # unsigned here: the registry signs nothing
         "regops sync",
-        "regops pr stamp",
         "regops retention apply",
         COMMIT_STEP,
         "regops retention apply (remove the hot copies main now records as moved)",

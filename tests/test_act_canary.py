@@ -30,7 +30,7 @@ from tests.test_workflows import load
 pytestmark = pytest.mark.act
 
 SCHEDULE = {"schedule": "7,22,37,52 * * * *", "repository": {"full_name": REPO, "default_branch": "main"}}
-CHECK_STEP, PR_STEP = "regops canary check", "regops canary pr"
+CHECK_STEP, PR_STEP = "regops canary check --signing-key-env REGOPS_SIGNING_KEY", "regops canary pr"
 
 
 def canary_bot(act: Act, github: GitHubFixture) -> None:
@@ -151,7 +151,10 @@ def test_a_canary_with_three_times_the_errors_opens_the_rollback_pr(
 def test_the_check_step_holds_only_the_metrics_token_and_the_pr_step_only_the_app_token() -> None:
     [job] = load("canary.yml")["jobs"].values()
     by_command = {step["run"]: step for step in job["steps"] if "run" in step}
-    assert by_command[CHECK_STEP]["env"] == {"PROMETHEUS_TOKEN": "${{ secrets.PROMETHEUS_TOKEN }}"}
+    assert by_command[CHECK_STEP]["env"] == {
+        "PROMETHEUS_TOKEN": "${{ secrets.PROMETHEUS_TOKEN }}",
+        "REGOPS_SIGNING_KEY": "${{ secrets.REGOPS_SIGNING_KEY }}",  # signs the verdict's attestation
+    }
     assert "if" not in by_command[CHECK_STEP]
     assert by_command[PR_STEP]["env"] == {"GITHUB_TOKEN": "${{ steps.app-token.outputs.token }}"}
     assert by_command[PR_STEP]["if"] == "${{ !cancelled() }}", "a failed check still opens its rollback PR"

@@ -216,7 +216,11 @@ def test_a_trained_model_goes_from_a_dispatch_through_dev_and_staging_to_prod(  
     # 6. A passed canary, recorded on main; then the prod pull request needs two owners' approvals. (The sync that
     # the canary's push starts is left out, to save a run: the one after the prod merge does its work too.)
     git(clone, "pull", "-q", "--ff-only", "origin", "main")
-    run_regops(capsys, clone, "canary", "record", REF, "--result", "passed", "--summary", "5% for a day")
+    # Measured elsewhere, signed with the registry's key: from signing.required_from on, prod needs the attestation.
+    key = str(tmp_path / "bot" / "release.pem")
+    run_regops(
+        capsys, clone, "canary", "record", REF, "--result", "passed", "--summary", "5% for a day", "--signing-key", key
+    )
     git(clone, "push", "-q", "origin", "main")
     assert record(act)["canary"]["result"] == "passed"
     prod = promote(act, github, clone, capsys, to="prod", notes="canary held")
@@ -244,3 +248,9 @@ def test_a_trained_model_goes_from_a_dispatch_through_dev_and_staging_to_prod(  
     git(clone, "pull", "-q", "--ff-only", "origin", "main")
     out = run_regops(capsys, clone, "verify", "sentiment@prod")
     assert "review ok by bob, carol" in out and "canary ok" in out and out.rstrip().endswith("every link holds")
+    # The sync workflow's stamps signed both reviews with the registry-bot environment's key; they are on main.
+    steps = record(act)["transitions"]
+    assert [(s["to"], s["attestation"]["path"]) for s in steps[1:]] == [
+        ("staging", f"attestations/{VERSION}/review-1.sigstore.json"),
+        ("prod", f"attestations/{VERSION}/review-2.sigstore.json"),
+    ]

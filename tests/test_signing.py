@@ -183,10 +183,11 @@ def test_register_promote_download_verify_with_a_key_on_the_hub(
     assert "review BROKEN by alice" in out and "needs 1 approval(s); the transition records none stamped" in out
     stamped = version_file(repo, "1.0.0")
     stamped.write_text(stamped.read_text().replace("notes: ready}", "notes: ready, pr: 7, approved_by: [bob]}"))
-    git(repo, "commit", "-qam", "the stamp: PR #7 approved by bob")
-    out = run_regops(capsys, repo, "verify", "sentiment@staging")
-    assert "review ok by bob" in out and "PR #7: dev -> staging" in out
-    assert out.rstrip().endswith("verified: every link holds")
+    git(repo, "commit", "-qam", "a stamp by hand: PR #7 approved by bob")
+    # Written by hand, not by the stamp: no signed review attestation (tests/test_attest.py has the stamp's).
+    out = run_regops(capsys, repo, "verify", "sentiment@staging", code=1)
+    assert "review BROKEN by bob" in out
+    assert "the review attestation of transitions[1] (dev -> staging, PR #7) is not recorded" in out
 
     # A consumer without regops: model_signing verifies the Hub snapshot itself (it re-hashes the files).
     import model_signing

@@ -427,13 +427,15 @@ def test_registry_sync_runs_the_steps_in_order_and_commits_last() -> None:
         "pip install",
         "pip install",
         "regops auto-promote",
+        "regops pr stamp",  # before the sync: a stage ref waits for its signed review attestation
         "regops sync",
-        "regops pr stamp",
         "regops retention apply",
         "regops commit",
         "regops retention apply",  # removes the hot copies whose move the commit published
     ]
     steps = load("registry-sync.yml")["jobs"]["sync"]["steps"]
+    keyed = [step["run"] for step in steps if "REGOPS_SIGNING_KEY" in step.get("env", {})]
+    assert keyed == ["regops pr stamp --signing-key-env REGOPS_SIGNING_KEY"], "the signing key in the stamp only"
     commit = next(step for step in steps if step.get("run", "").startswith("regops commit"))
     assert commit["if"] == "${{ !cancelled() }}", "a failed sync or retention step must not lose the stamps"
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from regops import (
+    attest,
     changes,
     datasets,
     lifecycle,
@@ -278,9 +279,11 @@ def promote(
 
 
 def _signed_for(r: Registry, record: VersionRecord, stage: Stage, *, action: str) -> None:
-    """The signature rule (:func:`regops.signing.check`) for a version about to enter ``stage``."""
+    """The signature rule (:func:`regops.signing.check`) and the attestations (:func:`regops.attest.check`) for a
+    version about to enter ``stage``."""
     storage = open_storage(r)
     signing.check(record, stage=stage, policy=r.config.signing, storage=storage, root=r.root.parent, action=action)
+    attest.check(record, config=r.config, move=(record.stage, stage), root=r.root.parent, action=action)
 
 
 def rollback(
@@ -331,8 +334,26 @@ def record_canary(
     result: Literal["passed", "failed"],
     summary: str | None = None,
     dry_run: bool = False,
+    signing_key: str | Path | None = None,
+    signing_key_env: str | None = None,
 ) -> Plan:
-    return _write(registry, lambda r: lifecycle.record_canary(r, ref, result=result, summary=summary), dry_run=dry_run)
+    """Record a canary verdict measured elsewhere; with ``signing_key`` (or the key in variable ``signing_key_env``)
+    also a signed attestation of it (:mod:`regops.attest`)."""
+    signer = signing.chosen(signing_key, signing_key_env)
+    now = datetime.now(UTC)
+
+    def plan_it(r: Registry) -> Plan:
+        record = r.get(ref)
+        verdict = {"result": result, "summary": summary, "finished_at": now.isoformat(), "measured": "elsewhere"}
+        name = attest.canary_name(now)
+        attested = attest.signed(record, attest.CANARY, verdict, name=name, signer=signer) if signer else None
+        plan = lifecycle.record_canary(
+            r, ref, result=result, summary=summary, now=now, attestation=attested[1] if attested else None
+        )
+        plan.changes[:0] = [attested[0]] if attested else []
+        return plan
+
+    return _write(registry, plan_it, dry_run=dry_run)
 
 
 def register(
@@ -486,12 +507,23 @@ def canary_check(
     now: TimeArg = None,
     dry_run: bool = False,
     env: Mapping[str, str] | None = None,
+    signing_key: str | Path | None = None,
+    signing_key_env: str | None = None,
 ) -> list[Checked]:
-    """Check every live canary against prod and record each verdict (:func:`regops.flows.canary.canary_check`)."""
+    """Check every live canary against prod and record each verdict (:func:`regops.flows.canary.canary_check`;
+    ``signing_key``/``signing_key_env``: sign an attestation of each final verdict)."""
     # Imported here: the metrics adapter loads pydantic (~0.3 s), which the read verbs never pay.
     from regops.flows import canary
 
-    return canary.canary_check(model, registry=registry, now=now, dry_run=dry_run, env=env)
+    return canary.canary_check(
+        model,
+        registry=registry,
+        now=now,
+        dry_run=dry_run,
+        env=env,
+        signing_key=signing_key,
+        signing_key_env=signing_key_env,
+    )
 
 
 def canary_plan(

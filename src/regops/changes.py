@@ -39,7 +39,7 @@ IMMUTABLE: Final = (
 
 
 # What stamping adds to a transition after its pull request merged.
-STAMPED: Final = frozenset({"pr", "approved_by"})
+STAMPED: Final = frozenset({"pr", "approved_by", "attestation"})
 
 
 def _record_kind(relative: Path) -> str | None:

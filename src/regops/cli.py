@@ -175,7 +175,12 @@ def cmd_canary_record(args: argparse.Namespace) -> int:
     from regops import api
 
     plan = api.record_canary(
-        args.ref, registry=args.registry, result=args.result, summary=args.summary, dry_run=args.dry_run
+        args.ref,
+        registry=args.registry,
+        result=args.result,
+        summary=args.summary,
+        dry_run=args.dry_run,
+        **_signer(args),
     )
     return _plan_out(args, plan)
 
@@ -183,7 +188,13 @@ def cmd_canary_record(args: argparse.Namespace) -> int:
 def cmd_canary_check(args: argparse.Namespace) -> int:
     from regops import api
 
-    checks = api.canary_check(args.model, registry=args.registry, now=args.now, dry_run=args.dry_run)
+    checks = api.canary_check(
+        args.model,
+        registry=args.registry,
+        now=args.now,
+        dry_run=args.dry_run,
+        **_signer(args),
+    )
     _canary_out(args, checks)
     # A failed or unreadable canary turns the scheduled run red: someone should look, PR or not.
     return EXIT_PROBLEMS if any(c.decision.verdict in ("fail", "inconclusive") for c in checks) else EXIT_OK
@@ -271,7 +282,13 @@ def cmd_pr_report(args: argparse.Namespace) -> int:
 def cmd_pr_stamp(args: argparse.Namespace) -> int:
     from regops import api
 
-    return _plan_out(args, api.pr_stamp(registry=args.registry, since=args.since, dry_run=args.dry_run))
+    stamped = api.pr_stamp(
+        registry=args.registry,
+        since=args.since,
+        dry_run=args.dry_run,
+        **_signer(args),
+    )
+    return _plan_out(args, stamped)
 
 
 def cmd_commit(args: argparse.Namespace) -> int:
@@ -739,6 +756,7 @@ def _canary_verbs(verbs: Any) -> None:
     c.add_argument("ref", metavar="MODEL@VERSION")
     c.add_argument("--result", required=True, choices=("passed", "failed"))
     c.add_argument("--summary", metavar="TEXT")
+    _attesting(c, "sign an attestation of the verdict")
     _writer(c, by=False)
     c.set_defaults(func=cmd_canary_record)
     c = actions.add_parser(
@@ -747,6 +765,7 @@ def _canary_verbs(verbs: Any) -> None:
     _canary_common(c)
     c.add_argument("--now", metavar="TIME", help="check as of TIME (the end of the metrics window; default now)")
     c.add_argument("--dry-run", action="store_true", help="print the verdicts; record nothing")
+    _attesting(c, "sign an attestation of each final verdict")
     c.set_defaults(func=cmd_canary_check)
     c = actions.add_parser(
         "pr",
@@ -838,8 +857,23 @@ def _pr_verb(verbs: Any) -> None:
     c.set_defaults(func=cmd_pr_report)
     c = actions.add_parser("stamp", help="record the merged pull request and its approvers on new transitions")
     c.add_argument("--since", default="HEAD^", metavar="REF", help="transitions added since REF (default HEAD^)")
+    _attesting(c, "sign a review attestation of each stamped transition")
     _writer(c, by=False)
     c.set_defaults(func=cmd_pr_stamp)
+
+
+def _signer(args: argparse.Namespace) -> dict[str, Any]:
+    """The options :func:`_attesting` adds, as the keyword arguments the api takes."""
+    return {"signing_key": args.signing_key, "signing_key_env": args.signing_key_env}
+
+
+def _attesting(parser: argparse.ArgumentParser, what: str) -> None:
+    """The signer of a job that writes attestations: a key file, or a key in an environment variable."""
+    signer = parser.add_mutually_exclusive_group()
+    signer.add_argument("--signing-key", metavar="PEM", help=f"{what} with this private key")
+    signer.add_argument(
+        "--signing-key-env", metavar="NAME", help=f"{what} with the PEM key in variable NAME (as register does)"
+    )
 
 
 def _retention_verb(verbs: Any) -> None:

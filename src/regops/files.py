@@ -252,6 +252,14 @@ class Artifacts(_Strict):
     signature: Signature | None = None
 
 
+class Attestation(_Strict):
+    """A signed in-toto attestation regops wrote on main (:mod:`regops.attest`): its path from the model's folder
+    (``attestations/<version>/<name>.sigstore.json``) and the sha256 of its bytes."""
+
+    path: Annotated[str, Field(pattern=r"^attestations/[^/]+/[a-z0-9-]+\.sigstore\.json$")]
+    sha256: Sha256
+
+
 class Canary(_Strict):
     traffic_percent: Percent
     started_at: Timestamp
@@ -267,6 +275,8 @@ class Canary(_Strict):
     # as a fraction for relative rules, its value for max/min), method and looks (checks so far); records
     # written before it carry p_value instead (a fixed-sample test: valid history, not re-judged).
     report: list[dict[str, JsonValue]] | None = None
+    # The signed attestation of the last final verdict (regops canary check with a signing key).
+    attestation: Attestation | None = None
 
 
 class Measure(_Strict):
@@ -291,6 +301,8 @@ class Transition(_Strict):
     by: Login
     pr: Annotated[int, Field(ge=1)] | None = None
     approved_by: list[Login] | None = None
+    # The signed review attestation the stamp wrote with pr and approved_by.
+    attestation: Attestation | None = None
     notes: str | None = None
     reason: str | None = None
     evidence: list[Measure] | None = None

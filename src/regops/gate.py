@@ -16,7 +16,8 @@ a new model; ``regops.yaml``; ``.github/**``,         the admins (``admins:``), 
 ``protected_paths``; any path no rule covers
 ``unjudged_paths`` (outside ``registry/``)            always: ordinary code review only
 deletions, symlinks, submodules, odd files under      never
-``registry/``; a transition naming someone else
+``registry/``; a transition naming someone else;
+an attestation (``models/<m>/attestations/**``)
 ====================================================  =====================================================
 
 :func:`needs` is pure over loaded data; :func:`regops.approvals.evaluate` then
@@ -34,7 +35,7 @@ from regops import store
 from regops.approvals import ADMINS, Move, Need
 from regops.changes import STAMPED
 from regops.kinds import Change, Stage
-from regops.policy import needs_passed_canary
+from regops.policy import attestation_path, needs_passed_canary
 from regops.registry import CONFIG_FILE, MODEL_FILE, Registry
 
 __all__ = ["ADMIN_PATHS", "needs"]
@@ -131,7 +132,9 @@ def _registry_change(facts: _Facts, change: Change, relative: str) -> Iterator[N
         yield _denied(path, f"{kind}: never allowed under {facts.folder}/")
         return
     parts = relative.split("/")
-    if parts == [CONFIG_FILE]:
+    if attestation_path(relative):
+        yield _denied(path, "a signed attestation: only regops on main writes one (the stamp, the canary check)")
+    elif parts == [CONFIG_FILE]:
         yield _admin(path, "the registry's policy")
     elif len(parts) == 3 and parts[0] == "models" and parts[2] == MODEL_FILE:
         yield _model_file(facts, path, parts[1])

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from regops import store
+from regops import signing, store
 from regops.errors import RegopsError
 from regops.kinds import Stage
 from regops.policy import bot_may_enter, needs_passed_canary, step_allowed
@@ -312,7 +312,8 @@ def _auto_promote_model(registry: Registry, name: str, plan: Plan, edits: _Edits
     # With dev empty, a candidate must still beat what serves traffic.
     prod = registry.holder(name, "prod")
     baseline = dev or (registry.version(name, prod.version) if prod else None)
-    verdicts = [(c, _verdict(config.raw, c, baseline)) for c in registry.versions(name) if c.stage == "candidate"]
+    candidates = [c for c in registry.versions(name) if c.stage == "candidate"]
+    verdicts = [(c, _unsigned(registry, c) or _verdict(config.raw, c, baseline)) for c in candidates]
     winners = [(c, v) for c, v in verdicts if v.ok]
     plan.notes += [f"{c.ref} stays candidate: {v.why}" for c, v in verdicts if not v.ok]
     if not winners:
@@ -334,6 +335,17 @@ class _Verdict:
     ok: bool
     why: str
     evidence: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _unsigned(registry: Registry, candidate: VersionRecord) -> _Verdict | None:
+    """A candidate dev refuses for want of a signature (``signing.required_from: dev``; :func:`regops.signing.require`:
+    the sync verifies the bundle itself before any ref moves, as for the approvals check, which holds no Hub token
+    either)."""
+    try:
+        signing.require(candidate, stage="dev", policy=registry.config.signing, action="the auto-promotion to dev")
+    except signing.SigningError as e:
+        return _Verdict(False, str(e))
+    return None
 
 
 def _verdict(config: Mapping[str, Any], candidate: VersionRecord, baseline: VersionRecord | None) -> _Verdict:
@@ -418,12 +430,14 @@ def record_canary(
     summary: str | None,
     now: datetime | None = None,
     report: list[dict[str, Any]] | None = None,
+    attestation: dict[str, str] | None = None,
 ) -> Plan:
     """Plan recording a canary verdict on the version in staging.
 
     With ``report`` (the per-guardrail numbers of ``regops canary check``) it is
     a check: ``checked_at`` is set and the verdict may change at the next check.
     Without, it is a verdict measured elsewhere, final: ``finished_at``.
+    ``attestation``: where the verdict's signed attestation is (:mod:`regops.attest`).
     """
     now = now or datetime.now(UTC)
     record = registry.get(ref)
@@ -436,6 +450,8 @@ def record_canary(
         update["summary"] = summary
     if report is not None:
         update["report"] = report
+    if attestation:
+        update["attestation"] = attestation
     edits(record).update("canary", update)
     return edits.into(Plan(steps=[f"{record.ref}: canary {result}"]))
 
@@ -447,10 +463,16 @@ def set_storage(record: VersionRecord, location: dict[str, Any]) -> Plan:
     return edits.into(Plan(steps=[f"{record.ref}: weights now {location.get('tier', 'hot')}"]))
 
 
-def stamp(record: VersionRecord, index: int, *, pr: int, approved_by: list[str]) -> Plan:
-    """Plan recording the merged pull request and its approvers on a transition it made."""
+def stamp(
+    record: VersionRecord, index: int, *, pr: int, approved_by: list[str], attestation: dict[str, str] | None = None
+) -> Plan:
+    """Plan recording the merged pull request and its approvers on a transition it made (and where its signed
+    review attestation is)."""
     edits = _Edits()
-    edits(record).update_path(("transitions", index), {"pr": pr, "approved_by": approved_by})
+    update: dict[str, Any] = {"pr": pr, "approved_by": approved_by}
+    if attestation:
+        update["attestation"] = attestation
+    edits(record).update_path(("transitions", index), update)
     who = ", ".join(approved_by) or "nobody"
     return edits.into(Plan(steps=[f"{record.ref}: transition {index} approved in #{pr} by {who}"]))
 

@@ -28,6 +28,7 @@ from regops.records import ConfigRecord, ModelEntry, ModelRecord, VersionRecord
 from regops.registry import CONFIG_FILE, HOLDER_STAGES, LOCK_FILE, MODEL_FILE, Registry
 from regops.retention import archive_repo, hub_repo, local_stores, overlap
 from regops.schema import field_parts
+from regops.signing import SigningError, require
 from regops.tokens import canary_token
 
 __all__ = [
@@ -166,7 +167,17 @@ def _misplaced(relative: Path, entry: os.DirEntry[str]) -> str | None:
         return "use the .yaml extension: regops reads only *.yaml files"
     parts = relative.parts
     known = parts == (CONFIG_FILE,) or (len(parts) == 3 and parts[0] in ("models", "datasets"))
-    return None if known and entry.name.endswith(".yaml") else f"not part of the registry layout: {LAYOUT}"
+    known = (known and entry.name.endswith(".yaml")) or attestation_path(relative.as_posix())
+    return None if known else f"not part of the registry layout: {LAYOUT}"
+
+
+def attestation_path(relative: str) -> bool:
+    """Whether ``relative`` (from the registry folder) is where regops keeps a signed attestation:
+    ``models/<model>/attestations/<version>/<name>.sigstore.json`` (:mod:`regops.attest`)."""
+    parts = relative.split("/")
+    return (
+        len(parts) == 5 and parts[0] == "models" and parts[2] == "attestations" and parts[4].endswith(".sigstore.json")
+    )
 
 
 def schema_comments(registry: Registry, _: datetime) -> Iterator[Problem]:
@@ -568,6 +579,17 @@ def store_paths(registry: Registry, _: datetime) -> Iterator[Problem]:
         )
 
 
+def signatures(registry: Registry, _: datetime) -> Iterator[Problem]:
+    """A version in a stage at or after ``signing.required_from`` records a signature (:func:`regops.signing.require`:
+    the bundle itself is verified where it is read, by promote, sync, download and verify)."""
+    for entry in registry.entries():
+        for record in entry.versions.values():
+            try:
+                require(record, stage=record.stage, policy=registry.config.signing, action="holding it there")
+            except SigningError as e:
+                yield Problem(registry.display(record.path), field="artifacts", message=str(e))
+
+
 RULES: Final[tuple[Rule, ...]] = (
     layout,
     schema_comments,
@@ -586,6 +608,7 @@ RULES: Final[tuple[Rule, ...]] = (
     codeowners,
     hub_repos,
     store_paths,
+    signatures,
 )
 
 

@@ -2,8 +2,10 @@
 
 * weights: the stored files are the ones the version file records (paths, sizes, sha256);
 * signature: a signature regops.yaml's ``signing:`` trusts, over exactly those files (:func:`regops.signing.check`);
-* review: the transition that put the version in its stage, stamped from the pull request that approved it;
-* canary: for a version that reached prod from staging where the policy asks for one, the passed canary.
+* review: the transition that put the version in its stage, stamped from the pull request that approved it, and
+  (from ``signing.required_from`` on) the signed review attestation of every such transition (:mod:`regops.attest`);
+* canary: for a version that reached prod from staging where the policy asks for one, the passed canary (from
+  ``signing.required_from`` on, its signed attestation naming this version).
 
 Every link is checked; a broken one is reported with why, and the others are still checked.
 """
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from regops import attest, signing
 from regops.errors import RegopsError
 from regops.policy import needs_passed_canary
 from regops.records import ConfigRecord, Step, VersionRecord
@@ -48,8 +51,8 @@ def chain(record: VersionRecord, *, config: ConfigRecord, storage: Storage, root
     links = (
         _weights(record, storage),
         _signature(record, config, storage, root),
-        _review(record, config),
-        _canary(record, config),
+        _review(record, config, root),
+        _canary(record, config, root),
     )
     return Chain(record.ref, record.stage, links)
 
@@ -84,7 +87,15 @@ def _entering(record: VersionRecord) -> Step | None:
     return record.steps[-1] if record.steps else None
 
 
-def _review(record: VersionRecord, config: ConfigRecord) -> Link:
+def _review(record: VersionRecord, config: ConfigRecord, root: Path) -> Link:
+    link = _recorded_review(record, config)
+    problems = list(attest.review_problems(record, policy=config.signing, root=root)) if link.ok else []
+    if problems:
+        return Link("review", False, link.who, link.when, "; ".join(problems))
+    return link
+
+
+def _recorded_review(record: VersionRecord, config: ConfigRecord) -> Link:
     step = _entering(record)
     if step is None:
         return Link("review", True, None, None, "a candidate: no stage entered, nothing to review")
@@ -99,10 +110,17 @@ def _review(record: VersionRecord, config: ConfigRecord) -> Link:
     return Link("review", True, ", ".join(step.approved_by), when, f"PR #{step.pr}: {step.from_} -> {step.to}")
 
 
-def _canary(record: VersionRecord, config: ConfigRecord) -> Link:
+def _canary(record: VersionRecord, config: ConfigRecord, root: Path) -> Link:
     step = _entering(record)
-    canary: dict[str, Any] = record.canary or {}
     needed = step is not None and needs_passed_canary(config, step.from_, step.to)
+    link = _recorded_canary(record, needed=needed)
+    signed = needed and link.ok and signing.required(config.signing, record.stage)
+    problem = attest.canary_problem(record, policy=config.signing, root=root) if signed else None
+    return Link("canary", False, link.who, link.when, problem) if problem else link
+
+
+def _recorded_canary(record: VersionRecord, *, needed: bool) -> Link:
+    canary: dict[str, Any] = record.canary or {}
     result = canary.get("result")
     when = _iso(canary.get("finished_at") or canary.get("checked_at"))
     if not needed:

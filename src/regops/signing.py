@@ -18,7 +18,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,13 +35,16 @@ __all__ = [
     "Signer",
     "SigningError",
     "check",
+    "chosen",
     "claimed",
     "require",
     "required",
     "sign",
+    "sign_statement",
     "signature_artifact",
     "signer_from_env",
     "verify",
+    "verify_statement",
 ]
 
 SIGNATURE_FILE: Final = "model.sig"
@@ -76,6 +79,14 @@ def signer_from_env(name: str) -> Signer | None:
     if pem:
         return Signer(pem=pem.encode() + b"\n")
     return Signer() if os.environ.get("ACTIONS_ID_TOKEN_REQUEST_URL") else None
+
+
+def chosen(key: str | Path | None, env: str | None) -> Signer | None:
+    """The signer of a job that signs attestations: the private key file ``key``, else :func:`signer_from_env`
+    over the variable ``env``, else None (it signs nothing)."""
+    if key is not None:
+        return Signer(Path(key))
+    return signer_from_env(env) if env else None
 
 
 @dataclass(frozen=True)
@@ -122,6 +133,47 @@ def sign(artifacts: Sequence[Artifact], *, name: str, signer: Signer) -> tuple[b
     except (ValueError, OSError, TypeError) as e:
         raise SigningError(f"cannot sign {name} with {_what(signer)}: {e}; check the key and certificate") from e
     return data, _who(json.loads(data))
+
+
+def sign_statement(statement: dict[str, Any], *, signer: Signer) -> bytes:
+    """An in-toto ``statement`` (an attestation) signed the way :func:`sign` signs a manifest: a DSSE envelope
+    (payload type ``application/vnd.in-toto+json``) in a Sigstore bundle."""
+    from google.protobuf import json_format  # type: ignore[import-untyped]
+    from in_toto_attestation.v1 import statement_pb2  # type: ignore[import-untyped]
+
+    payload = _StatementPayload(json_format.ParseDict(statement, statement_pb2.Statement()))
+    try:
+        with _scratch() as folder:
+            _signer(signer).sign(payload).write(folder / "statement.sig")
+            return (folder / "statement.sig").read_bytes()
+    except (ValueError, OSError, TypeError) as e:
+        raise SigningError(f"cannot sign the attestation with {_what(signer)}: {e}; check the key") from e
+
+
+@dataclass(frozen=True)
+class _StatementPayload:
+    """What the library's signers read from a payload: ``statement.pb``, the in-toto Statement they sign."""
+
+    pb: Any
+
+    @property
+    def statement(self) -> _StatementPayload:
+        return self
+
+
+def verify_statement(data: bytes, *, policy: dict[str, Any], root: Path, ref: str, what: str) -> tuple[Any, Signed]:
+    """The in-toto Statement the bundle ``data`` signs, once a key or identity the policy trusts is found to have
+    signed it, and who did; refused with :class:`SigningError` otherwise (``what`` names the bundle)."""
+    who, bundle = _parsed(data, ref=ref, what=f"{what} is not a Sigstore bundle")
+    (kind, payload), key = _trusted(
+        lambda verifier: verifier._verify_signed_content(bundle), who, policy=policy, root=root, ref=ref
+    )
+    if kind != "application/vnd.in-toto+json":
+        raise SigningError(f"{ref}: {what} signs a {kind} payload, not an in-toto Statement; refused")
+    try:
+        return json.loads(payload), dataclasses.replace(who, key=key)
+    except ValueError as e:
+        raise SigningError(f"{ref}: {what} signs no JSON statement ({_first_line(e)}); refused") from e
 
 
 def signature_artifact(data: bytes) -> Artifact:
@@ -172,20 +224,8 @@ def _manifest(artifacts: Sequence[Artifact], name: str) -> Any:
 def verify(data: bytes, artifacts: Sequence[Artifact], *, policy: dict[str, Any], root: Path, ref: str) -> Signed:
     """Check the bundle ``data`` against the policy's keys, roots and identities, and that it signs exactly
     ``artifacts`` (paths and sha256); who signed it. Refused with :class:`SigningError` otherwise."""
-    from model_signing._signing import sign_sigstore_pb
-    from sigstore.models import InvalidBundle
-
-    try:
-        parsed = json.loads(data)
-        who = _who(parsed)
-        with _scratch() as folder:
-            (folder / SIGNATURE_FILE).write_bytes(data)
-            bundle = (_keyless_bundle if who.method == "sigstore" else sign_sigstore_pb.Signature.read)(
-                folder / SIGNATURE_FILE
-            )
-    except (ValueError, KeyError, TypeError, AttributeError, InvalidBundle) as e:
-        raise SigningError(f"{ref}: {SIGNATURE_FILE} is not a model-signing bundle ({_first_line(e)}); refused") from e
-    signed, key = _signed_manifest(bundle, who, policy=policy, root=root, ref=ref)
+    who, bundle = _parsed(data, ref=ref, what=f"{SIGNATURE_FILE} is not a model-signing bundle")
+    signed, key = _trusted(lambda verifier: verifier.verify(bundle), who, policy=policy, root=root, ref=ref)
     if signed != _manifest(artifacts, ref):
         raise SigningError(
             f"{ref}: the signature is for other files than the version file records ({_difference(signed, artifacts)})"
@@ -194,21 +234,39 @@ def verify(data: bytes, artifacts: Sequence[Artifact], *, policy: dict[str, Any]
     return dataclasses.replace(who, key=key)
 
 
+def _parsed(data: bytes, *, ref: str, what: str) -> tuple[Signed, Any]:
+    """Who the bundle ``data`` claims to be from (unchecked), and the bundle as the library's verifiers read it;
+    ``what`` says what it is not when it is no bundle."""
+    from model_signing._signing import sign_sigstore_pb
+    from sigstore.models import InvalidBundle
+
+    try:
+        who = _who(json.loads(data))
+        with _scratch() as folder:
+            (folder / SIGNATURE_FILE).write_bytes(data)
+            bundle = (_keyless_bundle if who.method == "sigstore" else sign_sigstore_pb.Signature.read)(
+                folder / SIGNATURE_FILE
+            )
+    except (ValueError, KeyError, TypeError, AttributeError, InvalidBundle) as e:
+        raise SigningError(f"{ref}: {what} ({_first_line(e)}); refused") from e
+    return who, bundle
+
+
 def _keyless_bundle(path: Path) -> Any:
     from model_signing._signing import sign_sigstore
 
     return sign_sigstore.Signature.read(path)
 
 
-def _signed_manifest(
-    bundle: Any, who: Signed, *, policy: dict[str, Any], root: Path, ref: str
+def _trusted(
+    use: Callable[[Any], Any], who: Signed, *, policy: dict[str, Any], root: Path, ref: str
 ) -> tuple[Any, str | None]:
-    """The manifest the first trusted verifier accepts, and the fingerprint of the key that did; refused when none
-    does."""
+    """What ``use`` returns for the first trusted verifier that accepts the bundle (the signed manifest, the signed
+    statement), and the fingerprint of the key that did; refused when none does."""
     reasons: list[str] = []
     for name, verifier in _verifiers(who, policy, root):
         try:
-            signed = verifier.verify(bundle)
+            signed = use(verifier)
         except _refusals() as e:
             reasons.append(f"{name}: {_first_line(e)}")
             continue

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from regops import canary, lifecycle, publish
+from regops import attest, canary, lifecycle, publish, signing
 from regops.adapters.metrics import MetricsError, MetricsSource, PrometheusSource, open_metrics
 from regops.canary import Checked, MetricResult, Rule, Settings
 from regops.flows.pulls import commit, on_branch
@@ -34,20 +34,24 @@ def canary_check(
     now: TimeArg = None,
     dry_run: bool = False,
     env: Mapping[str, str] | None = None,
+    signing_key: str | Path | None = None,
+    signing_key_env: str | None = None,
 ) -> list[Checked]:
     """Check every live canary (the version in staging, or ``model``'s) against prod; record each verdict.
 
     The result, when it was checked and the per-guardrail numbers go into the
     version file (``dry_run``: nowhere). Nothing is committed and no pull request
     opened: :func:`canary_pr` does that, in a process that holds no metrics token
-    (and this one no GitHub token).
+    (and this one no GitHub token). With a signer (:func:`regops.signing.chosen`), a
+    final verdict (passed, failed) also gets a signed attestation (:mod:`regops.attest`).
     """
     moment = when(now) or datetime.now(UTC)
+    signer = signing.chosen(signing_key, signing_key_env)
     opened = open_registry(registry)
     checks = [_check_canary(opened, record, now=moment, env=env) for record in _live_canaries(opened, model)]
     if dry_run or not checks:
         return checks
-    write(opened.root, lambda r: _record_checks(r, checks, now=moment), dry_run=False)
+    write(opened.root, lambda r: _record_checks(r, checks, now=moment, signer=signer), dry_run=False)
     return checks
 
 
@@ -195,21 +199,46 @@ def _traffic_start(source: MetricsSource, settings: Settings, window: _Window) -
     return window.end if first is None else max(window.start, first)
 
 
-def _record_checks(opened: Registry, checks: list[Checked], *, now: datetime) -> Plan:
+def _record_checks(opened: Registry, checks: list[Checked], *, now: datetime, signer: signing.Signer | None) -> Plan:
 
     plan = Plan()
     for check in checks:
+        report = [m.as_record() for m in check.decision.metrics]
+        final = check.decision.verdict in canary.FINAL
+        attested = _attested(opened, check, report, now=now, signer=signer) if final and signer else None
         one = lifecycle.record_canary(
             opened,
             check.ref,
             result=canary.RECORDED[check.decision.verdict],
             summary=check.decision.summary,
             now=now,
-            report=[m.as_record() for m in check.decision.metrics],
+            report=report,
+            attestation=attested[1] if attested else None,
         )
-        plan.changes += one.changes
+        plan.changes += [*([attested[0]] if attested else []), *one.changes]
         plan.steps += one.steps
     return plan
+
+
+def _attested(
+    opened: Registry, check: Checked, report: list[dict[str, Any]], *, now: datetime, signer: signing.Signer
+) -> tuple[lifecycle.FileChange, dict[str, str]]:
+    """The signed attestation of ``check``'s final verdict: the new file, and its record."""
+    record = opened.get(check.ref)
+    metrics = opened.config.raw["canary"].get("metrics") or {}
+    verdict = {
+        "result": canary.RECORDED[check.decision.verdict],
+        "summary": check.decision.summary,
+        "prod": check.prod,
+        "window": {"started_at": _iso((record.canary or {})["started_at"]), "checked_at": now.isoformat()},
+        "provider": {"provider": metrics.get("provider"), "url": metrics.get("url") or metrics.get("path")},
+        "numbers": report,
+    }
+    return attest.signed(record, attest.CANARY, verdict, name=attest.canary_name(now), signer=signer)
+
+
+def _iso(value: Any) -> str:
+    return value if isinstance(value, str) else value.isoformat()
 
 
 def _canary_pull(root: Path, check: Checked, *, github: GitHub, by: str) -> str:

@@ -11,21 +11,22 @@ transition; :func:`commit` commits and pushes what regops changed on main.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from regops import approvals, changes, codeowners, gate, lifecycle, policy, publish, serving, signing, store
+from regops import approvals, attest, changes, codeowners, gate, lifecycle, policy, publish, serving, signing, store
 from regops.adapters import git
 from regops.approvals import Move, Need, Outcome
 from regops.errors import RegopsError
-from regops.kinds import Problem
+from regops.kinds import Problem, Stage
 from regops.lifecycle import Plan
 from regops.records import VersionRecord
-from regops.registry import Registry
+from regops.registry import CONFIG_FILE, Registry
 from regops.workspace import noreply, open_registry, registry_at, workflow_bot, write
 
 if TYPE_CHECKING:
@@ -495,7 +496,13 @@ def _report(opened: Registry, pull: Pull, gh: GitHub) -> tuple[str, str]:
 
 
 def pr_stamp(
-    *, registry: RegistryArg = "registry", since: str = "HEAD^", github: GitHub | None = None, dry_run: bool = False
+    *,
+    registry: RegistryArg = "registry",
+    since: str = "HEAD^",
+    github: GitHub | None = None,
+    dry_run: bool = False,
+    signing_key: str | Path | None = None,
+    signing_key_env: str | None = None,
 ) -> Plan:
     """Record the merged pull request and who approved it on each transition added since ``since``.
 
@@ -504,19 +511,23 @@ def pr_stamp(
     transition's approvers are exactly the reviews that counted for it in the
     approvals check (the same decision, :func:`regops.approvals.evaluate`, on the
     pull request's final head and base). Transitions made by bots, or already
-    stamped, are left alone.
+    stamped, are left alone. With a signer (``signing_key``, or the key in the variable
+    ``signing_key_env``: :func:`regops.signing.chosen`), each stamped transition also gets
+    a signed review attestation (:mod:`regops.attest`).
     """
     # Imported here: PyGithub costs ~0.2 s, paid only by the verbs that talk to GitHub.
     from regops.adapters.github import GitHub
 
     gh = github or GitHub()
+    signer = signing.chosen(signing_key, signing_key_env)
     opened = open_registry(registry)
-    with registry_at(opened, since) as (_, before):
+    with registry_at(opened, since) as (base, before):
         pending = [
             (record, step)
             for record, step in changes.added_transitions(opened, before)
             if "pr" not in step and not opened.config.is_bot(step["by"])
         ]
+        in_force = _policy_in_force(base, before, opened.root.relative_to(opened.root.parent).as_posix())
     if not pending:
         return lifecycle.Plan(notes=["no transitions to stamp"])
     pulls = gh.merged_pulls(git.head_commit(opened.root.parent))
@@ -531,12 +542,40 @@ def pr_stamp(
             fresh = r.version(record.model, record.version)
             index = fresh.raw["transitions"].index(step)
             approvers = counted.get((record.model, record.version, step["from"], step["to"]), [])
-            stamped = lifecycle.stamp(fresh, index, pr=pull.number, approved_by=approvers)
-            plan.changes += stamped.changes
+            review = {"pr": pull.number, "head": pull.head_sha, "approvers": approvers, **in_force(step["to"])}
+            attested = _attested(fresh, index, review, signer=signer) if signer else None
+            stamped = lifecycle.stamp(
+                fresh, index, pr=pull.number, approved_by=approvers, attestation=attested[1] if attested else None
+            )
+            plan.changes += [*([attested[0]] if attested else []), *stamped.changes]
             plan.steps += stamped.steps
+        if signer is None:
+            plan.notes.append("no signing key: the review attestations were not written (regops verify needs them)")
         return plan
 
     return write(opened.root, plan_it, dry_run=dry_run)
+
+
+def _policy_in_force(base: Registry, files: Mapping[str, bytes], folder: str) -> Callable[[str], dict[str, Any]]:
+    """The base's policy a review was judged by, for a move into a stage: regops.yaml's sha256 and the approvals the
+    stage required."""
+    digest = hashlib.sha256(files.get(f"{folder}/{CONFIG_FILE}", b"")).hexdigest()
+    stages = base.config.stages
+
+    def for_stage(target: str) -> dict[str, Any]:
+        rule = stages.get(cast(Stage, target))
+        return {"policy": {"regops.yaml": {"sha256": digest}, "approvals": rule.approvals if rule else 0}}
+
+    return for_stage
+
+
+def _attested(
+    record: VersionRecord, index: int, review: dict[str, Any], *, signer: signing.Signer
+) -> tuple[lifecycle.FileChange, dict[str, str]]:
+    """The signed review attestation of ``record``'s transition ``index``: the new file, and its record."""
+    step = record.raw["transitions"][index]
+    moved = {"transition": index, "from": step["from"], "to": step["to"]}
+    return attest.signed(record, attest.REVIEW, {**moved, **review}, name=f"review-{index}", signer=signer)
 
 
 def _counted_by_move(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from regops import publish, signing
+from regops import attest, publish, signing
 from regops import sync as syncing
 from regops.signing import SigningError
 from regops.workspace import open_registry, open_storage
@@ -52,12 +52,15 @@ def sync(*, registry: RegistryArg = "registry", check: bool = False, model: str 
 
 
 def _unsigned(opened: Registry, storage: Storage) -> Callable[[VersionRecord], str | None]:
-    """Why a hot version's signature refuses it (:func:`regops.signing.check`), or None: nothing points at it then.
+    """Why a hot version's signature or attestations refuse it (:func:`regops.signing.check`,
+    :func:`regops.attest.check`), or None: nothing points at it then.
     A cold copy is not checked: retention copies the weights, not the signature, to cold storage."""
 
     def why(record: VersionRecord) -> str | None:
         if record.storage.get("tier") != "hot":
             return None
+        action = "pointing a tag or stage ref at it"
+        entered = record.steps[-1] if record.steps else None
         try:
             signing.check(
                 record,
@@ -65,8 +68,11 @@ def _unsigned(opened: Registry, storage: Storage) -> Callable[[VersionRecord], s
                 policy=opened.config.signing,
                 storage=storage,
                 root=opened.root.parent,
-                action="pointing a tag or stage ref at it",
+                action=action,
             )
+            if entered is not None:
+                move = (entered.from_, entered.to)
+                attest.check(record, config=opened.config, move=move, root=opened.root.parent, action=action)
         except SigningError as e:
             return str(e)
         return None
