@@ -464,6 +464,7 @@ def test_json_format_is_a_list_of_objects(tree: Tree, capsys: pytest.CaptureFixt
             "col": 8,
             "field": "stage",
             "message": "is archived, but the last transition is to prod",
+            "severity": "error",
         }
     ]
 
