@@ -20,27 +20,26 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from regops.cache import MarshalCache
 from regops.kinds import Stage
 
 if TYPE_CHECKING:
-    from regops.records import ModelEntry
+    from regops.records import ModelEntry, Step
 
 __all__ = ["RACY_NS", "Move", "Summary", "SummaryIndex", "VersionRow", "moves_of", "rows_of"]
 
-_FORMAT: Final = "regops-summary-1"
+_FORMAT: Final = "regops-summary-2"
 # A file modified this close to the moment its entry was made is re-read: coarse file system clocks.
 RACY_NS: Final = 1_000_000_000
 
 Stats = dict[str, tuple[int, int, int, int]]
 
 
-@dataclass(frozen=True)
-class VersionRow:
+class VersionRow(NamedTuple):
     """What ``status`` needs of one version: its stage now, since when (ISO 8601), its primary metric's score."""
 
     version: str
@@ -49,9 +48,9 @@ class VersionRow:
     score: float | None
 
 
-@dataclass(frozen=True)
-class Move:
-    """One stage transition of a version, or its registration (``kind`` "registered", ``source`` None)."""
+class Move(NamedTuple):
+    """One stage transition of a version, or its registration (``kind`` "registered", ``source`` None): all that
+    ``history`` shows of it, and the version's primary score (``status --at``; on its registration only)."""
 
     version: str
     source: Stage | None
@@ -59,6 +58,12 @@ class Move:
     at: str  # ISO 8601
     by: str
     kind: str  # "registered" | "transition"
+    pr: int | None = None
+    approved_by: tuple[str, ...] = ()
+    notes: str | None = None
+    reason: str | None = None
+    evidence: tuple[dict[str, Any], ...] = ()
+    score: float | None = None
 
 
 @dataclass(frozen=True)
@@ -78,15 +83,21 @@ def rows_of(entry: ModelEntry, metric: str) -> list[VersionRow]:
     return rows
 
 
-def moves_of(entry: ModelEntry) -> list[Move]:
+def moves_of(entry: ModelEntry, metric: str) -> list[Move]:
     """A loaded model's registrations and transitions, version by version (SemVer order), each in file order."""
     moves = []
     for record in entry.ordered:
-        moves.append(
-            Move(record.version, None, "candidate", record.created_at.isoformat(), record.created_by, "registered")
-        )
-        moves += [Move(record.version, t.from_, t.to, t.at.isoformat(), t.by, "transition") for t in record.steps]
+        at, score = record.created_at.isoformat(), record.scores.get(metric)
+        moves.append(Move(record.version, None, "candidate", at, record.created_by, "registered", score=score))
+        moves += [
+            Move(record.version, t.from_, t.to, t.at.isoformat(), t.by, "transition", *_said(t)) for t in record.steps
+        ]
     return moves
+
+
+def _said(step: Step) -> tuple[Any, ...]:
+    """What a transition's record says beyond its move: pull request, approvers, notes, reason, evidence."""
+    return step.pr, step.approved_by, step.notes, step.reason, step.evidence
 
 
 class SummaryIndex(MarshalCache):
@@ -122,15 +133,15 @@ class SummaryIndex(MarshalCache):
             return None  # racy: written too close to the entry to trust its stat data
         try:
             shape = VersionRow if part == "status" else Move
-            return Summary(str(metric), [shape(*row) for row in rows])
+            return Summary(str(metric), [shape._make(row) for row in rows])
         except TypeError:
             return None  # not the shape this regops writes
 
     def store(self, folder: Path, made: int, stats: Stats, entry: ModelEntry, metric: str) -> dict[str, Summary]:
         """Record ``folder``'s summaries, read from files whose stat data before reading was ``stats``."""
-        parts = {"status": Summary(metric, rows_of(entry, metric)), "moves": Summary(metric, moves_of(entry))}
+        parts = {"status": Summary(metric, rows_of(entry, metric)), "moves": Summary(metric, moves_of(entry, metric))}
         for part, summary in parts.items():
-            rows = [astuple(row) for row in summary.rows]
+            rows = [tuple(row) for row in summary.rows]
             self.write(folder / f".{part}", {"made": made, "files": stats, "metric": metric, "rows": rows})
         return parts
 
