@@ -137,3 +137,20 @@ def _kept(
         and (query.since is None or e.at >= query.since)
         and (query.until is None or e.at < query.until)
     ]
+
+
+def test_status_reads_one_ready_made_record_per_model(tree: Tree) -> None:
+    aged(tree)
+    expected = Registry.load(tree.root).status()  # built from the files
+    for _ in range(2):  # then from the index
+        summaries = Registry.load(tree.root).summaries("status")
+        files = {name: len(list((tree.root / "models" / name).glob("*.yaml"))) - 1 for name in summaries}
+        assert {name: len(s.rows) for name, s in summaries.items()} == dict.fromkeys(files, 1)
+        assert {name: s.rows[0].versions for name, s in summaries.items()} == files
+        assert Registry.load(tree.root).status() == expected
+    sentiment = Registry.load(tree.root).summaries("status")["sentiment"].rows[0]
+    assert (sentiment.prod, sentiment.staging[0], sentiment.dev[0]) == (
+        ("1.2.0", 0.93, "2026-04-01T10:00:00+00:00"),
+        "1.3.0",
+        "1.4.0-rc.1",
+    )

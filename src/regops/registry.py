@@ -42,7 +42,7 @@ from regops.records import (
     VersionRecord,
     comparable,
 )
-from regops.summaries import Stats, Summary, SummaryIndex, VersionRow, now_ns
+from regops.summaries import ModelRow, Stats, Summary, SummaryIndex, now_ns
 from regops.timespec import as_utc
 
 __all__ = [
@@ -256,8 +256,8 @@ class Registry:
         return loaded
 
     def summaries(self, part: Literal["status", "moves"] = "status", names: Sequence[str] = ()) -> dict[str, Summary]:
-        """Per checked model (or per model of ``names``), its summary (:mod:`regops.summaries`): ``status`` rows
-        (each version's stage, since when, primary score) or ``moves`` (every registration and transition, as
+        """Per checked model (or per model of ``names``), its summary (:mod:`regops.summaries`): its ``status``
+        record (who holds each stage, counts) or ``moves`` (every registration and transition, as
         ``history`` shows it). From the stat-keyed index where a model's files are unchanged, else read (raising
         on problems, as every query does) and indexed: one record per model, not one file per version."""
         missing = [name for name in names if name not in self.model_names()]
@@ -600,30 +600,20 @@ def _batches(names: list[str], stats: dict[str, Stats]) -> Iterator[list[str]]:
 
 
 def _status(name: str, summary: Summary) -> ModelStatus:
-    rows: list[VersionRow] = summary.rows
-    holders = {
-        stage: max(
-            (r for r in rows if r.stage == stage),
-            key=lambda r: (datetime.fromisoformat(r.since), version_key(r.version)),
-            default=None,
-        )
-        for stage in HOLDER_STAGES
-    }
+    row: ModelRow = summary.rows[0]
 
-    def held(stage: Stage) -> StageSummary | None:
-        row = holders[stage]
-        return StageSummary(row.version, row.score) if row is not None else None
+    def held(found: tuple[str, float | None, str] | None) -> StageSummary | None:
+        return StageSummary(found[0], found[1]) if found else None
 
-    prod = holders["prod"]
     return ModelStatus(
         model=name,
         primary_metric=summary.metric,
-        dev=held("dev"),
-        staging=held("staging"),
-        prod=held("prod"),
-        prod_since=datetime.fromisoformat(prod.since) if prod else None,
-        candidates=sum(1 for r in rows if r.stage == "candidate"),
-        versions=len(rows),
+        dev=held(row.dev),
+        staging=held(row.staging),
+        prod=held(row.prod),
+        prod_since=datetime.fromisoformat(row.prod[2]) if row.prod else None,
+        candidates=row.candidates,
+        versions=row.versions,
     )
 
 
