@@ -1,8 +1,9 @@
 """Questions asked of the whole registry, for audits: what held each stage at a moment, and what happened.
 
-Everything here reads a loaded :class:`~regops.registry.Registry` through two of its readings — every
-registration and transition of every version of a model (``Registry.history``) and every stage each
-version held (``ModelEntry.intervals``) — so the same questions can later be answered from an index.
+The whole-registry questions (:func:`history`, :func:`status_at`) read the per-model ``moves`` summaries
+(``Registry.summaries``: every registration and transition of every version, kept per model folder and
+keyed by its files' stat data), so a warm query opens one record per model, not one file per version;
+the questions about one version or one model read its files.
 
 - :func:`history`: every registration and transition of the selected models, oldest first, filtered by
   who, bots, stage, kind and time (a :class:`HistoryQuery`).
@@ -12,9 +13,10 @@ version held (``ModelEntry.intervals``) — so the same questions can later be a
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
+from itertools import groupby
 from typing import Final
 
 from regops.errors import RegopsError
@@ -25,10 +27,11 @@ from regops.registry import (
     HistoryEntry,
     ModelStatus,
     Registry,
+    StageSummary,
     history_order,
     status_row,
-    version_history,
 )
+from regops.summaries import Move, Summary
 from regops.timespec import as_utc
 
 __all__ = [
@@ -75,75 +78,86 @@ def kind_of(entry: HistoryEntry, config: ConfigRecord) -> StepKind:
     """What a history entry was: a registration, a promotion, a rollback (archived -> prod), an auto-promotion
     (a bot's step with an ``auto:`` reason), the step a canary's final verdict proposed out of staging (the notes
     ``regops canary check`` writes), or an archiving."""
-    if entry.from_ is None:
+    return _kind(entry.from_, entry.to, entry.by, entry.reason, entry.notes, config=config)
+
+
+def _kind(
+    source: Stage | None, to: Stage, by: str, reason: str | None, notes: str | None, *, config: ConfigRecord
+) -> StepKind:
+    if source is None:
         return "register"
-    if entry.from_ == "archived" and entry.to == "prod":
+    if source == "archived" and to == "prod":
         return "rollback"
-    if config.is_bot(entry.by) and (entry.reason or "").startswith("auto:"):
+    if config.is_bot(by) and (reason or "").startswith("auto:"):
         return "auto"
-    if entry.from_ == "staging" and (entry.notes or "").startswith(CANARY_NOTES):
+    if source == "staging" and (notes or "").startswith(CANARY_NOTES):
         return "canary"
-    return "archive" if entry.to == "archived" else "promote"
+    return "archive" if to == "archived" else "promote"
 
 
 def history(registry: Registry, query: HistoryQuery | None = None) -> list[HistoryEntry]:
     """Every registration and transition of every version of the selected models, oldest first, with its kind.
 
-    Across models, entries at one moment come in model order; within a model as ``Registry.history`` orders them.
+    Read from the per-model ``moves`` summaries (:mod:`regops.summaries`), never the version files once indexed;
+    an entry is made only for a move the query keeps. Across models, entries at one moment come in model order;
+    within a model as ``Registry.history`` orders them.
     """
     query = query or HistoryQuery()
-    if not query.models:
-        registry.load_all()
-    config = registry.config
-    keeps = _filter(query, config)
+    entry_of = _selector(query, registry.config)
     found = [
-        (name, replace(entry, kind=kind))
-        for name in query.models or registry.model_names()
-        for record in registry.versions(name)
-        for entry in version_history(record)
-        if keeps(entry) and _kind_kept(query, kind := kind_of(entry, config))
+        (name, entry)
+        for name, summary in registry.summaries("moves", query.models).items()
+        for move in summary.rows
+        if (entry := entry_of(name, move)) is not None
     ]
     found.sort(key=lambda f: (f[1].at, f[0], *history_order(f[1])[1:]))
     return [entry for _, entry in found]
 
 
-def _filter(query: HistoryQuery, config: ConfigRecord) -> Callable[[HistoryEntry], bool]:
-    """The query's filters but the kind, as one test (times converted once, not per entry)."""
+def _selector(query: HistoryQuery, config: ConfigRecord) -> Callable[[str, Move], HistoryEntry | None]:
+    """The query as one test of a model's summarised move: its history entry (as ``version_history`` makes it
+    from the file, with its kind) when every filter keeps it, else None. Times are converted once."""
     since = as_utc(query.since) if query.since else None
     until = as_utc(query.until) if query.until else None
 
-    def keeps(entry: HistoryEntry) -> bool:
-        return (
-            (since is None or entry.at >= since)
-            and (until is None or entry.at < until)
-            and (query.by is None or entry.by == query.by)
-            and (not query.bots or config.is_bot(entry.by))
-            and (query.stage is None or query.stage in (entry.from_, entry.to))
-        )
+    def entry_of(model: str, m: Move) -> HistoryEntry | None:
+        at = datetime.fromisoformat(m.at)
+        if not (
+            (since is None or at >= since)
+            and (until is None or at < until)
+            and (query.by is None or m.by == query.by)
+            and (not query.bots or config.is_bot(m.by))
+            and (query.stage is None or query.stage in (m.source, m.stage))
+        ):
+            return None
+        kind = _kind(m.source, m.stage, m.by, m.reason, m.notes, config=config)
+        if query.kinds and kind not in query.kinds:
+            return None
+        said = (m.pr, m.approved_by, m.notes, m.reason, m.evidence)
+        return HistoryEntry(model, m.version, at, m.source, m.stage, m.by, *said, kind=kind)
 
-    return keeps
+    return entry_of
 
 
-def _kind_kept(query: HistoryQuery, kind: StepKind) -> bool:
-    return not query.kinds or kind in query.kinds
-
-
-def _span_at(record: VersionRecord, moment: datetime) -> tuple[Stage, datetime] | None:
-    """The stage ``record`` was in at ``moment`` and since when (None: not registered yet)."""
-    if record.created_at > moment:
+def _span(
+    created: datetime, steps: Iterable[tuple[datetime, Stage]], moment: datetime
+) -> tuple[Stage, datetime] | None:
+    """The stage a version registered at ``created`` with these steps (file order) was in at ``moment``, and since
+    when (None: not registered yet)."""
+    if created > moment:
         return None
     stage: Stage = "candidate"
-    start = record.created_at
-    for step in record.steps:
-        if step.at > moment:
+    start = created
+    for at, to in steps:
+        if at > moment:
             break
-        stage, start = step.to, step.at
+        stage, start = to, at
     return stage, start
 
 
 def stage_at(record: VersionRecord, moment: datetime) -> Stage | None:
     """The stage ``record`` was in at ``moment`` (None: not registered yet); a step at ``moment`` has happened."""
-    span = _span_at(record, as_utc(moment))
+    span = _span(record.created_at, ((step.at, step.to) for step in record.steps), as_utc(moment))
     return span[0] if span else None
 
 
@@ -154,22 +168,32 @@ def versions_at(registry: Registry, model: str, moment: datetime) -> list[tuple[
 
 
 def status_at(registry: Registry, moment: datetime) -> list[ModelStatus]:
-    """One row per model that had a version at ``moment``: who held dev, staging and prod then, since when prod."""
-    registry.load_all()
-    rows = (_status_at(registry, name, as_utc(moment)) for name in registry.model_names())
+    """One row per model that had a version at ``moment``: who held dev, staging and prod then, since when prod.
+    Read from the per-model ``moves`` summaries, never the version files once indexed."""
+    moment = as_utc(moment)
+    rows = (_status_at(name, summary, moment) for name, summary in registry.summaries("moves").items())
     return [row for row in rows if row is not None]
 
 
-def _status_at(registry: Registry, name: str, moment: datetime) -> ModelStatus | None:
-    entry = registry.model_entry(name)
-    spans = [(r, span) for r in entry.ordered if (span := _span_at(r, moment))]
+def _status_at(name: str, summary: Summary, moment: datetime) -> ModelStatus | None:
+    spans = [
+        span
+        for _, moves in groupby(summary.rows, key=lambda m: m.version)
+        if (span := _version_at(list(moves), moment))
+    ]
     if not spans:
         return None
     # The latest to enter a stage holds it (on a tie the later version), as Registry.holder reads the intervals.
-    held: dict[Stage, tuple[VersionRecord, datetime]] = {}
-    for record, (stage, start) in spans:
+    held: dict[Stage, tuple[StageSummary, datetime]] = {}
+    for holder, (stage, start) in spans:
         if stage in HOLDER_STAGES and (stage not in held or start >= held[stage][1]):
-            held[stage] = (record, start)
+            held[stage] = (holder, start)
     candidates = sum(1 for _, (stage, _) in spans if stage == "candidate")
-    metric = registry.model(name).primary_metric
-    return status_row(name, metric, held, candidates=candidates, versions=len(spans))
+    return status_row(name, summary.metric, held, candidates=candidates, versions=len(spans))
+
+
+def _version_at(moves: list[Move], moment: datetime) -> tuple[StageSummary, tuple[Stage, datetime]] | None:
+    """A version's moves (its registration first) -> the version and its score, with its stage at ``moment``."""
+    registered, steps = moves[0], ((datetime.fromisoformat(m.at), m.stage) for m in moves[1:])
+    span = _span(datetime.fromisoformat(registered.at), steps, moment)
+    return (StageSummary(registered.version, registered.score), span) if span else None

@@ -16,7 +16,7 @@ from __future__ import annotations
 import heapq
 import math
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -42,7 +42,7 @@ from regops.records import (
     VersionRecord,
     comparable,
 )
-from regops.summaries import Stats, Summary, SummaryIndex, VersionRow, now_ns
+from regops.summaries import ModelRow, Stats, Summary, SummaryIndex, now_ns
 from regops.timespec import as_utc
 
 __all__ = [
@@ -255,14 +255,17 @@ class Registry:
             self._models[name] = self._build_model(name, listing, loaded)
         return loaded
 
-    def summaries(self, part: Literal["status", "moves"] = "status") -> dict[str, Summary]:
-        """Per checked model, its summary (:mod:`regops.summaries`): ``status`` rows (each version's stage, since
-        when, primary score) or ``moves`` (every registration and transition: version, stage, at, by, kind).
-        From the stat-keyed index where a model's files are unchanged, else read (raising on problems, as
-        every query does) and indexed: one record per model, not one file per version."""
+    def summaries(self, part: Literal["status", "moves"] = "status", names: Sequence[str] = ()) -> dict[str, Summary]:
+        """Per checked model (or per model of ``names``), its summary (:mod:`regops.summaries`): its ``status``
+        record (who holds each stage, counts) or ``moves`` (every registration and transition, as
+        ``history`` shows it). From the stat-keyed index where a model's files are unchanged, else read (raising
+        on problems, as every query does) and indexed: one record per model, not one file per version."""
+        missing = [name for name in names if name not in self.model_names()]
+        if missing:
+            raise ModelNotFoundError(missing[0], self.model_names())
         index = SummaryIndex.from_environment()
         made = now_ns()
-        folders = {name: self.root / "models" / name for name in self.checked_names()}
+        folders = {name: self.root / "models" / name for name in names or self.checked_names()}
         stats = {name: index.stats(folder) for name, folder in folders.items()}
         found = {name: index.lookup(folder, part, stats[name]) for name, folder in folders.items()}
         for batch in _batches([name for name, summary in found.items() if summary is None], stats):
@@ -548,24 +551,19 @@ class Registry:
 def status_row(
     name: str,
     metric: str,
-    held: Mapping[Stage, tuple[VersionRecord, datetime]],
+    held: Mapping[Stage, tuple[StageSummary, datetime]],
     *,
     candidates: int,
     versions: int,
 ) -> ModelStatus:
-    """A model's status row from who held dev, staging and prod (each with since when)."""
-
-    def summary(stage: Stage) -> StageSummary | None:
-        found = held.get(stage)
-        return StageSummary(found[0].version, found[0].scores.get(metric)) if found else None
-
+    """A model's status row from who held dev, staging and prod (each with its score and since when)."""
     prod = held.get("prod")
     return ModelStatus(
         model=name,
         primary_metric=metric,
-        dev=summary("dev"),
-        staging=summary("staging"),
-        prod=summary("prod"),
+        dev=held["dev"][0] if "dev" in held else None,
+        staging=held["staging"][0] if "staging" in held else None,
+        prod=prod[0] if prod else None,
         prod_since=prod[1] if prod else None,
         candidates=candidates,
         versions=versions,
@@ -602,30 +600,20 @@ def _batches(names: list[str], stats: dict[str, Stats]) -> Iterator[list[str]]:
 
 
 def _status(name: str, summary: Summary) -> ModelStatus:
-    rows: list[VersionRow] = summary.rows
-    holders = {
-        stage: max(
-            (r for r in rows if r.stage == stage),
-            key=lambda r: (datetime.fromisoformat(r.since), version_key(r.version)),
-            default=None,
-        )
-        for stage in HOLDER_STAGES
-    }
+    row: ModelRow = summary.rows[0]
 
-    def held(stage: Stage) -> StageSummary | None:
-        row = holders[stage]
-        return StageSummary(row.version, row.score) if row is not None else None
+    def held(found: tuple[str, float | None, str] | None) -> StageSummary | None:
+        return StageSummary(found[0], found[1]) if found else None
 
-    prod = holders["prod"]
     return ModelStatus(
         model=name,
         primary_metric=summary.metric,
-        dev=held("dev"),
-        staging=held("staging"),
-        prod=held("prod"),
-        prod_since=datetime.fromisoformat(prod.since) if prod else None,
-        candidates=sum(1 for r in rows if r.stage == "candidate"),
-        versions=len(rows),
+        dev=held(row.dev),
+        staging=held(row.staging),
+        prod=held(row.prod),
+        prod_since=datetime.fromisoformat(row.prod[2]) if row.prod else None,
+        candidates=row.candidates,
+        versions=row.versions,
     )
 
 

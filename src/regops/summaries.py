@@ -3,7 +3,7 @@
 A registry that keeps every version for years has 100,000 version files; ``regops status`` needs of each
 model only who holds each stage, since when and with what score, and ``history`` only the transitions. A
 :class:`SummaryIndex` keeps, per model folder, two signed entries in the parse cache's private folder
-(:mod:`regops.cache`): ``status`` rows (:class:`VersionRow`) and ``moves`` (:class:`Move`), each stored with
+(:mod:`regops.cache`): its ``status`` record (:class:`ModelRow`) and ``moves`` (:class:`Move`), each stored with
 the stat data of every file in the folder (name, size, mtime, ctime, inode) as it was *before* the files
 were read. An entry is used only when the folder still has exactly those files with exactly that stat data;
 otherwise the model is read (through the content-keyed parse cache) and the entry rebuilt.
@@ -20,27 +20,27 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from regops.cache import MarshalCache
-from regops.kinds import Stage
+from regops.kinds import Stage, version_key
 
 if TYPE_CHECKING:
-    from regops.records import ModelEntry
+    from regops.records import ModelEntry, Step
 
-__all__ = ["RACY_NS", "Move", "Summary", "SummaryIndex", "VersionRow", "moves_of", "rows_of"]
+__all__ = ["RACY_NS", "ModelRow", "Move", "Summary", "SummaryIndex", "VersionRow", "moves_of", "rows_of", "status_of"]
 
-_FORMAT: Final = "regops-summary-1"
+_FORMAT: Final = "regops-summary-2"
 # A file modified this close to the moment its entry was made is re-read: coarse file system clocks.
 RACY_NS: Final = 1_000_000_000
 
 Stats = dict[str, tuple[int, int, int, int]]
 
 
-@dataclass(frozen=True)
-class VersionRow:
+class VersionRow(NamedTuple):
     """What ``status`` needs of one version: its stage now, since when (ISO 8601), its primary metric's score."""
 
     version: str
@@ -49,9 +49,23 @@ class VersionRow:
     score: float | None
 
 
-@dataclass(frozen=True)
-class Move:
-    """One stage transition of a version, or its registration (``kind`` "registered", ``source`` None)."""
+Held = tuple[str, float | None, str]  # a stage's holder: version, primary score, since (ISO 8601)
+
+
+class ModelRow(NamedTuple):
+    """What ``status`` shows of a model, made when the model is read: who holds dev, staging and prod, how many
+    candidates and versions. A warm ``status`` reads this one record per model, whatever the history's length."""
+
+    dev: Held | None
+    staging: Held | None
+    prod: Held | None
+    candidates: int
+    versions: int
+
+
+class Move(NamedTuple):
+    """One stage transition of a version, or its registration (``kind`` "registered", ``source`` None): all that
+    ``history`` shows of it, and the version's primary score (``status --at``; on its registration only)."""
 
     version: str
     source: Stage | None
@@ -59,11 +73,17 @@ class Move:
     at: str  # ISO 8601
     by: str
     kind: str  # "registered" | "transition"
+    pr: int | None = None
+    approved_by: tuple[str, ...] = ()
+    notes: str | None = None
+    reason: str | None = None
+    evidence: tuple[dict[str, Any], ...] = ()
+    score: float | None = None
 
 
 @dataclass(frozen=True)
 class Summary:
-    """One model's summary: its primary metric, and its status rows or its moves."""
+    """One model's summary: its primary metric, and its status record (one row) or its moves."""
 
     metric: str
     rows: list[Any]
@@ -78,15 +98,34 @@ def rows_of(entry: ModelEntry, metric: str) -> list[VersionRow]:
     return rows
 
 
-def moves_of(entry: ModelEntry) -> list[Move]:
+def status_of(entry: ModelEntry, metric: str) -> ModelRow:
+    """A loaded model's status record: the latest to enter each stage holds it (on a tie the later version)."""
+    rows = rows_of(entry, metric)
+
+    def holder(stage: Stage) -> Held | None:
+        held = [r for r in rows if r.stage == stage]
+        row = max(held, key=lambda r: (datetime.fromisoformat(r.since), version_key(r.version)), default=None)
+        return (row.version, row.score, row.since) if row else None
+
+    candidates = sum(1 for r in rows if r.stage == "candidate")
+    return ModelRow(holder("dev"), holder("staging"), holder("prod"), candidates, len(rows))
+
+
+def moves_of(entry: ModelEntry, metric: str) -> list[Move]:
     """A loaded model's registrations and transitions, version by version (SemVer order), each in file order."""
     moves = []
     for record in entry.ordered:
-        moves.append(
-            Move(record.version, None, "candidate", record.created_at.isoformat(), record.created_by, "registered")
-        )
-        moves += [Move(record.version, t.from_, t.to, t.at.isoformat(), t.by, "transition") for t in record.steps]
+        at, score = record.created_at.isoformat(), record.scores.get(metric)
+        moves.append(Move(record.version, None, "candidate", at, record.created_by, "registered", score=score))
+        moves += [
+            Move(record.version, t.from_, t.to, t.at.isoformat(), t.by, "transition", *_said(t)) for t in record.steps
+        ]
     return moves
+
+
+def _said(step: Step) -> tuple[Any, ...]:
+    """What a transition's record says beyond its move: pull request, approvers, notes, reason, evidence."""
+    return step.pr, step.approved_by, step.notes, step.reason, step.evidence
 
 
 class SummaryIndex(MarshalCache):
@@ -121,16 +160,19 @@ class SummaryIndex(MarshalCache):
         if any(max(mtime, ctime) >= made - RACY_NS for _size, mtime, ctime, _ino in stats.values()):
             return None  # racy: written too close to the entry to trust its stat data
         try:
-            shape = VersionRow if part == "status" else Move
-            return Summary(str(metric), [shape(*row) for row in rows])
+            shape = ModelRow if part == "status" else Move
+            return Summary(str(metric), [shape._make(row) for row in rows])
         except TypeError:
             return None  # not the shape this regops writes
 
     def store(self, folder: Path, made: int, stats: Stats, entry: ModelEntry, metric: str) -> dict[str, Summary]:
         """Record ``folder``'s summaries, read from files whose stat data before reading was ``stats``."""
-        parts = {"status": Summary(metric, rows_of(entry, metric)), "moves": Summary(metric, moves_of(entry))}
+        parts = {
+            "status": Summary(metric, [status_of(entry, metric)]),
+            "moves": Summary(metric, moves_of(entry, metric)),
+        }
         for part, summary in parts.items():
-            rows = [astuple(row) for row in summary.rows]
+            rows = [tuple(row) for row in summary.rows]
             self.write(folder / f".{part}", {"made": made, "files": stats, "metric": metric, "rows": rows})
         return parts
 

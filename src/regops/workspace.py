@@ -15,7 +15,7 @@ import os
 import re
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -182,19 +182,39 @@ def changed_at_ref(opened: Registry, ref: str) -> tuple[set[str], dict[str, byte
 
 
 @contextmanager
-def registry_at(opened: Registry, ref: str) -> Iterator[tuple[Registry, dict[str, bytes]]]:
-    """The registry as it is at git ``ref`` (read from git into a temporary folder), and its files' bytes."""
+def registry_at(
+    opened: Registry, ref: str, *, models: Collection[str] | None = None
+) -> Iterator[tuple[Registry, dict[str, bytes]]]:
+    """The registry as it is at git ``ref`` (read from git into a temporary folder), and its files' bytes.
 
+    With ``models``, a partial registry that reads as the whole one for what a pull request's judgement asks of its
+    base: regops.yaml, every model's model.yaml (so every model is there, with its owners and settings) and these
+    models' folders whole; every other file is neither read from git nor written."""
     root = opened.root.parent
     folder = opened.root.relative_to(root).as_posix()
-    files = git.files_at(root, ref, folder)
+    files, folders = (
+        (git.files_at(root, ref, folder), set()) if models is None else _files_for(root, ref, folder, models)
+    )
     with tempfile.TemporaryDirectory(prefix="regops-ref-") as tmp:
+        for relative in folders:
+            (Path(tmp) / relative).mkdir(parents=True, exist_ok=True)
         for relative, data in files.items():
             target = Path(tmp) / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
         (Path(tmp) / folder).mkdir(parents=True, exist_ok=True)
         yield Registry.load(Path(tmp) / folder), files
+
+
+def _files_for(root: Path, ref: str, folder: str, models: Collection[str]) -> tuple[dict[str, bytes], set[str]]:
+    """regops.yaml, every model.yaml and the ``models``' folders at ``ref`` (:func:`registry_at`), and every model's
+    folder (one without a model.yaml is there too, as it is in the whole registry)."""
+    listing = git.paths_at(root, ref, f"{folder}/models")
+    prefix = f"{folder}/models/"
+    whole = {f"{prefix}{name}" for name in models}
+    folders = {prefix + rest.split("/", 1)[0] for path in listing if "/" in (rest := path.removeprefix(prefix))}
+    wanted = [p for p in listing if p.endswith("/model.yaml") or p[: p.rindex("/")] in whole]
+    return git.files_at(root, ref, f"{folder}/regops.yaml", *wanted), folders
 
 
 def published_record(opened: Registry, ref: str | None) -> Published | None:

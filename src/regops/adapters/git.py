@@ -117,6 +117,13 @@ def files_at(repo: Path, ref: str, folder: str, *more: str) -> dict[str, bytes]:
     return files
 
 
+def paths_at(repo: Path, ref: str, folder: str) -> list[str]:
+    """The paths of every file under ``folder`` at ``ref`` (relative to ``repo``), none of them read."""
+    _commit(repo, ref)
+    listing = _git(repo, "ls-tree", "-r", "-z", "--name-only", ref, "--", folder)
+    return [name.decode() for name in listing.split(b"\0") if name]
+
+
 def changed_since(repo: Path, ref: str, folder: str) -> set[str]:
     """The paths under ``folder`` (relative to ``repo``) where the working tree differs from commit ``ref``:
     committed, staged, edited, deleted, untracked or ignored alike. git compares blob ids (content hashes) and

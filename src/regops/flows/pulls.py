@@ -347,21 +347,41 @@ def _pr_problems(head: Registry, base_files: dict[str, bytes], base_ref: str) ->
     return sorted(set(policy.check(head)) | set(changes.against_base(head, base_files, ref=base_ref)))
 
 
+def _head_problems(opened: Registry, head: Registry, pull: Pull, base_sha: str) -> list[Problem]:
+    """What ``regops validate --base`` finds in the pull request's head (read from ``opened``'s repository), read as
+    it reads a working tree: only the models whose folders differ from ``base_sha`` (git's diff), every model when
+    anything else in the registry differs; the base's bytes of the differing paths alone."""
+    root = opened.root.parent
+    folder = opened.root.relative_to(root).as_posix()
+    changed = {c.path for c in git.changes(root, base_sha, pull.head_sha) if c.path.startswith(f"{folder}/")}
+    scope = changes.touched_models(changed, folder)
+    if scope is None:
+        return _pr_problems(head, git.files_at(root, base_sha, folder), pull.base_ref)
+    head.limit(scope)
+    before = git.files_at(root, base_sha, *sorted(changed)) if changed else {}
+    found = set(policy.check(head)) | set(changes.against_base(head, before, ref=pull.base_ref, changed=changed))
+    return sorted(found)
+
+
 def _approvals(opened: Registry, pull: Pull, gh: GitHub, *, base_sha: str | None = None) -> Outcome:
     """The approvals check of ``pull``: every change it makes judged by its base's policy (``base_sha``, default
-    the pull request's base commit), its validation problems included; no status set."""
+    the pull request's base commit), its validation problems included; no status set. Only what differs is read
+    from git: the changed paths' bytes, and of the base the folders its judgement reads (``registry_at``)."""
     root = opened.root.parent
     folder = opened.root.relative_to(root).as_posix()
     base_sha = base_sha or pull.base_sha
-    # The base branch as this clone last fetched it: canary results recorded on it since the PR's base commit count.
-    latest = git.resolve(root, f"refs/remotes/origin/{pull.base_ref}") or base_sha
-    recorded = git.files_at(root, latest, folder)
     # The PR's own changes: from where its head branched off the base (GitHub's "files changed"), not the base's tip.
     fork = git.merge_base(root, base_sha, pull.head_sha)
-    forked = git.files_at(root, fork, folder)
-    with registry_at(opened, base_sha) as (base, base_files), registry_at(opened, pull.head_sha) as (head, ours):
+    made = git.changes(root, fork, pull.head_sha)
+    paths = sorted({c.path for c in made if c.path.startswith(f"{folder}/")})
+    # The base branch as this clone last fetched it: canary results recorded on it since the PR's base commit count.
+    latest = git.resolve(root, f"refs/remotes/origin/{pull.base_ref}") or base_sha
+    recorded, forked, ours = (git.files_at(root, ref, *paths) if paths else {} for ref in (latest, fork, pull.head_sha))
+    prefix = f"{folder}/models/"
+    models = {rest.split("/", 1)[0] for p in paths if "/" in (rest := p.removeprefix(prefix)) and p.startswith(prefix)}
+    with registry_at(opened, base_sha, models=models) as (base, _), registry_at(opened, pull.head_sha) as (head, _):
         needs = gate.needs(
-            git.changes(root, fork, pull.head_sha),
+            made,
             base=base,
             folder=folder,
             base_files=forked,
@@ -381,7 +401,7 @@ def _approvals(opened: Registry, pull: Pull, gh: GitHub, *, base_sha: str | None
             is_bot=base.config.is_bot,
             unlinked=unlinked,
         )
-        problems = _pr_problems(head, base_files, pull.base_ref)
+        problems = _head_problems(opened, head, pull, base_sha)
     return replace(outcome, problems=tuple(problems), base_ref=pull.base_ref)
 
 

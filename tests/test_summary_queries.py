@@ -1,0 +1,156 @@
+"""Whole-registry audits read the per-model ``moves`` summaries: the same answers as the version files give.
+
+The reference answers here come from the files through the per-model readings (``Registry.history``, the stage
+intervals ``Registry.holder`` reads, ``queries.versions_at``), on tests/data/registry after edits: an auto-promotion
+with its evidence, a hand-added transition with a pull request, approvers and notes, and the index warm before
+each edit.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+import pytest
+
+from regops import queries
+from regops.cli import main
+from regops.registry import HOLDER_STAGES, HistoryEntry, ModelStatus, Registry, StageSummary
+from regops.summaries import RACY_NS, now_ns
+from tests.conftest import Tree
+from tests.test_audit import better_candidate
+
+
+def aged(tree: Tree) -> None:
+    """Every file as if written long before the index (not racy), so a warm query trusts the index."""
+    old = now_ns() - 10 * RACY_NS
+    for path in tree.root.rglob("*.yaml"):
+        os.utime(path, ns=(old, old))
+
+
+def from_files_history(opened: Registry) -> dict[str, list[HistoryEntry]]:
+    return {
+        name: [replace(e, kind=queries.kind_of(e, opened.config)) for e in opened.history(name)]
+        for name in opened.model_names()
+    }
+
+
+def from_files_status(opened: Registry, moment: datetime) -> list[ModelStatus]:
+    rows = []
+    for name in opened.model_names():
+        there = queries.versions_at(opened, name, moment)
+        if not there:
+            continue
+        metric = opened.model(name).primary_metric
+        held = {}
+        for stage in HOLDER_STAGES:
+            span = opened.holder(name, stage, at=moment)
+            if span is not None:
+                held[stage] = (
+                    StageSummary(span.version, opened.version(name, span.version).scores.get(metric)),
+                    span.start,
+                )
+        candidates = sum(1 for _, stage in there if stage == "candidate")
+        rows.append(queries.status_row(name, metric, held, candidates=candidates, versions=len(there)))
+    return rows
+
+
+def moments(opened: Registry) -> list[datetime]:
+    """Every moment something happened, a second before and after it, and long before and after everything."""
+    ats = {e.at for name in opened.model_names() for e in opened.history(name)}
+    around = {at + timedelta(seconds=d) for at in ats for d in (-1, 0, 1)}
+    return sorted(around | {min(ats) - timedelta(days=365), max(ats) + timedelta(days=365)})
+
+
+def edited(tree: Tree) -> None:
+    """An auto-promotion with evidence (a bot's step), then a hand-added transition with a PR, approvers, notes."""
+    better_candidate(tree)
+    assert main(["auto-promote", "--by", "github-actions[bot]", "--registry", str(tree.root)]) == 0
+    path = "models/intent/1.0.0.yaml"
+    text = tree.read(path)
+    assert "stage: prod\n" in text
+    tree.write(
+        path,
+        text.replace("stage: prod\n", "stage: archived\n").rstrip("\n")
+        + "\n  - {from: prod, to: archived, at: 2026-07-01T10:00:00Z, by: carol, pr: 41, approved_by: [dave],"
+        " notes: retired}\n",
+    )
+
+
+def test_summary_fed_answers_equal_the_file_fed_ones_after_edits(tree: Tree) -> None:
+    aged(tree)
+    assert queries.history(Registry.load(tree.root))  # the index is warm before the edits
+    edited(tree)
+    aged(tree)  # the edited files' stat data changed (size, inode): their models are read again
+
+    for _ in range(2):  # built from the files, then from the index
+        opened = Registry.load(tree.root)
+        everything = queries.history(opened)
+        assert opened._models == {}  # every answer came from the summaries: no model was kept loaded
+        reference = from_files_history(Registry.load(tree.root))
+        assert {name: [e for e in everything if e.model == name] for name in reference} == reference
+        assert any(e.evidence and e.kind == "auto" for e in everything)
+        assert any(e.pr == 41 and e.approved_by == ("dave",) and e.notes == "retired" for e in everything)
+        for moment in moments(opened):
+            fed = queries.status_at(Registry.load(tree.root), moment)
+            assert fed == from_files_status(Registry.load(tree.root), moment), moment
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        queries.HistoryQuery(bots=True),
+        queries.HistoryQuery(kinds=("rollback",)),
+        queries.HistoryQuery(kinds=("auto", "archive")),
+        queries.HistoryQuery(by="carol", stage="prod"),
+        queries.HistoryQuery(models=("intent", "sentiment"), since=datetime.fromisoformat("2026-03-01T10:00:00Z")),
+        queries.HistoryQuery(until=datetime.fromisoformat("2026-04-12T00:00:00Z")),
+    ],
+)
+def test_every_filter_keeps_what_the_files_say_it_keeps(tree: Tree, query: queries.HistoryQuery) -> None:
+    aged(tree)
+    edited(tree)
+    aged(tree)
+    reference = from_files_history(Registry.load(tree.root))
+    everything = [e for name in sorted(reference) for e in reference[name]]
+    whole = queries.history(Registry.load(tree.root))
+    assert whole == sorted(everything, key=lambda e: (e.at, e.model, *queries.history_order(e)[1:]))
+    kept = queries.history(Registry.load(tree.root), query)
+    assert kept  # each query keeps something on this registry
+    assert kept == _kept(query, whole, Registry.load(tree.root).config.is_bot)
+
+
+def _kept(
+    query: queries.HistoryQuery, entries: list[HistoryEntry], is_bot: Callable[[str], bool]
+) -> list[HistoryEntry]:
+    """The query's filters applied by hand, one by one, to the file-fed entries."""
+    return [
+        e
+        for e in entries
+        if (not query.models or e.model in query.models)
+        and (query.by is None or e.by == query.by)
+        and (not query.bots or is_bot(e.by))
+        and (query.stage is None or query.stage in (e.from_, e.to))
+        and (not query.kinds or e.kind in query.kinds)
+        and (query.since is None or e.at >= query.since)
+        and (query.until is None or e.at < query.until)
+    ]
+
+
+def test_status_reads_one_ready_made_record_per_model(tree: Tree) -> None:
+    aged(tree)
+    expected = Registry.load(tree.root).status()  # built from the files
+    for _ in range(2):  # then from the index
+        summaries = Registry.load(tree.root).summaries("status")
+        files = {name: len(list((tree.root / "models" / name).glob("*.yaml"))) - 1 for name in summaries}
+        assert {name: len(s.rows) for name, s in summaries.items()} == dict.fromkeys(files, 1)
+        assert {name: s.rows[0].versions for name, s in summaries.items()} == files
+        assert Registry.load(tree.root).status() == expected
+    sentiment = Registry.load(tree.root).summaries("status")["sentiment"].rows[0]
+    assert (sentiment.prod, sentiment.staging[0], sentiment.dev[0]) == (
+        ("1.2.0", 0.93, "2026-04-01T10:00:00+00:00"),
+        "1.3.0",
+        "1.4.0-rc.1",
+    )
