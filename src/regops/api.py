@@ -19,19 +19,15 @@ from regops import (
     datasets,
     lifecycle,
     policy,
-    provenance,
     queries,
     registration,
     retention,
-    scaffold,
     schema,
     signing,
-    site,
     store,
 )
 from regops.codeowners import codeowners_file
 from regops.errors import RegopsError
-from regops.flows.doctor import doctor_checks as doctor
 from regops.flows.pulls import (
     as_pull_request,
     commit,
@@ -49,7 +45,6 @@ from regops.flows.retention import retention_apply, retention_plan
 from regops.flows.sync import drift, sync
 from regops.kinds import Problem, Stage, StepKind
 from regops.lifecycle import Plan
-from regops.provenance import Chain
 from regops.records import ModelEntry, VersionRecord
 from regops.registration import Bump, RegisterResult
 from regops.registry import HistoryEntry, LineageNode, ModelStatus, Registry, Resolution, VersionDiff, parse_ref
@@ -66,6 +61,9 @@ if TYPE_CHECKING:
 
     from regops.adapters.github import GitHub
     from regops.canary import Checked, SamplePlan
+    from regops.doctor import Finding
+    from regops.provenance import Chain
+    from regops.scaffold import Upgrade
     from regops.workspace import RegistryArg, TimeArg
 
 __all__ = [
@@ -214,6 +212,10 @@ def site_build(
     *, registry: RegistryArg = "registry", out: str | Path = "site", now: datetime | None = None
 ) -> list[Path]:
     """Write the registry website into ``out`` (a folder regops built before is replaced); the files written."""
+    # Imported here, as scaffold, doctor and provenance below: verbs that run them alone pay their imports
+    # (site's multiprocessing among them), which every other verb's start-up would otherwise carry.
+    from regops import site
+
     return site.build(site.site_data(open_registry(registry), now=now), Path(out))
 
 
@@ -232,17 +234,29 @@ def export_schemas(dest: str | Path = "schemas") -> list[Path]:
     return schema.export(Path(dest))
 
 
+def doctor(*, registry: RegistryArg = "registry", repo: str | None = None) -> list[Finding]:
+    """Every GitHub setting the approvals gate relies on, each ``ok`` or naming the setting to change
+    (:func:`regops.flows.doctor.doctor_checks`)."""
+    from regops.flows.doctor import doctor_checks
+
+    return doctor_checks(registry=registry, repo=repo)
+
+
 def init(
     dest: str | Path = ".", *, org: str, hub_org: str | None = None, storage: Literal["hf", "local"] = "hf"
 ) -> list[Path]:
     """Create a registry repository in ``dest``: regops.yaml, an empty ``registry/models/``, schemas, the workflows
     pinned to this version, CODEOWNERS, .gitignore and a README; the files written. Refuses to overwrite any file."""
+    from regops import scaffold
+
     return scaffold.init(Path(dest), org=org, hub_org=hub_org, storage=storage)
 
 
-def init_upgrade(dest: str | Path = ".", *, dry_run: bool = False) -> scaffold.Upgrade:
+def init_upgrade(dest: str | Path = ".", *, dry_run: bool = False) -> Upgrade:
     """Rewrite the workflows, their lock and the schemas of the registry repository ``dest`` for this regops
     version (never ``registry/``); the diffs. ``dry_run``: only the diffs."""
+    from regops import scaffold
+
     return scaffold.upgrade(Path(dest), dry_run=dry_run)
 
 
@@ -467,6 +481,8 @@ def download(
 
 def verify(ref: str, *, registry: RegistryArg = "registry", at: TimeArg = None) -> Chain:
     """The chain behind a version (a version, or a stage now or ``at``): weights, signature, review, canary."""
+    from regops import provenance
+
     opened = open_registry(registry)
     record = opened.get(ref, at=_moment(at))
     return provenance.chain(record, config=opened.config, storage=open_storage(opened), root=opened.root.parent)

@@ -43,8 +43,9 @@ def _json_or(args: argparse.Namespace, value: Any, render: Callable[[Any], str])
 def cmd_validate(args: argparse.Namespace) -> int:
     from regops import api, report
 
-    problems = api.validate(registry=args.registry, base=args.base)
-    warnings = api.advice(registry=args.registry)
+    opened = api.open_registry(args.registry)  # once: the check and the advice read the same registry
+    problems = api.validate(registry=opened, base=args.base)
+    warnings = api.advice(registry=opened)
     render = {"text": report.problems_text, "json": report.problems_json, "github": report.problems_github}
     text = render["json" if args.json else args.format]([*problems, *warnings])
     if text:
