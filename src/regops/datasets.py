@@ -22,14 +22,20 @@ Errors (all :class:`~regops.errors.RegopsError`)::
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
+from regops import store
 from regops.errors import RegistryNotFoundError, RegopsError
+from regops.kinds import Problem
+from regops.registry import CONFIG_FILE
+from regops.schema import check
 from regops.treehash import (
     LARGE_FILE,
     DatasetError,
@@ -41,11 +47,6 @@ from regops.treehash import (
     hash_path,
     os_reason,
 )
-
-if TYPE_CHECKING:
-    from datetime import datetime
-
-    from regops.kinds import Problem
 
 __all__ = [
     "LARGE_FILE",
@@ -133,8 +134,6 @@ class DvcEntry:
 
 def read_dvc(file: Path, *, path: str | None = None) -> DvcEntry:
     """The output ``path`` of a ``.dvc`` or ``dvc.lock`` file (the only one, when ``path`` is None)."""
-    from regops import store
-
     try:
         raw = file.read_bytes()
     except OSError as e:
@@ -322,8 +321,6 @@ def register_dataset(
 
 
 def _registry_root(path: Path) -> Path:
-    from regops.registry import CONFIG_FILE
-
     for candidate in (path, path / "registry"):
         if (candidate / CONFIG_FILE).is_file():
             return candidate
@@ -331,8 +328,8 @@ def _registry_root(path: Path) -> Path:
 
 
 def _check_names(name: str, version: str) -> None:
+    # Imported here: regops.files loads pydantic (~0.3 s), which the read verbs never pay.
     from regops.files import DATASET_VERSION_PATTERN, NAME_PATTERN
-    from regops.kinds import Problem
 
     problems = []
     if not re.fullmatch(NAME_PATTERN, name):
@@ -367,8 +364,6 @@ def _record(
     uri: str | None,
     now: datetime | None,
 ) -> dict[str, Any]:
-    from datetime import UTC, datetime
-
     moment = now if now is not None else datetime.now(UTC)
     fields: dict[str, Any] = {
         "name": name,
@@ -386,8 +381,6 @@ def _record(
 
 
 def _validate(data: dict[str, Any], shown: str) -> None:
-    from regops.schema import check
-
     problems = check("dataset", data, shown)
     if problems:
         raise InvalidDatasetError(data["name"], data["version"], problems)
@@ -403,8 +396,6 @@ _TIMESTAMP: Final = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 
 def render(data: dict[str, Any]) -> str:
     """The exact text of a dataset version file: the schema line, then one field a line, block style."""
-    import json
-
     lines = [SCHEMA_LINE]
     for key, value in data.items():
         if isinstance(value, dict):
@@ -418,8 +409,6 @@ def render(data: dict[str, Any]) -> str:
 
 
 def _scalar(value: Any) -> str:
-    import json
-
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
@@ -433,8 +422,6 @@ def _scalar(value: Any) -> str:
 
 
 def _check_round_trip(text: str, data: dict[str, Any], shown: str) -> None:
-    from regops import store
-
     parsed = store.parse_bytes(text.encode("utf-8"), shown)
     if parsed.data != data:
         raise RuntimeError(f"bug in regops: {shown} would not read back as written ({parsed.problem or parsed.data})")

@@ -22,6 +22,7 @@ from regops.kinds import version_key
 from regops.lifecycle import LifecycleError
 from regops.policy import schema_comment
 from regops.registry import Registry
+from regops.schema import check
 from regops.weights import Artifact, PutResult, Storage, hash_files
 
 __all__ = ["Bump", "GitMetadataError", "RegisterResult", "artifact_files", "bump_version", "confine", "register"]
@@ -116,11 +117,7 @@ def register(
         "training": {**training, **({"code": dict(code)} if code else {}), **({"run_url": run_url} if run_url else {})},
         "hyperparameters": dict(params),
         "evals": {**({"dataset": eval_dataset} if eval_dataset else {}), "scores": scores},
-        "artifacts": {
-            "files": [{"path": a.path, "size": a.size, "sha256": a.sha256} for a in hashed],
-            "storage": stored.location,
-            **({"signature": _signature_entry(*signed)} if signed else {}),
-        },
+        "artifacts": _artifacts_entry(hashed, stored.location, signed),
         "stage": "candidate",
         "transitions": [],
     }
@@ -172,6 +169,14 @@ def _put(
             (view / artifact.path).symlink_to((source / artifact.path).absolute())
         (view / signing.SIGNATURE_FILE).write_bytes(signed[0])
         return storage.put(view, [*hashed, signing.signature_artifact(signed[0])], model=model, version=version)
+
+
+def _artifacts_entry(
+    hashed: Sequence[Artifact], location: dict[str, Any], signed: tuple[bytes, signing.Signed] | None
+) -> dict[str, Any]:
+    """The version file's ``artifacts``: every file's path, size and sha256, where they are stored, the signature."""
+    entry = {"files": [{"path": a.path, "size": a.size, "sha256": a.sha256} for a in hashed], "storage": location}
+    return entry | ({"signature": _signature_entry(*signed)} if signed else {})
 
 
 def _signature_entry(data: bytes, who: signing.Signed) -> dict[str, Any]:
@@ -311,8 +316,6 @@ def _parent(registry: Registry, model: str, parent: str | None) -> str | None:
 
 def _check_text(text: str, path: Path, registry: Registry) -> None:
     """The file about to be written must read back as a valid version file (a bug guard, never user error)."""
-    from regops.schema import check
-
     parsed = store.parse_bytes(text.encode(), registry.display(path))
     problems = check("version", parsed.data, registry.display(path)) if parsed.data is not None else [parsed.problem]
     if problems:

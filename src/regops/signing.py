@@ -13,6 +13,7 @@ identities (subject and issuer) a certificate or a keyless Sigstore signature mu
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import hashlib
 import json
@@ -118,6 +119,7 @@ def required(policy: dict[str, Any] | None, stage: Stage) -> bool:
 
 def sign(artifacts: Sequence[Artifact], *, name: str, signer: Signer) -> tuple[bytes, Signed]:
     """The bundle over ``artifacts``' paths and digests, and who it names."""
+    # Imported here: model-signing loads sigstore and its protobufs (~0.5 s); only signing and verifying pay it.
     from model_signing._signing import signing
 
     if SIGNATURE_FILE in {a.path for a in artifacts}:
@@ -138,6 +140,7 @@ def sign(artifacts: Sequence[Artifact], *, name: str, signer: Signer) -> tuple[b
 def sign_statement(statement: dict[str, Any], *, signer: Signer) -> bytes:
     """An in-toto ``statement`` (an attestation) signed the way :func:`sign` signs a manifest: a DSSE envelope
     (payload type ``application/vnd.in-toto+json``) in a Sigstore bundle."""
+    # Imported here: the in-toto protobufs cost ~0.05 s; only signing an attestation pays it.
     from google.protobuf import json_format  # type: ignore[import-untyped]
     from in_toto_attestation.v1 import statement_pb2  # type: ignore[import-untyped]
 
@@ -208,6 +211,7 @@ def _what(signer: Signer) -> str:
 
 
 def _manifest(artifacts: Sequence[Artifact], name: str) -> Any:
+    # Imported here: model-signing loads sigstore and its protobufs (~0.5 s); only signing and verifying pay it.
     from model_signing import manifest
     from model_signing._hashing import hashing
 
@@ -237,6 +241,7 @@ def verify(data: bytes, artifacts: Sequence[Artifact], *, policy: dict[str, Any]
 def _parsed(data: bytes, *, ref: str, what: str) -> tuple[Signed, Any]:
     """Who the bundle ``data`` claims to be from (unchecked), and the bundle as the library's verifiers read it;
     ``what`` says what it is not when it is no bundle."""
+    # Imported here: model-signing loads sigstore and its protobufs (~0.5 s); only signing and verifying pay it.
     from model_signing._signing import sign_sigstore_pb
     from sigstore.models import InvalidBundle
 
@@ -253,6 +258,7 @@ def _parsed(data: bytes, *, ref: str, what: str) -> tuple[Signed, Any]:
 
 
 def _keyless_bundle(path: Path) -> Any:
+    # Imported here: model-signing loads sigstore and its protobufs (~0.5 s); only signing and verifying pay it.
     from model_signing._signing import sign_sigstore
 
     return sign_sigstore.Signature.read(path)
@@ -281,6 +287,7 @@ def _trusted(
 def _refusals() -> tuple[type[Exception], ...]:
     """What the library's verifiers raise for a signature they refuse: a bad signature, a certificate that does not
     chain, a Sigstore policy or log mismatch (each a ValueError or the library's own error)."""
+    # Imported here: cryptography, pyOpenSSL and sigstore (~0.3 s); only verifying pays them.
     from cryptography.exceptions import InvalidSignature
     from OpenSSL.crypto import X509StoreContextError
     from sigstore.errors import VerificationError
@@ -289,6 +296,7 @@ def _refusals() -> tuple[type[Exception], ...]:
 
 
 def _key_file_fingerprint(path: Path) -> str:
+    # Imported here: cryptography costs ~0.1 s; only verifying with a key file pays it.
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_pem_public_key
 
     return _fingerprint(
@@ -297,6 +305,7 @@ def _key_file_fingerprint(path: Path) -> str:
 
 
 def _verifiers(who: Signed, policy: dict[str, Any], root: Path) -> Iterator[tuple[str, Any]]:
+    # Imported here: model-signing loads sigstore and its protobufs (~0.5 s); only signing and verifying pay it.
     from model_signing._signing import sign_certificate, sign_ec_key, sign_sigstore
 
     if who.method == "key":
@@ -360,8 +369,7 @@ def _who(bundle: dict[str, Any]) -> Signed:
 
 
 def _certificate_identity(method: Method, raw: str) -> Signed:
-    import base64
-
+    # Imported here: cryptography costs ~0.1 s; only reading a signature's certificate pays it.
     from cryptography import x509
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
@@ -377,6 +385,7 @@ def _fingerprint(pem: bytes) -> str:
 
 def _subject(cert: Any) -> str:
     """The signer as Sigstore names it: the first URI or email of the certificate, else its common name."""
+    # Imported here: cryptography costs ~0.1 s; only reading a signature's certificate pays it.
     from cryptography import x509
 
     try:
@@ -411,6 +420,7 @@ def _der_string(raw: bytes) -> str:
 
 
 def _common_name(name: Any) -> str:
+    # Imported here: cryptography costs ~0.1 s; only reading a signature's certificate pays it.
     from cryptography.x509.oid import NameOID
 
     found = name.get_attributes_for_oid(NameOID.COMMON_NAME)

@@ -66,7 +66,7 @@ class RemoteFile(Protocol):
 
 
 class Remote(Protocol):
-    """The Hub, as sync sees it (``regops.adapters.hub.Hub``)."""
+    """The Hub, as sync sees it (``regops.adapters.hub_client.Hub``)."""
 
     def refs(self, repo: str) -> RemoteRefs | None: ...
     def set_branch(self, repo: str, name: str, commit: str, *, current: str | None) -> None: ...
