@@ -7,13 +7,12 @@ re-exported here under its verb and imported on first use (``_FLOWS``).
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
-from regops import queries, store
+from regops import lazy_exports, queries, store
 from regops.errors import RegopsError
 from regops.finder import open_registry
 from regops.finder import when as _moment
@@ -76,12 +75,7 @@ _FLOWS: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _FLOWS:
-        raise AttributeError(f"module 'regops.api' has no attribute {name!r}")
-    found = getattr(importlib.import_module(_FLOWS[name]), name)
-    globals()[name] = found
-    return found
+__getattr__ = lazy_exports(__name__, _FLOWS, globals())
 
 
 __all__ = [
