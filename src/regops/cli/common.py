@@ -1,5 +1,5 @@
-"""What every verb shares: the exit codes, the usage error, printing, one --at read once, the signer options as
-keyword arguments, and a byte counter on stderr. Light: the parser imports it too (``regops --help``)."""
+"""What every verb shares: the exit codes, the usage error, printing, the signer options as keyword
+arguments, and a byte counter on stderr. Light: the parser imports it too (``regops --help``)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from typing import Any
-
-from regops.timespec import parse_time
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -30,11 +27,6 @@ class UsageError(Exception):
 
 def out(text: str) -> None:
     sys.stdout.write(text + "\n")
-
-
-def moment_of(at: str | None) -> datetime | None:
-    """An --at read once, so a relative one ("3 weeks ago") names one moment for the whole verb."""
-    return parse_time(at) if at else None
 
 
 def signer(args: argparse.Namespace) -> dict[str, Any]:

@@ -8,8 +8,14 @@ from functools import partial
 from typing import Any
 
 from regops import api, publish, report
-from regops.cli.common import EXIT_OK, EXIT_PROBLEMS, moment_of, out
+from regops.cli.common import EXIT_OK, EXIT_PROBLEMS, out
 from regops.cli.output import json_or
+from regops.timespec import parse_time
+
+
+def moment_of(at: str | None) -> datetime | None:
+    """An --at read once, so a relative one ("3 weeks ago") names one moment for the whole verb."""
+    return parse_time(at) if at else None
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
