@@ -11,6 +11,7 @@ first use, so ``import regops`` and ``regops --help`` stay fast.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from regops._version import __version__
@@ -98,12 +99,21 @@ if TYPE_CHECKING:
     from regops.timespec import parse_time
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'regops' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
+def lazy_exports(module: str, exports: Mapping[str, str], namespace: dict[str, Any]) -> Callable[[str], Any]:
+    """A module's ``__getattr__`` (PEP 562) that imports each name of ``exports`` (name -> the module that holds it)
+    on first use and keeps it in ``namespace``: the package front here, the api's flows (:mod:`regops.api`)."""
+
+    def __getattr__(name: str) -> Any:
+        if name not in exports:
+            raise AttributeError(f"module {module!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(exports[name]), name)
+        namespace[name] = value
+        return value
+
+    return __getattr__
+
+
+__getattr__ = lazy_exports("regops", _EXPORTS, globals())
 
 
 def __dir__() -> list[str]:

@@ -1,70 +1,82 @@
 """The library front: one function per CLI verb, keyword arguments, no printing, no flows.
 
-Each function opens the registry (:mod:`regops.workspace`) and returns values;
-``cli.py`` renders them. What talks to GitHub, the Hub or a metrics provider is
-a flow (:mod:`regops.flows`), re-exported here under its verb.
+Each function opens the registry (:mod:`regops.finder`, :mod:`regops.workspace`) and returns values;
+``cli`` renders them. What talks to GitHub, the Hub or a metrics provider is a flow (:mod:`regops.flows`),
+re-exported here under its verb and imported on first use (``_FLOWS``).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from regops import (
-    attest,
-    changes,
-    datasets,
-    lifecycle,
-    policy,
-    queries,
-    registration,
-    retention,
-    schema,
-    signing,
-    store,
-)
-from regops.codeowners import codeowners_file
+from regops import lazy_exports, queries, store
 from regops.errors import RegopsError
-from regops.flows.pulls import (
-    as_pull_request,
-    commit,
-    merge_group_pull,
-    on_branch,
-    pr_check,
-    pr_check_group,
-    pr_check_head,
-    pr_report,
-    pr_report_head,
-    pr_stamp,
-    protected_branches,
-)
-from regops.flows.retention import retention_apply, retention_plan
-from regops.flows.sync import drift, sync
+from regops.finder import open_registry
+from regops.finder import when as _moment
 from regops.kinds import Problem, Stage, StepKind
-from regops.lifecycle import Plan
 from regops.records import ModelEntry, VersionRecord
-from regops.registration import Bump, RegisterResult
 from regops.registry import HistoryEntry, LineageNode, ModelStatus, Registry, Resolution, VersionDiff, parse_ref
-from regops.serving import kserve_text, serving_text
-from regops.treehash import HashCache, TreeHash, hash_path
-from regops.weights import Artifact
-from regops.weights import download as fetch
-from regops.workspace import changed_at_ref, files_at_ref, identity, open_registry, open_storage
-from regops.workspace import when as _moment
-from regops.workspace import write as _write
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
-    from regops.adapters.github import GitHub
-    from regops.canary import Checked, SamplePlan
+    from regops.canary import SamplePlan
     from regops.doctor import Finding
+    from regops.finder import RegistryArg, TimeArg
+    from regops.flows.canary import canary_check, canary_pr
+    from regops.flows.pulls import (
+        commit,
+        merge_group_pull,
+        pr_check,
+        pr_check_group,
+        pr_check_head,
+        pr_report,
+        pr_report_head,
+        pr_stamp,
+        protected_branches,
+    )
+    from regops.flows.register import register
+    from regops.flows.retention import restore, retention_apply, retention_plan
+    from regops.flows.stages import auto_promote, promote, rollback
+    from regops.flows.sync import drift, sync
+    from regops.lifecycle import Plan
     from regops.provenance import Chain
     from regops.scaffold import Upgrade
-    from regops.workspace import RegistryArg, TimeArg
+    from regops.treehash import TreeHash
+    from regops.workspace import open_storage
+
+# Verbs that are flows, and the storage wiring, by the module that holds each: imported on first use. With the
+# write verbs' imports below (each marked "deferred"), they are ~0.15 s of start-up (lifecycle, signing, git, the
+# weights stores, the flows; pydantic and the Hub client behind some) that status, history and show never need
+# (benchmarks/audit.py, tests/test_startup.py).
+_FLOWS: dict[str, str] = {
+    "auto_promote": "regops.flows.stages",
+    "canary_check": "regops.flows.canary",
+    "canary_pr": "regops.flows.canary",
+    "commit": "regops.flows.pulls",
+    "drift": "regops.flows.sync",
+    "merge_group_pull": "regops.flows.pulls",
+    "open_storage": "regops.workspace",
+    "pr_check": "regops.flows.pulls",
+    "pr_check_group": "regops.flows.pulls",
+    "pr_check_head": "regops.flows.pulls",
+    "pr_report": "regops.flows.pulls",
+    "pr_report_head": "regops.flows.pulls",
+    "pr_stamp": "regops.flows.pulls",
+    "promote": "regops.flows.stages",
+    "protected_branches": "regops.flows.pulls",
+    "register": "regops.flows.register",
+    "retention_apply": "regops.flows.retention",
+    "retention_plan": "regops.flows.retention",
+    "restore": "regops.flows.retention",
+    "rollback": "regops.flows.stages",
+    "sync": "regops.flows.sync",
+}
+
+
+__getattr__ = lazy_exports(__name__, _FLOWS, globals())
+
 
 __all__ = [
     "advice",
@@ -126,6 +138,10 @@ def validate(
     with every rule that reaches past them (parents, datasets, Hub repos, CODEOWNERS).
     ``full`` checks every model all the same.
     """
+    # deferred (see _FLOWS)
+    from regops import changes, policy
+    from regops.workspace import changed_at_ref, files_at_ref
+
     opened = open_registry(registry)
     if base is None:
         return policy.check(opened, now=now)
@@ -143,6 +159,9 @@ def validate(
 
 def advice(*, registry: RegistryArg = "registry") -> list[Problem]:
     """Warnings ``validate`` prints beside its problems, which fail nothing (:func:`regops.policy.advice`)."""
+    # deferred (see _FLOWS)
+    from regops import policy
+
     return policy.advice(open_registry(registry))
 
 
@@ -221,6 +240,9 @@ def site_build(
 
 def codeowners(*, registry: RegistryArg = "registry", check: bool = False) -> tuple[Path, bool]:
     """Write ``.github/CODEOWNERS`` from the model owners; (its path, whether it changed). ``check``: write nothing."""
+    # deferred (see _FLOWS)
+    from regops.codeowners import codeowners_file
+
     path, text = codeowners_file(open_registry(registry))
     current = path.read_text(encoding="utf-8") if path.is_file() else None
     if current != text and not check:
@@ -231,6 +253,9 @@ def codeowners(*, registry: RegistryArg = "registry", check: bool = False) -> tu
 
 def export_schemas(dest: str | Path = "schemas") -> list[Path]:
     """Write ``schemas/*.json`` from the pydantic models; returns the files that changed."""
+    # deferred (see _FLOWS)
+    from regops import schema
+
     return schema.export(Path(dest))
 
 
@@ -260,87 +285,6 @@ def init_upgrade(dest: str | Path = ".", *, dry_run: bool = False) -> Upgrade:
     return scaffold.upgrade(Path(dest), dry_run=dry_run)
 
 
-def promote(
-    ref: str,
-    *,
-    registry: RegistryArg = "registry",
-    to: Stage,
-    notes: str,
-    by: str | None = None,
-    dry_run: bool = False,
-    pr: bool = False,
-) -> Plan:
-    """Move a version to ``to`` (archiving the previous holder); ``dry_run`` only plans; ``pr`` opens a pull
-    request with the change instead of leaving it in the working tree (:func:`_as_pull_request`)."""
-    who = identity(by)
-
-    def plan_it(r: Registry) -> Plan:
-        _signed_for(r, r.get(ref), to, action=f"the promotion to {to}")
-        return lifecycle.promote(r, ref, to=to, notes=notes, by=who)
-
-    if pr and not dry_run:
-        model, _, version = ref.partition("@")
-        return as_pull_request(
-            registry,
-            plan_it,
-            title=f"Promote {ref} to {to}",
-            branch=f"regops/promote-{model}-{version}-{to}",
-            labels=["promotion", f"stage:{to}", f"model:{model}"],
-            model=model,
-            by=who,
-        )
-    return _write(registry, plan_it, dry_run=dry_run)
-
-
-def _signed_for(r: Registry, record: VersionRecord, stage: Stage, *, action: str) -> None:
-    """The signature rule (:func:`regops.signing.check`) and the attestations (:func:`regops.attest.check`) for a
-    version about to enter ``stage``."""
-    storage = open_storage(r)
-    signing.check(record, stage=stage, policy=r.config.signing, storage=storage, root=r.root.parent, action=action)
-    attest.check(record, config=r.config, move=(record.stage, stage), root=r.root.parent, action=action)
-
-
-def rollback(
-    model: str,
-    *,
-    registry: RegistryArg = "registry",
-    to: str | None = None,
-    at: TimeArg = None,
-    notes: str,
-    by: str | None = None,
-    dry_run: bool = False,
-    pr: bool = False,
-) -> Plan:
-    """Bring a former prod version back to prod, archiving the current one (``pr``: as a pull request)."""
-    who, moment = identity(by), _moment(at)
-
-    def plan_it(r: Registry) -> Plan:
-        plan = lifecycle.rollback(r, model, to=to, at=moment, notes=notes, by=who, storage=open_storage(r))
-        target = r.version(model, to) if to else r.get(f"{model}@prod", at=moment)
-        _signed_for(r, target, "prod", action="the rollback to prod")
-        return plan
-
-    if pr and not dry_run:
-        return as_pull_request(
-            registry,
-            plan_it,
-            title=f"Roll {model} back to {to or f'prod at {at}'}",
-            branch=f"regops/rollback-{model}-{to or 'at'}",
-            labels=["promotion", "rollback", "stage:prod", f"model:{model}"],
-            model=model,
-            by=who,
-        )
-    return _write(registry, plan_it, dry_run=dry_run)
-
-
-def auto_promote(
-    model: str | None = None, *, registry: RegistryArg = "registry", by: str | None = None, dry_run: bool = False
-) -> Plan:
-    """Move each model's best candidate that beats dev into dev; idempotent."""
-    who = identity(by)
-    return _write(registry, lambda r: lifecycle.auto_promote(r, model, by=who), dry_run=dry_run)
-
-
 def record_canary(
     ref: str,
     *,
@@ -353,6 +297,10 @@ def record_canary(
 ) -> Plan:
     """Record a canary verdict measured elsewhere; with ``signing_key`` (or the key in variable ``signing_key_env``)
     also a signed attestation of it (:mod:`regops.attest`)."""
+    # deferred (see _FLOWS)
+    from regops import attest, lifecycle, signing
+    from regops.workspace import write
+
     signer = signing.chosen(signing_key, signing_key_env)
     now = datetime.now(UTC)
 
@@ -367,97 +315,7 @@ def record_canary(
         plan.changes[:0] = [attested[0]] if attested else []
         return plan
 
-    return _write(registry, plan_it, dry_run=dry_run)
-
-
-def register(
-    model: str,
-    *,
-    registry: RegistryArg = "registry",
-    artifacts: str | Path,
-    evals: str | Path,
-    params: str | Path,
-    dataset: str,
-    eval_dataset: str | None = None,
-    parent: str | None = None,
-    version: str | None = None,
-    bump: Bump | None = None,
-    by: str | None = None,
-    run_url: str | None = None,
-    progress: Callable[[int], None] | None = None,
-    pr: bool = False,
-    confine: str | Path | None = None,
-    signing_key: str | Path | None = None,
-    signing_cert: str | Path | None = None,
-    signing_keyless: bool = False,
-    signing_key_env: str | None = None,
-) -> RegisterResult:
-    """Hash and store a version's files, then record it as a candidate (``pr``: in a pull request, not the checkout;
-    ``confine``: refuse artifacts, evals or params outside that folder or in a ``.git`` folder; ``signing_key``
-    (with ``signing_cert``), ``signing_keyless`` or ``signing_key_env``: sign the files and store the signature beside
-    them, :func:`regops.signing.signer_from_env` for the last)."""
-    signer = (
-        signing.signer_from_env(signing_key_env)
-        if signing_key_env
-        else _signer(signing_key, signing_cert, keyless=signing_keyless)
-    )
-
-    if confine is not None:
-        registration.confine({"artifacts": artifacts, "evals": evals, "params": params}, confine)
-    scores, hyperparameters = store.read_mapping(Path(evals)), store.read_mapping(Path(params))
-    opened = open_registry(registry)
-    who = identity(by)
-
-    def change() -> RegisterResult:
-        with lifecycle.locked(opened.root):
-            fresh = open_registry(opened.root)
-            return registration.register(
-                fresh,
-                model,
-                artifacts=Path(artifacts),
-                evals=scores,
-                params=hyperparameters,
-                dataset=dataset,
-                eval_dataset=eval_dataset,
-                parent=parent,
-                version=version,
-                bump=bump,
-                by=who,
-                run_url=run_url,
-                storage=open_storage(fresh),
-                progress=progress,
-                signer=signer,
-            )
-
-    if not pr:
-        return change()
-    registration.artifact_files(Path(artifacts))  # refused before a branch exists
-    return _registration_pull(opened, change, model=model, name=f"{model}-{version or bump or 'next'}", by=who)
-
-
-def _signer(key: str | Path | None, cert: str | Path | None, *, keyless: bool) -> signing.Signer | None:
-    if cert is not None and key is None:
-        raise signing.SigningError("--signing-cert needs --signing-key, the certificate's private key")
-    if key is None:
-        return signing.Signer() if keyless else None
-    return signing.Signer(Path(key), Path(cert) if cert is not None else None)
-
-
-def _registration_pull(
-    opened: Registry, change: Callable[[], RegisterResult], *, model: str, name: str, by: str
-) -> RegisterResult:
-    """Register on a new branch ``regops/register-<name>`` and open its pull request."""
-    result, pull = on_branch(
-        opened,
-        change,
-        title=f"Register {model}",
-        branch=f"regops/register-{name}",
-        labels=["registration", f"model:{model}"],
-        model=model,
-        by=by,
-        rename=True,
-    )
-    return dataclasses.replace(result, pull=pull.url)
+    return write(registry, plan_it, dry_run=dry_run)
 
 
 def download(
@@ -469,41 +327,29 @@ def download(
     progress: Callable[[int], None] | None = None,
 ) -> tuple[VersionRecord, list[Path]]:
     """Fetch a version's files (a version, or a stage now or ``at``) into ``dest``, verified."""
+    # deferred (see _FLOWS)
+    from regops.weights import Artifact, download
+    from regops.workspace import open_storage, signed_for
+
     opened = open_registry(registry)
     record = opened.get(ref, at=_moment(at))
     location = record.storage
     if location.get("tier") == "cold":
         raise RegopsError(f"{record.ref}'s weights are in cold storage; run `regops restore {record.ref}` first")
     artifacts = [Artifact.from_record(f) for f in record.raw["artifacts"]["files"]]
-    _signed_for(opened, record, record.stage, action="the download")
-    return record, fetch(open_storage(opened), artifacts, location, Path(dest), ref=record.ref, progress=progress)
+    signed_for(opened, record, record.stage, action="the download")
+    return record, download(open_storage(opened), artifacts, location, Path(dest), ref=record.ref, progress=progress)
 
 
 def verify(ref: str, *, registry: RegistryArg = "registry", at: TimeArg = None) -> Chain:
     """The chain behind a version (a version, or a stage now or ``at``): weights, signature, review, canary."""
+    # deferred (see _FLOWS)
     from regops import provenance
+    from regops.workspace import open_storage
 
     opened = open_registry(registry)
     record = opened.get(ref, at=_moment(at))
     return provenance.chain(record, config=opened.config, storage=open_storage(opened), root=opened.root.parent)
-
-
-def restore(ref: str, *, registry: RegistryArg = "registry", dry_run: bool = False) -> Plan:
-    """Copy a version's weights back from cold storage to hot, verified, and record it."""
-    from regops import lifecycle
-
-    def plan_it(r: Registry) -> Plan:
-        record = r.get(ref)
-        if record.storage.get("tier") != "cold":
-            raise RegopsError(f"{record.ref}'s weights are already hot; nothing to restore")
-        artifacts = retention.artifacts_of(record)  # the signature too: the restored commit holds it
-        if dry_run:
-            location = {**record.storage, "tier": "hot"}
-        else:
-            location = open_storage(r).restore(artifacts, record.storage, model=record.model, version=record.version)
-        return lifecycle.set_storage(record, location)
-
-    return _write(registry, plan_it, dry_run=dry_run)
 
 
 def serving_export(*, registry: RegistryArg = "registry", format: Literal["json", "kserve"] = "json") -> str:
@@ -512,34 +358,11 @@ def serving_export(*, registry: RegistryArg = "registry", format: Literal["json"
     ``json``: the serving manifest (``serving.json``); ``kserve``: one KServe
     ``InferenceService`` per model, for a GitOps deployer to apply.
     """
+    # deferred (see _FLOWS)
+    from regops.serving import kserve_text, serving_text
+
     opened = open_registry(registry)
     return kserve_text(opened) if format == "kserve" else serving_text(opened)
-
-
-def canary_check(
-    model: str | None = None,
-    *,
-    registry: RegistryArg = "registry",
-    now: TimeArg = None,
-    dry_run: bool = False,
-    env: Mapping[str, str] | None = None,
-    signing_key: str | Path | None = None,
-    signing_key_env: str | None = None,
-) -> list[Checked]:
-    """Check every live canary against prod and record each verdict (:func:`regops.flows.canary.canary_check`;
-    ``signing_key``/``signing_key_env``: sign an attestation of each final verdict)."""
-    # Imported here: the metrics adapter loads pydantic (~0.3 s), which the read verbs never pay.
-    from regops.flows import canary
-
-    return canary.canary_check(
-        model,
-        registry=registry,
-        now=now,
-        dry_run=dry_run,
-        env=env,
-        signing_key=signing_key,
-        signing_key_env=signing_key_env,
-    )
 
 
 def canary_plan(
@@ -557,18 +380,11 @@ def canary_plan(
     return canary.plans(config, traffic_per_hour=traffic_per_hour)
 
 
-def canary_pr(
-    model: str | None = None, *, registry: RegistryArg = "registry", by: str | None = None, github: GitHub | None = None
-) -> list[Checked]:
-    """Commit the recorded canary verdicts and open the pull requests they call for (:mod:`regops.flows.canary`)."""
-    # Imported here: the metrics adapter loads pydantic (~0.3 s), which the read verbs never pay.
-    from regops.flows import canary
-
-    return canary.canary_pr(model, registry=registry, by=by, github=github)
-
-
 def dataset_hash(path: str | Path) -> TreeHash:
     """The content hash of a file or folder (see ``regops.datasets``), cached by file stat."""
+    # deferred (see _FLOWS)
+    from regops.treehash import HashCache, hash_path
+
     return hash_path(Path(path), cache=HashCache.from_environment())
 
 
@@ -589,6 +405,11 @@ def register_dataset(
     uri: str | None = None,
 ) -> Path:
     """Record a dataset version: files hashed by regops, a DVC entry, an Iceberg snapshot or a Delta version."""
+    # deferred (see _FLOWS)
+    from regops import datasets, lifecycle
+    from regops.treehash import HashCache
+    from regops.workspace import identity
+
     source = datasets.one_source(
         path=path,
         dvc=dvc,

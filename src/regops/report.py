@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from regops.doctor import Finding
     from regops.lifecycle import Plan
     from regops.provenance import Chain
-    from regops.records import ModelRecord, VersionRecord
+    from regops.records import ModelRecord, Step, VersionRecord
     from regops.registration import RegisterResult
     from regops.registry import HistoryEntry, LineageNode, ModelStatus, Resolution, StageSummary, VersionDiff
     from regops.retention import Decision
@@ -226,46 +226,44 @@ def resolution_text(r: Resolution) -> str:
 
 
 def show_text(record: VersionRecord, *, at: datetime | None = None) -> str:
-    """A version; with ``at``, its stage then and only the transitions made by then."""
-    d = record.data
-    shown = [t for t in d.transitions if at is None or t.at <= at]
-    stage = f"{shown[-1].to if shown else 'candidate'} at {time_text(at)} UTC" if at is not None else d.stage
+    """A version; with ``at``, its stage then and only the transitions made by then. Read from the record's
+    accessors, never its pydantic model: ``show`` then costs no pydantic import (benchmarks/audit.py)."""
+    shown = [t for t in record.steps if at is None or t.at <= at]
+    stage = f"{shown[-1].to if shown else 'candidate'} at {time_text(at)} UTC" if at is not None else record.stage
     lines = [
-        f"{d.model}@{d.version}  [{stage}]",
+        f"{record.ref}  [{stage}]",
         f"  file:       {_relative(record.path)}",
-        f"  created:    {d.created_at.isoformat()} by {d.created_by}",
-        f"  parent:     {d.parent or '-'}",
-        f"  trained on: {d.training.dataset} ({d.training.dataset_hash})",
+        f"  created:    {record.created_at.isoformat()} by {record.created_by}",
+        f"  parent:     {record.raw.get('parent') or '-'}",
+        f"  trained on: {record.dataset} ({record.dataset_hash})",
     ]
-    if d.training.code:
-        lines.append(f"  code:       {d.training.code.repo}@{d.training.code.commit[:12]}")
-    scores = ", ".join(f"{k}={number_text(v)}" for k, v in d.evals.scores.items())
-    lines.append(f"  evals:      {scores}" + (f" on {d.evals.dataset}" if d.evals.dataset else ""))
-    params = ", ".join(f"{k}={v}" for k, v in d.hyperparameters.items()) or "-"
+    if code := record.raw["training"].get("code"):
+        lines.append(f"  code:       {code['repo']}@{code['commit'][:12]}")
+    scores = ", ".join(f"{k}={number_text(v)}" for k, v in record.scores.items())
+    lines.append(f"  evals:      {scores}" + (f" on {record.eval_dataset}" if record.eval_dataset else ""))
+    params = ", ".join(f"{k}={v}" for k, v in record.hyperparameters.items()) or "-"
     lines.append(f"  params:     {params}")
-    total = sum(f.size for f in d.artifacts.files)
-    storage = d.artifacts.storage.model_dump(exclude_none=True)
+    files = record.raw["artifacts"]["files"]
+    storage = {k: v for k, v in record.storage.items() if v is not None}
     lines.append(
-        f"  artifacts:  {count_text(len(d.artifacts.files), 'file')}, {size_text(total)}; "
+        f"  artifacts:  {count_text(len(files), 'file')}, {size_text(sum(f['size'] for f in files))}; "
         + ", ".join(f"{k}={v}" for k, v in storage.items())
     )
-    if d.canary:
-        lines.append(
-            f"  canary:     {d.canary.result} at {d.canary.traffic_percent:g}% since {d.canary.started_at.isoformat()}"
-        )
-    for t in shown:
-        extra = "".join(
-            [
-                f" pr #{t.pr}" if t.pr else "",
-                f" approved by {', '.join(t.approved_by)}" if t.approved_by else "",
-            ]
-        )
-        why = f": {t.notes or t.reason}" if (t.notes or t.reason) else ""
-        lines.append(f"  {time_text(t.at)}  {t.from_} -> {t.to} by {t.by}{extra}{why}")
-        lines += [f"      evidence: {measure_text(m.model_dump())}" for m in t.evidence or ()]
-    if later := len(d.transitions) - len(shown):
+    if canary := record.canary:
+        since = datetime.fromisoformat(canary["started_at"]).isoformat()
+        lines.append(f"  canary:     {canary['result']} at {canary['traffic_percent']:g}% since {since}")
+    lines += [line for t in shown for line in _step_lines(t)]
+    if later := len(record.steps) - len(shown):
         lines.append(f"  ({later} later transition{'s' if later > 1 else ''} not shown: after {time_text(at)} UTC)")
     return "\n".join(lines)
+
+
+def _step_lines(t: Step) -> list[str]:
+    """One transition as ``show`` prints it, and auto-promote's evidence under it."""
+    extra = (f" pr #{t.pr}" if t.pr else "") + (f" approved by {', '.join(t.approved_by)}" if t.approved_by else "")
+    why = f": {t.notes or t.reason}" if (t.notes or t.reason) else ""
+    head = f"  {time_text(t.at)}  {t.from_} -> {t.to} by {t.by}{extra}{why}"
+    return [head, *(f"      evidence: {measure_text(m)}" for m in t.evidence)]
 
 
 def _relative(path: Path) -> str:

@@ -17,65 +17,39 @@ import subprocess
 import tempfile
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from regops import lifecycle
+from regops import attest, lifecycle, signing
 from regops.adapters import git
 from regops.adapters.git import files_at
 from regops.adapters.local import LocalStorage
-from regops.errors import RegistryNotFoundError, RegopsError
-from regops.kinds import LOGIN_PATTERN
+from regops.errors import RegopsError
+from regops.finder import RegistryArg, TimeArg, find_registry, open_registry, when
+from regops.kinds import LOGIN_PATTERN, Stage
 from regops.lifecycle import LifecycleError, Plan
-from regops.registry import CONFIG_FILE, Registry
+from regops.records import VersionRecord
+from regops.registry import Registry
 from regops.retention import Published, archive_repo, hub_repo, local_stores
-from regops.timespec import parse_time
 from regops.weights import Storage
 
 if TYPE_CHECKING:
     from regops.adapters.github import GitHub
 
 __all__ = [
+    "RegistryArg",
+    "TimeArg",
     "files_at_ref",
     "find_registry",
     "identity",
     "noreply",
     "open_registry",
     "open_storage",
+    "signed_for",
     "when",
     "workflow_bot",
     "write",
 ]
-
-RegistryArg = str | Path | Registry | None
-TimeArg = str | datetime | None
-
-
-def open_registry(registry: RegistryArg = "registry") -> Registry:
-    """``registry`` opened: a path (the registry folder, or a repository with ``registry/``), or None to find it
-    from the current folder as git finds a repository (:func:`find_registry`)."""
-    if isinstance(registry, Registry):
-        return registry
-    return Registry.load(find_registry() if registry is None else registry)
-
-
-def find_registry(start: Path | None = None) -> Path:
-    """The registry that ``start`` (default: the current folder) is in: the nearest folder, ``start`` or above it,
-    that holds ``regops.yaml`` or ``registry/regops.yaml``. The walk stops at the top of the git repository
-    holding ``start``, so a registry outside that repository is never picked up."""
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        for candidate in (folder, folder / "registry"):
-            if (candidate / CONFIG_FILE).is_file():
-                return candidate
-        if (folder / ".git").exists():
-            break
-    raise RegistryNotFoundError(here, searched=True)
-
-
-def when(at: TimeArg) -> datetime | None:
-    return parse_time(at) if isinstance(at, str) else at
 
 
 def open_storage(registry: Registry) -> Storage:
@@ -102,6 +76,14 @@ def open_storage(registry: Registry) -> Storage:
 
     cold_local = LocalStorage(cold_path, registry=registry.root) if cold_path else None
     return HubStorage(repo_for, archive=archive, cold_local=cold_local)
+
+
+def signed_for(r: Registry, record: VersionRecord, stage: Stage, *, action: str) -> None:
+    """The signature rule (:func:`regops.signing.check`) and the attestations (:func:`regops.attest.check`) for a
+    version about to enter ``stage`` (its weights' signature read from the storage regops.yaml names)."""
+    storage = open_storage(r)
+    signing.check(record, stage=stage, policy=r.config.signing, storage=storage, root=r.root.parent, action=action)
+    attest.check(record, config=r.config, move=(record.stage, stage), root=r.root.parent, action=action)
 
 
 def write(registry: RegistryArg, plan_it: Callable[[Registry], Plan], *, dry_run: bool) -> Plan:

@@ -11,16 +11,17 @@ from typing import TYPE_CHECKING, Any
 
 from regops import lifecycle, policy, retention
 from regops.errors import RegopsError
+from regops.lifecycle import Plan
 from regops.registry import Registry
 from regops.retention import Decision, Published
 from regops.weights import ArtifactsMissingError, Storage
-from regops.workspace import open_registry, open_storage, owned_storage, published_record
+from regops.workspace import open_registry, open_storage, owned_storage, published_record, write
 from regops.workspace import when as _moment
 
 if TYPE_CHECKING:
     from regops.workspace import RegistryArg, TimeArg
 
-__all__ = ["retention_apply", "retention_plan"]
+__all__ = ["restore", "retention_apply", "retention_plan"]
 
 
 def retention_plan(
@@ -127,3 +128,20 @@ def _release_hot(opened: Registry, storage: Storage, decision: Decision, *, keep
         )
     storage.release(artifacts, model=record.model, keep=keep)
     return record.storage
+
+
+def restore(ref: str, *, registry: RegistryArg = "registry", dry_run: bool = False) -> Plan:
+    """Copy a version's weights back from cold storage to hot, verified, and record it."""
+
+    def plan_it(r: Registry) -> Plan:
+        record = r.get(ref)
+        if record.storage.get("tier") != "cold":
+            raise RegopsError(f"{record.ref}'s weights are already hot; nothing to restore")
+        artifacts = retention.artifacts_of(record)  # the signature too: the restored commit holds it
+        if dry_run:
+            location = {**record.storage, "tier": "hot"}
+        else:
+            location = open_storage(r).restore(artifacts, record.storage, model=record.model, version=record.version)
+        return lifecycle.set_storage(record, location)
+
+    return write(registry, plan_it, dry_run=dry_run)

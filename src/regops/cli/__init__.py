@@ -1,0 +1,109 @@
+"""``regops``: argparse, one function per verb, exit codes.
+
+0 ok, 1 problems found (or a registry error), 2 usage, 3 a bug in regops, 130 Ctrl-C. The parser
+(:mod:`regops.cli.parser`) names each verb's function; the verbs live by group: :mod:`~regops.cli.reads`,
+:mod:`~regops.cli.registry`, :mod:`~regops.cli.pulls` and :mod:`~regops.cli.setup`, on what they share
+(:mod:`~regops.cli.common`). A verb's module is imported only when it runs, so ``regops --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+import traceback
+from collections.abc import Sequence
+from itertools import pairwise
+
+from regops.cli.common import EXIT_BUG, EXIT_INTERRUPTED, EXIT_PROBLEMS, EXIT_USAGE, UsageError, Verb
+from regops.cli.parser import build_parser
+from regops.errors import RegopsError, TimeSpecError
+
+__all__ = ["ERROR_CODES", "build_parser", "error_code", "main"]
+
+
+# The stable ``code`` of an error under --json: the nearest of these classes in the error's MRO names it.
+ERROR_CODES = {
+    "RegistryNotFoundError": "registry-not-found",
+    "InvalidRegistryError": "invalid-registry",
+    "ModelNotFoundError": "model-not-found",
+    "VersionNotFoundError": "version-not-found",
+    "StageEmptyError": "stage-empty",
+    "RefError": "bad-ref",
+    "TimeSpecError": "bad-time",
+    "RegistryLockedError": "registry-locked",
+    "ChangedSincePlannedError": "changed-since-planned",
+    "LifecycleError": "refused",
+    "ArtifactsMissingError": "weights-missing",
+    "HashMismatchError": "hash-mismatch",
+    "HubError": "hub",
+    "StorageError": "storage",
+    "DatasetError": "dataset",
+    "CanaryConfigError": "canary-config",
+    "MetricsError": "metrics",
+    "StalledError": "stalled",
+    "NotARepositoryError": "not-a-git-repository",
+    "GitError": "git",
+    "GitHubUnreachableError": "github-unreachable",
+    "GitHubError": "github",
+    "RegopsError": "error",
+}
+
+
+def error_code(error: BaseException) -> str:
+    for cls in type(error).__mro__:
+        if cls.__name__ in ERROR_CODES:
+            return ERROR_CODES[cls.__name__]
+    return "bug"
+
+
+def _fail(wants_json: bool, exit_code: int, code: str, message: str, text: str | None = None) -> int:
+    if wants_json:
+        sys.stderr.write(json.dumps({"code": code, "message": message, "exit": exit_code}) + "\n")
+    else:
+        sys.stderr.write((text if text is not None else f"regops: error: {message}") + "\n")
+    return exit_code
+
+
+def _wants_json(args: argparse.Namespace | None, argv: Sequence[str]) -> bool:
+    if args is None:  # the command line did not parse: ask it as written
+        return "--json" in argv or "--format=json" in argv or ("--format", "json") in pairwise(argv)
+    return bool(getattr(args, "json", False)) or getattr(args, "format", None) == "json"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help, --version
+        return int(e.code or 0)
+    except UsageError as e:
+        return _fail(_wants_json(None, argv), EXIT_USAGE, "usage", e.message, e.text)
+    return _run(args, wants_json=_wants_json(args, argv))
+
+
+def _run(args: argparse.Namespace, *, wants_json: bool) -> int:
+    """The verb, and the one place that turns whatever it raises into a message and an exit code."""
+    try:
+        return verb(args.func)(args)
+    except UsageError as e:
+        return _fail(wants_json, EXIT_USAGE, "usage", e.message, e.text)
+    except KeyboardInterrupt:
+        return _fail(wants_json, EXIT_INTERRUPTED, "interrupted", "interrupted")
+    except Exception as e:  # the one place that catches everything
+        if isinstance(e, RegopsError):
+            usage = isinstance(e, TimeSpecError)  # an --at that names no moment
+            return _fail(wants_json, EXIT_USAGE if usage else EXIT_PROBLEMS, error_code(e), str(e))
+        traceback.print_exc()
+        message = f"a bug in regops ({type(e).__name__}: {e}); please report it with the traceback above"
+        return _fail(wants_json, EXIT_BUG, "bug", message, f"regops: this is {message}")
+
+
+def verb(name: str) -> Verb:
+    """The function a verb names (``"MODULE:FUNCTION"`` of this package), its module imported now: a verb's module
+    imports the api and the renderers, which ``--help`` and a command line that does not parse never need."""
+    module, _, function = name.partition(":")
+    found: Verb = getattr(importlib.import_module(f"regops.cli.{module}"), function)
+    return found

@@ -1,0 +1,69 @@
+"""What the read verbs import: the registry, its summaries, the queries and the renderer, and nothing heavier.
+
+A fresh process per command line, as the CLI runs (benchmarks/audit.py times the same four on 10,000 versions).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "registry"
+
+# Third-party packages that cost a read verb its start-up budget, and the rooms of regops that import them.
+HEAVY = ("pydantic", "model_signing", "cryptography", "huggingface_hub", "github", "ruamel", "sigstore")
+WRITE_ROOMS = ("regops.workspace", "regops.lifecycle", "regops.signing", "regops.attest", "regops.flows")
+
+PROBE = """
+import contextlib, io, json, sys
+from regops.cli import main
+with contextlib.redirect_stdout(io.StringIO()) as out:
+    code = main(sys.argv[1:])
+print(json.dumps({"code": code, "out": out.getvalue(), "modules": sorted(sys.modules)}))
+"""
+
+
+def loaded(*argv: str, cache: Path) -> tuple[str, list[str]]:
+    """Run ``regops ARGV`` in a fresh interpreter with a warm parse cache (the first run fills it: a cold one
+    validates the files it parses, with pydantic): what it printed and every module it had imported by the end."""
+    env = {**os.environ, "REGOPS_CACHE_DIR": str(cache)}
+    for _ in range(2):
+        done = subprocess.run([sys.executable, "-c", PROBE, *argv], capture_output=True, text=True, check=True, env=env)
+    found = json.loads(done.stdout.splitlines()[-1])
+    assert found["code"] == 0, done.stderr
+    return found["out"], found["modules"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "shown"),
+    [
+        (["status", "--at", "2026-09-01"], "support-intent       macro_f1  1.1.0 (0.861)"),
+        (["history", "--bots", "--since", "2026-01-01"], "[bot]"),
+        (["history", "--kind", "rollback"], "sentiment@1.3.1  archived -> prod  dmitri"),
+        (["show", "sentiment@prod", "--at", "2026-09-01"], "sentiment@1.3.1  [prod at 2026-09-01 00:00 UTC]"),
+    ],
+)
+def test_the_read_verbs_import_neither_the_heavy_packages_nor_the_write_rooms(
+    argv: list[str], shown: str, tmp_path: Path
+) -> None:
+    out, modules = loaded(*argv, "--registry", str(EXAMPLE), cache=tmp_path)
+
+    assert shown in out
+    assert [m for m in modules if m.split(".")[0] in HEAVY] == []
+    assert [m for m in modules if m.startswith(WRITE_ROOMS)] == []
+
+
+def test_a_write_verb_still_finds_what_the_api_imports_on_first_use() -> None:
+    from regops import api
+    from regops.flows.register import register
+    from regops.flows.stages import promote
+    from regops.workspace import open_storage
+
+    assert (api.register, api.promote, api.open_storage) == (register, promote, open_storage)
+    with pytest.raises(AttributeError, match="has no attribute 'promotee'"):
+        api.promotee  # noqa: B018
