@@ -6,6 +6,7 @@ uses —, ``lineage``); :mod:`regops.site_pages` renders it and :mod:`regops.sit
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import operator
 from dataclasses import dataclass
@@ -92,13 +93,11 @@ def _deeper(node: LineageNode) -> LineageNode:
 
 
 def _serving(registry: Registry, name: str) -> list[ServingChange]:
-    """Who held each stage from every moment a holder changed: ``holder(at=…)`` asked at each moment one of that
-    stage's intervals starts or ends (between them its answer cannot change)."""
+    """Who held each stage from every moment a holder changed: each stage's holder at every moment one of its
+    intervals starts or ends (between them the answer cannot change), found in one pass (:func:`_holders`)."""
     intervals = registry.model_entry(name).intervals_by_stage
     asked = sorted(
-        (t, i, _version(registry.holder(name, stage, at=t)))
-        for i, stage in enumerate(HOLDER_STAGES)
-        for t in _bounds(intervals.get(stage, []))
+        (t, i, version) for i, stage in enumerate(HOLDER_STAGES) for t, version in _holders(intervals.get(stage, []))
     )
     current: list[str | None] = [None] * len(HOLDER_STAGES)
     changes: list[ServingChange] = []
@@ -111,8 +110,22 @@ def _serving(registry: Registry, name: str) -> list[ServingChange]:
     return changes
 
 
-def _bounds(intervals: list[Interval]) -> set[datetime]:
-    return {t for i in intervals for t in (i.start, i.end) if t is not None}
+def _holders(intervals: list[Interval]) -> list[tuple[datetime, str | None]]:
+    """At each moment one of one stage's ``intervals`` (sorted by start) starts or ends, oldest first, the version
+    ``Registry.holder(at=…)`` answers: the last of them, in their order, that covers the moment. The covering ones
+    are kept in a heap by position, each added when it starts and dropped when it has ended and is on top (once
+    ended it covers no later moment): one pass, not one search of every interval per moment."""
+    covering: list[tuple[int, Interval]] = []  # (-position, interval): the last one first
+    answers: list[tuple[datetime, str | None]] = []
+    started = 0
+    for moment in sorted({t for i in intervals for t in (i.start, i.end) if t is not None}):
+        while started < len(intervals) and intervals[started].start <= moment:
+            heapq.heappush(covering, (-started, intervals[started]))
+            started += 1
+        while covering and not covering[0][1].covers(moment):
+            heapq.heappop(covering)
+        answers.append((moment, covering[0][1].version if covering else None))
+    return answers
 
 
 def _version(span: Interval | None) -> str | None:
