@@ -6,6 +6,7 @@ uses —, ``lineage``); :mod:`regops.site_pages` renders it and :mod:`regops.sit
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import operator
@@ -33,11 +34,14 @@ class ServingChange:
 
 @dataclass(frozen=True)
 class ModelSite:
+    """One model's part of the site. Its ``history`` and ``lineage`` are gathered when first read: only its own
+    pages read them, so the processes that render those pages gather them (the index and the serving view do not
+    wait for every model's)."""
+
+    registry: Registry
     config: ModelRecord
     versions: list[VersionRecord]
-    history: list[HistoryEntry]
     serving: list[ServingChange]
-    lineage: dict[str, list[LineageNode]]  # version -> the version and its nearest ancestors
     holders: dict[Stage, str | None]  # now, as `regops status` says
 
     @property
@@ -46,6 +50,15 @@ class ModelSite:
 
     def current(self, stage: Stage) -> str | None:
         return self.holders[stage]
+
+    @functools.cached_property
+    def history(self) -> list[HistoryEntry]:
+        return self.registry.history(self.name)
+
+    @functools.cached_property
+    def lineage(self) -> dict[str, list[LineageNode]]:
+        """Version -> the version and its nearest ancestors."""
+        return _lineages(self.registry, self.versions)
 
 
 @dataclass(frozen=True)
@@ -62,10 +75,8 @@ def site_data(registry: Registry, *, now: datetime | None = None) -> SiteData:
 
 
 def _model_site(registry: Registry, name: str) -> ModelSite:
-    versions = registry.versions(name)
-    lineage = _lineages(registry, versions)
     holders = {stage: _version(registry.holder(name, stage)) for stage in HOLDER_STAGES}
-    return ModelSite(registry.model(name), versions, registry.history(name), _serving(registry, name), lineage, holders)
+    return ModelSite(registry, registry.model(name), registry.versions(name), _serving(registry, name), holders)
 
 
 def _lineages(registry: Registry, versions: list[VersionRecord]) -> dict[str, list[LineageNode]]:

@@ -43,6 +43,7 @@ def _link(href: str, text: object) -> str:
     return f'<a href="{href}">{html_text(text)}</a>'
 
 
+@functools.lru_cache(maxsize=65536)  # a version is linked from its model's timeline, held table and versions table
 def _version_link(model: str, version: str | None, up: str) -> str:
     return "–" if version is None else _link(up + _href("models", model, f"{version}.html"), version)
 
@@ -119,14 +120,14 @@ def _facts(pairs: Iterable[tuple[str, str]]) -> str:
 
 
 def _timeline(model: ModelSite) -> str:
-    rows = []
+    rows, name = [], model.name
     for entry in reversed(model.history):
         rollback = entry.from_ == "archived" and entry.to == "prod"
         move = f"{entry.from_ or 'registered'} → {entry.to}"
         rows.append(
             [
                 _time(entry.at),
-                _version_link(model.name, entry.version, "../../"),
+                _version_link(name, entry.version, "../../"),
                 html_text(move) + (' <strong class="rollback">rollback</strong>' if rollback else ""),
                 html_text(entry.by),
                 html_text(f"#{entry.pr}" if entry.pr else "–"),
@@ -135,23 +136,23 @@ def _timeline(model: ModelSite) -> str:
             ]
         )
     headers = ["When (UTC)", "Version", "Change", "By", "PR", "Approved by", "Why"]
-    return _table(f"Every change to {model.name}, newest first", headers, rows)
+    return _table(f"Every change to {name}, newest first", headers, rows)
 
 
 def _held(model: ModelSite) -> str:
-    ends = [c.at for c in model.serving[1:]] + [None]
+    ends, name = [c.at for c in model.serving[1:]] + [None], model.name
     rows = [
-        [_time(change.at), _time(end), *(_version_link(model.name, change.holders[s], "../../") for s in HOLDER_STAGES)]
+        [_time(change.at), _time(end), *(_version_link(name, change.holders[s], "../../") for s in HOLDER_STAGES)]
         for change, end in zip(model.serving, ends, strict=True)
     ]
     return _table("From each moment a holder changed until the next", ["From", "Until", *HOLDER_STAGES], rows)
 
 
 def _versions(model: ModelSite) -> str:
-    primary = model.config.primary_metric
+    primary, name = model.config.primary_metric, model.name
     rows = [
         [
-            _version_link(model.name, r.version, "../../"),
+            _version_link(name, r.version, "../../"),
             html_text(r.stage),
             _time(r.created_at),
             html_text(number_text(r.scores.get(primary))),
@@ -168,13 +169,11 @@ CHART_W, CHART_H, PAD = 640, 220, 48
 
 
 def _charts(model: ModelSite) -> str:
-    metrics = sorted({m for r in model.versions for m in r.scores}, key=lambda m: (m != model.config.primary_metric, m))
+    scores = [(r.version, r.scores) for r in model.versions]
+    metrics = sorted({m for _, s in scores for m in s}, key=lambda m: (m != model.config.primary_metric, m))
     if not metrics:
         return "<p>No eval scores recorded.</p>"
-    return "".join(
-        _chart(model.name, metric, [(r.version, r.scores[metric]) for r in model.versions if metric in r.scores])
-        for metric in metrics
-    )
+    return "".join(_chart(model.name, m, [(v, s[m]) for v, s in scores if m in s]) for m in metrics)
 
 
 def _chart(model: str, metric: str, points: list[tuple[str, float]]) -> str:
@@ -209,18 +208,18 @@ ROW, LINEAGE_W = 24, 1000
 
 def _lineage_graph(model: ModelSite) -> str:
     """Every version as a row, each parent joined to its child by an arc, the training data on the right."""
-    rows = {r.version: i for i, r in enumerate(model.versions)}
+    rows, name = {r.version: i for i, r in enumerate(model.versions)}, model.name
     parts = []
     for i, record in enumerate(model.versions):
         y = ROW * i + ROW
-        parts.append(_lineage_row(model.name, record, y, rows))
+        parts.append(_lineage_row(name, record, y, rows))
         parent = record.parent
-        if parent and parent.startswith(f"{model.name}@") and parent.partition("@")[2] in rows:
+        if parent and parent.startswith(f"{name}@") and parent.partition("@")[2] in rows:
             top = ROW * rows[parent.partition("@")[2]] + ROW
             bend = 160 - min(abs(y - top) / 2, 150)
             parts.append(f'<path class="edge" d="M160,{top - 4} C{bend},{top - 4} {bend},{y - 4} 160,{y - 4}"/>')
     height = ROW * len(model.versions) + ROW
-    title = f"Lineage of {model.name}: each version joined to its parent, with its training dataset"
+    title = f"Lineage of {name}: each version joined to its parent, with its training dataset"
     # A group, not an image: its version labels are links.
     return (
         f'<svg role="group" aria-label="{html_text(title)}" class="lineage" viewBox="0 0 {LINEAGE_W} {height}" '
