@@ -11,7 +11,7 @@ import html
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 from urllib.parse import quote
 
 from regops.publish import number_text, size_text, time_text
@@ -55,8 +55,12 @@ def _time(moment: datetime | None) -> str:
 
 def _table(caption: str, headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
     """A table of cells that are already HTML (escaped by the caller)."""
+    return _framed(caption, headers, "".join(f"<tr><td>{'</td><td>'.join(row)}</td></tr>" for row in rows))
+
+
+def _framed(caption: str, headers: Sequence[str], body: str) -> str:
+    """A table around ``body``, its rows already HTML."""
     head = _head(tuple(headers))
-    body = "".join(f"<tr><td>{'</td><td>'.join(row)}</td></tr>" for row in rows)
     return f"<table><caption>{html_text(caption)}</caption><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -120,23 +124,21 @@ def _facts(pairs: Iterable[tuple[str, str]]) -> str:
 
 
 def _timeline(model: ModelSite) -> str:
-    rows, name = [], model.name
-    for entry in reversed(model.history):
-        rollback = entry.from_ == "archived" and entry.to == "prod"
-        move = f"{entry.from_ or 'registered'} → {entry.to}"
-        rows.append(
-            [
-                _time(entry.at),
-                _version_link(name, entry.version, "../../"),
-                html_text(move) + (' <strong class="rollback">rollback</strong>' if rollback else ""),
-                html_text(entry.by),
-                html_text(f"#{entry.pr}" if entry.pr else "–"),
-                html_text(", ".join(entry.approved_by) or "–"),
-                html_text(entry.reason or entry.notes or ""),
-            ]
-        )
-    headers = ["When (UTC)", "Version", "Change", "By", "PR", "Approved by", "Why"]
-    return _table(f"Every change to {name}, newest first", headers, rows)
+    name = model.name
+    rows = "".join(
+        f"<tr><td>{_time(e.at)}</td><td>{_version_link(name, e.version, '../../')}</td><td>{_move(e.from_, e.to)}</td>"
+        f"<td>{html_text(e.by)}</td><td>{html_text(f'#{e.pr}' if e.pr else '–')}</td>"
+        f"<td>{html_text(', '.join(e.approved_by) or '–')}</td><td>{html_text(e.reason or e.notes or '')}</td></tr>"
+        for e in reversed(model.history)
+    )
+    headers = ("When (UTC)", "Version", "Change", "By", "PR", "Approved by", "Why")
+    return _framed(f"Every change to {name}, newest first", headers, rows)
+
+
+@functools.cache  # a handful of kinds of move, tens of thousands of rows
+def _move(from_: str | None, to: str) -> str:
+    rollback = ' <strong class="rollback">rollback</strong>' if from_ == "archived" and to == "prod" else ""
+    return html_text(f"{from_ or 'registered'} → {to}") + rollback
 
 
 def _held(model: ModelSite) -> str:
@@ -278,7 +280,10 @@ def _parent(parent: str | None) -> str:
 
 
 def _plain(value: object) -> str:
-    return json.dumps(value, sort_keys=True, default=str) if isinstance(value, dict | list) else str(value)
+    return json.dumps(value, sort_keys=True, default=str) if isinstance(value, _NESTED) else str(value)
+
+
+_NESTED: Final = (dict, list)  # a tuple, not ``dict | list``: that union would be made again at every call
 
 
 def _files(record: VersionRecord) -> str:
@@ -312,7 +317,8 @@ def _datasets(model: ModelSite, record: VersionRecord) -> str:
 def _pairs(caption: str, values: dict[str, Any]) -> str:
     if not values:
         return "<p>None recorded.</p>"
-    return _table(caption, ["Name", "Value"], [[html_text(k), html_text(_plain(v))] for k, v in values.items()])
+    rows = "".join(f"<tr><td>{html_text(k)}</td><td>{html_text(_plain(v))}</td></tr>" for k, v in values.items())
+    return _framed(caption, ("Name", "Value"), rows)
 
 
 def _canary(record: VersionRecord) -> str:
