@@ -91,6 +91,23 @@ def test_the_serving_changes_of_a_long_generated_history_are_the_registry_s_answ
     assert rollbacks > 0 and sum(len(m.serving) for m in data.models) > 100
 
 
+def test_while_two_versions_hold_prod_the_serving_changes_say_what_holder_says(tree: Tree) -> None:
+    # By hand, 1.1.0 leaves prod four days after 1.0.0 comes back to it (validate refuses that, the site still
+    # builds): inside the overlap the view answers what holder(at=...) answers, not the first in order.
+    tree.replace(
+        "models/sentiment/1.1.0.yaml",
+        "to: archived, at: 2026-03-01T10:00:00Z",
+        "to: archived, at: 2026-03-05T10:00:00Z",
+    )
+    registry = Registry.load(tree.root)
+    serving = next(m for m in site.site_data(registry, now=NOW).models if m.name == "sentiment").serving
+    inside = datetime(2026, 3, 3, tzinfo=UTC)
+    shown = next(c for c, after in zip(serving, [*serving[1:], None], strict=True) if not after or after.at > inside)
+    assert shown.at == datetime(2026, 3, 1, 10, tzinfo=UTC)
+    held = registry.holder("sentiment", "prod", at=inside)
+    assert held is not None and shown.holders["prod"] == held.version
+
+
 def test_the_model_page_marks_the_rollback_and_charts_every_version_s_score(example: Path, tmp_path: Path) -> None:
     api.site_build(registry=example, out=tmp_path / "site", now=NOW)
     page = (tmp_path / "site" / "models" / "sentiment" / "index.html").read_text(encoding="utf-8")
