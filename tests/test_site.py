@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,6 +18,9 @@ from regops.errors import InvalidRegistryError
 from regops.registry import HOLDER_STAGES, Registry
 from regops.site import MARKER, SiteError
 from tests.conftest import REPO, Tree
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+from generate import generate
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
@@ -69,6 +73,39 @@ def test_the_serving_changes_are_the_registry_s_answers_at_every_moment_between_
     # The rollback of 1.4.0: 1.3.1 back in prod from the moment PR #76 records.
     rollback = next(c for c in sentiment.serving if c.at == datetime(2026, 11, 3, 19, 42, 16, tzinfo=UTC))
     assert rollback.holders["prod"] == "1.3.1"
+
+
+def test_the_serving_changes_of_a_long_generated_history_are_the_registry_s_answers(tmp_path: Path) -> None:
+    # Promotions, same-second hand-overs and rollbacks over 40 versions a model: the one-pass walk agrees with
+    # holder(at=...) at each change, just before the next and between them, and misses no change.
+    registry = Registry.load(generate(tmp_path / "gen", 3, 40, seed=3))
+    data = site.site_data(registry, now=NOW)
+    rollbacks = 0
+    for model in data.models:
+        ends = [c.at for c in model.serving[1:]] + [NOW]
+        for change, end in zip(model.serving, ends, strict=True):
+            for moment in (change.at, change.at + (end - change.at) / 2, end - timedelta(seconds=1)):
+                asked = {s: registry.holder(model.name, s, at=moment) for s in HOLDER_STAGES}
+                assert change.holders == {s: span.version if span else None for s, span in asked.items()}
+        rollbacks += sum(e.from_ == "archived" and e.to == "prod" for e in model.history)
+    assert rollbacks > 0 and sum(len(m.serving) for m in data.models) > 100
+
+
+def test_while_two_versions_hold_prod_the_serving_changes_say_what_holder_says(tree: Tree) -> None:
+    # By hand, 1.1.0 leaves prod four days after 1.0.0 comes back to it (validate refuses that, the site still
+    # builds): inside the overlap the view answers what holder(at=...) answers, not the first in order.
+    tree.replace(
+        "models/sentiment/1.1.0.yaml",
+        "to: archived, at: 2026-03-01T10:00:00Z",
+        "to: archived, at: 2026-03-05T10:00:00Z",
+    )
+    registry = Registry.load(tree.root)
+    serving = next(m for m in site.site_data(registry, now=NOW).models if m.name == "sentiment").serving
+    inside = datetime(2026, 3, 3, tzinfo=UTC)
+    shown = next(c for c, after in zip(serving, [*serving[1:], None], strict=True) if not after or after.at > inside)
+    assert shown.at == datetime(2026, 3, 1, 10, tzinfo=UTC)
+    held = registry.holder("sentiment", "prod", at=inside)
+    assert held is not None and shown.holders["prod"] == held.version
 
 
 def test_the_model_page_marks_the_rollback_and_charts_every_version_s_score(example: Path, tmp_path: Path) -> None:

@@ -44,7 +44,7 @@ ARGS: Final = [
 ]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.is_file():
         reason = f"{CHROMIUM} is not installed (apt-get install chromium)"
@@ -57,7 +57,7 @@ def browser() -> Iterator[Browser]:
         launched.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def example_site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Registry, Path]:
     """The site of the example registry (the README's), and that registry."""
     root = tmp_path_factory.mktemp("example")
@@ -68,7 +68,8 @@ def example_site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Registry, Pa
 
 @dataclass
 class Visit:
-    """What one page did while it loaded: console errors, uncaught exceptions, requests and their failures."""
+    """What the page did while it loaded the last URL it went to: console errors, uncaught exceptions, requests and
+    their failures. One page (tab) goes from URL to URL: opening a tab per URL costs more than loading the page."""
 
     page: Page
     errors: list[str] = field(default_factory=list)
@@ -79,13 +80,21 @@ class Visit:
         outside = [url for url in self.requests if not _local(url)]
         return self.errors + self.failed + [f"request outside the site: {url}" for url in outside]
 
+    def goto(self, url: str) -> Visit:
+        """Load ``url`` in this page (until its ``load`` event), forgetting what the previous URL did."""
+        for seen in (self.errors, self.requests, self.failed):
+            seen.clear()
+        self.page.goto(url, wait_until="load")
+        return self
+
 
 def _local(url: str) -> bool:
     parts = urlsplit(url)
     return parts.scheme == "file" or (parts.scheme in ("http", "https") and parts.hostname == "127.0.0.1")
 
 
-def visit(browser: Browser, url: str) -> Visit:
+def tab(browser: Browser) -> Visit:
+    """A new page (tab), watched as :class:`Visit` says; ``goto`` loads a URL in it."""
     page = browser.new_page(viewport={"width": 1200, "height": 900})
     page.set_default_timeout(30_000)
     seen = Visit(page)
@@ -99,7 +108,6 @@ def visit(browser: Browser, url: str) -> Visit:
     page.on("request", lambda request: seen.requests.append(request.url))
     page.on("requestfailed", lambda request: seen.failed.append(_failure(request)))
     page.on("dialog", lambda dialog: seen.errors.append(f"dialog: {dialog.message}"))
-    page.goto(url, wait_until="load")
     return seen
 
 
@@ -115,23 +123,24 @@ def test_every_page_loads_cleanly_and_every_link_resolves(
     browser: Browser, example_site: tuple[Registry, Path]
 ) -> None:
     _, site = example_site
+    seen = tab(browser)
     pending, loaded = [(site / "index.html").as_uri()], set()
     while pending:
         url = pending.pop()
         if _path(url) in loaded:
             continue
-        seen = visit(browser, url)
+        seen.goto(url)
         assert seen.clean() == [], url
         links = seen.page.eval_on_selector_all(
             "a[href]", "links => links.map(a => new URL(a.getAttribute('href'), document.baseURI).href)"
         )
-        seen.page.close()
         loaded.add(_path(url))
         for link in links:
             target = _path(link)
             assert urlsplit(link).scheme == "file" and target.is_file(), f"{url} links to {link}, which is not there"
             if target.suffix == ".html":
                 pending.append(urlsplit(link)._replace(query="", fragment="").geturl())
+    seen.page.close()
     # Every page is reachable from the index.
     assert loaded == set(site.rglob("*.html"))
 
@@ -173,7 +182,7 @@ def test_serving_on_a_date_gives_the_registry_s_answers(
     registry, site = example_site
     expected = _expected(registry, datetime.fromisoformat(f"{date}T{time}").replace(tzinfo=UTC))
     assert expected["sentiment"][HOLDER_STAGES.index("prod")] == prod
-    seen = visit(browser, f"{(site / 'serving.html').as_uri()}?date={date}&time={time}")
+    seen = tab(browser).goto(f"{(site / 'serving.html').as_uri()}?date={date}&time={time}")
     assert _shown(seen.page) == expected
     assert seen.clean() == []
     seen.page.close()
@@ -181,7 +190,7 @@ def test_serving_on_a_date_gives_the_registry_s_answers(
 
 def test_the_serving_form_answers_a_moment_typed_into_it(browser: Browser, example_site: tuple[Registry, Path]) -> None:
     registry, site = example_site
-    seen = visit(browser, (site / "serving.html").as_uri())
+    seen = tab(browser).goto((site / "serving.html").as_uri())
     seen.page.fill("#date", "2026-11-03")
     seen.page.fill("#time", "19:00:00")
     seen.page.click("button[type=submit]")
@@ -195,8 +204,10 @@ def test_each_chart_draws_one_point_per_version_that_reports_the_metric(
     browser: Browser, example_site: tuple[Registry, Path]
 ) -> None:
     registry, site = example_site
+    seen = tab(browser)
     for name in registry.model_names():
-        seen = visit(browser, (site / "models" / name / "index.html").as_uri())
+        seen.goto((site / "models" / name / "index.html").as_uri())
+        assert seen.clean() == [], name
         charts = seen.page.eval_on_selector_all(
             "figure.chart",
             "figs => figs.map(f => [f.dataset.metric, [...f.querySelectorAll('circle.point')]"
@@ -209,7 +220,7 @@ def test_each_chart_draws_one_point_per_version_that_reports_the_metric(
             assert all(width > 0 for _, width in points), (name, metric)
             xs = [x for x, _ in points]
             assert xs == sorted(xs) and len(set(xs)) == len(xs), (name, metric)
-        seen.page.close()
+    seen.page.close()
 
 
 def test_screenshots_of_the_index_and_a_model_page(
@@ -218,20 +229,20 @@ def test_screenshots_of_the_index_and_a_model_page(
     _, site = example_site
     folder = Path(os.environ.get("REGOPS_TEST_ARTIFACTS") or tmp_path_factory.mktemp("screenshots"))
     folder.mkdir(parents=True, exist_ok=True)
+    seen = tab(browser)
     for page, name in ((site / "index.html", "index.png"), (site / "models" / "sentiment" / "index.html", "model.png")):
-        seen = visit(browser, page.as_uri())
-        seen.page.screenshot(path=str(folder / name), full_page=True)
-        seen.page.close()
+        seen.goto(page.as_uri()).page.screenshot(path=str(folder / name), full_page=True)
         assert (folder / name).read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    seen.page.close()
     print(f"site screenshots: {folder}")
 
 
 def test_axe_finds_nothing_serious_on_any_kind_of_page(browser: Browser, example_site: tuple[Registry, Path]) -> None:
     _, site = example_site
     pages = ["index.html", "serving.html", "models/sentiment/index.html", "models/sentiment/1.3.1.html"]
+    seen, axe = tab(browser), Axe()
     for relative in pages:
-        seen = visit(browser, (site / relative).as_uri())
-        results = Axe().run(seen.page)
+        results = axe.run(seen.goto((site / relative).as_uri()).page)
         serious = [
             f"{v['id']} ({v['impact']}): {v['help']}: {[n['target'] for n in v['nodes']]}"
             for v in results.response["violations"]
@@ -239,7 +250,7 @@ def test_axe_finds_nothing_serious_on_any_kind_of_page(browser: Browser, example
         ]
         assert serious == [], relative
         assert results.response["testEngine"]["name"] == "axe-core"
-        seen.page.close()
+    seen.page.close()
 
 
 def test_axe_does_find_what_it_is_there_to_find(browser: Browser, tmp_path: Path) -> None:
@@ -250,7 +261,7 @@ def test_axe_does_find_what_it_is_there_to_find(browser: Browser, tmp_path: Path
         '<body><main><h1>x</h1><input type="text"><img src="data:,"></main></body></html>',
         encoding="utf-8",
     )
-    seen = visit(browser, broken.as_uri())
+    seen = tab(browser).goto(broken.as_uri())
     found = {v["id"]: v["impact"] for v in Axe().run(seen.page).response["violations"]}
     assert found["label"] == "critical"
     assert found["image-alt"] == "critical"
@@ -261,10 +272,11 @@ def test_text_from_files_stays_text_in_the_browser(browser: Browser, tmp_path: P
     shutil.copytree(DATA / "registry", tmp_path / "registry")
     hostile_tree(Tree(tmp_path))
     api.site_build(registry=tmp_path / "registry", out=tmp_path / "site", now=NOW)
+    seen = tab(browser)
     for page in (tmp_path / "site" / "index.html", tmp_path / "site" / "models" / "sentiment" / "index.html"):
-        seen = visit(browser, page.as_uri())
+        seen.goto(page.as_uri())
         assert seen.page.evaluate("window.pwned") is None
         assert seen.page.eval_on_selector_all("main img, main script", "found => found.length") == 0
         assert HOSTILE in (seen.page.text_content("main") or "")
         assert seen.clean() == []
-        seen.page.close()
+    seen.page.close()
