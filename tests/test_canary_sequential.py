@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from regops.canary import Counts, Distribution, Rule, Verdict, boundary, check, plan
+from regops.canary import Counts, Distribution, Rule, Verdict, boundary, check, plan, rate_evidence
 from regops.cli import main
 
 RUNS, LOOKS, STEP = 2000, 100, 5000
@@ -44,8 +44,28 @@ def first_verdicts(observe: Callable[[int, int], tuple[Counts, Counts] | tuple[D
     return outcomes
 
 
+def first_verdicts_at_once(shown: Callable[[int], tuple[np.ndarray, np.ndarray]]) -> list[tuple[Verdict, int]]:
+    """As :func:`first_verdicts`, each look deciding every run at once: ``shown(look)`` says, per run, whether
+    the bounds show the canary worse (a fail) or within the allowance (a pass), as ``check`` decides them."""
+    verdicts = np.full(RUNS, "pending", dtype=object)
+    looks = np.full(RUNS, LOOKS)
+    for look in range(LOOKS):
+        worse, within = shown(look)
+        for verdict, now in (("fail", worse), ("pass", within & ~worse)):
+            first = now & (verdicts == "pending")
+            verdicts[first], looks[first] = verdict, look + 1
+    return list(zip(verdicts.tolist(), looks.tolist(), strict=True))
+
+
 def share(outcomes: list[tuple[Verdict, int]], verdict: Verdict, *, within: int = LOOKS) -> float:
     return sum(1 for v, look in outcomes if v == verdict and look <= within) / len(outcomes)
+
+
+def rate_shown(r: Rule, canary: tuple[np.ndarray, int], prod: tuple[np.ndarray, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Per run, (shown worse, shown within) of a one-part rate rule: ``check``'s own evidence, over arrays."""
+    assert canary[1] >= 1000 and prod[1] >= 1000  # past min_requests: check decides on the bounds alone
+    ((_, worse, within),) = rate_evidence(r, canary, prod, sqrt=np.sqrt)
+    return np.asarray(worse), np.asarray(within)
 
 
 # --- the boundary against its closed forms and a simulated random walk -----------------------------------
@@ -87,12 +107,30 @@ RATE_RULE = {"max_increase": "20%"}
 def rate_canaries(canary_rate: float, seed: int) -> list[tuple[Verdict, int]]:
     rng = np.random.default_rng(seed)
     errors = [np.cumsum(rng.binomial(STEP, p, size=(RUNS, LOOKS)), axis=1) for p in (canary_rate, PROD_RATE)]
+    r = rule("rate", **RATE_RULE)
 
-    def observe(run: int, look: int) -> tuple[Counts, Counts]:
+    def shown(look: int) -> tuple[np.ndarray, np.ndarray]:
         n = STEP * (look + 1)
-        return Counts(int(errors[0][run, look]), n), Counts(int(errors[1][run, look]), n)
+        return rate_shown(r, (errors[0][:, look], n), (errors[1][:, look], n))
 
-    return first_verdicts(observe, rule("rate", **RATE_RULE))
+    return first_verdicts_at_once(shown)
+
+
+@pytest.mark.parametrize(
+    "fields", [{"max_increase": "20%"}, {"max_decrease": "20%"}, {"max": "1.2%"}, {"min": "0.8%"}], ids=str
+)
+def test_the_simulations_decide_each_canary_as_check_does(fields: dict[str, str]) -> None:
+    rng = np.random.default_rng(11)
+    r, n = rule("rate", **fields), int(rng.integers(1000, 500_000))
+    canary, prod = rng.binomial(n, rng.uniform(0.005, 0.015, 500)), rng.binomial(n, 0.01, 500)
+    worse, within = rate_shown(r, (canary, n), (prod, n))
+    at_once = np.where(worse, "fail", np.where(within, "pass", "pending"))
+    one_by_one = [
+        check(r, Counts(int(c), n), Counts(int(p), n), min_requests=1000).verdict
+        for c, p in zip(canary, prod, strict=True)
+    ]
+    assert at_once.tolist() == one_by_one
+    assert {"pass", "fail", "pending"} <= set(one_by_one)  # the random inputs reach every verdict
 
 
 def test_rate_canary_at_the_allowance_edge_fails_in_at_most_alpha_plus_1_percent_over_100_looks() -> None:

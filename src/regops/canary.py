@@ -68,6 +68,7 @@ __all__ = [
     "plan",
     "plans",
     "quantile_bounds",
+    "rate_evidence",
     "recorded",
     "settings",
     "show",
