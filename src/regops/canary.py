@@ -25,21 +25,25 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from regops.confidence import (
     METHOD,
     NEVER,
+    Buckets,
     Counts,
     Distribution,
     Observation,
     RateBounds,
     SamplePlan,
+    Where,
     boundary,
     needed,
+    pick,
     plan,
     plans,
     quantile_bounds,
+    quantile_bounds_of,
     rate_bounds,
     unreachable,
 )
@@ -68,6 +72,7 @@ __all__ = [
     "plan",
     "plans",
     "quantile_bounds",
+    "quantile_evidence",
     "rate_evidence",
     "recorded",
     "settings",
@@ -379,31 +384,63 @@ def _check_quantile(rule: Rule, canary: Distribution, prod: Distribution, *, min
     return result(part.verdict, c, p, _reason(rule, part, c, p), part)
 
 
-def _quantile_parts(rule: Rule, canary: Distribution, prod: Distribution) -> list[_Part]:
-    q, alpha, level = rule.quantile or 0.5, rule.alpha, f"{show_fraction(rule.confidence)} bounds"
-    estimate = prod.quantile(q)
-    parts = []
+class QuantileShown(NamedTuple):
+    """One part of a quantile rule bounded: its allowance (relative) or bound (absolute), whether it holds the
+    canary down, each arm's bounds (prod's only for a relative part), and whether they show it worse or within."""
+
+    allowance: float
+    relative: bool
+    upper: bool
+    canary: tuple[Any, Any]
+    prod: tuple[Any, Any]
+    worse: Any
+    within: Any
+
+
+def quantile_evidence(rule: Rule, canary: Buckets, prod: Buckets, *, where: Where = pick) -> list[QuantileShown]:
+    """Per part of a quantile rule, the bounds and what they show (``+10%``, ``-5%``, then ``max``, ``min``).
+
+    The counts per bucket may be arrays of many canaries of the same totals at once (see
+    :func:`regops.confidence.quantile_bounds_of`): the simulations decide 2,000 canaries a look through this.
+    """
+    q, alpha, found = rule.quantile or 0.5, rule.alpha, []
     for allowance, upper in ((rule.max_increase, True), (rule.max_decrease, False)):
-        if allowance is None:
-            continue
-        sign = 1 if upper else -1  # max_increase: the canary is held down; max_decrease: held up
-        # Bonferroni: each arm's bounds at alpha/2 hold together with confidence ≥ 1 - alpha.
-        (c_low, c_high), (p_low, p_high) = (quantile_bounds(d, q, alpha=alpha / 2) for d in (canary, prod))
-        if upper:
-            verdict = _judge(c_low > _allow(p_high, allowance), c_high <= _allow(p_low, allowance))
-        else:
-            verdict = _judge(c_high < _allow(p_low, -allowance), c_low >= _allow(p_high, -allowance))
-        low, high = _ratio(c_low, p_high), _ratio(c_high, p_low)
-        tag = f"{'+' if upper else '-'}{show_fraction(allowance)}"
-        detail = f"{level}: canary {_interval(rule, c_low, c_high)}, prod {_interval(rule, p_low, p_high)}"
-        parts.append(_Part(verdict, tag, _allow(estimate, sign * allowance), low, high, detail))
+        if allowance is not None:  # max_increase: the canary is held down; max_decrease: held up
+            # Bonferroni: each arm's bounds at alpha/2 hold together with confidence ≥ 1 - alpha.
+            (c_low, c_high), (p_low, p_high) = (
+                quantile_bounds_of(a, q, alpha=alpha / 2, where=where) for a in (canary, prod)
+            )
+            if upper:
+                shown = (c_low > _allow(p_high, allowance), c_high <= _allow(p_low, allowance))
+            else:
+                shown = (c_high < _allow(p_low, -allowance), c_low >= _allow(p_high, -allowance))
+            found.append(QuantileShown(allowance, True, upper, (c_low, c_high), (p_low, p_high), *shown))
     for bound, upper in ((rule.max, True), (rule.min, False)):
         if bound is not None:
-            c_low, c_high = quantile_bounds(canary, q, alpha=alpha)
-            verdict = _judge(c_low > bound, c_high <= bound) if upper else _judge(c_high < bound, c_low >= bound)
+            c_low, c_high = quantile_bounds_of(canary, q, alpha=alpha, where=where)
+            shown = (c_low > bound, c_high <= bound) if upper else (c_high < bound, c_low >= bound)
+            found.append(QuantileShown(bound, False, upper, (c_low, c_high), (math.nan, math.nan), *shown))
+    return found
+
+
+def _quantile_parts(rule: Rule, canary: Distribution, prod: Distribution) -> list[_Part]:
+    level, estimate = f"{show_fraction(rule.confidence)} bounds", prod.quantile(rule.quantile or 0.5)
+    parts = []
+    for part in quantile_evidence(rule, _buckets(canary), _buckets(prod)):
+        (c_low, c_high), (p_low, p_high), verdict = part.canary, part.prod, _judge(part.worse, part.within)
+        if part.relative:
+            tag = f"{'+' if part.upper else '-'}{show_fraction(part.allowance)}"
+            detail = f"{level}: canary {_interval(rule, c_low, c_high)}, prod {_interval(rule, p_low, p_high)}"
+            limit = _allow(estimate, part.allowance if part.upper else -part.allowance)
+            parts.append(_Part(verdict, tag, limit, _ratio(c_low, p_high), _ratio(c_high, p_low), detail))
+        else:
             detail = f"{level}: canary {_interval(rule, c_low, c_high)}"
-            parts.append(_Part(verdict, "max" if upper else "min", bound, c_low, c_high, detail))
+            parts.append(_Part(verdict, "max" if part.upper else "min", part.allowance, c_low, c_high, detail))
     return parts
+
+
+def _buckets(dist: Distribution) -> Buckets:
+    return dist.bounds, dist.cumulative, dist.total
 
 
 def _ratio(canary: float, prod: float) -> float | None:

@@ -22,8 +22,7 @@ becomes a value by linear interpolation within its bucket, as ``histogram_quanti
 from __future__ import annotations
 
 import math
-from bisect import bisect_left, bisect_right
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from itertools import accumulate
@@ -80,29 +79,14 @@ class Distribution:
         return int(self.cumulative[-1]) if self.cumulative else 0
 
     def value_at_rank(self, rank: float) -> float:
-        """The value at ``rank`` (0 to :attr:`total`), interpolated as Prometheus' ``histogram_quantile``.
-
-        Within a bucket values are taken as spread evenly from the bucket below's bound
-        (0 below the first bucket, unless its bound is ≤ 0: then the bound itself); a rank
-        in the ``+Inf`` bucket is the highest finite bound. Counts that dip (scrapes of a
-        histogram taken at slightly different times) are evened out as Prometheus does.
-        """
-        cumulative = self._evened
-        last = len(cumulative) - 1
-        rank = min(max(rank, 0.0), cumulative[-1])
-        # At rank 0, skip empty leading buckets: the smallest value is in the first bucket holding any.
-        b = bisect_right(cumulative, 0.0, hi=last) if rank == 0 else bisect_left(cumulative, rank, hi=last)
-        if b == last:
-            return self.bounds[last - 1]
-        if b == 0 and self.bounds[0] <= 0:
-            return self.bounds[0]
-        start, below = (self.bounds[b - 1], cumulative[b - 1]) if b > 0 else (0.0, 0.0)
-        return start + (self.bounds[b] - start) * (rank - below) / (cumulative[b] - below)
+        """The value at ``rank`` (0 to :attr:`total`), interpolated as Prometheus' ``histogram_quantile``
+        (:func:`value_at_rank`)."""
+        return float(value_at_rank(self.bounds, self._evened, rank))
 
     @cached_property
     def _evened(self) -> list[float]:
-        """The counts with dips evened out (each at least the one below), computed once per observation."""
-        return list(accumulate(self.cumulative, max))
+        """The counts with dips evened out (:func:`evened`), computed once per observation."""
+        return evened(self.cumulative)
 
     def quantile(self, q: float) -> float:
         """The ``q``-quantile's point estimate, as ``histogram_quantile(q, …)`` computes it."""
@@ -323,17 +307,60 @@ def bernoulli_variance(errors: Any, requests: int) -> Any:
 
 
 def quantile_bounds(dist: Distribution, q: float, *, alpha: float) -> tuple[float, float]:
+    """Anytime-valid one-sided ``1 - alpha`` bounds (lower, upper) of the ``q``-quantile: :func:`quantile_bounds_of`."""
+    return quantile_bounds_of((dist.bounds, dist.cumulative, dist.total), q, alpha=alpha)
+
+
+Buckets = tuple[Sequence[float], Sequence[Any], int]  # bounds, cumulative counts per bucket, total
+Where = Callable[[Any, Any, Any], Any]
+
+
+def pick(condition: Any, yes: Any, no: Any) -> Any:
+    """``yes`` if ``condition`` else ``no``: ``numpy.where`` for one number."""
+    return yes if condition else no
+
+
+def quantile_bounds_of(buckets: Buckets, q: float, *, alpha: float, where: Where = pick) -> tuple[Any, Any]:
     """Anytime-valid one-sided ``1 - alpha`` bounds (lower, upper) of the ``q``-quantile (Howard & Ramdas 2022).
 
     Of n values, the count below the true quantile is a sum of n Bernoulli(q) draws; the
     normal-mixture boundary on it (variance q(1-q) per value) bounds the quantile's rank
-    at every n, and a rank becomes a value as :meth:`Distribution.value_at_rank` interpolates.
-    A rank past the last finite bucket is unbounded (±inf).
+    at every n, and a rank becomes a value as :func:`value_at_rank` interpolates.
+    A rank past the last finite bucket is unbounded (±inf). The counts per bucket may be
+    arrays of many distributions of the same total at once (with ``where=numpy.where``).
     """
-    n = dist.total
+    bounds, cumulative, n = buckets
     radius = math.sqrt(q * (1 - q) * n) * boundary(n, alpha) / math.sqrt(n)
     low_rank, high_rank = n * q - radius, n * q + radius
-    finite = dist.cumulative[-2] if len(dist.cumulative) > 1 else 0.0
-    low = dist.value_at_rank(low_rank) if low_rank > 0 else -math.inf
-    high = dist.value_at_rank(high_rank) if high_rank <= finite else math.inf
-    return low, high
+    finite = cumulative[-2] if len(cumulative) > 1 else 0.0
+    even = evened(cumulative, where)
+    low = value_at_rank(bounds, even, low_rank, where) if low_rank > 0 else -math.inf
+    return low, where(high_rank <= finite, value_at_rank(bounds, even, high_rank, where), math.inf)
+
+
+def evened(cumulative: Sequence[Any], where: Where = pick) -> list[Any]:
+    """Counts with dips evened out, each at least the one below, as Prometheus does (scrapes of a histogram
+    taken at slightly different times)."""
+    return list(accumulate(cumulative, lambda below, count: where(count > below, count, below)))
+
+
+def value_at_rank(bounds: Sequence[float], cumulative: Sequence[Any], rank: Any, where: Where = pick) -> Any:
+    """The value at ``rank`` (0 to the total) of :func:`evened` counts, interpolated as ``histogram_quantile``.
+
+    Within a bucket values are taken as spread evenly from the bucket below's bound (0 below
+    the first bucket, unless its bound is ≤ 0: then the bound itself); a rank in the ``+Inf``
+    bucket is the highest finite bound; rank 0 skips empty leading buckets. The value is in the
+    first bucket whose count reaches the rank. Written in arithmetic and ``where`` alone, so that
+    each count may be an array of many distributions at once (``where=numpy.where``).
+    """
+    last = len(cumulative) - 1
+    rank = where(rank > 0, rank, 0.0)
+    rank = where(rank < cumulative[-1], rank, cumulative[-1])
+    value = bounds[last - 1]
+    for b in reversed(range(last)):
+        count = cumulative[b]
+        start, below = (bounds[b - 1], cumulative[b - 1]) if b else (min(bounds[0], 0.0), 0.0)
+        width = count - below
+        inside = start + (bounds[b] - start) * (rank - below) / (width + (width == 0))  # 0-wide: never chosen
+        value = where((count >= rank) & (count > 0), inside, value)
+    return value
