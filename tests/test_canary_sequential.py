@@ -18,8 +18,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from regops.canary import Counts, Distribution, Rule, Verdict, boundary, check, plan, rate_evidence
+from regops.canary import (
+    Counts,
+    Distribution,
+    Rule,
+    Verdict,
+    boundary,
+    check,
+    plan,
+    quantile_evidence,
+    rate_evidence,
+)
 from regops.cli import main
+from regops.confidence import Buckets
 
 RUNS, LOOKS, STEP = 2000, 100, 5000
 ALPHA = 0.05
@@ -179,12 +190,43 @@ def latency_canaries(scale: float, seed: int) -> list[tuple[Verdict, int]]:
         probs = np.diff(np.concatenate([[0.0], prod_cdf(BOUNDS / s), [1.0]]))
         draws = rng.multinomial(STEP, probs, size=(RUNS, LOOKS))
         arms.append(np.cumsum(np.cumsum(draws, axis=1), axis=2))  # over looks, then over buckets
+    r = rule("latency", max_increase="20%")
 
-    def observe(run: int, look: int) -> tuple[Distribution, Distribution]:
-        dists = (Distribution(bounds, tuple(arm[run, look].tolist())) for arm in arms)
-        return next(dists), next(dists)
+    def shown(look: int) -> tuple[np.ndarray, np.ndarray]:
+        n = STEP * (look + 1)
+        return latency_shown(r, *((bounds, list(arm[:, look].T), n) for arm in arms))
 
-    return first_verdicts(observe, rule("latency", max_increase="20%"))
+    return first_verdicts_at_once(shown)
+
+
+def latency_shown(r: Rule, canary: Buckets, prod: Buckets) -> tuple[np.ndarray, np.ndarray]:
+    """Per run, (shown worse, shown within) of a one-part quantile rule: ``check``'s own evidence, over arrays."""
+    assert canary[2] >= 1000 and prod[2] >= 1000  # past min_requests: check decides on the bounds alone
+    (part,) = quantile_evidence(r, canary, prod, where=np.where)
+    return np.asarray(part.worse), np.asarray(part.within)
+
+
+@pytest.mark.parametrize(
+    "fields", [{"max_increase": "20%"}, {"max_decrease": "20%"}, {"max": "2.9"}, {"min": "2.3"}], ids=str
+)
+def test_the_latency_simulations_decide_each_canary_as_check_does(fields: dict[str, str]) -> None:
+    rng = np.random.default_rng(12)
+    r, n, bounds = rule("latency", **fields), int(rng.integers(1000, 50_000)), (*(float(b) for b in BOUNDS), math.inf)
+    arms = []
+    for scale in rng.uniform(0.5, 1.5, 300), np.ones(300):
+        probs = np.diff(
+            np.concatenate([np.zeros((300, 1)), prod_cdf(BOUNDS / scale[:, None]), np.ones((300, 1))], axis=1)
+        )
+        arms.append(np.cumsum([rng.multinomial(n, p) for p in probs], axis=1))
+    worse, within = latency_shown(r, *((bounds, list(arm.T), n) for arm in arms))
+    at_once = np.where(worse, "fail", np.where(within, "pass", "pending"))
+    pairs = zip(*(arm.tolist() for arm in arms), strict=True)
+    one_by_one = [
+        check(r, Distribution(bounds, tuple(c)), Distribution(bounds, tuple(p)), min_requests=1000).verdict
+        for c, p in pairs
+    ]
+    assert at_once.tolist() == one_by_one
+    assert {"pass", "fail", "pending"} <= set(one_by_one)  # the random inputs reach every verdict
 
 
 def share_above_quantile_within_allowance() -> float:
