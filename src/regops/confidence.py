@@ -124,9 +124,12 @@ def boundary(t: float, alpha: float, t_opt: float = T_OPT) -> float:
     v = t + rho
     target = math.log(1 / alpha) - math.log(2) - 0.5 * math.log(rho / v)
     low, high = 0.0, math.sqrt(2 * v * (target + math.log(2)))
+    twice, root = 2 * v, math.sqrt(v)
     for _ in range(80):
         s = (low + high) / 2
-        if s * s / (2 * v) + math.log(_NORMAL.cdf(s / math.sqrt(v))) < target:
+        if s in (low, high):  # the bounds are adjacent floats: no later halving moves them
+            break
+        if s * s / twice + math.log(_NORMAL.cdf(s / root)) < target:
             low = s
         else:
             high = s
