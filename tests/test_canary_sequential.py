@@ -1,8 +1,10 @@
 """The canary's error rates over a whole canary checked again and again (simulated), and its boundary's validity.
 
 Each simulation draws 2,000 canaries (seeded, exact binomial or multinomial draws, vectorised
-over the runs) and checks each with :func:`regops.canary.check` every 5,000 requests per arm for
-100 looks, stopping at its first final verdict as ``canary.yml`` does. The bars are the issue's:
+over the runs) and decides each every 5,000 requests per arm for 100 looks, stopping at its first
+final verdict as ``canary.yml`` does. A look decides all 2,000 runs at once through the evidence
+:func:`regops.canary.check` decides on (:func:`regops.canary.rate_evidence`,
+:func:`regops.canary.quantile_evidence`, over numpy arrays); tests below show both decide each canary alike. The bars are the issue's:
 P(false fail) ≤ alpha + 1 % at the allowance's edge, P(pass) ≤ alpha + 1 % at twice the
 allowance, and a canary equal to prod passing in ≥ 95 % of runs within the sample
 :func:`regops.canary.plan` predicts.
@@ -41,23 +43,11 @@ def rule(kind: str, **fields: str) -> Rule:
     return Rule.from_config({"metric": f"my_{kind}", "kind": kind, **fields}, confidence=1 - ALPHA)
 
 
-def first_verdicts(observe: Callable[[int, int], tuple[Counts, Counts] | tuple[Distribution, Distribution]], r: Rule):
-    """Per run, (the first final verdict or "pending", the look it came at): looks stop at a pass or a fail."""
-    outcomes: list[tuple[Verdict, int]] = []
-    for run in range(RUNS):
-        outcome: tuple[Verdict, int] = ("pending", LOOKS)
-        for look in range(LOOKS):
-            verdict = check(r, *observe(run, look), min_requests=1000).verdict
-            if verdict in ("pass", "fail"):
-                outcome = (verdict, look + 1)
-                break
-        outcomes.append(outcome)
-    return outcomes
+def first_verdicts(shown: Callable[[int], tuple[np.ndarray, np.ndarray]]) -> list[tuple[Verdict, int]]:
+    """Per run, (the first final verdict or "pending", the look it came at): looks stop at a pass or a fail.
 
-
-def first_verdicts_at_once(shown: Callable[[int], tuple[np.ndarray, np.ndarray]]) -> list[tuple[Verdict, int]]:
-    """As :func:`first_verdicts`, each look deciding every run at once: ``shown(look)`` says, per run, whether
-    the bounds show the canary worse (a fail) or within the allowance (a pass), as ``check`` decides them."""
+    Each look decides every run at once: ``shown(look)`` says, per run, whether the bounds show the canary
+    worse (a fail) or within the allowance (a pass), by the evidence ``check`` itself decides on."""
     verdicts = np.full(RUNS, "pending", dtype=object)
     looks = np.full(RUNS, LOOKS)
     for look in range(LOOKS):
@@ -124,7 +114,7 @@ def rate_canaries(canary_rate: float, seed: int) -> list[tuple[Verdict, int]]:
         n = STEP * (look + 1)
         return rate_shown(r, (errors[0][:, look], n), (errors[1][:, look], n))
 
-    return first_verdicts_at_once(shown)
+    return first_verdicts(shown)
 
 
 @pytest.mark.parametrize(
@@ -196,7 +186,7 @@ def latency_canaries(scale: float, seed: int) -> list[tuple[Verdict, int]]:
         n = STEP * (look + 1)
         return latency_shown(r, *((bounds, list(arm[:, look].T), n) for arm in arms))
 
-    return first_verdicts_at_once(shown)
+    return first_verdicts(shown)
 
 
 def latency_shown(r: Rule, canary: Buckets, prod: Buckets) -> tuple[np.ndarray, np.ndarray]:
