@@ -22,6 +22,7 @@ becomes a value by linear interpolation within its bucket, as ``histogram_quanti
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
@@ -360,10 +361,20 @@ def value_at_rank(bounds: Sequence[float], cumulative: Sequence[Any], rank: Any,
     rank = where(rank > 0, rank, 0.0)
     rank = where(rank < cumulative[-1], rank, cumulative[-1])
     value = bounds[last - 1]
-    for b in reversed(range(last)):
+    for b in reversed(_tried(cumulative, rank, where)):
         count = cumulative[b]
         start, below = (bounds[b - 1], cumulative[b - 1]) if b else (min(bounds[0], 0.0), 0.0)
         width = count - below
         inside = start + (bounds[b] - start) * (rank - below) / (width + (width == 0))  # 0-wide: never chosen
         value = where((count >= rank) & (count > 0), inside, value)
     return value
+
+
+def _tried(cumulative: Sequence[Any], rank: Any, where: Where) -> range:
+    """The buckets that may hold ``rank`` (not the ``+Inf`` one): for one distribution, the first whose count
+    reaches it (a binary search: raw samples make thousands of buckets); for many at once, every bucket."""
+    last = len(cumulative) - 1
+    if where is not pick:
+        return range(last)
+    b = bisect_right(cumulative, 0.0, hi=last) if rank == 0 else bisect_left(cumulative, rank, hi=last)
+    return range(b, min(b + 1, last))
