@@ -345,6 +345,8 @@ def quantile_bounds_of(buckets: Buckets, q: float, *, alpha: float, where: Where
 def evened(cumulative: Sequence[Any], where: Where = pick) -> list[Any]:
     """Counts with dips evened out, each at least the one below, as Prometheus does (scrapes of a histogram
     taken at slightly different times)."""
+    if where is pick:  # one distribution: the builtin, as fast on the thousands of buckets raw samples make
+        return list(accumulate(cumulative, max))
     return list(accumulate(cumulative, lambda below, count: where(count > below, count, below)))
 
 
