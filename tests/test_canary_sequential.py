@@ -1,8 +1,10 @@
 """The canary's error rates over a whole canary checked again and again (simulated), and its boundary's validity.
 
 Each simulation draws 2,000 canaries (seeded, exact binomial or multinomial draws, vectorised
-over the runs) and checks each with :func:`regops.canary.check` every 5,000 requests per arm for
-100 looks, stopping at its first final verdict as ``canary.yml`` does. The bars are the issue's:
+over the runs) and decides each every 5,000 requests per arm for 100 looks, stopping at its first
+final verdict as ``canary.yml`` does. A look decides all 2,000 runs at once through the evidence
+:func:`regops.canary.check` decides on (:func:`regops.canary.rate_evidence`,
+:func:`regops.canary.quantile_evidence`, over numpy arrays); tests below show both decide each canary alike. The bars are the issue's:
 P(false fail) ≤ alpha + 1 % at the allowance's edge, P(pass) ≤ alpha + 1 % at twice the
 allowance, and a canary equal to prod passing in ≥ 95 % of runs within the sample
 :func:`regops.canary.plan` predicts.
@@ -18,8 +20,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from regops.canary import Counts, Distribution, Rule, Verdict, boundary, check, plan
+from regops.canary import (
+    Counts,
+    Distribution,
+    Rule,
+    Verdict,
+    boundary,
+    check,
+    plan,
+    quantile_evidence,
+    rate_evidence,
+)
 from regops.cli import main
+from regops.confidence import Buckets
 
 RUNS, LOOKS, STEP = 2000, 100, 5000
 ALPHA = 0.05
@@ -30,22 +43,30 @@ def rule(kind: str, **fields: str) -> Rule:
     return Rule.from_config({"metric": f"my_{kind}", "kind": kind, **fields}, confidence=1 - ALPHA)
 
 
-def first_verdicts(observe: Callable[[int, int], tuple[Counts, Counts] | tuple[Distribution, Distribution]], r: Rule):
-    """Per run, (the first final verdict or "pending", the look it came at): looks stop at a pass or a fail."""
-    outcomes: list[tuple[Verdict, int]] = []
-    for run in range(RUNS):
-        outcome: tuple[Verdict, int] = ("pending", LOOKS)
-        for look in range(LOOKS):
-            verdict = check(r, *observe(run, look), min_requests=1000).verdict
-            if verdict in ("pass", "fail"):
-                outcome = (verdict, look + 1)
-                break
-        outcomes.append(outcome)
-    return outcomes
+def first_verdicts(shown: Callable[[int], tuple[np.ndarray, np.ndarray]]) -> list[tuple[Verdict, int]]:
+    """Per run, (the first final verdict or "pending", the look it came at): looks stop at a pass or a fail.
+
+    Each look decides every run at once: ``shown(look)`` says, per run, whether the bounds show the canary
+    worse (a fail) or within the allowance (a pass), by the evidence ``check`` itself decides on."""
+    verdicts = np.full(RUNS, "pending", dtype=object)
+    looks = np.full(RUNS, LOOKS)
+    for look in range(LOOKS):
+        worse, within = shown(look)
+        for verdict, now in (("fail", worse), ("pass", within & ~worse)):
+            first = now & (verdicts == "pending")
+            verdicts[first], looks[first] = verdict, look + 1
+    return list(zip(verdicts.tolist(), looks.tolist(), strict=True))
 
 
 def share(outcomes: list[tuple[Verdict, int]], verdict: Verdict, *, within: int = LOOKS) -> float:
     return sum(1 for v, look in outcomes if v == verdict and look <= within) / len(outcomes)
+
+
+def rate_shown(r: Rule, canary: tuple[np.ndarray, int], prod: tuple[np.ndarray, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Per run, (shown worse, shown within) of a one-part rate rule: ``check``'s own evidence, over arrays."""
+    assert canary[1] >= 1000 and prod[1] >= 1000  # past min_requests: check decides on the bounds alone
+    ((_, worse, within),) = rate_evidence(r, canary, prod, sqrt=np.sqrt)
+    return np.asarray(worse), np.asarray(within)
 
 
 # --- the boundary against its closed forms and a simulated random walk -----------------------------------
@@ -87,12 +108,30 @@ RATE_RULE = {"max_increase": "20%"}
 def rate_canaries(canary_rate: float, seed: int) -> list[tuple[Verdict, int]]:
     rng = np.random.default_rng(seed)
     errors = [np.cumsum(rng.binomial(STEP, p, size=(RUNS, LOOKS)), axis=1) for p in (canary_rate, PROD_RATE)]
+    r = rule("rate", **RATE_RULE)
 
-    def observe(run: int, look: int) -> tuple[Counts, Counts]:
+    def shown(look: int) -> tuple[np.ndarray, np.ndarray]:
         n = STEP * (look + 1)
-        return Counts(int(errors[0][run, look]), n), Counts(int(errors[1][run, look]), n)
+        return rate_shown(r, (errors[0][:, look], n), (errors[1][:, look], n))
 
-    return first_verdicts(observe, rule("rate", **RATE_RULE))
+    return first_verdicts(shown)
+
+
+@pytest.mark.parametrize(
+    "fields", [{"max_increase": "20%"}, {"max_decrease": "20%"}, {"max": "1.2%"}, {"min": "0.8%"}], ids=str
+)
+def test_the_simulations_decide_each_canary_as_check_does(fields: dict[str, str]) -> None:
+    rng = np.random.default_rng(11)
+    r, n = rule("rate", **fields), int(rng.integers(1000, 500_000))
+    canary, prod = rng.binomial(n, rng.uniform(0.005, 0.015, 500)), rng.binomial(n, 0.01, 500)
+    worse, within = rate_shown(r, (canary, n), (prod, n))
+    at_once = np.where(worse, "fail", np.where(within, "pass", "pending"))
+    one_by_one = [
+        check(r, Counts(int(c), n), Counts(int(p), n), min_requests=1000).verdict
+        for c, p in zip(canary, prod, strict=True)
+    ]
+    assert at_once.tolist() == one_by_one
+    assert {"pass", "fail", "pending"} <= set(one_by_one)  # the random inputs reach every verdict
 
 
 def test_rate_canary_at_the_allowance_edge_fails_in_at_most_alpha_plus_1_percent_over_100_looks() -> None:
@@ -141,12 +180,43 @@ def latency_canaries(scale: float, seed: int) -> list[tuple[Verdict, int]]:
         probs = np.diff(np.concatenate([[0.0], prod_cdf(BOUNDS / s), [1.0]]))
         draws = rng.multinomial(STEP, probs, size=(RUNS, LOOKS))
         arms.append(np.cumsum(np.cumsum(draws, axis=1), axis=2))  # over looks, then over buckets
+    r = rule("latency", max_increase="20%")
 
-    def observe(run: int, look: int) -> tuple[Distribution, Distribution]:
-        dists = (Distribution(bounds, tuple(arm[run, look].tolist())) for arm in arms)
-        return next(dists), next(dists)
+    def shown(look: int) -> tuple[np.ndarray, np.ndarray]:
+        n = STEP * (look + 1)
+        return latency_shown(r, *((bounds, list(arm[:, look].T), n) for arm in arms))
 
-    return first_verdicts(observe, rule("latency", max_increase="20%"))
+    return first_verdicts(shown)
+
+
+def latency_shown(r: Rule, canary: Buckets, prod: Buckets) -> tuple[np.ndarray, np.ndarray]:
+    """Per run, (shown worse, shown within) of a one-part quantile rule: ``check``'s own evidence, over arrays."""
+    assert canary[2] >= 1000 and prod[2] >= 1000  # past min_requests: check decides on the bounds alone
+    (part,) = quantile_evidence(r, canary, prod, where=np.where)
+    return np.asarray(part.worse), np.asarray(part.within)
+
+
+@pytest.mark.parametrize(
+    "fields", [{"max_increase": "20%"}, {"max_decrease": "20%"}, {"max": "2.9"}, {"min": "2.3"}], ids=str
+)
+def test_the_latency_simulations_decide_each_canary_as_check_does(fields: dict[str, str]) -> None:
+    rng = np.random.default_rng(12)
+    r, n, bounds = rule("latency", **fields), int(rng.integers(1000, 50_000)), (*(float(b) for b in BOUNDS), math.inf)
+    arms = []
+    for scale in rng.uniform(0.5, 1.5, 300), np.ones(300):
+        probs = np.diff(
+            np.concatenate([np.zeros((300, 1)), prod_cdf(BOUNDS / scale[:, None]), np.ones((300, 1))], axis=1)
+        )
+        arms.append(np.cumsum([rng.multinomial(n, p) for p in probs], axis=1))
+    worse, within = latency_shown(r, *((bounds, list(arm.T), n) for arm in arms))
+    at_once = np.where(worse, "fail", np.where(within, "pass", "pending"))
+    pairs = zip(*(arm.tolist() for arm in arms), strict=True)
+    one_by_one = [
+        check(r, Distribution(bounds, tuple(c)), Distribution(bounds, tuple(p)), min_requests=1000).verdict
+        for c, p in pairs
+    ]
+    assert at_once.tolist() == one_by_one
+    assert {"pass", "fail", "pending"} <= set(one_by_one)  # the random inputs reach every verdict
 
 
 def share_above_quantile_within_allowance() -> float:
