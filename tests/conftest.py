@@ -26,10 +26,20 @@ DATA = Path(__file__).parent / "data"
 REPO = Path(__file__).parent.parent
 
 
+@pytest.fixture(scope="session")
+def git_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What ``git init`` copies into a new repository (GIT_TEMPLATE_DIR): an empty hooks/ folder, where tests add
+    hooks, and not the dozen sample hooks every repository would otherwise write, copy and delete."""
+    template = tmp_path_factory.mktemp("git-template")
+    (template / "hooks").mkdir()
+    return template
+
+
 @pytest.fixture(autouse=True)
-def isolate(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def isolate(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, git_template: Path) -> None:
     """No test reads or writes the real HOME, cache or git config."""
     home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("GIT_TEMPLATE_DIR", str(git_template))
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
     monkeypatch.delenv("REGOPS_CACHE_DIR", raising=False)
@@ -207,14 +217,19 @@ def run_regops(capsys: pytest.CaptureFixture[str], repo: Path, *args: str, code:
 
 
 @pytest.fixture(scope="session")
-def _history_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def _history_template(tmp_path_factory: pytest.TempPathFactory, git_template: Path) -> Path:
     """:func:`history_repo` built once per session (through the CLI, isolated as every test is); tests get copies."""
     from regops.cli import main
 
     folder = tmp_path_factory.mktemp("history-template")
     home = tmp_path_factory.mktemp("history-home")
     with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(io.StringIO()):
-        for name, value in {"HOME": home, "XDG_CACHE_HOME": home / ".cache", "GIT_CONFIG_NOSYSTEM": "1"}.items():
+        for name, value in {
+            "HOME": home,
+            "XDG_CACHE_HOME": home / ".cache",
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_TEMPLATE_DIR": git_template,
+        }.items():
             patch.setenv(name, str(value))
         for name in ("REGOPS_CACHE_DIR", "REGOPS_NO_CACHE", "GITHUB_ACTIONS", "GITHUB_ACTOR", "REGOPS_LOGIN"):
             patch.delenv(name, raising=False)
