@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import io
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -28,10 +29,18 @@ REPO = Path(__file__).parent.parent
 
 @pytest.fixture(scope="session")
 def git_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """What ``git init`` copies into a new repository (GIT_TEMPLATE_DIR): an empty hooks/ folder, where tests add
-    hooks, and not the dozen sample hooks every repository would otherwise write, copy and delete."""
-    template = tmp_path_factory.mktemp("git-template")
-    (template / "hooks").mkdir()
+    """What ``git init`` copies into a new repository (GIT_TEMPLATE_DIR): git's own template (taken from a
+    repository it makes) without its dozen sample hooks, which every test repository would otherwise write, copy
+    and delete; hooks/ stays, empty, for the hooks tests add."""
+    folder = tmp_path_factory.mktemp("git-template")
+    quiet = os.environ | {"GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
+    subprocess.run(["git", "init", "-q", str(folder / "probe")], check=True, env=quiet)
+    made, template = folder / "probe" / ".git", folder / "template"
+    shutil.copytree(
+        made, template, ignore=lambda where, _: ["HEAD", "config", "objects", "refs"] if where == str(made) else []
+    )
+    for sample in (template / "hooks").iterdir():
+        sample.unlink()
     return template
 
 
