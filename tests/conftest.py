@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import io
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -26,10 +27,28 @@ DATA = Path(__file__).parent / "data"
 REPO = Path(__file__).parent.parent
 
 
+@pytest.fixture(scope="session")
+def git_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What ``git init`` copies into a new repository (GIT_TEMPLATE_DIR): git's own template (taken from a
+    repository it makes) without its dozen sample hooks, which every test repository would otherwise write, copy
+    and delete; hooks/ stays, empty, for the hooks tests add."""
+    folder = tmp_path_factory.mktemp("git-template")
+    quiet = os.environ | {"GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
+    subprocess.run(["git", "init", "-q", str(folder / "probe")], check=True, env=quiet)
+    made, template = folder / "probe" / ".git", folder / "template"
+    shutil.copytree(
+        made, template, ignore=lambda where, _: ["HEAD", "config", "objects", "refs"] if where == str(made) else []
+    )
+    for sample in (template / "hooks").iterdir():
+        sample.unlink()
+    return template
+
+
 @pytest.fixture(autouse=True)
-def isolate(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def isolate(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, git_template: Path) -> None:
     """No test reads or writes the real HOME, cache or git config."""
     home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("GIT_TEMPLATE_DIR", str(git_template))
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
     monkeypatch.delenv("REGOPS_CACHE_DIR", raising=False)
@@ -207,14 +226,19 @@ def run_regops(capsys: pytest.CaptureFixture[str], repo: Path, *args: str, code:
 
 
 @pytest.fixture(scope="session")
-def _history_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def _history_template(tmp_path_factory: pytest.TempPathFactory, git_template: Path) -> Path:
     """:func:`history_repo` built once per session (through the CLI, isolated as every test is); tests get copies."""
     from regops.cli import main
 
     folder = tmp_path_factory.mktemp("history-template")
     home = tmp_path_factory.mktemp("history-home")
     with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(io.StringIO()):
-        for name, value in {"HOME": home, "XDG_CACHE_HOME": home / ".cache", "GIT_CONFIG_NOSYSTEM": "1"}.items():
+        for name, value in {
+            "HOME": home,
+            "XDG_CACHE_HOME": home / ".cache",
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_TEMPLATE_DIR": git_template,
+        }.items():
             patch.setenv(name, str(value))
         for name in ("REGOPS_CACHE_DIR", "REGOPS_NO_CACHE", "GITHUB_ACTIONS", "GITHUB_ACTOR", "REGOPS_LOGIN"):
             patch.delenv(name, raising=False)

@@ -22,7 +22,7 @@ from regops.errors import RegopsError
 from regops.registry import Registry
 from regops.weights import HashMismatchError
 from tests.conftest import commit, weights
-from tests.servers.hub import HubServer
+from tests.servers.hub import FaultKind, HubServer
 from tests.test_hub import ARCHIVE, HOT, hf_repo
 
 LATER = (datetime.now(UTC) + timedelta(days=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -303,39 +303,36 @@ def _fetch_timed(repo: Path, dest: Path) -> tuple[float, BaseException | None]:
     return time.monotonic() - start, None
 
 
-def test_a_hub_that_never_answers_fails_within_the_read_timeout(
-    hub_env: HfApi, hub_server: HubServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.usefixtures("hub_env")
+@pytest.mark.parametrize(
+    "case",
+    [
+        # config.json never answered: the server sleeps far beyond the 1 s read timeout.
+        ("delay", {"seconds": 8}, ("did not answer within 1 s", "REGOPS_HTTP_TIMEOUT")),
+        # config.json is ~20 bytes: dripped one byte every 0.4 s it would take ~8 s, far beyond the 1 s read timeout.
+        ("drip", {"every": 0.4, "size": 1}, ("(a stalled transfer) within 1 s",)),
+    ],
+    ids=["never answers", "drips bytes"],
+)
+def test_a_hub_that_never_answers_or_drips_bytes_fails_within_the_read_timeout_and_a_rerun_completes(
+    hub_server: HubServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    case: tuple[FaultKind, dict[str, float], tuple[str, ...]],
 ) -> None:
+    fault, options, said = case
     repo = hf_repo(tmp_path)
     register(repo, tmp_path, "1.0.0")
     monkeypatch.setenv("REGOPS_HTTP_TIMEOUT", "1")
-    hub_server.faults.add("GET", r"/resolve/[0-9a-f]{40}/config\.json$", "delay", seconds=8)
+    hub_server.faults.add("GET", r"/resolve/[0-9a-f]{40}/config\.json$", fault, **options)
     dest = tmp_path / "deploy"
 
     elapsed, error = _fetch_timed(repo, dest)
 
     assert isinstance(error, HubError), error
-    assert elapsed < 6, f"waited {elapsed:.1f} s for a server that never answered"
-    assert "did not answer within 1 s" in str(error) and "REGOPS_HTTP_TIMEOUT" in str(error)
-    assert not dest.exists() or not (dest / "config.json").exists(), "no half-written file in DEST"
-
-
-def test_a_hub_that_drips_bytes_fails_as_stalled(
-    hub_env: HfApi, hub_server: HubServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    repo = hf_repo(tmp_path)
-    register(repo, tmp_path, "1.0.0")
-    monkeypatch.setenv("REGOPS_HTTP_TIMEOUT", "1")
-    # config.json is ~20 bytes: dripped one byte every 0.4 s it would take ~8 s, far beyond the 1 s read timeout.
-    hub_server.faults.add("GET", r"/resolve/[0-9a-f]{40}/config\.json$", "drip", every=0.4, size=1)
-    dest = tmp_path / "deploy"
-
-    elapsed, error = _fetch_timed(repo, dest)
-
-    assert isinstance(error, HubError), error
-    assert elapsed < 6, f"waited {elapsed:.1f} s for a dripping server"
-    assert "(a stalled transfer) within 1 s" in str(error), error
-    assert not (dest / "config.json").exists()
+    assert elapsed < 6, f"waited {elapsed:.1f} s for a server that never answered in full"
+    assert all(part in str(error) for part in said), error
+    assert not (dest / "config.json").exists(), "no half-written file in DEST"
     hub_server.faults.clear()
     assert _fetch_timed(repo, dest)[1] is None, "a later run against a healthy Hub completes"
     assert (dest / "config.json").read_bytes() == (tmp_path / "out-1.0.0" / "config.json").read_bytes()

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx2
 import pytest
@@ -536,16 +537,17 @@ def test_missing_things_raise_the_clients_typed_errors(hub_server: HubFixture) -
     assert anonymous.value.response.status_code == 401
 
 
+def batch(hub_server: HubFixture, repo: str, weights: bytes, token: str) -> tuple[list[Any], list[Any], str | None]:
+    """The client's LFS batch request announcing ``weights`` for upload to ``repo`` with ``token``."""
+    return post_lfs_batch_info(
+        [UploadInfo.from_bytes(weights)], token=token, repo_type="model", repo_id=repo, endpoint=hub_server.url
+    )
+
+
 def test_the_storage_keeps_only_a_body_that_is_the_announced_object(hub_server: HubFixture) -> None:
     repo = new_repo(hub_server)
     weights = data(64_000, "weights")
-    objects, errors, transfer = post_lfs_batch_info(
-        [UploadInfo.from_bytes(weights)],
-        token=hub_server.write_token,
-        repo_type="model",
-        repo_id=repo,
-        endpoint=hub_server.url,
-    )
+    objects, errors, transfer = batch(hub_server, repo, weights, hub_server.write_token)
     assert (errors, transfer) == ([], "basic")
     href = objects[0]["actions"]["upload"]["href"]
     assert href.startswith(f"{hub_server.url}/")
@@ -560,22 +562,10 @@ def test_the_storage_keeps_only_a_body_that_is_the_announced_object(hub_server: 
 
     assert session.put(href, content=weights).status_code == 200
     assert hub_server.lfs_path(repo, sha256(weights)).read_bytes() == weights
-    again, _, _ = post_lfs_batch_info(
-        [UploadInfo.from_bytes(weights)],
-        token=hub_server.write_token,
-        repo_type="model",
-        repo_id=repo,
-        endpoint=hub_server.url,
-    )
+    again, _, _ = batch(hub_server, repo, weights, hub_server.write_token)
     assert "actions" not in again[0]
     with pytest.raises(HfHubHTTPError) as reader:
-        post_lfs_batch_info(
-            [UploadInfo.from_bytes(weights)],
-            token=hub_server.read_token,
-            repo_type="model",
-            repo_id=repo,
-            endpoint=hub_server.url,
-        )
+        batch(hub_server, repo, weights, hub_server.read_token)
     assert reader.value.response.status_code == 403
 
 

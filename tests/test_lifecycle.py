@@ -313,40 +313,10 @@ def test_dataset_verbs_hash_register_and_refuse(tree: Tree, capsys: pytest.Captu
 
     registry = ["--registry", str(tree.root), "--by", "carol"]
     assert main(["dataset", "register", "reviews", str(data), "--version", "2026-11-26", *registry]) == 0
-    assert (
-        main(
-            [
-                "dataset",
-                "register",
-                "clicks",
-                "--version",
-                "v7",
-                "--iceberg",
-                "db.clicks",
-                "--snapshot",
-                "88",
-                *registry,
-            ]
-        )
-        == 0
-    )
-    assert (
-        main(
-            [
-                "dataset",
-                "register",
-                "clicks",
-                "--version",
-                "v8",
-                "--delta",
-                "s3://lake/clicks",
-                "--delta-version",
-                "12",
-                *registry,
-            ]
-        )
-        == 0
-    )
+    iceberg = ["v7", "--iceberg", "db.clicks", "--snapshot", "88"]
+    delta = ["v8", "--delta", "s3://lake/clicks", "--delta-version", "12"]
+    for table in (iceberg, delta):
+        assert main(["dataset", "register", "clicks", "--version", *table, *registry]) == 0, table
     capsys.readouterr()
     assert Registry.load(tree.root).dataset("reviews@2026-11-26").hash == tree_hash["hash"]  # type: ignore[union-attr]
     assert Registry.load(tree.root).dataset("clicks@v7").hash == "iceberg:88"  # type: ignore[union-attr]
