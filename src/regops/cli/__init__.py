@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import json
 import sys
@@ -72,9 +73,14 @@ def _wants_json(args: argparse.Namespace | None, argv: Sequence[str]) -> bool:
     return bool(getattr(args, "json", False)) or getattr(args, "format", None) == "json"
 
 
+# One parser per process: building it (some 240 arguments) costs ~30 ms, and a process that calls main() more than once
+# (a test, a script driving regops) would pay it each time. Parsing leaves the parser as it found it.
+_parser = functools.cache(build_parser)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
+    parser = _parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as e:  # --help, --version
