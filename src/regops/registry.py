@@ -241,11 +241,20 @@ class Registry:
         if name in self._models:
             return self._models[name].config
         if name not in self._configs:
-            path = self.root / "models" / name / MODEL_FILE
-            loaded = store.load_many({path: "model"}, base=self.root.parent, cache=store.ParseCache(None))[path]
-            linked = path.is_symlink() or not path.is_file()
-            self._configs[name] = ModelRecord(loaded.data, path) if loaded.data is not None and not linked else None
+            self._read_configs([name, *(n for n in self.model_names() if n not in self._models)])
         return self._configs[name]
+
+    def _read_configs(self, names: list[str]) -> None:
+        """The model.yaml of each of ``names`` (that is not read yet) in one batch: a registry-wide rule asks for
+        every model's in turn."""
+        paths = {n: self.root / "models" / n / MODEL_FILE for n in names if n not in self._configs}
+        loaded = store.load_many(
+            dict.fromkeys(paths.values(), "model"), base=self.root.parent, cache=store.ParseCache(None)
+        )
+        for n, path in paths.items():
+            data = loaded[path].data
+            linked = path.is_symlink() or not path.is_file()
+            self._configs[n] = ModelRecord(data, path) if data is not None and not linked else None
 
     def model(self, name: str) -> ModelRecord:
         config = self.model_entry(name).config
