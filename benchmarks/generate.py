@@ -28,11 +28,15 @@ from __future__ import annotations
 import argparse
 import calendar
 import json
+import multiprocessing
+import os
 import random
 import shutil
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 __all__ = ["generate"]
@@ -547,13 +551,8 @@ def generate(out: Path, models: int, versions: int, seed: int = 0, *, force: boo
             folder.mkdir(parents=True, exist_ok=True)
             (folder / f"{ds.version}.yaml").write_text(dataset_file(ds, description, rng))
             files += 1
-    built = []
-    for i in range(models):
-        model, n = build_model(seed, i, models=models, versions=versions, start=start, span=span)
-        write_model(registry, model, train, evals, random.Random(f"{seed}:{i}:render"))
-        built.append(model)
-        files += n + 1
-    first = built[0]
+    first = make_models(registry, seed, models=models, versions=versions, start=start, span=span, data=(train, evals))
+    files += models * (versions + 1)
     lo, hi = first.versions[0].created, END
     mid = lo + (hi - lo) // 2
     manifest = {
@@ -565,6 +564,46 @@ def generate(out: Path, models: int, versions: int, seed: int = 0, *, force: boo
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return registry
+
+
+def make_models(
+    registry: Path,
+    seed: int,
+    *,
+    models: int,
+    versions: int,
+    start: int,
+    span: int,
+    data: tuple[list[list[Dataset]], list[list[Dataset]]],
+) -> Model:
+    """Build and write every model; returns the first. Each model has its own random streams, so the models are
+    made on every core (a process each) and the output is the same as one process's."""
+    job = partial(_make_model, registry, seed, models=models, versions=versions, start=start, span=span, data=data)
+    workers = min(os.cpu_count() or 1, 8)
+    if models < 8 or workers < 2 or sys.platform != "linux":
+        made = [job(i) for i in range(models)]
+    else:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            made = list(pool.map(job, range(models), chunksize=max(1, models // (workers * 4))))
+    first = made[0]
+    assert first is not None
+    return first
+
+
+def _make_model(
+    registry: Path,
+    seed: int,
+    i: int,
+    *,
+    models: int,
+    versions: int,
+    start: int,
+    span: int,
+    data: tuple[list[list[Dataset]], list[list[Dataset]]],
+) -> Model | None:
+    model, _ = build_model(seed, i, models=models, versions=versions, start=start, span=span)
+    write_model(registry, model, data[0], data[1], random.Random(f"{seed}:{i}:render"))
+    return model if i == 0 else None  # the manifest's query is about the first model only
 
 
 def build_model(seed: int, i: int, *, models: int, versions: int, start: int, span: int) -> tuple[Model, int]:

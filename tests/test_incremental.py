@@ -209,3 +209,23 @@ def test_the_pr_check_reports_what_the_full_check_reports_for_what_changed(
     assert bool(ours) == bool(everything), "the PR check and the full check disagree on whether the change passes"
     assert [p for p in everything if _in_scope(p, touched)] == [p for p in ours if _in_scope(p, touched)]
     assert set(ours) <= set(everything)
+
+
+def test_the_generator_writes_the_same_registry_on_every_core_as_in_one_process(tmp_path: Path) -> None:
+    """The benchmark registries these tests and benchmarks/run.py use: models made in parallel (each with its own
+    random streams) are byte for byte the models made one after another."""
+    import generate as gen
+
+    parallel = generate(tmp_path / "parallel", 9, 4, seed=3)
+    serial = generate(tmp_path / "serial", 9, 4, seed=3)
+    shutil.rmtree(serial / "models")
+    (serial / "models").mkdir()
+    span = max(gen.MIN_SPAN, 4 * 4 * 3600)
+    start = gen.END - span - 30 * gen.DAY
+    data = gen.make_datasets(gen.random.Random(3), start)
+    for i in range(9):
+        gen._make_model(serial, 3, i, models=9, versions=4, start=start, span=span, data=data)
+    files = sorted(p.relative_to(parallel) for p in parallel.rglob("*.yaml"))
+    assert len(files) == 1 + 9 * 5 + sum(1 for _ in (parallel / "datasets").rglob("*.yaml"))
+    assert files == sorted(p.relative_to(serial) for p in serial.rglob("*.yaml"))
+    assert all((parallel / f).read_bytes() == (serial / f).read_bytes() for f in files)

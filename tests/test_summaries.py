@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -46,10 +47,13 @@ def entries(tmp_path: Path) -> list[Path]:
 
 
 def aged(registry: Path) -> None:
-    """Every file as if written long before the index (not racy)."""
+    """Every file as if written long before the index (not racy): mtimes set back, and the ctimes (which that
+    sets to now and nothing can set back) left to age past the racy window."""
     old = now_ns() - 10 * RACY_NS
     for path in registry.rglob("*.yaml"):
         os.utime(path, ns=(old, old))
+    newest = max(path.stat().st_ctime_ns for path in registry.rglob("*.yaml"))
+    time.sleep(max(0, newest + RACY_NS - now_ns()) / 1e9 + 0.01)
 
 
 def promote_candidate(registry: Path) -> Path:
@@ -95,10 +99,29 @@ def test_a_file_written_in_the_index_s_own_second_is_not_trusted(registry: Path)
     newest = max(max(mtime, ctime) for _size, mtime, ctime, _ino in stats.values())
     index.store(folder, newest, stats, entry, "accuracy")
     assert index.lookup(folder, "status", stats) is None  # same stat data, but racy: re-read
+    assert index.lookup(folder, "moves", stats) is None
     index.store(folder, newest + RACY_NS + 1, stats, entry, "accuracy")
     assert index.lookup(folder, "status", stats) is not None
     changed = {**stats, next(iter(stats)): (0, 0, 0, 0)}
     assert index.lookup(folder, "status", changed) is None
+
+
+def test_an_edit_in_the_second_the_index_is_made_is_read_again(registry: Path, tmp_path: Path) -> None:
+    """The whole path: status made while a file is racy writes no entry for that model, so an edit that keeps
+    the file's stat data (size and times put back, as within one clock granule) is still seen."""
+    aged(registry)
+    path = promote_candidate(registry)  # written now: racy for the status below
+    racy = path.stat()
+    first = status(registry)
+    assert len(entries(tmp_path)) == 2 * 2  # the other two models' entries; none for the racy one
+    text = path.read_text()
+    path.write_text(text.replace("by: alice}", "by: carol}"))  # same size
+    os.utime(path, ns=(racy.st_atime_ns, racy.st_mtime_ns))
+    assert [path.stat().st_size, path.stat().st_mtime_ns] == [racy.st_size, racy.st_mtime_ns]
+    assert status(registry) == first  # the edit changes no holder, but was read: the entry now has it
+    moves = Registry.load(registry).summaries("moves")[path.parent.name].rows
+    assert any(m.by == "carol" and m.version == path.stem for m in moves)
+    assert not any(m.by == "alice" and m.version == path.stem and m.at.startswith("2026-11-30") for m in moves)
 
 
 @pytest.mark.parametrize("damage", ["truncated", "flipped", "foreign", "planted", "garbage"])

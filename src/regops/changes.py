@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Final
 
 from regops import store
+from regops.approvals import Move
 from regops.kinds import Problem
 from regops.policy import CLOCK_SKEW, bot_may_enter, locate_all
 from regops.records import VersionRecord
 from regops.registry import MODEL_FILE, Registry
 
-__all__ = ["IMMUTABLE", "STAMPED", "added_transitions", "against_base", "touched_models"]
+__all__ = ["IMMUTABLE", "STAMPED", "added_transitions", "against_base", "pr_moves", "touched_models"]
 
 
 # Fields of a version file fixed at registration (DESIGN §3); stage, canary, transitions (appended) and
@@ -278,3 +279,25 @@ def _backdated(shown: str, index: int, step: dict[str, str], latest: _Latest | N
         "never backdated; record the transition as of now (as `regops promote` and `regops rollback` do)"
     )
     return [Problem(shown, field=f"transitions[{index}].at", message=message)]
+
+
+def pr_moves(head: Registry, base_files: dict[str, bytes], *, recorded: dict[str, bytes] | None = None) -> list[Move]:
+    """The stage changes a pull request makes: transitions its head adds to the base's records.
+
+    A move's canary result is the one recorded on the base branch (``recorded``:
+    its files as they are now, default ``base_files``), never the pull request's
+    own: a PR cannot pass its own canary, and a canary that failed on main after
+    the PR was opened fails it.
+    """
+    root = head.root.parent
+    on_base = base_files if recorded is None else recorded
+
+    def canary(record: VersionRecord) -> str | None:
+        relative = record.path.relative_to(root).as_posix()
+        data = store.parse_bytes(on_base[relative], relative).data if relative in on_base else None
+        return ((data or {}).get("canary") or {}).get("result")
+
+    return [
+        Move(record.model, record.version, step["from"], step["to"], canary(record), step.get("by"))  # type: ignore[arg-type]
+        for record, step in added_transitions(head, base_files)
+    ]

@@ -14,16 +14,31 @@ are in ``records.py``.
 from __future__ import annotations
 
 import heapq
-import math
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Final, Literal
 
 from regops import store
+from regops.answers import (
+    HistoryEntry,
+    LineageNode,
+    ModelStatus,
+    Ref,
+    Resolution,
+    ScoreDelta,
+    StageSummary,
+    VersionDiff,
+    current_span,
+    history_order,
+    parse_ref,
+    score_delta,
+    status_of,
+    status_row,
+    version_history,
+)
 from regops.errors import (
     InvalidRegistryError,
     ModelNotFoundError,
@@ -32,7 +47,7 @@ from regops.errors import (
     StageEmptyError,
     VersionNotFoundError,
 )
-from regops.kinds import STAGES, Problem, Stage, release, version_key
+from regops.kinds import Problem, Stage, release, version_key
 from regops.records import (
     ConfigRecord,
     DatasetRecord,
@@ -42,7 +57,7 @@ from regops.records import (
     VersionRecord,
     comparable,
 )
-from regops.summaries import ModelRow, Stats, Summary, SummaryIndex, now_ns
+from regops.summaries import Stats, Summary, SummaryIndex, now_ns
 from regops.timespec import as_utc
 
 __all__ = [
@@ -58,9 +73,13 @@ __all__ = [
     "Registry",
     "Resolution",
     "ScoreDelta",
+    "StageSummary",
     "VersionDiff",
     "VersionRecord",
+    "history_order",
     "parse_ref",
+    "status_row",
+    "version_history",
 ]
 
 HOLDER_STAGES: Final[tuple[Stage, ...]] = ("dev", "staging", "prod")
@@ -70,124 +89,6 @@ MODEL_FILE: Final = "model.yaml"
 LOCK_FILE: Final = ".regops.lock"
 # Files read in one batch when summaries are rebuilt: parallel parsing, and bounded memory at 100,000 versions.
 BATCH_FILES: Final = 5000
-
-
-# --- references --------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Ref:
-    """``MODEL``, ``MODEL@VERSION`` or ``MODEL@STAGE``."""
-
-    model: str
-    version: str | None = None
-    stage: Stage | None = None
-
-    def __str__(self) -> str:
-        tail = self.version or self.stage
-        return f"{self.model}@{tail}" if tail else self.model
-
-
-def parse_ref(text: str) -> Ref:
-    model, sep, tail = text.partition("@")
-    if not model or (sep and not tail):
-        raise RefError(text, f"cannot read {text!r}: expected MODEL, MODEL@VERSION or MODEL@STAGE")
-    if not tail:
-        return Ref(model)
-    if tail in STAGES:
-        return Ref(model, stage=tail)
-    return Ref(model, version=tail)
-
-
-# --- answers -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Resolution:
-    model: str
-    stage: Stage
-    at: datetime | None
-    version: str
-    since: datetime
-    until: datetime | None
-    storage: dict[str, Any]
-    path: str
-
-
-@dataclass(frozen=True)
-class HistoryEntry:
-    model: str
-    version: str
-    at: datetime
-    from_: Stage | None
-    to: Stage
-    by: str
-    pr: int | None = None
-    approved_by: tuple[str, ...] = ()
-    notes: str | None = None
-    reason: str | None = None
-    evidence: tuple[dict[str, Any], ...] = ()
-    kind: str | None = None  # register, promote, rollback, auto, archive or canary (queries.kind_of)
-
-
-@dataclass(frozen=True)
-class LineageNode:
-    """One ancestor: a registered version, or an external base (``ref`` is hf://…)."""
-
-    ref: str
-    depth: int
-    dataset: str | None = None
-    dataset_hash: str | None = None
-    eval_dataset: str | None = None
-    external: bool = False
-    missing: bool = False
-    parent: str | None = None
-    dataset_source: str | None = None  # where the training data lives: files, a DVC entry, a table snapshot, a URI
-    eval_dataset_source: str | None = None  # where the eval set lives, likewise
-
-
-@dataclass(frozen=True)
-class ScoreDelta:
-    metric: str
-    a: float | None
-    b: float | None
-    delta: float | None
-    goal: Literal["max", "min"] | None
-    better: bool | None  # is b better than a? None: no goal known, or no change
-
-
-@dataclass(frozen=True)
-class VersionDiff:
-    a: str
-    b: str
-    primary_metric: str
-    scores: list[ScoreDelta]
-    params_added: dict[str, Any]
-    params_removed: dict[str, Any]
-    params_changed: dict[str, tuple[Any, Any]]
-    dataset: tuple[str, str]
-    dataset_hash: tuple[str, str]
-    eval_dataset: tuple[str | None, str | None]
-    parent: tuple[str | None, str | None]
-    comparable: bool = True  # both measured on the same eval set (records.comparable); else no score deltas
-
-
-@dataclass(frozen=True)
-class StageSummary:
-    version: str
-    score: float | None
-
-
-@dataclass(frozen=True)
-class ModelStatus:
-    model: str
-    primary_metric: str
-    dev: StageSummary | None
-    staging: StageSummary | None
-    prod: StageSummary | None
-    prod_since: datetime | None
-    candidates: int
-    versions: int
 
 
 # --- the registry ------------------------------------------------------------------
@@ -340,11 +241,20 @@ class Registry:
         if name in self._models:
             return self._models[name].config
         if name not in self._configs:
-            path = self.root / "models" / name / MODEL_FILE
-            loaded = store.load_many({path: "model"}, base=self.root.parent, cache=store.ParseCache(None))[path]
-            linked = path.is_symlink() or not path.is_file()
-            self._configs[name] = ModelRecord(loaded.data, path) if loaded.data is not None and not linked else None
+            self._read_configs([name, *(n for n in self.model_names() if n not in self._models)])
         return self._configs[name]
+
+    def _read_configs(self, names: list[str]) -> None:
+        """The model.yaml of each of ``names`` (that is not read yet) in one batch: a registry-wide rule asks for
+        every model's in turn."""
+        paths = {n: self.root / "models" / n / MODEL_FILE for n in names if n not in self._configs}
+        loaded = store.load_many(
+            dict.fromkeys(paths.values(), "model"), base=self.root.parent, cache=store.ParseCache(None)
+        )
+        for n, path in paths.items():
+            data = loaded[path].data
+            linked = path.is_symlink() or not path.is_file()
+            self._configs[n] = ModelRecord(data, path) if data is not None and not linked else None
 
     def model(self, name: str) -> ModelRecord:
         config = self.model_entry(name).config
@@ -408,7 +318,7 @@ class Registry:
         entry = self.model_entry(model)
         if at is None:
             # Now: the files' ``stage`` says it; only the holders' transitions need reading.
-            current = [_current_span(r) for r in entry.versions.values() if r.stage == stage]
+            current = [current_span(r) for r in entry.versions.values() if r.stage == stage]
             return max(current, key=lambda i: (i.start, version_key(i.version)), default=None)
         moment = as_utc(at)
         # The last covering one in the intervals' order: found from the end.
@@ -513,7 +423,7 @@ class Registry:
         goals, primary = config.goals, config.primary_metric
         names = sorted(set(left.scores) | set(right.scores), key=lambda n: (n != primary, n))
         same = comparable(left, right)
-        scores = [_score_delta(n, left.scores.get(n), right.scores.get(n), goals.get(n), same) for n in names]
+        scores = [score_delta(n, left.scores.get(n), right.scores.get(n), goals.get(n), same) for n in names]
         pa, pb = left.hyperparameters, right.hyperparameters
         return VersionDiff(
             a=f"{left.model}@{left.version}",
@@ -532,7 +442,7 @@ class Registry:
 
     def status(self) -> list[ModelStatus]:
         """One row per model: who holds dev, staging and prod, and since when prod (from the summaries)."""
-        return [_status(name, summary) for name, summary in self.summaries("status").items()]
+        return [status_of(name, summary) for name, summary in self.summaries("status").items()]
 
     def iter_versions(self) -> Iterator[VersionRecord]:
         """Every loaded version of every model (loads everything)."""
@@ -548,45 +458,6 @@ class Registry:
 # --- helpers --------------------------------------------------------------------
 
 
-def status_row(
-    name: str,
-    metric: str,
-    held: Mapping[Stage, tuple[StageSummary, datetime]],
-    *,
-    candidates: int,
-    versions: int,
-) -> ModelStatus:
-    """A model's status row from who held dev, staging and prod (each with its score and since when)."""
-    prod = held.get("prod")
-    return ModelStatus(
-        model=name,
-        primary_metric=metric,
-        dev=held["dev"][0] if "dev" in held else None,
-        staging=held["staging"][0] if "staging" in held else None,
-        prod=prod[0] if prod else None,
-        prod_since=prod[1] if prod else None,
-        candidates=candidates,
-        versions=versions,
-    )
-
-
-def version_history(record: VersionRecord) -> list[HistoryEntry]:
-    """A version's registration and transitions, in the order its file records them."""
-    model, version = record.model, record.version
-    return [
-        HistoryEntry(model, version, record.created_at, None, "candidate", record.created_by),
-        *(
-            HistoryEntry(model, version, t.at, t.from_, t.to, t.by, t.pr, t.approved_by, t.notes, t.reason, t.evidence)
-            for t in record.steps
-        ),
-    ]
-
-
-def history_order(entry: HistoryEntry) -> tuple[datetime, bool, tuple[Any, ...]]:
-    """Oldest first; at one moment a version leaving a stage before the one taking its place, then SemVer order."""
-    return (entry.at, entry.to != "archived", version_key(entry.version))
-
-
 def _batches(names: list[str], stats: dict[str, Stats]) -> Iterator[list[str]]:
     """Models to read together: about :data:`BATCH_FILES` files a batch (enough to parse on every core)."""
     batch: list[str] = []
@@ -597,29 +468,6 @@ def _batches(names: list[str], stats: dict[str, Stats]) -> Iterator[list[str]]:
             batch = []
     if batch:
         yield batch
-
-
-def _status(name: str, summary: Summary) -> ModelStatus:
-    row: ModelRow = summary.rows[0]
-
-    def held(found: tuple[str, float | None, str] | None) -> StageSummary | None:
-        return StageSummary(found[0], found[1]) if found else None
-
-    return ModelStatus(
-        model=name,
-        primary_metric=summary.metric,
-        dev=held(row.dev),
-        staging=held(row.staging),
-        prod=held(row.prod),
-        prod_since=datetime.fromisoformat(row.prod[2]) if row.prod else None,
-        candidates=row.candidates,
-        versions=row.versions,
-    )
-
-
-def _current_span(record: VersionRecord) -> Interval:
-    start = record.steps[-1].at if record.steps else record.created_at
-    return Interval(record.version, record.stage, start, None)
 
 
 def _find_root(path: Path) -> Path:
@@ -652,13 +500,3 @@ def _listing(folder: Path) -> list[os.DirEntry[str]]:
             return sorted((e for e in it if not e.name.startswith(".")), key=lambda e: e.name)
     except (FileNotFoundError, NotADirectoryError):
         return []
-
-
-def _score_delta(
-    name: str, a: float | None, b: float | None, goal: Literal["max", "min"] | None, same_eval_set: bool = True
-) -> ScoreDelta:
-    if not same_eval_set or a is None or b is None or not (math.isfinite(a) and math.isfinite(b)):
-        return ScoreDelta(name, a, b, None, goal, None)
-    delta = b - a
-    better = None if goal is None or delta == 0 else (delta > 0) == (goal == "max")
-    return ScoreDelta(name, a, b, delta, goal, better)

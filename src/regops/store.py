@@ -1,12 +1,10 @@
-"""The only module that reads YAML.
+"""Where YAML is read and written (with :mod:`regops.reader`, the parser itself).
 
 Two readers, each for what it is best at:
 
-* the fast path (:func:`load_many`) parses with PyYAML's libyaml-based C
-  parser and a Python constructor of our own; it builds plain data only
-  (dict, list, str, int, float, bool, None), follows YAML 1.2's core schema
-  (``yes`` and ``no`` are strings, ``010`` is ten) and leaves timestamps as
-  strings for ``files.py`` to check. Each file is checked against its
+* the fast path (:func:`load_many`) parses with :mod:`regops.reader` (PyYAML's
+  libyaml-based C parser and a constructor of our own: plain data, YAML 1.2's
+  core schema, timestamps left as strings for ``files.py``). Each file is checked against its
   kind's schema right after parsing; files that pass are cached by content
   (see :class:`ParseCache`), and a cold read of many files uses every core.
 * the round-trip reader (ruamel.yaml) is used only when something is wrong:
@@ -32,15 +30,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from regops._version import __version__
 from regops.cache import MarshalCache
 from regops.kinds import Problem
-
-if TYPE_CHECKING:
-    import yaml
-    from yaml.nodes import Node
+from regops.reader import MAX_FILE_BYTES, MAX_NODES, SCALARS, Data, Parsed, parse_bytes
 
 __all__ = [
     "MAX_FILE_BYTES",
@@ -59,191 +54,9 @@ __all__ = [
     "write_atomic",
 ]
 
-MAX_FILE_BYTES: Final = 1 << 20
-MAX_NODES: Final = 50_000
 # Below this many uncached files a process pool costs more than it saves.
 _PARALLEL_THRESHOLD: Final = 400
 _CACHE_FORMAT: Final = f"regops-load-1-py{sys.version_info[0]}.{sys.version_info[1]}"
-
-Data = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Parsed:
-    """A file's data, or the one problem that stopped it from being read."""
-
-    data: Data | None
-    problem: Problem | None = None
-
-
-# --- the safe YAML 1.2 reader ------------------------------------------------
-
-
-class _Refused(Exception):
-    def __init__(self, message: str, node: Node | None = None) -> None:
-        self.message = message
-        self.node = node
-
-
-@cache
-def _loader() -> Any:
-    """The loader class, built on first use: a warm read never imports PyYAML."""
-    from yaml.constructor import ConstructorError, SafeConstructor
-
-    # The libyaml parser: PyYAML builds it when libyaml is present (every wheel has it).
-    from yaml.cyaml import CParser  # type: ignore[attr-defined]
-    from yaml.nodes import MappingNode, ScalarNode
-    from yaml.resolver import BaseResolver
-
-    class Resolver(BaseResolver):
-        """YAML 1.2 core schema: no timestamps, no yes/no/on/off, no sexagesimals, no merge keys."""
-
-    Resolver.yaml_implicit_resolvers = {}
-    for tag, pattern, first in _SCALARS:
-        Resolver.add_implicit_resolver(f"tag:yaml.org,2002:{tag}", re.compile(pattern), list(first))
-
-    class Constructor(SafeConstructor):
-        def construct_yaml_int(self, node: ScalarNode) -> int:
-            text = str(self.construct_scalar(node))
-            if text.startswith(("0o", "0x")):
-                return int(text[2:], 8 if text[1] == "o" else 16)
-            return int(text, 10)
-
-        def construct_yaml_float(self, node: ScalarNode) -> float:
-            text = str(self.construct_scalar(node)).lower()
-            if text.endswith(".inf"):
-                return -math.inf if text.startswith("-") else math.inf
-            if text == ".nan":
-                return math.nan
-            return float(text)
-
-        def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
-            if not isinstance(node, MappingNode):
-                raise ConstructorError(None, None, f"expected a mapping, found {node.id}", node.start_mark)
-            mapping: dict[Any, Any] = {}
-            for key_node, value_node in node.value:
-                if not isinstance(key_node, ScalarNode):
-                    raise ConstructorError(None, None, "mapping keys must be plain values", key_node.start_mark)
-                key = self.construct_object(key_node, deep=deep)
-                if key in mapping:
-                    raise ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-                mapping[key] = self.construct_object(value_node, deep=deep)
-            return mapping
-
-    Constructor.add_constructor("tag:yaml.org,2002:int", Constructor.construct_yaml_int)  # type: ignore[type-var]
-    Constructor.add_constructor("tag:yaml.org,2002:float", Constructor.construct_yaml_float)  # type: ignore[type-var]
-    # Even an explicit !!timestamp stays text: files.py parses timestamps, with its own rules.
-    Constructor.add_constructor("tag:yaml.org,2002:timestamp", Constructor.construct_yaml_str)  # type: ignore[type-var]
-
-    class Loader(CParser, Constructor, Resolver):
-        def __init__(self, stream: str) -> None:
-            CParser.__init__(self, stream)
-            Constructor.__init__(self)
-            Resolver.__init__(self)
-
-    return Loader
-
-
-_SCALARS: Final = (
-    ("bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
-    ("null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
-    ("int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", "-+0123456789"),
-    (
-        "float",
-        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
-        "-+0123456789.",
-    ),
-)
-
-
-def _expanded_size(root: Node) -> int:
-    """Nodes the document has once aliases are expanded (an alias bomb is a tiny file with billions)."""
-    from yaml.nodes import MappingNode, SequenceNode
-
-    sizes: dict[int, int] = {}
-    busy: set[int] = set()
-
-    def size(node: Node) -> int:
-        key = id(node)
-        if key in sizes:
-            return sizes[key]
-        if key in busy:
-            raise _Refused("an alias refers to a node that contains it (a recursive document)", node)
-        busy.add(key)
-        total = 1
-        if isinstance(node, SequenceNode):
-            total += sum(size(child) for child in node.value)
-        elif isinstance(node, MappingNode):
-            total += sum(size(k) + size(v) for k, v in node.value)
-        busy.discard(key)
-        sizes[key] = min(total, MAX_NODES + 1)
-        return sizes[key]
-
-    return size(root)
-
-
-def parse_bytes(raw: bytes, path: str) -> Parsed:  # noqa: PLR0911 - one return per refusal
-    """Parse one file's bytes into plain data, or say why not."""
-    if len(raw) > MAX_FILE_BYTES:
-        return _refuse(path, f"file is over the {MAX_FILE_BYTES:,}-byte limit for registry files")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = raw[: e.start].count(b"\n") + 1
-        col = e.start - (raw.rfind(b"\n", 0, e.start) + 1) + 1
-        return _refuse(path, f"not valid UTF-8 (byte 0x{raw[e.start]:02x})", line, col)
-    import yaml
-    from yaml.constructor import ConstructorError
-
-    loader = _loader()(text)
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            return _refuse(path, "file is empty; expected a mapping of fields")
-        # Only an alias (*name) can make a small file expand; most files have none.
-        if "*" in text and _expanded_size(node) > MAX_NODES:
-            raise _Refused(f"aliases expand the document past {MAX_NODES:,} nodes (an alias bomb?)", node)
-        data = loader.construct_document(node)
-    except _Refused as e:
-        mark = e.node.start_mark if e.node is not None else None
-        return _refuse(path, e.message, *_position(mark))
-    except ConstructorError as e:
-        return _refuse(path, _constructor_message(e), *_position(e.problem_mark))
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        return _refuse(path, _yaml_message(e, text, mark), *_position(mark))
-    except yaml.YAMLError as e:
-        return _refuse(path, f"not valid YAML: {e}")
-    finally:
-        loader.dispose()
-    if not isinstance(data, dict):
-        kind = "a list" if isinstance(data, list) else f"a single value ({type(data).__name__})"
-        return _refuse(path, f"the top level must be a mapping of fields, found {kind}", 1, 1)
-    return Parsed(data)
-
-
-def _refuse(path: str, message: str, line: int = 0, col: int = 0) -> Parsed:
-    return Parsed(None, Problem(path=path, line=line, col=col, message=message))
-
-
-def _position(mark: Any) -> tuple[int, int]:
-    return (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
-
-
-def _yaml_message(error: yaml.MarkedYAMLError, text: str, mark: Any) -> str:
-    message = "; ".join(part for part in (error.context, error.problem) if part) or "syntax error"
-    if mark is not None and text.splitlines()[mark.line : mark.line + 1] and "\t" in text.splitlines()[mark.line]:
-        message += " (a tab: YAML indents with spaces only)"
-    return f"not valid YAML: {message}"
-
-
-def _constructor_message(error: yaml.constructor.ConstructorError) -> str:
-    problem = error.problem or "cannot be read"
-    if problem.startswith("could not determine a constructor for the tag"):
-        tag = problem.rsplit(" ", 1)[-1]
-        return f"tag {tag} is not allowed: registry files hold plain data only"
-    return problem
-
 
 # --- reading many files: validation, cache and processes ----------------------
 
@@ -578,7 +391,7 @@ def _dumper() -> Any:
         pass
 
     # A plain scalar that any of these resolves to another tag than str is written quoted.
-    for tag, pattern, first in _SCALARS:
+    for tag, pattern, first in SCALARS:
         Dumper.add_implicit_resolver(f"tag:yaml.org,2002:{tag}", re.compile(pattern), list(first))
     for _versions, ruamel_tag, regexp, chars in implicit_resolvers:
         Dumper.add_implicit_resolver(ruamel_tag, regexp, chars)

@@ -9,11 +9,12 @@ were read. An entry is used only when the folder still has exactly those files w
 otherwise the model is read (through the content-keyed parse cache) and the entry rebuilt.
 
 The racy case is git's: a file written in the same timestamp granule as the index entry can change again
-without its stat data changing. So a file whose mtime or ctime is within :data:`RACY_NS` of the moment the
-entry was made is never trusted from the entry: the model is read again, and the entry rewritten (after
-which the file is no longer racy). Entries of models whose files have problems are never written, so a
-query on them reads the files and reports the problems as before. A corrupt, truncated, foreign or
-hand-edited entry fails its MAC or its shape check and is rebuilt, never trusted.
+without its stat data changing. So an entry is never written while a file's mtime or ctime is within
+:data:`RACY_NS` of the moment the entry is made from: the model is read again next time, and the entry written
+then (when the file is no longer racy). A lookup then only compares stat data, one pass over the folder's
+files. Entries of models whose files have problems are never written, so a query on them reads the files and
+reports the problems as before. A corrupt, truncated, foreign or hand-edited entry fails its MAC or its shape
+check and is rebuilt, never trusted.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = ["RACY_NS", "ModelRow", "Move", "Summary", "SummaryIndex", "VersionRow", "moves_of", "rows_of", "status_of"]
 
-_FORMAT: Final = "regops-summary-2"
+_FORMAT: Final = "regops-summary-3"  # 3: racy entries are never written
 # A file modified this close to the moment its entry was made is re-read: coarse file system clocks.
 RACY_NS: Final = 1_000_000_000
 
@@ -155,10 +156,9 @@ class SummaryIndex(MarshalCache):
         """The ``part`` ("status" or "moves") of ``folder``'s entry, if its files are the ones it was made from."""
         entry = self.read(folder / f".{part}")
         made, files, metric, rows = entry.get("made"), entry.get("files"), entry.get("metric"), entry.get("rows")
+        # No racy test here: :meth:`store` writes no entry with a racy file, and an entry is signed.
         if not isinstance(made, int) or files != stats or not isinstance(rows, list) or not stats:
             return None
-        if any(max(mtime, ctime) >= made - RACY_NS for _size, mtime, ctime, _ino in stats.values()):
-            return None  # racy: written too close to the entry to trust its stat data
         try:
             shape = ModelRow if part == "status" else Move
             return Summary(str(metric), [shape._make(row) for row in rows])
@@ -166,11 +166,15 @@ class SummaryIndex(MarshalCache):
             return None  # not the shape this regops writes
 
     def store(self, folder: Path, made: int, stats: Stats, entry: ModelEntry, metric: str) -> dict[str, Summary]:
-        """Record ``folder``'s summaries, read from files whose stat data before reading was ``stats``."""
+        """Record ``folder``'s summaries, read from files whose stat data before reading was ``stats``; not when a
+        file is racy (written within :data:`RACY_NS` of ``made``): its stat data could stay while its content
+        changes, so the model is read again next time, when the file is no longer racy."""
         parts = {
             "status": Summary(metric, [status_of(entry, metric)]),
             "moves": Summary(metric, moves_of(entry, metric)),
         }
+        if any(max(mtime, ctime) >= made - RACY_NS for _size, mtime, ctime, _ino in stats.values()):
+            return parts
         for part, summary in parts.items():
             rows = [tuple(row) for row in summary.rows]
             self.write(folder / f".{part}", {"made": made, "files": stats, "metric": metric, "rows": rows})

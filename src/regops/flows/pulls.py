@@ -1,33 +1,33 @@
-"""Changes made as pull requests, and pull requests judged: branch, commit, push, open; check, report, stamp.
+"""Pull requests judged: check, report, stamp.
 
-A write made with ``--pr`` (:func:`as_pull_request`, :func:`on_branch`) is made
-on a new branch, committed, pushed and proposed with the review page as its
-body. The required check ``regops/approvals`` (:func:`pr_check` and its
+The required check ``regops/approvals`` (:func:`pr_check` and its
 ``head``/``group`` forms) judges a pull request's changes by its base's policy
 (:mod:`regops.gate`, :mod:`regops.approvals`); :func:`pr_report` keeps its one
 comment; :func:`pr_stamp` records, after the merge, who approved each
-transition; :func:`commit` commits and pushes what regops changed on main.
+transition. Making a change as a pull request (branch, commit, push, open) and
+:func:`commit` are in :mod:`regops.flows.branches`, re-exported here.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from regops import approvals, attest, changes, codeowners, gate, lifecycle, policy, publish, serving, signing, store
+from regops import approvals, attest, changes, gate, lifecycle, policy, publish, signing
 from regops.adapters import git
-from regops.approvals import Move, Need, Outcome
+from regops.approvals import Need, Outcome
+from regops.changes import pr_moves
 from regops.errors import RegopsError
+from regops.flows.branches import as_pull_request, commit, on_branch
 from regops.kinds import Problem, Stage
 from regops.lifecycle import Plan
 from regops.records import VersionRecord
 from regops.registry import CONFIG_FILE, Registry
-from regops.workspace import noreply, open_registry, registry_at, workflow_bot, write
+from regops.workspace import open_registry, registry_at, write
 
 if TYPE_CHECKING:
     from regops.adapters.github import GitHub, Pull
@@ -65,180 +65,6 @@ def _expander(github: GitHub) -> Callable[[Sequence[str]], set[str]]:
         return people
 
     return expand
-
-
-def pr_moves(head: Registry, base_files: dict[str, bytes], *, recorded: dict[str, bytes] | None = None) -> list[Move]:
-    """The stage changes a pull request makes: transitions its head adds to the base's records.
-
-    A move's canary result is the one recorded on the base branch (``recorded``:
-    its files as they are now, default ``base_files``), never the pull request's
-    own: a PR cannot pass its own canary, and a canary that failed on main after
-    the PR was opened fails it.
-    """
-    root = head.root.parent
-    on_base = base_files if recorded is None else recorded
-
-    def canary(record: VersionRecord) -> str | None:
-        relative = record.path.relative_to(root).as_posix()
-        data = store.parse_bytes(on_base[relative], relative).data if relative in on_base else None
-        return ((data or {}).get("canary") or {}).get("result")
-
-    return [
-        Move(record.model, record.version, step["from"], step["to"], canary(record), step.get("by"))  # type: ignore[arg-type]
-        for record, step in changes.added_transitions(head, base_files)
-    ]
-
-
-def as_pull_request(
-    registry: RegistryArg,
-    plan_it: Callable[[Registry], Plan],
-    *,
-    title: str,
-    branch: str,
-    labels: list[str],
-    model: str,
-    by: str,
-    github: GitHub | None = None,
-) -> Plan:
-    """A write (promote, rollback) made as a pull request: see :func:`on_branch`."""
-    opened = open_registry(registry)
-    plan, pull = on_branch(
-        opened,
-        lambda: write(opened.root, plan_it, dry_run=False),
-        title=title,
-        branch=branch,
-        labels=labels,
-        model=model,
-        by=by,
-        github=github,
-        rename=True,
-    )
-    plan.notes.append(f"opened pull request #{pull.number}: {pull.url}")
-    return plan
-
-
-T = TypeVar("T")
-
-
-def on_branch(
-    opened: Registry,
-    change: Callable[[], T],
-    *,
-    title: str,
-    branch: str,
-    labels: list[str],
-    model: str,
-    by: str,
-    github: GitHub | None = None,
-    preface: str = "",
-    author: str | None = None,
-    rename: bool = False,
-) -> tuple[T, Pull]:
-    """Make ``change`` on a new branch, commit and push it, and open the pull request whose body is the review page.
-
-    The branch is one regops creates: when ``branch`` exists already, in the
-    checkout or on origin, ``rename`` picks the first free ``branch-2``,
-    ``branch-3``, … and otherwise the call is refused (the canary's branch names
-    its decision, so it is never renamed). The push is a plain push of that new
-    branch, so the pull request carries regops' commit and nothing else. The
-    checkout returns to the branch it was on (where the change is not applied);
-    when anything fails before the push is done, the new branch is deleted and
-    the registry is as it was. The model's owners are asked for review (teams by
-    slug), the author aside. New versions (a registration) are shown against the
-    current holders as the transitions of a promotion are. ``preface`` goes above
-    the review page; ``author`` (a login) makes the commit, else git's configured user.
-    """
-    # Imported here: PyGithub costs ~0.2 s, paid only by the verbs that talk to GitHub.
-    from regops.adapters.github import GitHub
-
-    root = opened.root.parent
-    folder = opened.root.relative_to(root).as_posix()
-    if dirty := git.changed(root, folder):
-        raise RegopsError(f"{folder}/ has uncommitted changes ({dirty[0].strip()}, …): commit or stash them first")
-    gh = github or GitHub()
-    base = git.current_branch(root)
-    branch = git.new_branch_name(root, branch, suffix=rename)
-    with _new_branch(root, folder, base=base, branch=branch):
-        result = change()
-        git.commit_paths(root, [folder], title, author=author, email=noreply(author, gh))
-        page = _review_page(opened, base)
-        _push(root, branch, base)
-    body = f"{preface}\n\n{page}" if preface else page
-    pull = _open_pull(gh, opened, model=model, by=by, branch=branch, base=base, title=title, body=body, labels=labels)
-    return result, pull
-
-
-def _review_page(opened: Registry, base: str) -> str:
-    """The review page of what the branch's commit changes against ``base``: the moves it makes, or the versions
-    it registers."""
-    root = opened.root.parent
-    head = open_registry(opened.root)
-    with registry_at(opened, base) as (before, files):
-        shown = [(before.version(m.model, m.version), m.source, m.target) for m in pr_moves(head, files)]
-        new = [r for r in head.iter_versions() if r.path.relative_to(root).as_posix() not in files]
-        page = (
-            publish.review_page(before, shown)
-            if shown
-            else publish.review_page(head, [(r, "registered", "candidate") for r in new])
-        )
-    return page
-
-
-def _push(root: Path, branch: str, base: str) -> None:
-    try:
-        git.push_new_branch(root, branch)
-    except git.GitError as e:
-        raise git.GitError(
-            f"{e}; nothing was pushed: regops deleted its branch {branch} and returned to {base}, the registry "
-            "as it was. Fix what git says and run the same command again"
-        ) from e
-
-
-def _open_pull(
-    gh: GitHub,
-    opened: Registry,
-    *,
-    model: str,
-    by: str,
-    branch: str,
-    base: str,
-    title: str,
-    body: str,
-    labels: list[str],
-) -> Pull:
-    """Open the pull request of the pushed ``branch``, asking the model's owners for review (teams by slug), the
-    author aside; when GitHub refuses, the local branch goes and the message says what to do with the pushed one."""
-    root = opened.root.parent
-    owners = opened.model(model).raw["owners"]
-    reviewers = [o for o in owners if "/" not in o and o != by]
-    teams = [o.split("/", 1)[1] for o in owners if "/" in o]
-    try:
-        return gh.open_pull(
-            head=branch, base=base, title=title, body=body, labels=labels, reviewers=reviewers, teams=teams
-        )
-    except RegopsError as e:
-        git.delete_branch(root, branch)
-        raise RegopsError(
-            f"{e}; the change is pushed as branch {branch} of origin: open the pull request from it, or delete it "
-            f"(`git push origin --delete {branch}`); running the same command again makes a new branch"
-        ) from e
-
-
-@contextmanager
-def _new_branch(root: Path, folder: str, *, base: str, branch: str) -> Iterator[None]:
-    """Work on ``branch``, created from ``base``, and return to ``base``; when the work fails, its changes under
-    ``folder`` and the branch are thrown away, so nothing of it is left to block the next run."""
-    git.checkout(root, branch, create=True)
-    done = False
-    try:
-        yield
-        done = True
-    finally:
-        if not done:
-            git.discard(root, folder)
-        git.checkout(root, base)
-        if not done:
-            git.delete_branch(root, branch)
 
 
 def merge_group_pull(ref: str) -> int:
@@ -612,22 +438,3 @@ def _counted_by_move(
         for v in outcome.verdicts
         if v.move is not None
     }
-
-
-def commit(
-    *, registry: RegistryArg = "registry", message: str, push: bool = False, by: str | None = None
-) -> str | None:
-    """Commit what regops changed (registry/, serving.json, CODEOWNERS) and, with ``push``, push it.
-
-    Nothing changed, nothing committed (None). In GitHub Actions without ``by``
-    the commit is made as ``github-actions[bot]``. A push that finds the branch
-    moved on rebases onto it and tries again.
-    """
-    opened = open_registry(registry)
-    root = opened.root.parent
-    author = workflow_bot(by)
-    paths = [opened.root.relative_to(root).as_posix(), serving.MANIFEST, codeowners.CODEOWNERS]
-    sha = git.commit_paths(root, paths, message, author=author, email=noreply(author))
-    if sha is not None and push:
-        git.push(root, branch=git.current_branch(root))
-    return sha
