@@ -331,25 +331,27 @@ def _check_names(name: str, version: str) -> None:
     # Imported here: regops.files loads pydantic (~0.3 s), which the read verbs never pay.
     from regops.files import DATASET_VERSION_PATTERN, NAME_PATTERN
 
-    problems = []
-    if not re.fullmatch(NAME_PATTERN, name):
-        problems.append(
-            Problem(
-                "",
-                field="name",
-                message=f"{name!r} is not a dataset name: use lowercase letters, digits, '.', '_' and '-' "
-                "(at most 64, starting and ending with a letter or digit)",
-            )
-        )
-    if not re.fullmatch(DATASET_VERSION_PATTERN, version):
-        problems.append(
-            Problem(
-                "",
-                field="version",
-                message=f"{version!r} is not a dataset version: use letters, digits, '.', '_' and '-' "
-                "(at most 64, starting and ending with a letter or digit), e.g. 2025-09-08 or v3",
-            )
-        )
+    rules = [
+        (
+            "name",
+            name,
+            NAME_PATTERN,
+            "a dataset name: use lowercase letters, digits, '.', '_' and '-' "
+            "(at most 64, starting and ending with a letter or digit)",
+        ),
+        (
+            "version",
+            version,
+            DATASET_VERSION_PATTERN,
+            "a dataset version: use letters, digits, '.', '_' and '-' "
+            "(at most 64, starting and ending with a letter or digit), e.g. 2025-09-08 or v3",
+        ),
+    ]
+    problems = [
+        Problem("", field=field, message=f"{value!r} is not {what}")
+        for field, value, pattern, what in rules
+        if not re.fullmatch(pattern, value)
+    ]
     if problems:
         raise InvalidDatasetError(name, version, problems)
 

@@ -37,7 +37,7 @@ from regops import store
 from regops.errors import RegopsError
 from regops.kinds import Stage
 from regops.records import VersionRecord
-from regops.registry import Registry
+from regops.registry import HOLDER_STAGES, Registry
 from regops.serving import MANIFEST, manifest_path, manifest_text, serving_manifest
 
 __all__ = [
@@ -48,7 +48,8 @@ __all__ = [
     "sync",
 ]
 
-STAGE_REFS: Final[tuple[Stage, ...]] = ("dev", "staging", "prod")
+# The Hub keeps a branch per stage a single version holds.
+STAGE_REFS: Final[tuple[Stage, ...]] = HOLDER_STAGES
 CARD: Final = "README.md"
 
 Kind = Literal["tag", "ref", "card", "weights", "manifest"]
