@@ -262,6 +262,7 @@ def export_schemas(dest: str | Path = "schemas") -> list[Path]:
 def doctor(*, registry: RegistryArg = "registry", repo: str | None = None) -> list[Finding]:
     """Every GitHub setting the approvals gate relies on, each ``ok`` or naming the setting to change
     (:func:`regops.flows.doctor.doctor_checks`)."""
+    # deferred (see _FLOWS)
     from regops.flows.doctor import doctor_checks
 
     return doctor_checks(registry=registry, repo=repo)
@@ -272,6 +273,7 @@ def init(
 ) -> list[Path]:
     """Create a registry repository in ``dest``: regops.yaml, an empty ``registry/models/``, schemas, the workflows
     pinned to this version, CODEOWNERS, .gitignore and a README; the files written. Refuses to overwrite any file."""
+    # deferred (see _FLOWS)
     from regops import scaffold
 
     return scaffold.init(Path(dest), org=org, hub_org=hub_org, storage=storage)
@@ -280,6 +282,7 @@ def init(
 def init_upgrade(dest: str | Path = ".", *, dry_run: bool = False) -> Upgrade:
     """Rewrite the workflows, their lock and the schemas of the registry repository ``dest`` for this regops
     version (never ``registry/``); the diffs. ``dry_run``: only the diffs."""
+    # deferred (see _FLOWS)
     from regops import scaffold
 
     return scaffold.upgrade(Path(dest), dry_run=dry_run)
@@ -372,6 +375,7 @@ def canary_plan(
 
     ``traffic_per_hour`` (all of the model's requests) defaults to the canary config's ``traffic_per_hour``.
     """
+    # deferred (see _FLOWS)
     from regops import canary
 
     opened = open_registry(registry)

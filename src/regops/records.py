@@ -37,6 +37,7 @@ __all__ = [
 
 def _typed(kind: str, raw: dict[str, Any]) -> Any:
     """The pydantic model of already-checked data, for callers that want every field typed."""
+    # Imported here: the pydantic models (~0.3 s), which the read verbs never build.
     from regops.schema import model_class
 
     return model_class(kind).model_validate(raw)

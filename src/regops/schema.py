@@ -28,6 +28,7 @@ __all__ = ["check", "conform", "defaults", "export", "field_name", "field_parts"
 
 def model_class(kind: str) -> type[BaseModel]:
     """The pydantic model of a file kind (``version``, ``model``, ``dataset``, ``config``)."""
+    # Imported here: pydantic (~0.3 s), paid only when a file is checked, not when the cache answers.
     from regops import files
 
     cls: type[BaseModel] = getattr(files, KINDS[kind].model)
@@ -45,6 +46,7 @@ def conform(kind: str, data: Any, display: str) -> tuple[dict[str, Any] | None, 
     The data kept is ``data`` itself, or for kinds read with defaults
     (``Kind.normalized``) the same data with every default filled in.
     """
+    # Imported here: as model_class, pydantic only when a file is checked.
     from pydantic import ValidationError
 
     try:

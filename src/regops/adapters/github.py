@@ -63,6 +63,7 @@ class GitHub:
 
     @cached_property
     def client(self) -> Any:
+        # Imported here: PyGithub (with requests) costs ~0.2 s, paid only by the verbs that call GitHub.
         from github import Auth, Github
 
         auth = Auth.Token(self.token) if self.token else None
@@ -83,6 +84,7 @@ class GitHub:
 
     @contextmanager
     def _errors(self, action: str) -> Iterator[None]:
+        # Imported here: PyGithub (with requests) costs ~0.2 s, paid only by the verbs that call GitHub.
         from github import BadCredentialsException, GithubException, UnknownObjectException
         from requests import RequestException
 
@@ -288,6 +290,7 @@ class GitHub:
 
     def branch_rules(self, branch: str) -> BranchRules:
         """What branch protection and the rulesets enforce on ``branch``, together (needs an admin's token)."""
+        # Imported here: PyGithub (with requests) costs ~0.2 s, paid only by the verbs that call GitHub.
         from github import GithubException
 
         ref = quote(branch, safe="")
@@ -308,6 +311,7 @@ class GitHub:
     def environment(self, name: str) -> Environment | None:
         """The deployment environment ``name`` with the branches it admits and its secrets' and variables' names;
         None when the repository has none of that name."""
+        # Imported here: PyGithub (with requests) costs ~0.2 s, paid only by the verbs that call GitHub.
         from github import UnknownObjectException
 
         path = f"/repos/{self.name}/environments/{quote(name, safe='')}"

@@ -12,6 +12,7 @@ from typing import Any
 from regops import __version__
 from regops.cli.common import UsageError
 from regops.errors import did_you_mean
+from regops.kinds import STAGES, STEP_KINDS
 
 
 class Parser(argparse.ArgumentParser):
@@ -119,7 +120,6 @@ def _read_verbs(verbs: Any) -> None:
 
 
 def _history_filters(p: argparse.ArgumentParser) -> None:
-    from regops.kinds import STAGES, STEP_KINDS
 
     p.add_argument("--model", dest="models", action="append", metavar="MODEL", help="only this model (repeatable)")
     p.add_argument("--by", metavar="LOGIN", help="only steps made by LOGIN")

@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING
 
 from regops import doctor, scaffold
 from regops._version import __version__
+from regops.adapters.github import GitHub
 from regops.codeowners import codeowners, codeowners_file
 from regops.doctor import ENVIRONMENT, OPTIONAL_SECRETS, Finding
 from regops.flows.pulls import protected_branches
 from regops.workspace import open_registry
 
 if TYPE_CHECKING:
-    from regops.adapters.github import GitHub
     from regops.registry import Registry
     from regops.workspace import RegistryArg
 
@@ -26,7 +26,6 @@ def doctor_checks(
     *, registry: RegistryArg = "registry", repo: str | None = None, github: GitHub | None = None
 ) -> list[Finding]:
     """Every setting the approvals gate relies on, each a :class:`Finding` (``ok`` or the setting to change)."""
-    from regops.adapters.github import GitHub
 
     opened = open_registry(registry)
     gh = github or GitHub(repo)
