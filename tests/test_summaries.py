@@ -75,7 +75,7 @@ def test_status_from_the_index_is_status_from_the_files(
     aged(registry)
     expected = from_files(registry, monkeypatch)
     assert status(registry) == expected  # cold: reads the files, writes the index
-    assert len(entries(tmp_path)) == 2 * 3  # status and moves, per model
+    assert len(entries(tmp_path)) == 3 * 3  # status, moves and spans, per model
     assert status(registry) == expected  # warm: from the index
 
 
@@ -100,6 +100,7 @@ def test_a_file_written_in_the_index_s_own_second_is_not_trusted(registry: Path)
     index.store(folder, newest, stats, entry, "accuracy")
     assert index.lookup(folder, "status", stats) is None  # same stat data, but racy: re-read
     assert index.lookup(folder, "moves", stats) is None
+    assert index.lookup(folder, "spans", stats) is None
     index.store(folder, newest + RACY_NS + 1, stats, entry, "accuracy")
     assert index.lookup(folder, "status", stats) is not None
     changed = {**stats, next(iter(stats)): (0, 0, 0, 0)}
@@ -113,7 +114,7 @@ def test_an_edit_in_the_second_the_index_is_made_is_read_again(registry: Path, t
     path = promote_candidate(registry)  # written now: racy for the status below
     racy = path.stat()
     first = status(registry)
-    assert len(entries(tmp_path)) == 2 * 2  # the other two models' entries; none for the racy one
+    assert len(entries(tmp_path)) == 3 * 2  # the other two models' entries; none for the racy one
     text = path.read_text()
     path.write_text(text.replace("by: alice}", "by: carol}"))  # same size
     os.utime(path, ns=(racy.st_atime_ns, racy.st_mtime_ns))

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from regops import queries
+from regops.answers import history_order
 from regops.cli import main
 from regops.registry import HOLDER_STAGES, HistoryEntry, ModelStatus, Registry, StageSummary
 from regops.summaries import RACY_NS, now_ns
@@ -116,7 +117,7 @@ def test_every_filter_keeps_what_the_files_say_it_keeps(tree: Tree, query: queri
     reference = from_files_history(Registry.load(tree.root))
     everything = [e for name in sorted(reference) for e in reference[name]]
     whole = queries.history(Registry.load(tree.root))
-    assert whole == sorted(everything, key=lambda e: (e.at, e.model, *queries.history_order(e)[1:]))
+    assert whole == sorted(everything, key=lambda e: (e.at, e.model, *history_order(e)[1:]))
     kept = queries.history(Registry.load(tree.root), query)
     assert kept  # each query keeps something on this registry
     assert kept == _kept(query, whole, Registry.load(tree.root).config.is_bot)
