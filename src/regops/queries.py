@@ -13,9 +13,13 @@ the questions about one version or one model read its files.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
+from itertools import islice
+from operator import attrgetter
 from typing import Final
 
 from regops.errors import RegopsError
@@ -105,26 +109,32 @@ def history(registry: Registry, query: HistoryQuery | None = None) -> list[Histo
     found = [
         (move.at_us, name, position, entry)
         for name, summary in registry.summaries("moves", query.models).items()
-        for position, move in enumerate(summary.rows)
+        for position, move in _between(summary.rows, query)
         if (entry := entry_of(name, move)) is not None
     ]
     found.sort(key=lambda f: f[:3])
     return [f[3] for f in found]
 
 
+def _between(moves: list[Move], query: HistoryQuery) -> Iterable[tuple[int, Move]]:
+    """A model's moves (oldest first) within ``--since``/``--until``, with their positions: found by bisection,
+    so a query about the last month never looks at the years before it."""
+    at_us = attrgetter("at_us")
+    start = bisect_left(moves, micros(query.since), key=at_us) if query.since else 0
+    end = bisect_left(moves, micros(query.until), key=at_us) if query.until else len(moves)
+    return zip(range(start, end), islice(moves, start, end), strict=True)
+
+
 def _selector(query: HistoryQuery, config: ConfigRecord) -> Callable[[str, Move], HistoryEntry | None]:
-    """The query as one test of a model's summarised move: its history entry (as ``version_history`` makes it
-    from the file, with its kind) when every filter keeps it, else None. Times are compared as integers
-    (microseconds), and a datetime is made only for a move that is kept."""
-    since = micros(query.since) if query.since else None
-    until = micros(query.until) if query.until else None
+    """The query as one test of a model's summarised move within its time range (:func:`_between`): its history
+    entry (as ``version_history`` makes it from the file, with its kind) when every other filter keeps it, else
+    None; a datetime is made only for a move that is kept."""
+    is_bot = cache(config.is_bot)  # a handful of logins, asked about once each
 
     def entry_of(model: str, m: Move) -> HistoryEntry | None:
         if not (
-            (since is None or m.at_us >= since)
-            and (until is None or m.at_us < until)
-            and (query.by is None or m.by == query.by)
-            and (not query.bots or config.is_bot(m.by))
+            (query.by is None or m.by == query.by)
+            and (not query.bots or is_bot(m.by))
             and (query.stage is None or query.stage in (m.source, m.stage))
         ):
             return None
