@@ -6,13 +6,14 @@ import os
 import shutil
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 from regops.errors import InvalidRegistryError
 from regops.registry import Registry
-from regops.summaries import RACY_NS, SummaryIndex, now_ns
+from regops.summaries import RACY_NS, SummaryIndex, micros, now_ns
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from generate import generate
@@ -75,7 +76,7 @@ def test_status_from_the_index_is_status_from_the_files(
     aged(registry)
     expected = from_files(registry, monkeypatch)
     assert status(registry) == expected  # cold: reads the files, writes the index
-    assert len(entries(tmp_path)) == 2 * 3  # status and moves, per model
+    assert len(entries(tmp_path)) == 3 * 3  # status, moves and spans, per model
     assert status(registry) == expected  # warm: from the index
 
 
@@ -100,6 +101,7 @@ def test_a_file_written_in_the_index_s_own_second_is_not_trusted(registry: Path)
     index.store(folder, newest, stats, entry, "accuracy")
     assert index.lookup(folder, "status", stats) is None  # same stat data, but racy: re-read
     assert index.lookup(folder, "moves", stats) is None
+    assert index.lookup(folder, "spans", stats) is None
     index.store(folder, newest + RACY_NS + 1, stats, entry, "accuracy")
     assert index.lookup(folder, "status", stats) is not None
     changed = {**stats, next(iter(stats)): (0, 0, 0, 0)}
@@ -113,7 +115,7 @@ def test_an_edit_in_the_second_the_index_is_made_is_read_again(registry: Path, t
     path = promote_candidate(registry)  # written now: racy for the status below
     racy = path.stat()
     first = status(registry)
-    assert len(entries(tmp_path)) == 2 * 2  # the other two models' entries; none for the racy one
+    assert len(entries(tmp_path)) == 3 * 2  # the other two models' entries; none for the racy one
     text = path.read_text()
     path.write_text(text.replace("by: alice}", "by: carol}"))  # same size
     os.utime(path, ns=(racy.st_atime_ns, racy.st_mtime_ns))
@@ -168,6 +170,30 @@ def test_the_moves_summary_is_the_models_history(registry: Path) -> None:
     for _ in range(2):  # built, then from the index
         moves = Registry.load(registry).summaries("moves")
         for name, summary in moves.items():
-            expected = {(h.version, h.from_, h.to, h.at.isoformat(), h.by) for h in opened.history(name)}
-            assert {(m.version, m.source, m.stage, m.at, m.by) for m in summary.rows} == expected
-            assert len(summary.rows) == len(opened.history(name))
+            expected = [(h.version, h.from_, h.to, h.at.isoformat(), h.by) for h in opened.history(name)]
+            assert [(m.version, m.source, m.stage, m.at, m.by) for m in summary.rows] == expected  # in its order
+            assert [m.at_us for m in summary.rows] == [micros(h.at) for h in opened.history(name)]
+
+
+def test_the_spans_summary_is_each_version_s_steps(registry: Path) -> None:
+    """What `status --at` reads: per version (SemVer order) its score, registration and steps in file order."""
+    aged(registry)
+    opened = Registry.load(registry)
+    for _ in range(2):  # built, then from the index
+        spans = Registry.load(registry).summaries("spans")
+        assert sorted(spans) == opened.model_names()
+        for name, summary in spans.items():
+            metric = opened.model(name).primary_metric
+            expected = [
+                (r.version, r.scores.get(metric), micros(r.created_at), r.created_at.isoformat(),
+                 tuple((micros(t.at), t.to, t.at.isoformat()) for t in r.steps))
+                for r in opened.versions(name)
+            ]  # fmt: skip
+            assert [tuple(span) for span in summary.rows] == expected
+
+
+def test_micros_is_exact_and_reads_offsets() -> None:
+    moment = datetime.fromisoformat("2026-11-30T12:00:00.000001+02:00")
+    assert micros(moment) == micros(datetime.fromisoformat("2026-11-30T10:00:00.000001Z"))
+    assert micros(moment) - micros(datetime.fromisoformat("2026-11-30T10:00:00Z")) == 1
+    assert micros(datetime(2026, 11, 30, 10)) == micros(datetime.fromisoformat("2026-11-30T10:00:00Z"))

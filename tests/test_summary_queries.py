@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from regops import queries
+from regops.answers import history_order
 from regops.cli import main
 from regops.registry import HOLDER_STAGES, HistoryEntry, ModelStatus, Registry, StageSummary
 from regops.summaries import RACY_NS, now_ns
@@ -116,7 +117,7 @@ def test_every_filter_keeps_what_the_files_say_it_keeps(tree: Tree, query: queri
     reference = from_files_history(Registry.load(tree.root))
     everything = [e for name in sorted(reference) for e in reference[name]]
     whole = queries.history(Registry.load(tree.root))
-    assert whole == sorted(everything, key=lambda e: (e.at, e.model, *queries.history_order(e)[1:]))
+    assert whole == sorted(everything, key=lambda e: (e.at, e.model, *history_order(e)[1:]))
     kept = queries.history(Registry.load(tree.root), query)
     assert kept  # each query keeps something on this registry
     assert kept == _kept(query, whole, Registry.load(tree.root).config.is_bot)
@@ -154,3 +155,28 @@ def test_status_reads_one_ready_made_record_per_model(tree: Tree) -> None:
         "1.3.0",
         "1.4.0-rc.1",
     )
+
+
+def test_a_time_with_an_offset_is_the_instant_it_names(tree: Tree) -> None:
+    """Summaries compare times as integers: a step written at +02:00 is kept by --since and --at at its instant
+    (10:00Z), not at its wall-clock digits (12:00), and is shown with the offset its file has."""
+    aged(tree)
+    queries.history(Registry.load(tree.root))  # the index is warm before the edit
+    path = "models/sentiment/1.4.0-rc.2.yaml"
+    step = "  - {from: candidate, to: dev, at: '2026-11-30T12:00:00+02:00', by: carol}\n"
+    tree.write(
+        path, tree.read(path).replace("stage: candidate\ntransitions: []\n", "stage: dev\ntransitions:\n" + step)
+    )
+    aged(tree)
+    instant = datetime.fromisoformat("2026-11-30T10:00:00Z")
+    for _ in range(2):  # built from the files, then from the index
+        since = queries.history(Registry.load(tree.root), queries.HistoryQuery(since=instant))
+        assert [(e.version, e.at.isoformat(), e.kind) for e in since] == [
+            ("1.4.0-rc.2", "2026-11-30T12:00:00+02:00", "promote")
+        ]
+        assert not queries.history(Registry.load(tree.root), queries.HistoryQuery(since=instant + timedelta(seconds=1)))
+        for moment in (instant - timedelta(seconds=1), instant):
+            fed = queries.status_at(Registry.load(tree.root), moment)
+            assert fed == from_files_status(Registry.load(tree.root), moment)
+        sentiment = next(r for r in queries.status_at(Registry.load(tree.root), instant) if r.model == "sentiment")
+        assert sentiment.dev is not None and sentiment.dev.version == "1.4.0-rc.2"

@@ -1,8 +1,8 @@
 """Questions asked of the whole registry, for audits: what held each stage at a moment, and what happened.
 
-The whole-registry questions (:func:`history`, :func:`status_at`) read the per-model ``moves`` summaries
-(``Registry.summaries``: every registration and transition of every version, kept per model folder and
-keyed by its files' stat data), so a warm query opens one record per model, not one file per version;
+The whole-registry questions (:func:`history`, :func:`status_at`) read the per-model ``moves`` and ``spans``
+summaries (``Registry.summaries``: every registration and transition of every version, kept per model folder
+and keyed by its files' stat data), so a warm query opens one record per model, not one file per version;
 the questions about one version or one model read its files.
 
 - :func:`history`: every registration and transition of the selected models, oldest first, filtered by
@@ -13,10 +13,13 @@ the questions about one version or one model read its files.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import groupby
+from functools import cache
+from itertools import islice
+from operator import attrgetter
 from typing import Final
 
 from regops.errors import RegopsError
@@ -28,10 +31,9 @@ from regops.registry import (
     ModelStatus,
     Registry,
     StageSummary,
-    history_order,
     status_row,
 )
-from regops.summaries import Move, Summary
+from regops.summaries import Move, Span, Summary, micros
 from regops.timespec import as_utc
 
 __all__ = [
@@ -100,33 +102,39 @@ def history(registry: Registry, query: HistoryQuery | None = None) -> list[Histo
 
     Read from the per-model ``moves`` summaries (:mod:`regops.summaries`), never the version files once indexed;
     an entry is made only for a move the query keeps. Across models, entries at one moment come in model order;
-    within a model as ``Registry.history`` orders them.
+    within a model as ``Registry.history`` orders them (the order its moves are summarised in).
     """
     query = query or HistoryQuery()
     entry_of = _selector(query, registry.config)
     found = [
-        (name, entry)
+        (move.at_us, name, position, entry)
         for name, summary in registry.summaries("moves", query.models).items()
-        for move in summary.rows
+        for position, move in _between(summary.rows, query)
         if (entry := entry_of(name, move)) is not None
     ]
-    found.sort(key=lambda f: (f[1].at, f[0], *history_order(f[1])[1:]))
-    return [entry for _, entry in found]
+    found.sort(key=lambda f: f[:3])
+    return [f[3] for f in found]
+
+
+def _between(moves: list[Move], query: HistoryQuery) -> Iterable[tuple[int, Move]]:
+    """A model's moves (oldest first) within ``--since``/``--until``, with their positions: found by bisection,
+    so a query about the last month never looks at the years before it."""
+    at_us = attrgetter("at_us")
+    start = bisect_left(moves, micros(query.since), key=at_us) if query.since else 0
+    end = bisect_left(moves, micros(query.until), key=at_us) if query.until else len(moves)
+    return zip(range(start, end), islice(moves, start, end), strict=True)
 
 
 def _selector(query: HistoryQuery, config: ConfigRecord) -> Callable[[str, Move], HistoryEntry | None]:
-    """The query as one test of a model's summarised move: its history entry (as ``version_history`` makes it
-    from the file, with its kind) when every filter keeps it, else None. Times are converted once."""
-    since = as_utc(query.since) if query.since else None
-    until = as_utc(query.until) if query.until else None
+    """The query as one test of a model's summarised move within its time range (:func:`_between`): its history
+    entry (as ``version_history`` makes it from the file, with its kind) when every other filter keeps it, else
+    None; a datetime is made only for a move that is kept."""
+    is_bot = cache(config.is_bot)  # a handful of logins, asked about once each
 
     def entry_of(model: str, m: Move) -> HistoryEntry | None:
-        at = datetime.fromisoformat(m.at)
         if not (
-            (since is None or at >= since)
-            and (until is None or at < until)
-            and (query.by is None or m.by == query.by)
-            and (not query.bots or config.is_bot(m.by))
+            (query.by is None or m.by == query.by)
+            and (not query.bots or is_bot(m.by))
             and (query.stage is None or query.stage in (m.source, m.stage))
         ):
             return None
@@ -134,7 +142,7 @@ def _selector(query: HistoryQuery, config: ConfigRecord) -> Callable[[str, Move]
         if query.kinds and kind not in query.kinds:
             return None
         said = (m.pr, m.approved_by, m.notes, m.reason, m.evidence)
-        return HistoryEntry(model, m.version, at, m.source, m.stage, m.by, *said, kind=kind)
+        return HistoryEntry(model, m.version, datetime.fromisoformat(m.at), m.source, m.stage, m.by, *said, kind=kind)
 
     return entry_of
 
@@ -169,31 +177,40 @@ def versions_at(registry: Registry, model: str, moment: datetime) -> list[tuple[
 
 def status_at(registry: Registry, moment: datetime) -> list[ModelStatus]:
     """One row per model that had a version at ``moment``: who held dev, staging and prod then, since when prod.
-    Read from the per-model ``moves`` summaries, never the version files once indexed."""
-    moment = as_utc(moment)
-    rows = (_status_at(name, summary, moment) for name, summary in registry.summaries("moves").items())
+    Read from the per-model ``spans`` summaries, never the version files once indexed."""
+    point = micros(as_utc(moment))
+    rows = (_status_at(name, summary, point) for name, summary in registry.summaries("spans").items())
     return [row for row in rows if row is not None]
 
 
-def _status_at(name: str, summary: Summary, moment: datetime) -> ModelStatus | None:
-    spans = [
-        span
-        for _, moves in groupby(summary.rows, key=lambda m: m.version)
-        if (span := _version_at(list(moves), moment))
-    ]
-    if not spans:
-        return None
-    # The latest to enter a stage holds it (on a tie the later version), as Registry.holder reads the intervals.
-    held: dict[Stage, tuple[StageSummary, datetime]] = {}
-    for holder, (stage, start) in spans:
+def _status_at(name: str, summary: Summary, point: int) -> ModelStatus | None:
+    """A model's status at ``point`` (µs since the epoch); None when none of its versions existed yet. The latest
+    to enter a stage holds it (on a tie the later version), as Registry.holder reads the intervals."""
+    held: dict[Stage, tuple[Span, int, str]] = {}
+    candidates = versions = 0
+    for span in summary.rows:
+        found = _stage_then(span, point)
+        if found is None:
+            continue
+        versions += 1
+        stage, start, since = found
+        candidates += stage == "candidate"
         if stage in HOLDER_STAGES and (stage not in held or start >= held[stage][1]):
-            held[stage] = (holder, start)
-    candidates = sum(1 for _, (stage, _) in spans if stage == "candidate")
-    return status_row(name, summary.metric, held, candidates=candidates, versions=len(spans))
+            held[stage] = (span, start, since)
+    if not versions:
+        return None
+    holders = {s: (StageSummary(h.version, h.score), datetime.fromisoformat(at)) for s, (h, _, at) in held.items()}
+    return status_row(name, summary.metric, holders, candidates=candidates, versions=versions)
 
 
-def _version_at(moves: list[Move], moment: datetime) -> tuple[StageSummary, tuple[Stage, datetime]] | None:
-    """A version's moves (its registration first) -> the version and its score, with its stage at ``moment``."""
-    registered, steps = moves[0], ((datetime.fromisoformat(m.at), m.stage) for m in moves[1:])
-    span = _span(datetime.fromisoformat(registered.at), steps, moment)
-    return (StageSummary(registered.version, registered.score), span) if span else None
+def _stage_then(span: Span, point: int) -> tuple[Stage, int, str] | None:
+    """A version's stage at ``point`` and since when (µs, ISO); None before it was registered. As :func:`_span`."""
+    if span.created_us > point:
+        return None
+    stage: Stage = "candidate"
+    start, since = span.created_us, span.created
+    for at_us, to, at in span.steps:
+        if at_us > point:
+            break
+        stage, start, since = to, at_us, at
+    return stage, start, since

@@ -156,11 +156,14 @@ class Registry:
             self._models[name] = self._build_model(name, listing, loaded)
         return loaded
 
-    def summaries(self, part: Literal["status", "moves"] = "status", names: Sequence[str] = ()) -> dict[str, Summary]:
+    def summaries(
+        self, part: Literal["status", "moves", "spans"] = "status", names: Sequence[str] = ()
+    ) -> dict[str, Summary]:
         """Per checked model (or per model of ``names``), its summary (:mod:`regops.summaries`): its ``status``
-        record (who holds each stage, counts) or ``moves`` (every registration and transition, as
-        ``history`` shows it). From the stat-keyed index where a model's files are unchanged, else read (raising
-        on problems, as every query does) and indexed: one record per model, not one file per version."""
+        record (who holds each stage, counts), ``moves`` (every registration and transition, as ``history``
+        shows it) or ``spans`` (each version's steps, for ``status --at``). From the stat-keyed index where a
+        model's files are unchanged, else read (raising on problems, as every query does) and indexed: one
+        record per model, not one file per version."""
         missing = [name for name in names if name not in self.model_names()]
         if missing:
             raise ModelNotFoundError(missing[0], self.model_names())

@@ -123,10 +123,11 @@ def problems_github(problems: Sequence[Problem]) -> str:
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(str(c)) for c in column) for column in zip(headers, *rows, strict=False)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
-    lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows]
-    return "\n".join(lines)
+    """Columns padded to their widest cell, two spaces apart; one format per line (10,000-row histories)."""
+    cells = [headers, *([str(c) for c in row] for row in rows)]
+    widths = [max(map(len, column)) for column in zip(*cells, strict=True)]
+    line = "  ".join(f"{{:<{w}}}" for w in widths).format
+    return "\n".join([line(*row).rstrip() for row in cells])
 
 
 def _holder(summary: StageSummary | None) -> str:
@@ -185,7 +186,8 @@ def history_text(rows: Sequence[HistoryEntry], *, one_model: bool = False) -> st
             why += f" [evidence: {'; '.join(measure_text(m) for m in r.evidence)}]"
         approved = ",".join(r.approved_by) or "-"
         version = f"{r.model}@{r.version}" if models else r.version
-        table.append((time_text(r.at), version, step, r.by, f"#{r.pr}" if r.pr else "-", approved, why))
+        when = r.at.isoformat(" ", "minutes")[:16]  # time_text's "%Y-%m-%d %H:%M", without strftime's cost
+        table.append((when, version, step, r.by, f"#{r.pr}" if r.pr else "-", approved, why))
     return _table(("WHEN (UTC)", "VERSION", "STEP", "BY", "PR", "APPROVED BY", "NOTES / REASON"), table)
 
 

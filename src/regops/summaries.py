@@ -2,8 +2,9 @@
 
 A registry that keeps every version for years has 100,000 version files; ``regops status`` needs of each
 model only who holds each stage, since when and with what score, and ``history`` only the transitions. A
-:class:`SummaryIndex` keeps, per model folder, two signed entries in the parse cache's private folder
-(:mod:`regops.cache`): its ``status`` record (:class:`ModelRow`) and ``moves`` (:class:`Move`), each stored with
+:class:`SummaryIndex` keeps, per model folder, three signed entries in the parse cache's private folder
+(:mod:`regops.cache`): its ``status`` record (:class:`ModelRow`), its ``moves`` (:class:`Move`, for ``history``)
+and its ``spans`` (:class:`Span`, for ``status --at``), each in the form its query reads, stored with
 the stat data of every file in the folder (name, size, mtime, ctime, inode) as it was *before* the files
 were read. An entry is used only when the folder still has exactly those files with exactly that stat data;
 otherwise the model is read (through the content-keyed parse cache) and the entry rebuilt.
@@ -22,19 +23,37 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, NamedTuple
+from sys import intern
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, cast
 
 from regops.cache import MarshalCache
 from regops.kinds import Stage, version_key
 
 if TYPE_CHECKING:
-    from regops.records import ModelEntry, Step
+    from regops.records import ModelEntry
+    from regops.records import Step as StepRecord
 
-__all__ = ["RACY_NS", "ModelRow", "Move", "Summary", "SummaryIndex", "VersionRow", "moves_of", "rows_of", "status_of"]
+__all__ = [
+    "RACY_NS",
+    "ModelRow",
+    "Move",
+    "Span",
+    "Summary",
+    "SummaryIndex",
+    "VersionRow",
+    "micros",
+    "moves_of",
+    "rows_of",
+    "spans_of",
+    "status_of",
+]
 
-_FORMAT: Final = "regops-summary-3"  # 3: racy entries are never written
+_FORMAT: Final = "regops-summary-4"  # 3: racy entries are never written; 4: "spans", moves in history order
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND: Final = timedelta(microseconds=1)
 # A file modified this close to the moment its entry was made is re-read: coarse file system clocks.
 RACY_NS: Final = 1_000_000_000
 
@@ -80,6 +99,21 @@ class Move(NamedTuple):
     reason: str | None = None
     evidence: tuple[dict[str, Any], ...] = ()
     score: float | None = None
+    at_us: int = 0  # ``at`` in microseconds since the epoch: what filters and sorts compare, no datetime built
+
+
+Step = tuple[int, Stage, str]  # a transition as ``status --at`` reads it: when (µs since the epoch), to, when (ISO)
+
+
+class Span(NamedTuple):
+    """What ``status --at`` needs of one version: its primary score, when it was registered, and its steps (file
+    order): its stage at any moment is the last step at or before it, "candidate" before the first."""
+
+    version: str
+    score: float | None
+    created_us: int
+    created: str  # ISO 8601
+    steps: tuple[Step, ...]
 
 
 @dataclass(frozen=True)
@@ -112,21 +146,50 @@ def status_of(entry: ModelEntry, metric: str) -> ModelRow:
     return ModelRow(holder("dev"), holder("staging"), holder("prod"), candidates, len(rows))
 
 
+def micros(moment: datetime) -> int:
+    """A moment as whole microseconds since the epoch (exact; a naive moment is read as UTC)."""
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return (aware - _EPOCH) // _MICROSECOND
+
+
 def moves_of(entry: ModelEntry, metric: str) -> list[Move]:
-    """A loaded model's registrations and transitions, version by version (SemVer order), each in file order."""
+    """A loaded model's registrations and transitions in ``history`` order: oldest first; at one moment a version
+    leaving a stage before the one taking its place, then SemVer order, then each version's file order."""
     moves = []
     for record in entry.ordered:
-        at, score = record.created_at.isoformat(), record.scores.get(metric)
-        moves.append(Move(record.version, None, "candidate", at, record.created_by, "registered", score=score))
-        moves += [
-            Move(record.version, t.from_, t.to, t.at.isoformat(), t.by, "transition", *_said(t)) for t in record.steps
-        ]
-    return moves
+        created, by = record.created_at, intern(record.created_by)
+        score, at_us = record.scores.get(metric), micros(created)
+        moves.append(
+            Move(record.version, None, "candidate", created.isoformat(), by, "registered", score=score, at_us=at_us)
+        )
+        moves += [_move(record.version, t) for t in record.steps]
+    keys = {version: version_key(version) for version in entry.versions}
+    return sorted(moves, key=lambda m: (m.at_us, m.stage != "archived", keys[m.version]))
 
 
-def _said(step: Step) -> tuple[Any, ...]:
-    """What a transition's record says beyond its move: pull request, approvers, notes, reason, evidence."""
-    return step.pr, step.approved_by, step.notes, step.reason, step.evidence
+def spans_of(entry: ModelEntry, metric: str) -> list[Span]:
+    """A loaded model's versions as ``status --at`` reads them, in SemVer order."""
+    return [
+        Span(
+            record.version,
+            record.scores.get(metric),
+            micros(record.created_at),
+            record.created_at.isoformat(),
+            tuple((micros(t.at), cast("Stage", intern(t.to)), t.at.isoformat()) for t in record.steps),
+        )
+        for record in entry.ordered
+    ]
+
+
+def _move(version: str, t: StepRecord) -> Move:
+    """A transition as ``history`` shows it; stages and logins as one string object each, so an entry stores each
+    once (marshal refers back to an object it has written) and reading it makes one, not one per move."""
+    source, to, by = cast("Stage", intern(t.from_)), cast("Stage", intern(t.to)), intern(t.by)
+    said = (t.pr, t.approved_by, t.notes, t.reason, t.evidence)
+    return Move(version, source, to, t.at.isoformat(), by, "transition", *said, at_us=micros(t.at))
+
+
+_SHAPES: Final[dict[str, Any]] = {"status": ModelRow, "moves": Move, "spans": Span}
 
 
 class SummaryIndex(MarshalCache):
@@ -153,17 +216,16 @@ class SummaryIndex(MarshalCache):
         return found
 
     def lookup(self, folder: Path, part: str, stats: Stats) -> Summary | None:
-        """The ``part`` ("status" or "moves") of ``folder``'s entry, if its files are the ones it was made from."""
+        """The ``part`` ("status", "moves" or "spans") of ``folder``'s entry, if made from the files it has now."""
         entry = self.read(folder / f".{part}")
         made, files, metric, rows = entry.get("made"), entry.get("files"), entry.get("metric"), entry.get("rows")
         # No racy test here: :meth:`store` writes no entry with a racy file, and an entry is signed.
         if not isinstance(made, int) or files != stats or not isinstance(rows, list) or not stats:
             return None
-        try:
-            shape = ModelRow if part == "status" else Move
-            return Summary(str(metric), [shape._make(row) for row in rows])
-        except TypeError:
+        shape = _SHAPES.get(part)
+        if shape is None or not all(isinstance(row, tuple) and len(row) == len(shape._fields) for row in rows):
             return None  # not the shape this regops writes
+        return Summary(str(metric), list(map(partial(tuple.__new__, shape), rows)))
 
     def store(self, folder: Path, made: int, stats: Stats, entry: ModelEntry, metric: str) -> dict[str, Summary]:
         """Record ``folder``'s summaries, read from files whose stat data before reading was ``stats``; not when a
@@ -172,6 +234,7 @@ class SummaryIndex(MarshalCache):
         parts = {
             "status": Summary(metric, [status_of(entry, metric)]),
             "moves": Summary(metric, moves_of(entry, metric)),
+            "spans": Summary(metric, spans_of(entry, metric)),
         }
         if any(max(mtime, ctime) >= made - RACY_NS for _size, mtime, ctime, _ino in stats.values()):
             return parts
