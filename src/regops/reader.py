@@ -152,7 +152,7 @@ class _Builder:
     def __init__(self, loader: Any) -> None:
         from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
-        self.loader, self.memo = loader, {}
+        self.loader, self.memo = loader, dict[int, Any]()
         self.kinds = {ScalarNode: "scalar", SequenceNode: _SEQ, MappingNode: _MAP}
 
     def build(self, node: Node) -> Any:
