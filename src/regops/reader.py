@@ -56,7 +56,7 @@ def _loader() -> Any:
 
     # The libyaml parser: PyYAML builds it when libyaml is present (every wheel has it).
     from yaml.cyaml import CParser  # type: ignore[attr-defined]
-    from yaml.nodes import MappingNode, ScalarNode
+    from yaml.nodes import MappingNode, ScalarNode, SequenceNode
     from yaml.resolver import BaseResolver
 
     class Resolver(BaseResolver):
@@ -68,6 +68,16 @@ def _loader() -> Any:
 
         def ascend_resolver(self) -> None:
             return None
+
+        # BaseResolver.resolve without its path and wildcard resolvers (none here): called for every node.
+        def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
+            if kind is ScalarNode:
+                if implicit[0]:
+                    for tag, pattern in self.yaml_implicit_resolvers.get(value[:1], ()):
+                        if pattern.match(value):
+                            return str(tag)
+                return str(self.DEFAULT_SCALAR_TAG)
+            return str(self.DEFAULT_SEQUENCE_TAG if kind is SequenceNode else self.DEFAULT_MAPPING_TAG)
 
     Resolver.yaml_implicit_resolvers = {}
     for tag, pattern, first in SCALARS:
