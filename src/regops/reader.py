@@ -50,13 +50,9 @@ class _Refused(Exception):
 
 
 @cache
-def _loader() -> Any:
-    """The loader class, built on first use: a warm read never imports PyYAML."""
-    from yaml.constructor import ConstructorError, SafeConstructor
-
-    # The libyaml parser: PyYAML builds it when libyaml is present (every wheel has it).
-    from yaml.cyaml import CParser  # type: ignore[attr-defined]
-    from yaml.nodes import MappingNode, ScalarNode, SequenceNode
+def _resolver() -> Any:
+    """The resolver class: YAML 1.2's core schema, each node's tag found with as little work as can be."""
+    from yaml.nodes import ScalarNode, SequenceNode
     from yaml.resolver import BaseResolver
 
     class Resolver(BaseResolver):
@@ -82,6 +78,18 @@ def _loader() -> Any:
     Resolver.yaml_implicit_resolvers = {}
     for tag, pattern, first in SCALARS:
         Resolver.add_implicit_resolver(f"tag:yaml.org,2002:{tag}", re.compile(pattern), list(first))
+
+    return Resolver
+
+
+@cache
+def _loader() -> Any:
+    """The loader class, built on first use: a warm read never imports PyYAML."""
+    from yaml.constructor import ConstructorError, SafeConstructor
+
+    # The libyaml parser: PyYAML builds it when libyaml is present (every wheel has it).
+    from yaml.cyaml import CParser  # type: ignore[attr-defined]
+    from yaml.nodes import MappingNode, ScalarNode
 
     class Constructor(SafeConstructor):
         def construct_yaml_int(self, node: ScalarNode) -> int:
@@ -116,7 +124,9 @@ def _loader() -> Any:
     # Even an explicit !!timestamp stays text: files.py parses timestamps, with its own rules.
     Constructor.add_constructor("tag:yaml.org,2002:timestamp", Constructor.construct_yaml_str)  # type: ignore[type-var]
 
-    class Loader(CParser, Constructor, Resolver):
+    Resolver = _resolver()
+
+    class Loader(CParser, Constructor, Resolver):  # type: ignore[valid-type,misc]
         def __init__(self, stream: str) -> None:
             CParser.__init__(self, stream)
             Constructor.__init__(self)
