@@ -67,3 +67,55 @@ def test_a_change_outside_the_model_folders_checks_every_model(
 
     assert state == "failure"
     assert BROKEN in out  # a dataset's rules reach every model: the whole registry is checked
+
+
+def other_model_on_main(repo: Path) -> None:
+    """main gets a second, valid model ``other``: sentiment's folder under another name, without a Hub repo."""
+    source, other = repo / "registry/models/sentiment", repo / "registry/models/other"
+    other.mkdir()
+    for path in source.glob("*.yaml"):
+        text = path.read_text().replace("hub: {repo: acme-ml/sentiment, private: true}\n", "")
+        (other / path.name).write_text(text.replace("sentiment", "other"))
+    commit(repo, "another model on main")
+
+
+def with_parent(repo: Path, parent: str) -> str:
+    text = (repo / "registry/models/sentiment/1.1.0.yaml").read_text()
+    lines = [line for line in text.splitlines() if not line.startswith("parent:")]
+    return "\n".join([*lines[:3], f"parent: {parent}", *lines[3:]]) + "\n"
+
+
+@pytest.mark.parametrize(("parent", "reported"), [("other@1.0.0", False), ("other@9.9.9", True)])
+def test_a_parent_in_a_model_the_pull_request_does_not_touch_is_read_from_its_head(
+    history_repo: Path, gh: GitHubFixture, capsys: pytest.CaptureFixture[str], parent: str, reported: bool
+) -> None:
+    """The head is read in part (the changed model's folder); another model's versions are read from git when a
+    rule asks for them: a parent there is found, a missing one reported, as the whole head would."""
+    other_model_on_main(history_repo)
+    number = pull_request(gh, history_repo, {"registry/models/sentiment/1.1.0.yaml": with_parent(history_repo, parent)})
+
+    state, out = judged(capsys, gh, history_repo, number)
+
+    assert state == "failure"  # parent is fixed at registration
+    assert "parent is fixed at registration" in out
+    assert (f"parent {parent} is not in the registry" in out) == reported, out
+
+
+def test_the_head_holds_only_what_a_query_has_read(history_repo: Path) -> None:
+    """``registry_at(..., on_demand=True)``: the changed models' folders and everything outside ``models/`` are
+    written; another model's versions only once a query reads that model, then byte for byte as git has them."""
+    from regops.registry import Registry
+    from regops.workspace import registry_at
+
+    other_model_on_main(history_repo)
+    opened = Registry.load(history_repo / "registry")
+    with registry_at(opened, "main", models={"sentiment"}, on_demand=True) as (head, files):
+        other = head.root / "models/other"
+        assert sorted(p.name for p in other.iterdir()) == ["model.yaml"]
+        assert (head.root / "datasets").is_dir() and (head.root / "models/sentiment/1.1.0.yaml").is_file()
+        assert head.model_names() == ["other", "sentiment"]
+        assert head.find("other@1.0.0") is not None
+        on_disk = sorted(p.name for p in other.iterdir())
+        assert on_disk == sorted(p.name for p in (history_repo / "registry/models/other").iterdir())
+        assert (other / "1.0.0.yaml").read_bytes() == (history_repo / "registry/models/other/1.0.0.yaml").read_bytes()
+        assert "registry/models/other/1.0.0.yaml" not in files

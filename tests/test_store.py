@@ -9,7 +9,7 @@ import pytest
 
 from regops import store
 from regops.registry import Registry
-from regops.store import Loaded, ParseCache, load_many, locate, parse_bytes
+from regops.store import Loaded, ParseCache, Parsed, load_many, locate, parse_bytes
 from tests.conftest import Tree
 
 
@@ -156,3 +156,46 @@ def test_registry_load_reads_a_model_only_when_asked(tree: Tree) -> None:
     registry = Registry.load(tree.root)
     assert registry.resolve("sentiment@prod").version == "1.2.0"
     assert "intent" not in registry._models
+
+
+ODD_DOCUMENTS = (
+    "a: &x [1, {b: 2}]\nb: *x\nc: *x\n",
+    "a: !!binary aGk=\n",
+    "a: !!set {x}\n",
+    "a: !!str 12\nb: !!int '7'\nc: !!bool true\nd: !!float '1'\ne: !!null ''\nf: !!timestamp 2024-01-01\n",
+    "a: 1\na: 2\n",
+    "a: {b: 1, b: 2}\n",
+    "? [a]\n: 1\n",
+    "k: !!map [1]\n",
+    "k: !!seq {a: 1}\n",
+    "a: !!python/object:os.system x\n",
+    "{1: a, 1.5: b, null: c, true: d}\n",
+    "a: 0o17\nb: .inf\nc: ~\nd: 2024-01-01\ne: [yes, no, 010]\n",
+    "- 1\n- 2\n",
+)
+
+
+@pytest.mark.parametrize("text", ODD_DOCUMENTS)
+def test_the_fast_builder_reads_every_document_as_pyyaml_constructor_does(text: str) -> None:
+    """Files are built from the parsed nodes without PyYAML's generic walk; data and refusals stay its own."""
+    from regops import reader
+
+    fast = parse_bytes(text.encode(), "f.yaml")
+    loader = reader._loader()(text)
+    try:
+        node = loader.get_single_node()
+        data = reader.parse_bytes(text.encode(), "f.yaml") if node is None else loader.construct_document(node)
+        expected = parse_bytes(text.encode(), "f.yaml") if not isinstance(data, dict) else Parsed(data)
+    except Exception:
+        expected = None
+    finally:
+        loader.dispose()
+    if expected is None:  # PyYAML refuses it: so do we, with its message
+        assert fast.data is None and fast.problem is not None
+    else:
+        assert fast == expected
+
+
+def test_an_alias_is_built_once_and_shared() -> None:
+    data = parse_bytes(b"a: &x {b: [1]}\nc: *x\n", "f.yaml").data
+    assert data is not None and data["a"] is data["c"] and data == {"a": {"b": [1]}, "c": {"b": [1]}}

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import heapq
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
@@ -106,6 +106,7 @@ class Registry:
         self._dataset_problems: list[Problem] = []
         self._scope: frozenset[str] | None = None
         self._configs: dict[str, ModelRecord | None] = {}  # model.yaml alone, of models whose folder is not loaded
+        self._fill: Callable[[str], None] | None = None
 
     # loading
 
@@ -134,6 +135,11 @@ class Registry:
         """Check only these models' folders (a pull request's): :meth:`entries`, :meth:`iter_versions` and
         :meth:`load_problems` cover them alone; any other model is still read when a query names it (a parent)."""
         self._scope = frozenset(models)
+
+    def fill_on_demand(self, fill: Callable[[str], None]) -> None:
+        """Call ``fill(name)`` before a model's folder is first listed: a registry written from git in part
+        (:func:`regops.workspace.registry_at`) writes a model's files there only when a query reads them."""
+        self._fill = fill
 
     def checked_names(self) -> list[str]:
         """The models the rules check: every model, or the ones :meth:`limit` named."""
@@ -191,6 +197,8 @@ class Registry:
         return self._models[name]
 
     def _model_files(self, name: str) -> dict[Path, str]:
+        if self._fill is not None:
+            self._fill(name)
         return {p: "model" if p.name == MODEL_FILE else "version" for p in _yaml_files(self.root / "models" / name)}
 
     def _build_model(self, name: str, listing: dict[Path, str], loaded: dict[Path, store.Loaded]) -> ModelEntry:

@@ -29,7 +29,7 @@ from regops.finder import RegistryArg, TimeArg, find_registry, open_registry, wh
 from regops.kinds import LOGIN_PATTERN, Stage
 from regops.lifecycle import LifecycleError, Plan
 from regops.records import VersionRecord
-from regops.registry import Registry
+from regops.registry import MODEL_FILE, Registry
 from regops.retention import Published, archive_repo, hub_repo, local_stores
 from regops.weights import Storage
 
@@ -165,37 +165,62 @@ def changed_at_ref(opened: Registry, ref: str) -> tuple[set[str], dict[str, byte
 
 @contextmanager
 def registry_at(
-    opened: Registry, ref: str, *, models: Collection[str] | None = None
+    opened: Registry, ref: str, *, models: Collection[str] | None = None, on_demand: bool = False
 ) -> Iterator[tuple[Registry, dict[str, bytes]]]:
     """The registry as it is at git ``ref`` (read from git into a temporary folder), and its files' bytes.
 
     With ``models``, a partial registry that reads as the whole one for what a pull request's judgement asks of its
     base: regops.yaml, every model's model.yaml (so every model is there, with its owners and settings) and these
-    models' folders whole; every other file is neither read from git nor written."""
+    models' folders whole; every other file is neither read from git nor written. With ``on_demand`` too, every
+    file outside ``models/`` is there as well, and another model's folder is read from git and written the first
+    time a query lists it (a parent in another model): it reads as the whole registry for every query."""
     root = opened.root.parent
     folder = opened.root.relative_to(root).as_posix()
     files, folders = (
-        (git.files_at(root, ref, folder), set()) if models is None else _files_for(root, ref, folder, models)
+        (git.files_at(root, ref, folder), set())
+        if models is None
+        else _files_for(root, ref, folder, models, rest=on_demand)
     )
     with tempfile.TemporaryDirectory(prefix="regops-ref-") as tmp:
         for relative in folders:
             (Path(tmp) / relative).mkdir(parents=True, exist_ok=True)
-        for relative, data in files.items():
-            target = Path(tmp) / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
+        _write_files(Path(tmp), files)
         (Path(tmp) / folder).mkdir(parents=True, exist_ok=True)
-        yield Registry.load(Path(tmp) / folder), files
+        at = Registry.load(Path(tmp) / folder)
+        if models is not None and on_demand:
+            at.fill_on_demand(_filler(root, ref, f"{folder}/models/", Path(tmp), set(models)))
+        yield at, files
 
 
-def _files_for(root: Path, ref: str, folder: str, models: Collection[str]) -> tuple[dict[str, bytes], set[str]]:
+def _write_files(tmp: Path, files: dict[str, bytes]) -> None:
+    for relative, data in files.items():
+        target = tmp / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+
+
+def _filler(root: Path, ref: str, prefix: str, tmp: Path, done: set[str]) -> Callable[[str], None]:
+    """Writes model ``name``'s folder at ``ref`` into ``tmp`` (once; not the ``done`` ones, written already)."""
+
+    def fill(name: str) -> None:
+        if name not in done:
+            done.add(name)
+            _write_files(tmp, git.files_at(root, ref, f"{prefix}{name}"))
+
+    return fill
+
+
+def _files_for(
+    root: Path, ref: str, folder: str, models: Collection[str], *, rest: bool = False
+) -> tuple[dict[str, bytes], set[str]]:
     """regops.yaml, every model.yaml and the ``models``' folders at ``ref`` (:func:`registry_at`), and every model's
-    folder (one without a model.yaml is there too, as it is in the whole registry)."""
-    listing = git.paths_at(root, ref, f"{folder}/models")
+    folder (one without a model.yaml is there too, as it is in the whole registry); with ``rest``, every file
+    outside ``models/`` too."""
     prefix = f"{folder}/models/"
-    whole = {f"{prefix}{name}" for name in models}
-    folders = {prefix + rest.split("/", 1)[0] for path in listing if "/" in (rest := path.removeprefix(prefix))}
-    wanted = [p for p in listing if p.endswith("/model.yaml") or p[: p.rindex("/")] in whole]
+    listing = git.paths_at(root, ref, folder if rest else f"{folder}/models")
+    under = {p: p[len(prefix) :].split("/") for p in listing if p.startswith(prefix)}
+    folders = {prefix + parts[0] for parts in under.values() if len(parts) > 1}
+    wanted = [p for p in listing if p not in under or under[p][0] in models or under[p][1:] == [MODEL_FILE]]
     return git.files_at(root, ref, f"{folder}/regops.yaml", *wanted), folders
 
 

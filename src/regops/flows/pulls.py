@@ -173,15 +173,23 @@ def _pr_problems(head: Registry, base_files: dict[str, bytes], base_ref: str) ->
     return sorted(set(policy.check(head)) | set(changes.against_base(head, base_files, ref=base_ref)))
 
 
+def _head_changes(opened: Registry, pull: Pull, base_sha: str) -> tuple[set[str], set[str] | None]:
+    """The registry's paths the pull request's head changes against ``base_sha`` (git's diff), and the models
+    whose folders they are in (None when anything else in the registry differs: every model is then checked)."""
+    root = opened.root.parent
+    folder = opened.root.relative_to(root).as_posix()
+    changed = {c.path for c in git.changes(root, base_sha, pull.head_sha) if c.path.startswith(f"{folder}/")}
+    return changed, changes.touched_models(changed, folder)
+
+
 def _head_problems(opened: Registry, head: Registry, pull: Pull, base_sha: str) -> list[Problem]:
     """What ``regops validate --base`` finds in the pull request's head (read from ``opened``'s repository), read as
     it reads a working tree: only the models whose folders differ from ``base_sha`` (git's diff), every model when
     anything else in the registry differs; the base's bytes of the differing paths alone."""
     root = opened.root.parent
-    folder = opened.root.relative_to(root).as_posix()
-    changed = {c.path for c in git.changes(root, base_sha, pull.head_sha) if c.path.startswith(f"{folder}/")}
-    scope = changes.touched_models(changed, folder)
+    changed, scope = _head_changes(opened, pull, base_sha)
     if scope is None:
+        folder = opened.root.relative_to(root).as_posix()
         return _pr_problems(head, git.files_at(root, base_sha, folder), pull.base_ref)
     head.limit(scope)
     before = git.files_at(root, base_sha, *sorted(changed)) if changed else {}
@@ -205,7 +213,11 @@ def _approvals(opened: Registry, pull: Pull, gh: GitHub, *, base_sha: str | None
     recorded, forked, ours = (git.files_at(root, ref, *paths) if paths else {} for ref in (latest, fork, pull.head_sha))
     prefix = f"{folder}/models/"
     models = {rest.split("/", 1)[0] for p in paths if "/" in (rest := p.removeprefix(prefix)) and p.startswith(prefix)}
-    with registry_at(opened, base_sha, models=models) as (base, _), registry_at(opened, pull.head_sha) as (head, _):
+    # The head as validate --base reads a working tree: the changed models' folders whole, any other model read
+    # from git when a rule asks for it (a parent); the whole head when the change reaches past model folders.
+    scope = _head_changes(opened, pull, base_sha)[1]
+    at_head = registry_at(opened, pull.head_sha, models=scope, on_demand=True)
+    with registry_at(opened, base_sha, models=models) as (base, _), at_head as (head, _):
         needs = gate.needs(
             made,
             base=base,
