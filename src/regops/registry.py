@@ -122,6 +122,7 @@ class Registry:
     def config(self) -> ConfigRecord:
         """regops.yaml, with its defaults filled in (the defaults alone if it has problems)."""
         if self._config_raw is None:
+            # Imported here: the pydantic models, only when regops.yaml is missing or broken.
             from regops.schema import defaults
 
             return ConfigRecord(defaults("config"))

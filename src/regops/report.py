@@ -356,6 +356,7 @@ def plan_text(plan: Plan, *, dry_run: bool) -> str:
     if not plan.changes:
         lines.append("nothing to change")
     elif dry_run:
+        # Imported here: only a dry run shows a diff.
         import difflib
 
         lines.append("dry run: nothing was written; the change would be:")

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Final, NamedTuple, cast
 
 from regops.cache import MarshalCache
 from regops.kinds import Stage, version_key
+from regops.store import ParseCache
 
 if TYPE_CHECKING:
     from regops.records import ModelEntry
@@ -198,8 +199,6 @@ class SummaryIndex(MarshalCache):
     prefix = "summary-"
 
     def namespace(self) -> str:
-        from regops.store import ParseCache
-
         return f"{_FORMAT}-{ParseCache(None).namespace()}"
 
     def stats(self, folder: Path) -> Stats:
