@@ -238,6 +238,8 @@ class Bench:
                         continue
                 check(case, run)
                 case.runs.append(run)
+                # A long run (100k) that is stopped early still leaves its figures on stderr.
+                progress(f"  {case.label}: {run.seconds:.3f} s, {run.cpu:.3f} s CPU, {run.rss_mb:.0f} MB")
 
 
 NOTES: list[str] = []
