@@ -40,8 +40,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from generate import generate
+GENERATOR = Path(__file__).resolve().parent / "generate.py"
 
 SIZES = {"1k": (20, 50), "10k": (100, 100), "100k": (200, 500)}
 HELP_TARGET = 0.15  # s, cold `regops --help`
@@ -49,7 +48,9 @@ STATUS_TARGET = 0.3  # s, `regops status` on 1k
 RSS_TARGET = 300.0  # MB, validate on 10k, and any command on 100k
 # Issue #10's rows at 100k: the PR check on a fresh clone, status and full validate warm.
 SITE_TARGET = 10.0  # s, `regops site build` on 10k
-TARGETS_100K = {"pr": 1.0, "status": 0.5, "validate": 3.0}
+TARGETS_100K = {"pr": 1.0, "status": 0.5, "validate": 3.0, "generate": 20.0}
+SKIPPED_AT_100K = ("`validate`, 100k, no cache", "`status`, 100k, cold cache", "`site build`, 100k")
+HISTORY_SINCE = "2026-06-01"  # `history --bots --since`: the last ~5 months of the generated histories
 
 FLOOR = """\
 import sys
@@ -77,6 +78,7 @@ class Run:
     code: int
     stdout: str
     stderr: str
+    cpu: float = 0.0  # user + system seconds of the child and the children it waited for
 
 
 @dataclass
@@ -113,6 +115,7 @@ def spawn(argv: list[str], env: dict[str, str], scratch: Path) -> Run:
         proc.returncode,
         out_path.read_text(errors="replace"),
         err_path.read_text(errors="replace"),
+        usage.ru_utime + usage.ru_stime,
     )
 
 
@@ -200,7 +203,10 @@ class Bench:
 
     def warm_up(self, case: Case) -> None:
         """One untimed run: fills caches, and finds missing verbs, failures and wrong answers."""
-        run = self.once(case)
+        self.inspect(case, self.once(case))
+
+    def inspect(self, case: Case, run: Run) -> None:
+        """A missing verb marks the case missing; a failure stops the benchmark; a wrong answer becomes a note."""
         verb = case.argv[1] if case.argv[0] == self.regops and len(case.argv) > 1 else ""
         if run.code == 2 and "invalid choice" in run.stderr and verb and not verb.startswith("-"):
             case.missing = f"`regops {verb}` does not exist yet"
@@ -212,17 +218,28 @@ class Bench:
                 f"output began: {run.stdout.strip()[:200]!r}"
             )
 
-    def measure(self, cases: list[Case], repeat: int) -> None:
+    def measure(self, cases: list[Case], repeat: int, *, warm_up: str = "all") -> None:
+        """Warm up, then ``repeat`` rounds; a case that already has its run (the generator: once) is left alone.
+        ``warm_up="warm"``: only rows with a warm cache get the untimed run; the others' first timed run is
+        inspected instead (a cold row's warm-up fills nothing, and at 100k each costs a minute)."""
+        cases = [c for c in cases if not c.runs]
+        cold = {id(c) for c in cases if warm_up != "all" and c.cache != "warm"}
         for case in cases:
-            progress(f"warm-up: {case.label}")
-            self.warm_up(case)
-        live = [c for c in cases if not c.missing]
+            if id(case) not in cold:
+                progress(f"warm-up: {case.label}")
+                self.warm_up(case)
         for r in range(repeat):
             progress(f"round {r + 1}/{repeat}")
-            for case in live:
+            for case in [c for c in cases if not c.missing]:
                 run = self.once(case)
+                if r == 0 and id(case) in cold:
+                    self.inspect(case, run)
+                    if case.missing:
+                        continue
                 check(case, run)
                 case.runs.append(run)
+                # A long run (100k) that is stopped early still leaves its figures on stderr.
+                progress(f"  {case.label}: {run.seconds:.3f} s, {run.cpu:.3f} s CPU, {run.rss_mb:.0f} MB")
 
 
 NOTES: list[str] = []
@@ -247,16 +264,37 @@ def progress(text: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
 
 
-def pr_clone(work: Path, label: str) -> Path:
-    """A pull request on the generated registry: the registry committed on main, cloned fresh (as a CI checkout),
-    and one version file changed on branch ``pr`` (a candidate archived by a person). Returns the clone's registry."""
-    repo, clone = work / label, work / f"{label}-pr"
+def prepare(b: Bench, label: str, size: tuple[int, int, int], reuse: list[Path]) -> tuple[Path, str, list[Case]]:
+    """The generated registry for ``size`` (models, versions, seed), committed on main: a ``--reuse`` folder
+    generated with the same arguments (read, never written), else generated now in a timed subprocess."""
+    models, versions, seed = size
+    for folder in reuse:
+        manifest = json.loads((folder / "manifest.json").read_text())
+        if (manifest["models"], manifest["versions"], manifest["seed"]) == size:
+            if git_out("-C", str(folder), "status", "--porcelain", "--untracked-files=no", "registry") != "":
+                raise Failed(f"--reuse {folder}: registry/ has uncommitted changes; regenerate it or commit them")
+            return folder, f"reused from {folder} (generator not timed here)", []
+    repo = b.work / label
+    argv = [b.python, str(GENERATOR), "--models", str(models), "--versions", str(versions), "--seed", str(seed)]
+    case = Case(f"generator, {label}: `generate.py --models {models} --versions {versions}`", argv, "-", label)
+    case.argv += ["--out", str(repo), "--force"]
+    case.target = TARGETS_100K["generate"] if label == "100k" else None
+    progress(f"generating {label}")
+    run = b.once(case)
+    check(case, run)
+    case.runs.append(run)
     shutil.rmtree(repo / ".git", ignore_errors=True)  # a kept --workdir: the registry was just generated anew
     git("init", "-q", "-b", "main", str(repo))
     git("-C", str(repo), "add", "-A")
     git("-C", str(repo), "commit", "-q", "-m", "registry")
+    return repo, f"generated in {run.seconds:.2f} s ({run.cpu:.2f} s CPU)", [case]
+
+
+def pr_clone(repo: Path, clone: Path) -> Path:
+    """A pull request on the generated registry (committed on main in ``repo``), cloned fresh (as a CI checkout),
+    and one version file changed on branch ``pr`` (a candidate archived by a person). Returns the clone's registry."""
     shutil.rmtree(clone, ignore_errors=True)
-    git("clone", "-q", str(repo), str(clone))
+    git("clone", "-q", "--branch", "main", str(repo), str(clone))
     model = sorted((clone / "registry" / "models").iterdir())[0]
     path = next(p for p in sorted(model.glob("*.yaml")) if "\nstage: candidate\n" in p.read_text())
     text = path.read_text().replace("\nstage: candidate\n", "\nstage: archived\n")
@@ -276,17 +314,45 @@ def before_cases(cases: list[Case], label: str) -> list[Case]:
 
 
 def git(*args: str) -> None:
+    git_out(*args)
+
+
+def git_out(*args: str) -> str:
     who = ["-c", "user.name=bench", "-c", "user.email=bench@example.com"]
-    subprocess.run(["git", *who, *args], check=True, capture_output=True)
+    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}  # `status` on a --reuse folder must not refresh its index
+    return subprocess.run(["git", *who, *args], check=True, capture_output=True, text=True, env=env).stdout
+
+
+def query_cases(label: str, reg: list[str], at: str, regops: str) -> list[Case]:
+    """Issue #10's read rows, warm: `status` (now and --at), and the whole-registry `history` filters of #9."""
+    status = STATUS_TARGET if label == "1k" else TARGETS_100K["status"] if label == "100k" else None
+    target = TARGETS_100K["status"] if label == "100k" else None
+    reads = (
+        ("`status`", [regops, "status", *reg], status),
+        (f"`status --at {at}`", [regops, "status", "--at", at, *reg], target),
+        (
+            f"`history --bots --since {HISTORY_SINCE}`",
+            [regops, "history", "--bots", "--since", HISTORY_SINCE, *reg],
+            target,
+        ),
+        ("`history --kind rollback`", [regops, "history", "--kind", "rollback", *reg], target),
+    )
+    return [Case(f"{what}, {label}, warm cache", argv, "warm", label, goal) for what, argv, goal in reads]
 
 
 def cases_for(
-    label: str, registry: Path, manifest: dict[str, Any], regops: str, python: str, *, pr: Path | None = None
+    label: str,
+    registry: Path,
+    manifest: dict[str, Any],
+    regops: str,
+    python: str,
+    *,
+    pr: Path | None = None,
+    site: Path,
 ) -> list[Case]:
     reg = ["--registry", str(registry)]
     floor = f"floor {label}"
     big = label == "100k"
-    status_target = STATUS_TARGET if label == "1k" else TARGETS_100K["status"] if big else None
     query = manifest["resolve"]
     resolve = [regops, "resolve", f"{query['model']}@{query['stage']}", "--at", query["at"], *reg]
     prs = []
@@ -294,8 +360,9 @@ def cases_for(
         argv = [regops, "validate", "--base", "main", "--registry", str(pr)]
         what = f"`validate --base main`, {label}, PR changing 1 version file, fresh clone, cold cache"
         prs.append(Case(what, argv, "cold", label, TARGETS_100K["pr"] if big else None))
-    return [
+    rows = [
         *prs,
+        *query_cases(label, reg, query["at"], regops),
         Case(f"`validate`, {label}, cold cache", [regops, "validate", *reg], "cold", label, floor=floor),
         Case(
             f"`validate`, {label}, warm cache",
@@ -306,8 +373,13 @@ def cases_for(
             floor=floor,
         ),
         Case(f"`validate`, {label}, no cache", [regops, "validate", *reg], "none", label, floor=floor),
-        Case(f"`status`, {label}, warm cache", [regops, "status", *reg], "warm", label, status_target),
-        Case(f"`status`, {label}, cold cache", [regops, "status", *reg], "cold", label, None if big else status_target),
+        Case(
+            f"`status`, {label}, cold cache",
+            [regops, "status", *reg],
+            "cold",
+            label,
+            STATUS_TARGET if label == "1k" else None,
+        ),
         Case(
             f"`resolve {query['model']}@prod --at {query['at']}`, {label}, warm cache",
             resolve,
@@ -317,7 +389,7 @@ def cases_for(
         ),
         Case(
             f"`site build`, {label}, warm cache",
-            [regops, "site", "build", *reg, "--out", str(registry.parent / "site")],
+            [regops, "site", "build", *reg, "--out", str(site)],
             "warm",
             label,
             SITE_TARGET if label == "10k" else None,
@@ -330,6 +402,8 @@ def cases_for(
             expect=f"{manifest['files']}\n",
         ),
     ]
+    # At 100k only issue #10's rows (and the floor): each other cold read costs minutes on a loaded machine.
+    return [c for c in rows if not big or not c.label.startswith(SKIPPED_AT_100K)]
 
 
 # --- the table ---------------------------------------------------------------
@@ -341,19 +415,22 @@ def fmt_s(x: float) -> str:
 
 def row(case: Case, floors: dict[str, float]) -> str:
     if case.missing:
-        return f"| {case.label} | n/a | | | | {target_text(case)} | {case.missing} | |"
+        return f"| {case.label} | n/a | | | | | {target_text(case)} | {case.missing} | |"
     times = [r.seconds for r in case.runs]
     med = statistics.median(times)
     rss = max(r.rss_mb for r in case.runs)
     vs_target = ""
     if case.target is not None:
         vs_target = f"{med / case.target:.2f}× ({'ok' if med <= case.target else 'over'})"
+    if case.size == "100k":  # issue #10: any command at 100k stays under RSS_TARGET
+        vs_target += f"{'; ' if vs_target else ''}RSS {'ok' if rss <= RSS_TARGET else 'over'}"
     vs_floor = f"{med / floors[case.floor]:.2f}×" if case.floor in floors else ""
     cells = (
         case.label,
         fmt_s(med),
         fmt_s(min(times)),
         fmt_s(max(times)),
+        fmt_s(statistics.median(r.cpu for r in case.runs)),
         f"{rss:.0f}",
         target_text(case),
         vs_target,
@@ -378,13 +455,13 @@ def rss_row(label: str, validate: list[Case], pss: float | None) -> list[str]:
 
     goal = f"< {RSS_TARGET:g} MB" if target else ""
     rows = [
-        f"| peak RSS of `validate`, {label} (max over its {len(runs)} timed runs) | | | | "
+        f"| peak RSS of `validate`, {label} (max over its {len(runs)} timed runs) | | | | | "
         f"{rss:.0f} | {goal} | {judged(rss)} | |"
     ]
     if pss is not None:
         rows.append(
             f"| peak PSS of `validate`, {label}, cold cache, whole process tree (sampled, untimed) "
-            f"| | | | {pss:.0f} | {goal} | {judged(pss)} | |"
+            f"| | | | | {pss:.0f} | {goal} | {judged(pss)} | |"
         )
     return rows
 
@@ -397,8 +474,8 @@ def table(help_case: Case, per_size: dict[str, list[Case]], pss: dict[str, float
         if c.label.startswith("floor") and c.runs
     }
     lines = [
-        "| what | median s | min s | max s | peak RSS MB | target | vs target | vs floor |",
-        "|---|---:|---:|---:|---:|---|---|---:|",
+        "| what | median s | min s | max s | median CPU s | peak RSS MB | target | vs target | vs floor |",
+        "|---|---:|---:|---:|---:|---:|---|---|---:|",
         row(help_case, floors),
     ]
     for label, cases in per_size.items():
@@ -452,7 +529,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="generator seed")
     parser.add_argument("--before", help="another regops executable (the one a change started from): its rows too")
     parser.add_argument("--workdir", type=Path, help="generate here and keep it (default: a temp dir, removed)")
+    parser.add_argument(
+        "--warm-up",
+        choices=("all", "warm"),
+        default="all",
+        help="untimed warm-up run for every row (default), or only for warm-cache rows (saves minutes at 100k)",
+    )
+    parser.add_argument(
+        "--reuse",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a registry generate.py wrote (DIR/manifest.json, DIR/registry committed on main) to use instead of "
+        "generating the size with the same models, versions and seed; only read (repeatable)",
+    )
     args = parser.parse_args(argv)
+    for folder in args.reuse:
+        if not (folder / "manifest.json").is_file() or not (folder / ".git").exists():
+            parser.error(f"--reuse {folder}: no manifest.json or no git repository there (generate it, then commit)")
     return run_in_workdir(parser, args, bench, prefix="regops-bench-")
 
 
@@ -480,23 +575,30 @@ def bench(args: argparse.Namespace, work: Path) -> int:
     made = []
     per_size: dict[str, list[Case]] = {}
     for label, (models, versions) in args.sizes.items():
-        began = time.perf_counter()
-        registry = generate(work / label, models, versions, args.seed, force=True)
-        took = time.perf_counter() - began
-        manifest = json.loads((work / label / "manifest.json").read_text())
+        try:
+            repo, made_by, generated = prepare(b, label, (models, versions, args.seed), args.reuse)
+        except Failed as e:
+            print(f"benchmark stopped: {e}", file=sys.stderr)
+            return 1
+        manifest = json.loads((repo / "manifest.json").read_text())
         made.append(
             f"{label} = {models} models × {versions} versions ({models * versions:,} version files, "
-            f"{manifest['files']:,} YAML files) generated in {took:.2f} s"
+            f"{manifest['files']:,} YAML files) {made_by}"
         )
         progress(made[-1])
-        pr = pr_clone(work, label)
-        per_size[label] = cases_for(label, registry, manifest, b.regops, b.python, pr=pr)
+        pr = pr_clone(repo, work / f"{label}-pr")
+        site = work / f"site-{label}"
+        per_size[label] = [
+            *generated,
+            *cases_for(label, repo / "registry", manifest, b.regops, b.python, pr=pr, site=site),
+        ]
         if args.before and label != "100k":  # the regops this change started from, in the same run
-            per_size[label] += before_cases(cases_for(label, registry, manifest, args.before, b.python, pr=pr), label)
+            again = cases_for(label, repo / "registry", manifest, args.before, b.python, pr=pr, site=site)
+            per_size[label] += before_cases(again, label)
     help_case = Case("`regops --help`, cold process", [b.regops, "--help"], "-", target=HELP_TARGET)
     cases = [help_case, *(c for cs in per_size.values() for c in cs)]
     try:
-        b.measure(cases, args.repeat)
+        b.measure(cases, args.repeat, warm_up=args.warm_up)
         if help_case.missing:
             raise Failed(f"`regops --help` failed: {help_case.missing}")
         pss: dict[str, float | None] = {}
@@ -535,10 +637,19 @@ def print_report(
         f"- {regops_version(b)}; Python {platform.python_version()} on {platform.system()} "
         f"{platform.machine()}, {os.cpu_count()} CPUs"
     )
-    print(f"- each row: median of **{args.repeat}** timed runs (after 1 untimed warm-up), fresh subprocess each")
+    warmed = "1 untimed warm-up" if args.warm_up == "all" else "1 untimed warm-up for warm-cache rows only"
+    print(f"- each row: median of **{args.repeat}** timed runs (after {warmed}), fresh subprocess each")
     for line in made:
         print(f"- {line}")
     print("- floor = one process that only parses every `*.yaml` under `registry/` with PyYAML's C safe loader")
+    print(
+        "- `pr check` is not timed here: it reads the pull request and its reviews and sets a commit status through"
+        " the GitHub API (the tests run it against tests/servers' GitHub server); its registry work is the"
+        " `validate --base main` row's"
+    )
+    if any(label == "100k" for label in per_size):
+        print(f"- not run at 100k (not issue #10's rows, minutes each): {', '.join(SKIPPED_AT_100K)}")
+    print(f"- CPU s = user + system time of the command and the children it waited for; RSS target {RSS_TARGET:g} MB")
     print()
     print(table(help_case, per_size, pss))
     if NOTES:
