@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import itertools
 import json
 import os
 import shutil
@@ -25,6 +26,59 @@ pytest_plugins = ["tests.servers.fixtures", "tests.servers.github_fixtures", "te
 
 DATA = Path(__file__).parent / "data"
 REPO = Path(__file__).parent.parent
+
+
+# The longest tests (measured: `pytest -m "not act" --durations=30`), longest first. xdist's worksteal scheduler
+# hands each worker one contiguous slice of the collection and idle workers steal from the ends of the others':
+# each slice starting with its share of these keeps a long test from starting last and leaving a core idle.
+LONG_TESTS = (
+    "tests/test_incremental.py::test_the_pr_check_reports_what_the_full_check_reports_for_what_changed",
+    "tests/test_schema.py::test_json_schema_and_pydantic_accept_and_reject_the_same_files",
+    "tests/test_faults.py::test_downloads_racing_into_one_dest_never_report_a_bad_file",
+    "tests/test_faults.py::test_killed_download_leaves_only_staging_and_resumes",
+    "tests/test_hub.py::test_register_promote_sync_drift_retention_restore_on_the_hub",
+    "tests/test_site_browser.py::test_axe_finds_nothing_serious_on_any_kind_of_page",
+    "tests/test_canary.py::test_twice_the_latency_quantile_fails",
+    "tests/test_canary.py::test_more_rate_data_never_turns_a_fail_into_a_pass",
+    "tests/test_init.py::test_the_wheel_ships_the_pinned_workflows",
+    "tests/test_site_browser.py::test_every_page_loads_cleanly_and_every_link_resolves",
+    "tests/test_canary_sequential.py::test_latency_canary_at_the_allowance_edge_fails_in_at_most_alpha_plus_1_percent",
+    "tests/test_canary_sequential.py::test_latency_canary_at_twice_the_allowance_passes_in_at_most_alpha_plus_1_perce",
+    "tests/test_faults.py::test_two_downloads_into_one_dest",
+    "tests/test_retention_faults.py::test_retention_killed_at_each_step_loses_no_version_and_the_next_run_finishes",
+    "tests/test_canary_check.py::test_a_prod_pr_whose_canary_failed_on_main_since_it_opened_fails_its_check",
+    "tests/test_canary_sequential.py::test_a_gaussian_random_walk_crosses_the_boundary_in_at_most_alpha_of_runs",
+    "tests/test_faults.py::test_two_promotes_racing",
+    "tests/test_lifecycle.py::test_register_shows_progress_on_a_terminal_and_none_in_ci",
+    "tests/test_lifecycle.py::test_the_whole_path_register_to_rollback_and_download_back_in_time",
+)
+
+
+def _rank(item: pytest.Item) -> int | None:
+    """The place of ``item`` among :data:`LONG_TESTS` (a prefix of its node id), or None."""
+    return next((i for i, prefix in enumerate(LONG_TESTS) if item.nodeid.startswith(prefix)), None)
+
+
+def _slice_sizes(total: int, workers: int) -> list[int]:
+    """How worksteal first splits ``total`` tests over ``workers``: each gets the rest // workers still waiting."""
+    sizes = []
+    for waiting in range(workers, 0, -1):
+        sizes.append((total - sum(sizes)) // waiting)
+    return sizes
+
+
+@pytest.hookimpl(trylast=True)  # after ``-m``/``-k`` deselect: the slices are of the tests that run
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Each worker's slice starts with its round-robin share of the long tests; everything else keeps its order."""
+    workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
+    ranked = {id(item): rank for item in items if (rank := _rank(item)) is not None}
+    long = sorted((item for item in items if id(item) in ranked), key=lambda item: ranked[id(item)])
+    rest = iter([item for item in items if id(item) not in ranked])
+    ordered: list[pytest.Item] = []
+    for worker, size in enumerate(_slice_sizes(len(items), workers)):
+        mine = long[worker::workers]
+        ordered += mine + list(itertools.islice(rest, max(0, size - len(mine))))
+    items[:] = ordered + list(rest)
 
 
 @pytest.fixture(scope="session")

@@ -48,7 +48,7 @@ import stat
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Final, NamedTuple
 
@@ -137,6 +137,8 @@ class TreeHash:
     hash: str
     size_bytes: int
     file_count: int
+    # How many files' bytes this call read (the rest came from the hash cache): not part of the identity.
+    files_read: int = field(default=0, compare=False)
 
 
 class _File(NamedTuple):
@@ -178,7 +180,7 @@ def hash_path(path: Path, *, cache: HashCache | None = None, workers: int | None
         cache.write(root, {f.path: (*f.key, digests[f.path]) for f in files if f.mtime_ns < fresh})
     manifest = "".join(f"{f.rel}\t{f.size}\t{digests[f.path].hex()}\n" for f in files)
     digest = blake3(manifest.encode("utf-8")).hexdigest()
-    return TreeHash(f"blake3:{digest}", sum(f.size for f in files), len(files))
+    return TreeHash(f"blake3:{digest}", sum(f.size for f in files), len(files), files_read=len(misses))
 
 
 def _walk(path: Path, root: Path) -> Iterator[_File]:
