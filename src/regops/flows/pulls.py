@@ -182,12 +182,15 @@ def _head_changes(opened: Registry, pull: Pull, base_sha: str) -> tuple[set[str]
     return changed, changes.touched_models(changed, folder)
 
 
-def _head_problems(opened: Registry, head: Registry, pull: Pull, base_sha: str) -> list[Problem]:
+def _head_problems(
+    opened: Registry, head: Registry, pull: Pull, base_sha: str, differs: tuple[set[str], set[str] | None]
+) -> list[Problem]:
     """What ``regops validate --base`` finds in the pull request's head (read from ``opened``'s repository), read as
-    it reads a working tree: only the models whose folders differ from ``base_sha`` (git's diff), every model when
-    anything else in the registry differs; the base's bytes of the differing paths alone."""
+    it reads a working tree: only the models whose folders differ from ``base_sha`` (``differs``: git's diff, as
+    :func:`_head_changes` gives it), every model when anything else in the registry differs; the base's bytes of the
+    differing paths alone."""
     root = opened.root.parent
-    changed, scope = _head_changes(opened, pull, base_sha)
+    changed, scope = differs
     if scope is None:
         folder = opened.root.relative_to(root).as_posix()
         return _pr_problems(head, git.files_at(root, base_sha, folder), pull.base_ref)
@@ -215,8 +218,8 @@ def _approvals(opened: Registry, pull: Pull, gh: GitHub, *, base_sha: str | None
     models = {rest.split("/", 1)[0] for p in paths if "/" in (rest := p.removeprefix(prefix)) and p.startswith(prefix)}
     # The head as validate --base reads a working tree: the changed models' folders whole, any other model read
     # from git when a rule asks for it (a parent); the whole head when the change reaches past model folders.
-    scope = _head_changes(opened, pull, base_sha)[1]
-    at_head = registry_at(opened, pull.head_sha, models=scope, on_demand=True)
+    differs = _head_changes(opened, pull, base_sha)
+    at_head = registry_at(opened, pull.head_sha, models=differs[1], on_demand=True)
     with registry_at(opened, base_sha, models=models) as (base, _), at_head as (head, _):
         needs = gate.needs(
             made,
@@ -239,7 +242,7 @@ def _approvals(opened: Registry, pull: Pull, gh: GitHub, *, base_sha: str | None
             is_bot=base.config.is_bot,
             unlinked=unlinked,
         )
-        problems = _head_problems(opened, head, pull, base_sha)
+        problems = _head_problems(opened, head, pull, base_sha, differs)
     return replace(outcome, problems=tuple(problems), base_ref=pull.base_ref)
 
 
