@@ -97,10 +97,12 @@ BATCH_FILES: Final = 5000
 class Registry:
     """A registry folder (``regops.yaml``, ``models/``, ``datasets/``), loaded on demand."""
 
-    def __init__(self, root: Path, config: dict[str, Any] | None, problems: list[Problem]) -> None:
+    def __init__(self, root: Path, config: dict[str, Any] | None = None, problems: list[Problem] | None = None) -> None:
+        """``config`` and ``problems``: regops.yaml as read already; without ``problems`` it is read on first use."""
         self.root = root
         self._config_raw = config
-        self._problems = problems
+        self._problems = problems or []
+        self._config_given = problems is not None
         self._models: dict[str, ModelEntry] = {}
         self._datasets: dict[tuple[str, str], DatasetRecord] | None = None
         self._dataset_problems: list[Problem] = []
@@ -113,20 +115,26 @@ class Registry:
     @classmethod
     def load(cls, path: str | Path = "registry") -> Registry:
         """Open the registry at ``path`` (the registry folder, or a repository that has ``registry/``)."""
-        root = _find_root(Path(path))
-        config = root / CONFIG_FILE
-        loaded = store.load_many({config: "config"}, base=root.parent)[config]
-        return cls(root, loaded.data, list(loaded.problems))
+        return cls(_find_root(Path(path)))
+
+    @cached_property
+    def _config_loaded(self) -> store.Loaded:
+        # Read on first use, not when the registry is opened: `validate --base` asks git what changed and starts
+        # parsing those files before anything needs regops.yaml (and, on a cold cache, its pydantic models).
+        if self._config_given:
+            return store.Loaded(self._config_raw, tuple(self._problems))
+        path = self.root / CONFIG_FILE
+        return store.load_many({path: "config"}, base=self.root.parent)[path]
 
     @cached_property
     def config(self) -> ConfigRecord:
         """regops.yaml, with its defaults filled in (the defaults alone if it has problems)."""
-        if self._config_raw is None:
+        if self._config_loaded.data is None:
             # Imported here: the pydantic models, only when regops.yaml is missing or broken.
             from regops.schema import defaults
 
             return ConfigRecord(defaults("config"))
-        return ConfigRecord(self._config_raw)
+        return ConfigRecord(self._config_loaded.data)
 
     def display(self, path: Path) -> str:
         """A path as problems show it: relative to the folder that holds the registry."""
@@ -150,15 +158,25 @@ class Registry:
     def load_all(self) -> None:
         """Read every checked model's files now, in one batch (parallel when cold)."""
         datasets = self._dataset_files() if self._datasets is None else {}
-        loaded = self._load_models(self.checked_names(), datasets)
+        # A check limited to some models still reads every other model's model.yaml (Hub repos, CODEOWNERS):
+        # in the same batch, so a cold read parses them on every core with the checked models' files.
+        names = self.checked_names()
+        configs = (
+            self._config_paths([n for n in self.model_names() if n not in names]) if self._scope is not None else {}
+        )
+        loaded = self._load_models(names, datasets, uncached=dict.fromkeys(configs.values(), "model"))
+        self._keep_configs(configs, loaded)
         if self._datasets is None:
             self._build_datasets(datasets, loaded)
 
-    def _load_models(self, names: list[str], more: dict[Path, str] | None = None) -> dict[Path, store.Loaded]:
-        """Read these models' files (and ``more`` files) in one batch, parallel when cold."""
+    def _load_models(
+        self, names: list[str], more: dict[Path, str] | None = None, *, uncached: dict[Path, str] | None = None
+    ) -> dict[Path, store.Loaded]:
+        """Read these models' files (and ``more`` files, and ``uncached`` ones: store.load_many) in one batch,
+        parallel when cold."""
         pending = {name: self._model_files(name) for name in names if name not in self._models}
         files = {path: kind for listing in pending.values() for path, kind in listing.items()}
-        loaded = store.load_many({**files, **(more or {})}, base=self.root.parent)
+        loaded = store.load_many({**files, **(more or {})}, base=self.root.parent, uncached=uncached)
         for name, listing in pending.items():
             self._models[name] = self._build_model(name, listing, loaded)
         return loaded
@@ -259,10 +277,16 @@ class Registry:
     def _read_configs(self, names: list[str]) -> None:
         """The model.yaml of each of ``names`` (that is not read yet) in one batch: a registry-wide rule asks for
         every model's in turn."""
-        paths = {n: self.root / "models" / n / MODEL_FILE for n in names if n not in self._configs}
-        loaded = store.load_many(
-            dict.fromkeys(paths.values(), "model"), base=self.root.parent, cache=store.ParseCache(None)
+        paths = self._config_paths(names)
+        uncached = dict.fromkeys(paths.values(), "model")
+        self._keep_configs(
+            paths, store.load_many({}, base=self.root.parent, cache=store.ParseCache(None), uncached=uncached)
         )
+
+    def _config_paths(self, names: list[str]) -> dict[str, Path]:
+        return {n: self.root / "models" / n / MODEL_FILE for n in names if n not in self._configs}
+
+    def _keep_configs(self, paths: dict[str, Path], loaded: dict[Path, store.Loaded]) -> None:
         for n, path in paths.items():
             data = loaded[path].data
             linked = path.is_symlink() or not path.is_file()
@@ -307,7 +331,7 @@ class Registry:
         """Problems met while reading files (syntax and schema); loads everything."""
         self.load_all()
         self.datasets()
-        problems = list(self._problems) + self._dataset_problems
+        problems = list(self._config_loaded.problems) + self._dataset_problems
         for entry in self.entries():
             problems += entry.problems
         return problems

@@ -71,10 +71,13 @@ class Loaded:
 
 
 def _load(raw: bytes, display: str, kind: str) -> Loaded:
-    # Imported here: the schema check (jsonschema) only for a file the cache has not seen.
+    return _checked(parse_bytes(raw, display), display, kind)
+
+
+def _checked(parsed: Parsed, display: str, kind: str) -> Loaded:
+    # Imported here: the schema check (pydantic) only for a file the cache has not seen.
     from regops.schema import conform
 
-    parsed = parse_bytes(raw, display)
     if parsed.data is None:
         assert parsed.problem is not None
         return Loaded(None, (parsed.problem,))
@@ -82,27 +85,36 @@ def _load(raw: bytes, display: str, kind: str) -> Loaded:
     return Loaded(data, tuple(problems))
 
 
-def _load_chunk(chunk: Sequence[tuple[bytes, str, str]]) -> list[Loaded]:
-    return [_load(raw, display, kind) for raw, display, kind in chunk]
+def _parse_chunk(chunk: Sequence[tuple[bytes, str]]) -> list[Parsed]:
+    return [parse_bytes(raw, display) for raw, display in chunk]
 
 
 def _load_all(jobs: list[tuple[bytes, str, str]]) -> list[Loaded]:
     workers = min(os.cpu_count() or 1, 8)
     if len(jobs) < _PARALLEL_THRESHOLD or workers < 2:
-        return _load_chunk(jobs)
+        return [_load(*job) for job in jobs]
     size = -(-len(jobs) // (workers * 4))
-    chunks = [jobs[i : i + size] for i in range(0, len(jobs), size)]
-    # The first file is read here, before the fork: each worker inherits the parser and files.py's pydantic
-    # models (~0.4 s of imports) instead of building them again.
-    first = _load_chunk(chunks[0][:1])
-    chunks[0] = chunks[0][1:]
+    chunks = [[(raw, display) for raw, display, _ in jobs[i : i + size]] for i in range(0, len(jobs), size)]
     # Imported here: the worker pool only when enough files are left to parse to pay for it.
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
+    # The workers only parse (the C parser's callbacks are the cost); the schema check is cheap and runs here,
+    # so its pydantic models (~0.3 s of imports) are built once, in this process, while the workers parse.
     context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        return first + [loaded for chunk in pool.map(_load_chunk, chunks) for loaded in chunk]
+        parsed = pool.map(_parse_chunk, chunks)
+        _build_schemas({kind for _, _, kind in jobs})
+        flat = [one for chunk in parsed for one in chunk]
+    return [_checked(one, display, kind) for one, (_, display, kind) in zip(flat, jobs, strict=True)]
+
+
+def _build_schemas(kinds: set[str]) -> None:
+    # Imported here: as in _checked.
+    from regops.schema import model_class
+
+    for kind in sorted(kinds):
+        model_class(kind)
 
 
 class ParseCache(MarshalCache):
@@ -150,30 +162,51 @@ def _unreadable(path: Path, base: Path, error: OSError) -> Problem:
     return Problem(display_path(path, base), message=f"cannot read: {error.strerror or error}")
 
 
-def load_many(files: Mapping[Path, str], *, base: Path, cache: ParseCache | None = None) -> dict[Path, Loaded]:
+def load_many(
+    files: Mapping[Path, str],
+    *,
+    base: Path,
+    cache: ParseCache | None = None,
+    uncached: Mapping[Path, str] | None = None,
+) -> dict[Path, Loaded]:
     """Read, parse and schema-check files (path -> kind); problems show paths relative to ``base``.
 
     Files whose exact bytes passed before come from the cache without being
     parsed; the rest are parsed (on every core when there are many) and the
-    ones that pass are cached.
+    ones that pass are cached. ``uncached`` files are parsed in the same batch,
+    never looked up or stored (a few files of a folder, whose cache entry
+    holds the whole folder's).
     """
     cache = cache if cache is not None else ParseCache.from_environment()
+    results: dict[Path, Loaded] = {}
+    misses, entries, dirty = _from_cache(files, base, cache, results)
+    jobs = [(path, raw, files[path]) for path, _, raw in misses] + _readable(uncached or {}, base, results)
+    loaded = _load_all([(raw, display_path(path, base), kind) for path, raw, kind in jobs])
+    results |= {path: result for (path, _, _), result in zip(jobs, loaded, strict=True)}
+    for path, digest, _ in misses:
+        if (data := results[path].data) is not None:
+            entries[path.parent][digest] = data
+    for folder in dirty:
+        cache.write(folder, entries[folder])
+    return results
+
+
+def _from_cache(
+    files: Mapping[Path, str], base: Path, cache: ParseCache, results: dict[Path, Loaded]
+) -> tuple[list[tuple[Path, bytes, bytes]], dict[Path, dict[bytes, Data]], set[Path]]:
+    """Each file's cached data into ``results`` (or its read error); the misses to parse (path, digest, bytes),
+    each folder's entries kept, and the folders whose cache entry must be written again."""
     by_folder: dict[Path, list[Path]] = {}
     for path in files:
         by_folder.setdefault(path.parent, []).append(path)
-    results: dict[Path, Loaded] = {}
     misses: list[tuple[Path, bytes, bytes]] = []
     entries: dict[Path, dict[bytes, Data]] = {}
     dirty: set[Path] = set()
     for folder, paths in by_folder.items():
         cached = cache.read(folder)
         entries[folder] = keep = {}
-        for path in paths:
-            raw = _read(path)
-            if isinstance(raw, OSError):
-                results[path] = Loaded(None, (_unreadable(path, base, raw),))
-                continue
-            digest = _digest(raw, files[path])
+        for path, raw, kind in _readable({path: files[path] for path in paths}, base, results):
+            digest = _digest(raw, kind)
             if digest in cached:
                 keep[digest] = cached[digest]
                 results[path] = Loaded(cached[digest])
@@ -182,14 +215,19 @@ def load_many(files: Mapping[Path, str], *, base: Path, cache: ParseCache | None
                 dirty.add(folder)
         if len(keep) != len(cached):
             dirty.add(folder)  # drop entries of files that changed or went away
-    loaded = _load_all([(raw, display_path(path, base), files[path]) for path, _, raw in misses])
-    for (path, digest, _), result in zip(misses, loaded, strict=True):
-        results[path] = result
-        if result.data is not None:
-            entries[path.parent][digest] = result.data
-    for folder in dirty:
-        cache.write(folder, entries[folder])
-    return results
+    return misses, entries, dirty
+
+
+def _readable(files: Mapping[Path, str], base: Path, results: dict[Path, Loaded]) -> list[tuple[Path, bytes, str]]:
+    """The files read (path, bytes, kind); a read error goes into ``results``."""
+    jobs: list[tuple[Path, bytes, str]] = []
+    for path, kind in files.items():
+        raw = _read(path)
+        if isinstance(raw, OSError):
+            results[path] = Loaded(None, (_unreadable(path, base, raw),))
+        else:
+            jobs.append((path, raw, kind))
+    return jobs
 
 
 def display_path(path: Path, base: Path) -> str:
