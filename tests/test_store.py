@@ -172,6 +172,9 @@ ODD_DOCUMENTS = (
     "{1: a, 1.5: b, null: c, true: d}\n",
     "a: 0o17\nb: .inf\nc: ~\nd: 2024-01-01\ne: [yes, no, 010]\n",
     "- 1\n- 2\n",
+    "a: &x text\nb: *x\nc: !!str [1]\n",
+    "a: !!str {b: 1}\n",
+    "&k a: 1\nb: *k\n",
 )
 
 

@@ -71,15 +71,20 @@ def _resolver() -> Any:
         def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
             if kind is ScalarNode:
                 if implicit[0]:
-                    for tag, pattern in self.yaml_implicit_resolvers.get(value[:1], ()):
+                    for tag, pattern in implicit_resolvers.get(value[:1], ()):
                         if pattern.match(value):
-                            return str(tag)
-                return str(self.DEFAULT_SCALAR_TAG)
-            return str(self.DEFAULT_SEQUENCE_TAG if kind is SequenceNode else self.DEFAULT_MAPPING_TAG)
+                            return tag
+                return scalar_tag
+            return sequence_tag if kind is SequenceNode else mapping_tag
 
     Resolver.yaml_implicit_resolvers = {}
     for tag, pattern, first in SCALARS:
         Resolver.add_implicit_resolver(f"tag:yaml.org,2002:{tag}", re.compile(pattern), list(first))
+    # Looked up once here, not per node (the parser calls resolve for every node).
+    implicit_resolvers: dict[str, list[tuple[str, re.Pattern[str]]]] = Resolver.yaml_implicit_resolvers
+    scalar_tag: str = Resolver.DEFAULT_SCALAR_TAG
+    sequence_tag: str = Resolver.DEFAULT_SEQUENCE_TAG
+    mapping_tag: str = Resolver.DEFAULT_MAPPING_TAG
 
     return Resolver
 
@@ -155,6 +160,8 @@ class _Unusual(Exception):
 
 
 _FAST_SCALARS: Final = frozenset(f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "timestamp"))
+# Plain text as the constructor builds it (an explicit !!timestamp stays text: files.py parses timestamps).
+_TEXT: Final = frozenset(("tag:yaml.org,2002:str", "tag:yaml.org,2002:timestamp"))
 _SEQ: Final = "tag:yaml.org,2002:seq"
 _MAP: Final = "tag:yaml.org,2002:map"
 
@@ -180,10 +187,12 @@ class _Builder:
         self.kinds = {ScalarNode: "scalar", SequenceNode: _SEQ, MappingNode: _MAP}
 
     def build(self, node: Node) -> Any:
+        tag, kind = node.tag, self.kinds.get(type(node))
+        if kind == "scalar" and tag in _TEXT:
+            return node.value  # what construct_yaml_str returns for a scalar node; text needs no memo
         key = id(node)
         if key in self.memo:
             return self.memo[key]
-        tag, kind = node.tag, self.kinds.get(type(node))
         if kind == "scalar" and tag in _FAST_SCALARS:
             value = self.memo[key] = self.loader.yaml_constructors[tag](self.loader, node)
         elif kind == tag == _SEQ:
