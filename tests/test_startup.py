@@ -67,3 +67,24 @@ def test_a_write_verb_still_finds_what_the_api_imports_on_first_use() -> None:
     assert (api.register, api.promote, api.open_storage) == (register, promote, open_storage)
     with pytest.raises(AttributeError, match="has no attribute 'promotee'"):
         api.promotee  # noqa: B018
+
+
+OPEN_PROBE = """
+import json, sys
+from regops.api import open_registry
+opened = open_registry(sys.argv[1])
+at_open = "pydantic" in sys.modules
+print(json.dumps({"at_open": at_open, "bots": opened.config.bots, "after": "pydantic" in sys.modules}))
+"""
+
+
+def test_opening_a_registry_reads_regops_yaml_only_when_it_is_first_needed(tmp_path: Path) -> None:
+    """`validate --base` on a cold cache asks git what changed and starts its parse workers before anything reads
+    regops.yaml: the schema's pydantic models are then built while the workers parse, not before."""
+    env = {**os.environ, "REGOPS_CACHE_DIR": str(tmp_path / "cold")}
+    done = subprocess.run(
+        [sys.executable, "-c", OPEN_PROBE, str(EXAMPLE)], capture_output=True, text=True, check=True, env=env
+    )
+    found = json.loads(done.stdout.splitlines()[-1])
+    assert found == {"at_open": False, "bots": found["bots"], "after": True}
+    assert found["bots"]  # regops.yaml read, with its schema, on first use

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from regops import store
+from regops import api, schema, store
 from regops.registry import Registry
 from regops.store import Loaded, ParseCache, Parsed, load_many, locate, parse_bytes
 from tests.conftest import Tree
@@ -139,6 +139,39 @@ def test_parallel_parse_gives_the_same_answers_as_serial(tmp_path: Path) -> None
     assert sum(1 for loaded in parallel.values() if loaded.data is None) == 2
 
 
+def test_uncached_files_are_parsed_in_the_batch_and_never_cached(tmp_path: Path) -> None:
+    paths = _files(tmp_path / "reg", 6)
+    files = _by_index(paths)
+    cache = ParseCache(tmp_path / "cache")
+    load_many(dict(list(paths.items())[:4]), base=tmp_path, cache=cache)
+    before = {p: p.read_bytes() for p in (tmp_path / "cache").glob("*.marshal")}
+    missing = tmp_path / "reg" / "d0" / "gone.yaml"
+    extra = {files[4]: "config", files[5]: "config", missing: "config"}
+    loaded = load_many(dict(list(paths.items())[:2]), base=tmp_path, cache=cache, uncached=extra)
+    assert _bots(loaded[files[0]]) == ["bot-0"] and _bots(loaded[files[4]]) == ["bot-4"]
+    assert [(p.field, p.message) for p in loaded[files[5]].problems] == [("bots", "expected a list, found str 'bot-5'")]
+    assert loaded[missing].problems[0].message.startswith("cannot read: ")
+    # Nothing uncached went in: file 4 passed, and its folder still has no entry.
+    assert {p: p.read_bytes() for p in (tmp_path / "cache").glob("*.marshal")} == before
+    assert cache.read(files[4].parent) == {} and cache.read(files[0].parent) != {}
+
+
+def test_a_limited_check_reads_every_other_model_yaml_in_its_batch_and_keeps_their_cache(
+    tree: Tree, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("REGOPS_CACHE_DIR", str(tmp_path / "cache"))
+    Registry.load(tree.root).model_entry("intent")  # its folder's versions cached
+    cached = {p: p.read_bytes() for p in (tmp_path / "cache").iterdir()}
+    registry = Registry.load(tree.root)
+    registry.limit(["sentiment"])
+    registry.load_all()
+    tree.write("models/intent/model.yaml", "hub: [broken\n")  # read already, with the checked model's files
+    config = registry.model_config("intent")
+    assert config is not None and config.raw["hub"]["repo"] == "acme-ml/intent"
+    assert "intent" not in registry._models
+    assert {p: p.read_bytes() for p in (tmp_path / "cache").iterdir() if p in cached} == cached
+
+
 def test_locate_finds_nested_fields_flow_values_and_list_items(tree: Tree) -> None:
     path = tree.path("models/sentiment/1.2.0.yaml")
     lines = path.read_text().splitlines()
@@ -202,3 +235,15 @@ def test_the_fast_builder_reads_every_document_as_pyyaml_constructor_does(text: 
 def test_an_alias_is_built_once_and_shared() -> None:
     data = parse_bytes(b"a: &x {b: [1]}\nc: *x\n", "f.yaml").data
     assert data is not None and data["a"] is data["c"] and data == {"a": {"b": [1]}, "c": {"b": [1]}}
+
+
+def test_a_broken_regops_yaml_read_on_first_use_is_still_reported(tree: Tree) -> None:
+    registry = Registry.load(tree.root)  # opened before the edit: regops.yaml is read when first needed
+    tree.write("regops.yaml", tree.read("regops.yaml").replace("bots:", "bots_:", 1))
+    found = [(p.path, p.field, p.message) for p in api.validate(registry=registry)]
+    assert (
+        "registry/regops.yaml",
+        "stages.dev.bots_",
+        "unknown field (not in the schema: check the spelling)",
+    ) in found
+    assert registry.config.raw == schema.defaults("config")  # the defaults alone, as for any broken regops.yaml
