@@ -94,19 +94,22 @@ def _load_all(jobs: list[tuple[bytes, str, str]]) -> list[Loaded]:
     if len(jobs) < _PARALLEL_THRESHOLD or workers < 2:
         return [_load(*job) for job in jobs]
     size = -(-len(jobs) // (workers * 4))
-    chunks = [[(raw, display) for raw, display, _ in jobs[i : i + size]] for i in range(0, len(jobs), size)]
+    chunks = [jobs[i : i + size] for i in range(0, len(jobs), size)]
     # Imported here: the worker pool only when enough files are left to parse to pay for it.
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    # The workers only parse (the C parser's callbacks are the cost); the schema check is cheap and runs here,
-    # so its pydantic models (~0.3 s of imports) are built once, in this process, while the workers parse.
+    # The workers only parse (the C parser's callbacks are the cost); the schema check is cheap and runs here, as
+    # each chunk comes back, so its pydantic models (~0.3 s of imports) are built once, while the workers parse.
     context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        parsed = pool.map(_parse_chunk, chunks)
+        parsed = pool.map(_parse_chunk, [[(raw, display) for raw, display, _ in chunk] for chunk in chunks])
         _build_schemas({kind for _, _, kind in jobs})
-        flat = [one for chunk in parsed for one in chunk]
-    return [_checked(one, display, kind) for one, (_, display, kind) in zip(flat, jobs, strict=True)]
+        return [
+            _checked(one, display, kind)
+            for chunk, results in zip(chunks, parsed, strict=True)
+            for one, (_, display, kind) in zip(results, chunk, strict=True)
+        ]
 
 
 def _build_schemas(kinds: set[str]) -> None:
