@@ -4,6 +4,7 @@ and still finds everything the full check finds there, across the rules that rea
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -136,7 +137,19 @@ def _replace_line(text: str, start: str, line: str) -> str:
 # --- incremental == full, for what changed ---------------------------------------------------------
 
 
-MUTATIONS = ("append", "stage", "immutable", "delete", "corrupt", "duplicate", "hub", "parent", "schema", "backdate")
+MUTATIONS = (
+    "append",
+    "stage",
+    "immutable",
+    "delete",
+    "corrupt",
+    "duplicate",
+    "hub",
+    "parent",
+    "schema",
+    "backdate",
+    "dataset",
+)
 
 
 def _mutate(repo: Path, kind: str, model_index: int, version_index: int) -> None:
@@ -157,6 +170,13 @@ def _mutate(repo: Path, kind: str, model_index: int, version_index: int) -> None
         path.unlink()
     elif kind == "duplicate":
         (model / "0.0.1.yaml").write_text(text)
+    elif kind == "dataset":  # a record unchanged models reference: their dataset_hash no longer matches
+        ref = next((line.split(": ", 1)[1] for line in text.splitlines() if line.startswith("  dataset: ")), "-@-")
+        record = repo / "registry" / "datasets" / ref.split("@")[0] / f"{ref.split('@')[1]}.yaml"
+        if record.is_file():  # not when an earlier mutation cut the line off
+            record.write_text(
+                re.sub(r"(?m)^hash: blake3:[0-9a-f]{64}$", f"hash: blake3:{'0' * 64}", record.read_text())
+            )
     elif kind == "hub":
         config = model / "model.yaml"
         other = models(repo)[(model_index + 1) % len(models(repo))].name
@@ -196,6 +216,7 @@ def _in_scope(problem: Problem, touched: set[str]) -> bool:
     )
 )
 @example([("duplicate", 0, 2), ("backdate", 0, 0)])  # two transitions at one moment: the same one is named
+@example([("dataset", 1, 1)])  # a dataset record changed: every model that references it is checked
 def test_the_pr_check_reports_what_the_full_check_reports_for_what_changed(
     template: Path, tmp_path_factory: pytest.TempPathFactory, mutations: list[tuple[str, int, int]]
 ) -> None:
