@@ -30,6 +30,7 @@ from sys import intern
 from typing import TYPE_CHECKING, Any, Final, NamedTuple, cast
 
 from regops.cache import MarshalCache
+from regops.freshness import RACY_NS, Key, Stats
 from regops.kinds import Stage, version_key
 from regops.store import ParseCache
 
@@ -52,13 +53,10 @@ __all__ = [
     "status_of",
 ]
 
-_FORMAT: Final = "regops-summary-4"  # 3: racy entries are never written; 4: "spans", moves in history order
+# 3: racy entries are never written; 4: "spans", moves in history order; 5: "keys", a git tree key beside the stats
+_FORMAT: Final = "regops-summary-5"
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND: Final = timedelta(microseconds=1)
-# A file modified this close to the moment its entry was made is re-read: coarse file system clocks.
-RACY_NS: Final = 1_000_000_000
-
-Stats = dict[str, tuple[int, int, int, int]]
 
 
 class VersionRow(NamedTuple):
@@ -214,22 +212,28 @@ class SummaryIndex(MarshalCache):
             return {}
         return found
 
-    def lookup(self, folder: Path, part: str, stats: Stats) -> Summary | None:
-        """The ``part`` ("status", "moves" or "spans") of ``folder``'s entry, if made from the files it has now."""
+    def lookup(self, folder: Path, part: str, key: Stats | Key | None) -> Summary | None:
+        """The ``part`` ("status", "moves" or "spans") of ``folder``'s entry, if made from the files it has now:
+        ``key`` is their stat data, or their git key (:func:`regops.freshness.model_keys`)."""
+        if not key:
+            return None
         entry = self.read(folder / f".{part}")
-        made, files, metric, rows = entry.get("made"), entry.get("files"), entry.get("metric"), entry.get("rows")
+        made, keys, metric, rows = entry.get("made"), entry.get("keys"), entry.get("metric"), entry.get("rows")
         # No racy test here: :meth:`store` writes no entry with a racy file, and an entry is signed.
-        if not isinstance(made, int) or files != stats or not isinstance(rows, list) or not stats:
+        if not isinstance(made, int) or not isinstance(keys, list) or key not in keys or not isinstance(rows, list):
             return None
         shape = _SHAPES.get(part)
         if shape is None or not all(isinstance(row, tuple) and len(row) == len(shape._fields) for row in rows):
             return None  # not the shape this regops writes
         return Summary(str(metric), list(map(partial(tuple.__new__, shape), rows)))
 
-    def store(self, folder: Path, made: int, stats: Stats, entry: ModelEntry, metric: str) -> dict[str, Summary]:
-        """Record ``folder``'s summaries, read from files whose stat data before reading was ``stats``; not when a
-        file is racy (written within :data:`RACY_NS` of ``made``): its stat data could stay while its content
-        changes, so the model is read again next time, when the file is no longer racy."""
+    def store(
+        self, folder: Path, made: int, stats: Stats, entry: ModelEntry, metric: str, *, vouched: Key | None = None
+    ) -> dict[str, Summary]:
+        """Record ``folder``'s summaries, read from files whose stat data before reading was ``stats`` (and, under
+        the git key ``vouched`` too, when :func:`regops.freshness.vouched` showed the bytes read were its tree's);
+        not when a file is racy (written within :data:`RACY_NS` of ``made``): its stat data could stay while its
+        content changes, so the model is read again next time, when the file is no longer racy."""
         parts = {
             "status": Summary(metric, [status_of(entry, metric)]),
             "moves": Summary(metric, moves_of(entry, metric)),
@@ -239,7 +243,8 @@ class SummaryIndex(MarshalCache):
             return parts
         for part, summary in parts.items():
             rows = [tuple(row) for row in summary.rows]
-            self.write(folder / f".{part}", {"made": made, "files": stats, "metric": metric, "rows": rows})
+            keys = [stats, vouched] if vouched else [stats]
+            self.write(folder / f".{part}", {"made": made, "keys": keys, "metric": metric, "rows": rows})
         return parts
 
 
