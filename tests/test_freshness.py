@@ -35,17 +35,20 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return generate(tmp_path_factory.mktemp("generated"), 3, 6, seed=3)
 
 
+def committed(template: Path, root: Path, below: str = "") -> Path:
+    """The generated registry copied to ``root/below`` and committed in a new repository at ``root``."""
+    shutil.copytree(template, root / below / "registry")
+    for args in (("init", "-q"), ("add", "-A"), ("commit", "-q", "-m", "registry")):
+        git(root, *args)
+    aged(root / below)
+    return root / below
+
+
 @pytest.fixture
 def repo(template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A registry committed in a git repository, its files aged past the racy window: keys are git's."""
-    root = tmp_path / "repo"
-    shutil.copytree(template, root / "registry")
-    git(root, "init", "-q")
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "registry")
     monkeypatch.setenv("REGOPS_CACHE_DIR", str(tmp_path / "cache"))
-    aged(root)
-    return root
+    return committed(template, tmp_path / "repo")
 
 
 def aged(root: Path) -> None:
@@ -295,14 +298,8 @@ def test_a_stale_index_reports_every_file_and_falls_back(repo: Path, monkeypatch
 def test_a_registry_below_the_repository_s_top_is_keyed(
     template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    root = tmp_path / "repo"
-    shutil.copytree(template, root / "ml" / "registry")
-    git(root, "init", "-q")
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "registry")
     monkeypatch.setenv("REGOPS_CACHE_DIR", str(tmp_path / "cache"))
-    below = root / "ml"
-    aged(below)
+    below = committed(template, tmp_path / "repo", "ml")
     assert None not in keys(below).values()
     status(below)
     assert by_git(below) == sorted(keys(below))
