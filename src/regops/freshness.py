@@ -46,7 +46,8 @@ _GIT: Final = (
     *("-c", "core.ignoreStat=false"),
 )
 _REGULAR: Final = (b"100644", b"100755")
-_UNWATCHED: Final = re.compile(rb"(?:^|\0)(?:[a-z]|S) ([^/\0]+)/")  # ls-files -v: assume-unchanged, skip-worktree
+# ls-files -v: any tag but "H" (assume-unchanged is lower case, skip-worktree "S", unmerged "M")
+_UNWATCHED: Final = re.compile(rb"(?:^|\0)(?!H )[^\0] ([^/\0]+)/")
 _TREE_LINE: Final = re.compile(rb"040000 tree ([0-9a-f]{40,64})\t([^\0]+)\0")
 
 
@@ -96,8 +97,16 @@ def _view(models: Path) -> tuple[dict[str, str], set[str]] | None:
     tree_out, changed_out, flagged_out = (out or b"" for out in outputs)
     trees = {name.decode(errors="surrogateescape"): tree.decode() for tree, name in _TREE_LINE.findall(tree_out)}
     dirty = {path.split(b"/", 1)[0] for path in changed_out.split(b"\0") if path}
-    dirty |= set(_UNWATCHED.findall(flagged_out))
+    dirty |= _unwatched(flagged_out)
     return trees, {name.decode(errors="surrogateescape") for name in dirty}
+
+
+def _unwatched(listing: bytes) -> set[bytes]:
+    """Folders with an entry git does not look at, from ``ls-files -v -z``: every tag "H" (the usual case, two
+    counts over the bytes) or else the folders of the others."""
+    if listing.count(b"\0H ") + listing.startswith(b"H ") == listing.count(b"\0"):
+        return set()
+    return set(_UNWATCHED.findall(listing))
 
 
 def _folder_stat(folder: Path) -> tuple[int, int, int] | None:

@@ -5,9 +5,11 @@ model only who holds each stage, since when and with what score, and ``history``
 :class:`SummaryIndex` keeps, per model folder, three signed entries in the parse cache's private folder
 (:mod:`regops.cache`): its ``status`` record (:class:`ModelRow`), its ``moves`` (:class:`Move`, for ``history``)
 and its ``spans`` (:class:`Span`, for ``status --at``), each in the form its query reads, stored with
-the stat data of every file in the folder (name, size, mtime, ctime, inode) as it was *before* the files
-were read. An entry is used only when the folder still has exactly those files with exactly that stat data;
-otherwise the model is read (through the content-keyed parse cache) and the entry rebuilt.
+a digest of the stat data of every file in the folder (name, size, mtime, ctime, inode) as it was *before* the
+files were read, and, when git vouches for the files (:mod:`regops.freshness`), the folder's git key: its tree
+at HEAD and the folder's own stat data. An entry is used only when the folder still has exactly those files
+with exactly that stat data, or git still vouches for that tree and the folder's stat data is the same (no
+``lstat`` per file); otherwise the model is read (through the content-keyed parse cache) and the entry rebuilt.
 
 The racy case is git's: a file written in the same timestamp granule as the index entry can change again
 without its stat data changing. So an entry is never written while a file's mtime or ctime is within
@@ -20,6 +22,8 @@ check and is rebuilt, never trusted.
 
 from __future__ import annotations
 
+import hashlib
+import marshal
 import os
 import time
 from dataclasses import dataclass
@@ -53,7 +57,8 @@ __all__ = [
     "status_of",
 ]
 
-# 3: racy entries are never written; 4: "spans", moves in history order; 5: "keys", a git tree key beside the stats
+# 3: racy entries are never written; 4: "spans", moves in history order; 5: "keys", a digest of the stat data and
+# maybe a git tree key (regops.freshness)
 _FORMAT: Final = "regops-summary-5"
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND: Final = timedelta(microseconds=1)
@@ -217,10 +222,11 @@ class SummaryIndex(MarshalCache):
         ``key`` is their stat data, or their git key (:func:`regops.freshness.model_keys`)."""
         if not key:
             return None
+        wanted = _stat_key(key) if isinstance(key, dict) else key
         entry = self.read(folder / f".{part}")
         made, keys, metric, rows = entry.get("made"), entry.get("keys"), entry.get("metric"), entry.get("rows")
         # No racy test here: :meth:`store` writes no entry with a racy file, and an entry is signed.
-        if not isinstance(made, int) or not isinstance(keys, list) or key not in keys or not isinstance(rows, list):
+        if not isinstance(made, int) or not isinstance(keys, list) or wanted not in keys or not isinstance(rows, list):
             return None
         shape = _SHAPES.get(part)
         if shape is None or not all(isinstance(row, tuple) and len(row) == len(shape._fields) for row in rows):
@@ -243,9 +249,15 @@ class SummaryIndex(MarshalCache):
             return parts
         for part, summary in parts.items():
             rows = [tuple(row) for row in summary.rows]
-            keys = [stats, vouched] if vouched else [stats]
+            keys = [_stat_key(stats), vouched] if vouched else [_stat_key(stats)]
             self.write(folder / f".{part}", {"made": made, "keys": keys, "metric": metric, "rows": rows})
         return parts
+
+
+def _stat_key(stats: Stats) -> bytes:
+    """The stat key as an entry records it: a digest of every file's stat data, so an entry stays small (and
+    quick to read) however many versions the folder holds."""
+    return hashlib.blake2b(marshal.dumps(sorted(stats.items())), digest_size=16).digest()
 
 
 def now_ns() -> int:
