@@ -352,3 +352,24 @@ def test_a_planted_fsmonitor_or_hook_is_never_run(repo: Path, tmp_path: Path, mo
     assert status(repo) == expected
     assert status(repo) == expected
     assert not marker.exists()
+
+
+def test_a_work_tree_configured_elsewhere_gives_no_git_key(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """core.worktree names another copy: git would compare that copy, not the files regops reads."""
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(repo / "registry", elsewhere / "registry", symlinks=True)
+    git(repo, "config", "core.worktree", str(elsewhere))
+    git(repo, "update-index", "-q", "--refresh")
+    status(repo)
+    assert set(keys(repo).values()) == {None}
+    same_size_edit(candidate(repo))
+    assert status(repo) == from_files(repo, monkeypatch)
+
+
+def test_a_registry_inside_a_bare_repository_gives_no_git_key(template: Path, tmp_path: Path) -> None:
+    bare = tmp_path / "bare.git"
+    git(tmp_path, "init", "-q", "--bare", str(bare))
+    shutil.copytree(template, bare / "registry")
+    assert set(keys(bare).values()) == {None}

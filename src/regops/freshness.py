@@ -79,12 +79,25 @@ def _ask(cwd: Path, *args: str) -> bytes | None:
         return None
 
 
+def _commit(models: Path) -> str | None:
+    """HEAD's commit, when git's work tree holds ``models`` where ``models`` is (not a ``core.worktree`` or a
+    ``.git`` folder elsewhere: what git compares must be the files regops reads)."""
+    said = _ask(models, "rev-parse", "--show-toplevel", "--show-prefix", "HEAD^{commit}")
+    lines = said.decode(errors="surrogateescape").split("\n") if said is not None else []
+    if len(lines) != 4 or not lines[0]:
+        return None
+    try:
+        same = (Path(lines[0]) / lines[1]).resolve() == models.resolve()
+    except OSError:
+        return None
+    return lines[2] if same else None
+
+
 def _view(models: Path) -> tuple[dict[str, str], set[str]] | None:
     """Of ``models``, per folder its tree id at HEAD, and the folders git cannot vouch for; None without git."""
-    head = _ask(models, "rev-parse", "--verify", "-q", "HEAD^{commit}")
-    if head is None:
+    commit = _commit(models)
+    if commit is None:
         return None
-    commit = head.strip().decode()
     try:
         listing = _start(models, "ls-tree", "-z", commit, "--", ".")
         changed = _start(models, "diff-index", "--relative", "--name-only", "-z", commit, "--")
