@@ -14,8 +14,8 @@ with exactly that stat data, or git still vouches for that tree and the folder's
 The racy case is git's: a file written in the same timestamp granule as the index entry can change again
 without its stat data changing. So an entry is never written while a file's mtime or ctime is within
 :data:`RACY_NS` of the moment the entry is made from: the model is read again next time, and the entry written
-then (when the file is no longer racy). A lookup then only compares stat data, one pass over the folder's
-files. Entries of models whose files have problems are never written, so a query on them reads the files and
+then (when the file is no longer racy). A lookup then compares git's key, or the stat data (one pass over the folder's
+files). Entries of models whose files have problems are never written, so a query on them reads the files and
 reports the problems as before. A corrupt, truncated, foreign or hand-edited entry fails its MAC or its shape
 check and is rebuilt, never trusted.
 """
