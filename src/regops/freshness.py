@@ -148,7 +148,9 @@ def model_keys(models: Path, names: Iterable[str]) -> dict[str, Key | None]:
 
 def blob_id(raw: bytes, *, digest: str = "sha1") -> str:
     """Git's object id of a file holding ``raw`` (``sha1``, or ``sha256`` in a SHA-256 repository)."""
-    return hashlib.new(digest, b"blob %d\0" % len(raw) + raw).hexdigest()
+    hashed = hashlib.new(digest, b"blob %d\0" % len(raw))
+    hashed.update(raw)
+    return hashed.hexdigest()
 
 
 def _parse_tree(raw: bytes, width: int) -> dict[str, tuple[bytes, str]] | None:
@@ -206,15 +208,22 @@ def _holds(folder: Path, key: Key, tree: dict[str, tuple[bytes, str]], stats: St
     if {name for name in tree if name.endswith((".yaml", ".yml"))} != set(stats) or max(key[1:3]) >= made - RACY_NS:
         return False
     digest = "sha1" if len(key[0]) == 40 else "sha256"
-    return all(_same(folder / name, tree[name][1], stats[name], made, digest) for name in stats)
+    return all(_same(f"{folder}/{name}", tree[name][1], stats[name], made, digest) for name in stats)
 
 
-def _same(path: Path, blob: str, before: tuple[int, int, int, int], made: int, digest: str) -> bool:
-    """The file holds ``blob`` and was not written since ``before`` was taken (ctime moves on every write)."""
+def _same(path: str, blob: str, before: tuple[int, int, int, int], made: int, digest: str) -> bool:
+    """The file holds ``blob`` and was not written since ``before`` was taken (ctime moves on every write): the
+    stat data of the very file read (never through a link), after the read."""
     try:
-        raw = path.read_bytes()
-        st = os.lstat(path)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
         return False
+    try:
+        raw = os.read(fd, before[0] + 1)
+        st = os.fstat(fd)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
     after = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
     return after == before and max(before[1:3]) < made - RACY_NS and blob_id(raw, digest=digest) == blob
