@@ -373,3 +373,21 @@ def test_a_registry_inside_a_bare_repository_gives_no_git_key(template: Path, tm
     git(tmp_path, "init", "-q", "--bare", str(bare))
     shutil.copytree(template, bare / "registry")
     assert set(keys(bare).values()) == {None}
+
+
+def test_a_warm_lookup_answers_from_the_git_key_alone(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The entry is found by git's key, without the stat key: an entry recorded under the folder's git key and
+    stat data that match nothing is what ``summaries`` returns (here, on purpose, another model's rows)."""
+    registry = Registry.load(repo / "registry")
+    folder, other = sorted(models(repo).iterdir())[:2]
+    index = SummaryIndex.from_environment()
+    key = keys(repo)[folder.name]
+    assert key is not None
+    planted = index.store(
+        folder, now_ns(), {"none.yaml": (1, 2, 3, 4)}, registry.model_entry(other.name), "accuracy", vouched=key
+    )
+    assert registry.summaries("status", [folder.name])[folder.name] == planted["status"]
+    with monkeypatch.context() as m:
+        m.setenv("REGOPS_NO_CACHE", "1")
+        truth = Registry.load(repo / "registry").summaries("status", [folder.name])[folder.name]
+    assert truth != planted["status"]  # the folder's own rows differ: the answer came from the planted entry
