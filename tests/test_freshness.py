@@ -391,3 +391,17 @@ def test_a_warm_lookup_answers_from_the_git_key_alone(repo: Path, monkeypatch: p
         m.setenv("REGOPS_NO_CACHE", "1")
         truth = Registry.load(repo / "registry").summaries("status", [folder.name])[folder.name]
     assert truth != planted["status"]  # the folder's own rows differ: the answer came from the planted entry
+
+
+def test_a_file_name_that_looks_like_a_tree_record_names_no_tree(repo: Path) -> None:
+    """ls-tree's records are split, never searched: a committed name holding another folder's record is a file."""
+    names = sorted(p.name for p in models(repo).iterdir())
+    real = keys(repo)
+    other_tree = real[names[1]][0]  # type: ignore[index]
+    (models(repo) / f"zz\t040000 tree {other_tree}\t{names[0]}").write_text("x\n")
+    (models(repo) / f"{names[-1]}~").write_text("x\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "odd names")
+    aged(repo)
+    found = keys(repo)
+    assert [key[0] for key in found.values() if key] == [key[0] for key in real.values() if key]  # type: ignore[index]

@@ -48,7 +48,6 @@ _GIT: Final = (
 _REGULAR: Final = (b"100644", b"100755")
 # ls-files -v: any tag but "H" (assume-unchanged is lower case, skip-worktree "S", unmerged "M")
 _UNWATCHED: Final = re.compile(rb"(?:^|\0)(?!H )[^\0] ([^/\0]+)/")
-_TREE_LINE: Final = re.compile(rb"040000 tree ([0-9a-f]{40,64})\t([^\0]+)\0")
 
 
 def _environment() -> dict[str, str]:
@@ -108,10 +107,21 @@ def _view(models: Path) -> tuple[dict[str, str], set[str]] | None:
     if any(out is None for out in outputs):
         return None
     tree_out, changed_out, flagged_out = (out or b"" for out in outputs)
-    trees = {name.decode(errors="surrogateescape"): tree.decode() for tree, name in _TREE_LINE.findall(tree_out)}
+    trees = _folders(tree_out)
     dirty = {path.split(b"/", 1)[0] for path in changed_out.split(b"\0") if path}
     dirty |= _unwatched(flagged_out)
     return trees, {name.decode(errors="surrogateescape") for name in dirty}
+
+
+def _folders(listing: bytes) -> dict[str, str]:
+    """The subfolders (trees) in ``ls-tree -z`` output, name -> tree id; records split on NUL, never searched
+    for (a file's name may hold a tab or text that looks like a record)."""
+    found = {}
+    for record in listing.split(b"\0"):
+        meta, _, name = record.partition(b"\t")
+        if meta.split(b" ")[:2] == [b"040000", b"tree"] and name:
+            found[name.decode(errors="surrogateescape")] = meta.split(b" ")[2].decode()
+    return found
 
 
 def _unwatched(listing: bytes) -> set[bytes]:
