@@ -47,6 +47,7 @@ from regops.errors import (
     StageEmptyError,
     VersionNotFoundError,
 )
+from regops.freshness import Stats, model_keys, vouched
 from regops.kinds import Problem, Stage, release, version_key
 from regops.records import (
     ConfigRecord,
@@ -57,7 +58,7 @@ from regops.records import (
     VersionRecord,
     comparable,
 )
-from regops.summaries import Stats, Summary, SummaryIndex, now_ns
+from regops.summaries import Summary, SummaryIndex, now_ns
 from regops.timespec import as_utc
 
 __all__ = [
@@ -186,23 +187,27 @@ class Registry:
     ) -> dict[str, Summary]:
         """Per checked model (or per model of ``names``), its summary (:mod:`regops.summaries`): its ``status``
         record (who holds each stage, counts), ``moves`` (every registration and transition, as ``history``
-        shows it) or ``spans`` (each version's steps, for ``status --at``). From the stat-keyed index where a
-        model's files are unchanged, else read (raising on problems, as every query does) and indexed: one
-        record per model, not one file per version."""
+        shows it) or ``spans`` (each version's steps, for ``status --at``). From the index where a model's
+        files are unchanged (git's word for it, :mod:`regops.freshness`, else their stat data), else read
+        (raising on problems, as every query does) and indexed: one record per model, not one per version."""
         missing = [name for name in names if name not in self.model_names()]
         if missing:
             raise ModelNotFoundError(missing[0], self.model_names())
         index = SummaryIndex.from_environment()
         made = now_ns()
         folders = {name: self.root / "models" / name for name in names or self.checked_names()}
-        stats = {name: index.stats(folder) for name, folder in folders.items()}
-        found = {name: index.lookup(folder, part, stats[name]) for name, folder in folders.items()}
+        keys = model_keys(self.root / "models", folders) if index.folder() is not None else {}
+        found = {name: index.lookup(folder, part, keys.get(name)) for name, folder in folders.items()}
+        stats = {name: index.stats(folders[name]) for name, summary in found.items() if summary is None}
+        found |= {name: index.lookup(folders[name], part, stats[name]) for name in stats}
         for batch in _batches([name for name, summary in found.items() if summary is None], stats):
             fresh = [name for name in batch if name not in self._models]
             self._load_models(batch)
+            sound = vouched(self.root / "models", {name: keys.get(name) for name in batch}, stats, made)
             for name in batch:
                 entry, metric = self.model_entry(name), self.model(name).primary_metric
-                found[name] = index.store(folders[name], made, stats[name], entry, metric)[part]
+                summaries = index.store(folders[name], made, stats[name], entry, metric, vouched=sound.get(name))
+                found[name] = summaries[part]
             for name in fresh:  # summarised: memory stays one batch's, however long the history
                 del self._models[name]
         return {name: summary for name, summary in found.items() if summary is not None}

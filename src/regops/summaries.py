@@ -5,21 +5,25 @@ model only who holds each stage, since when and with what score, and ``history``
 :class:`SummaryIndex` keeps, per model folder, three signed entries in the parse cache's private folder
 (:mod:`regops.cache`): its ``status`` record (:class:`ModelRow`), its ``moves`` (:class:`Move`, for ``history``)
 and its ``spans`` (:class:`Span`, for ``status --at``), each in the form its query reads, stored with
-the stat data of every file in the folder (name, size, mtime, ctime, inode) as it was *before* the files
-were read. An entry is used only when the folder still has exactly those files with exactly that stat data;
-otherwise the model is read (through the content-keyed parse cache) and the entry rebuilt.
+a digest of the stat data of every file in the folder (name, size, mtime, ctime, inode) as it was *before* the
+files were read, and, when git vouches for the files (:mod:`regops.freshness`), the folder's git key: its tree
+at HEAD and the folder's own stat data. An entry is used only when the folder still has exactly those files
+with exactly that stat data, or git still vouches for that tree and the folder's stat data is the same (no
+``lstat`` per file); otherwise the model is read (through the content-keyed parse cache) and the entry rebuilt.
 
 The racy case is git's: a file written in the same timestamp granule as the index entry can change again
 without its stat data changing. So an entry is never written while a file's mtime or ctime is within
 :data:`RACY_NS` of the moment the entry is made from: the model is read again next time, and the entry written
-then (when the file is no longer racy). A lookup then only compares stat data, one pass over the folder's
-files. Entries of models whose files have problems are never written, so a query on them reads the files and
+then (when the file is no longer racy). A lookup then compares git's key, or the stat data (one pass over the folder's
+files). Entries of models whose files have problems are never written, so a query on them reads the files and
 reports the problems as before. A corrupt, truncated, foreign or hand-edited entry fails its MAC or its shape
 check and is rebuilt, never trusted.
 """
 
 from __future__ import annotations
 
+import hashlib
+import marshal
 import os
 import time
 from dataclasses import dataclass
@@ -30,6 +34,7 @@ from sys import intern
 from typing import TYPE_CHECKING, Any, Final, NamedTuple, cast
 
 from regops.cache import MarshalCache
+from regops.freshness import RACY_NS, Key, Stats
 from regops.kinds import Stage, version_key
 from regops.store import ParseCache
 
@@ -52,13 +57,11 @@ __all__ = [
     "status_of",
 ]
 
-_FORMAT: Final = "regops-summary-4"  # 3: racy entries are never written; 4: "spans", moves in history order
+# 3: racy entries are never written; 4: "spans", moves in history order; 5: "keys", a digest of the stat data and
+# maybe a git tree key (regops.freshness)
+_FORMAT: Final = "regops-summary-5"
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND: Final = timedelta(microseconds=1)
-# A file modified this close to the moment its entry was made is re-read: coarse file system clocks.
-RACY_NS: Final = 1_000_000_000
-
-Stats = dict[str, tuple[int, int, int, int]]
 
 
 class VersionRow(NamedTuple):
@@ -214,22 +217,29 @@ class SummaryIndex(MarshalCache):
             return {}
         return found
 
-    def lookup(self, folder: Path, part: str, stats: Stats) -> Summary | None:
-        """The ``part`` ("status", "moves" or "spans") of ``folder``'s entry, if made from the files it has now."""
+    def lookup(self, folder: Path, part: str, key: Stats | Key | None) -> Summary | None:
+        """The ``part`` ("status", "moves" or "spans") of ``folder``'s entry, if made from the files it has now:
+        ``key`` is their stat data, or their git key (:func:`regops.freshness.model_keys`)."""
+        if not key:
+            return None
+        wanted = _stat_key(key) if isinstance(key, dict) else key
         entry = self.read(folder / f".{part}")
-        made, files, metric, rows = entry.get("made"), entry.get("files"), entry.get("metric"), entry.get("rows")
+        made, keys, metric, rows = entry.get("made"), entry.get("keys"), entry.get("metric"), entry.get("rows")
         # No racy test here: :meth:`store` writes no entry with a racy file, and an entry is signed.
-        if not isinstance(made, int) or files != stats or not isinstance(rows, list) or not stats:
+        if not isinstance(made, int) or not isinstance(keys, list) or wanted not in keys or not isinstance(rows, list):
             return None
         shape = _SHAPES.get(part)
         if shape is None or not all(isinstance(row, tuple) and len(row) == len(shape._fields) for row in rows):
             return None  # not the shape this regops writes
         return Summary(str(metric), list(map(partial(tuple.__new__, shape), rows)))
 
-    def store(self, folder: Path, made: int, stats: Stats, entry: ModelEntry, metric: str) -> dict[str, Summary]:
-        """Record ``folder``'s summaries, read from files whose stat data before reading was ``stats``; not when a
-        file is racy (written within :data:`RACY_NS` of ``made``): its stat data could stay while its content
-        changes, so the model is read again next time, when the file is no longer racy."""
+    def store(
+        self, folder: Path, made: int, stats: Stats, entry: ModelEntry, metric: str, *, vouched: Key | None = None
+    ) -> dict[str, Summary]:
+        """Record ``folder``'s summaries, read from files whose stat data before reading was ``stats`` (and, under
+        the git key ``vouched`` too, when :func:`regops.freshness.vouched` showed the bytes read were its tree's);
+        not when a file is racy (written within :data:`RACY_NS` of ``made``): its stat data could stay while its
+        content changes, so the model is read again next time, when the file is no longer racy."""
         parts = {
             "status": Summary(metric, [status_of(entry, metric)]),
             "moves": Summary(metric, moves_of(entry, metric)),
@@ -239,8 +249,15 @@ class SummaryIndex(MarshalCache):
             return parts
         for part, summary in parts.items():
             rows = [tuple(row) for row in summary.rows]
-            self.write(folder / f".{part}", {"made": made, "files": stats, "metric": metric, "rows": rows})
+            keys = [_stat_key(stats), vouched] if vouched else [_stat_key(stats)]
+            self.write(folder / f".{part}", {"made": made, "keys": keys, "metric": metric, "rows": rows})
         return parts
+
+
+def _stat_key(stats: Stats) -> bytes:
+    """The stat key as an entry records it: a digest of every file's stat data, so an entry stays small (and
+    quick to read) however many versions the folder holds."""
+    return hashlib.blake2b(marshal.dumps(sorted(stats.items())), digest_size=16).digest()
 
 
 def now_ns() -> int:

@@ -1,0 +1,239 @@
+"""Which model folders hold exactly the files of a commit, asked of git: a key per model without stat-ing every file.
+
+At 100,000 versions a stat-keyed lookup (:mod:`regops.summaries`) pays one ``lstat`` per file. Git already keeps
+a stat index of the same files, checked in C on every core, with its racy-git handling. So a model folder gets a
+content-addressed key, ``(T, folder stat)``, when:
+
+* ``git ls-tree HEAD`` names its tree ``T`` (a tree of regular files only: no link, submodule or subfolder);
+* ``git diff-index HEAD`` reports nothing under it (no staged or unstaged change, no deleted file), and no entry
+  under it is marked assume-unchanged or skip-worktree (``git ls-files -v``), which git would not look at;
+* the folder's own stat data (mtime, ctime, inode) is part of the key: adding, removing or renaming a file, even
+  one git ignores or does not track, changes it.
+
+An entry made from files read is stored under such a key only when :func:`vouched` shows the bytes read were T's:
+each file's git blob id equals T's, and its stat data did not move between before the read and after the hash
+(and is not racy). Anything unusual (no git, not a repository, a stale index that reports every file, a command
+that fails) gives no key: the caller falls back to the stat key. Never wrong, at worst slow.
+
+Git runs read-only with the repository's config overridden where a key could make it run a program or stop
+looking at files (``core.fsmonitor``, ``core.trustctime``, ``core.checkStat``, ``core.ignoreStat``), with no
+optional locks (it never writes the index) and without the caller's ``GIT_*`` variables (a hook's
+``GIT_DIR`` or ``GIT_INDEX_FILE`` must not point it at another repository or index). These commands run no hooks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Final
+
+__all__ = ["RACY_NS", "Key", "Stats", "blob_id", "model_keys", "vouched"]
+
+# A file modified this close to the moment its entry was made is re-read: coarse file system clocks.
+RACY_NS: Final = 1_000_000_000
+
+Stats = dict[str, tuple[int, int, int, int]]  # file name -> size, mtime_ns, ctime_ns, inode
+Key = tuple[str, int, int, int]  # git tree id, the folder's mtime_ns, ctime_ns, inode
+
+_GIT: Final = (
+    "git",
+    "--no-optional-locks",
+    *("-c", "core.fsmonitor=false", "-c", "core.trustctime=true", "-c", "core.checkStat=default"),
+    *("-c", "core.ignoreStat=false"),
+)
+_REGULAR: Final = (b"100644", b"100755")
+# ls-files -v: any tag but "H" (assume-unchanged is lower case, skip-worktree "S", unmerged "M")
+_UNWATCHED: Final = re.compile(rb"(?:^|\0)(?!H )[^\0] ([^/\0]+)/")
+
+
+def _environment() -> dict[str, str]:
+    keep = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    return {**keep, "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"}
+
+
+def _start(cwd: Path, *args: str, feed: bool = False) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [*_GIT, *args],
+        cwd=cwd,
+        env=_environment(),
+        stdin=subprocess.PIPE if feed else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _output(process: subprocess.Popen[bytes], feed: bytes = b"") -> bytes | None:
+    out, _ = process.communicate(feed or None)
+    return out if process.returncode == 0 else None
+
+
+def _ask(cwd: Path, *args: str) -> bytes | None:
+    try:
+        return _output(_start(cwd, *args))
+    except OSError:  # no git, or the folder went away
+        return None
+
+
+def _commit(models: Path) -> str | None:
+    """HEAD's commit, when git's work tree holds ``models`` where ``models`` is (not a ``core.worktree`` or a
+    ``.git`` folder elsewhere: what git compares must be the files regops reads)."""
+    said = _ask(models, "rev-parse", "--show-toplevel", "--show-prefix", "HEAD^{commit}")
+    lines = said.decode(errors="surrogateescape").split("\n") if said is not None else []
+    if len(lines) != 4 or not lines[0]:
+        return None
+    try:
+        same = (Path(lines[0]) / lines[1]).resolve() == models.resolve()
+    except OSError:
+        return None
+    return lines[2] if same else None
+
+
+def _view(models: Path) -> tuple[dict[str, str], set[str]] | None:
+    """Of ``models``, per folder its tree id at HEAD, and the folders git cannot vouch for; None without git."""
+    commit = _commit(models)
+    if commit is None:
+        return None
+    try:
+        listing = _start(models, "ls-tree", "-z", commit, "--", ".")
+        changed = _start(models, "diff-index", "--relative", "--name-only", "-z", commit, "--")
+        flagged = _start(models, "ls-files", "-v", "-z", "--", ".")
+        outputs = [_output(listing), _output(changed), _output(flagged)]
+    except OSError:
+        return None
+    if any(out is None for out in outputs):
+        return None
+    tree_out, changed_out, flagged_out = (out or b"" for out in outputs)
+    trees = _folders(tree_out)
+    dirty = {path.split(b"/", 1)[0] for path in changed_out.split(b"\0") if path}
+    dirty |= _unwatched(flagged_out)
+    return trees, {name.decode(errors="surrogateescape") for name in dirty}
+
+
+def _folders(listing: bytes) -> dict[str, str]:
+    """The subfolders (trees) in ``ls-tree -z`` output, name -> tree id; records split on NUL, never searched
+    for (a file's name may hold a tab or text that looks like a record)."""
+    found = {}
+    for record in listing.split(b"\0"):
+        meta, _, name = record.partition(b"\t")
+        if meta.split(b" ")[:2] == [b"040000", b"tree"] and name:
+            found[name.decode(errors="surrogateescape")] = meta.split(b" ")[2].decode()
+    return found
+
+
+def _unwatched(listing: bytes) -> set[bytes]:
+    """Folders with an entry git does not look at, from ``ls-files -v -z``: every tag "H" (the usual case, two
+    counts over the bytes) or else the folders of the others."""
+    if listing.count(b"\0H ") + listing.startswith(b"H ") == listing.count(b"\0"):
+        return set()
+    return set(_UNWATCHED.findall(listing))
+
+
+def _folder_stat(folder: Path) -> tuple[int, int, int] | None:
+    try:
+        st = os.lstat(folder)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
+def model_keys(models: Path, names: Iterable[str]) -> dict[str, Key | None]:
+    """Per model folder of ``models`` (the registry's ``models/``), its content key: its tree id at HEAD and its
+    folder's stat data, when git vouches that the folder's tracked files are T's (module docs); else None (the
+    caller keys by stat data). One batch: four short git processes, whatever the number of models."""
+    names = list(names)
+    view = _view(models)
+    if view is None:
+        return dict.fromkeys(names)
+    trees, dirty = view
+    keys: dict[str, Key | None] = {}
+    for name in names:
+        tree, folder = trees.get(name), _folder_stat(models / name)
+        keys[name] = None if tree is None or folder is None or name in dirty else (tree, *folder)
+    return keys
+
+
+def blob_id(raw: bytes, *, digest: str = "sha1") -> str:
+    """Git's object id of a file holding ``raw`` (``sha1``, or ``sha256`` in a SHA-256 repository)."""
+    hashed = hashlib.new(digest, b"blob %d\0" % len(raw))
+    hashed.update(raw)
+    return hashed.hexdigest()
+
+
+def _parse_tree(raw: bytes, width: int) -> dict[str, tuple[bytes, str]] | None:
+    """A raw tree object's entries, name -> (mode, object id); None when it is not one git wrote."""
+    entries: dict[str, tuple[bytes, str]] = {}
+    at = 0
+    while at < len(raw):
+        space, nul = raw.find(b" ", at), raw.find(b"\0", at)
+        if space < 0 or nul < space or nul + 1 + width > len(raw):
+            return None
+        name = raw[space + 1 : nul].decode(errors="surrogateescape")
+        entries[name] = (raw[at:space], raw[nul + 1 : nul + 1 + width].hex())
+        at = nul + 1 + width
+    return entries
+
+
+def _trees(models: Path, ids: Iterable[str]) -> dict[str, dict[str, tuple[bytes, str]]]:
+    """The entries of the tree objects ``ids`` (one ``git cat-file --batch``); a tree git cannot show is left out."""
+    wanted = sorted(set(ids))
+    try:
+        out = _output(_start(models, "cat-file", "--batch", feed=True), "".join(f"{i}\n" for i in wanted).encode())
+    except OSError:
+        return {}
+    found: dict[str, dict[str, tuple[bytes, str]]] = {}
+    at = 0
+    while out and at < len(out):
+        end = out.index(b"\n", at)
+        header = out[at:end].split(b" ")
+        if len(header) != 3 or header[1] != b"tree":
+            return found  # missing or not a tree: the rest cannot be framed safely
+        size = int(header[2])
+        entries = _parse_tree(out[end + 1 : end + 1 + size], len(header[0]) // 2)
+        if entries is not None:
+            found[header[0].decode()] = entries
+        at = end + 1 + size + 1
+    return found
+
+
+def vouched(models: Path, keys: Mapping[str, Key | None], stats: Mapping[str, Stats], made: int) -> dict[str, Key]:
+    """Of the models just read, those whose files were exactly their key's tree while they were read: per file,
+    its stat data before the read (``stats``) still holds after its blob id is checked against the tree, and
+    nothing (file or folder) is racy at ``made``. An entry may be stored under these keys, and only these."""
+    candidates = {name: key for name, key in keys.items() if key is not None and name in stats}
+    trees = _trees(models, (key[0] for key in candidates.values())) if candidates else {}
+    return {
+        name: key
+        for name, key in candidates.items()
+        if key[0] in trees and _holds(models / name, key, trees[key[0]], stats[name], made)
+    }
+
+
+def _holds(folder: Path, key: Key, tree: dict[str, tuple[bytes, str]], stats: Stats, made: int) -> bool:
+    if any(mode not in _REGULAR for mode, _ in tree.values()) or _folder_stat(folder) != key[1:]:
+        return False
+    if {name for name in tree if name.endswith((".yaml", ".yml"))} != set(stats) or max(key[1:3]) >= made - RACY_NS:
+        return False
+    digest = "sha1" if len(key[0]) == 40 else "sha256"
+    return all(_same(f"{folder}/{name}", tree[name][1], stats[name], made, digest) for name in stats)
+
+
+def _same(path: str, blob: str, before: tuple[int, int, int, int], made: int, digest: str) -> bool:
+    """The file holds ``blob`` and was not written since ``before`` was taken (ctime moves on every write): the
+    stat data of the very file read (never through a link), after the read."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        raw = os.read(fd, before[0] + 1)
+        st = os.fstat(fd)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    after = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+    return after == before and max(before[1:3]) < made - RACY_NS and blob_id(raw, digest=digest) == blob

@@ -1,0 +1,407 @@
+"""Git's word for which model folders are unchanged (regops.freshness): the summaries' key at 100,000 versions.
+
+Real git repositories in tmp_path. Each test of a fall-back changes a file in a way that a key trusted wrongly
+would miss, and checks ``status`` against what the files themselves say (no cache at all).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from regops.freshness import blob_id, model_keys, vouched
+from regops.registry import Registry
+from regops.summaries import RACY_NS, SummaryIndex, now_ns
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from generate import generate
+
+IDENTITY = ("-c", "user.name=Ada", "-c", "user.email=ada@example.com")
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", *IDENTITY, *args], cwd=repo, check=True, capture_output=True, text=True).stdout
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return generate(tmp_path_factory.mktemp("generated"), 3, 6, seed=3)
+
+
+def committed(template: Path, root: Path, below: str = "") -> Path:
+    """The generated registry copied to ``root/below`` and committed in a new repository at ``root``."""
+    shutil.copytree(template, root / below / "registry")
+    for args in (("init", "-q"), ("add", "-A"), ("commit", "-q", "-m", "registry")):
+        git(root, *args)
+    aged(root / below)
+    return root / below
+
+
+@pytest.fixture
+def repo(template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A registry committed in a git repository, its files aged past the racy window: keys are git's."""
+    monkeypatch.setenv("REGOPS_CACHE_DIR", str(tmp_path / "cache"))
+    return committed(template, tmp_path / "repo")
+
+
+def aged(root: Path) -> None:
+    """Wait until every file and folder is older than the racy window (ctimes cannot be set back), then refresh
+    git's index, as a checkout leaves it."""
+    newest = max(p.lstat().st_ctime_ns for p in (root / "registry").rglob("*"))
+    time.sleep(max(0, newest + RACY_NS - now_ns()) / 1e9 + 0.01)
+    git(root, "update-index", "-q", "--refresh")
+
+
+def models(root: Path) -> Path:
+    return root / "registry" / "models"
+
+
+def first(root: Path) -> Path:
+    return sorted(models(root).iterdir())[0]
+
+
+def status(root: Path) -> list[object]:
+    return list(Registry.load(root / "registry").status())
+
+
+def from_files(root: Path, monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    with monkeypatch.context() as m:
+        m.setenv("REGOPS_NO_CACHE", "1")
+        return status(root)
+
+
+def keys(root: Path) -> dict[str, object]:
+    return dict(model_keys(models(root), sorted(p.name for p in models(root).iterdir())))
+
+
+def by_git(root: Path) -> list[str]:
+    """The models whose status entry answers to their git key now."""
+    index = SummaryIndex.from_environment()
+    return [name for name, key in keys(root).items() if index.lookup(models(root) / name, "status", key)]
+
+
+def same_size_edit(path: Path) -> None:
+    """Change one byte of a score, keep the size, put the mtime back: only ctime and content move."""
+    before = path.stat()
+    text = path.read_text()
+    at = text.index("0.", text.index("scores:")) + 2
+    digit = "1" if text[at] != "1" else "2"
+    path.write_text(text[:at] + digit + text[at + 1 :])
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert path.stat().st_size == before.st_size
+
+
+def promote(path: Path) -> None:
+    text = (
+        path.read_text()
+        .replace("\nstage: candidate\n", "\nstage: archived\n")
+        .replace("transitions: []", "transitions:")
+    )
+    path.write_text(text.rstrip("\n") + "\n  - {from: candidate, to: archived, at: 2026-11-30T10:00:00Z, by: alice}\n")
+
+
+def candidate(root: Path) -> Path:
+    return next(p for p in sorted(first(root).glob("*.yaml")) if "\nstage: candidate\n" in p.read_text())
+
+
+# --- the key: git's tree, when git vouches -------------------------------------------------------------------
+
+
+def test_a_clean_committed_registry_is_keyed_by_its_trees_and_status_reads_those_entries(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    found = keys(repo)
+    trees = dict(line.split("\t")[::-1] for line in git(models(repo), "ls-tree", "HEAD", "--", ".").splitlines())
+    assert {name: key[0] for name, key in found.items()} == {  # type: ignore[index]
+        name: entry.split()[2] for name, entry in trees.items()
+    }
+    expected = from_files(repo, monkeypatch)
+    assert status(repo) == expected  # cold: read, vouched, stored under the tree
+    assert by_git(repo) == sorted(found)
+    assert status(repo) == expected  # warm, from the git-keyed entries
+
+
+def test_the_blob_id_is_git_s(repo: Path) -> None:
+    path = candidate(repo)
+    assert blob_id(path.read_bytes()) == git(repo, "hash-object", str(path)).strip()
+
+
+def test_a_same_size_edit_with_its_mtime_put_back_is_read_again(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    status(repo)
+    same_size_edit(candidate(repo))
+    assert first(repo).name not in [n for n, k in keys(repo).items() if k is not None]
+    assert status(repo) == from_files(repo, monkeypatch)
+
+
+def test_a_repository_that_trusts_no_ctime_still_sees_a_same_size_edit(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    git(repo, "config", "core.trustctime", "false")
+    git(repo, "config", "core.checkStat", "minimal")
+    status(repo)
+    same_size_edit(candidate(repo))
+    assert keys(repo)[first(repo).name] is None
+    assert status(repo) == from_files(repo, monkeypatch)
+
+
+@pytest.mark.parametrize("how", ["unstaged", "staged", "committed"])
+def test_an_edited_file_is_read_again_staged_or_not_or_committed(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    before = status(repo)
+    path = candidate(repo)
+    promote(path)
+    if how != "unstaged":
+        git(repo, "add", str(path))
+    if how == "committed":
+        git(repo, "commit", "-q", "-m", "archive")
+    after = status(repo)
+    assert after != before
+    assert after == from_files(repo, monkeypatch)
+
+
+@pytest.mark.parametrize("how", ["untracked", "ignored"])
+def test_a_new_file_git_does_not_track_is_read(repo: Path, monkeypatch: pytest.MonkeyPatch, how: str) -> None:
+    before = status(repo)
+    source = candidate(repo)
+    version = "9.9.9"
+    text = source.read_text().replace(f"version: {source.stem}", f"version: {version}")
+    if how == "ignored":
+        (repo / ".git" / "info" / "exclude").write_text("*.yaml\n")
+    (source.parent / f"{version}.yaml").write_text(text)
+    assert keys(repo)[first(repo).name] is not None  # git says the tracked files are clean: the folder's stat says no
+    after = status(repo)
+    assert after[0].versions == before[0].versions + 1  # type: ignore[attr-defined]
+    assert after == from_files(repo, monkeypatch)
+
+
+def test_a_deleted_file_is_noticed(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    before = status(repo)
+    candidate(repo).unlink()
+    after = status(repo)
+    assert after[0].versions == before[0].versions - 1  # type: ignore[attr-defined]
+    assert after == from_files(repo, monkeypatch)
+
+
+def test_a_file_git_is_told_not_to_look_at_gets_no_key(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    status(repo)
+    path = candidate(repo)
+    git(repo, "update-index", "--assume-unchanged", str(path))
+    promote(path)
+    assert git(repo, "diff-index", "--name-only", "HEAD") == ""  # git itself does not see the edit
+    assert keys(repo)[first(repo).name] is None
+    assert status(repo) == from_files(repo, monkeypatch)
+
+
+# --- the race between asking git and reading the files ------------------------------------------------------
+
+
+def test_bytes_that_are_not_the_tree_s_are_never_stored_under_it(repo: Path) -> None:
+    folder = first(repo)
+    found = model_keys(models(repo), [folder.name])
+    made = now_ns()
+    index = SummaryIndex.from_environment()
+    stats = {folder.name: index.stats(folder)}
+    assert vouched(models(repo), found, stats, made) == found  # the files are the tree's: vouched
+
+    promote(candidate(repo))  # changed after git was asked, before the read: stats taken after the edit
+    time.sleep(RACY_NS / 1e9 + 0.01)
+    later = {folder.name: index.stats(folder)}
+    assert vouched(models(repo), found, later, now_ns()) == {}
+
+
+def test_a_file_written_between_its_stat_and_its_hash_is_not_vouched_for(repo: Path) -> None:
+    folder = first(repo)
+    found = model_keys(models(repo), [folder.name])
+    stats = {folder.name: SummaryIndex.from_environment().stats(folder)}
+    path = candidate(repo)
+    original = path.read_bytes()
+    path.write_bytes(original)  # same bytes (the tree's), written again: what was read in between is unknown
+    assert vouched(models(repo), found, stats, now_ns() + 2 * RACY_NS) == {}
+
+
+def test_a_racy_folder_or_file_is_not_vouched_for(repo: Path) -> None:
+    folder = first(repo)
+    found = model_keys(models(repo), [folder.name])
+    stats = {folder.name: SummaryIndex.from_environment().stats(folder)}
+    newest = max(max(m, c) for _s, m, c, _i in stats[folder.name].values())
+    assert vouched(models(repo), found, stats, newest) == {}
+    assert vouched(models(repo), found, stats, newest + 2 * RACY_NS) == found
+
+
+# --- cache safety: entries are checked, never trusted ------------------------------------------------------
+
+
+@pytest.mark.parametrize("damage", ["truncated", "corrupt", "foreign", "empty"])
+def test_a_damaged_entry_is_rebuilt_never_trusted(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: str
+) -> None:
+    expected = status(repo)
+    files = sorted((tmp_path / "cache").glob("summary-*.marshal"))
+    assert len(files) == 3 * 3
+    other = files[-1].read_bytes()
+    for path in files[:-1]:
+        raw = path.read_bytes()
+        broken = {
+            "truncated": raw[: len(raw) // 2],
+            "corrupt": raw[:-5] + bytes([raw[-5] ^ 1]) + raw[-4:],
+            "foreign": other,
+            "empty": b"",
+        }[damage]
+        path.write_bytes(broken)
+    promote(candidate(repo))  # the answer must come from the files, whatever the entries said
+    assert status(repo) == from_files(repo, monkeypatch) != expected
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "archive")
+    aged(repo)
+    status(repo)
+    assert by_git(repo) == sorted(keys(repo))  # rebuilt, and answering to the new trees
+
+
+# --- fall back to the stat key: never wrong, at worst slow ---------------------------------------------------
+
+
+def test_no_git_repository_means_no_git_key(template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "plain"
+    shutil.copytree(template, root / "registry")
+    monkeypatch.setenv("REGOPS_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
+    assert set(keys(root).values()) == {None}
+    status(root)
+    same_size_edit(candidate(root))
+    assert status(root) == from_files(root, monkeypatch)
+
+
+def test_no_git_program_means_no_git_key(repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    expected = status(repo)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert set(keys(repo).values()) == {None}
+    assert status(repo) == expected
+
+
+def test_a_stale_index_reports_every_file_and_falls_back(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    status(repo)
+    for path in models(repo).rglob("*.yaml"):
+        path.touch()
+    assert set(keys(repo).values()) == {None}
+    promote(candidate(repo))
+    assert status(repo) == from_files(repo, monkeypatch)
+
+
+def test_a_registry_below_the_repository_s_top_is_keyed(
+    template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REGOPS_CACHE_DIR", str(tmp_path / "cache"))
+    below = committed(template, tmp_path / "repo", "ml")
+    assert None not in keys(below).values()
+    status(below)
+    assert by_git(below) == sorted(keys(below))
+
+
+def test_a_linked_file_in_a_model_folder_gets_no_git_key(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = first(repo)
+    (folder / "extra.yaml").symlink_to(candidate(repo).name)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "link")
+    aged(repo)
+    status(repo)
+    assert folder.name not in by_git(repo)
+    assert status(repo) == from_files(repo, monkeypatch)
+
+
+def test_git_variables_of_the_caller_do_not_point_git_elsewhere(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    other = tmp_path / "other"
+    other.mkdir()
+    git(other, "init", "-q")
+    monkeypatch.setenv("GIT_DIR", str(other / ".git"))
+    monkeypatch.setenv("GIT_INDEX_FILE", str(other / ".git" / "index"))
+    found = keys(repo)
+    monkeypatch.delenv("GIT_DIR")
+    monkeypatch.delenv("GIT_INDEX_FILE")
+    assert found == keys(repo)
+    assert None not in found.values()
+
+
+# --- a hostile repository config runs nothing -----------------------------------------------------------------
+
+
+def test_a_planted_fsmonitor_or_hook_is_never_run(repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    marker = tmp_path / "ran"
+    script = tmp_path / "planted.sh"
+    script.write_text(f"#!/bin/sh\necho ran >> {marker}\n")
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    git(repo, "config", "core.fsmonitor", str(script))
+    hooks = repo / ".git" / "hooks"
+    hooks.mkdir(exist_ok=True)
+    for hook in ("post-index-change", "post-checkout", "pre-commit", "reference-transaction"):
+        shutil.copy(script, hooks / hook)
+    assert subprocess.run(["git", "status"], cwd=repo, capture_output=True, check=False).returncode == 0
+    assert marker.exists()  # the plant works: plain git runs it
+    marker.unlink()
+
+    expected = from_files(repo, monkeypatch)
+    assert status(repo) == expected
+    assert status(repo) == expected
+    assert not marker.exists()
+
+
+def test_a_work_tree_configured_elsewhere_gives_no_git_key(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """core.worktree names another copy: git would compare that copy, not the files regops reads."""
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(repo / "registry", elsewhere / "registry", symlinks=True)
+    git(repo, "config", "core.worktree", str(elsewhere))
+    git(repo, "update-index", "-q", "--refresh")
+    status(repo)
+    assert set(keys(repo).values()) == {None}
+    same_size_edit(candidate(repo))
+    assert status(repo) == from_files(repo, monkeypatch)
+
+
+def test_a_registry_inside_a_bare_repository_gives_no_git_key(template: Path, tmp_path: Path) -> None:
+    bare = tmp_path / "bare.git"
+    git(tmp_path, "init", "-q", "--bare", str(bare))
+    shutil.copytree(template, bare / "registry")
+    assert set(keys(bare).values()) == {None}
+
+
+def test_a_warm_lookup_answers_from_the_git_key_alone(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The entry is found by git's key, without the stat key: an entry recorded under the folder's git key and
+    stat data that match nothing is what ``summaries`` returns (here, on purpose, another model's rows)."""
+    registry = Registry.load(repo / "registry")
+    folder, other = sorted(models(repo).iterdir())[:2]
+    index = SummaryIndex.from_environment()
+    key = keys(repo)[folder.name]
+    assert key is not None
+    planted = index.store(
+        folder, now_ns(), {"none.yaml": (1, 2, 3, 4)}, registry.model_entry(other.name), "accuracy", vouched=key
+    )
+    assert registry.summaries("status", [folder.name])[folder.name] == planted["status"]
+    with monkeypatch.context() as m:
+        m.setenv("REGOPS_NO_CACHE", "1")
+        truth = Registry.load(repo / "registry").summaries("status", [folder.name])[folder.name]
+    assert truth != planted["status"]  # the folder's own rows differ: the answer came from the planted entry
+
+
+def test_a_file_name_that_looks_like_a_tree_record_names_no_tree(repo: Path) -> None:
+    """ls-tree's records are split, never searched: a committed name holding another folder's record is a file."""
+    names = sorted(p.name for p in models(repo).iterdir())
+    real = keys(repo)
+    other_tree = real[names[1]][0]  # type: ignore[index]
+    (models(repo) / f"zz\t040000 tree {other_tree}\t{names[0]}").write_text("x\n")
+    (models(repo) / f"{names[-1]}~").write_text("x\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "odd names")
+    aged(repo)
+    found = keys(repo)
+    assert [key[0] for key in found.values() if key] == [key[0] for key in real.values() if key]  # type: ignore[index]
