@@ -13,7 +13,7 @@ import pytest
 
 from regops.errors import InvalidRegistryError
 from regops.registry import Registry
-from regops.summaries import RACY_NS, SummaryIndex, micros, now_ns
+from regops.summaries import RACY_NS, STATE_WIDTH, Moves, SummaryIndex, micros, move_of_code, now_ns
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from generate import generate
@@ -41,6 +41,15 @@ def from_files(registry: Path, monkeypatch: pytest.MonkeyPatch) -> list[object]:
     with monkeypatch.context() as m:
         m.setenv("REGOPS_NO_CACHE", "1")
         return status(registry)
+
+
+def listed(moves: Moves) -> list[tuple[str, str | None, str, str, str, int]]:
+    """A model's moves column by column, row by row: version, from, to, at (as written), by, at (µs)."""
+    return [
+        (moves.versions[moves.version[i]], *move_of_code(moves.code[i])[:2], moves.said[i][0],
+         moves.logins[moves.login[i]], moves.at_us[i])
+        for i in range(len(moves))
+    ]  # fmt: skip
 
 
 def entries(tmp_path: Path) -> list[Path]:
@@ -121,9 +130,9 @@ def test_an_edit_in_the_second_the_index_is_made_is_read_again(registry: Path, t
     os.utime(path, ns=(racy.st_atime_ns, racy.st_mtime_ns))
     assert [path.stat().st_size, path.stat().st_mtime_ns] == [racy.st_size, racy.st_mtime_ns]
     assert status(registry) == first  # the edit changes no holder, but was read: the entry now has it
-    moves = Registry.load(registry).summaries("moves")[path.parent.name].rows
-    assert any(m.by == "carol" and m.version == path.stem for m in moves)
-    assert not any(m.by == "alice" and m.version == path.stem and m.at.startswith("2026-11-30") for m in moves)
+    moves = listed(Registry.load(registry).summaries("moves")[path.parent.name].rows)
+    assert any(by == "carol" and version == path.stem for version, _, _, _, by, _ in moves)
+    assert not any(by == "alice" and v == path.stem and at.startswith("2026-11-30") for v, _, _, at, by, _ in moves)
 
 
 @pytest.mark.parametrize("damage", ["truncated", "flipped", "foreign", "planted", "garbage"])
@@ -170,26 +179,31 @@ def test_the_moves_summary_is_the_models_history(registry: Path) -> None:
     for _ in range(2):  # built, then from the index
         moves = Registry.load(registry).summaries("moves")
         for name, summary in moves.items():
-            expected = [(h.version, h.from_, h.to, h.at.isoformat(), h.by) for h in opened.history(name)]
-            assert [(m.version, m.source, m.stage, m.at, m.by) for m in summary.rows] == expected  # in its order
-            assert [m.at_us for m in summary.rows] == [micros(h.at) for h in opened.history(name)]
+            history = opened.history(name)
+            expected = [(h.version, h.from_, h.to, h.at.isoformat(), h.by, micros(h.at)) for h in history]
+            assert listed(summary.rows) == expected  # in its order
+            said = [summary.rows.said[i][1:] for i in range(len(history))]
+            assert said == [(h.pr, h.approved_by, h.notes, h.reason, h.evidence) for h in history]
 
 
-def test_the_spans_summary_is_each_version_s_steps(registry: Path) -> None:
-    """What `status --at` reads: per version (SemVer order) its score, registration and steps in file order."""
+def test_the_timeline_ends_in_the_status_now(registry: Path) -> None:
+    """What `status --at` reads: a state after each moment something happened; the last is the status now (made
+    apart, from each version's current stage), and nothing is there before the first registration."""
     aged(registry)
     opened = Registry.load(registry)
     for _ in range(2):  # built, then from the index
-        spans = Registry.load(registry).summaries("spans")
-        assert sorted(spans) == opened.model_names()
-        for name, summary in spans.items():
-            metric = opened.model(name).primary_metric
-            expected = [
-                (r.version, r.scores.get(metric), micros(r.created_at), r.created_at.isoformat(),
-                 tuple((micros(t.at), t.to, t.at.isoformat()) for t in r.steps))
-                for r in opened.versions(name)
-            ]  # fmt: skip
-            assert [tuple(span) for span in summary.rows] == expected
+        timelines = Registry.load(registry).summaries("spans")
+        assert sorted(timelines) == opened.model_names()
+        for name, summary in timelines.items():
+            timeline, now = summary.rows, opened.summaries("status")[name].rows[0]
+            moments = {micros(e.at) for e in opened.history(name)}
+            assert list(timeline.at_us) == sorted(moments)  # this generator's steps are in time order
+            assert timeline.state(min(moments) - 1) is None
+            *holders, since, candidates, versions = timeline.states[-STATE_WIDTH:]
+            names = [timeline.versions[h] if h >= 0 else None for h in holders]
+            assert names == [held[0] if held else None for held in (now.dev, now.staging, now.prod)]
+            assert (candidates, versions) == (now.candidates, now.versions)
+            assert timeline.since[since] == now.prod[2]
 
 
 def test_micros_is_exact_and_reads_offsets() -> None:

@@ -45,16 +45,17 @@ def from_files_status(opened: Registry, moment: datetime) -> list[ModelStatus]:
         if not there:
             continue
         metric = opened.model(name).primary_metric
-        held = {}
+        held, starts = {}, {}
         for stage in HOLDER_STAGES:
             span = opened.holder(name, stage, at=moment)
             if span is not None:
-                held[stage] = (
-                    StageSummary(span.version, opened.version(name, span.version).scores.get(metric)),
-                    span.start,
-                )
+                held[stage] = StageSummary(span.version, opened.version(name, span.version).scores.get(metric))
+                starts[stage] = span.start
         candidates = sum(1 for _, stage in there if stage == "candidate")
-        rows.append(queries.status_row(name, metric, held, candidates=candidates, versions=len(there)))
+        prod_since = starts.get("prod")
+        rows.append(
+            queries.status_row(name, metric, held, prod_since=prod_since, candidates=candidates, versions=len(there))
+        )
     return rows
 
 
