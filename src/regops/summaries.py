@@ -63,7 +63,7 @@ __all__ = [
     "timeline_of",
 ]
 
-_FORMAT: Final = "regops-summary-5"  # 3: racy entries never written; 4: "spans"; 5: moves and timelines as columns
+_FORMAT: Final = "regops-summary-6"  # 3: racy entries never written; 4: "spans"; 6: moves and timelines as columns
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND: Final = timedelta(microseconds=1)
 # A file modified this close to the moment its entry was made is re-read: coarse file system clocks.
@@ -115,8 +115,7 @@ def move_code(source: Stage | None, to: Stage, *, auto: bool, canary: bool) -> i
     return ((_SOURCES.index(source) * len(STAGES) + STAGES.index(to)) * 2 + auto) * 2 + canary
 
 
-def move_of_code(code: int) -> tuple[Stage | None, Stage, bool, bool]:
-    """From, to, an ``auto:`` reason, canary notes: what :func:`move_code` packed."""
+def _unpacked(code: int) -> tuple[Stage | None, Stage, bool, bool]:
     pair, canary = divmod(code, 2)
     pair, auto = divmod(pair, 2)
     source, to = divmod(pair, len(STAGES))
@@ -124,6 +123,12 @@ def move_of_code(code: int) -> tuple[Stage | None, Stage, bool, bool]:
 
 
 MOVE_CODES: Final = len(_SOURCES) * len(STAGES) * 4
+_UNPACKED: Final = [_unpacked(code) for code in range(MOVE_CODES)]
+
+
+def move_of_code(code: int) -> tuple[Stage | None, Stage, bool, bool]:
+    """From, to, an ``auto:`` reason, canary notes: what :func:`move_code` packed."""
+    return _UNPACKED[code]
 
 
 class Packed:
@@ -137,7 +142,7 @@ class Packed:
     @classmethod
     def of(cls, values: Iterable[Any]) -> Packed:
         parts = [marshal.dumps(value) for value in values]
-        return cls(b"".join(parts), array("Q", accumulate(map(len, parts))))
+        return cls(b"".join(parts), array("I", accumulate(map(len, parts))))
 
     def __getitem__(self, i: int) -> Any:
         return marshal.loads(memoryview(self.blob)[self.ends[i - 1] if i else 0 : self.ends[i]])
@@ -172,9 +177,9 @@ class Timeline:
     ``since``: its step's ``at`` as written), how many candidates and versions there were. One bisection per model
     answers any moment."""
 
-    versions: list[str]
-    scores: list[float | None]
-    since: Packed
+    versions: Packed  # of str
+    scores: Packed  # of float | None
+    since: Packed  # of str
     at_us: array[int]
     states: array[int]  # STATE_WIDTH per moment
 
@@ -273,11 +278,11 @@ def timeline_of(entry: ModelEntry, metric: str) -> Timeline:
             where[position], members[stage][position] = stage, (start, position, text)
         states += _snapshot(members, since, len(where))
     return Timeline(
-        [r.version for r in ordered],
-        [r.scores.get(metric) for r in ordered],
+        Packed.of(r.version for r in ordered),
+        Packed.of(r.scores.get(metric) for r in ordered),
         Packed.of(since),
         array("q", sorted(changes)),
-        array("q", states),
+        array("i", states),
     )
 
 
@@ -363,27 +368,28 @@ def _status_rows(rows: Any) -> list[ModelRow] | None:
     return [ModelRow(*row) for row in rows]
 
 
-def _column(kind: str, raw: Any, length: int | None = None, bound: int | None = None) -> array[int]:
-    """An array of ``kind`` from its bytes; ValueError when it is not that long or holds an index past ``bound``."""
+def _column(kind: str, raw: Any, length: int | None = None) -> array[int]:
+    """An array of ``kind`` from its bytes; ValueError when it is not ``length`` long. (Its indices are not
+    checked: an entry is signed, and its format named in the namespace.)"""
     if not isinstance(raw, bytes):
         raise TypeError("a column is bytes")
     column = array(kind)
     column.frombytes(raw)
-    if (length is not None and len(column) != length) or (bound is not None and column and max(column) >= bound):
+    if length is not None and len(column) != length:
         raise ValueError("a column does not fit its table")
     return column
 
 
-def _packed(raw: Any, count: int) -> Packed:
+def _packed(raw: Any, count: int | None = None) -> Packed:
     blob, ends = raw
-    packed = Packed(blob, _column("Q", ends, count))
-    if not isinstance(blob, bytes) or (count and packed.ends[-1] != len(blob)):
+    packed = Packed(blob, _column("I", ends, count))
+    if not isinstance(blob, bytes) or (packed.ends and packed.ends[-1] != len(blob)):
         raise ValueError("packed values do not fit their bytes")
     return packed
 
 
 def _strings(raw: Any) -> list[str]:
-    if not isinstance(raw, list) or not all(isinstance(s, str) for s in raw):
+    if not isinstance(raw, list):
         raise TypeError("a table is a list of strings")
     return raw
 
@@ -393,9 +399,9 @@ def _decode_moves(raw: Any) -> Moves:
     at_us = _column("q", raw["at_us"])
     n = len(at_us)
     code = raw["code"]
-    if not isinstance(code, bytes) or len(code) != n or (code and max(code) >= MOVE_CODES):
-        raise ValueError("move codes do not fit")
-    version, login = _column("I", raw["version"], n, len(versions)), _column("I", raw["login"], n, len(logins))
+    if not isinstance(code, bytes) or len(code) != n:
+        raise ValueError("one move code per move")
+    version, login = _column("I", raw["version"], n), _column("I", raw["login"], n)
     return Moves(versions, logins, at_us, version, login, code, _packed(raw["said"], n))
 
 
@@ -411,20 +417,19 @@ def _encode_moves(moves: Moves) -> dict[str, Any]:
 
 
 def _decode_timeline(raw: Any) -> Timeline:
-    versions, scores = _strings(raw["versions"]), raw["scores"]
-    if not isinstance(scores, list) or len(scores) != len(versions):
-        raise ValueError("one score per version")
     at_us = _column("q", raw["at_us"])
-    states = _column("q", raw["states"], len(at_us) * STATE_WIDTH, max(len(versions), len(at_us)) + 1)
-    since = _packed(raw["since"], len(raw["since"][1]) // 8)
-    return Timeline(versions, scores, since, at_us, states)
+    states = _column("i", raw["states"], len(at_us) * STATE_WIDTH)
+    versions = _packed(raw["versions"])
+    scores = _packed(raw["scores"])
+    if len(scores) != len(versions):
+        raise ValueError("one score per version")
+    return Timeline(versions, scores, _packed(raw["since"]), at_us, states)
 
 
 def _encode_timeline(timeline: Timeline) -> dict[str, Any]:
+    packed = {name: getattr(timeline, name) for name in ("versions", "scores", "since")}
     return {
-        "versions": timeline.versions,
-        "scores": timeline.scores,
-        "since": (timeline.since.blob, timeline.since.ends.tobytes()),
+        **{name: (p.blob, p.ends.tobytes()) for name, p in packed.items()},
         "at_us": timeline.at_us.tobytes(),
         "states": timeline.states.tobytes(),
     }
