@@ -1,9 +1,9 @@
 """Questions asked of the whole registry, for audits: what held each stage at a moment, and what happened.
 
 The whole-registry questions (:func:`history`, :func:`status_at`) read the per-model ``moves`` and ``spans``
-summaries (``Registry.summaries``: every registration and transition of every version, kept per model folder
-and keyed by its files' stat data), so a warm query opens one record per model, not one file per version;
-the questions about one version or one model read its files.
+summaries (``Registry.summaries``: every registration and transition of every version as columns, and a
+timeline of who held each stage, kept per model folder and keyed by its files' stat data), so a warm query
+opens one record per model, not one file per version; the questions about one version or one model read its files.
 
 - :func:`history`: every registration and transition of the selected models, oldest first, filtered by
   who, bots, stage, kind and time (a :class:`HistoryQuery`).

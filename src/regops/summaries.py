@@ -3,8 +3,9 @@
 A registry that keeps every version for years has 100,000 version files; ``regops status`` needs of each
 model only who holds each stage, since when and with what score, and ``history`` only the transitions. A
 :class:`SummaryIndex` keeps, per model folder, three signed entries in the parse cache's private folder
-(:mod:`regops.cache`): its ``status`` record (:class:`ModelRow`), its ``moves`` (:class:`Move`, for ``history``)
-and its ``spans`` (:class:`Span`, for ``status --at``), each in the form its query reads, stored with
+(:mod:`regops.cache`): its ``status`` record (:class:`ModelRow`), its ``moves`` (:class:`Moves`, for ``history``)
+and its ``spans`` (:class:`Timeline`, for ``status --at``), each in the form its query reads (columns: plain
+arrays and bytes that marshal copies whole, texts decoded only for what a query keeps), stored with
 the stat data of every file in the folder (name, size, mtime, ctime, inode) as it was *before* the files
 were read. An entry is used only when the folder still has exactly those files with exactly that stat data;
 otherwise the model is read (through the content-keyed parse cache) and the entry rebuilt.
