@@ -227,3 +227,24 @@ def test_micros_is_exact_and_reads_offsets() -> None:
     assert micros(moment) == micros(datetime.fromisoformat("2026-11-30T10:00:00.000001Z"))
     assert micros(moment) - micros(datetime.fromisoformat("2026-11-30T10:00:00Z")) == 1
     assert micros(datetime(2026, 11, 30, 10)) == micros(datetime.fromisoformat("2026-11-30T10:00:00Z"))
+
+
+def test_who_counts_as_a_bot_is_read_from_regops_yaml_now_not_from_the_index(
+    registry: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The moves store logins, never whether they are bots: a login added to ``bots:`` counts at once for
+    `history --bots` (and for the kinds), with the index entries left as they were."""
+    aged(registry)
+    query = queries.HistoryQuery(bots=True)
+    before = queries.history(Registry.load(registry), query)
+    humans = {e.by for e in queries.history(Registry.load(registry))} - {e.by for e in before}
+    assert humans
+    stored = {p: p.read_bytes() for p in entries(tmp_path)}
+    config = registry / "regops.yaml"
+    config.write_text(config.read_text().replace('bots: ["', f'bots: ["{min(humans)}", "'))
+    after = queries.history(Registry.load(registry), query)
+    assert {e.by for e in after} - {e.by for e in before} == {min(humans)}
+    with monkeypatch.context() as m:
+        m.setenv("REGOPS_NO_CACHE", "1")
+        assert after == queries.history(Registry.load(registry), query)
+    assert {p: p.read_bytes() for p in entries(tmp_path)} == stored  # answered from the same entries
