@@ -25,12 +25,20 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return generate(tmp_path_factory.mktemp("generated"), 3, 6, seed=2)
 
 
+@pytest.fixture(scope="module")
+def aged_copies(template: Path, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Copies of the template made together and aged together: the racy window is waited out once per module
+    (per worker), not once per test."""
+    root = tmp_path_factory.mktemp("copies")
+    copies = [Path(shutil.copytree(template, root / str(i))) for i in range(12)]
+    aged(root)
+    return copies
+
+
 @pytest.fixture
-def registry(template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    copy = tmp_path / "registry"
-    shutil.copytree(template, copy)
+def registry(aged_copies: list[Path], template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("REGOPS_CACHE_DIR", str(tmp_path / "cache"))
-    return copy
+    return aged_copies.pop() if aged_copies else Path(shutil.copytree(template, tmp_path / "registry"))
 
 
 def status(registry: Path) -> list[object]:
@@ -65,11 +73,14 @@ def entries(tmp_path: Path) -> list[Path]:
 
 
 def aged(registry: Path) -> None:
-    """Every file as if written long before the index (not racy): mtimes set back, and the ctimes (which that
-    sets to now and nothing can set back) left to age past the racy window."""
+    """Every file as if written long before the index (not racy): recent mtimes set back, and the ctimes (which
+    that sets to now and nothing can set back) left to age past the racy window. Files already out of the window
+    are left alone (setting their times again would make their ctimes new)."""
     old = now_ns() - 10 * RACY_NS
     for path in registry.rglob("*.yaml"):
-        os.utime(path, ns=(old, old))
+        st = path.stat()
+        if max(st.st_mtime_ns, st.st_ctime_ns) >= now_ns() - RACY_NS:
+            os.utime(path, ns=(old, old))
     newest = max(path.stat().st_ctime_ns for path in registry.rglob("*.yaml"))
     time.sleep(max(0, newest + RACY_NS - now_ns()) / 1e9 + 0.01)
 
