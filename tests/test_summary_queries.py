@@ -9,19 +9,36 @@ each edit.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from regops import queries
-from regops.answers import history_order
+from regops.answers import history_order, version_history
 from regops.cli import main
+from regops.kinds import STAGES, version_key
+from regops.records import ModelEntry, VersionRecord
 from regops.registry import HOLDER_STAGES, HistoryEntry, ModelStatus, Registry, StageSummary
-from regops.summaries import RACY_NS, now_ns
+from regops.summaries import (
+    RACY_NS,
+    Moves,
+    SummaryIndex,
+    Timeline,
+    micros,
+    move_of_code,
+    now_ns,
+    said_auto,
+    said_canary,
+)
 from tests.conftest import Tree
 from tests.test_audit import better_candidate
+from tests.test_summaries import listed
 
 
 def aged(tree: Tree) -> None:
@@ -45,16 +62,17 @@ def from_files_status(opened: Registry, moment: datetime) -> list[ModelStatus]:
         if not there:
             continue
         metric = opened.model(name).primary_metric
-        held = {}
+        held, starts = {}, {}
         for stage in HOLDER_STAGES:
             span = opened.holder(name, stage, at=moment)
             if span is not None:
-                held[stage] = (
-                    StageSummary(span.version, opened.version(name, span.version).scores.get(metric)),
-                    span.start,
-                )
+                held[stage] = StageSummary(span.version, opened.version(name, span.version).scores.get(metric))
+                starts[stage] = span.start
         candidates = sum(1 for _, stage in there if stage == "candidate")
-        rows.append(queries.status_row(name, metric, held, candidates=candidates, versions=len(there)))
+        prod_since = starts.get("prod")
+        rows.append(
+            queries.status_row(name, metric, held, prod_since=prod_since, candidates=candidates, versions=len(there))
+        )
     return rows
 
 
@@ -180,3 +198,90 @@ def test_a_time_with_an_offset_is_the_instant_it_names(tree: Tree) -> None:
             assert fed == from_files_status(Registry.load(tree.root), moment)
         sentiment = next(r for r in queries.status_at(Registry.load(tree.root), instant) if r.model == "sentiment")
         assert sentiment.dev is not None and sentiment.dev.version == "1.4.0-rc.2"
+
+
+LOGINS = ("alice", "carol", "training-bot[bot]", "github-actions[bot]")
+SAID = (None, "auto: better", "canary pass: held", "canary fail: worse", "fixes")
+OFFSETS = ("Z", "+02:00", "-05:30")
+
+
+@st.composite
+def histories(draw: st.DrawFn) -> ModelEntry:
+    """A model of random versions, each with random steps: any from/to, by humans or bots, reasons and notes that
+    make auto and canary kinds, moments with offsets, ties, and steps out of time order (what an unchecked file
+    may hold: the summaries must read it as the files' readers do)."""
+    versions = {}
+    for number in range(draw(st.integers(1, 6))):
+
+        def moment() -> str:
+            return f"2026-01-01T00:{draw(st.integers(0, 9)):02d}:00{draw(st.sampled_from(OFFSETS))}"
+
+        steps = [
+            {"from": draw(st.sampled_from(STAGES)), "to": draw(st.sampled_from(STAGES)), "at": moment(),
+             "by": draw(st.sampled_from(LOGINS)), "reason": draw(st.sampled_from(SAID)),
+             "notes": draw(st.sampled_from(SAID))}
+            for _ in range(draw(st.integers(0, 4)))
+        ]  # fmt: skip
+        version = f"1.{number}.0"
+        raw = {
+            "model": "m",
+            "version": version,
+            "created_at": moment(),
+            "created_by": draw(st.sampled_from(LOGINS)),
+            "stage": steps[-1]["to"] if steps else "candidate",
+            "evals": {"scores": {"accuracy": draw(st.floats(0, 1))}},
+            "transitions": steps,
+        }
+        versions[version] = VersionRecord(raw, Path(f"{version}.yaml"))
+    return ModelEntry("m", Path("m"), None, versions, [])
+
+
+def _stage_then(record: VersionRecord, point: datetime) -> tuple[str, datetime] | None:
+    """The files' reading: the last step (file order) before the first one after ``point``."""
+    if record.created_at > point:
+        return None
+    found = ("candidate", record.created_at)
+    for step in record.steps:
+        if step.at > point:
+            break
+        found = (step.to, step.at)
+    return found
+
+
+@settings(max_examples=60, deadline=None)
+@given(histories(), st.integers(-5, 15))
+def test_the_columns_answer_as_the_files_do(entry: ModelEntry, minute: int) -> None:
+    """The columns (after a round trip through the index) give each move's version, from, to, by, what was said
+    and its kind flags in history order, and each moment's holders, prod's since and counts, as the files do."""
+    moves, timeline = _round_trip(entry)
+    history = sorted((e for r in entry.ordered for e in version_history(r)), key=history_order)
+    assert listed(moves) == [(e.version, e.from_, e.to, e.at.isoformat(), e.by, micros(e.at)) for e in history]
+    said = [moves.said[i][1:] for i in range(len(moves))]
+    assert said == [(e.pr, e.approved_by, e.notes, e.reason, e.evidence) for e in history]
+    flags = [move_of_code(code)[2:] for code in moves.code]
+    assert flags == [(said_auto(e.reason), said_canary(e.notes)) for e in history]
+    point = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=minute)
+    then = {r.version: _stage_then(r, point) for r in entry.ordered}
+    there = {v: found for v, found in then.items() if found is not None}
+    state = timeline.state(micros(point))
+    if not there:
+        assert state is None
+        return
+    assert state is not None
+    *holders, since, candidates, versions = state
+    for stage, holder in zip(HOLDER_STAGES, holders, strict=True):
+        held = [(at, version_key(v), v) for v, (s, at) in there.items() if s == stage]
+        assert (timeline.versions[holder] if holder >= 0 else None) == (max(held)[2] if held else None)
+        if stage == "prod" and held:
+            assert timeline.since[since] == max(held)[0].isoformat()
+    assert (candidates, versions) == (sum(s == "candidate" for s, _ in there.values()), len(there))
+
+
+def _round_trip(entry: ModelEntry) -> tuple[Moves, Timeline]:
+    """The entry's moves and timeline as stored in an index entry and read back."""
+    with tempfile.TemporaryDirectory() as cache:
+        index, folder, stats = SummaryIndex(Path(cache)), Path(cache) / "m", {"1.0.0.yaml": (1, 2, 3, 4)}
+        index.store(folder, now_ns(), stats, entry, "accuracy")
+        moves, timeline = index.lookup(folder, "moves", stats), index.lookup(folder, "spans", stats)
+    assert moves is not None and timeline is not None
+    return moves.rows, timeline.rows

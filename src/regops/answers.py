@@ -160,20 +160,20 @@ class ModelStatus:
 def status_row(
     name: str,
     metric: str,
-    held: Mapping[Stage, tuple[StageSummary, datetime]],
+    held: Mapping[Stage, StageSummary],
     *,
+    prod_since: datetime | None,
     candidates: int,
     versions: int,
 ) -> ModelStatus:
-    """A model's status row from who held dev, staging and prod (each with its score and since when)."""
-    prod = held.get("prod")
+    """A model's status row from who held dev, staging and prod (each with its score), and since when prod."""
     return ModelStatus(
         model=name,
         primary_metric=metric,
-        dev=held["dev"][0] if "dev" in held else None,
-        staging=held["staging"][0] if "staging" in held else None,
-        prod=prod[0] if prod else None,
-        prod_since=prod[1] if prod else None,
+        dev=held.get("dev"),
+        staging=held.get("staging"),
+        prod=held.get("prod"),
+        prod_since=prod_since if "prod" in held else None,
         candidates=candidates,
         versions=versions,
     )

@@ -1,9 +1,9 @@
 """Questions asked of the whole registry, for audits: what held each stage at a moment, and what happened.
 
 The whole-registry questions (:func:`history`, :func:`status_at`) read the per-model ``moves`` and ``spans``
-summaries (``Registry.summaries``: every registration and transition of every version, kept per model folder
-and keyed by its files' stat data), so a warm query opens one record per model, not one file per version;
-the questions about one version or one model read its files.
+summaries (``Registry.summaries``: every registration and transition of every version as columns, and a
+timeline of who held each stage, kept per model folder and keyed by its files' stat data), so a warm query
+opens one record per model, not one file per version; the questions about one version or one model read its files.
 
 - :func:`history`: every registration and transition of the selected models, oldest first, filtered by
   who, bots, stage, kind and time (a :class:`HistoryQuery`).
@@ -13,13 +13,13 @@ the questions about one version or one model read its files.
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_left
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from itertools import islice
-from operator import attrgetter
+from operator import itemgetter
 from typing import Final
 
 from regops.errors import RegopsError
@@ -33,7 +33,7 @@ from regops.registry import (
     StageSummary,
     status_row,
 )
-from regops.summaries import Move, Span, Summary, micros
+from regops.summaries import MOVE_CODES, Moves, Summary, Timeline, micros, move_of_code, said_auto, said_canary
 from regops.timespec import as_utc
 
 __all__ = [
@@ -45,10 +45,6 @@ __all__ = [
     "status_at",
     "versions_at",
 ]
-
-
-# The notes of the transition a canary's final verdict proposes (flows.canary: "canary " + the decision's summary).
-CANARY_NOTES: Final = ("canary pass:", "canary fail:")
 
 
 class NotYetRegisteredError(RegopsError):
@@ -80,19 +76,18 @@ def kind_of(entry: HistoryEntry, config: ConfigRecord) -> StepKind:
     """What a history entry was: a registration, a promotion, a rollback (archived -> prod), an auto-promotion
     (a bot's step with an ``auto:`` reason), the step a canary's final verdict proposed out of staging (the notes
     ``regops canary check`` writes), or an archiving."""
-    return _kind(entry.from_, entry.to, entry.by, entry.reason, entry.notes, config=config)
+    auto, canary = said_auto(entry.reason), said_canary(entry.notes)
+    return _kind(entry.from_, entry.to, bot=auto and config.is_bot(entry.by), auto=auto, canary=canary)
 
 
-def _kind(
-    source: Stage | None, to: Stage, by: str, reason: str | None, notes: str | None, *, config: ConfigRecord
-) -> StepKind:
+def _kind(source: Stage | None, to: Stage, *, bot: bool, auto: bool, canary: bool) -> StepKind:
     if source is None:
         return "register"
     if source == "archived" and to == "prod":
         return "rollback"
-    if config.is_bot(by) and (reason or "").startswith("auto:"):
+    if bot and auto:
         return "auto"
-    if source == "staging" and (notes or "").startswith(CANARY_NOTES):
+    if source == "staging" and canary:
         return "canary"
     return "archive" if to == "archived" else "promote"
 
@@ -100,51 +95,63 @@ def _kind(
 def history(registry: Registry, query: HistoryQuery | None = None) -> list[HistoryEntry]:
     """Every registration and transition of every version of the selected models, oldest first, with its kind.
 
-    Read from the per-model ``moves`` summaries (:mod:`regops.summaries`), never the version files once indexed;
-    an entry is made only for a move the query keeps. Across models, entries at one moment come in model order;
-    within a model as ``Registry.history`` orders them (the order its moves are summarised in).
+    Read from the per-model ``moves`` columns (:class:`regops.summaries.Moves`), never the version files once
+    indexed; an entry is made only for a move the query keeps. Across models, entries at one moment come in
+    model order; within a model as ``Registry.history`` orders them (the order its moves are summarised in).
     """
     query = query or HistoryQuery()
-    entry_of = _selector(query, registry.config)
-    found = [
-        (move.at_us, name, position, entry)
-        for name, summary in registry.summaries("moves", query.models).items()
-        for position, move in _between(summary.rows, query)
-        if (entry := entry_of(name, move)) is not None
-    ]
-    found.sort(key=lambda f: f[:3])
-    return [f[3] for f in found]
+    kinds, is_bot = _kinds(query), cache(registry.config.is_bot)
+    found: list[tuple[int, str, int, Moves, StepKind]] = []
+    for name, summary in registry.summaries("moves", query.models).items():
+        moves: Moves = summary.rows
+        bots = [is_bot(login) for login in moves.logins]
+        who = [
+            (query.by in (None, login)) and (bot or not query.bots)
+            for login, bot in zip(moves.logins, bots, strict=True)
+        ]
+        code, login, at_us = moves.code, moves.login, moves.at_us
+        for i in _candidates(moves, query, kinds):
+            kind = kinds[code[i] * 2 + bots[login[i]]]
+            if kind is not None and who[login[i]]:
+                found.append((at_us[i], name, i, moves, kind))
+    found.sort(key=itemgetter(0, 1, 2))
+    return [_entry(name, moves, i, kind) for _, name, i, moves, kind in found]
 
 
-def _between(moves: list[Move], query: HistoryQuery) -> Iterable[tuple[int, Move]]:
-    """A model's moves (oldest first) within ``--since``/``--until``, with their positions: found by bisection,
-    so a query about the last month never looks at the years before it."""
-    at_us = attrgetter("at_us")
-    start = bisect_left(moves, micros(query.since), key=at_us) if query.since else 0
-    end = bisect_left(moves, micros(query.until), key=at_us) if query.until else len(moves)
-    return zip(range(start, end), islice(moves, start, end), strict=True)
+def _kinds(query: HistoryQuery) -> list[StepKind | None]:
+    """Per move code and bot flag (``code * 2 + bot``), the move's kind when the query's stage and kinds keep it."""
+    table: list[StepKind | None] = []
+    for code in range(MOVE_CODES):
+        source, to, auto, canary = move_of_code(code)
+        for bot in (False, True):
+            kind = _kind(source, to, bot=bot, auto=auto, canary=canary)
+            kept = (query.stage is None or query.stage in (source, to)) and (not query.kinds or kind in query.kinds)
+            table.append(kind if kept else None)
+    return table
 
 
-def _selector(query: HistoryQuery, config: ConfigRecord) -> Callable[[str, Move], HistoryEntry | None]:
-    """The query as one test of a model's summarised move within its time range (:func:`_between`): its history
-    entry (as ``version_history`` makes it from the file, with its kind) when every other filter keeps it, else
-    None; a datetime is made only for a move that is kept."""
-    is_bot = cache(config.is_bot)  # a handful of logins, asked about once each
+def _candidates(moves: Moves, query: HistoryQuery, kinds: list[StepKind | None]) -> Iterable[int]:
+    """The positions of a model's moves (oldest first) within ``--since``/``--until`` (found by bisection) whose
+    code the query may keep: a scan of one byte per move, in C, where most codes are dropped."""
+    start = bisect_left(moves.at_us, micros(query.since)) if query.since else 0
+    end = bisect_left(moves.at_us, micros(query.until)) if query.until else len(moves)
+    keep = bytes(kinds[2 * code] is not None or kinds[2 * code + 1] is not None for code in range(MOVE_CODES))
+    if all(keep):
+        return range(start, end)
+    mask = moves.code.translate(keep.ljust(256, b"\0"))
+    return (found.start() for found in _ONE.finditer(mask, start, end))
 
-    def entry_of(model: str, m: Move) -> HistoryEntry | None:
-        if not (
-            (query.by is None or m.by == query.by)
-            and (not query.bots or is_bot(m.by))
-            and (query.stage is None or query.stage in (m.source, m.stage))
-        ):
-            return None
-        kind = _kind(m.source, m.stage, m.by, m.reason, m.notes, config=config)
-        if query.kinds and kind not in query.kinds:
-            return None
-        said = (m.pr, m.approved_by, m.notes, m.reason, m.evidence)
-        return HistoryEntry(model, m.version, datetime.fromisoformat(m.at), m.source, m.stage, m.by, *said, kind=kind)
 
-    return entry_of
+_ONE: Final = re.compile(b"\x01")
+
+
+def _entry(name: str, moves: Moves, i: int, kind: StepKind) -> HistoryEntry:
+    """A kept move as ``version_history`` makes it from the file, with its kind."""
+    source, to, _, _ = move_of_code(moves.code[i])
+    at, pr, approved_by, notes, reason, evidence = moves.said[i]
+    version, by = moves.versions[moves.version[i]], moves.logins[moves.login[i]]
+    said = (pr, approved_by, notes, reason, evidence)
+    return HistoryEntry(name, version, datetime.fromisoformat(at), source, to, by, *said, kind=kind)
 
 
 def _span(
@@ -177,40 +184,23 @@ def versions_at(registry: Registry, model: str, moment: datetime) -> list[tuple[
 
 def status_at(registry: Registry, moment: datetime) -> list[ModelStatus]:
     """One row per model that had a version at ``moment``: who held dev, staging and prod then, since when prod.
-    Read from the per-model ``spans`` summaries, never the version files once indexed."""
+    Read from the per-model timelines (:class:`regops.summaries.Timeline`): one bisection per model."""
     point = micros(as_utc(moment))
     rows = (_status_at(name, summary, point) for name, summary in registry.summaries("spans").items())
     return [row for row in rows if row is not None]
 
 
 def _status_at(name: str, summary: Summary, point: int) -> ModelStatus | None:
-    """A model's status at ``point`` (µs since the epoch); None when none of its versions existed yet. The latest
-    to enter a stage holds it (on a tie the later version), as Registry.holder reads the intervals."""
-    held: dict[Stage, tuple[Span, int, str]] = {}
-    candidates = versions = 0
-    for span in summary.rows:
-        found = _stage_then(span, point)
-        if found is None:
-            continue
-        versions += 1
-        stage, start, since = found
-        candidates += stage == "candidate"
-        if stage in HOLDER_STAGES and (stage not in held or start >= held[stage][1]):
-            held[stage] = (span, start, since)
-    if not versions:
+    """A model's status at ``point`` (µs since the epoch); None when none of its versions existed yet."""
+    timeline: Timeline = summary.rows
+    state = timeline.state(point)
+    if state is None:
         return None
-    holders = {s: (StageSummary(h.version, h.score), datetime.fromisoformat(at)) for s, (h, _, at) in held.items()}
-    return status_row(name, summary.metric, holders, candidates=candidates, versions=versions)
-
-
-def _stage_then(span: Span, point: int) -> tuple[Stage, int, str] | None:
-    """A version's stage at ``point`` and since when (µs, ISO); None before it was registered. As :func:`_span`."""
-    if span.created_us > point:
-        return None
-    stage: Stage = "candidate"
-    start, since = span.created_us, span.created
-    for at_us, to, at in span.steps:
-        if at_us > point:
-            break
-        stage, start, since = to, at_us, at
-    return stage, start, since
+    *holders, since, candidates, versions = state
+    held = {
+        s: StageSummary(timeline.versions[h], timeline.scores[h])
+        for s, h in zip(HOLDER_STAGES, holders, strict=True)
+        if h >= 0
+    }
+    when = datetime.fromisoformat(timeline.since[since]) if since >= 0 else None
+    return status_row(name, summary.metric, held, prod_since=when, candidates=candidates, versions=versions)

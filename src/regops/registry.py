@@ -187,7 +187,7 @@ class Registry:
     ) -> dict[str, Summary]:
         """Per checked model (or per model of ``names``), its summary (:mod:`regops.summaries`): its ``status``
         record (who holds each stage, counts), ``moves`` (every registration and transition, as ``history``
-        shows it) or ``spans`` (each version's steps, for ``status --at``). From the index where a model's
+        shows it) or ``spans`` (who held each stage when, for ``status --at``). From the index where a model's
         files are unchanged (git's word for it, :mod:`regops.freshness`, else their stat data), else read
         (raising on problems, as every query does) and indexed: one record per model, not one per version."""
         missing = [name for name in names if name not in self.model_names()]

@@ -3,8 +3,9 @@
 A registry that keeps every version for years has 100,000 version files; ``regops status`` needs of each
 model only who holds each stage, since when and with what score, and ``history`` only the transitions. A
 :class:`SummaryIndex` keeps, per model folder, three signed entries in the parse cache's private folder
-(:mod:`regops.cache`): its ``status`` record (:class:`ModelRow`), its ``moves`` (:class:`Move`, for ``history``)
-and its ``spans`` (:class:`Span`, for ``status --at``), each in the form its query reads, stored with
+(:mod:`regops.cache`): its ``status`` record (:class:`ModelRow`), its ``moves`` (:class:`Moves`, for ``history``)
+and its ``spans`` (:class:`Timeline`, for ``status --at``), each in the form its query reads (columns: plain
+arrays and bytes that marshal copies whole, texts decoded only for what a query keeps), stored with
 a digest of the stat data of every file in the folder (name, size, mtime, ctime, inode) as it was *before* the
 files were read, and, when git vouches for the files (:mod:`regops.freshness`), the folder's git key: its tree
 at HEAD and the folder's own stat data. An entry is used only when the folder still has exactly those files
@@ -26,40 +27,50 @@ import hashlib
 import marshal
 import os
 import time
+from array import array
+from bisect import bisect_right
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import partial
+from itertools import accumulate
+from operator import itemgetter
 from pathlib import Path
-from sys import intern
-from typing import TYPE_CHECKING, Any, Final, NamedTuple, cast
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from regops.cache import MarshalCache
 from regops.freshness import RACY_NS, Key, Stats
-from regops.kinds import Stage, version_key
+from regops.kinds import STAGES, Stage, version_key
 from regops.store import ParseCache
 
 if TYPE_CHECKING:
-    from regops.records import ModelEntry
-    from regops.records import Step as StepRecord
+    from regops.records import ModelEntry, VersionRecord
 
 __all__ = [
+    "CANARY_NOTES",
+    "MOVE_CODES",
     "RACY_NS",
+    "STATE_WIDTH",
     "ModelRow",
-    "Move",
-    "Span",
+    "Moves",
+    "Packed",
     "Summary",
     "SummaryIndex",
+    "Timeline",
     "VersionRow",
     "micros",
+    "move_code",
+    "move_of_code",
     "moves_of",
     "rows_of",
-    "spans_of",
+    "said_auto",
+    "said_canary",
     "status_of",
+    "timeline_of",
 ]
 
 # 3: racy entries are never written; 4: "spans", moves in history order; 5: "keys", a digest of the stat data and
-# maybe a git tree key (regops.freshness)
-_FORMAT: Final = "regops-summary-5"
+# maybe a git tree key (regops.freshness); 6: moves and timelines as columns
+_FORMAT: Final = "regops-summary-6"
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND: Final = timedelta(microseconds=1)
 
@@ -87,45 +98,110 @@ class ModelRow(NamedTuple):
     versions: int
 
 
-class Move(NamedTuple):
-    """One stage transition of a version, or its registration (``kind`` "registered", ``source`` None): all that
-    ``history`` shows of it, and the version's primary score (``status --at``; on its registration only)."""
-
-    version: str
-    source: Stage | None
-    stage: Stage
-    at: str  # ISO 8601
-    by: str
-    kind: str  # "registered" | "transition"
-    pr: int | None = None
-    approved_by: tuple[str, ...] = ()
-    notes: str | None = None
-    reason: str | None = None
-    evidence: tuple[dict[str, Any], ...] = ()
-    score: float | None = None
-    at_us: int = 0  # ``at`` in microseconds since the epoch: what filters and sorts compare, no datetime built
+# The words that make a step an auto-promotion (a bot's step with this reason) or a canary's verdict (its notes, as
+# ``regops canary check`` writes them): stored as flags per move, so a query never decodes the texts to tell.
+AUTO_REASON: Final = "auto:"
+CANARY_NOTES: Final = ("canary pass:", "canary fail:")
+_SOURCES: Final[tuple[Stage | None, ...]] = (None, *STAGES)
 
 
-Step = tuple[int, Stage, str]  # a transition as ``status --at`` reads it: when (µs since the epoch), to, when (ISO)
+def said_auto(reason: str | None) -> bool:
+    return (reason or "").startswith(AUTO_REASON)
 
 
-class Span(NamedTuple):
-    """What ``status --at`` needs of one version: its primary score, when it was registered, and its steps (file
-    order): its stage at any moment is the last step at or before it, "candidate" before the first."""
+def said_canary(notes: str | None) -> bool:
+    return (notes or "").startswith(CANARY_NOTES)
 
-    version: str
-    score: float | None
-    created_us: int
-    created: str  # ISO 8601
-    steps: tuple[Step, ...]
+
+def move_code(source: Stage | None, to: Stage, *, auto: bool, canary: bool) -> int:
+    """A move's from, to and the two flags its kind depends on, as one byte (:func:`move_of_code` reads it)."""
+    return ((_SOURCES.index(source) * len(STAGES) + STAGES.index(to)) * 2 + auto) * 2 + canary
+
+
+def _unpacked(code: int) -> tuple[Stage | None, Stage, bool, bool]:
+    pair, canary = divmod(code, 2)
+    pair, auto = divmod(pair, 2)
+    source, to = divmod(pair, len(STAGES))
+    return _SOURCES[source], STAGES[to], bool(auto), bool(canary)
+
+
+MOVE_CODES: Final = len(_SOURCES) * len(STAGES) * 4
+_UNPACKED: Final = [_unpacked(code) for code in range(MOVE_CODES)]
+
+
+def move_of_code(code: int) -> tuple[Stage | None, Stage, bool, bool]:
+    """From, to, an ``auto:`` reason, canary notes: what :func:`move_code` packed."""
+    return _UNPACKED[code]
+
+
+class Packed:
+    """Values marshalled one after another into one bytes object, each decoded only when asked for."""
+
+    __slots__ = ("blob", "ends")
+
+    def __init__(self, blob: bytes, ends: array[int]) -> None:
+        self.blob, self.ends = blob, ends
+
+    @classmethod
+    def of(cls, values: Iterable[Any]) -> Packed:
+        parts = [marshal.dumps(value) for value in values]
+        return cls(b"".join(parts), array("I", accumulate(map(len, parts))))
+
+    def __getitem__(self, i: int) -> Any:
+        return marshal.loads(memoryview(self.blob)[self.ends[i - 1] if i else 0 : self.ends[i]])
+
+    def __len__(self) -> int:
+        return len(self.ends)
+
+
+@dataclass(frozen=True)
+class Moves:
+    """A model's registrations and transitions in ``history`` order, as columns: when (µs since the epoch),
+    which version and login (indices into ``versions`` and ``logins``), from/to/flags (:func:`move_code`, one
+    byte each), and what was said (``at`` as written, pr, approved_by, notes, reason, evidence: :class:`Packed`,
+    decoded only for a move a query keeps). A query filters on the columns; it builds nothing per move it drops."""
+
+    versions: list[str]
+    logins: list[str]
+    at_us: array[int]
+    version: array[int]
+    login: array[int]
+    code: bytes
+    said: Packed
+
+    def __len__(self) -> int:
+        return len(self.at_us)
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """What ``status --at`` reads of a model: after each moment something changed (``at_us``, ascending), who held
+    dev, staging and prod (indices into ``versions``/``scores``, -1: nobody), since when prod (index into
+    ``since``: its step's ``at`` as written), how many candidates and versions there were. One bisection per model
+    answers any moment."""
+
+    versions: Packed  # of str
+    scores: Packed  # of float | None
+    since: Packed  # of str
+    at_us: array[int]
+    states: array[int]  # STATE_WIDTH per moment
+
+    def state(self, point: int) -> tuple[int, ...] | None:
+        """The state after the last change at or before ``point``; None before the first version was registered."""
+        i = bisect_right(self.at_us, point)
+        return tuple(self.states[(i - 1) * STATE_WIDTH : i * STATE_WIDTH]) if i else None
+
+
+STATE_WIDTH: Final = 6  # dev, staging, prod, prod since, candidates, versions
 
 
 @dataclass(frozen=True)
 class Summary:
-    """One model's summary: its primary metric, and its status record (one row) or its moves."""
+    """One model's summary: its primary metric, and its ``status`` record (one row), its :class:`Moves` or its
+    :class:`Timeline`."""
 
     metric: str
-    rows: list[Any]
+    rows: Any
 
 
 def rows_of(entry: ModelEntry, metric: str) -> list[VersionRow]:
@@ -156,44 +232,85 @@ def micros(moment: datetime) -> int:
     return (aware - _EPOCH) // _MICROSECOND
 
 
-def moves_of(entry: ModelEntry, metric: str) -> list[Move]:
+def moves_of(entry: ModelEntry) -> Moves:
     """A loaded model's registrations and transitions in ``history`` order: oldest first; at one moment a version
     leaving a stage before the one taking its place, then SemVer order, then each version's file order."""
-    moves = []
-    for record in entry.ordered:
-        created, by = record.created_at, intern(record.created_by)
-        score, at_us = record.scores.get(metric), micros(created)
-        moves.append(
-            Move(record.version, None, "candidate", created.isoformat(), by, "registered", score=score, at_us=at_us)
-        )
-        moves += [_move(record.version, t) for t in record.steps]
-    keys = {version: version_key(version) for version in entry.versions}
-    return sorted(moves, key=lambda m: (m.at_us, m.stage != "archived", keys[m.version]))
+    found: list[tuple[tuple[int, bool, int], int, str, Stage | None, Stage, tuple[Any, ...]]] = []
+    ordered = entry.ordered
+    for position, record in enumerate(ordered):
+        created = record.created_at
+        said: tuple[Any, ...] = (created.isoformat(), None, (), None, None, ())
+        found.append(((micros(created), True, position), position, record.created_by, None, "candidate", said))
+        for t in record.steps:
+            said = (t.at.isoformat(), t.pr, tuple(t.approved_by), t.notes, t.reason, tuple(t.evidence))
+            key = (micros(t.at), t.to != "archived", position)
+            found.append((key, position, t.by, t.from_, t.to, said))
+    found.sort(key=itemgetter(0))  # stable: each version's file order stays
+    logins = list(dict.fromkeys(f[2] for f in found))
+    number = {login: i for i, login in enumerate(logins)}
+    return Moves(
+        [r.version for r in ordered],
+        logins,
+        array("q", (f[0][0] for f in found)),
+        array("I", (f[1] for f in found)),
+        array("I", (number[f[2]] for f in found)),
+        bytes(move_code(f[3], f[4], auto=said_auto(f[5][4]), canary=said_canary(f[5][3])) for f in found),
+        Packed.of(f[5] for f in found),
+    )
 
 
-def spans_of(entry: ModelEntry, metric: str) -> list[Span]:
-    """A loaded model's versions as ``status --at`` reads them, in SemVer order."""
-    return [
-        Span(
-            record.version,
-            record.scores.get(metric),
-            micros(record.created_at),
-            record.created_at.isoformat(),
-            tuple((micros(t.at), cast("Stage", intern(t.to)), t.at.isoformat()) for t in record.steps),
-        )
-        for record in entry.ordered
-    ]
+def timeline_of(entry: ModelEntry, metric: str) -> Timeline:
+    """A loaded model's :class:`Timeline`: each version's stage at a moment is that of the last of its steps (file
+    order) before the first one after the moment, "candidate" before its first; the latest to enter a stage holds
+    it (on a tie the later version)."""
+    ordered = entry.ordered
+    changes: dict[int, list[int]] = {}
+    for position, record in enumerate(ordered):
+        created = micros(record.created_at)
+        for moment in {created, *(top for top in _tops(record) if top > created)}:
+            changes.setdefault(moment, []).append(position)
+    members: dict[Stage, dict[int, tuple[int, int, str]]] = {stage: {} for stage in STAGES}
+    where: dict[int, Stage] = {}
+    since: dict[str, int] = {}
+    states: list[int] = []
+    for moment in sorted(changes):
+        for position in changes[moment]:
+            if position in where:
+                del members[where[position]][position]
+            stage, start, text = _stage_then(ordered[position], moment)
+            where[position], members[stage][position] = stage, (start, position, text)
+        states += _snapshot(members, since, len(where))
+    return Timeline(
+        Packed.of(r.version for r in ordered),
+        Packed.of(r.scores.get(metric) for r in ordered),
+        Packed.of(since),
+        array("q", sorted(changes)),
+        array("i", states),
+    )
 
 
-def _move(version: str, t: StepRecord) -> Move:
-    """A transition as ``history`` shows it; stages and logins as one string object each, so an entry stores each
-    once (marshal refers back to an object it has written) and reading it makes one, not one per move."""
-    source, to, by = cast("Stage", intern(t.from_)), cast("Stage", intern(t.to)), intern(t.by)
-    said = (t.pr, t.approved_by, t.notes, t.reason, t.evidence)
-    return Move(version, source, to, t.at.isoformat(), by, "transition", *said, at_us=micros(t.at))
+def _tops(record: VersionRecord) -> list[int]:
+    """The running maximum of a version's steps' moments (file order): a step counts once every step before it
+    has happened, so its stage holds from this moment on."""
+    return list(accumulate((micros(t.at) for t in record.steps), max))
 
 
-_SHAPES: Final[dict[str, Any]] = {"status": ModelRow, "moves": Move, "spans": Span}
+def _stage_then(record: VersionRecord, moment: int) -> tuple[Stage, int, str]:
+    """A registered version's stage at ``moment``, since when (µs) and that step's ``at`` as written."""
+    steps = record.steps
+    done = bisect_right(_tops(record), moment)
+    if not done:
+        return "candidate", micros(record.created_at), record.created_at.isoformat()
+    step = steps[done - 1]
+    return step.to, micros(step.at), step.at.isoformat()
+
+
+def _snapshot(members: dict[Stage, dict[int, tuple[int, int, str]]], since: dict[str, int], versions: int) -> list[int]:
+    """One :class:`Timeline` state: each holder stage's latest to enter it (on a tie the later version)."""
+    held = [max(members[stage].values(), default=None) for stage in ("dev", "staging", "prod")]
+    prod = held[2]
+    when = since.setdefault(prod[2], len(since)) if prod else -1
+    return [*(h[1] if h else -1 for h in held), when, len(members["candidate"]), versions]
 
 
 class SummaryIndex(MarshalCache):
@@ -226,12 +343,13 @@ class SummaryIndex(MarshalCache):
         entry = self.read(folder / f".{part}")
         made, keys, metric, rows = entry.get("made"), entry.get("keys"), entry.get("metric"), entry.get("rows")
         # No racy test here: :meth:`store` writes no entry with a racy file, and an entry is signed.
-        if not isinstance(made, int) or not isinstance(keys, list) or wanted not in keys or not isinstance(rows, list):
+        if not isinstance(made, int) or not isinstance(keys, list) or wanted not in keys or part not in _DECODE:
             return None
-        shape = _SHAPES.get(part)
-        if shape is None or not all(isinstance(row, tuple) and len(row) == len(shape._fields) for row in rows):
+        try:
+            decoded = _DECODE[part](rows)
+        except (TypeError, ValueError, KeyError, IndexError):
             return None  # not the shape this regops writes
-        return Summary(str(metric), list(map(partial(tuple.__new__, shape), rows)))
+        return None if decoded is None else Summary(str(metric), decoded)
 
     def store(
         self, folder: Path, made: int, stats: Stats, entry: ModelEntry, metric: str, *, vouched: Key | None = None
@@ -242,13 +360,13 @@ class SummaryIndex(MarshalCache):
         content changes, so the model is read again next time, when the file is no longer racy."""
         parts = {
             "status": Summary(metric, [status_of(entry, metric)]),
-            "moves": Summary(metric, moves_of(entry, metric)),
-            "spans": Summary(metric, spans_of(entry, metric)),
+            "moves": Summary(metric, moves_of(entry)),
+            "spans": Summary(metric, timeline_of(entry, metric)),
         }
         if any(max(mtime, ctime) >= made - RACY_NS for _size, mtime, ctime, _ino in stats.values()):
             return parts
         for part, summary in parts.items():
-            rows = [tuple(row) for row in summary.rows]
+            rows = _ENCODE[part](summary.rows)
             keys = [_stat_key(stats), vouched] if vouched else [_stat_key(stats)]
             self.write(folder / f".{part}", {"made": made, "keys": keys, "metric": metric, "rows": rows})
         return parts
@@ -258,6 +376,92 @@ def _stat_key(stats: Stats) -> bytes:
     """The stat key as an entry records it: a digest of every file's stat data, so an entry stays small (and
     quick to read) however many versions the folder holds."""
     return hashlib.blake2b(marshal.dumps(sorted(stats.items())), digest_size=16).digest()
+
+
+def _status_rows(rows: Any) -> list[ModelRow] | None:
+    fields = len(ModelRow._fields)
+    if not isinstance(rows, list) or not all(isinstance(row, tuple) and len(row) == fields for row in rows):
+        return None
+    return [ModelRow(*row) for row in rows]
+
+
+def _column(kind: str, raw: Any, length: int | None = None) -> array[int]:
+    """An array of ``kind`` from its bytes; ValueError when it is not ``length`` long. (Its indices are not
+    checked: an entry is signed, and its format named in the namespace.)"""
+    if not isinstance(raw, bytes):
+        raise TypeError("a column is bytes")
+    column = array(kind)
+    column.frombytes(raw)
+    if length is not None and len(column) != length:
+        raise ValueError("a column does not fit its table")
+    return column
+
+
+def _packed(raw: Any, count: int | None = None) -> Packed:
+    blob, ends = raw
+    packed = Packed(blob, _column("I", ends, count))
+    if not isinstance(blob, bytes) or (packed.ends and packed.ends[-1] != len(blob)):
+        raise ValueError("packed values do not fit their bytes")
+    return packed
+
+
+def _strings(raw: Any) -> list[str]:
+    if not isinstance(raw, list):
+        raise TypeError("a table is a list of strings")
+    return raw
+
+
+def _decode_moves(raw: Any) -> Moves:
+    versions, logins = _strings(raw["versions"]), _strings(raw["logins"])
+    at_us = _column("q", raw["at_us"])
+    n = len(at_us)
+    code = raw["code"]
+    if not isinstance(code, bytes) or len(code) != n:
+        raise ValueError("one move code per move")
+    version, login = _column("I", raw["version"], n), _column("I", raw["login"], n)
+    return Moves(versions, logins, at_us, version, login, code, _packed(raw["said"], n))
+
+
+def _encode_moves(moves: Moves) -> dict[str, Any]:
+    columns = (moves.at_us, moves.version, moves.login)
+    return {
+        "versions": moves.versions,
+        "logins": moves.logins,
+        **{name: c.tobytes() for name, c in zip(("at_us", "version", "login"), columns, strict=True)},
+        "code": moves.code,
+        "said": (moves.said.blob, moves.said.ends.tobytes()),
+    }
+
+
+def _decode_timeline(raw: Any) -> Timeline:
+    at_us = _column("q", raw["at_us"])
+    states = _column("i", raw["states"], len(at_us) * STATE_WIDTH)
+    versions = _packed(raw["versions"])
+    scores = _packed(raw["scores"])
+    if len(scores) != len(versions):
+        raise ValueError("one score per version")
+    return Timeline(versions, scores, _packed(raw["since"]), at_us, states)
+
+
+def _encode_timeline(timeline: Timeline) -> dict[str, Any]:
+    packed = {name: getattr(timeline, name) for name in ("versions", "scores", "since")}
+    return {
+        **{name: (p.blob, p.ends.tobytes()) for name, p in packed.items()},
+        "at_us": timeline.at_us.tobytes(),
+        "states": timeline.states.tobytes(),
+    }
+
+
+_DECODE: Final[dict[str, Callable[[Any], Any]]] = {
+    "status": _status_rows,
+    "moves": _decode_moves,
+    "spans": _decode_timeline,
+}
+_ENCODE: Final[dict[str, Callable[[Any], Any]]] = {
+    "status": lambda rows: [tuple(row) for row in rows],
+    "moves": _encode_moves,
+    "spans": _encode_timeline,
+}
 
 
 def now_ns() -> int:
