@@ -144,7 +144,7 @@ def validate(
 
     opened = open_registry(registry)
     if base is None:
-        return policy.check(opened, now=now)
+        return policy.check_full(opened, now=now)
     if full:
         before = files_at_ref(opened, base)
         return sorted(set(policy.check(opened, now=now)) | set(changes.against_base(opened, before, ref=base)))

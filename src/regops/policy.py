@@ -24,12 +24,14 @@ from regops import stages, store
 from regops.codeowners import codeowners
 from regops.kinds import Problem, release
 from regops.records import ModelEntry, ModelRecord
-from regops.registry import CONFIG_FILE, LOCK_FILE, MODEL_FILE, Registry
+from regops.registry import CONFIG_FILE, LOCK_FILE, MODEL_FILE, Registry, _batches
 from regops.retention import archive_repo, hub_repo, local_stores, overlap
 from regops.schema import field_parts
 from regops.signing import SigningError, require
 from regops.stages import BOT_TARGETS, bot_may_enter, needs_passed_canary, step_allowed
+from regops.summaries import micros, now_ns
 from regops.tokens import canary_token
+from regops.verdicts import Facts, Key, VerdictCache, digest, facts_of, folder_key
 
 __all__ = [
     "BOT_TARGETS",
@@ -37,6 +39,7 @@ __all__ = [
     "RULES",
     "bot_may_enter",
     "check",
+    "check_full",
     "locate_all",
     "needs_passed_canary",
     "schema_comment",
@@ -67,6 +70,85 @@ def check(registry: Registry, *, now: datetime | None = None) -> list[Problem]:
     for rule in RULES:
         problems += rule(registry, moment)
     return sorted(set(locate_all(registry, problems)))
+
+
+def check_full(registry: Registry, *, now: datetime | None = None) -> list[Problem]:
+    """:func:`check` of every model, reading only those whose clean verdict (:mod:`regops.verdicts`) does not hold,
+    a batch at a time (memory stays one batch's); the rules across models run over every model's facts."""
+    moment = now or datetime.now(UTC)
+    cache, made = VerdictCache.from_environment(), now_ns()
+    keys = _keys(registry)
+    facts = {name: cache.lookup(registry.root / "models" / name, key) for name, key in keys.items()}
+    limit = micros(moment + CLOCK_SKEW)
+    clean = {name for name, found in facts.items() if found is not None and found.latest <= limit}
+    problems: set[Problem] = set()
+    dirty = [name for name in keys if name not in clean]
+    for batch in list(_batches(dirty, {name: key.files for name, key in keys.items()})) or [[]]:
+        problems.update(_check_batch(registry, batch, moment, facts))
+        for name in set(batch) - _owners(registry, problems):
+            cache.store(registry.root / "models" / name, made, keys[name], facts[name])  # type: ignore[arg-type]
+    registry.limit(None)
+    found = {name: f for name, f in facts.items() if f is not None}
+    problems.update(locate_all(registry, _clean_problems(registry, found, clean)))
+    return sorted(problems)
+
+
+def _keys(registry: Registry) -> dict[str, Key]:
+    """Per model, what its verdict depends on (taken before its files are read)."""
+    config = digest(registry.root / CONFIG_FILE)
+    folders = {name: registry.root / "models" / name for name in registry.model_names()}
+    return {name: Key(folder_key(folder), config, digest(folder / MODEL_FILE)) for name, folder in folders.items()}
+
+
+def _check_batch(
+    registry: Registry, batch: list[str], moment: datetime, facts: dict[str, Facts | None]
+) -> list[Problem]:
+    """Every rule over these models, then their facts; their files are let go."""
+    registry.limit(batch)
+    found = check(registry, now=moment)
+    for name in batch:
+        facts[name] = facts_of(registry.model_entry(name, strict=False))
+    registry.forget()
+    return found
+
+
+def _owners(registry: Registry, problems: Iterable[Problem]) -> set[str]:
+    """The models with a problem in their folder."""
+    prefix = registry.display(registry.root / "models") + "/"
+    return {p.path[len(prefix) :].split("/", 1)[0] for p in problems if p.path.startswith(prefix)}
+
+
+def _clean_problems(registry: Registry, facts: dict[str, Facts], clean: set[str]) -> Iterator[Problem]:
+    """What the rules across models find in models whose own files are clean: Hub repos, anything added to their
+    folders, datasets, parents."""
+    yield from hub_claims(registry, clean)
+    for name in sorted(clean):
+        folder, held = registry.root / "models" / name, facts[name]
+        yield from _model_layout(registry, folder)
+        for version, ref, dataset_hash, eval_ref in held.data:
+            shown = registry.display(folder / held.versions[version])
+            yield from _dataset_uses(registry, shown, ref, dataset_hash, eval_ref)
+    yield from _fact_parents(registry, facts, clean)
+
+
+def _fact_parents(registry: Registry, facts: dict[str, Facts], clean: set[str]) -> Iterator[Problem]:
+    """:func:`parents` over every model's facts, reported on the ``clean`` models (the others' by :func:`check`)."""
+    edges: dict[str, str] = {}
+    for name, held in facts.items():
+        for version, parent in held.edges:
+            model, _sep, wanted = parent.partition("@")
+            if model in facts and facts[model].has(wanted):
+                edges[f"{name}@{version}"] = parent
+            elif name in clean:
+                yield Problem(_fact_path(registry, facts, name, version), field="parent", message=_no_parent(parent))
+    for ref in sorted(_cyclic(edges)):
+        model, _sep, version = ref.partition("@")
+        if model in clean:
+            yield Problem(_fact_path(registry, facts, model, version), field="parent", message=_cycle(ref))
+
+
+def _fact_path(registry: Registry, facts: dict[str, Facts], model: str, version: str) -> str:
+    return registry.display(registry.root / "models" / model / facts[model].versions[version])
 
 
 def advice(registry: Registry) -> list[Problem]:
@@ -114,16 +196,40 @@ def layout(registry: Registry, _: datetime) -> Iterator[Problem]:
     every model folder has model.yaml. (The loader reads no link, so what it skips is reported here.)"""
     models = registry.root / "models"
     skipped = {models / name for name in registry.model_names()} - {models / n for n in registry.checked_names()}
-    for path, entry in _walk(registry.root, skipped):
-        message = _misplaced(path.relative_to(registry.root), entry)
-        if message is not None:
-            yield Problem(registry.display(path), message=message)
+    yield from _misplaced_under(registry, registry.root, skipped)
     for model in registry.entries():
         if model.config is None and not (model.folder / MODEL_FILE).exists():
             yield Problem(
                 registry.display(model.folder / MODEL_FILE),
                 message=f"model {model.name} has no model.yaml (owners, primary metric); create it",
             )
+
+
+def _misplaced_under(registry: Registry, folder: Path, skipped: set[Path]) -> Iterator[Problem]:
+    """What does not belong in ``folder`` (below the registry folder), ``skipped`` folders left out."""
+    for path, entry in _walk(folder, skipped):
+        message = _misplaced(path.relative_to(registry.root), entry)
+        if message is not None:
+            yield Problem(registry.display(path), message=message)
+
+
+def _model_layout(registry: Registry, folder: Path) -> Iterator[Problem]:
+    """:func:`layout` in one model folder: its plain ``.yaml`` files pass without a look at their path."""
+    with os.scandir(folder) as it:
+        odd = [
+            e for e in it if not (e.name.endswith(".yaml") and e.name[0] != "." and e.is_file(follow_symlinks=False))
+        ]
+    for entry in sorted(odd, key=lambda e: e.name):
+        path = Path(entry.path)
+        message = _misplaced(path.relative_to(registry.root), entry)
+        if message is not None:
+            yield Problem(registry.display(path), message=message)
+        if entry.is_dir(follow_symlinks=False) and not entry.name.startswith("."):
+            yield from _misplaced_under(registry, path, set())
+
+
+def _plain_yaml(name: str) -> bool:
+    return name.endswith(".yaml") and not name.startswith(".")
 
 
 def _walk(folder: Path, skipped: set[Path]) -> Iterator[tuple[Path, os.DirEntry[str]]]:
@@ -280,16 +386,22 @@ def parents(registry: Registry, _: datetime) -> Iterator[Problem]:
         if parent is None:
             continue
         if not parent:
-            message = f"parent {record.parent} is not in the registry"
-            yield Problem(registry.display(record.path), field="parent", message=message)
+            yield Problem(registry.display(record.path), field="parent", message=_no_parent(record.parent))
         else:
             edges[record.ref] = parent
     _follow_parents(registry, entries, edges)
     for ref in sorted(_cyclic(edges)):
         model, _sep, version = ref.partition("@")
         if model in entries and version in entries[model].versions and model in registry.checked_names():
-            message = f"lineage cycle: following parents from {ref} comes back to it"
-            yield Problem(registry.display(entries[model].versions[version].path), field="parent", message=message)
+            yield Problem(registry.display(entries[model].versions[version].path), field="parent", message=_cycle(ref))
+
+
+def _no_parent(parent: str | None) -> str:
+    return f"parent {parent} is not in the registry"
+
+
+def _cycle(ref: str) -> str:
+    return f"lineage cycle: following parents from {ref} comes back to it"
 
 
 def _parent_edge(registry: Registry, entries: dict[str, ModelEntry], parent: str | None) -> str | None:
@@ -341,19 +453,24 @@ def _cyclic(edges: dict[str, str]) -> set[str]:
 def datasets(registry: Registry, _: datetime) -> Iterator[Problem]:
     """Dataset references resolve, and the recorded hash is the dataset's."""
     for record in registry.iter_versions():
-        found = registry.dataset(record.dataset)
-        shown = registry.display(record.path)
-        if found is None:
-            yield Problem(shown, field="training.dataset", message=_no_dataset(registry, record.dataset))
-        elif found.hash != record.dataset_hash:
-            yield Problem(
-                shown,
-                field="training.dataset_hash",
-                message=f"{record.dataset_hash} differs from {found.hash} recorded in {registry.display(found.path)}",
-            )
-        eval_ref = record.eval_dataset
-        if eval_ref is not None and registry.dataset(eval_ref) is None:
-            yield Problem(shown, field="evals.dataset", message=_no_dataset(registry, eval_ref))
+        uses = (record.dataset, record.dataset_hash, record.eval_dataset)
+        yield from _dataset_uses(registry, registry.display(record.path), *uses)
+
+
+def _dataset_uses(registry: Registry, shown: str, ref: str, digest: str, eval_ref: str | None) -> Iterator[Problem]:
+    """The problems of one version (shown as ``shown``) training on ``ref`` with hash ``digest``, evaluated on
+    ``eval_ref``."""
+    found = registry.dataset(ref)
+    if found is None:
+        yield Problem(shown, field="training.dataset", message=_no_dataset(registry, ref))
+    elif found.hash != digest:
+        yield Problem(
+            shown,
+            field="training.dataset_hash",
+            message=f"{digest} differs from {found.hash} recorded in {registry.display(found.path)}",
+        )
+    if eval_ref is not None and registry.dataset(eval_ref) is None:
+        yield Problem(shown, field="evals.dataset", message=_no_dataset(registry, eval_ref))
 
 
 def _no_dataset(registry: Registry, ref: str) -> str:
@@ -365,25 +482,31 @@ def _no_dataset(registry: Registry, ref: str) -> str:
 def hub_repos(registry: Registry, _: datetime) -> Iterator[Problem]:
     """Each model's Hub repo and archive repo are its own (the Hub compares names without case), and its
     versions' weights are in one of the two: sync moves the tags and branches of every repo it is pointed at."""
+    checked = registry.entries()
+    yield from hub_claims(registry, {entry.name for entry in checked})
+    for entry in checked:
+        yield from _foreign_storage(registry, entry)
+
+
+def hub_claims(registry: Registry, names: set[str]) -> Iterator[Problem]:
+    """A Hub repo claimed by two models, reported on each of ``names`` that claims it."""
     claims: dict[str, list[tuple[str, str]]] = {}
     # Every model's model.yaml (not its versions): a checked model's repo may be claimed by any other.
     configs = {name: registry.model_config(name) for name in registry.model_names()}
     for name, config in configs.items():
         for repo, role in _repos_of(registry, name, config).items():
             claims.setdefault(repo.lower(), []).append((name, role))
-    checked = {entry.name: entry for entry in registry.entries()}
     for repo, holders in sorted(claims.items()):
         for name, role in holders:
             for other, other_role in holders:
-                if other != name and name in checked:
+                if other != name and name in names:
                     yield _model_problem(
                         registry,
-                        checked[name],
+                        name,
+                        configs[name],
                         f"{repo} is the {role} of {name} and also the {other_role} of {other}; "
                         "give each model its own Hub repo (hub.repo in its model.yaml)",
                     )
-    for entry in checked.values():
-        yield from _foreign_storage(registry, entry)
 
 
 def _repos_of(registry: Registry, name: str, config: ModelRecord | None) -> dict[str, str]:
@@ -408,9 +531,9 @@ def _foreign_storage(registry: Registry, entry: ModelEntry) -> Iterator[Problem]
             )
 
 
-def _model_problem(registry: Registry, entry: ModelEntry, message: str) -> Problem:
-    has_hub = entry.config is not None and entry.config.raw.get("hub")
-    path = entry.folder / MODEL_FILE
+def _model_problem(registry: Registry, name: str, config: ModelRecord | None, message: str) -> Problem:
+    has_hub = config is not None and config.raw.get("hub")
+    path = registry.root / "models" / name / MODEL_FILE
     return Problem(registry.display(path), field="hub.repo" if has_hub else "", message=message)
 
 

@@ -132,10 +132,15 @@ class Registry:
         """A path as problems show it: relative to the folder that holds the registry."""
         return store.display_path(path, self.root.parent)
 
-    def limit(self, models: Iterable[str]) -> None:
+    def limit(self, models: Iterable[str] | None) -> None:
         """Check only these models' folders (a pull request's): :meth:`entries`, :meth:`iter_versions` and
-        :meth:`load_problems` cover them alone; any other model is still read when a query names it (a parent)."""
-        self._scope = frozenset(models)
+        :meth:`load_problems` cover them alone; any other model is still read when a query names it (a parent).
+        None checks every model again."""
+        self._scope = None if models is None else frozenset(models)
+
+    def forget(self) -> None:
+        """Let go of every model folder read so far (a query reads it again): memory stays one batch's."""
+        self._models.clear()
 
     def fill_on_demand(self, fill: Callable[[str], None]) -> None:
         """Call ``fill(name)`` before a model's folder is first listed: a registry written from git in part
