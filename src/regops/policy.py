@@ -81,6 +81,8 @@ def check_full(registry: Registry, *, now: datetime | None = None) -> list[Probl
     facts = {name: cache.lookup(registry.root / "models" / name, key) for name, key in keys.items()}
     limit = micros(moment + CLOCK_SKEW)
     clean = {name for name, found in facts.items() if found is not None and found.latest <= limit}
+    for name in clean:
+        registry.know_config(name, facts[name].config)  # type: ignore[union-attr,arg-type]
     problems: set[Problem] = set()
     dirty = [name for name in keys if name not in clean]
     for batch in list(_batches(dirty, {name: key.files for name, key in keys.items()})) or [[]]:

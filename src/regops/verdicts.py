@@ -42,7 +42,15 @@ __all__ = ["Facts", "Key", "VerdictCache", "facts_of", "folder_key"]
 
 _FORMAT: Final = "regops-verdict-1"
 # The modules whose rules a verdict stands for: a change to any of them is a different cache.
-_RULE_SOURCES: Final = ("policy.py", "stages.py", "codeowners.py", "tokens.py", "retention.py", "signing.py")
+_RULE_SOURCES: Final = (
+    "verdicts.py",
+    "policy.py",
+    "stages.py",
+    "codeowners.py",
+    "tokens.py",
+    "retention.py",
+    "signing.py",
+)
 
 
 def folder_key(folder: Path) -> Stats:
@@ -63,12 +71,14 @@ class Key:
 class Facts:
     """What the registry-wide rules read of one model: its versions (version -> file name), the versions that do
     not load, its parent links (version, MODEL@VERSION), the datasets its versions name (version, dataset, dataset
-    hash, eval dataset) and its latest timestamp (µs since the epoch)."""
+    hash, eval dataset), its latest timestamp (µs since the epoch) and its model.yaml as read (what the rules over
+    every model's model.yaml read: Hub repos, CODEOWNERS)."""
 
     versions: dict[str, str]
     edges: list[tuple[str, str]]
     data: list[tuple[str, str, str, str | None]]
     latest: int
+    config: dict[str, Any] | None
     unreadable: set[str] = field(default_factory=set)
 
     def has(self, version: str) -> bool:
@@ -88,7 +98,8 @@ def facts_of(entry: ModelEntry) -> Facts:
         canary = record.canary or {}
         stamps = [record.created_at, *(t.at for t in record.steps)]
         latest = max([latest, *map(micros, stamps), *(_iso_micros(canary[k]) for k in _CANARY_STAMPS if k in canary)])
-    return Facts(versions, edges, data, latest, set(entry.unreadable))
+    config = entry.config.raw if entry.config is not None else None
+    return Facts(versions, edges, data, latest, config, set(entry.unreadable))
 
 
 _CANARY_STAMPS: Final = ("started_at", "finished_at")
@@ -126,21 +137,20 @@ class VerdictCache(MarshalCache):
         file is racy (modified within RACY_NS of ``made``): it could change again with its stat data unchanged."""
         if not key.files or any(max(mt, ct) >= made - RACY_NS for _size, mt, ct, _ino in key.files.values()):
             return
-        shape = [facts.versions, facts.edges, facts.data, facts.latest]
+        shape = [facts.versions, facts.edges, facts.data, facts.latest, facts.config]
         self.write(folder, {"key": (key.files, key.config, key.model), "facts": shape})
 
 
 def _facts(shape: Any) -> Facts | None:
     """Facts from an entry's payload, or None when it is not the shape this regops writes."""
-    if not isinstance(shape, list) or len(shape) != 4 or not isinstance(shape[3], int):
+    if not isinstance(shape, list) or len(shape) != 5 or not isinstance(shape[3], int):
         return None
-    versions, edges, data, latest = shape
+    versions, edges, data, latest, config = shape
     names = isinstance(versions, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in versions.items())
-    if not names or not all(
-        isinstance(table, list) and _rows(table, width) for table, width in ((edges, 2), (data, 4))
-    ):
+    tables = ((edges, 2), (data, 4))
+    if not names or not isinstance(config, dict) or not all(isinstance(t, list) and _rows(t, w) for t, w in tables):
         return None
-    return Facts(versions, edges, data, latest)
+    return Facts(versions, edges, data, latest, config)
 
 
 def _rows(table: list[Any], width: int) -> bool:
