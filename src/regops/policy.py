@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Final
@@ -127,22 +128,37 @@ def _clean_problems(registry: Registry, facts: dict[str, Facts], clean: set[str]
     for name in sorted(clean):
         folder, held = registry.root / "models" / name, facts[name]
         yield from _model_layout(registry, folder)
-        for version, ref, dataset_hash, eval_ref in held.data:
-            shown = registry.display(folder / held.versions[version])
-            yield from _dataset_uses(registry, shown, ref, dataset_hash, eval_ref)
+        for ref, dataset_hash, eval_ref, named in held.data:
+            for problem in _dataset_uses(registry, "", ref, dataset_hash, eval_ref):  # judged once per use
+                for version in named:
+                    yield replace(problem, path=registry.display(folder / held.versions[version]))
     yield from _fact_parents(registry, facts, clean)
 
 
 def _fact_parents(registry: Registry, facts: dict[str, Facts], clean: set[str]) -> Iterator[Problem]:
     """:func:`parents` over every model's facts, reported on the ``clean`` models (the others' by :func:`check`)."""
+    crossing = False
+    for name, held in facts.items():
+        own = f"{name}@"
+        for version, parent in held.edges:
+            if parent.startswith(own) and name in clean:
+                continue  # a clean model's parents in its own folder are there
+            crossing = crossing or not parent.startswith(own)
+            model, _sep, wanted = parent.partition("@")
+            if name in clean and not (model in facts and facts[model].has(wanted)):
+                yield Problem(_fact_path(registry, facts, name, version), field="parent", message=_no_parent(parent))
+    # A cycle through a clean model leaves its folder (none lies within one): none without a parent elsewhere.
+    if crossing:
+        yield from _fact_cycles(registry, facts, clean)
+
+
+def _fact_cycles(registry: Registry, facts: dict[str, Facts], clean: set[str]) -> Iterator[Problem]:
     edges: dict[str, str] = {}
     for name, held in facts.items():
         for version, parent in held.edges:
             model, _sep, wanted = parent.partition("@")
             if model in facts and facts[model].has(wanted):
                 edges[f"{name}@{version}"] = parent
-            elif name in clean:
-                yield Problem(_fact_path(registry, facts, name, version), field="parent", message=_no_parent(parent))
     for ref in sorted(_cyclic(edges)):
         model, _sep, version = ref.partition("@")
         if model in clean:

@@ -70,13 +70,13 @@ class Key:
 @dataclass
 class Facts:
     """What the registry-wide rules read of one model: its versions (version -> file name), the versions that do
-    not load, its parent links (version, MODEL@VERSION), the datasets its versions name (version, dataset, dataset
-    hash, eval dataset), its latest timestamp (µs since the epoch) and its model.yaml as read (what the rules over
-    every model's model.yaml read: Hub repos, CODEOWNERS)."""
+    not load, its parent links (version, MODEL@VERSION), the datasets its versions name (dataset, dataset hash, eval
+    dataset, and the versions that name them), its latest timestamp (µs since the epoch) and its model.yaml as read
+    (what the rules over every model's model.yaml read: Hub repos, CODEOWNERS)."""
 
     versions: dict[str, str]
     edges: list[tuple[str, str]]
-    data: list[tuple[str, str, str, str | None]]
+    data: list[tuple[str, str, str | None, tuple[str, ...]]]
     latest: int
     config: dict[str, Any] | None
     unreadable: set[str] = field(default_factory=set)
@@ -88,17 +88,19 @@ class Facts:
 
 def facts_of(entry: ModelEntry) -> Facts:
     """A loaded model's facts."""
-    versions, edges, data, latest = {}, [], [], 0
+    versions, edges, latest = {}, [], 0
+    uses: dict[tuple[str, str, str | None], list[str]] = {}
     for record in entry.versions.values():
         versions[record.version] = record.path.name
         parent = record.parent
         if parent is not None and not parent.startswith("hf://"):
             edges.append((record.version, parent))
-        data.append((record.version, record.dataset, record.dataset_hash, record.eval_dataset))
+        uses.setdefault((record.dataset, record.dataset_hash, record.eval_dataset), []).append(record.version)
         canary = record.canary or {}
         stamps = [record.created_at, *(t.at for t in record.steps)]
         latest = max([latest, *map(micros, stamps), *(_iso_micros(canary[k]) for k in _CANARY_STAMPS if k in canary)])
     config = entry.config.raw if entry.config is not None else None
+    data = [(*use, tuple(named)) for use, named in uses.items()]
     return Facts(versions, edges, data, latest, config, set(entry.unreadable))
 
 
