@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Final
@@ -25,14 +24,13 @@ from regops import stages, store
 from regops.codeowners import codeowners
 from regops.kinds import Problem, release
 from regops.records import ModelEntry, ModelRecord
-from regops.registry import CONFIG_FILE, LOCK_FILE, MODEL_FILE, Registry, _batches
+from regops.registry import CONFIG_FILE, LOCK_FILE, MODEL_FILE, Registry
 from regops.retention import archive_repo, hub_repo, local_stores, overlap
 from regops.schema import field_parts
 from regops.signing import SigningError, require
 from regops.stages import BOT_TARGETS, bot_may_enter, needs_passed_canary, step_allowed
-from regops.summaries import micros, now_ns
 from regops.tokens import canary_token
-from regops.verdicts import Facts, Key, VerdictCache, digest, facts_of, folder_key
+from regops.verdicts import Facts
 
 __all__ = [
     "BOT_TARGETS",
@@ -40,8 +38,11 @@ __all__ = [
     "RULES",
     "bot_may_enter",
     "check",
-    "check_full",
+    "dataset_uses",
+    "fact_parents",
+    "hub_claims",
     "locate_all",
+    "model_layout",
     "needs_passed_canary",
     "schema_comment",
     "step_allowed",
@@ -73,69 +74,7 @@ def check(registry: Registry, *, now: datetime | None = None) -> list[Problem]:
     return sorted(set(locate_all(registry, problems)))
 
 
-def check_full(registry: Registry, *, now: datetime | None = None) -> list[Problem]:
-    """:func:`check` of every model, reading only those whose clean verdict (:mod:`regops.verdicts`) does not hold,
-    a batch at a time (memory stays one batch's); the rules across models run over every model's facts."""
-    moment = now or datetime.now(UTC)
-    cache, made = VerdictCache.from_environment(), now_ns()
-    keys = _keys(registry)
-    facts = {name: cache.lookup(registry.root / "models" / name, key) for name, key in keys.items()}
-    limit = micros(moment + CLOCK_SKEW)
-    clean = {name for name, found in facts.items() if found is not None and found.latest <= limit}
-    for name in clean:
-        registry.know_config(name, facts[name].config)  # type: ignore[union-attr,arg-type]
-    problems: set[Problem] = set()
-    dirty = [name for name in keys if name not in clean]
-    for batch in list(_batches(dirty, {name: key.files for name, key in keys.items()})) or [[]]:
-        problems.update(_check_batch(registry, batch, moment, facts))
-        for name in set(batch) - _owners(registry, problems):
-            cache.store(registry.root / "models" / name, made, keys[name], facts[name])  # type: ignore[arg-type]
-    registry.limit(None)
-    found = {name: f for name, f in facts.items() if f is not None}
-    problems.update(locate_all(registry, _clean_problems(registry, found, clean)))
-    return sorted(problems)
-
-
-def _keys(registry: Registry) -> dict[str, Key]:
-    """Per model, what its verdict depends on (taken before its files are read)."""
-    config = digest(registry.root / CONFIG_FILE)
-    folders = {name: registry.root / "models" / name for name in registry.model_names()}
-    return {name: Key(folder_key(folder), config, digest(folder / MODEL_FILE)) for name, folder in folders.items()}
-
-
-def _check_batch(
-    registry: Registry, batch: list[str], moment: datetime, facts: dict[str, Facts | None]
-) -> list[Problem]:
-    """Every rule over these models, then their facts; their files are let go."""
-    registry.limit(batch)
-    found = check(registry, now=moment)
-    for name in batch:
-        facts[name] = facts_of(registry.model_entry(name, strict=False))
-    registry.forget()
-    return found
-
-
-def _owners(registry: Registry, problems: Iterable[Problem]) -> set[str]:
-    """The models with a problem in their folder."""
-    prefix = registry.display(registry.root / "models") + "/"
-    return {p.path[len(prefix) :].split("/", 1)[0] for p in problems if p.path.startswith(prefix)}
-
-
-def _clean_problems(registry: Registry, facts: dict[str, Facts], clean: set[str]) -> Iterator[Problem]:
-    """What the rules across models find in models whose own files are clean: Hub repos, anything added to their
-    folders, datasets, parents."""
-    yield from hub_claims(registry, clean)
-    for name in sorted(clean):
-        folder, held = registry.root / "models" / name, facts[name]
-        yield from _model_layout(registry, folder)
-        for ref, dataset_hash, eval_ref, named in held.data:
-            for problem in _dataset_uses(registry, "", ref, dataset_hash, eval_ref):  # judged once per use
-                for version in named:
-                    yield replace(problem, path=registry.display(folder / held.versions[version]))
-    yield from _fact_parents(registry, facts, clean)
-
-
-def _fact_parents(registry: Registry, facts: dict[str, Facts], clean: set[str]) -> Iterator[Problem]:
+def fact_parents(registry: Registry, facts: dict[str, Facts], clean: set[str]) -> Iterator[Problem]:
     """:func:`parents` over every model's facts, reported on the ``clean`` models (the others' by :func:`check`)."""
     crossing = False
     for name, held in facts.items():
@@ -231,7 +170,7 @@ def _misplaced_under(registry: Registry, folder: Path, skipped: set[Path]) -> It
             yield Problem(registry.display(path), message=message)
 
 
-def _model_layout(registry: Registry, folder: Path) -> Iterator[Problem]:
+def model_layout(registry: Registry, folder: Path) -> Iterator[Problem]:
     """:func:`layout` in one model folder: its plain ``.yaml`` files pass without a look at their path."""
     with os.scandir(folder) as it:
         odd = [
@@ -472,10 +411,10 @@ def datasets(registry: Registry, _: datetime) -> Iterator[Problem]:
     """Dataset references resolve, and the recorded hash is the dataset's."""
     for record in registry.iter_versions():
         uses = (record.dataset, record.dataset_hash, record.eval_dataset)
-        yield from _dataset_uses(registry, registry.display(record.path), *uses)
+        yield from dataset_uses(registry, registry.display(record.path), *uses)
 
 
-def _dataset_uses(registry: Registry, shown: str, ref: str, digest: str, eval_ref: str | None) -> Iterator[Problem]:
+def dataset_uses(registry: Registry, shown: str, ref: str, digest: str, eval_ref: str | None) -> Iterator[Problem]:
     """The problems of one version (shown as ``shown``) training on ``ref`` with hash ``digest``, evaluated on
     ``eval_ref``."""
     found = registry.dataset(ref)

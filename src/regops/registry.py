@@ -261,10 +261,10 @@ class Registry:
             self._read_configs([name, *(n for n in self.model_names() if n not in self._models)])
         return self._configs[name]
 
-    def know_config(self, name: str, raw: dict[str, Any]) -> None:
+    def know_config(self, name: str, raw: dict[str, Any] | None) -> None:
         """Model ``name``'s model.yaml as read before, from a file with the same bytes (a clean verdict's): what
         :meth:`model_config` answers while the folder is not loaded, without reading it again."""
-        self._configs[name] = ModelRecord(raw, self.root / "models" / name / MODEL_FILE)
+        self._configs[name] = ModelRecord(raw, self.root / "models" / name / MODEL_FILE) if raw is not None else None
 
     def _read_configs(self, names: list[str]) -> None:
         """The model.yaml of each of ``names`` (that is not read yet) in one batch: a registry-wide rule asks for

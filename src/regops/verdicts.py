@@ -44,6 +44,7 @@ _FORMAT: Final = "regops-verdict-1"
 # The modules whose rules a verdict stands for: a change to any of them is a different cache.
 _RULE_SOURCES: Final = (
     "verdicts.py",
+    "fullcheck.py",
     "policy.py",
     "stages.py",
     "codeowners.py",
