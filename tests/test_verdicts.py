@@ -16,8 +16,9 @@ from hypothesis import strategies as st
 
 from regops import api
 from regops.kinds import Problem
-from regops.summaries import RACY_NS, now_ns
+from regops.summaries import RACY_NS
 from regops.verdicts import VerdictCache
+from tests.test_summaries import aged
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from generate import generate
@@ -49,18 +50,15 @@ def uncached(registry: Path, monkeypatch: pytest.MonkeyPatch, now: datetime = NO
         return check(registry, now)
 
 
+def judged(registry: Path, monkeypatch: pytest.MonkeyPatch, now: datetime = NOW) -> list[Problem]:
+    """What validate says, having checked that it says the same with no cache at all."""
+    found = check(registry, now)
+    assert shown(found) == shown(uncached(registry, monkeypatch, now))
+    return found
+
+
 def verdicts(cache: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(cache.glob("verdict-*.marshal"))}
-
-
-def aged(registry: Path) -> None:
-    """Every file as if written long before the verdicts (not racy): mtimes set back, and the ctimes (which that
-    sets to now) left to age past the racy window."""
-    old = now_ns() - 10 * RACY_NS
-    for path in registry.rglob("*.yaml"):
-        os.utime(path, ns=(old, old))
-    newest = max(path.stat().st_ctime_ns for path in registry.rglob("*.yaml"))
-    time.sleep(max(0, newest + RACY_NS - now_ns()) / 1e9 + 0.01)
 
 
 def warm(registry: Path) -> None:
@@ -127,9 +125,8 @@ def test_an_edit_keeping_size_and_mtime_is_reported(registry: Path, monkeypatch:
     text = path.read_text()
     stage = next(line for line in text.splitlines() if line.startswith("stage: "))
     in_place(path, stage, "stage: " + "x" * (len(stage) - len("stage: ")))
-    found = check(registry)
+    found = judged(registry, monkeypatch)
     assert any(p.path.endswith(path.name) and p.field == "stage" for p in found)
-    assert shown(found) == shown(uncached(registry, monkeypatch))
 
 
 def test_a_file_edited_within_the_racy_window_gets_no_verdict(registry: Path) -> None:
@@ -153,9 +150,8 @@ def test_a_change_to_regops_yaml_is_seen(registry: Path, monkeypatch: pytest.Mon
     warm(registry)
     config = registry / "regops.yaml"
     config.write_text(config.read_text().replace("staging: {from: [dev]", "staging: {from: [candidate]"))
-    found = check(registry)
+    found = judged(registry, monkeypatch)
     assert any("is not allowed by regops.yaml" in p.message and "/models/" in p.path for p in found)
-    assert shown(found) == shown(uncached(registry, monkeypatch))
 
 
 def test_a_change_to_a_referenced_dataset_is_seen(registry: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -164,22 +160,19 @@ def test_a_change_to_a_referenced_dataset_is_seen(registry: Path, monkeypatch: p
     name, _, version = used.split("dataset: ", 1)[1].strip().partition("@")
     dataset = registry / "datasets" / name / f"{version}.yaml"
     dataset.write_text(_flip_hash(dataset.read_text()))
-    found = check(registry)
+    found = judged(registry, monkeypatch)
     assert any(p.field == "training.dataset_hash" for p in found)
-    assert shown(found) == shown(uncached(registry, monkeypatch))
     dataset.unlink()
-    gone = check(registry)
+    gone = judged(registry, monkeypatch)
     assert any(p.field == "training.dataset" and "does not resolve" in p.message for p in gone)
-    assert shown(gone) == shown(uncached(registry, monkeypatch))
 
 
 def test_a_change_to_model_yaml_is_seen(registry: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     warm(registry)
     config = models(registry)[0] / "model.yaml"
     config.write_text(config.read_text().replace("{name: accuracy", "{name: recall_at_9", 1))
-    found = check(registry)
+    found = judged(registry, monkeypatch)
     assert any("recall_at_9" in p.message for p in found)
-    assert shown(found) == shown(uncached(registry, monkeypatch))
 
 
 def test_another_model_claiming_a_clean_models_hub_repo_is_reported_on_both(
@@ -189,9 +182,8 @@ def test_another_model_claiming_a_clean_models_hub_repo_is_reported_on_both(
     first, second = models(registry)[:2]
     config = first / "model.yaml"
     config.write_text(config.read_text().replace(f"acme-ml/{first.name}", f"acme-ml/{second.name}"))
-    found = check(registry)
+    found = judged(registry, monkeypatch)
     assert {p.path.split("/")[2] for p in found if "Hub repo" in p.message} == {first.name, second.name}
-    assert shown(found) == shown(uncached(registry, monkeypatch))
 
 
 def test_files_added_and_removed_are_seen(registry: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -201,16 +193,14 @@ def test_files_added_and_removed_are_seen(registry: Path, monkeypatch: pytest.Mo
     copy.write_text(versions(first)[0].read_text())
     (second / ".notes").write_text("hidden\n")
     (second / "README.txt").write_text("not a registry file\n")
-    found = check(registry)
+    found = judged(registry, monkeypatch)
     assert any(p.path.endswith("99.0.0.yaml") and p.field == "version" for p in found)
     assert {p.path.rsplit("/", 1)[1] for p in found if "/models/" + second.name in p.path} == {".notes", "README.txt"}
-    assert shown(found) == shown(uncached(registry, monkeypatch))
     copy.unlink()
     parent = versions(first)[0]
     parent.unlink()  # the next version's parent
-    gone = check(registry)
+    gone = judged(registry, monkeypatch)
     assert any("is not in the registry" in p.message for p in gone)
-    assert shown(gone) == shown(uncached(registry, monkeypatch))
 
 
 def test_a_parent_removed_from_another_model_is_reported_on_the_clean_one(
@@ -223,10 +213,9 @@ def test_a_parent_removed_from_another_model_is_reported_on_the_clean_one(
     child.write_text(text.replace(line, f"parent: {second.name}@{target.stem}"))
     warm(registry)
     target.unlink()
-    found = check(registry)
+    found = judged(registry, monkeypatch)
     missing = f"parent {second.name}@{target.stem} is not in the registry"
     assert any(p.path.endswith(child.name) and p.message == missing for p in found)
-    assert shown(found) == shown(uncached(registry, monkeypatch))
 
 
 def test_a_timestamp_in_the_future_of_an_earlier_now_is_reported(
@@ -235,9 +224,8 @@ def test_a_timestamp_in_the_future_of_an_earlier_now_is_reported(
     """A verdict made at NOW says nothing of an earlier moment: versions created after it are in its future."""
     warm(registry)
     earlier = datetime(2023, 1, 1, tzinfo=UTC)
-    found = check(registry, earlier)
+    found = judged(registry, monkeypatch, earlier)
     assert any("is in the future" in p.message for p in found)
-    assert shown(found) == shown(uncached(registry, monkeypatch, earlier))
 
 
 # --- a damaged entry is ignored and rebuilt ---------------------------------------------------------------
@@ -266,9 +254,8 @@ def test_a_damaged_entry_is_ignored_and_rebuilt(
     in_place(path, "stage: ", "stage:x")  # what a trusted entry would hide
     for name, raw in good.items():
         (cache / name).write_bytes(damage(raw))  # type: ignore[operator]
-    found = check(registry)
+    found = judged(registry, monkeypatch)
     assert any(p.path.endswith(path.name) for p in found)
-    assert shown(found) == shown(uncached(registry, monkeypatch))
     in_place(path, "stage:x", "stage: ")
     time.sleep(RACY_NS / 1e9 + 0.05)
     assert check(registry) == []
