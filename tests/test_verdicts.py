@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from regops import api
 from regops.kinds import Problem
-from regops.summaries import RACY_NS
+from regops.summaries import RACY_NS, now_ns
 from regops.verdicts import VerdictCache
 from tests.test_summaries import aged
 
@@ -136,12 +136,17 @@ def test_a_file_edited_within_the_racy_window_gets_no_verdict(registry: Path) ->
     cache = registry.parent / "cache"
     model = models(registry)[0]
     path = versions(model)[0]
-    path.write_text(path.read_text())  # same bytes, a new ctime: racy
+    path.write_text(path.read_text())  # same bytes, new stat data
+    # Modified "now" as far as a coarse clock can tell, however slowly the check below starts.
+    ahead = now_ns() + 60 * RACY_NS
+    os.utime(path, ns=(ahead, ahead))
     before = verdicts(cache)
     (cache / VerdictCache(cache).name(model)).unlink()
     assert check(registry) == []
     assert len(verdicts(cache)) == len(before) - 1
-    time.sleep(RACY_NS / 1e9 + 0.05)
+    old = now_ns() - 10 * RACY_NS
+    os.utime(path, ns=(old, old))
+    time.sleep(RACY_NS / 1e9 + 0.05)  # the ctime that sets, past the window too
     assert check(registry) == []
     assert verdicts(cache).keys() == before.keys()
 
