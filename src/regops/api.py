@@ -139,12 +139,12 @@ def validate(
     ``full`` checks every model all the same.
     """
     # deferred (see _FLOWS)
-    from regops import changes, policy
+    from regops import changes, fullcheck, policy
     from regops.workspace import changed_at_ref, files_at_ref
 
     opened = open_registry(registry)
     if base is None:
-        return policy.check(opened, now=now)
+        return fullcheck.check_full(opened, now=now)
     if full:
         before = files_at_ref(opened, base)
         return sorted(set(policy.check(opened, now=now)) | set(changes.against_base(opened, before, ref=base)))

@@ -30,6 +30,7 @@ from regops.schema import field_parts
 from regops.signing import SigningError, require
 from regops.stages import BOT_TARGETS, bot_may_enter, needs_passed_canary, step_allowed
 from regops.tokens import canary_token
+from regops.verdicts import Facts
 
 __all__ = [
     "BOT_TARGETS",
@@ -37,7 +38,11 @@ __all__ = [
     "RULES",
     "bot_may_enter",
     "check",
+    "dataset_uses",
+    "fact_parents",
+    "hub_claims",
     "locate_all",
+    "model_layout",
     "needs_passed_canary",
     "schema_comment",
     "step_allowed",
@@ -67,6 +72,40 @@ def check(registry: Registry, *, now: datetime | None = None) -> list[Problem]:
     for rule in RULES:
         problems += rule(registry, moment)
     return sorted(set(locate_all(registry, problems)))
+
+
+def fact_parents(registry: Registry, facts: dict[str, Facts], clean: set[str]) -> Iterator[Problem]:
+    """:func:`parents` over every model's facts, reported on the ``clean`` models (the others' by :func:`check`)."""
+    crossing = False
+    for name, held in facts.items():
+        own = f"{name}@"
+        for version, parent in held.edges:
+            if parent.startswith(own) and name in clean:
+                continue  # a clean model's parents in its own folder are there
+            crossing = crossing or not parent.startswith(own)
+            model, _sep, wanted = parent.partition("@")
+            if name in clean and not (model in facts and facts[model].has(wanted)):
+                yield Problem(_fact_path(registry, facts, name, version), field="parent", message=_no_parent(parent))
+    # A cycle through a clean model leaves its folder (none lies within one): none without a parent elsewhere.
+    if crossing:
+        yield from _fact_cycles(registry, facts, clean)
+
+
+def _fact_cycles(registry: Registry, facts: dict[str, Facts], clean: set[str]) -> Iterator[Problem]:
+    edges: dict[str, str] = {}
+    for name, held in facts.items():
+        for version, parent in held.edges:
+            model, _sep, wanted = parent.partition("@")
+            if model in facts and facts[model].has(wanted):
+                edges[f"{name}@{version}"] = parent
+    for ref in sorted(_cyclic(edges)):
+        model, _sep, version = ref.partition("@")
+        if model in clean:
+            yield Problem(_fact_path(registry, facts, model, version), field="parent", message=_cycle(ref))
+
+
+def _fact_path(registry: Registry, facts: dict[str, Facts], model: str, version: str) -> str:
+    return registry.display(registry.root / "models" / model / facts[model].versions[version])
 
 
 def advice(registry: Registry) -> list[Problem]:
@@ -114,16 +153,40 @@ def layout(registry: Registry, _: datetime) -> Iterator[Problem]:
     every model folder has model.yaml. (The loader reads no link, so what it skips is reported here.)"""
     models = registry.root / "models"
     skipped = {models / name for name in registry.model_names()} - {models / n for n in registry.checked_names()}
-    for path, entry in _walk(registry.root, skipped):
-        message = _misplaced(path.relative_to(registry.root), entry)
-        if message is not None:
-            yield Problem(registry.display(path), message=message)
+    yield from _misplaced_under(registry, registry.root, skipped)
     for model in registry.entries():
         if model.config is None and not (model.folder / MODEL_FILE).exists():
             yield Problem(
                 registry.display(model.folder / MODEL_FILE),
                 message=f"model {model.name} has no model.yaml (owners, primary metric); create it",
             )
+
+
+def _misplaced_under(registry: Registry, folder: Path, skipped: set[Path]) -> Iterator[Problem]:
+    """What does not belong in ``folder`` (below the registry folder), ``skipped`` folders left out."""
+    for path, entry in _walk(folder, skipped):
+        message = _misplaced(path.relative_to(registry.root), entry)
+        if message is not None:
+            yield Problem(registry.display(path), message=message)
+
+
+def model_layout(registry: Registry, folder: Path) -> Iterator[Problem]:
+    """:func:`layout` in one model folder: its plain ``.yaml`` files pass without a look at their path."""
+    with os.scandir(folder) as it:
+        odd = [
+            e for e in it if not (e.name.endswith(".yaml") and e.name[0] != "." and e.is_file(follow_symlinks=False))
+        ]
+    for entry in sorted(odd, key=lambda e: e.name):
+        path = Path(entry.path)
+        message = _misplaced(path.relative_to(registry.root), entry)
+        if message is not None:
+            yield Problem(registry.display(path), message=message)
+        if entry.is_dir(follow_symlinks=False) and not entry.name.startswith("."):
+            yield from _misplaced_under(registry, path, set())
+
+
+def _plain_yaml(name: str) -> bool:
+    return name.endswith(".yaml") and not name.startswith(".")
 
 
 def _walk(folder: Path, skipped: set[Path]) -> Iterator[tuple[Path, os.DirEntry[str]]]:
@@ -280,16 +343,22 @@ def parents(registry: Registry, _: datetime) -> Iterator[Problem]:
         if parent is None:
             continue
         if not parent:
-            message = f"parent {record.parent} is not in the registry"
-            yield Problem(registry.display(record.path), field="parent", message=message)
+            yield Problem(registry.display(record.path), field="parent", message=_no_parent(record.parent))
         else:
             edges[record.ref] = parent
     _follow_parents(registry, entries, edges)
     for ref in sorted(_cyclic(edges)):
         model, _sep, version = ref.partition("@")
         if model in entries and version in entries[model].versions and model in registry.checked_names():
-            message = f"lineage cycle: following parents from {ref} comes back to it"
-            yield Problem(registry.display(entries[model].versions[version].path), field="parent", message=message)
+            yield Problem(registry.display(entries[model].versions[version].path), field="parent", message=_cycle(ref))
+
+
+def _no_parent(parent: str | None) -> str:
+    return f"parent {parent} is not in the registry"
+
+
+def _cycle(ref: str) -> str:
+    return f"lineage cycle: following parents from {ref} comes back to it"
 
 
 def _parent_edge(registry: Registry, entries: dict[str, ModelEntry], parent: str | None) -> str | None:
@@ -341,19 +410,24 @@ def _cyclic(edges: dict[str, str]) -> set[str]:
 def datasets(registry: Registry, _: datetime) -> Iterator[Problem]:
     """Dataset references resolve, and the recorded hash is the dataset's."""
     for record in registry.iter_versions():
-        found = registry.dataset(record.dataset)
-        shown = registry.display(record.path)
-        if found is None:
-            yield Problem(shown, field="training.dataset", message=_no_dataset(registry, record.dataset))
-        elif found.hash != record.dataset_hash:
-            yield Problem(
-                shown,
-                field="training.dataset_hash",
-                message=f"{record.dataset_hash} differs from {found.hash} recorded in {registry.display(found.path)}",
-            )
-        eval_ref = record.eval_dataset
-        if eval_ref is not None and registry.dataset(eval_ref) is None:
-            yield Problem(shown, field="evals.dataset", message=_no_dataset(registry, eval_ref))
+        uses = (record.dataset, record.dataset_hash, record.eval_dataset)
+        yield from dataset_uses(registry, registry.display(record.path), *uses)
+
+
+def dataset_uses(registry: Registry, shown: str, ref: str, digest: str, eval_ref: str | None) -> Iterator[Problem]:
+    """The problems of one version (shown as ``shown``) training on ``ref`` with hash ``digest``, evaluated on
+    ``eval_ref``."""
+    found = registry.dataset(ref)
+    if found is None:
+        yield Problem(shown, field="training.dataset", message=_no_dataset(registry, ref))
+    elif found.hash != digest:
+        yield Problem(
+            shown,
+            field="training.dataset_hash",
+            message=f"{digest} differs from {found.hash} recorded in {registry.display(found.path)}",
+        )
+    if eval_ref is not None and registry.dataset(eval_ref) is None:
+        yield Problem(shown, field="evals.dataset", message=_no_dataset(registry, eval_ref))
 
 
 def _no_dataset(registry: Registry, ref: str) -> str:
@@ -365,25 +439,31 @@ def _no_dataset(registry: Registry, ref: str) -> str:
 def hub_repos(registry: Registry, _: datetime) -> Iterator[Problem]:
     """Each model's Hub repo and archive repo are its own (the Hub compares names without case), and its
     versions' weights are in one of the two: sync moves the tags and branches of every repo it is pointed at."""
+    checked = registry.entries()
+    yield from hub_claims(registry, {entry.name for entry in checked})
+    for entry in checked:
+        yield from _foreign_storage(registry, entry)
+
+
+def hub_claims(registry: Registry, names: set[str]) -> Iterator[Problem]:
+    """A Hub repo claimed by two models, reported on each of ``names`` that claims it."""
     claims: dict[str, list[tuple[str, str]]] = {}
     # Every model's model.yaml (not its versions): a checked model's repo may be claimed by any other.
     configs = {name: registry.model_config(name) for name in registry.model_names()}
     for name, config in configs.items():
         for repo, role in _repos_of(registry, name, config).items():
             claims.setdefault(repo.lower(), []).append((name, role))
-    checked = {entry.name: entry for entry in registry.entries()}
     for repo, holders in sorted(claims.items()):
         for name, role in holders:
             for other, other_role in holders:
-                if other != name and name in checked:
+                if other != name and name in names:
                     yield _model_problem(
                         registry,
-                        checked[name],
+                        name,
+                        configs[name],
                         f"{repo} is the {role} of {name} and also the {other_role} of {other}; "
                         "give each model its own Hub repo (hub.repo in its model.yaml)",
                     )
-    for entry in checked.values():
-        yield from _foreign_storage(registry, entry)
 
 
 def _repos_of(registry: Registry, name: str, config: ModelRecord | None) -> dict[str, str]:
@@ -408,9 +488,9 @@ def _foreign_storage(registry: Registry, entry: ModelEntry) -> Iterator[Problem]
             )
 
 
-def _model_problem(registry: Registry, entry: ModelEntry, message: str) -> Problem:
-    has_hub = entry.config is not None and entry.config.raw.get("hub")
-    path = entry.folder / MODEL_FILE
+def _model_problem(registry: Registry, name: str, config: ModelRecord | None, message: str) -> Problem:
+    has_hub = config is not None and config.raw.get("hub")
+    path = registry.root / "models" / name / MODEL_FILE
     return Problem(registry.display(path), field="hub.repo" if has_hub else "", message=message)
 
 

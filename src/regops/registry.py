@@ -141,10 +141,15 @@ class Registry:
         """A path as problems show it: relative to the folder that holds the registry."""
         return store.display_path(path, self.root.parent)
 
-    def limit(self, models: Iterable[str]) -> None:
+    def limit(self, models: Iterable[str] | None) -> None:
         """Check only these models' folders (a pull request's): :meth:`entries`, :meth:`iter_versions` and
-        :meth:`load_problems` cover them alone; any other model is still read when a query names it (a parent)."""
-        self._scope = frozenset(models)
+        :meth:`load_problems` cover them alone; any other model is still read when a query names it (a parent).
+        None checks every model again."""
+        self._scope = None if models is None else frozenset(models)
+
+    def forget(self) -> None:
+        """Let go of every model folder read so far (a query reads it again): memory stays one batch's."""
+        self._models.clear()
 
     def fill_on_demand(self, fill: Callable[[str], None]) -> None:
         """Call ``fill(name)`` before a model's folder is first listed: a registry written from git in part
@@ -279,6 +284,11 @@ class Registry:
         if name not in self._configs:
             self._read_configs([name, *(n for n in self.model_names() if n not in self._models)])
         return self._configs[name]
+
+    def know_config(self, name: str, raw: dict[str, Any] | None) -> None:
+        """Model ``name``'s model.yaml as read before, from a file with the same bytes (a clean verdict's): what
+        :meth:`model_config` answers while the folder is not loaded, without reading it again."""
+        self._configs[name] = ModelRecord(raw, self.root / "models" / name / MODEL_FILE) if raw is not None else None
 
     def _read_configs(self, names: list[str]) -> None:
         """The model.yaml of each of ``names`` (that is not read yet) in one batch: a registry-wide rule asks for

@@ -64,6 +64,7 @@ __all__ = [
     "rows_of",
     "said_auto",
     "said_canary",
+    "stat_key",
     "status_of",
     "timeline_of",
 ]
@@ -339,7 +340,7 @@ class SummaryIndex(MarshalCache):
         ``key`` is their stat data, or their git key (:func:`regops.freshness.model_keys`)."""
         if not key:
             return None
-        wanted = _stat_key(key) if isinstance(key, dict) else key
+        wanted = stat_key(key) if isinstance(key, dict) else key
         entry = self.read(folder / f".{part}")
         made, keys, metric, rows = entry.get("made"), entry.get("keys"), entry.get("metric"), entry.get("rows")
         # No racy test here: :meth:`store` writes no entry with a racy file, and an entry is signed.
@@ -367,12 +368,12 @@ class SummaryIndex(MarshalCache):
             return parts
         for part, summary in parts.items():
             rows = _ENCODE[part](summary.rows)
-            keys = [_stat_key(stats), vouched] if vouched else [_stat_key(stats)]
+            keys = [stat_key(stats), vouched] if vouched else [stat_key(stats)]
             self.write(folder / f".{part}", {"made": made, "keys": keys, "metric": metric, "rows": rows})
         return parts
 
 
-def _stat_key(stats: Stats) -> bytes:
+def stat_key(stats: Stats) -> bytes:
     """The stat key as an entry records it: a digest of every file's stat data, so an entry stays small (and
     quick to read) however many versions the folder holds."""
     return hashlib.blake2b(marshal.dumps(sorted(stats.items())), digest_size=16).digest()
