@@ -310,22 +310,42 @@ class GitRepo:
         self._cache_lock = threading.Lock()
         self._entries: dict[str, tuple[TreeEntry, ...]] = {}
         self._pointers: dict[str, LfsPointer | None] = {}
+        # Listings of refs, until the next update-ref (only this class changes the repository's refs).
+        self._refs: dict[tuple[str, ...], dict[str, tuple[str, str]]] = {}
+        self._refs_generation = 0
 
     def run(self, *args: str, stdin: bytes | None = None, env: Mapping[str, str] | None = None) -> bytes:
-        proc = subprocess.run(
-            ["git", f"--git-dir={self.path}", *args], input=stdin, capture_output=True, env=_git_env(env), check=False
-        )
+        try:
+            proc = subprocess.run(
+                ["git", f"--git-dir={self.path}", *args],
+                input=stdin,
+                capture_output=True,
+                env=_git_env(env),
+                check=False,
+            )
+        finally:
+            if args[0] == "update-ref":
+                with self._cache_lock:
+                    self._refs.clear()
+                    self._refs_generation += 1
         if proc.returncode:
             raise GitError(args, proc.returncode, proc.stderr)
         return proc.stdout
 
     def refs(self, *patterns: str) -> dict[str, tuple[str, str]]:
         """Refs under ``patterns``: refname -> (object id, commit id it peels to)."""
+        with self._cache_lock:
+            cached, generation = self._refs.get(patterns), self._refs_generation
+        if cached is not None:
+            return dict(cached)
         out = self.run("for-each-ref", "--format=%(refname)%00%(objectname)%00%(*objectname)", *patterns)
         refs: dict[str, tuple[str, str]] = {}
         for line in out.decode().splitlines():
             name, oid, peeled = line.split("\0")
             refs[name] = (oid, peeled or oid)
+        with self._cache_lock:
+            if generation == self._refs_generation:  # no update-ref ended while git listed them
+                self._refs[patterns] = dict(refs)
         return refs
 
     def ref(self, refname: str) -> str | None:
