@@ -313,6 +313,7 @@ class GitRepo:
         # Listings of refs, until the next update-ref (only this class changes the repository's refs).
         self._refs: dict[tuple[str, ...], dict[str, tuple[str, str]]] = {}
         self._refs_generation = 0
+        self._commits: set[str] = set()  # full commit ids known to name a commit
 
     def run(self, *args: str, stdin: bytes | None = None, env: Mapping[str, str] | None = None) -> bytes:
         try:
@@ -362,12 +363,22 @@ class GitRepo:
                 if refname in refs:
                     return refs[refname][1]
         if _SHORT_OID_RE.fullmatch(revision):
-            try:
-                commit = self.run("rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}").decode().strip()
-            except GitError:
-                return None
-            return commit if commit.startswith(revision) else None
+            return self._commit(revision)
         return None
+
+    def _commit(self, revision: str) -> str | None:
+        """The commit a (possibly abbreviated) commit id names; a full id found once is one for good (objects stay)."""
+        with self._cache_lock:
+            if revision in self._commits:
+                return revision
+        try:
+            commit = self.run("rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}").decode().strip()
+        except GitError:
+            return None
+        if commit == revision:
+            with self._cache_lock:
+                self._commits.add(commit)
+        return commit if commit.startswith(revision) else None
 
     def entries(self, commit: str) -> tuple[TreeEntry, ...]:
         """Every blob and tree of ``commit``, recursively, in git's order."""
