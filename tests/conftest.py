@@ -257,12 +257,30 @@ def commit(repo: Path, message: str) -> None:
         raise subprocess.CalledProcessError(done.returncode, done.args, done.stdout, done.stderr)
 
 
+_REGISTRY_TEMPLATES: dict[str | None, Path] = {}  # this process's registry_repo()s, built once per config
+_TEMPLATES_FOLDER: list[Path] = []  # where they are built (the session's temporary folder)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _registry_templates(tmp_path_factory: pytest.TempPathFactory) -> None:
+    _TEMPLATES_FOLDER[:] = [tmp_path_factory.mktemp("registry-templates")]
+
+
 def registry_repo(tmp_path: Path, config: str | None = None) -> Path:
     """A git repository with a registry of one model (sentiment) and its datasets, no versions yet.
 
-    ``config`` replaces the test registry's regops.yaml.
+    ``config`` replaces the test registry's regops.yaml. A copy of the one built the first time (per config).
     """
-    repo = tmp_path / "models-repo"
+    if not _TEMPLATES_FOLDER:  # outside a pytest session
+        return _build_registry_repo(tmp_path / "models-repo", config)
+    template = _REGISTRY_TEMPLATES.get(config)
+    if template is None:
+        template = _build_registry_repo(_TEMPLATES_FOLDER[0] / str(len(_REGISTRY_TEMPLATES)), config)
+        _REGISTRY_TEMPLATES[config] = template
+    return Path(shutil.copytree(template, tmp_path / "models-repo", symlinks=True))
+
+
+def _build_registry_repo(repo: Path, config: str | None) -> Path:
     registry = repo / "registry"
     for relative in (
         "regops.yaml",
@@ -275,7 +293,7 @@ def registry_repo(tmp_path: Path, config: str | None = None) -> Path:
     if config is not None:
         (registry / "regops.yaml").write_text(config)
     (repo / ".gitignore").write_text(".regops/\nregistry/.regops.lock\n")
-    git(tmp_path, "init", "-q", "-b", "main", str(repo))
+    git(repo.parent, "init", "-q", "-b", "main", str(repo))
     with (repo / ".git" / "config").open("a") as config_file:  # as `git config` writes them, without three gits
         config_file.write("[user]\n\tname = Alice Example\n\temail = alice@example.com\n")
         config_file.write("[regops]\n\tlogin = alice\n")  # who regops records as acting, without --by
