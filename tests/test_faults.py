@@ -479,6 +479,62 @@ def race(folder: Path, commands: dict[str, list[str]]) -> dict[str, tuple[int, s
             p.wait()
 
 
+# The same processes racing round after round (an interpreter's start-up paid once): in round N each runs its command
+# with "{round}" replaced by N, once all are ready, and leaves its exit code and stderr in round-N/<name>.json. A
+# process past the deadline ends instead, and says so (stop): the others, waiting for it, end too.
+ROUNDS_RACER = """\
+import contextlib, io, json, sys, time, traceback
+from pathlib import Path
+from regops import api, lifecycle, policy, registry, weights
+from regops.adapters import local
+from regops.cli import main
+folder, me, count, rounds = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+deadline, stop = time.monotonic() + float(sys.argv[5]), folder / "stop"
+for n in range(1, rounds + 1):
+    ready = folder / f"round-{n}" / "ready"
+    ready.mkdir(parents=True, exist_ok=True)
+    if n > 1 and time.monotonic() > deadline:
+        stop.touch()
+    if stop.exists():
+        break
+    (ready / me).touch()
+    while len(list(ready.iterdir())) < count and not stop.exists():
+        time.sleep(0.0005)
+    if len(list(ready.iterdir())) < count:
+        break
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        try:
+            code = main([arg.replace("{round}", str(n)) for arg in sys.argv[6:]])
+        except SystemExit as exit:
+            code = exit.code if isinstance(exit.code, int) else 1
+        except BaseException:
+            traceback.print_exc()
+            code = 1
+    (ready.parent / f"{me}.json").write_text(json.dumps([code, err.getvalue()]))
+"""
+
+
+def race_rounds(folder: Path, names: tuple[str, ...], argv: list[str], rounds: int, seconds: float) -> list[dict]:
+    """:func:`race` for ``rounds`` rounds (fewer once ``seconds`` have passed): per round, each one's code and stderr."""
+    command = [sys.executable, "-c", ROUNDS_RACER, str(folder), "", str(len(names)), str(rounds), str(seconds), *argv]
+    procs = {
+        name: subprocess.Popen([*command[:4], name, *command[5:]], stderr=subprocess.PIPE, text=True) for name in names
+    }
+    try:
+        ended = {name: (p.communicate(timeout=seconds + 120)[1], p.returncode) for name, p in procs.items()}
+    finally:
+        for p in procs.values():
+            p.kill()  # only one that hung: a finished process is not signalled
+            p.wait()
+    assert all(ended_as == ("", 0) for ended_as in ended.values()), ended
+    played = sorted(folder.glob("round-*/"), key=lambda round_: int(round_.name.removeprefix("round-")))
+    results = [{name: tuple(json.loads((r / f"{name}.json").read_text())) for name in names} for r in played
+               if all((r / f"{name}.json").exists() for name in names)]  # fmt: skip
+    assert len(results) >= len(played) - 1, "a round every process was ready for was played by all"
+    return results
+
+
 def test_two_promotes_racing(tree: Tree, capsys: pytest.CaptureFixture[str]) -> None:
     # Each is legal alone; together the later one finds the lock held, or rc.1 already archived.
     common = ["--notes", "race", "--by", "alice", "--registry", str(tree.root)]
@@ -691,14 +747,18 @@ def test_downloads_racing_into_one_dest_never_report_a_bad_file(work: Work) -> N
     (work.artifacts / "extra.bin").write_bytes(os.urandom(4 << 20))
     assert main(work.register()) == 0
     expected = {p.name: p.read_bytes() for p in work.artifacts.iterdir()}
-    deadline = time.monotonic() + 40
-    rounds = 0
-    while rounds < 8 and time.monotonic() < deadline:
-        rounds += 1
+    download = [
+        "download",
+        "sentiment@1.5.0",
+        "--dest",
+        str(tree.base / "deploy-{round}"),
+        "--registry",
+        str(tree.root),
+    ]
+    played = race_rounds(tree.base / "race", ("a", "b", "c"), download, rounds=8, seconds=40)
+    assert played, "no round was played"
+    for rounds, results in enumerate(played, start=1):
         dest = tree.base / f"deploy-{rounds}"
-        download = ["download", "sentiment@1.5.0", "--dest", str(dest), "--registry", str(tree.root)]
-        (tree.base / f"round-{rounds}").mkdir()
-        results = race(tree.base / f"round-{rounds}", dict.fromkeys(("a", "b", "c"), download))
         for name, (code, err) in results.items():
             assert "Traceback" not in err and code in (0, 1), f"round {rounds}, {name}: exit {code}: {err}"
             if code == 0:

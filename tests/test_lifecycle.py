@@ -181,6 +181,11 @@ def _run(capsys: pytest.CaptureFixture[str], repo: Path, *args: str) -> str:
     return run_regops(capsys, repo, *args)
 
 
+def _next_second() -> None:
+    """Wait until the clock enters its next whole second: what regops records next has a timestamp of its own."""
+    time.sleep(1 - time.time() % 1 + 0.01)
+
+
 def test_the_whole_path_register_to_rollback_and_download_back_in_time(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -254,11 +259,10 @@ def test_the_whole_path_register_to_rollback_and_download_back_in_time(
         "bob",
     )
     _run(capsys, repo, "canary", "record", "sentiment@1.4.0-rc.1", "--result", "passed", "--summary", "30k requests")
-    time.sleep(1.1)  # a canary takes a while; it also puts prod's change in a second of its own
+    _next_second()  # a canary takes a while; it also puts prod's change in a second of its own
     _run(capsys, repo, "promote", "sentiment@1.4.0-rc.1", "--to", "prod", "--notes", "canary held", "--by", "bob")
-    time.sleep(1.1)  # timestamps have one-second resolution; leave a moment that is clearly "1.4.0-rc.1 in prod"
     while_new_was_prod = datetime.now(UTC).isoformat()
-    time.sleep(1.1)
+    _next_second()  # timestamps have one-second resolution: the rollback comes clearly after that moment
     assert Registry.load(repo / "registry").version("sentiment", "1.3.0").stage == "archived"
 
     _run(capsys, repo, "rollback", "sentiment", "--to", "1.3.0", "--notes", "latency spike in eu-west", "--by", "carol")

@@ -62,8 +62,8 @@ def runner(setup: Setup, tmp_path: Path, name: str) -> Path:
     """A fresh checkout of origin's main, as a new workflow run gets it."""
     clone = tmp_path / name
     git(tmp_path, "clone", "-q", str(setup.origin), str(clone))
-    git(clone, "config", "user.name", "registry-bot")
-    git(clone, "config", "user.email", "bot@example.com")
+    with (clone / ".git" / "config").open("a") as config:  # as `git config user.name/user.email` writes them
+        config.write("[user]\n\tname = registry-bot\n\temail = bot@example.com\n")
     return clone
 
 

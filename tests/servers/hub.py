@@ -310,22 +310,43 @@ class GitRepo:
         self._cache_lock = threading.Lock()
         self._entries: dict[str, tuple[TreeEntry, ...]] = {}
         self._pointers: dict[str, LfsPointer | None] = {}
+        # Listings of refs, until the next update-ref (only this class changes the repository's refs).
+        self._refs: dict[tuple[str, ...], dict[str, tuple[str, str]]] = {}
+        self._refs_generation = 0
+        self._commits: set[str] = set()  # full commit ids known to name a commit
 
     def run(self, *args: str, stdin: bytes | None = None, env: Mapping[str, str] | None = None) -> bytes:
-        proc = subprocess.run(
-            ["git", f"--git-dir={self.path}", *args], input=stdin, capture_output=True, env=_git_env(env), check=False
-        )
+        try:
+            proc = subprocess.run(
+                ["git", f"--git-dir={self.path}", *args],
+                input=stdin,
+                capture_output=True,
+                env=_git_env(env),
+                check=False,
+            )
+        finally:
+            if args[0] == "update-ref":
+                with self._cache_lock:
+                    self._refs.clear()
+                    self._refs_generation += 1
         if proc.returncode:
             raise GitError(args, proc.returncode, proc.stderr)
         return proc.stdout
 
     def refs(self, *patterns: str) -> dict[str, tuple[str, str]]:
         """Refs under ``patterns``: refname -> (object id, commit id it peels to)."""
+        with self._cache_lock:
+            cached, generation = self._refs.get(patterns), self._refs_generation
+        if cached is not None:
+            return dict(cached)
         out = self.run("for-each-ref", "--format=%(refname)%00%(objectname)%00%(*objectname)", *patterns)
         refs: dict[str, tuple[str, str]] = {}
         for line in out.decode().splitlines():
             name, oid, peeled = line.split("\0")
             refs[name] = (oid, peeled or oid)
+        with self._cache_lock:
+            if generation == self._refs_generation:  # no update-ref ended while git listed them
+                self._refs[patterns] = dict(refs)
         return refs
 
     def ref(self, refname: str) -> str | None:
@@ -342,12 +363,22 @@ class GitRepo:
                 if refname in refs:
                     return refs[refname][1]
         if _SHORT_OID_RE.fullmatch(revision):
-            try:
-                commit = self.run("rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}").decode().strip()
-            except GitError:
-                return None
-            return commit if commit.startswith(revision) else None
+            return self._commit(revision)
         return None
+
+    def _commit(self, revision: str) -> str | None:
+        """The commit a (possibly abbreviated) commit id names; a full id found once is one for good (objects stay)."""
+        with self._cache_lock:
+            if revision in self._commits:
+                return revision
+        try:
+            commit = self.run("rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}").decode().strip()
+        except GitError:
+            return None
+        if commit == revision:
+            with self._cache_lock:
+                self._commits.add(commit)
+        return commit if commit.startswith(revision) else None
 
     def entries(self, commit: str) -> tuple[TreeEntry, ...]:
         """Every blob and tree of ``commit``, recursively, in git's order."""
