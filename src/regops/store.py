@@ -19,6 +19,7 @@ one mapping. Each refusal is a :class:`~regops.kinds.Problem`, never a traceback
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import io
 import math
@@ -97,11 +98,23 @@ def _load_all(jobs: list[tuple[bytes, str, str]]) -> list[Loaded]:
     chunks = [jobs[i : i + size] for i in range(0, len(jobs), size)]
     # Imported here: the worker pool only when enough files are left to parse to pay for it.
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
 
     # The workers only parse (the C parser's callbacks are the cost); the schema check is cheap and runs here, as
     # each chunk comes back, so its pydantic models (~0.3 s of imports) are built once, while the workers parse.
     context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+    # What the parent holds is frozen out of the collector while the workers run: a forked worker's collections
+    # would otherwise touch every object it inherited and copy each page (at 100k versions, ~80 MB per worker).
+    gc.freeze()
+    try:
+        return _parse_in(workers, context, jobs, chunks)
+    finally:
+        gc.unfreeze()
+
+
+def _parse_in(workers: int, context: Any, jobs: list[tuple[bytes, str, str]], chunks: list[Any]) -> list[Loaded]:
+    # Imported here: as in _load_all.
+    from concurrent.futures import ProcessPoolExecutor
+
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         parsed = pool.map(_parse_chunk, [[(raw, display) for raw, display, _ in chunk] for chunk in chunks])
         _build_schemas({kind for _, _, kind in jobs})
