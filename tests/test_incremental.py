@@ -4,9 +4,11 @@ and still finds everything the full check finds there, across the rules that rea
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,9 @@ from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from regops import api
+from regops.adapters.git import GitError
 from regops.kinds import Problem
+from regops.workspace import changed_at_ref
 from tests.conftest import git
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -257,3 +261,112 @@ def test_the_generator_writes_the_same_bytes_as_before_it_was_made_faster(tmp_pa
     for path in sorted(p for p in (tmp_path / "out").rglob("*") if p.is_file()):
         digest.update(str(path.relative_to(tmp_path / "out")).encode() + b"\0" + path.read_bytes() + b"\0")
     assert digest.hexdigest() == GENERATED_AT_6CC188A
+
+
+# --- what changed, asked of git while regops works ------------------------------------------------------------
+
+# git, gated: the three commands that say what changed (the base's commit, the diff, the untracked files) each wait
+# until all three have started, so they pass only when started side by side; one left alone says so in a file.
+GATED_GIT = """#!/bin/sh
+case "$3 $4" in
+  "rev-parse --verify"|"diff --relative"|"ls-files --others") gated=1 ;;
+esac
+if [ -n "$gated" ] && [ ! -e "{marks}/open" ]; then
+  touch "{marks}/started-$3"
+  tries=0
+  while [ "$(ls "{marks}" | grep -c '^started-')" -lt 3 ]; do
+    tries=$((tries + 1))
+    if [ "$tries" -gt 100 ]; then touch "{marks}/alone-$3"; break; fi
+    sleep 0.03
+  done
+  touch "{marks}/open"
+fi
+exec {git} "$@"
+"""
+
+
+def _gated_git(folder: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A ``git`` on PATH that runs the real one behind :data:`GATED_GIT`'s gate; the folder of its marks."""
+    real, marks, bin_dir = shutil.which("git"), folder / "marks", folder / "bin"
+    marks.mkdir(parents=True)
+    bin_dir.mkdir()
+    (bin_dir / "git").write_text(GATED_GIT.format(marks=marks, git=real))
+    (bin_dir / "git").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    return marks
+
+
+def test_git_says_what_changed_while_the_caller_works(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`validate --base` asks git what changed with three commands started side by side, and works (builds the
+    schema's pydantic models) while they stat the tree: not one after another, nor after git answered."""
+    model = models(repo)[0]
+    edited, added = versions(model)[0], model / "99.0.0.yaml"
+    edited.write_text(edited.read_text().replace("accuracy: ", "accuracy: 1", 1))
+    added.write_text(versions(model)[1].read_text())
+    opened = api.open_registry(repo / "registry")
+    marks = _gated_git(tmp_path / "gate", monkeypatch)
+    seen: list[list[str]] = []
+
+    def meanwhile() -> None:
+        for _ in range(300):
+            if len(started := sorted(p.name for p in marks.glob("started-*"))) == 3:
+                break
+            time.sleep(0.01)
+        seen.append(started)
+
+    changed, before = changed_at_ref(opened, "main", meanwhile=meanwhile)
+
+    assert seen == [["started-diff", "started-ls-files", "started-rev-parse"]]
+    assert sorted(p.name for p in marks.glob("alone-*")) == []
+    relative = {path.relative_to(repo).as_posix() for path in (edited, added)}
+    assert changed == relative
+    assert set(before) == {edited.relative_to(repo).as_posix()}
+    assert (
+        before[edited.relative_to(repo).as_posix()]
+        == git(repo, "show", f"main:{edited.relative_to(repo).as_posix()}").encode()
+    )
+
+
+def test_the_pr_check_asks_git_side_by_side_and_reports_the_same(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = versions(models(repo)[1])[0]
+    path.write_text(path.read_text().replace("created_by: ", "created_by: mallory-", 1))
+    marks = _gated_git(tmp_path / "gate", monkeypatch)
+    found = shown(pr_check(repo))
+    assert sorted(p.name for p in marks.glob("alone-*")) == []
+    assert (
+        f"{path.relative_to(repo).as_posix()}: created_by: created_by is fixed at registration and differs from main"
+        in found
+    )
+    assert found == shown(full_check(repo))
+
+
+def test_a_base_git_does_not_have_is_said_once_every_git_command_ended(repo: Path) -> None:
+    """The base's commit is checked beside the diff: when it is missing, the message is the one that says to fetch
+    it (not the diff's own complaint), and the working tree is as it was."""
+    before = git(repo, "status", "--porcelain")
+    with pytest.raises(
+        GitError, match=r"^'origin/main' is not a commit in .*: fetch the base first \(e\.g\. `git fetch"
+    ):
+        pr_check_at(repo, "origin/main")
+    assert git(repo, "status", "--porcelain") == before
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_without_git_the_pr_check_says_git_is_needed_not_that_the_base_is_missing(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, full: bool
+) -> None:
+    empty = tmp_path / "no-git"
+    empty.mkdir()
+    before = sorted(p.relative_to(repo).as_posix() for p in repo.rglob("*") if ".git" not in p.parts)
+    monkeypatch.setenv("PATH", str(empty))
+    with pytest.raises(GitError, match=r"^git is not installed; --base needs it$"):
+        api.validate(registry=repo / "registry", base="main", now=NOW, full=full)
+    assert sorted(p.relative_to(repo).as_posix() for p in repo.rglob("*") if ".git" not in p.parts) == before
+
+
+def pr_check_at(repo: Path, base: str) -> list[Problem]:
+    return api.validate(registry=repo / "registry", base=base, now=NOW)

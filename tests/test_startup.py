@@ -79,8 +79,8 @@ print(json.dumps({"at_open": at_open, "bots": opened.config.bots, "after": "pyda
 
 
 def test_opening_a_registry_reads_regops_yaml_only_when_it_is_first_needed(tmp_path: Path) -> None:
-    """`validate --base` on a cold cache asks git what changed and starts its parse workers before anything reads
-    regops.yaml: the schema's pydantic models are then built while the workers parse, not before."""
+    """Opening a registry reads nothing: `validate --base` starts git first and builds the schema's pydantic models
+    while git says what changed (a full `validate` while its parse workers parse), never before."""
     env = {**os.environ, "REGOPS_CACHE_DIR": str(tmp_path / "cold")}
     done = subprocess.run(
         [sys.executable, "-c", OPEN_PROBE, str(EXAMPLE)], capture_output=True, text=True, check=True, env=env

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -23,7 +23,7 @@ from regops.kinds import KINDS, Problem
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-__all__ = ["check", "conform", "defaults", "export", "field_name", "field_parts", "model_class", "render"]
+__all__ = ["check", "conform", "defaults", "export", "field_name", "field_parts", "model_class", "prepare", "render"]
 
 
 def model_class(kind: str) -> type[BaseModel]:
@@ -33,6 +33,12 @@ def model_class(kind: str) -> type[BaseModel]:
 
     cls: type[BaseModel] = getattr(files, KINDS[kind].model)
     return cls
+
+
+def prepare(kinds: Iterable[str] = KINDS) -> None:
+    """Build the pydantic models of ``kinds`` now (~0.3 s of CPU), e.g. while waiting on git or on parse workers."""
+    for kind in sorted(kinds):
+        model_class(kind)
 
 
 def check(kind: str, data: Any, display: str) -> list[Problem]:

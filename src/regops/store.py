@@ -100,7 +100,8 @@ def _load_all(jobs: list[tuple[bytes, str, str]]) -> list[Loaded]:
     import multiprocessing
 
     # The workers only parse (the C parser's callbacks are the cost); the schema check is cheap and runs here, as
-    # each chunk comes back, so its pydantic models (~0.3 s of imports) are built once, while the workers parse.
+    # each chunk comes back, so its pydantic models (~0.3 s of imports) are built once, while the workers parse (when
+    # not yet: `validate --base` builds them while git runs).
     context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
     # What the parent holds is frozen out of the collector while the workers run: a forked worker's collections
     # would otherwise touch every object it inherited and copy each page (at 100k versions, ~80 MB per worker).
@@ -112,25 +113,19 @@ def _load_all(jobs: list[tuple[bytes, str, str]]) -> list[Loaded]:
 
 
 def _parse_in(workers: int, context: Any, jobs: list[tuple[bytes, str, str]], chunks: list[Any]) -> list[Loaded]:
-    # Imported here: as in _load_all.
+    # Imported here: as in _load_all and _checked.
     from concurrent.futures import ProcessPoolExecutor
+
+    from regops import schema
 
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         parsed = pool.map(_parse_chunk, [[(raw, display) for raw, display, _ in chunk] for chunk in chunks])
-        _build_schemas({kind for _, _, kind in jobs})
+        schema.prepare({kind for _, _, kind in jobs})
         return [
             _checked(one, display, kind)
             for chunk, results in zip(chunks, parsed, strict=True)
             for one, (_, display, kind) in zip(results, chunk, strict=True)
         ]
-
-
-def _build_schemas(kinds: set[str]) -> None:
-    # Imported here: as in _checked.
-    from regops.schema import model_class
-
-    for kind in sorted(kinds):
-        model_class(kind)
 
 
 class ParseCache(MarshalCache):

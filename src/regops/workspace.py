@@ -155,11 +155,16 @@ def files_at_ref(opened: Registry, ref: str) -> dict[str, bytes]:
     return files_at(root, ref, opened.root.relative_to(root).as_posix())
 
 
-def changed_at_ref(opened: Registry, ref: str) -> tuple[set[str], dict[str, bytes]]:
+def changed_at_ref(
+    opened: Registry, ref: str, *, meanwhile: Callable[[], object] = lambda: None
+) -> tuple[set[str], dict[str, bytes]]:
     """What differs in the registry folder between git ``ref`` and the working tree (paths relative to the
-    repository; git compares content hashes, so nothing unchanged is read), and those paths' bytes at ``ref``."""
+    repository; git compares content hashes, so nothing unchanged is read), and those paths' bytes at ``ref``.
+    ``meanwhile`` runs while git compares (git's stat of every file leaves the caller's core idle)."""
     root = opened.root.parent
-    changed = git.changed_since(root, ref, opened.root.relative_to(root).as_posix())
+    answer = git.changed_since(root, ref, opened.root.relative_to(root).as_posix())
+    meanwhile()
+    changed = answer()
     return changed, (git.files_at(root, ref, *sorted(changed)) if changed else {})
 
 

@@ -12,7 +12,7 @@ import base64
 import itertools
 import os
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from regops.errors import RegopsError
@@ -22,6 +22,7 @@ LOCK_NAME = ".regops.lock"  # the registry's write lock (lifecycle.LOCK_FILE): n
 
 __all__ = [
     "GitError",
+    "GitMissingError",
     "NotARepositoryError",
     "changed_since",
     "changes",
@@ -41,6 +42,11 @@ __all__ = [
 
 class GitError(RegopsError):
     """git could not answer (no repository, an unknown ref)."""
+
+
+class GitMissingError(GitError):
+    def __init__(self) -> None:
+        super().__init__("git is not installed; --base needs it")
 
 
 class NotARepositoryError(GitError):
@@ -63,13 +69,40 @@ def _git(repo: Path, *args: str, stdin: bytes | None = None, config: Mapping[str
     try:
         done = subprocess.run(["git", "-C", str(repo), *args], input=stdin, capture_output=True, check=False, env=env)
     except FileNotFoundError:
-        raise GitError("git is not installed; --base needs it") from None
-    if done.returncode != 0:
+        raise GitMissingError from None
+    return _answer(repo, args, done.returncode, done.stdout, done.stderr)
+
+
+def _answer(repo: Path, args: Sequence[str], returncode: int, stdout: bytes, stderr: bytes) -> bytes:
+    """What git printed, or the error that says why it could not answer."""
+    if returncode != 0:
         command = " ".join(a for a in args[:3] if not a.startswith("user."))
         if not _in_repository(repo):
             raise NotARepositoryError(repo, command)
-        raise GitError(f"git {command}: {done.stderr.decode(errors='replace').strip()}")
-    return done.stdout
+        raise GitError(f"git {command}: {stderr.decode(errors='replace').strip()}")
+    return stdout
+
+
+class _Running:
+    """git commands started side by side (each in its own process), answered by :meth:`output` once all ended."""
+
+    def __init__(self, repo: Path, *commands: Sequence[str]) -> None:
+        self.repo, self.commands = repo, commands
+        self.ended: list[tuple[bytes, bytes]] | None = None
+        try:
+            self.processes = [
+                subprocess.Popen(["git", "-C", str(repo), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                for args in commands
+            ]
+        except FileNotFoundError:
+            raise GitMissingError from None
+
+    def output(self, index: int) -> bytes:
+        """What the ``index``-th command printed, or its error; asked first, it waits for every one to end."""
+        if self.ended is None:
+            self.ended = [process.communicate() for process in self.processes]
+        out, err = self.ended[index]
+        return _answer(self.repo, self.commands[index], self.processes[index].returncode, out, err)
 
 
 def _in_repository(repo: Path) -> bool:
@@ -80,9 +113,17 @@ def _in_repository(repo: Path) -> bool:
 
 def _commit(repo: Path, ref: str) -> None:
     """Check that ``ref`` names a commit here; the error says how to fetch it."""
+    _committed(repo, ref, lambda: _git(repo, *_VERIFY, f"{ref}^{{commit}}"))
+
+
+_VERIFY = ("rev-parse", "--verify", "--quiet")
+
+
+def _committed(repo: Path, ref: str, verify: Callable[[], object]) -> None:
+    """``verify`` (git's answer to ``rev-parse --verify``), its failure said as how to fetch ``ref``."""
     try:
-        _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
-    except NotARepositoryError:
+        verify()
+    except (NotARepositoryError, GitMissingError):
         raise
     except GitError:
         raise GitError(
@@ -124,14 +165,26 @@ def paths_at(repo: Path, ref: str, folder: str) -> list[str]:
     return [name.decode() for name in listing.split(b"\0") if name]
 
 
-def changed_since(repo: Path, ref: str, folder: str) -> set[str]:
+def changed_since(repo: Path, ref: str, folder: str) -> Callable[[], set[str]]:
     """The paths under ``folder`` (relative to ``repo``) where the working tree differs from commit ``ref``:
     committed, staged, edited, deleted, untracked or ignored alike. git compares blob ids (content hashes) and
-    the index's stat data, so nothing unchanged is read; a file edited in the index's own second is re-read."""
-    _commit(repo, ref)
-    tracked = _git(repo, "diff", "--relative", "--name-only", "--no-renames", "-z", ref, "--", folder)
-    untracked = _git(repo, "ls-files", "--others", "-z", "--", folder)  # ignored files too: validate reads them
-    return {name.decode() for name in (tracked + untracked).split(b"\0") if name}
+    the index's stat data, so nothing unchanged is read; a file edited in the index's own second is re-read.
+
+    git starts now and the answer is collected by calling the result, so the caller works while git stats the
+    tree; the check of ``ref``, the diff and the listing of untracked files run side by side (each stats or
+    reads the whole folder: together they take the longer one's time, not the sum)."""
+    running = _Running(
+        repo,
+        (*_VERIFY, f"{ref}^{{commit}}"),
+        ("diff", "--relative", "--name-only", "--no-renames", "-z", ref, "--", folder),
+        ("ls-files", "--others", "-z", "--", folder),  # ignored files too: validate reads them
+    )
+
+    def answer() -> set[str]:
+        _committed(repo, ref, lambda: running.output(0))
+        return {name.decode() for name in (running.output(1) + running.output(2)).split(b"\0") if name}
+
+    return answer
 
 
 def github_auth() -> dict[str, str]:
