@@ -93,6 +93,7 @@ __all__ = [
     "drift",
     "export_schemas",
     "history",
+    "history_moves",
     "init",
     "init_upgrade",
     "lineage",
@@ -208,9 +209,29 @@ def history(
 ) -> list[HistoryEntry]:
     """Every registration and transition, oldest first: of ``model`` (and ``models``), else of every model;
     only those made by ``by``, by bots, into or out of ``stage``, of ``kinds``, from ``since`` until ``until``."""
+    found = history_moves(
+        model, registry=registry, models=models, by=by, bots=bots, stage=stage, kinds=kinds, since=since, until=until
+    )
+    return found.entries()
+
+
+def history_moves(
+    model: str | None = None,
+    *,
+    registry: RegistryArg = "registry",
+    models: Sequence[str] = (),
+    by: str | None = None,
+    bots: bool = False,
+    stage: Stage | None = None,
+    kinds: Sequence[StepKind] = (),
+    since: TimeArg = None,
+    until: TimeArg = None,
+) -> queries.History:
+    """:func:`history`'s answer as the summaries' columns it was read from (what ``regops history`` renders as
+    text); its ``entries()`` are :func:`history`'s list."""
     names = tuple(dict.fromkeys(parse_ref(m).model for m in ([model] if model else []) + list(models)))
     query = queries.HistoryQuery(names, by, bots, stage, tuple(kinds), _moment(since), _moment(until))
-    return queries.history(open_registry(registry), query)
+    return queries.history_moves(open_registry(registry), query)
 
 
 def resolve(ref: str, *, registry: RegistryArg = "registry", at: TimeArg = None) -> Resolution:
