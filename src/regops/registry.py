@@ -47,7 +47,7 @@ from regops.errors import (
     StageEmptyError,
     VersionNotFoundError,
 )
-from regops.freshness import Stats, model_keys, vouched
+from regops.freshness import Stats, ask, vouched
 from regops.kinds import Problem, Stage, release, version_key
 from regops.records import (
     ConfigRecord,
@@ -201,8 +201,10 @@ class Registry:
         index = SummaryIndex.from_environment()
         made = now_ns()
         folders = {name: self.root / "models" / name for name in names or self.checked_names()}
-        keys = model_keys(self.root / "models", folders) if index.folder() is not None else {}
-        found = {name: index.lookup(folder, part, keys.get(name)) for name, folder in folders.items()}
+        asked = ask(self.root / "models") if index.folder() is not None else None
+        stored = {name: index.entry(folder, part) for name, folder in folders.items()}  # while git looks
+        keys = asked(folders) if asked is not None else {}
+        found = {name: index.match(stored[name], part, keys.get(name)) for name in folders}
         stats = {name: index.stats(folders[name]) for name, summary in found.items() if summary is None}
         found |= {name: index.lookup(folders[name], part, stats[name]) for name in stats}
         for batch in _batches([name for name, summary in found.items() if summary is None], stats):
