@@ -204,7 +204,7 @@ class Registry:
         asked = ask(self.root / "models") if index.folder() is not None else None
         stored = {name: index.entry(folder, part) for name, folder in folders.items()}  # while git looks
         keys = asked(folders) if asked is not None else {}
-        found = {name: index.match(stored[name], part, keys.get(name)) for name in folders}
+        found = {name: index.match(stored.pop(name), part, keys.get(name)) for name in folders}  # one copy at a time
         stats = {name: index.stats(folders[name]) for name, summary in found.items() if summary is None}
         found |= {name: index.lookup(folders[name], part, stats[name]) for name in stats}
         for batch in _batches([name for name, summary in found.items() if summary is None], stats):
