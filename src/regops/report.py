@@ -132,7 +132,7 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 def _aligned(cells: Sequence[Sequence[str]]) -> str:
     """:func:`_table` of rows already made of text, the header first."""
     widths = [max(map(len, column)) for column in zip(*cells, strict=True)]
-    line = "  ".join(f"{{:<{w}}}" for w in widths).format
+    line = "  ".join([*(f"{{:<{w}}}" for w in widths[:-1]), "{}"]).format  # the last one is cut by rstrip anyway
     return "\n".join([line(*row).rstrip() for row in cells])
 
 
