@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from regops import freshness
 from regops.freshness import blob_id, model_keys, vouched
 from regops.registry import Registry
 from regops.summaries import RACY_NS, SummaryIndex, now_ns
@@ -405,3 +406,39 @@ def test_a_file_name_that_looks_like_a_tree_record_names_no_tree(repo: Path) -> 
     aged(repo)
     found = keys(repo)
     assert [key[0] for key in found.values() if key] == [key[0] for key in real.values() if key]  # type: ignore[index]
+
+
+def test_git_looks_while_the_stored_entries_are_read(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The summaries' three git processes are started before the first stored entry is read, and collected after
+    the last: git's ``lstat`` of every file runs while regops reads and checks its entries. Same answer."""
+    expected = from_files(repo, monkeypatch)
+    assert status(repo) == expected  # the index is warm
+    order: list[str] = []
+    start, output, entry = freshness._start, freshness._output, SummaryIndex.entry
+
+    def started(cwd: Path, *args: str, feed: bool = False) -> subprocess.Popen[bytes]:
+        order.append(args[0])
+        return start(cwd, *args, feed=feed)
+
+    def collected(process: subprocess.Popen[bytes], feed: bytes = b"") -> bytes | None:
+        order.append("collected")
+        return output(process, feed)
+
+    def read(index: SummaryIndex, folder: Path, part: str) -> dict[object, object]:
+        order.append("entry")
+        return entry(index, folder, part)
+
+    monkeypatch.setattr(freshness, "_start", started)
+    monkeypatch.setattr(freshness, "_output", collected)
+    monkeypatch.setattr(SummaryIndex, "entry", read)
+    assert status(repo) == expected
+    count = len(list(models(repo).iterdir()))
+    assert order == [
+        "rev-parse",
+        "collected",
+        "ls-tree",
+        "diff-index",
+        "ls-files",
+        *["entry"] * count,
+        *["collected"] * 3,
+    ]

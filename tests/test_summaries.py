@@ -108,6 +108,23 @@ def test_status_from_the_index_is_status_from_the_files(
     assert status(registry) == expected  # warm: from the index
 
 
+def test_outside_git_each_stored_entry_is_read_once(registry: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With no git key to match, a warm query matches each model's stored entry by its files' stat data, reading
+    the entry once (it is read before git's answer, which here is none)."""
+    aged(registry)
+    expected = from_files(registry, monkeypatch)
+    assert status(registry) == expected  # the index is warm
+    read, real = [], SummaryIndex.read
+
+    def counted(index: SummaryIndex, key: Path) -> dict[object, object]:
+        read.append(key.name)
+        return real(index, key)
+
+    monkeypatch.setattr(SummaryIndex, "read", counted)
+    assert status(registry) == expected
+    assert read == [".status"] * len(list((registry / "models").iterdir()))
+
+
 def test_an_edited_file_is_read_again(registry: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     aged(registry)
     before = status(registry)

@@ -8,6 +8,7 @@ each edit.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Callable
@@ -19,7 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from regops import queries
+from regops import queries, report
 from regops.answers import history_order, version_history
 from regops.cli import main
 from regops.kinds import STAGES, version_key
@@ -112,6 +113,8 @@ def test_summary_fed_answers_equal_the_file_fed_ones_after_edits(tree: Tree) -> 
         assert {name: [e for e in everything if e.model == name] for name in reference} == reference
         assert any(e.evidence and e.kind == "auto" for e in everything)
         assert any(e.pr == 41 and e.approved_by == ("dave",) and e.notes == "retired" for e in everything)
+        table = report.history_text(queries.history_moves(Registry.load(tree.root)))
+        assert table == _entries_table(everything, one_model=False)
         for moment in moments(opened):
             fed = queries.status_at(Registry.load(tree.root), moment)
             assert fed == from_files_status(Registry.load(tree.root), moment), moment
@@ -175,9 +178,10 @@ def test_status_reads_one_ready_made_record_per_model(tree: Tree) -> None:
     )
 
 
-def test_a_time_with_an_offset_is_the_instant_it_names(tree: Tree) -> None:
+def test_a_time_with_an_offset_is_the_instant_it_names(tree: Tree, capsys: pytest.CaptureFixture[str]) -> None:
     """Summaries compare times as integers: a step written at +02:00 is kept by --since and --at at its instant
-    (10:00Z), not at its wall-clock digits (12:00), and is shown with the offset its file has."""
+    (10:00Z), not at its wall-clock digits (12:00), is given with the offset its file has, and is shown in the
+    text table's WHEN (UTC) column at its UTC minute."""
     aged(tree)
     queries.history(Registry.load(tree.root))  # the index is warm before the edit
     path = "models/sentiment/1.4.0-rc.2.yaml"
@@ -198,6 +202,9 @@ def test_a_time_with_an_offset_is_the_instant_it_names(tree: Tree) -> None:
             assert fed == from_files_status(Registry.load(tree.root), moment)
         sentiment = next(r for r in queries.status_at(Registry.load(tree.root), instant) if r.model == "sentiment")
         assert sentiment.dev is not None and sentiment.dev.version == "1.4.0-rc.2"
+        assert main(["history", "--since", "2026-11-30T10:00:00Z", "--registry", str(tree.root)]) == 0
+        table = capsys.readouterr().out.splitlines()
+        assert table[1].split()[:4] == ["2026-11-30", "10:00", "sentiment@1.4.0-rc.2", "candidate"]
 
 
 LOGINS = ("alice", "carol", "training-bot[bot]", "github-actions[bot]")
@@ -285,3 +292,54 @@ def _round_trip(entry: ModelEntry) -> tuple[Moves, Timeline]:
         moves, timeline = index.lookup(folder, "moves", stats), index.lookup(folder, "spans", stats)
     assert moves is not None and timeline is not None
     return moves.rows, timeline.rows
+
+
+@settings(max_examples=60, deadline=None)
+@given(histories(), st.booleans())
+def test_the_text_table_from_the_columns_is_the_table_of_the_entries(entry: ModelEntry, one_model: bool) -> None:
+    """``history``'s text is made from the kept moves' columns, never from a :class:`HistoryEntry`: it is the
+    table the entries give, cell for cell, with WHEN each step's UTC minute whatever offset its file wrote."""
+    moves, _ = _round_trip(entry)
+    found = queries.History([("mn"[i % 2], moves, i, "promote") for i in range(len(moves))])
+    assert report.history_text(found, one_model=one_model) == _entries_table(found.entries(), one_model=one_model)
+
+
+def _entries_table(entries: list[HistoryEntry], *, one_model: bool) -> str:
+    """The table as the entries say it, one cell at a time (the reference for the columns' rendering)."""
+    if not entries:
+        return "no history matches"
+    models = not one_model or len({e.model for e in entries}) > 1
+    rows = [("WHEN (UTC)", "VERSION", "STEP", "BY", "PR", "APPROVED BY", "NOTES / REASON")]
+    for e in entries:
+        why = "; ".join(x for x in (e.notes, e.reason) if x)
+        if e.evidence:
+            why += f" [evidence: {'; '.join(report.measure_text(m) for m in e.evidence)}]"
+        rows.append((
+            e.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
+            f"{e.model}@{e.version}" if models else e.version,
+            f"{e.from_} -> {e.to}" if e.from_ else "registered",
+            e.by,
+            f"#{e.pr}" if e.pr else "-",
+            ",".join(e.approved_by) or "-",
+            why,
+        ))  # fmt: skip
+    widths = [max(len(row[c]) for row in rows) for c in range(7)]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows)
+
+
+def test_the_text_table_makes_no_entry_per_move(tree: Tree, capsys: pytest.CaptureFixture[str]) -> None:
+    """``regops history``'s text is rendered from the kept moves' columns: no :class:`HistoryEntry` (a datetime
+    and a frozen record per row) is made for it; --json and --csv still give entries."""
+    edited(tree)
+    capsys.readouterr()
+    assert main(["history", "--json", "--registry", str(tree.root)]) == 0
+    everything = [f"{e['model']}@{e['version']}" for e in json.loads(capsys.readouterr().out)]
+
+    def refused(*_: object) -> HistoryEntry:
+        raise AssertionError("an entry was made for the text table")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(queries, "_entry", refused)
+        assert main(["history", "--registry", str(tree.root)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[2] for line in lines[1:]] == everything

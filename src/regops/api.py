@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, TypedDict, Unpack
 
 from regops import lazy_exports, queries, store
 from regops.errors import RegopsError
@@ -79,6 +79,7 @@ __getattr__ = lazy_exports(__name__, _FLOWS, globals())
 
 
 __all__ = [
+    "HistoryFilters",
     "advice",
     "auto_promote",
     "canary_check",
@@ -93,6 +94,7 @@ __all__ = [
     "drift",
     "export_schemas",
     "history",
+    "history_moves",
     "init",
     "init_upgrade",
     "lineage",
@@ -196,23 +198,38 @@ def versions_at(model: str, *, registry: RegistryArg = "registry", at: TimeArg) 
     return queries.versions_at(opened, model, _moment(at) or datetime.now(UTC))
 
 
+class HistoryFilters(TypedDict, total=False):
+    """What :func:`history` keeps, every filter given holding: steps of ``models`` (besides ``model``), made by
+    ``by``, by bots, into or out of ``stage``, of ``kinds``, from ``since`` until ``until``."""
+
+    models: Sequence[str]
+    by: str | None
+    bots: bool
+    stage: Stage | None
+    kinds: Sequence[StepKind]
+    since: TimeArg
+    until: TimeArg
+
+
 def history(
-    model: str | None = None,
-    *,
-    registry: RegistryArg = "registry",
-    models: Sequence[str] = (),
-    by: str | None = None,
-    bots: bool = False,
-    stage: Stage | None = None,
-    kinds: Sequence[StepKind] = (),
-    since: TimeArg = None,
-    until: TimeArg = None,
+    model: str | None = None, *, registry: RegistryArg = "registry", **filters: Unpack[HistoryFilters]
 ) -> list[HistoryEntry]:
     """Every registration and transition, oldest first: of ``model`` (and ``models``), else of every model;
-    only those made by ``by``, by bots, into or out of ``stage``, of ``kinds``, from ``since`` until ``until``."""
-    names = tuple(dict.fromkeys(parse_ref(m).model for m in ([model] if model else []) + list(models)))
-    query = queries.HistoryQuery(names, by, bots, stage, tuple(kinds), _moment(since), _moment(until))
-    return queries.history(open_registry(registry), query)
+    only those the ``filters`` keep (:class:`HistoryFilters`)."""
+    return history_moves(model, registry=registry, **filters).entries()
+
+
+def history_moves(
+    model: str | None = None, *, registry: RegistryArg = "registry", **filters: Unpack[HistoryFilters]
+) -> queries.History:
+    """:func:`history`'s answer as the summaries' columns it was read from (what ``regops history`` renders as
+    text); its ``entries()`` are :func:`history`'s list."""
+    asked = [model] if model else []
+    names = tuple(dict.fromkeys(parse_ref(m).model for m in [*asked, *filters.get("models", ())]))
+    bots, kinds = filters.get("bots", False), tuple(filters.get("kinds", ()))
+    since, until = _moment(filters.get("since")), _moment(filters.get("until"))
+    query = queries.HistoryQuery(names, filters.get("by"), bots, filters.get("stage"), kinds, since, until)
+    return queries.history_moves(open_registry(registry), query)
 
 
 def resolve(ref: str, *, registry: RegistryArg = "registry", at: TimeArg = None) -> Resolution:

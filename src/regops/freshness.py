@@ -27,11 +27,11 @@ import hashlib
 import os
 import re
 import subprocess
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Final
 
-__all__ = ["RACY_NS", "Key", "Stats", "blob_id", "model_keys", "vouched"]
+__all__ = ["RACY_NS", "Key", "Stats", "ask", "blob_id", "model_keys", "vouched"]
 
 # A file modified this close to the moment its entry was made is re-read: coarse file system clocks.
 RACY_NS: Final = 1_000_000_000
@@ -92,17 +92,36 @@ def _commit(models: Path) -> str | None:
     return lines[2] if same else None
 
 
-def _view(models: Path) -> tuple[dict[str, str], set[str]] | None:
-    """Of ``models``, per folder its tree id at HEAD, and the folders git cannot vouch for; None without git."""
+def _start_view(models: Path) -> list[subprocess.Popen[bytes]] | None:
+    """The three git processes that describe ``models`` at HEAD's commit, started (:func:`_view` reads them)."""
     commit = _commit(models)
     if commit is None:
         return None
+    started: list[subprocess.Popen[bytes]] = []
     try:
-        listing = _start(models, "ls-tree", "-z", commit, "--", ".")
-        changed = _start(models, "diff-index", "--relative", "--name-only", "-z", commit, "--")
-        flagged = _start(models, "ls-files", "-v", "-z", "--", ".")
-        outputs = [_output(listing), _output(changed), _output(flagged)]
+        started.append(_start(models, "ls-tree", "-z", commit, "--", "."))
+        started.append(_start(models, "diff-index", "--relative", "--name-only", "-z", commit, "--"))
+        started.append(_start(models, "ls-files", "-v", "-z", "--", "."))
     except OSError:
+        _stop(started)
+        return None
+    return started
+
+
+def _stop(processes: Iterable[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        process.kill()
+        process.communicate()
+
+
+def _view(processes: list[subprocess.Popen[bytes]] | None) -> tuple[dict[str, str], set[str]] | None:
+    """Of ``models``, per folder its tree id at HEAD, and the folders git cannot vouch for; None without git."""
+    if processes is None:
+        return None
+    try:
+        outputs = [_output(process) for process in processes]
+    except OSError:
+        _stop(processes)
         return None
     if any(out is None for out in outputs):
         return None
@@ -144,8 +163,18 @@ def model_keys(models: Path, names: Iterable[str]) -> dict[str, Key | None]:
     """Per model folder of ``models`` (the registry's ``models/``), its content key: its tree id at HEAD and its
     folder's stat data, when git vouches that the folder's tracked files are T's (module docs); else None (the
     caller keys by stat data). One batch: four short git processes, whatever the number of models."""
+    return ask(models)(names)
+
+
+def ask(models: Path) -> Callable[[Iterable[str]], dict[str, Key | None]]:
+    """:func:`model_keys`, begun: git's processes start now and run while the caller reads; the function returned
+    waits for them and makes the keys of the folders it is given (call it once)."""
+    started = _start_view(models)
+    return lambda names: _keys(models, names, _view(started))
+
+
+def _keys(models: Path, names: Iterable[str], view: tuple[dict[str, str], set[str]] | None) -> dict[str, Key | None]:
     names = list(names)
-    view = _view(models)
     if view is None:
         return dict.fromkeys(names)
     trees, dirty = view

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from regops import store
-from regops.canary import show
+from regops.guardrails import show
 from regops.kinds import Problem
 
 if TYPE_CHECKING:

@@ -37,9 +37,11 @@ from regops.summaries import MOVE_CODES, Moves, Summary, Timeline, micros, move_
 from regops.timespec import as_utc
 
 __all__ = [
+    "History",
     "HistoryQuery",
     "NotYetRegisteredError",
     "history",
+    "history_moves",
     "kind_of",
     "stage_at",
     "status_at",
@@ -92,12 +94,30 @@ def _kind(source: Stage | None, to: Stage, *, bot: bool, auto: bool, canary: boo
     return "archive" if to == "archived" else "promote"
 
 
+@dataclass(frozen=True)
+class History:
+    """What a history query kept, oldest first: per move, its model, its model's :class:`Moves`, its position there
+    and its kind. Read from the columns as they are: the text table renders from them (``report.history_text``);
+    :meth:`entries` makes a :class:`HistoryEntry` per move for the other renderings and the library."""
+
+    kept: list[tuple[str, Moves, int, StepKind]]
+
+    def entries(self) -> list[HistoryEntry]:
+        return [_entry(name, moves, i, kind) for name, moves, i, kind in self.kept]
+
+
 def history(registry: Registry, query: HistoryQuery | None = None) -> list[HistoryEntry]:
-    """Every registration and transition of every version of the selected models, oldest first, with its kind.
+    """Every registration and transition of every version of the selected models, oldest first, with its kind
+    (:func:`history_moves`, as entries)."""
+    return history_moves(registry, query).entries()
+
+
+def history_moves(registry: Registry, query: HistoryQuery | None = None) -> History:
+    """The moves :func:`history` answers with, as :class:`History`.
 
     Read from the per-model ``moves`` columns (:class:`regops.summaries.Moves`), never the version files once
-    indexed; an entry is made only for a move the query keeps. Across models, entries at one moment come in
-    model order; within a model as ``Registry.history`` orders them (the order its moves are summarised in).
+    indexed; nothing is made for a move the query drops. Across models, moves at one moment come in model order;
+    within a model as ``Registry.history`` orders them (the order its moves are summarised in).
     """
     query = query or HistoryQuery()
     kinds, is_bot = _kinds(query), cache(registry.config.is_bot)
@@ -115,7 +135,7 @@ def history(registry: Registry, query: HistoryQuery | None = None) -> list[Histo
             if kind is not None and who[login[i]]:
                 found.append((at_us[i], name, i, moves, kind))
     found.sort(key=itemgetter(0, 1, 2))
-    return [_entry(name, moves, i, kind) for _, name, i, moves, kind in found]
+    return History([(name, moves, i, kind) for _, name, i, moves, kind in found])
 
 
 def _kinds(query: HistoryQuery) -> list[StepKind | None]:

@@ -47,7 +47,7 @@ from regops.errors import (
     StageEmptyError,
     VersionNotFoundError,
 )
-from regops.freshness import Stats, model_keys, vouched
+from regops.freshness import Key, Stats, ask, vouched
 from regops.kinds import Problem, Stage, release, version_key
 from regops.records import (
     ConfigRecord,
@@ -203,10 +203,7 @@ class Registry:
         index = SummaryIndex.from_environment()
         made = now_ns()
         folders = {name: self.root / "models" / name for name in names or self.checked_names()}
-        keys = model_keys(self.root / "models", folders) if index.folder() is not None else {}
-        found = {name: index.lookup(folder, part, keys.get(name)) for name, folder in folders.items()}
-        stats = {name: index.stats(folders[name]) for name, summary in found.items() if summary is None}
-        found |= {name: index.lookup(folders[name], part, stats[name]) for name in stats}
+        found, stats, keys = self._indexed(index, folders, part)
         for batch in _batches([name for name, summary in found.items() if summary is None], stats):
             fresh = [name for name in batch if name not in self._models]
             self._load_models(batch)
@@ -218,6 +215,24 @@ class Registry:
             for name in fresh:  # summarised: memory stays one batch's, however long the history
                 del self._models[name]
         return {name: summary for name, summary in found.items() if summary is not None}
+
+    def _indexed(
+        self, index: SummaryIndex, folders: dict[str, Path], part: str
+    ) -> tuple[dict[str, Summary | None], dict[str, Stats], dict[str, Key | None]]:
+        """Per folder, its stored ``part`` if git's key for it, or else its files' stat data, still matches; the stat
+        data taken and git's keys. Git looks at the folders while the stored entries are read."""
+        asked = ask(self.root / "models") if index.folder() is not None else None
+        stored = {name: index.entry(folder, part) for name, folder in folders.items()}
+        keys = asked(folders) if asked is not None else {}
+        found: dict[str, Summary | None] = {}
+        stats: dict[str, Stats] = {}
+        for name, folder in folders.items():
+            entry = stored.pop(name)  # one copy at a time in memory: the stored entry or its summary
+            found[name] = index.match(entry, part, keys.get(name))
+            if found[name] is None:
+                stats[name] = index.stats(folder)
+                found[name] = index.match(entry, part, stats[name])
+        return found, stats, keys
 
     def _entry(self, name: str) -> ModelEntry:
         if name not in self._models:

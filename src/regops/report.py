@@ -12,12 +12,13 @@ import io
 import json
 import os
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from regops.kinds import Problem
 from regops.publish import CANARY_HEADERS, canary_rows, count_text, number_text, size_text, time_text
+from regops.summaries import MOVE_CODES, Moves, move_of_code
 
 if TYPE_CHECKING:
     from regops.approvals import Outcome
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from regops.doctor import Finding
     from regops.lifecycle import Plan
     from regops.provenance import Chain
+    from regops.queries import History
     from regops.records import ModelRecord, Step, VersionRecord
     from regops.registration import RegisterResult
     from regops.registry import HistoryEntry, LineageNode, ModelStatus, Resolution, StageSummary, VersionDiff
@@ -124,9 +126,13 @@ def problems_github(problems: Sequence[Problem]) -> str:
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """Columns padded to their widest cell, two spaces apart; one format per line (10,000-row histories)."""
-    cells = [headers, *([str(c) for c in row] for row in rows)]
+    return _aligned([headers, *([str(c) for c in row] for row in rows)])
+
+
+def _aligned(cells: Sequence[Sequence[str]]) -> str:
+    """:func:`_table` of rows already made of text, the header first."""
     widths = [max(map(len, column)) for column in zip(*cells, strict=True)]
-    line = "  ".join(f"{{:<{w}}}" for w in widths).format
+    line = "  ".join([*(f"{{:<{w}}}" for w in widths[:-1]), "{}"]).format  # the last one is cut by rstrip anyway
     return "\n".join([line(*row).rstrip() for row in cells])
 
 
@@ -173,22 +179,44 @@ HISTORY_COLUMNS = (
 )
 
 
-def history_text(rows: Sequence[HistoryEntry], *, one_model: bool = False) -> str:
-    """The history as a table; its VERSION column names the model too unless ``one_model`` was asked for."""
-    if not rows:
+_HISTORY_HEADERS = ("WHEN (UTC)", "VERSION", "STEP", "BY", "PR", "APPROVED BY", "NOTES / REASON")
+_STEPS = [f"{move[0]} -> {move[1]}" if move[0] else "registered" for move in map(move_of_code, range(MOVE_CODES))]
+_MINUTE_US = 60_000_000
+
+
+def history_text(history: History, *, one_model: bool = False) -> str:
+    """The history as a table; its VERSION column names the model too unless ``one_model`` was asked for. Made
+    from the kept moves' columns, one tuple of texts per move."""
+    if not history.kept:
         return "no history matches"
-    models = not one_model or len({r.model for r in rows}) > 1
-    table = []
-    for r in rows:
-        step = f"{r.from_} -> {r.to}" if r.from_ else "registered"
-        why = "; ".join(x for x in (r.notes, r.reason) if x)
-        if r.evidence:
-            why += f" [evidence: {'; '.join(measure_text(m) for m in r.evidence)}]"
-        approved = ",".join(r.approved_by) or "-"
-        version = f"{r.model}@{r.version}" if models else r.version
-        when = r.at.isoformat(" ", "minutes")[:16]  # time_text's "%Y-%m-%d %H:%M", without strftime's cost
-        table.append((when, version, step, r.by, f"#{r.pr}" if r.pr else "-", approved, why))
-    return _table(("WHEN (UTC)", "VERSION", "STEP", "BY", "PR", "APPROVED BY", "NOTES / REASON"), table)
+    models = not one_model or len({name for name, *_ in history.kept}) > 1
+    rows = [_history_row(name, moves, i, models=models) for name, moves, i, _ in history.kept]
+    return _aligned([_HISTORY_HEADERS, *rows])
+
+
+def _when(at: str, at_us: int) -> str:
+    """A step's UTC minute, as ``time_text`` writes it: cut from its time as recorded (``isoformat``) when that is
+    in UTC, else from its instant."""
+    if at.endswith("+00:00"):
+        return f"{at[:10]} {at[11:16]}"
+    return datetime.fromtimestamp(at_us // _MINUTE_US * 60, UTC).isoformat(" ", "minutes")[:16]
+
+
+def _history_row(name: str, moves: Moves, i: int, *, models: bool) -> tuple[str, ...]:
+    at, pr, approved_by, notes, reason, evidence = moves.said[i]
+    why = f"{notes}; {reason}" if notes and reason else notes or reason or ""
+    if evidence:
+        why += f" [evidence: {'; '.join(measure_text(m) for m in evidence)}]"
+    version = moves.versions[moves.version[i]]
+    return (
+        _when(at, moves.at_us[i]),
+        f"{name}@{version}" if models else version,
+        _STEPS[moves.code[i]],
+        moves.logins[moves.login[i]],
+        f"#{pr}" if pr else "-",
+        ",".join(approved_by) or "-",
+        why,
+    )
 
 
 def history_csv(rows: Sequence[HistoryEntry]) -> str:

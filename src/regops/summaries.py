@@ -338,10 +338,17 @@ class SummaryIndex(MarshalCache):
     def lookup(self, folder: Path, part: str, key: Stats | Key | None) -> Summary | None:
         """The ``part`` ("status", "moves" or "spans") of ``folder``'s entry, if made from the files it has now:
         ``key`` is their stat data, or their git key (:func:`regops.freshness.model_keys`)."""
+        return self.match(self.entry(folder, part), part, key) if key else None
+
+    def entry(self, folder: Path, part: str) -> dict[Any, Any]:
+        """The ``part`` of ``folder``'s entry as stored (its MAC checked), for :meth:`match`; {} when there is none."""
+        return self.read(folder / f".{part}")
+
+    def match(self, entry: dict[Any, Any], part: str, key: Stats | Key | None) -> Summary | None:
+        """:meth:`entry`'s summary, if it was made from the files whose key is ``key`` (:meth:`lookup`)."""
         if not key:
             return None
         wanted = stat_key(key) if isinstance(key, dict) else key
-        entry = self.read(folder / f".{part}")
         made, keys, metric, rows = entry.get("made"), entry.get("keys"), entry.get("metric"), entry.get("rows")
         # No racy test here: :meth:`store` writes no entry with a racy file, and an entry is signed.
         if not isinstance(made, int) or not isinstance(keys, list) or wanted not in keys or part not in _DECODE:

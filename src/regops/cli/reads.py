@@ -55,7 +55,7 @@ def _show_model_at(args: argparse.Namespace, raw: Any, entry: Any, moment: datet
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    rows = api.history(
+    found = api.history_moves(
         args.model,
         registry=args.registry,
         models=args.models or (),
@@ -66,9 +66,10 @@ def cmd_history(args: argparse.Namespace) -> int:
         since=args.since,
         until=args.until,
     )
+    if args.json or args.format == "csv":
+        return json_or(args, found.entries(), report.history_csv)
     one_model = len({args.model, *(args.models or ())} - {None}) == 1
-    render = report.history_csv if args.format == "csv" else partial(report.history_text, one_model=one_model)
-    return json_or(args, rows, render)
+    return json_or(args, found, partial(report.history_text, one_model=one_model))
 
 
 def cmd_resolve(args: argparse.Namespace) -> int:
