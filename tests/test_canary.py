@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 import random
+from bisect import bisect_left
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from statistics import NormalDist
 from typing import Any
@@ -489,15 +491,36 @@ RULES = st.sampled_from(
 COUNTS = st.integers(100, 4000).flatmap(lambda n: st.tuples(st.integers(0, min(n, 400)), st.just(n)))
 
 
+def failing_counts(fails: Callable[[int], bool], top: int) -> list[int]:
+    """The counts 0..top that fail, found as a run from either end by bisection (a drawn one is checked again)."""
+    prefix = bisect_left(range(top + 1), True, key=lambda count: not fails(count)) if fails(0) else 0
+    suffix = bisect_left(range(top + 1), True, key=fails) if fails(top) else top + 1
+    return [*range(prefix), *range(max(suffix, prefix), top + 1)]
+
+
 @settings(PROPERTY, max_examples=150)
-@given(fields=RULES, canary=COUNTS, prod=COUNTS, k=st.integers(2, 1000), confidence=CONFIDENCE)
+@given(
+    fields=RULES,
+    n_canary=st.integers(100, 4000),
+    prod=COUNTS,
+    k=st.integers(2, 1000),
+    confidence=CONFIDENCE,
+    data=st.data(),
+)
 def test_more_rate_data_never_turns_a_fail_into_a_pass(
-    fields: dict[str, str], canary: tuple[int, int], prod: tuple[int, int], k: int, confidence: float
+    *, fields: dict[str, str], n_canary: int, prod: tuple[int, int], k: int, confidence: float, data: st.DataObject
 ) -> None:
-    (ce, cn), (pe, pn) = canary, prod
-    guard = rule(confidence=confidence, **fields)
-    assume(check(guard, Counts(ce, cn), Counts(pe, pn), min_requests=100).verdict == "fail")
-    assert check(guard, Counts(k * ce, k * cn), Counts(k * pe, k * pn), min_requests=100).verdict == "fail"
+    # Failing examples drawn directly: the canary's errors (0 to 400, as COUNTS) among those failing against this prod.
+    (pe, pn), guard = prod, rule(confidence=confidence, **fields)
+
+    def fails(errors: int) -> bool:
+        return check(guard, Counts(errors, n_canary), Counts(pe, pn), min_requests=100).verdict == "fail"
+
+    failing = failing_counts(fails, min(n_canary, 400))
+    assume(failing)
+    ce = data.draw(st.sampled_from(failing), label="canary errors")
+    assume(fails(ce))
+    assert check(guard, Counts(k * ce, k * n_canary), Counts(k * pe, k * pn), min_requests=100).verdict == "fail"
 
 
 QUANTILE_RULES = st.sampled_from(
