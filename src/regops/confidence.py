@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from itertools import accumulate, compress
+from math import erf
 from operator import lt, ne
 from statistics import NormalDist
 from typing import Any, Final, NamedTuple
@@ -34,6 +35,7 @@ from typing import Any, Final, NamedTuple
 from regops.guardrails import Rule, Settings, show_fraction
 
 _NORMAL = NormalDist()
+_SQRT2: Final = math.sqrt(2.0)  # as statistics has it, for NormalDist().cdf's bits in boundary()
 
 
 @dataclass(frozen=True)
@@ -125,7 +127,8 @@ def boundary(t: float, alpha: float, t_opt: float = T_OPT) -> float:
         s = (low + high) / 2
         if s in (low, high):  # the bounds are adjacent floats: no later halving moves them
             break
-        if s * s / twice + math.log(_NORMAL.cdf(s / root)) < target:
+        # log Φ(s / root), Φ written out as NormalDist().cdf computes it (the same bits), without its method call
+        if s * s / twice + math.log(0.5 * (1.0 + erf(s / root / _SQRT2))) < target:
             low = s
         else:
             high = s
