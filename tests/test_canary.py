@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import math
 import random
+from bisect import bisect_left
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from statistics import NormalDist
 from typing import Any
 
@@ -446,6 +449,13 @@ def test_three_times_the_error_rate_fails(p: float, expected_errors: int, share:
 STANDARD = NormalDist()  # one for every quantile the test below spreads (a million of them)
 
 
+@lru_cache(maxsize=64)
+def standard_spread(n: int) -> tuple[float, ...]:
+    """The standard normal's quantiles at (i + 0.5) / n, i < n: its lower half, mirrored (the normal is symmetric)."""
+    lower = [STANDARD.inv_cdf((i + 0.5) / n) for i in range(n // 2)]
+    return (*lower, *([0.0] if n % 2 else []), *(-z for z in reversed(lower)))
+
+
 @settings(PROPERTY, max_examples=40)
 @given(
     sigma=st.floats(0.1, 1.0),
@@ -461,7 +471,7 @@ def test_twice_the_latency_quantile_fails(
     # >= 200 values beyond the quantile and >= 3000 in all, which narrows the quantiles' log-scale
     # anytime-valid 99% intervals below log(2 / 1.1) for a spread (sigma) up to 1.
     def values(n: int, scale: float) -> Distribution:
-        return Distribution.from_samples([scale * math.exp(sigma * STANDARD.inv_cdf((i + 0.5) / n)) for i in range(n)])
+        return Distribution.from_samples([scale * math.exp(sigma * z) for z in standard_spread(n)])
 
     n = max(math.ceil(tail_values / (1 - q)), 3000)
     slow = check(
@@ -489,15 +499,36 @@ RULES = st.sampled_from(
 COUNTS = st.integers(100, 4000).flatmap(lambda n: st.tuples(st.integers(0, min(n, 400)), st.just(n)))
 
 
+def failing_counts(fails: Callable[[int], bool], top: int) -> list[int]:
+    """The counts 0..top that fail, found as a run from either end by bisection (a drawn one is checked again)."""
+    prefix = bisect_left(range(top + 1), True, key=lambda count: not fails(count)) if fails(0) else 0
+    suffix = bisect_left(range(top + 1), True, key=fails) if fails(top) else top + 1
+    return [*range(prefix), *range(max(suffix, prefix), top + 1)]
+
+
 @settings(PROPERTY, max_examples=150)
-@given(fields=RULES, canary=COUNTS, prod=COUNTS, k=st.integers(2, 1000), confidence=CONFIDENCE)
+@given(
+    fields=RULES,
+    n_canary=st.integers(100, 4000),
+    prod=COUNTS,
+    k=st.integers(2, 1000),
+    confidence=CONFIDENCE,
+    data=st.data(),
+)
 def test_more_rate_data_never_turns_a_fail_into_a_pass(
-    fields: dict[str, str], canary: tuple[int, int], prod: tuple[int, int], k: int, confidence: float
+    *, fields: dict[str, str], n_canary: int, prod: tuple[int, int], k: int, confidence: float, data: st.DataObject
 ) -> None:
-    (ce, cn), (pe, pn) = canary, prod
-    guard = rule(confidence=confidence, **fields)
-    assume(check(guard, Counts(ce, cn), Counts(pe, pn), min_requests=100).verdict == "fail")
-    assert check(guard, Counts(k * ce, k * cn), Counts(k * pe, k * pn), min_requests=100).verdict == "fail"
+    # Failing examples drawn directly: the canary's errors (0 to 400, as COUNTS) among those failing against this prod.
+    (pe, pn), guard = prod, rule(confidence=confidence, **fields)
+
+    def fails(errors: int) -> bool:
+        return check(guard, Counts(errors, n_canary), Counts(pe, pn), min_requests=100).verdict == "fail"
+
+    failing = failing_counts(fails, min(n_canary, 400))
+    assume(failing)
+    ce = data.draw(st.sampled_from(failing), label="canary errors")
+    assume(fails(ce))
+    assert check(guard, Counts(k * ce, k * n_canary), Counts(k * pe, k * pn), min_requests=100).verdict == "fail"
 
 
 QUANTILE_RULES = st.sampled_from(

@@ -43,18 +43,21 @@ def rule(kind: str, **fields: str) -> Rule:
     return Rule.from_config({"metric": f"my_{kind}", "kind": kind, **fields}, confidence=1 - ALPHA)
 
 
-def first_verdicts(shown: Callable[[int], tuple[np.ndarray, np.ndarray]]) -> list[tuple[Verdict, int]]:
+def first_verdicts(shown: Callable[[int, np.ndarray], tuple[np.ndarray, np.ndarray]]) -> list[tuple[Verdict, int]]:
     """Per run, (the first final verdict or "pending", the look it came at): looks stop at a pass or a fail.
 
-    Each look decides every run at once: ``shown(look)`` says, per run, whether the bounds show the canary
-    worse (a fail) or within the allowance (a pass), by the evidence ``check`` itself decides on."""
+    Each look decides every run still pending at once: ``shown(look, runs)`` says, per run of ``runs`` (their
+    indices), whether the bounds show the canary worse (a fail) or within the allowance (a pass), by the evidence
+    ``check`` itself decides on. A decided run is looked at no more, so it is not computed."""
     verdicts = np.full(RUNS, "pending", dtype=object)
     looks = np.full(RUNS, LOOKS)
     for look in range(LOOKS):
-        worse, within = shown(look)
+        pending = np.flatnonzero(verdicts == "pending")
+        if not pending.size:
+            break
+        worse, within = shown(look, pending)
         for verdict, now in (("fail", worse), ("pass", within & ~worse)):
-            first = now & (verdicts == "pending")
-            verdicts[first], looks[first] = verdict, look + 1
+            verdicts[pending[now]], looks[pending[now]] = verdict, look + 1
     return list(zip(verdicts.tolist(), looks.tolist(), strict=True))
 
 
@@ -114,9 +117,9 @@ def rate_canaries(canary_rate: float, seed: int) -> list[tuple[Verdict, int]]:
     errors = [np.cumsum(rng.binomial(STEP, p, size=(RUNS, LOOKS)), axis=1) for p in (canary_rate, PROD_RATE)]
     r = rule("rate", **RATE_RULE)
 
-    def shown(look: int) -> tuple[np.ndarray, np.ndarray]:
+    def shown(look: int, runs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         n = STEP * (look + 1)
-        return rate_shown(r, (errors[0][:, look], n), (errors[1][:, look], n))
+        return rate_shown(r, (errors[0][runs, look], n), (errors[1][runs, look], n))
 
     return first_verdicts(shown)
 
@@ -186,9 +189,9 @@ def latency_canaries(scale: float, seed: int) -> list[tuple[Verdict, int]]:
         arms.append(np.cumsum(np.cumsum(draws, axis=1), axis=2))  # over looks, then over buckets
     r = rule("latency", max_increase="20%")
 
-    def shown(look: int) -> tuple[np.ndarray, np.ndarray]:
+    def shown(look: int, runs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         n = STEP * (look + 1)
-        return latency_shown(r, *((bounds, list(arm[:, look].T), n) for arm in arms))
+        return latency_shown(r, *((bounds, list(arm[runs, look].T), n) for arm in arms))
 
     return first_verdicts(shown)
 

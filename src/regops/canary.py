@@ -25,6 +25,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from operator import ge
 from typing import Any, Literal, NamedTuple
 
 from regops.confidence import (
@@ -460,9 +461,9 @@ def _allow(value: float, allowance: float) -> float:
 def _malformed(dist: Distribution) -> str | None:
     if len(dist.bounds) != len(dist.cumulative) or len(dist.bounds) < 2:
         return "need one count per bound and at least one finite bound"
-    if dist.bounds[-1] != math.inf or any(a >= b for a, b in zip(dist.bounds, dist.bounds[1:], strict=False)):
+    if dist.bounds[-1] != math.inf or any(map(ge, dist.bounds, dist.bounds[1:])):
         return "must ascend and end with +Inf"
-    if any(not math.isfinite(c) or c < 0 for c in dist.cumulative):
+    if not all(map(math.isfinite, dist.cumulative)) or min(dist.cumulative) < 0:
         return "have a negative or non-finite count"
     return None
 

@@ -26,13 +26,16 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
-from itertools import accumulate
+from itertools import accumulate, compress
+from math import erf
+from operator import lt, ne
 from statistics import NormalDist
 from typing import Any, Final, NamedTuple
 
 from regops.guardrails import Rule, Settings, show_fraction
 
 _NORMAL = NormalDist()
+_SQRT2: Final = math.sqrt(2.0)  # as statistics has it, for NormalDist().cdf's bits in boundary()
 
 
 @dataclass(frozen=True)
@@ -63,17 +66,11 @@ class Distribution:
     @classmethod
     def from_samples(cls, samples: list[float]) -> Distribution:
         values = sorted(samples)
-        bounds: list[float] = []
-        cumulative: list[float] = []
-        for i, value in enumerate(values):
-            if bounds and bounds[-1] == value:
-                cumulative[-1] = i + 1
-            else:
-                bounds.append(value)
-                cumulative.append(i + 1)
-        bounds.append(float("inf"))
-        cumulative.append(len(values))
-        return cls(tuple(bounds), tuple(cumulative))
+        # Each run of equal values is one bucket, counted through its end: where the next run starts.
+        starts = list(map(ne, values, values[1:]))
+        bounds = [*values[:1], *compress(values[1:], starts), float("inf")]
+        ends = [*compress(range(1, len(values)), starts), len(values)] if values else []
+        return cls(tuple(bounds), (*ends, len(values)))
 
     @property
     def total(self) -> int:
@@ -130,7 +127,8 @@ def boundary(t: float, alpha: float, t_opt: float = T_OPT) -> float:
         s = (low + high) / 2
         if s in (low, high):  # the bounds are adjacent floats: no later halving moves them
             break
-        if s * s / twice + math.log(_NORMAL.cdf(s / root)) < target:
+        # log Φ(s / root), Φ written out as NormalDist().cdf computes it (the same bits), without its method call
+        if s * s / twice + math.log(0.5 * (1.0 + erf(s / root / _SQRT2))) < target:
             low = s
         else:
             high = s
@@ -346,6 +344,9 @@ def evened(cumulative: Sequence[Any], where: Where = pick) -> list[Any]:
     """Counts with dips evened out, each at least the one below, as Prometheus does (scrapes of a histogram
     taken at slightly different times)."""
     if where is pick:  # one distribution: the builtin, as fast on the thousands of buckets raw samples make
+        head = cumulative[:-1]
+        if head and all(map(lt, head, head[1:])):  # raw samples ascend: each count is its own running maximum
+            return [*head, max(head[-1], cumulative[-1])]
         return list(accumulate(cumulative, max))
     return list(accumulate(cumulative, lambda below, count: where(count > below, count, below)))
 
