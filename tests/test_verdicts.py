@@ -25,6 +25,8 @@ from tests.test_summaries import aged
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from generate import generate
 
+from tests.conftest import AgedPool
+
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
 
@@ -33,11 +35,21 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return generate(tmp_path_factory.mktemp("generated"), 3, 6, seed=3)
 
 
+@pytest.fixture(scope="module")
+def copies(template: Path, tmp_path_factory: pytest.TempPathFactory) -> AgedPool:
+    """Copies of the generated registry made in batches and aged together (one wait per batch, per worker)."""
+    return AgedPool(
+        tmp_path_factory.mktemp("copies"),
+        lambda root: Path(shutil.copytree(template, root / "registry")),
+        lambda made: [aged(copy) for copy in made],  # the first waits; the others were made before it aged
+    )
+
+
 @pytest.fixture
-def registry(template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    copy = tmp_path / "registry"
-    shutil.copytree(template, copy)
-    monkeypatch.setenv("REGOPS_CACHE_DIR", str(tmp_path / "cache"))
+def registry(copies: AgedPool, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of its own, aged past the racy window; its cache beside it."""
+    copy = copies.take()
+    monkeypatch.setenv("REGOPS_CACHE_DIR", str(copy.parent / "cache"))
     return copy
 
 
@@ -337,14 +349,10 @@ MUTATIONS = ("corrupt", "stage", "delete", "future", "parent", "hub", "hidden", 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.lists(st.tuples(st.sampled_from(MUTATIONS), st.integers(0, 20), st.integers(0, 20)), min_size=1, max_size=4))
-def test_warm_and_cold_report_the_same_problems(
-    template: Path, tmp_path_factory: pytest.TempPathFactory, mutations: list[tuple[str, int, int]]
-) -> None:
-    root = tmp_path_factory.mktemp("mutated")
-    registry = root / "registry"
-    shutil.copytree(template, registry)
+def test_warm_and_cold_report_the_same_problems(copies: AgedPool, mutations: list[tuple[str, int, int]]) -> None:
+    registry = copies.take()
     with pytest.MonkeyPatch.context() as m:
-        m.setenv("REGOPS_CACHE_DIR", str(root / "cache"))
+        m.setenv("REGOPS_CACHE_DIR", str(registry.parent / "cache"))
         warm(registry)
         for kind, at, other in mutations:
             _mutate(registry, kind, at, other)
