@@ -3,7 +3,9 @@ and a verdict never lets a problem pass — every check here compares against th
 
 from __future__ import annotations
 
+import cProfile
 import os
+import pstats
 import shutil
 import sys
 import time
@@ -17,6 +19,10 @@ from hypothesis import strategies as st
 from regops import api
 from regops.freshness import model_keys
 from regops.kinds import Problem
+from regops.policy import locate_all
+from regops.registry import Registry
+from regops.schema import field_parts
+from regops.store import locate
 from regops.summaries import RACY_NS, now_ns
 from regops.verdicts import Key, VerdictCache, digest
 from tests.test_freshness import committed, git
@@ -245,6 +251,20 @@ def test_a_timestamp_in_the_future_of_an_earlier_now_is_reported(
     earlier = datetime(2023, 1, 1, tzinfo=UTC)
     found = judged(registry, monkeypatch, earlier)
     assert any("is in the future" in p.message for p in found)
+
+
+def test_each_file_with_problems_is_parsed_once_to_place_them(registry: Path) -> None:
+    """Many problems in one file (as when every version is in the future of an earlier ``now``): all placed by one
+    round-trip parse of the file, each at the line and column a parse for it alone gives."""
+    path = versions(models(registry)[0])[0]
+    fields = ["version", "stage", "created_at", "artifacts.files[0].path", "transitions", "no_such_field"]
+    problems = [Problem(f"registry/{path.relative_to(registry).as_posix()}", field=f, message="m") for f in fields]
+    profile = cProfile.Profile()
+    placed = list(profile.runcall(lambda: list(locate_all(Registry.load(registry), problems))))
+    stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+    assert sum(calls for (_f, _l, name), (calls, *_rest) in stats.items() if name == "load" and "ruamel" in _f) == 1
+    assert [(p.line, p.col) for p in placed] == [locate(path, field_parts(f)) for f in fields]
+    assert len({p.line for p in placed}) > 3  # different places, not one answer for all
 
 
 # --- a damaged entry is ignored and rebuilt ---------------------------------------------------------------
