@@ -347,7 +347,7 @@ def test_crash_after_upload_then_rerun_finishes_without_uploading(
 
 # --- download killed half-way ------------------------------------------------------------------
 
-BIG = 384 << 20
+BIG = 64 << 20  # caught half-way by stopping the download to look (_stop_half_way)
 
 
 def _write_big(path: Path, size: int = BIG) -> str:
@@ -369,6 +369,24 @@ def _sha_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _stop_half_way(proc: subprocess.Popen[str], part: Path) -> None:
+    """Return with ``proc`` stopped (SIGSTOP) once ``part`` holds half of BIG bytes or more, but not all.
+
+    The download is stopped while its file is looked at and let run a moment between looks: what is seen is what
+    it holds when killed, however the machine schedules the two (a file of any size is caught mid-way).
+    """
+    deadline = time.monotonic() + 60
+    while True:
+        os.kill(proc.pid, signal.SIGSTOP)
+        _, status = os.waitpid(proc.pid, os.WUNTRACED)
+        assert os.WIFSTOPPED(status), f"the download ended before it could be killed (status {status})"
+        if part.exists() and BIG // 2 <= part.stat().st_size < BIG:
+            return
+        assert time.monotonic() < deadline, "the download never got half-way"
+        os.kill(proc.pid, signal.SIGCONT)
+        time.sleep(0.001)
+
+
 def test_killed_download_leaves_only_staging_and_resumes(work: Work, capsys: pytest.CaptureFixture[str]) -> None:
     tree = work.tree
     sha = _write_big(work.artifacts / "model.safetensors")
@@ -379,12 +397,8 @@ def test_killed_download_leaves_only_staging_and_resumes(work: Work, capsys: pyt
     proc = subprocess.Popen(
         [*command, "--registry", str(tree.root)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-    deadline = time.monotonic() + 60
     try:
-        while not (part.exists() and BIG // 2 <= part.stat().st_size < BIG):  # half-way
-            assert proc.poll() is None, f"the download ended before it could be killed: {proc.communicate()}"
-            assert time.monotonic() < deadline, "the download never got half-way"
-            time.sleep(0.0005)
+        _stop_half_way(proc, part)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.communicate()

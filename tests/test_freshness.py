@@ -24,6 +24,8 @@ from regops.summaries import RACY_NS, SummaryIndex, now_ns
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from generate import generate
 
+from tests.conftest import AgedPool
+
 IDENTITY = ("-c", "user.name=Ada", "-c", "user.email=ada@example.com")
 
 
@@ -37,27 +39,40 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def committed(template: Path, root: Path, below: str = "") -> Path:
-    """The generated registry copied to ``root/below`` and committed in a new repository at ``root``."""
+    """The generated registry copied to ``root/below`` and committed in a new repository at ``root``, aged."""
+    made = unaged(template, root, below)
+    aged(made)
+    return made
+
+
+def unaged(template: Path, root: Path, below: str = "") -> Path:
+    """:func:`committed` without the wait: its files are still in the racy window."""
     shutil.copytree(template, root / below / "registry")
     for args in (("init", "-q"), ("add", "-A"), ("commit", "-q", "-m", "registry")):
         git(root, *args)
-    aged(root / below)
     return root / below
 
 
+@pytest.fixture(scope="module")
+def repos(template: Path, tmp_path_factory: pytest.TempPathFactory) -> AgedPool:
+    """Committed registries made in batches and aged together (one wait per batch, per worker)."""
+    return AgedPool(tmp_path_factory.mktemp("repos"), lambda root: unaged(template, root), lambda made: aged(*made))
+
+
 @pytest.fixture
-def repo(template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A registry committed in a git repository, its files aged past the racy window: keys are git's."""
+def repo(repos: AgedPool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A registry committed in a git repository of its own, its files aged past the racy window: keys are git's."""
     monkeypatch.setenv("REGOPS_CACHE_DIR", str(tmp_path / "cache"))
-    return committed(template, tmp_path / "repo")
+    return repos.take()
 
 
-def aged(root: Path) -> None:
-    """Wait until every file and folder is older than the racy window (ctimes cannot be set back), then refresh
-    git's index, as a checkout leaves it."""
-    newest = max(p.lstat().st_ctime_ns for p in (root / "registry").rglob("*"))
+def aged(*roots: Path) -> None:
+    """Wait until every file and folder of each root is older than the racy window (ctimes cannot be set back),
+    then refresh each one's git index, as a checkout leaves it."""
+    newest = max(p.lstat().st_ctime_ns for root in roots for p in (root / "registry").rglob("*"))
     time.sleep(max(0, newest + RACY_NS - now_ns()) / 1e9 + 0.01)
-    git(root, "update-index", "-q", "--refresh")
+    for root in roots:
+        git(root, "update-index", "-q", "--refresh")
 
 
 def models(root: Path) -> Path:

@@ -3,7 +3,9 @@ and a verdict never lets a problem pass — every check here compares against th
 
 from __future__ import annotations
 
+import cProfile
 import os
+import pstats
 import shutil
 import sys
 import time
@@ -17,6 +19,10 @@ from hypothesis import strategies as st
 from regops import api
 from regops.freshness import model_keys
 from regops.kinds import Problem
+from regops.policy import locate_all
+from regops.registry import Registry
+from regops.schema import field_parts
+from regops.store import locate
 from regops.summaries import RACY_NS, now_ns
 from regops.verdicts import Key, VerdictCache, digest
 from tests.test_freshness import committed, git
@@ -24,6 +30,8 @@ from tests.test_summaries import aged
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from generate import generate
+
+from tests.conftest import AgedPool
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
@@ -33,11 +41,21 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return generate(tmp_path_factory.mktemp("generated"), 3, 6, seed=3)
 
 
+@pytest.fixture(scope="module")
+def copies(template: Path, tmp_path_factory: pytest.TempPathFactory) -> AgedPool:
+    """Copies of the generated registry made in batches and aged together (one wait per batch, per worker)."""
+    return AgedPool(
+        tmp_path_factory.mktemp("copies"),
+        lambda root: Path(shutil.copytree(template, root / "registry")),
+        lambda made: [aged(copy) for copy in made],  # the first waits; the others were made before it aged
+    )
+
+
 @pytest.fixture
-def registry(template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    copy = tmp_path / "registry"
-    shutil.copytree(template, copy)
-    monkeypatch.setenv("REGOPS_CACHE_DIR", str(tmp_path / "cache"))
+def registry(copies: AgedPool, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of its own, aged past the racy window; its cache beside it."""
+    copy = copies.take()
+    monkeypatch.setenv("REGOPS_CACHE_DIR", str(copy.parent / "cache"))
     return copy
 
 
@@ -235,6 +253,20 @@ def test_a_timestamp_in_the_future_of_an_earlier_now_is_reported(
     assert any("is in the future" in p.message for p in found)
 
 
+def test_each_file_with_problems_is_parsed_once_to_place_them(registry: Path) -> None:
+    """Many problems in one file (as when every version is in the future of an earlier ``now``): all placed by one
+    round-trip parse of the file, each at the line and column a parse for it alone gives."""
+    path = versions(models(registry)[0])[0]
+    fields = ["version", "stage", "created_at", "artifacts.files[0].path", "transitions", "no_such_field"]
+    problems = [Problem(f"registry/{path.relative_to(registry).as_posix()}", field=f, message="m") for f in fields]
+    profile = cProfile.Profile()
+    placed = list(profile.runcall(lambda: list(locate_all(Registry.load(registry), problems))))
+    stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+    assert sum(calls for (_f, _l, name), (calls, *_rest) in stats.items() if name == "load" and "ruamel" in _f) == 1
+    assert [(p.line, p.col) for p in placed] == [locate(path, field_parts(f)) for f in fields]
+    assert len({p.line for p in placed}) > 3  # different places, not one answer for all
+
+
 # --- a damaged entry is ignored and rebuilt ---------------------------------------------------------------
 
 
@@ -337,14 +369,10 @@ MUTATIONS = ("corrupt", "stage", "delete", "future", "parent", "hub", "hidden", 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.lists(st.tuples(st.sampled_from(MUTATIONS), st.integers(0, 20), st.integers(0, 20)), min_size=1, max_size=4))
-def test_warm_and_cold_report_the_same_problems(
-    template: Path, tmp_path_factory: pytest.TempPathFactory, mutations: list[tuple[str, int, int]]
-) -> None:
-    root = tmp_path_factory.mktemp("mutated")
-    registry = root / "registry"
-    shutil.copytree(template, registry)
+def test_warm_and_cold_report_the_same_problems(copies: AgedPool, mutations: list[tuple[str, int, int]]) -> None:
+    registry = copies.take()
     with pytest.MonkeyPatch.context() as m:
-        m.setenv("REGOPS_CACHE_DIR", str(root / "cache"))
+        m.setenv("REGOPS_CACHE_DIR", str(registry.parent / "cache"))
         warm(registry)
         for kind, at, other in mutations:
             _mutate(registry, kind, at, other)

@@ -133,12 +133,15 @@ def advice(registry: Registry) -> list[Problem]:
 
 
 def locate_all(registry: Registry, problems: Iterable[Problem]) -> Iterator[Problem]:
-    """Fill in line and column, parsing only the files that have problems."""
+    """Fill in line and column, parsing only the files that have problems, each once."""
+    parsed: dict[str, object] = {}
     for problem in problems:
         if problem.line or not problem.field:
             yield problem
             continue
-        line, col = store.locate(registry.root.parent / problem.path, field_parts(problem.field))
+        if problem.path not in parsed:
+            parsed[problem.path] = store.positions(registry.root.parent / problem.path)
+        line, col = store.position(parsed[problem.path], field_parts(problem.field))
         yield Problem(problem.path, line, col, problem.field, problem.message, problem.severity)
 
 

@@ -251,34 +251,47 @@ def display_path(path: Path, base: Path) -> str:
 
 
 def locate(path: Path, field: Sequence[str | int]) -> tuple[int, int]:
-    """1-based (line, column) of ``field`` in the file, or of its nearest existing parent.
+    """1-based (line, column) of ``field`` in the file, or of its nearest existing parent (see :func:`position`)."""
+    return position(positions(path), field)
 
-    Parses the one file with ruamel.yaml's round-trip loader, which keeps
-    positions; called only for files that have problems. (0, 0) when the
-    file cannot be read that way.
+
+UNREADABLE: Final = object()  # what :func:`positions` returns for a file ruamel cannot read
+
+
+def positions(path: Path) -> Any:
+    """The file parsed with ruamel.yaml's round-trip loader, which keeps positions, or :data:`UNREADABLE`.
+
+    Called only for files that have problems, once per file however many it has.
     """
     # Imported here: ruamel (~40 ms) only for the verbs that edit a file; reading never needs it.
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
 
     try:
-        node = YAML(typ="rt").load(path.read_text(encoding="utf-8-sig"))
+        return YAML(typ="rt").load(path.read_text(encoding="utf-8-sig"))
     except (OSError, UnicodeDecodeError, YAMLError):
+        return UNREADABLE
+
+
+def position(node: Any, field: Sequence[str | int]) -> tuple[int, int]:
+    """1-based (line, column) of ``field`` in a parsed file (:func:`positions`), or of its nearest existing
+    parent; (0, 0) when the file could not be read."""
+    if node is UNREADABLE:
         return (0, 0)
     lc = getattr(node, "lc", None)
     if lc is None:
         return (1, 1)
-    position: tuple[int, int] = (lc.line, lc.col)
+    found: tuple[int, int] = (lc.line, lc.col)
     for part in field:
         lc = node.lc
         if isinstance(node, dict) and part in node:
-            position = lc.value(part) if _is_scalar(node[part]) else lc.key(part)
+            found = lc.value(part) if _is_scalar(node[part]) else lc.key(part)
         elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            position = lc.item(part)
+            found = lc.item(part)
         else:
             break
         node = node[part]
-    return (position[0] + 1, position[1] + 1)
+    return (found[0] + 1, found[1] + 1)
 
 
 def _is_scalar(value: Any) -> bool:
