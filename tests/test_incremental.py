@@ -189,14 +189,23 @@ def _mutate(repo: Path, kind: str, model_index: int, version_index: int) -> None
         path.write_text(edits[kind]())
 
 
+def _stage_of(text: str) -> str | None:
+    """The file's stage; None when an earlier mutation cut the line off (the edit then leaves the file as it is)."""
+    return next((line.split(": ", 1)[1] for line in text.splitlines() if line.startswith("stage: ")), None)
+
+
 def _appended(text: str, step: str, at: str) -> str:
-    stage = next(line.split(": ", 1)[1] for line in text.splitlines() if line.startswith("stage: "))
+    stage = _stage_of(text)
+    if stage is None:
+        return text
     text = text.replace("transitions: []", "transitions:").replace(f"stage: {stage}\n", "stage: archived\n", 1)
     return text.rstrip("\n") + "\n" + step % (stage, at)
 
 
 def _stage(text: str) -> str:
-    stage = next(line.split(": ", 1)[1] for line in text.splitlines() if line.startswith("stage: "))
+    stage = _stage_of(text)
+    if stage is None:
+        return text
     return text.replace(f"stage: {stage}\n", f"stage: {'dev' if stage != 'dev' else 'prod'}\n", 1)
 
 
@@ -221,6 +230,7 @@ def _in_scope(problem: Problem, touched: set[str]) -> bool:
 )
 @example([("duplicate", 0, 2), ("backdate", 0, 0)])  # two transitions at one moment: the same one is named
 @example([("dataset", 1, 1)])  # a dataset record changed: every model that references it is checked
+@example([("corrupt", 1, 1), ("stage", 1, 1), ("append", 1, 1)])  # edits of a file cut short leave it cut short
 def test_the_pr_check_reports_what_the_full_check_reports_for_what_changed(
     template: Path, tmp_path_factory: pytest.TempPathFactory, mutations: list[tuple[str, int, int]]
 ) -> None:
