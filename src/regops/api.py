@@ -7,16 +7,17 @@ re-exported here under its verb and imported on first use (``_FLOWS``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, TypedDict, Unpack
+from typing import TYPE_CHECKING, Literal, Unpack
 
 from regops import lazy_exports, queries, store
 from regops.errors import RegopsError
 from regops.finder import open_registry
 from regops.finder import when as _moment
-from regops.kinds import Problem, Stage, StepKind
+from regops.kinds import Problem, Stage
+from regops.queries import HistoryFilters
 from regops.records import ModelEntry, VersionRecord
 from regops.registry import HistoryEntry, LineageNode, ModelStatus, Registry, Resolution, VersionDiff, parse_ref
 
@@ -196,19 +197,6 @@ def versions_at(model: str, *, registry: RegistryArg = "registry", at: TimeArg) 
     opened = open_registry(registry)
     opened.model(model)
     return queries.versions_at(opened, model, _moment(at) or datetime.now(UTC))
-
-
-class HistoryFilters(TypedDict, total=False):
-    """What :func:`history` keeps, every filter given holding: steps of ``models`` (besides ``model``), made by
-    ``by``, by bots, into or out of ``stage``, of ``kinds``, from ``since`` until ``until``."""
-
-    models: Sequence[str]
-    by: str | None
-    bots: bool
-    stage: Stage | None
-    kinds: Sequence[StepKind]
-    since: TimeArg
-    until: TimeArg
 
 
 def history(

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from operator import itemgetter
-from typing import Final
+from typing import Final, TypedDict
 
 from regops.errors import RegopsError
 from regops.kinds import Stage, StepKind
@@ -38,6 +38,7 @@ from regops.timespec import as_utc
 
 __all__ = [
     "History",
+    "HistoryFilters",
     "HistoryQuery",
     "NotYetRegisteredError",
     "history",
@@ -47,6 +48,19 @@ __all__ = [
     "status_at",
     "versions_at",
 ]
+
+
+class HistoryFilters(TypedDict, total=False):
+    """What :func:`regops.api.history` keeps, every filter given holding: steps of ``models`` (besides ``model``),
+    made by ``by``, by bots, into or out of ``stage``, of ``kinds``, from ``since`` until ``until``."""
+
+    models: Sequence[str]
+    by: str | None
+    bots: bool
+    stage: Stage | None
+    kinds: Sequence[StepKind]
+    since: str | datetime | None
+    until: str | datetime | None
 
 
 class NotYetRegisteredError(RegopsError):
