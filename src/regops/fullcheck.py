@@ -18,8 +18,7 @@ from pathlib import Path
 from regops.freshness import model_keys, vouched
 from regops.kinds import Problem
 from regops.policy import CLOCK_SKEW, check, dataset_uses, fact_parents, hub_claims, locate_all, model_layout
-from regops.registry import CONFIG_FILE, MODEL_FILE, Registry
-from regops.registry import _batches as batches  # the summaries' batching: one rule for how many files a batch reads
+from regops.registry import CONFIG_FILE, MODEL_FILE, Registry, batches
 from regops.summaries import micros, now_ns
 from regops.verdicts import Facts, Key, VerdictCache, digest, facts_of, folder_key
 

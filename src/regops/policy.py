@@ -176,9 +176,7 @@ def _misplaced_under(registry: Registry, folder: Path, skipped: set[Path]) -> It
 def model_layout(registry: Registry, folder: Path) -> Iterator[Problem]:
     """:func:`layout` in one model folder: its plain ``.yaml`` files pass without a look at their path."""
     with os.scandir(folder) as it:
-        odd = [
-            e for e in it if not (e.name.endswith(".yaml") and e.name[0] != "." and e.is_file(follow_symlinks=False))
-        ]
+        odd = [e for e in it if not (_plain_yaml(e.name) and e.is_file(follow_symlinks=False))]
     for entry in sorted(odd, key=lambda e: e.name):
         path = Path(entry.path)
         message = _misplaced(path.relative_to(registry.root), entry)

@@ -77,6 +77,7 @@ __all__ = [
     "StageSummary",
     "VersionDiff",
     "VersionRecord",
+    "batches",
     "history_order",
     "parse_ref",
     "status_row",
@@ -204,7 +205,7 @@ class Registry:
         made = now_ns()
         folders = {name: self.root / "models" / name for name in names or self.checked_names()}
         found, stats, keys = self._indexed(index, folders, part)
-        for batch in _batches([name for name, summary in found.items() if summary is None], stats):
+        for batch in batches([name for name, summary in found.items() if summary is None], stats):
             fresh = [name for name in batch if name not in self._models]
             self._load_models(batch)
             sound = vouched(self.root / "models", {name: keys.get(name) for name in batch}, stats, made)
@@ -527,7 +528,7 @@ class Registry:
 # --- helpers --------------------------------------------------------------------
 
 
-def _batches(names: list[str], stats: dict[str, Stats]) -> Iterator[list[str]]:
+def batches(names: list[str], stats: dict[str, Stats]) -> Iterator[list[str]]:
     """Models to read together: about :data:`BATCH_FILES` files a batch (enough to parse on every core)."""
     batch: list[str] = []
     for name in names:

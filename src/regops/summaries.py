@@ -57,6 +57,7 @@ __all__ = [
     "SummaryIndex",
     "Timeline",
     "VersionRow",
+    "filed_under",
     "micros",
     "move_code",
     "move_of_code",
@@ -67,6 +68,7 @@ __all__ = [
     "stat_key",
     "status_of",
     "timeline_of",
+    "wanted_key",
 ]
 
 # 3: racy entries are never written; 4: "spans", moves in history order; 5: "keys", a digest of the stat data and
@@ -346,9 +348,9 @@ class SummaryIndex(MarshalCache):
 
     def match(self, entry: dict[Any, Any], part: str, key: Stats | Key | None) -> Summary | None:
         """:meth:`entry`'s summary, if it was made from the files whose key is ``key`` (:meth:`lookup`)."""
-        if not key:
+        wanted = wanted_key(key)
+        if wanted is None:
             return None
-        wanted = stat_key(key) if isinstance(key, dict) else key
         made, keys, metric, rows = entry.get("made"), entry.get("keys"), entry.get("metric"), entry.get("rows")
         # No racy test here: :meth:`store` writes no entry with a racy file, and an entry is signed.
         if not isinstance(made, int) or not isinstance(keys, list) or wanted not in keys or part not in _DECODE:
@@ -371,11 +373,11 @@ class SummaryIndex(MarshalCache):
             "moves": Summary(metric, moves_of(entry)),
             "spans": Summary(metric, timeline_of(entry, metric)),
         }
-        if any(max(mtime, ctime) >= made - RACY_NS for _size, mtime, ctime, _ino in stats.values()):
+        keys = filed_under(stats, made, vouched)
+        if keys is None:
             return parts
         for part, summary in parts.items():
             rows = _ENCODE[part](summary.rows)
-            keys = [stat_key(stats), vouched] if vouched else [stat_key(stats)]
             self.write(folder / f".{part}", {"made": made, "keys": keys, "metric": metric, "rows": rows})
         return parts
 
@@ -384,6 +386,23 @@ def stat_key(stats: Stats) -> bytes:
     """The stat key as an entry records it: a digest of every file's stat data, so an entry stays small (and
     quick to read) however many versions the folder holds."""
     return hashlib.blake2b(marshal.dumps(sorted(stats.items())), digest_size=16).digest()
+
+
+def filed_under(stats: Stats, made: int, vouched: Key | None) -> list[bytes | Key] | None:
+    """The keys an entry made from files whose stat data before reading was ``stats`` is filed under: their stat
+    key, and git's key when :func:`regops.freshness.vouched` gave one; None while a file is racy (written within
+    :data:`RACY_NS` of ``made``: its stat data could stay while its content changes, so no entry is written)."""
+    if any(max(mtime, ctime) >= made - RACY_NS for _size, mtime, ctime, _ino in stats.values()):
+        return None
+    return [stat_key(stats), vouched] if vouched else [stat_key(stats)]
+
+
+def wanted_key(key: Stats | Key | None) -> bytes | Key | None:
+    """What an entry's keys (:func:`filed_under`) must hold to answer for files whose key is ``key``: the stat
+    key of their stat data, or git's key as it is; None for no key."""
+    if not key:
+        return None
+    return stat_key(key) if isinstance(key, dict) else key
 
 
 def _status_rows(rows: Any) -> list[ModelRow] | None:

@@ -39,7 +39,7 @@ from regops.freshness import Key as TreeKey
 from regops.freshness import Stats
 from regops.records import ModelEntry
 from regops.store import ParseCache
-from regops.summaries import RACY_NS, SummaryIndex, micros, stat_key
+from regops.summaries import SummaryIndex, filed_under, micros, wanted_key
 
 __all__ = ["Facts", "Key", "VerdictCache", "facts_of", "folder_key"]
 
@@ -134,8 +134,8 @@ class VerdictCache(MarshalCache):
     def lookup(self, folder: Path, key: Key, stats: Stats | None = None) -> Facts | None:
         """The facts of ``folder``'s clean verdict, if it was made from exactly ``key``: its files by git's tree,
         or, given ``stats``, by their stat data."""
-        wanted = stat_key(stats) if stats is not None else key.tree
-        if not wanted:
+        wanted = wanted_key(stats if stats is not None else key.tree)
+        if wanted is None:
             return None
         entry = self.read(folder)
         keys = entry.get("keys")
@@ -148,10 +148,10 @@ class VerdictCache(MarshalCache):
         key ``vouched`` too, when :func:`regops.freshness.vouched` showed the bytes read were its tree's), has no
         problem; not when a file is racy (modified within RACY_NS of ``made``): it could change again with its
         stat data unchanged."""
-        if not stats or any(max(mt, ct) >= made - RACY_NS for _size, mt, ct, _ino in stats.values()):
+        keys = filed_under(stats, made, vouched) if stats else None
+        if keys is None:
             return
         shape = [facts.versions, facts.edges, facts.data, facts.latest, facts.config]
-        keys = [stat_key(stats), vouched] if vouched else [stat_key(stats)]
         self.write(folder, {"keys": keys, "inputs": (key.config, key.model), "facts": shape})
 
 
