@@ -131,6 +131,9 @@ def git_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     for sample in (template / "hooks").iterdir():
         sample.unlink()
+    # Every repository a test makes (init, bare init, clone) starts with this config: no `git maintenance run --auto`
+    # after each commit and no `gc --auto` after each push, about 700 processes a run that change nothing tested.
+    (template / "config").write_text("[maintenance]\n\tauto = false\n[gc]\n\tauto = 0\n[receive]\n\tautogc = false\n")
     return template
 
 
