@@ -73,9 +73,10 @@ def _wants_json(args: argparse.Namespace | None, argv: Sequence[str]) -> bool:
     return bool(getattr(args, "json", False)) or getattr(args, "format", None) == "json"
 
 
-# One parser per process: building it (some 240 arguments) costs ~30 ms, and a process that calls main() more than once
-# (a test, a script driving regops) would pay it each time. Parsing leaves the parser as it found it.
-_parser = functools.cache(build_parser)
+# One parser per process, each verb's arguments added when it is first parsed (all of them, some 240, cost ~35 ms of
+# start-up): a process that calls main() more than once (a test, a script driving regops) builds each verb once.
+# Parsing leaves the parser as it found it.
+_parser = functools.cache(functools.partial(build_parser, lazy=True))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
