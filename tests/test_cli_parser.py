@@ -1,13 +1,17 @@
 """The command line as ``regops`` builds it (each verb's parser made when that verb is parsed) against the parser
-built whole: the same help, the same errors, the same parsed arguments, for every verb."""
+built whole: the same help, the same errors, the same parsed arguments, for every verb; and what ``regops`` leaves
+to its process's exit."""
 
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
 
+from regops import __version__
 from regops.cli import main
 from regops.cli.common import UsageError
 from regops.cli.parser import build_parser
@@ -81,3 +85,14 @@ def test_regops_builds_only_the_verb_it_runs(capsys: pytest.CaptureFixture[str])
     built = sorted(name for name, verb in verbs.choices.items() if getattr(verb, "real", verb) is not None)
     assert built == ["history"] and args.bots and args.func == "reads:cmd_history"
     assert main(["--help"]) == 0 and "history" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("call", "frozen"), [("main()", True), ("main(['--version'])", False)])
+def test_run_as_the_command_main_leaves_its_objects_to_the_process_exit(call: str, frozen: bool) -> None:
+    """``regops`` (main() reading sys.argv) freezes what it made, so the interpreter's collections at exit skip it;
+    a program that calls main(argv) keeps its collector as it was."""
+    probe = f"import gc, sys; from regops.cli import main; sys.argv = ['regops', '--version']; {call}; "
+    probe += "print(gc.get_freeze_count())"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.splitlines()[0] == f"regops {__version__}"
+    assert (int(done.stdout.splitlines()[-1]) > 1000) is frozen
