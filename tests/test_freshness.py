@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from regops import freshness
+from regops import cli, freshness, report
 from regops.freshness import blob_id, model_keys, vouched
 from regops.registry import Registry
 from regops.summaries import RACY_NS, SummaryIndex, now_ns
@@ -457,3 +457,50 @@ def test_git_looks_while_the_stored_entries_are_read(repo: Path, monkeypatch: py
         *["entry"] * count,
         *["collected"] * 3,
     ]
+
+
+# --- git's look begun by the command line, before the verb's imports ------------------------------------------------
+
+
+def test_a_look_begun_answers_the_first_ask_inside_its_block_and_never_after_it(repo: Path) -> None:
+    """``regops status``/``history`` begin git's look before importing the verb: the verb's first ask of the folder
+    gets it, with the answer git gives when asked then; a look nobody asked for is stopped with its command, so a
+    later ask (an edit made since) looks again."""
+    names = sorted(p.name for p in models(repo).iterdir())
+    with freshness.looking(models(repo)):
+        inside = dict(model_keys(models(repo), names))
+    assert inside == keys(repo) and all(inside.values())
+    with freshness.looking(repo / "registry" / ".." / "registry" / "models"):  # the same folder, named otherwise
+        pass
+    promote(candidate(repo))
+    assert keys(repo)[first(repo).name] is None
+    assert [name for name, key in keys(repo).items() if key] == names[1:]
+
+
+def test_the_cli_begins_git_before_the_verb_and_leaves_no_git_process_behind(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    expected = report.status_text(from_files(repo, monkeypatch))
+    assert status(repo) == from_files(repo, monkeypatch)  # the index is warm
+    order: list[str] = []
+    started: list[subprocess.Popen[bytes]] = []
+    start, verb = freshness._start, cli.verb
+
+    def starting(cwd: Path, *args: str, feed: bool = False) -> subprocess.Popen[bytes]:
+        order.append(args[0])
+        started.append(start(cwd, *args, feed=feed))
+        return started[-1]
+
+    def running(name: str) -> cli.Verb:
+        order.append(name)
+        return verb(name)
+
+    monkeypatch.setattr(freshness, "_start", starting)
+    monkeypatch.setattr(cli, "verb", running)
+    assert cli.main(["status", "--registry", str(repo / "registry")]) == 0
+    assert capsys.readouterr().out == expected + "\n"
+    assert order == ["rev-parse", "ls-tree", "diff-index", "ls-files", "reads:cmd_status"]
+    assert cli.main(["history", "no-such-model", "--registry", str(repo / "registry")]) == 1  # fails before asking
+    assert "no-such-model" in capsys.readouterr().err
+    assert order[5:] == ["rev-parse", "ls-tree", "diff-index", "ls-files", "reads:cmd_history"]
+    assert [process.returncode is not None for process in started] == [True] * 8

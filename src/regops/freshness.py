@@ -27,11 +27,12 @@ import hashlib
 import os
 import re
 import subprocess
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Final
 
-__all__ = ["RACY_NS", "Key", "Stats", "ask", "blob_id", "model_keys", "vouched"]
+__all__ = ["RACY_NS", "Key", "Stats", "ask", "blob_id", "looking", "model_keys", "vouched"]
 
 # A file modified this close to the moment its entry was made is re-read: coarse file system clocks.
 RACY_NS: Final = 1_000_000_000
@@ -167,10 +168,40 @@ def model_keys(models: Path, names: Iterable[str]) -> dict[str, Key | None]:
 
 
 def ask(models: Path) -> Callable[[Iterable[str]], dict[str, Key | None]]:
-    """:func:`model_keys`, begun: git's processes start now and run while the caller reads; the function returned
-    waits for them and makes the keys of the folders it is given (call it once)."""
-    started = _start_view(models)
+    """:func:`model_keys`, begun: git's processes start now (or were, by :func:`looking`) and run while the caller
+    reads; the function returned waits for them and makes the keys of the folders it is given (call it once)."""
+    begun = _resolved(models)
+    started = _BEGUN.pop(begun) if begun is not None and begun in _BEGUN else _start_view(models)
     return lambda names: _keys(models, names, _view(started))
+
+
+# The looks begun by :func:`looking`, by the resolved folder, each waiting for the first :func:`ask` in its block.
+_BEGUN: dict[Path, list[subprocess.Popen[bytes]] | None] = {}
+
+
+@contextmanager
+def looking(models: Path) -> Iterator[None]:
+    """Git's look at ``models`` (:func:`ask`'s three processes) begun now, for the first :func:`ask` of that folder
+    within the block: a command begins it before importing what it runs, so git's ``lstat`` of every file runs
+    beside regops' start-up. Unasked at the block's end, it is stopped: a look never answers past its command."""
+    begun = _resolved(models)
+    if begun is None or begun in _BEGUN:
+        yield
+        return
+    _BEGUN[begun] = _start_view(begun)
+    try:
+        yield
+    finally:
+        _stop(_BEGUN.pop(begun, None) or [])
+
+
+def _resolved(folder: Path) -> Path | None:
+    """``folder`` resolved, when it is one."""
+    try:
+        found = folder.resolve()
+        return found if found.is_dir() else None
+    except (OSError, ValueError):  # ValueError: a NUL in the name
+        return None
 
 
 def _keys(models: Path, names: Iterable[str], view: tuple[dict[str, str], set[str]] | None) -> dict[str, Key | None]:

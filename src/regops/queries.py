@@ -135,8 +135,8 @@ def history_moves(registry: Registry, query: HistoryQuery | None = None) -> Hist
     """
     query = query or HistoryQuery()
     kinds, is_bot = _kinds(query), cache(registry.config.is_bot)
-    found: list[tuple[int, str, int, Moves, StepKind]] = []
-    for name, summary in registry.summaries("moves", query.models).items():
+    found: list[tuple[int, str, Moves, int, StepKind]] = []
+    for name, summary in sorted(registry.summaries("moves", query.models).items()):
         moves: Moves = summary.rows
         bots = [is_bot(login) for login in moves.logins]
         who = [
@@ -144,12 +144,10 @@ def history_moves(registry: Registry, query: HistoryQuery | None = None) -> Hist
             for login, bot in zip(moves.logins, bots, strict=True)
         ]
         code, login, at_us = moves.code, moves.login, moves.at_us
-        for i in _candidates(moves, query, kinds):
-            kind = kinds[code[i] * 2 + bots[login[i]]]
-            if kind is not None and who[login[i]]:
-                found.append((at_us[i], name, i, moves, kind))
-    found.sort(key=itemgetter(0, 1, 2))
-    return History([(name, moves, i, kind) for _, name, i, moves, kind in found])
+        picked = ((i, kinds[code[i] * 2 + bots[login[i]]]) for i in _candidates(moves, query, kinds) if who[login[i]])
+        found += [(at_us[i], name, moves, i, kind) for i, kind in picked if kind is not None]
+    found.sort(key=itemgetter(0))  # stable: at one moment, in model order, then in the model's order
+    return History([(name, moves, i, kind) for _, name, moves, i, kind in found])
 
 
 def _kinds(query: HistoryQuery) -> list[StepKind | None]:

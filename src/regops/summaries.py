@@ -151,7 +151,8 @@ class Packed:
         return cls(b"".join(parts), array("I", accumulate(map(len, parts))))
 
     def __getitem__(self, i: int) -> Any:
-        return marshal.loads(memoryview(self.blob)[self.ends[i - 1] if i else 0 : self.ends[i]])
+        ends = self.ends  # a slice of bytes (a small copy) is made faster than a memoryview's
+        return marshal.loads(self.blob[ends[i - 1] if i else 0 : ends[i]])
 
     def __len__(self) -> int:
         return len(self.ends)

@@ -41,6 +41,43 @@ class IntermixedParser(Parser):
             self._inner = False
 
 
+class _Later:
+    """The calls a builder makes on a verb's parser (and on what they return: a group, a verb's own verbs), kept to
+    be made on the real one when it is first used: a command line builds its own verb's parser, not all ~40 (each
+    asks gettext for its texts) and their ~240 arguments."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple[Any, ...], dict[str, Any], _Later]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        def record(*args: Any, **kwargs: Any) -> _Later:
+            later = _Later()
+            self.calls.append((name, args, kwargs, later))
+            return later
+
+        return record
+
+    def replay(self, real: Any) -> None:
+        for name, args, kwargs, later in self.calls:
+            later.replay(getattr(real, name)(*args, **kwargs))
+
+
+class _LaterParser(_Later):
+    """A verb's parser: made, and the builder's calls made on it, the first time it parses a command line (its
+    name and help are the verbs' own: ``regops --help`` and a wrong verb need no verb's parser)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__()
+        self.kwargs = kwargs
+        self.real: Parser | None = None
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        if self.real is None:
+            self.real = Parser(**self.kwargs)
+            self.replay(self.real)
+        return self.real.parse_known_args(args, namespace)
+
+
 def registry_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--registry",
@@ -424,13 +461,16 @@ def _setup_verbs(verbs: Any) -> None:
     p.set_defaults(func="setup:cmd_doctor")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(*, lazy: bool = False) -> argparse.ArgumentParser:
+    """The command line; ``lazy``: each verb's arguments added when that verb is parsed or its help shown (the
+    same parser, help and errors, built for the verb a command line names: what ``regops`` runs)."""
     parser = Parser(
         prog="regops",
         description="A model registry that lives in git: versions as YAML, promotions as pull requests.",
     )
     parser.add_argument("--version", action="version", version=f"regops {__version__}")
-    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+    deferred: dict[str, Any] = {"parser_class": _LaterParser} if lazy else {}
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True, **deferred)
 
     _read_verbs(verbs)
     _write_verbs(verbs)
