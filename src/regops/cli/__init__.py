@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import gc
 import importlib
 import json
 import sys
@@ -21,7 +22,7 @@ from regops.cli.common import EXIT_BUG, EXIT_INTERRUPTED, EXIT_PROBLEMS, EXIT_US
 from regops.cli.parser import build_parser
 from regops.errors import RegopsError, TimeSpecError
 
-__all__ = ["ERROR_CODES", "build_parser", "error_code", "main"]
+__all__ = ["ERROR_CODES", "build_parser", "error_code", "main", "run"]
 
 
 # The stable ``code`` of an error under --json: the nearest of these classes in the error's MRO names it.
@@ -88,6 +89,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as e:
         return _fail(_wants_json(None, argv), EXIT_USAGE, "usage", e.message, e.text)
     return _run(args, wants_json=_wants_json(args, argv))
+
+
+def run() -> int:
+    """The ``regops`` command: :func:`main`, and the process then ends without the collector walking its heap (at
+    100,000 versions ~0.07 s of a 1 s check). Every file regops writes is closed by then; the OS frees the memory."""
+    code = main()
+    gc.freeze()
+    return code
 
 
 def _run(args: argparse.Namespace, *, wants_json: bool) -> int:
