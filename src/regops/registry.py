@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import heapq
 import os
-import stat
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from functools import cached_property
@@ -48,7 +47,7 @@ from regops.errors import (
     StageEmptyError,
     VersionNotFoundError,
 )
-from regops.freshness import RACY_NS, Key, Stats, ask, vouched
+from regops.freshness import Key, Stats, ask, settled, vouched
 from regops.kinds import Problem, Stage, release, version_key
 from regops.records import (
     ConfigRecord,
@@ -552,34 +551,19 @@ def _subfolders(folder: Path) -> list[Path]:
     return [folder / name for name in _subfolder_names(folder)]
 
 
-# Each folder's subfolder names, filed under the folder's stat data taken before it was listed: a check asks for
-# the model names ~60 times (a scandir of every model folder each time). Creating, removing or renaming an entry
-# changes the folder's mtime and ctime; a folder changed within RACY_NS of the look is listed again every time.
+# Each folder's subfolder names under its stat data taken before the listing (freshness.settled): the rules ask
+# for the model names ~60 times a check. An entry created, removed or renamed changes the folder's mtime and ctime.
 _NAMES: dict[str, tuple[tuple[int, ...], list[str]]] = {}
 
 
 def _subfolder_names(folder: Path) -> list[str]:
     """The folders in ``folder``; never a link (a linked folder would add a model or dataset from elsewhere)."""
-    key, text = _settled(folder), str(folder)
-    if key is not None and (listed := _NAMES.get(text)) is not None and listed[0] == key:
-        return list(listed[1])
-    names = [e.name for e in _listing(folder) if e.is_dir(follow_symlinks=False)]
-    if key is not None:
-        _NAMES[text] = (key, names)
-    return list(names)
-
-
-def _settled(folder: Path) -> tuple[int, ...] | None:
-    """A folder's stat data when it was last changed more than RACY_NS ago (else None: it may change again
-    within the same timestamp granule, unseen)."""
-    made = now_ns()
-    try:
-        st = os.lstat(folder)
-    except OSError:
-        return None
-    if not stat.S_ISDIR(st.st_mode) or max(st.st_mtime_ns, st.st_ctime_ns) >= made - RACY_NS:
-        return None
-    return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
+    key, listed = settled(folder), _NAMES.get(str(folder))
+    if key is None or listed is None or listed[0] != key:
+        listed = (key or (), [e.name for e in _listing(folder) if e.is_dir(follow_symlinks=False)])
+        if key is not None:
+            _NAMES[str(folder)] = listed
+    return list(listed[1])
 
 
 def _yaml_files(folder: Path) -> list[Path]:
