@@ -87,11 +87,11 @@ def test_regops_builds_only_the_verb_it_runs(capsys: pytest.CaptureFixture[str])
     assert main(["--help"]) == 0 and "history" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize(("call", "frozen"), [("main()", True), ("main(['--version'])", False)])
+@pytest.mark.parametrize(("call", "frozen"), [("run()", True), ("main()", False), ("main(['--version'])", False)])
 def test_run_as_the_command_main_leaves_its_objects_to_the_process_exit(call: str, frozen: bool) -> None:
-    """``regops`` (main() reading sys.argv) freezes what it made, so the interpreter's collections at exit skip it;
-    a program that calls main(argv) keeps its collector as it was."""
-    probe = f"import gc, sys; from regops.cli import main; sys.argv = ['regops', '--version']; {call}; "
+    """``regops`` (run(): main() reading sys.argv) freezes what it made, so the interpreter's collections at exit skip
+    it; a program that calls main() keeps its collector as it was."""
+    probe = f"import gc, sys; from regops.cli import main, run; sys.argv = ['regops', '--version']; {call}; "
     probe += "print(gc.get_freeze_count())"
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.splitlines()[0] == f"regops {__version__}"

@@ -1,3 +1,3 @@
-from regops.cli import main
+from regops.cli import run
 
-raise SystemExit(main())
+raise SystemExit(run())

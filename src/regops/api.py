@@ -142,7 +142,7 @@ def validate(
     ``full`` checks every model all the same.
     """
     # deferred (see _FLOWS)
-    from regops import changes, fullcheck, policy, schema
+    from regops import changes, fullcheck, policy
     from regops.workspace import changed_at_ref, files_at_ref
 
     opened = open_registry(registry)
@@ -151,15 +151,24 @@ def validate(
     if full:
         before = files_at_ref(opened, base)
         return sorted(set(policy.check(opened, now=now)) | set(changes.against_base(opened, before, ref=base)))
-    # The pydantic models (~0.3 s of CPU), which every check needs (regops.yaml at least), are built while git
-    # stats the working tree: on a fresh clone nothing else could run then.
-    changed, before = changed_at_ref(opened, base, meanwhile=schema.prepare)
+    # The pydantic models (~0.3 s of CPU) and the YAML loader, which every check needs (regops.yaml at least), are
+    # built while git stats the working tree: on a fresh clone nothing else could run then.
+    changed, before = changed_at_ref(opened, base, meanwhile=_check_ready)
     scope = changes.touched_models(changed, opened.root.relative_to(opened.root.parent).as_posix())
     if scope is None:
         return validate(registry=opened, now=now, base=base, full=True)
     opened.limit(scope)
     problems = policy.check(opened, now=now)
     return sorted(set(problems) | set(changes.against_base(opened, before, ref=base, changed=changed)))
+
+
+def _check_ready() -> None:
+    """What every check builds (the pydantic models, the YAML loader), built while git compares."""
+    # deferred (see _FLOWS)
+    from regops import schema
+
+    schema.prepare()
+    store.prepare_parse()
 
 
 def advice(*, registry: RegistryArg = "registry") -> list[Problem]:

@@ -26,13 +26,15 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
 import subprocess
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Final
 
-__all__ = ["RACY_NS", "Key", "Stats", "ask", "blob_id", "looking", "model_keys", "vouched"]
+__all__ = ["RACY_NS", "Key", "Stats", "ask", "blob_id", "looking", "model_keys", "settled", "vouched"]
 
 # A file modified this close to the moment its entry was made is re-read: coarse file system clocks.
 RACY_NS: Final = 1_000_000_000
@@ -297,3 +299,16 @@ def _same(path: str, blob: str, before: tuple[int, int, int, int], made: int, di
         os.close(fd)
     after = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
     return after == before and max(before[1:3]) < made - RACY_NS and blob_id(raw, digest=digest) == blob
+
+
+def settled(folder: Path) -> tuple[int, ...] | None:
+    """A folder's stat data (device, inode, mtime, ctime) when it last changed more than RACY_NS ago; else None:
+    it may change again within the same timestamp granule, unseen (git's racy case), so nothing is keyed by it."""
+    made = time.time_ns()
+    try:
+        found = os.lstat(folder)
+    except OSError:
+        return None
+    if not stat.S_ISDIR(found.st_mode) or max(found.st_mtime_ns, found.st_ctime_ns) >= made - RACY_NS:
+        return None
+    return (found.st_dev, found.st_ino, found.st_mtime_ns, found.st_ctime_ns)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -154,9 +155,8 @@ LAYOUT: Final = "models/<model>/<version>.yaml, models/<model>/model.yaml, datas
 def layout(registry: Registry, _: datetime) -> Iterator[Problem]:
     """Only regular files and folders, none linked or hidden; .yaml files in known places, nothing else;
     every model folder has model.yaml. (The loader reads no link, so what it skips is reported here.)"""
-    models = registry.root / "models"
-    skipped = {models / name for name in registry.model_names()} - {models / n for n in registry.checked_names()}
-    yield from _misplaced_under(registry, registry.root, skipped)
+    skipped = {f"models/{name}" for name in registry.model_names()} - {f"models/{n}" for n in registry.checked_names()}
+    yield from _misplaced_under(registry, registry.root, "", skipped)
     for model in registry.entries():
         if model.config is None and not (model.folder / MODEL_FILE).exists():
             yield Problem(
@@ -165,50 +165,54 @@ def layout(registry: Registry, _: datetime) -> Iterator[Problem]:
             )
 
 
-def _misplaced_under(registry: Registry, folder: Path, skipped: set[Path]) -> Iterator[Problem]:
-    """What does not belong in ``folder`` (below the registry folder), ``skipped`` folders left out."""
-    for path, entry in _walk(folder, skipped):
-        message = _misplaced(path.relative_to(registry.root), entry)
+def _misplaced_under(registry: Registry, folder: Path, relative: str, skipped: set[str]) -> Iterator[Problem]:
+    """What does not belong in ``folder`` (``relative``: its path from the registry folder, "" for that folder
+    itself), the ``skipped`` folders (paths from the registry folder) left out."""
+    for inside, entry in _walk(str(folder), relative, skipped):
+        message = _misplaced(inside, entry)
         if message is not None:
-            yield Problem(registry.display(path), message=message)
+            yield Problem(registry.display(Path(entry.path)), message=message)
 
 
 def model_layout(registry: Registry, folder: Path) -> Iterator[Problem]:
     """:func:`layout` in one model folder: its plain ``.yaml`` files pass without a look at their path."""
     with os.scandir(folder) as it:
         odd = [e for e in it if not (_plain_yaml(e.name) and e.is_file(follow_symlinks=False))]
+    relative = folder.relative_to(registry.root).as_posix()
     for entry in sorted(odd, key=lambda e: e.name):
-        path = Path(entry.path)
-        message = _misplaced(path.relative_to(registry.root), entry)
+        message = _misplaced(f"{relative}/{entry.name}", entry)
         if message is not None:
-            yield Problem(registry.display(path), message=message)
+            yield Problem(registry.display(Path(entry.path)), message=message)
         if entry.is_dir(follow_symlinks=False) and not entry.name.startswith("."):
-            yield from _misplaced_under(registry, path, set())
+            yield from _misplaced_under(registry, Path(entry.path), f"{relative}/{entry.name}", set())
 
 
 def _plain_yaml(name: str) -> bool:
     return name.endswith(".yaml") and not name.startswith(".")
 
 
-def _walk(folder: Path, skipped: set[Path]) -> Iterator[tuple[Path, os.DirEntry[str]]]:
-    """Everything under ``folder``, by name; never into a link, a hidden folder or a ``skipped`` one."""
+def _walk(folder: str, relative: str, skipped: set[str]) -> Iterator[tuple[str, os.DirEntry[str]]]:
+    """Everything under ``folder`` (``relative`` from the registry folder), by name, each with its path from the
+    registry folder; never into a link, a hidden folder or a ``skipped`` one. Paths stay text: a ``Path`` per
+    entry cost more than the walk itself."""
     with os.scandir(folder) as it:
         entries = sorted(it, key=lambda e: e.name)
     for entry in entries:
-        path = Path(entry.path)
-        yield path, entry
-        if entry.is_dir(follow_symlinks=False) and not entry.name.startswith(".") and path not in skipped:
-            yield from _walk(path, skipped)
+        inside = f"{relative}/{entry.name}" if relative else entry.name
+        yield inside, entry
+        if entry.is_dir(follow_symlinks=False) and not entry.name.startswith(".") and inside not in skipped:
+            yield from _walk(entry.path, inside, skipped)
 
 
-def _misplaced(relative: Path, entry: os.DirEntry[str]) -> str | None:
-    """What is wrong with one thing in the registry folder; None when it belongs there."""
+def _misplaced(relative: str, entry: os.DirEntry[str]) -> str | None:
+    """What is wrong with one thing in the registry folder (``relative``: its path from there, with '/');
+    None when it belongs there."""
     if entry.is_symlink():
         return (
             f"is a symbolic link (to {Path(entry.path).readlink()}): the registry holds only regular files and "
             "folders, and regops never follows a link; put the files themselves here, or remove the link"
         )
-    lock = relative == Path(LOCK_FILE) and entry.is_file(follow_symlinks=False)
+    lock = relative == LOCK_FILE and entry.is_file(follow_symlinks=False)
     if entry.name.startswith(".") and not lock:
         return "is hidden: the registry holds no hidden files or folders; remove it"
     if lock or entry.is_dir(follow_symlinks=False):
@@ -217,9 +221,9 @@ def _misplaced(relative: Path, entry: os.DirEntry[str]) -> str | None:
         return "is not a regular file or folder (a pipe, socket or device); remove it"
     if entry.name.endswith(".yml"):
         return "use the .yaml extension: regops reads only *.yaml files"
-    parts = relative.parts
+    parts = tuple(relative.split("/"))
     known = parts == (CONFIG_FILE,) or (len(parts) == 3 and parts[0] in ("models", "datasets"))
-    known = (known and entry.name.endswith(".yaml")) or attestation_path(relative.as_posix())
+    known = (known and entry.name.endswith(".yaml")) or attestation_path(relative)
     return None if known else f"not part of the registry layout: {LAYOUT}"
 
 
@@ -241,10 +245,25 @@ def schema_comments(registry: Registry, _: datetime) -> Iterator[Problem]:
     files += [(d.path, "dataset", 3) for d in registry.datasets().values()]
     for path, kind, depth in files:
         expected = schema_comment(kind, depth)
-        with path.open(encoding="utf-8-sig", errors="replace") as handle:
-            first = handle.readline().rstrip("\r\n")
-        if first != expected:
+        if _first_line(path) != expected:
             yield Problem(registry.display(path), 1, 1, message=f"the first line must be `{expected}`")
+
+
+_LINE_BREAK: Final = re.compile("[\r\n]")
+
+
+def _first_line(path: Path) -> str:
+    """A file's first line as text (a BOM dropped, undecodable bytes replaced): its bytes up to the first line
+    break read without a text stream, which cost more per file than the read itself."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        chunks = [os.read(fd, 256)]
+        while b"\n" not in chunks[-1] and b"\r" not in chunks[-1] and (more := os.read(fd, 65536)):
+            chunks.append(more)
+    finally:
+        os.close(fd)
+    # As a text stream's readline: a line ends at \n, \r or \r\n.
+    return _LINE_BREAK.split(b"".join(chunks).decode("utf-8-sig", errors="replace"), maxsplit=1)[0]
 
 
 def names(registry: Registry, _: datetime) -> Iterator[Problem]:

@@ -47,7 +47,7 @@ from regops.errors import (
     StageEmptyError,
     VersionNotFoundError,
 )
-from regops.freshness import Key, Stats, ask, vouched
+from regops.freshness import Key, Stats, ask, settled, vouched
 from regops.kinds import Problem, Stage, release, version_key
 from regops.records import (
     ConfigRecord,
@@ -551,9 +551,19 @@ def _subfolders(folder: Path) -> list[Path]:
     return [folder / name for name in _subfolder_names(folder)]
 
 
+# Each folder's subfolder names under its stat data taken before the listing (freshness.settled): the rules ask
+# for the model names ~60 times a check. An entry created, removed or renamed changes the folder's mtime and ctime.
+_NAMES: dict[str, tuple[tuple[int, ...], list[str]]] = {}
+
+
 def _subfolder_names(folder: Path) -> list[str]:
     """The folders in ``folder``; never a link (a linked folder would add a model or dataset from elsewhere)."""
-    return [e.name for e in _listing(folder) if e.is_dir(follow_symlinks=False)]
+    key, listed = settled(folder), _NAMES.get(str(folder))
+    if key is None or listed is None or listed[0] != key:
+        listed = (key or (), [e.name for e in _listing(folder) if e.is_dir(follow_symlinks=False)])
+        if key is not None:
+            _NAMES[str(folder)] = listed
+    return list(listed[1])
 
 
 def _yaml_files(folder: Path) -> list[Path]:

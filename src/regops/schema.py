@@ -38,7 +38,7 @@ def model_class(kind: str) -> type[BaseModel]:
 def prepare(kinds: Iterable[str] = KINDS) -> None:
     """Build the pydantic models of ``kinds`` now (~0.3 s of CPU), e.g. while waiting on git or on parse workers."""
     for kind in sorted(kinds):
-        model_class(kind)
+        model_class(kind).model_rebuild()  # the validator too: files.py defers it to first use
 
 
 def check(kind: str, data: Any, display: str) -> list[Problem]:

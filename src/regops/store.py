@@ -38,6 +38,7 @@ from regops.cache import MarshalCache
 from regops.errors import RegopsError
 from regops.kinds import Problem
 from regops.reader import MAX_FILE_BYTES, MAX_NODES, SCALARS, Data, Parsed, parse_bytes
+from regops.reader import prepare as prepare_parse
 
 __all__ = [
     "MAX_FILE_BYTES",
@@ -50,6 +51,7 @@ __all__ = [
     "load_many",
     "locate",
     "parse_bytes",
+    "prepare_parse",
     "read_mapping",
     "render_new",
     "to_node",
@@ -103,6 +105,7 @@ def _load_all(jobs: list[tuple[bytes, str, str]]) -> list[Loaded]:
     # each chunk comes back, so its pydantic models (~0.3 s of imports) are built once, while the workers parse (when
     # not yet: `validate --base` builds them while git runs).
     context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+    prepare_parse()  # forked workers inherit PyYAML and the loader
     # What the parent holds is frozen out of the collector while the workers run: a forked worker's collections
     # would otherwise touch every object it inherited and copy each page (at 100k versions, ~80 MB per worker).
     gc.freeze()

@@ -25,7 +25,7 @@ from regops.cli.common import EXIT_BUG, EXIT_INTERRUPTED, EXIT_PROBLEMS, EXIT_US
 from regops.cli.parser import build_parser
 from regops.errors import RegopsError, TimeSpecError
 
-__all__ = ["ERROR_CODES", "build_parser", "error_code", "main"]
+__all__ = ["ERROR_CODES", "build_parser", "error_code", "main", "run"]
 
 
 # The stable ``code`` of an error under --json: the nearest of these classes in the error's MRO names it.
@@ -84,15 +84,7 @@ _parser = functools.cache(functools.partial(build_parser, lazy=True))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    code = _main(list(sys.argv[1:] if argv is None else argv))
-    if argv is None:
-        # Run as the command: what it made dies with the process, and the interpreter's collections at exit would walk
-        # all of it (~0.02 s after a 15,000-row history at 100k). Frozen, they skip it; finalizers and atexit still run.
-        gc.freeze()
-    return code
-
-
-def _main(argv: list[str]) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = _parser()
     try:
         args = parser.parse_args(argv)
@@ -125,6 +117,15 @@ def _models_folder(registry: str | None) -> Path:
         if (folder / "regops.yaml").is_file():
             return folder / "models"
     return folder / "registry" / "models"
+
+
+def run() -> int:
+    """The ``regops`` command: :func:`main`, and the process then ends without the collector walking its heap (at
+    100,000 versions ~0.07 s of a 1 s check, ~0.02 s after a 15,000-row history). Every file regops writes is closed
+    by then, finalizers and atexit still run; the OS frees the memory. A program calling main() keeps its collector."""
+    code = main()
+    gc.freeze()
+    return code
 
 
 def _run(args: argparse.Namespace, *, wants_json: bool) -> int:
