@@ -369,15 +369,29 @@ def value_at_rank(bounds: Sequence[float], cumulative: Sequence[Any], rank: Any,
         start, below = (bounds[b - 1], cumulative[b - 1]) if b else (min(bounds[0], 0.0), 0.0)
         width = count - below
         inside = start + (bounds[b] - start) * (rank - below) / (width + (width == 0))  # 0-wide: never chosen
-        value = where((count >= rank) & (count > 0), inside, value)
+        value = where(_reaches(count, rank), inside, value)
     return value
 
 
 def _tried(cumulative: Sequence[Any], rank: Any, where: Where) -> range:
     """The buckets that may hold ``rank`` (not the ``+Inf`` one): for one distribution, the first whose count
-    reaches it (a binary search: raw samples make thousands of buckets); for many at once, every bucket."""
+    reaches it (a binary search: raw samples make thousands of buckets); for many at once, those from the first
+    that any distribution's reaches to the first that every one's reaches (the counts ascend: below, none is
+    chosen; above, each is overwritten by a lower one)."""
     last = len(cumulative) - 1
     if where is not pick:
-        return range(last)
+        holds = [
+            lambda b: bool(_reaches(cumulative[b], rank).any()),
+            lambda b: bool(_reaches(cumulative[b], rank).all()),
+        ]
+        first_any, first_all = (bisect_left(range(last), True, key=h) for h in holds)
+        start = min(first_any, last - 1)  # one bucket at least: the value takes the arrays' shape
+        return range(max(start, 0), min(max(first_all, start) + 1, last))
     b = bisect_right(cumulative, 0.0, hi=last) if rank == 0 else bisect_left(cumulative, rank, hi=last)
     return range(b, min(b + 1, last))
+
+
+def _reaches(count: Any, rank: Any) -> Any:
+    """Whether a bucket's count reaches ``rank`` (and the bucket is not empty): the bucket :func:`value_at_rank` picks
+    is the first that does."""
+    return (count >= rank) & (count > 0)
