@@ -36,6 +36,7 @@ from regops.guardrails import Rule, Settings, show_fraction
 
 _NORMAL = NormalDist()
 _SQRT2: Final = math.sqrt(2.0)  # as statistics has it, for NormalDist().cdf's bits in boundary()
+_SQRT_2PI: Final = math.sqrt(2 * math.pi)
 
 
 @dataclass(frozen=True)
@@ -121,18 +122,43 @@ def boundary(t: float, alpha: float, t_opt: float = T_OPT) -> float:
     rho = t_opt / (2 * math.log(1 / alpha) + math.log(1 + 2 * math.log(1 / alpha)))
     v = t + rho
     target = math.log(1 / alpha) - math.log(2) - 0.5 * math.log(rho / v)
-    low, high = 0.0, math.sqrt(2 * v * (target + math.log(2)))
-    twice, root = 2 * v, math.sqrt(v)
+    high, twice, root = math.sqrt(2 * v * (target + math.log(2))), 2 * v, math.sqrt(v)
+
+    def below(s: float) -> bool:  # the martingale at S = s is still below 1/alpha (in logs, less its constant)
+        # log Φ(s / root), Φ written out as NormalDist().cdf computes it (the same bits), without its method call
+        return s * s / twice + math.log(0.5 * (1.0 + erf(s / root / _SQRT2))) < target
+
+    return _bisect(below, *_near_root(target, twice, root, high)) or _bisect(below, 0.0, high)
+
+
+def _bisect(below: Callable[[float], bool], low: float, high: float) -> float:
+    """The least float in (low, high] at which ``below`` fails, halving until the bounds are adjacent floats (0.0 if
+    a bracket from ``low`` > 0 does not hold it). ``below`` only ever changes once (a sum of rounded increasing
+    functions does not decrease), so every bracket of that float finds that float: a narrow one in fewer halvings."""
+    if low and (not below(low) or below(high)):
+        return 0.0
     for _ in range(80):
         s = (low + high) / 2
         if s in (low, high):  # the bounds are adjacent floats: no later halving moves them
             break
-        # log Φ(s / root), Φ written out as NormalDist().cdf computes it (the same bits), without its method call
-        if s * s / twice + math.log(0.5 * (1.0 + erf(s / root / _SQRT2))) < target:
-            low = s
-        else:
-            high = s
+        low, high = (s, high) if below(s) else (low, s)
     return high
+
+
+def _near_root(target: float, twice: float, root: float, high: float) -> tuple[float, float]:
+    """A narrow bracket (low, high) of :func:`boundary`'s root, from Newton's steps down from ``high`` (above the
+    root: there the Φ term is at most 1), or (0.0, ``high``) when they do not close in on it."""
+    s, step = high, high
+    for _ in range(12):
+        if abs(step) < s * 1e-15:
+            break
+        z = s / root
+        log_phi = math.log(0.5 * (1.0 + erf(z / _SQRT2)))
+        slope = 2 * s / twice + math.exp(-0.5 * z * z - log_phi) / (_SQRT_2PI * root)
+        step = min((s * s / twice + log_phi - target) / slope, s / 2)  # never past 0
+        s -= step
+    low, top = s * (1 - 1e-13), min(s * (1 + 1e-13), high)
+    return (low, top) if 0 < low < top and abs(step) < s * 1e-15 else (0.0, high)
 
 
 def needed(sd: float, gap: float, *, alpha: float, power: float = 0.5) -> int:
