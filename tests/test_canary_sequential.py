@@ -180,18 +180,21 @@ def prod_cdf(x: np.ndarray) -> np.ndarray:
 
 
 def latency_canaries(scale: float, seed: int) -> list[tuple[Verdict, int]]:
+    """Per run, the first verdict of a latency canary at ``scale`` times prod's latency (:func:`first_verdicts`).
+
+    A run's counts are the sum of independent draws per look, so drawing a look's requests only for the runs still
+    pending gives the same distribution as drawing all 100 looks up front: a decided run's are never drawn."""
     rng = np.random.default_rng(seed)
     bounds = (*(float(b) for b in BOUNDS), math.inf)
-    arms = []
-    for s in (scale, 1.0):
-        probs = np.diff(np.concatenate([[0.0], prod_cdf(BOUNDS / s), [1.0]]))
-        draws = rng.multinomial(STEP, probs, size=(RUNS, LOOKS))
-        arms.append(np.cumsum(np.cumsum(draws, axis=1), axis=2))  # over looks, then over buckets
+    probs = [np.diff(np.concatenate([[0.0], prod_cdf(BOUNDS / s), [1.0]])) for s in (scale, 1.0)]
+    totals = [np.zeros((RUNS, BOUNDS.size + 1), dtype=np.int64) for _ in probs]  # per run, per bucket, so far
     r = rule("latency", max_increase="20%")
 
     def shown(look: int, runs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        for arm, p in zip(totals, probs, strict=True):
+            arm[runs] += rng.multinomial(STEP, p, size=runs.size)
         n = STEP * (look + 1)
-        return latency_shown(r, *((bounds, list(arm[runs, look].T), n) for arm in arms))
+        return latency_shown(r, *((bounds, list(np.cumsum(arm[runs], axis=1).T), n) for arm in totals))
 
     return first_verdicts(shown)
 

@@ -578,7 +578,7 @@ def test_two_promotes_racing(tree: Tree, capsys: pytest.CaptureFixture[str]) -> 
 
 def test_two_downloads_into_one_dest(work: Work) -> None:
     tree = work.tree
-    sha = _write_big(work.artifacts / "model.safetensors", 128 << 20)
+    sha = _write_big(work.artifacts / "model.safetensors")
     assert main(work.register()) == 0
     dest = tree.base / "deploy"
     download = ["download", "sentiment@1.5.0", "--dest", str(dest), "--registry", str(tree.root)]

@@ -22,7 +22,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Browser, ConsoleMessage, Page, Request, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, Request, sync_playwright
 
 from regops import api
 from regops.errors import StageEmptyError
@@ -93,7 +93,7 @@ def _local(url: str) -> bool:
     return parts.scheme == "file" or (parts.scheme in ("http", "https") and parts.hostname == "127.0.0.1")
 
 
-def tab(browser: Browser) -> Visit:
+def open_tab(browser: Browser) -> Visit:
     """A new page (tab), watched as :class:`Visit` says; ``goto`` loads a URL in it."""
     page = browser.new_page(viewport={"width": 1200, "height": 900})
     page.set_default_timeout(30_000)
@@ -107,8 +107,32 @@ def tab(browser: Browser) -> Visit:
     page.on("pageerror", lambda error: seen.errors.append(f"uncaught: {error}"))
     page.on("request", lambda request: seen.requests.append(request.url))
     page.on("requestfailed", lambda request: seen.failed.append(_failure(request)))
-    page.on("dialog", lambda dialog: seen.errors.append(f"dialog: {dialog.message}"))
+    page.on("dialog", lambda dialog: _dismissed(dialog, seen.errors))
     return seen
+
+
+def _dismissed(dialog: Dialog, errors: list[str]) -> None:
+    """A dialog is an error, dismissed so that the page goes on (an open one would hold every later load)."""
+    errors.append(f"dialog: {dialog.message}")
+    dialog.dismiss()
+
+
+@pytest.fixture(scope="session")
+def open_tabs(browser: Browser) -> Iterator[list[Visit]]:
+    """The session's tab (one): :func:`tab` hands it to each test."""
+    tabs = [open_tab(browser)]
+    yield tabs
+    tabs[-1].page.close()
+
+
+@pytest.fixture
+def tab(open_tabs: list[Visit], browser: Browser) -> Visit:
+    """The session's one tab, on a blank page, nothing seen yet: a new tab costs a new renderer process (~0.3 s of
+    CPU each, measured), a load in an open one ~0.05 s. A load replaces the document, its script state and its
+    listeners; the tests keep no cookies or storage (the site writes none)."""
+    if open_tabs[-1].page.is_closed():  # a test closed it, or it crashed: this test gets a new one
+        open_tabs.append(open_tab(browser))
+    return open_tabs[-1].goto("about:blank")
 
 
 def _failure(request: Request) -> str:
@@ -119,11 +143,9 @@ def _path(url: str) -> Path:
     return Path(unquote(urlsplit(url).path))
 
 
-def test_every_page_loads_cleanly_and_every_link_resolves(
-    browser: Browser, example_site: tuple[Registry, Path]
-) -> None:
+def test_every_page_loads_cleanly_and_every_link_resolves(tab: Visit, example_site: tuple[Registry, Path]) -> None:
     _, site = example_site
-    seen = tab(browser)
+    seen = tab
     pending, loaded = [(site / "index.html").as_uri()], set()
     while pending:
         url = pending.pop()
@@ -140,7 +162,6 @@ def test_every_page_loads_cleanly_and_every_link_resolves(
             assert urlsplit(link).scheme == "file" and target.is_file(), f"{url} links to {link}, which is not there"
             if target.suffix == ".html":
                 pending.append(urlsplit(link)._replace(query="", fragment="").geturl())
-    seen.page.close()
     # Every page is reachable from the index.
     assert loaded == set(site.rglob("*.html"))
 
@@ -177,34 +198,32 @@ KNOWN = [
 
 @pytest.mark.parametrize(("date", "time", "prod"), KNOWN)
 def test_serving_on_a_date_gives_the_registry_s_answers(
-    browser: Browser, example_site: tuple[Registry, Path], date: str, time: str, prod: str
+    tab: Visit, example_site: tuple[Registry, Path], date: str, time: str, prod: str
 ) -> None:
     registry, site = example_site
     expected = _expected(registry, datetime.fromisoformat(f"{date}T{time}").replace(tzinfo=UTC))
     assert expected["sentiment"][HOLDER_STAGES.index("prod")] == prod
-    seen = tab(browser).goto(f"{(site / 'serving.html').as_uri()}?date={date}&time={time}")
+    seen = tab.goto(f"{(site / 'serving.html').as_uri()}?date={date}&time={time}")
     assert _shown(seen.page) == expected
     assert seen.clean() == []
-    seen.page.close()
 
 
-def test_the_serving_form_answers_a_moment_typed_into_it(browser: Browser, example_site: tuple[Registry, Path]) -> None:
+def test_the_serving_form_answers_a_moment_typed_into_it(tab: Visit, example_site: tuple[Registry, Path]) -> None:
     registry, site = example_site
-    seen = tab(browser).goto((site / "serving.html").as_uri())
+    seen = tab.goto((site / "serving.html").as_uri())
     seen.page.fill("#date", "2026-11-03")
     seen.page.fill("#time", "19:00:00")
     seen.page.click("button[type=submit]")
     assert _shown(seen.page) == _expected(registry, datetime(2026, 11, 3, 19, tzinfo=UTC))
     assert _shown(seen.page)["sentiment"][HOLDER_STAGES.index("prod")] == "1.4.0"
     assert seen.page.text_content("#answer-at") == "At 2026-11-03T19:00:00.000Z:"
-    seen.page.close()
 
 
 def test_each_chart_draws_one_point_per_version_that_reports_the_metric(
-    browser: Browser, example_site: tuple[Registry, Path]
+    tab: Visit, example_site: tuple[Registry, Path]
 ) -> None:
     registry, site = example_site
-    seen = tab(browser)
+    seen = tab
     for name in registry.model_names():
         seen.goto((site / "models" / name / "index.html").as_uri())
         assert seen.clean() == [], name
@@ -220,27 +239,25 @@ def test_each_chart_draws_one_point_per_version_that_reports_the_metric(
             assert all(width > 0 for _, width in points), (name, metric)
             xs = [x for x, _ in points]
             assert xs == sorted(xs) and len(set(xs)) == len(xs), (name, metric)
-    seen.page.close()
 
 
 def test_screenshots_of_the_index_and_a_model_page(
-    browser: Browser, example_site: tuple[Registry, Path], tmp_path_factory: pytest.TempPathFactory
+    tab: Visit, example_site: tuple[Registry, Path], tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     _, site = example_site
     folder = Path(os.environ.get("REGOPS_TEST_ARTIFACTS") or tmp_path_factory.mktemp("screenshots"))
     folder.mkdir(parents=True, exist_ok=True)
-    seen = tab(browser)
+    seen = tab
     for page, name in ((site / "index.html", "index.png"), (site / "models" / "sentiment" / "index.html", "model.png")):
         seen.goto(page.as_uri()).page.screenshot(path=str(folder / name), full_page=True)
         assert (folder / name).read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
-    seen.page.close()
     print(f"site screenshots: {folder}")
 
 
-def test_axe_finds_nothing_serious_on_any_kind_of_page(browser: Browser, example_site: tuple[Registry, Path]) -> None:
+def test_axe_finds_nothing_serious_on_any_kind_of_page(tab: Visit, example_site: tuple[Registry, Path]) -> None:
     _, site = example_site
     pages = ["index.html", "serving.html", "models/sentiment/index.html", "models/sentiment/1.3.1.html"]
-    seen, axe = tab(browser), Axe()
+    seen, axe = tab, Axe()
     for relative in pages:
         results = axe.run(seen.goto((site / relative).as_uri()).page)
         serious = [
@@ -250,10 +267,9 @@ def test_axe_finds_nothing_serious_on_any_kind_of_page(browser: Browser, example
         ]
         assert serious == [], relative
         assert results.response["testEngine"]["name"] == "axe-core"
-    seen.page.close()
 
 
-def test_axe_does_find_what_it_is_there_to_find(browser: Browser, tmp_path: Path) -> None:
+def test_axe_does_find_what_it_is_there_to_find(tab: Visit, tmp_path: Path) -> None:
     # The check above can fail: an unlabelled field and an image without alt text are reported here.
     broken = tmp_path / "broken.html"
     broken.write_text(
@@ -261,22 +277,20 @@ def test_axe_does_find_what_it_is_there_to_find(browser: Browser, tmp_path: Path
         '<body><main><h1>x</h1><input type="text"><img src="data:,"></main></body></html>',
         encoding="utf-8",
     )
-    seen = tab(browser).goto(broken.as_uri())
+    seen = tab.goto(broken.as_uri())
     found = {v["id"]: v["impact"] for v in Axe().run(seen.page).response["violations"]}
     assert found["label"] == "critical"
     assert found["image-alt"] == "critical"
-    seen.page.close()
 
 
-def test_text_from_files_stays_text_in_the_browser(browser: Browser, tmp_path: Path) -> None:
+def test_text_from_files_stays_text_in_the_browser(tab: Visit, tmp_path: Path) -> None:
     shutil.copytree(DATA / "registry", tmp_path / "registry")
     hostile_tree(Tree(tmp_path))
     api.site_build(registry=tmp_path / "registry", out=tmp_path / "site", now=NOW)
-    seen = tab(browser)
+    seen = tab
     for page in (tmp_path / "site" / "index.html", tmp_path / "site" / "models" / "sentiment" / "index.html"):
         seen.goto(page.as_uri())
         assert seen.page.evaluate("window.pwned") is None
         assert seen.page.eval_on_selector_all("main img, main script", "found => found.length") == 0
         assert HOSTILE in (seen.page.text_content("main") or "")
         assert seen.clean() == []
-    seen.page.close()

@@ -36,6 +36,7 @@ from regops.guardrails import Rule, Settings, show_fraction
 
 _NORMAL = NormalDist()
 _SQRT2: Final = math.sqrt(2.0)  # as statistics has it, for NormalDist().cdf's bits in boundary()
+_SQRT_2PI: Final = math.sqrt(2 * math.pi)
 
 
 @dataclass(frozen=True)
@@ -121,18 +122,43 @@ def boundary(t: float, alpha: float, t_opt: float = T_OPT) -> float:
     rho = t_opt / (2 * math.log(1 / alpha) + math.log(1 + 2 * math.log(1 / alpha)))
     v = t + rho
     target = math.log(1 / alpha) - math.log(2) - 0.5 * math.log(rho / v)
-    low, high = 0.0, math.sqrt(2 * v * (target + math.log(2)))
-    twice, root = 2 * v, math.sqrt(v)
+    high, twice, root = math.sqrt(2 * v * (target + math.log(2))), 2 * v, math.sqrt(v)
+
+    def below(s: float) -> bool:  # the martingale at S = s is still below 1/alpha (in logs, less its constant)
+        # log Φ(s / root), Φ written out as NormalDist().cdf computes it (the same bits), without its method call
+        return s * s / twice + math.log(0.5 * (1.0 + erf(s / root / _SQRT2))) < target
+
+    return _bisect(below, *_near_root(target, twice, root, high)) or _bisect(below, 0.0, high)
+
+
+def _bisect(below: Callable[[float], bool], low: float, high: float) -> float:
+    """The least float in (low, high] at which ``below`` fails, halving until the bounds are adjacent floats (0.0 if
+    a bracket from ``low`` > 0 does not hold it). ``below`` only ever changes once (a sum of rounded increasing
+    functions does not decrease), so every bracket of that float finds that float: a narrow one in fewer halvings."""
+    if low and (not below(low) or below(high)):
+        return 0.0
     for _ in range(80):
         s = (low + high) / 2
         if s in (low, high):  # the bounds are adjacent floats: no later halving moves them
             break
-        # log Φ(s / root), Φ written out as NormalDist().cdf computes it (the same bits), without its method call
-        if s * s / twice + math.log(0.5 * (1.0 + erf(s / root / _SQRT2))) < target:
-            low = s
-        else:
-            high = s
+        low, high = (s, high) if below(s) else (low, s)
     return high
+
+
+def _near_root(target: float, twice: float, root: float, high: float) -> tuple[float, float]:
+    """A narrow bracket (low, high) of :func:`boundary`'s root, from Newton's steps down from ``high`` (above the
+    root: there the Φ term is at most 1), or (0.0, ``high``) when they do not close in on it."""
+    s, step = high, high
+    for _ in range(12):
+        if abs(step) < s * 1e-15:
+            break
+        z = s / root
+        log_phi = math.log(0.5 * (1.0 + erf(z / _SQRT2)))
+        slope = 2 * s / twice + math.exp(-0.5 * z * z - log_phi) / (_SQRT_2PI * root)
+        step = min((s * s / twice + log_phi - target) / slope, s / 2)  # never past 0
+        s -= step
+    low, top = s * (1 - 1e-13), min(s * (1 + 1e-13), high)
+    return (low, top) if 0 < low < top and abs(step) < s * 1e-15 else (0.0, high)
 
 
 def needed(sd: float, gap: float, *, alpha: float, power: float = 0.5) -> int:
@@ -369,15 +395,29 @@ def value_at_rank(bounds: Sequence[float], cumulative: Sequence[Any], rank: Any,
         start, below = (bounds[b - 1], cumulative[b - 1]) if b else (min(bounds[0], 0.0), 0.0)
         width = count - below
         inside = start + (bounds[b] - start) * (rank - below) / (width + (width == 0))  # 0-wide: never chosen
-        value = where((count >= rank) & (count > 0), inside, value)
+        value = where(_reaches(count, rank), inside, value)
     return value
 
 
 def _tried(cumulative: Sequence[Any], rank: Any, where: Where) -> range:
     """The buckets that may hold ``rank`` (not the ``+Inf`` one): for one distribution, the first whose count
-    reaches it (a binary search: raw samples make thousands of buckets); for many at once, every bucket."""
+    reaches it (a binary search: raw samples make thousands of buckets); for many at once, those from the first
+    that any distribution's reaches to the first that every one's reaches (the counts ascend: below, none is
+    chosen; above, each is overwritten by a lower one)."""
     last = len(cumulative) - 1
     if where is not pick:
-        return range(last)
+        holds = [
+            lambda b: bool(_reaches(cumulative[b], rank).any()),
+            lambda b: bool(_reaches(cumulative[b], rank).all()),
+        ]
+        first_any, first_all = (bisect_left(range(last), True, key=h) for h in holds)
+        start = min(first_any, last - 1)  # one bucket at least: the value takes the arrays' shape
+        return range(max(start, 0), min(max(first_all, start) + 1, last))
     b = bisect_right(cumulative, 0.0, hi=last) if rank == 0 else bisect_left(cumulative, rank, hi=last)
     return range(b, min(b + 1, last))
+
+
+def _reaches(count: Any, rank: Any) -> Any:
+    """Whether a bucket's count reaches ``rank`` (and the bucket is not empty): the bucket :func:`value_at_rank` picks
+    is the first that does."""
+    return (count >= rank) & (count > 0)
