@@ -76,7 +76,9 @@ class LooseObjects:
             node = root
             for folder in folders:
                 child = node.get(folder)
-                node = child if isinstance(child, dict) else node.setdefault(folder, {})
+                if not isinstance(child, dict):  # a file there gives way, as in update-index --index-info
+                    child = node[folder] = {}
+                node = child
             node[name] = entry
         return self._tree(root)
 
