@@ -30,9 +30,10 @@ class _Template:
 _TEMPLATES: dict[str, _Template] = {}
 
 
-def templated(key: str, tmp_path: Path, build: Callable[[], T]) -> T:
+def templated(key: str, tmp_path: Path, build: Callable[[], T], *, again: Callable[[T], object] | None = None) -> T:
     """``build()``'s result, with ``tmp_path`` holding what it writes there: run the first time this process asks
-    for ``key``, a copy of that first run after. ``build`` must return nothing that names ``tmp_path`` (return
+    for ``key``, a copy of that first run after, then ``again(result)``: what ``build`` did to servers that keep
+    their state in memory, re-done for this test's. ``build`` must return nothing that names ``tmp_path`` (return
     paths relative to it) and leave no server address in a file (a later test's servers listen elsewhere)."""
     template = _TEMPLATES.get(key)
     if template is None:
@@ -43,6 +44,8 @@ def templated(key: str, tmp_path: Path, build: Callable[[], T]) -> T:
     for relative in template.naming:
         path = tmp_path / relative
         path.write_bytes(path.read_bytes().replace(template.built_in, bytes(tmp_path)))
+    if again is not None:
+        again(template.value)
     return template.value  # type: ignore[no-any-return]
 
 
