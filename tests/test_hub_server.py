@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -762,3 +763,37 @@ def test_objects_are_what_git_plumbing_writes_and_packed_ones_are_still_served(
 
 def _file_sizes(api: HfApi, repo: str) -> dict[str, int]:
     return {entry.path: entry.size for entry in api.list_repo_tree(repo, recursive=True) if isinstance(entry, RepoFile)}
+
+
+def test_refs_listed_after_every_move_are_git_s_refs(hub_server: HubFixture) -> None:
+    api = hub_server.api()
+    repo = new_repo(hub_server)
+
+    def listed() -> dict[str, str]:
+        refs = api.list_repo_refs(repo)
+        return {f"refs/heads/{b.name}": b.target_commit for b in refs.branches} | {
+            f"refs/tags/{t.name}": t.target_commit for t in refs.tags
+        }
+
+    def in_git() -> dict[str, str]:
+        out = hub_server.git(repo, "for-each-ref", "--format=%(refname) %(objectname) %(*objectname)")
+        return {name: peeled or oid for name, oid, peeled in (f"{line} ".split(" ")[:3] for line in out.splitlines())}
+
+    first = api.create_commit(repo, [Add(path_in_repo="a", path_or_fileobj=b"1")], commit_message="a").oid
+    moves: list[Callable[[], object]] = [
+        lambda: api.create_branch(repo, branch="dev", revision=first),
+        lambda: api.create_tag(repo, tag="v1", tag_message="annotated", revision="dev"),
+        lambda: api.create_tag(repo, tag="light"),
+        lambda: api.create_commit(repo, [Add(path_in_repo="b", path_or_fileobj=b"2")], commit_message="b"),
+        lambda: api.delete_tag(repo, tag="light"),
+        lambda: hub_server.move_branch(repo, "dev", "main"),  # by hand: the server did not move it
+        lambda: api.create_commit(repo, [Delete(path_in_repo="a")], commit_message="c", revision="dev"),
+        lambda: api.delete_branch(repo, branch="dev"),
+    ]
+    seen = [listed()]
+    for move in moves:
+        move()
+        seen.append(listed())
+        assert seen[-1] == in_git(), move
+    assert [len(refs) for refs in seen] == [1, 2, 3, 4, 4, 3, 3, 3, 2]
+    assert seen[2]["refs/tags/v1"] == first != seen[4]["refs/heads/main"] == seen[6]["refs/heads/dev"]

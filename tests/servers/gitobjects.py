@@ -123,8 +123,8 @@ def commit_body(tree: str, parent: str | None, *, identity: Mapping[str, str], m
     return ("\n".join(lines) + "\n\n" + message).encode()
 
 
-def commit_fields(body: bytes) -> dict[str, str]:
-    """The header lines of a commit object (``tree``, ``committer``...; the first of each)."""
+def header_fields(body: bytes) -> dict[str, str]:
+    """The header lines of a commit or tag object (``tree``, ``committer``, ``object``...; the first of each)."""
     fields: dict[str, str] = {}
     for line in body.partition(b"\n\n")[0].decode("utf-8", "replace").splitlines():
         key, _, value = line.partition(" ")

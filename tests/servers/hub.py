@@ -83,7 +83,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from tests.servers.gitobjects import TREE_MODE, LooseObjects, commit_body, commit_fields
+from tests.servers.gitobjects import TREE_MODE, LooseObjects, commit_body, header_fields
 
 DEFAULT_BRANCH = "main"
 # The .gitattributes the Hub commits into every new model repository.
@@ -329,21 +329,41 @@ class GitRepo:
 
     def run(self, *args: str, stdin: bytes | None = None, env: Mapping[str, str] | None = None) -> bytes:
         try:
-            proc = subprocess.run(
-                ["git", f"--git-dir={self.path}", *args],
-                input=stdin,
-                capture_output=True,
-                env=_git_env(env),
-                check=False,
-            )
+            return self._git(*args, stdin=stdin, env=env)
         finally:
             if args[0] not in _READS_ONLY:
-                with self._cache_lock:
-                    self._refs.clear()
-                    self._refs_generation += 1
+                self._refs_moved()
+
+    def _git(self, *args: str, stdin: bytes | None = None, env: Mapping[str, str] | None = None) -> bytes:
+        proc = subprocess.run(
+            ["git", f"--git-dir={self.path}", *args], input=stdin, capture_output=True, env=_git_env(env), check=False
+        )
         if proc.returncode:
             raise GitError(args, proc.returncode, proc.stderr)
         return proc.stdout
+
+    def _refs_moved(self, refname: str | None = None, new: str | None = None) -> None:
+        """Refs may have moved: the listing is dropped, or, when this class just moved ``refname`` to ``new`` (None:
+        deleted) and knows what it peels to, kept with that change (in git's order of refnames)."""
+        peeled = self._peeled(new) if new else None
+        with self._cache_lock:
+            listed = self._refs.get(())
+            self._refs.clear()
+            self._refs_generation += 1
+            if listed is None or refname is None or (new and not peeled):
+                return
+            changed = {name: found for name, found in listed.items() if name != refname}
+            if new and peeled:
+                changed[refname] = (new, peeled)
+            self._refs[()] = dict(sorted(changed.items()))
+
+    def _peeled(self, oid: str) -> str | None:
+        """The commit ``oid`` is or (an annotated tag) names; None when that is not known from loose objects."""
+        found = self.objects.read(oid)
+        if found is None or found[0] not in ("commit", "tag"):
+            return None
+        fields = header_fields(found[1]) if found[0] == "tag" else {"object": oid, "type": "commit"}
+        return fields["object"] if fields.get("type") == "commit" else None
 
     def refs(self, *patterns: str) -> dict[str, tuple[str, str]]:
         """Refs under ``patterns`` (literal: a refname or a folder of refs, as for-each-ref matches them): refname ->
@@ -429,7 +449,7 @@ class GitRepo:
         if found is None or found[0] != "commit":
             return None
         entries: list[TreeEntry] = []
-        return tuple(entries) if self._walk(commit_fields(found[1])["tree"], "", entries) else None
+        return tuple(entries) if self._walk(header_fields(found[1])["tree"], "", entries) else None
 
     def _walk(self, tree: str, prefix: str, into: list[TreeEntry]) -> bool:
         listed = self.objects.tree_entries(tree)
@@ -510,23 +530,24 @@ class GitRepo:
 
     def update_ref(self, refname: str, new: str, old: str) -> bool:
         """Point ``refname`` at ``new`` only if it is still at ``old`` (``ZERO_OID``: only if it does not exist)."""
-        try:
-            self.run("update-ref", refname, new, old)
-        except GitError:
-            return False
-        return True
+        return self._move_ref(refname, new, "update-ref", refname, new, old)
 
     def delete_ref(self, refname: str, old: str) -> bool:
+        return self._move_ref(refname, None, "update-ref", "-d", refname, old)
+
+    def _move_ref(self, refname: str, new: str | None, *args: str) -> bool:
         try:
-            self.run("update-ref", "-d", refname, old)
+            self._git(*args)
         except GitError:
+            self._refs_moved()  # not where this class thought: moved by hand
             return False
+        self._refs_moved(refname, new)
         return True
 
     def commit_time(self, commit: str) -> float:
         found = self.objects.read(commit)
         if found is not None and found[0] == "commit":
-            return float(commit_fields(found[1])["committer"].rsplit(" ", 2)[1])
+            return float(header_fields(found[1])["committer"].rsplit(" ", 2)[1])
         return float(self.run("log", "-1", "--format=%ct", commit).decode().strip() or 0)
 
     def last_commit(self, commit: str, path: str) -> dict[str, str]:
