@@ -2,10 +2,10 @@
 
 What it is
     A Starlette application served by uvicorn on 127.0.0.1. Each model repository ``namespace/name`` is a real bare
-    git repository, ``ROOT/repos/namespace/name.git``, written with git plumbing only (``hash-object``,
-    ``update-index`` on a temporary index, ``write-tree``, ``commit-tree``, and ``update-ref`` with the expected old
-    value, so that a ref never moves under a writer's feet): commits, branches and tags have real ids and can be
-    inspected with git. Large files follow the Hub's git-LFS layout: the git blob is the LFS pointer text
+    git repository, ``ROOT/repos/namespace/name.git``: objects are the loose objects ``hash-object``, ``write-tree``,
+    ``commit-tree`` and ``mktag`` would write, written and read in process (:mod:`tests.servers.gitobjects`; a
+    packed object is read with git), and refs move with ``git update-ref`` and the expected old value, so that a ref
+    never moves under a writer's feet: commits, branches and tags have real ids and can be inspected with git. Large files follow the Hub's git-LFS layout: the git blob is the LFS pointer text
     (``version https://git-lfs.github.com/spec/v1`` / ``oid sha256:<hex>`` / ``size <n>``) and the content lives in
     ``ROOT/lfs/namespace/name/<oid[0:2]>/<oid[2:4]>/<oid>``. New repositories get the Hub's initial commit: a
     ``.gitattributes`` that sends ``*.safetensors``, ``*.bin``, ``*.pt`` and the other weight formats to LFS.
