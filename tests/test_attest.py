@@ -18,6 +18,7 @@ import pytest
 
 from regops.registry import Registry
 from tests.conftest import git, run_regops, weights
+from tests.pr_fixtures import templated
 from tests.servers.github_fixtures import GitHubFixture
 from tests.test_canary_check import on_prometheus  # noqa: F401 (a fixture)
 from tests.test_github import REPO, open_pull, sha
@@ -32,21 +33,40 @@ def through_pr(capsys: pytest.CaptureFixture[str], repo: Path, gh: GitHubFixture
     branch = f"promote-{version}-{to}"
     git(repo, "checkout", "-q", "-b", branch)
     run_regops(capsys, repo, "promote", f"sentiment@{version}", "--to", to, "--notes", "ready", "--by", "alice")
-    number = open_pull(gh, repo, author="alice", branch=branch)
-    gh.add_review(REPO, number, "bob", "APPROVED")
+    number = approved_pull(gh, repo, branch=branch)
     git(repo, "checkout", "-q", "main")
     git(repo, "merge", "-q", "--no-ff", "-m", f"Merge pull request #{number}", branch)
     gh.merge(REPO, number, sha(repo))
     return number
 
 
+def approved_pull(gh: GitHubFixture, repo: Path, *, branch: str, main: str = "main") -> int:
+    """alice's pull request of ``branch`` opened on GitHub (main pushed as it is at ``main``), approved by bob."""
+    number = open_pull(gh, repo, author="alice", branch=branch, main=main)
+    gh.add_review(REPO, number, "bob", "APPROVED")
+    return number
+
+
+def staging_pr_on_github(gh: GitHubFixture, repo: Path) -> None:
+    """GitHub's side of :func:`to_staging`, made again for a copy of its repository (HEAD: the stamp, on the merge)."""
+    number = approved_pull(gh, repo, branch="promote-1.0.0-staging", main="HEAD^^1")
+    gh.merge(REPO, number, sha(repo, "HEAD^"))
+
+
 @pytest.fixture
 def staged(
     tmp_path: Path, gh: GitHubFixture, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> Path:
-    """sentiment@1.0.0 signed, in staging through PR #1 approved by bob, stamped with the trusted key."""
-    repo = local_repo(tmp_path, monkeypatch)
-    to_staging(capsys, repo, gh)
+    """sentiment@1.0.0 signed, in staging through PR #1 approved by bob, stamped with the trusted key. Built once
+    per process; later tests get a copy of the repository and GitHub's side of PR #1 made again."""
+    repo = tmp_path / "models-repo"
+    templated(
+        "attest-staged",
+        tmp_path,
+        lambda: to_staging(capsys, local_repo(tmp_path, monkeypatch), gh),
+        again=lambda _: staging_pr_on_github(gh, repo),
+    )
+    monkeypatch.chdir(repo)
     return repo
 
 

@@ -30,9 +30,10 @@ def sha(repo: Path, ref: str = "HEAD") -> str:
     return git(repo, "rev-parse", ref).strip()
 
 
-def open_pull(gh: GitHubFixture, repo: Path, *, author: str, branch: str) -> int:
-    """Push main and the branch's head to GitHub and open the pull request, as `git push` + the web UI would."""
-    gh.add_branch(REPO, "main", sha(repo, "main"))
+def open_pull(gh: GitHubFixture, repo: Path, *, author: str, branch: str, main: str = "main") -> int:
+    """Push main (as it is at ``main``) and the branch's head to GitHub and open the pull request, as `git push` +
+    the web UI would."""
+    gh.add_branch(REPO, "main", sha(repo, main))
     head = sha(repo, branch)
     return gh.add_pull(
         REPO,

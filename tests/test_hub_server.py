@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ from huggingface_hub.errors import (
 from huggingface_hub.hf_api import RepoFile, RepoFolder
 from huggingface_hub.lfs import UploadInfo, post_lfs_batch_info
 
-from tests.servers.fixtures import HubFixture
+from tests.servers.fixtures import DEFAULT_TOKENS, HubFixture
 
 ROOT = Path(__file__).parent.parent
 Add = CommitOperationAdd
@@ -707,3 +708,92 @@ def test_the_server_runs_as_a_subprocess(tmp_path: Path) -> None:
     # uvicorn shuts down gracefully on SIGTERM, then re-raises it.
     assert process.returncode in (0, -signal.SIGTERM), stderr
     assert (tmp_path / "hub" / "repos" / "lab" / "weights.git").is_dir()
+
+
+def _rebuilt_by_git(hub: HubFixture, repo: str, tmp: Path) -> str:
+    """The root tree git's own ``update-index`` + ``write-tree`` make of the files at ``main``."""
+    git_dir = ["git", f"--git-dir={hub.root / 'repos' / f'{repo}.git'}"]
+    env = {"GIT_INDEX_FILE": str(tmp / "rebuilt-index"), "PATH": "/usr/bin:/bin", "HOME": str(tmp)}
+    listing = subprocess.run([*git_dir, "ls-tree", "-r", "-z", "main"], capture_output=True, check=True).stdout
+    info = b"".join(record.replace(b" blob ", b" ", 1) + b"\0" for record in listing.split(b"\0") if record)
+    subprocess.run([*git_dir, "update-index", "-z", "--index-info"], input=info, env=env, check=True)
+    return subprocess.run([*git_dir, "write-tree"], env=env, capture_output=True, check=True, text=True).stdout.strip()
+
+
+def test_objects_are_what_git_plumbing_writes_and_packed_ones_are_still_served(
+    hub_server: HubFixture, tmp_path: Path
+) -> None:
+    api = hub_server.api()
+    repo = new_repo(hub_server)
+    files = {"a.txt": b"1", "a/b.json": b"{}", "a-b/c": b"3", "a/d/e": b"4", "\u00e9t\u00e9.json": b"5"}
+    weights = data(3000, "weights")
+    adds = [Add(path_in_repo=path, path_or_fileobj=content) for path, content in files.items()]
+    info = api.create_commit(
+        repo, [*adds, Add(path_in_repo="m.safetensors", path_or_fileobj=weights)], commit_message="Add"
+    )
+    api.create_tag(repo, tag="v1", tag_message="First")
+    started = time.time()
+
+    assert hub_server.git(repo, "fsck", "--strict", "--no-dangling") == ""
+    assert hub_server.git(repo, "rev-parse", "main^{tree}").strip() == _rebuilt_by_git(hub_server, repo, tmp_path)
+    assert hub_server.git(repo, "cat-file", "-t", "v1").strip() == "tag"
+    author, committer, when = hub_server.git(repo, "log", "-1", "--format=%an <%ae>|%cn <%ce>|%ct", "main").split("|")
+    assert author == committer == "alice <alice@users.noreply.huggingface.co>"
+    assert started - 60 < int(when) <= started
+    listing = hub_server.git(repo, "ls-tree", "-r", "-l", "-z", "main").split("\0")[:-1]
+    sizes = {line.split("\t")[1]: int(line.split()[3]) for line in listing}
+    assert _file_sizes(api, repo) == {**sizes, "m.safetensors": len(weights)}
+    assert {path: download(hub_server, repo, path) for path in files} == files
+
+    hub_server.git(repo, "repack", "-a", "-d", "-q")
+    hub_server.git(repo, "prune-packed")
+    assert not list((hub_server.root / "repos" / f"{repo}.git" / "objects").glob("??/*"))
+    with HubFixture(hub_server.root, DEFAULT_TOKENS) as restarted:  # nothing cached: every object is packed
+        assert _file_sizes(restarted.api(), repo) == {**sizes, "m.safetensors": len(weights)}
+        assert {path: download(restarted, repo, path, revision=info.oid[:7]) for path in files} == files
+        assert restarted.api().model_info(repo).sha == info.oid
+        later = restarted.api().create_commit(
+            repo, [Add(path_in_repo="a/f", path_or_fileobj=b"6")], commit_message="More"
+        )
+        assert _file_sizes(restarted.api(), repo) == {**sizes, "m.safetensors": len(weights), "a/f": 1}
+    assert hub_server.git(repo, "rev-parse", "main^").strip() == info.oid
+    assert hub_server.git(repo, "rev-parse", "main").strip() == later.oid
+    assert hub_server.git(repo, "fsck", "--strict", "--no-dangling") == ""
+
+
+def _file_sizes(api: HfApi, repo: str) -> dict[str, int]:
+    return {entry.path: entry.size for entry in api.list_repo_tree(repo, recursive=True) if isinstance(entry, RepoFile)}
+
+
+def test_refs_listed_after_every_move_are_git_s_refs(hub_server: HubFixture) -> None:
+    api = hub_server.api()
+    repo = new_repo(hub_server)
+
+    def listed() -> dict[str, str]:
+        refs = api.list_repo_refs(repo)
+        return {f"refs/heads/{b.name}": b.target_commit for b in refs.branches} | {
+            f"refs/tags/{t.name}": t.target_commit for t in refs.tags
+        }
+
+    def in_git() -> dict[str, str]:
+        out = hub_server.git(repo, "for-each-ref", "--format=%(refname) %(objectname) %(*objectname)")
+        return {name: peeled or oid for name, oid, peeled in (f"{line} ".split(" ")[:3] for line in out.splitlines())}
+
+    first = api.create_commit(repo, [Add(path_in_repo="a", path_or_fileobj=b"1")], commit_message="a").oid
+    moves: list[Callable[[], object]] = [
+        lambda: api.create_branch(repo, branch="dev", revision=first),
+        lambda: api.create_tag(repo, tag="v1", tag_message="annotated", revision="dev"),
+        lambda: api.create_tag(repo, tag="light"),
+        lambda: api.create_commit(repo, [Add(path_in_repo="b", path_or_fileobj=b"2")], commit_message="b"),
+        lambda: api.delete_tag(repo, tag="light"),
+        lambda: hub_server.move_branch(repo, "dev", "main"),  # by hand: the server did not move it
+        lambda: api.create_commit(repo, [Delete(path_in_repo="a")], commit_message="c", revision="dev"),
+        lambda: api.delete_branch(repo, branch="dev"),
+    ]
+    seen = [listed()]
+    for move in moves:
+        move()
+        seen.append(listed())
+        assert seen[-1] == in_git(), move
+    assert [len(refs) for refs in seen] == [1, 2, 3, 4, 4, 3, 3, 3, 2]
+    assert seen[2]["refs/tags/v1"] == first != seen[4]["refs/heads/main"] == seen[6]["refs/heads/dev"]

@@ -25,6 +25,7 @@ from regops.registry import Registry
 from regops.retention import artifacts_of
 from regops.weights import download
 from tests.conftest import DATA, commit, git, registry_repo, weights
+from tests.pr_fixtures import templated
 from tests.servers.hub import HubServer
 from tests.test_hub import ARCHIVE, HOT, hf_repo
 from tests.test_hub_faults import LATER, register
@@ -44,7 +45,13 @@ class Setup:
 
 @pytest.fixture
 def setup(hub_env: HfApi, tmp_path: Path) -> Setup:
-    """origin (bare) with two registered candidates on main; the archive repo exists (one commit, no weights)."""
+    """origin (bare) with two registered candidates on main; the archive repo exists (one commit, no weights).
+    Built once per process, copied (the Hub's repositories with it) for each test."""
+    blobs, head = templated("retention-faults", tmp_path, lambda: _two_candidates_on_origin(hub_env, tmp_path))
+    return Setup(tmp_path / "origin.git", blobs, head)
+
+
+def _two_candidates_on_origin(hub_env: HfApi, tmp_path: Path) -> tuple[dict[str, bytes], str]:
     repo = hf_repo(tmp_path)
     blobs = {v: (register(repo, tmp_path, v) / "model.safetensors").read_bytes() for v in VERSIONS}
     commit(repo, "register")
@@ -55,7 +62,7 @@ def setup(hub_env: HfApi, tmp_path: Path) -> Setup:
     hub_env.create_repo(ARCHIVE, private=True)
     hub_env.upload_file(path_or_fileobj=b"archive\n", path_in_repo="README.md", repo_id=ARCHIVE)
     head = next(b.target_commit for b in hub_env.list_repo_refs(ARCHIVE).branches if b.name == "main")
-    return Setup(origin, blobs, head)
+    return blobs, head
 
 
 def runner(setup: Setup, tmp_path: Path, name: str) -> Path:

@@ -22,12 +22,23 @@ from huggingface_hub import HfApi
 from regops.registry import Registry
 from tests import test_act
 from tests.conftest import commit
+from tests.pr_fixtures import templated
 from tests.test_hub import HOT, regops
 
-# The fixture the tests start from: sentiment 1.0.0 in prod, 1.1.0 in dev, on the Hub (tagged), never synced.
-hub_history_repo = test_act.hub_history_repo
 # The weights helper writes 1_280_000 bytes of weights and a config.json such as {"seed": "1.0.0"}.
 EVIL_WEIGHTS = b"\x66" * 1_280_000
+
+
+@pytest.fixture
+def hub_history_repo(
+    hub_env: HfApi, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """What the tests start from: sentiment 1.0.0 in prod, 1.1.0 in dev, on the Hub (tagged), never synced.
+    tests/test_act.py's fixture of that name, built once per process; each test gets a copy (the Hub's with it)."""
+    build = test_act.hub_history_repo.__wrapped__  # the fixture's own function (pytest refuses a direct call)
+    templated("hub-history", tmp_path, lambda: build(hub_env, tmp_path, capsys, monkeypatch) and None)
+    monkeypatch.chdir(tmp_path / "models-repo")
+    return tmp_path / "models-repo"
 
 
 def storage(repo: Path, version: str) -> dict[str, str]:

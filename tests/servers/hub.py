@@ -2,10 +2,10 @@
 
 What it is
     A Starlette application served by uvicorn on 127.0.0.1. Each model repository ``namespace/name`` is a real bare
-    git repository, ``ROOT/repos/namespace/name.git``, written with git plumbing only (``hash-object``,
-    ``update-index`` on a temporary index, ``write-tree``, ``commit-tree``, and ``update-ref`` with the expected old
-    value, so that a ref never moves under a writer's feet): commits, branches and tags have real ids and can be
-    inspected with git. Large files follow the Hub's git-LFS layout: the git blob is the LFS pointer text
+    git repository, ``ROOT/repos/namespace/name.git``: objects are the loose objects ``hash-object``, ``write-tree``,
+    ``commit-tree`` and ``mktag`` would write, written and read in process (:mod:`tests.servers.gitobjects`; a
+    packed object is read with git), and refs move with ``git update-ref`` and the expected old value, so that a ref
+    never moves under a writer's feet: commits, branches and tags have real ids and can be inspected with git. Large files follow the Hub's git-LFS layout: the git blob is the LFS pointer text
     (``version https://git-lfs.github.com/spec/v1`` / ``oid sha256:<hex>`` / ``size <n>``) and the content lives in
     ``ROOT/lfs/namespace/name/<oid[0:2]>/<oid[2:4]>/<oid>``. New repositories get the Hub's initial commit: a
     ``.gitattributes`` that sends ``*.safetensors``, ``*.bin``, ``*.pt`` and the other weight formats to LFS.
@@ -69,7 +69,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, BinaryIO, Literal, Self, TypeVar, cast
+from typing import Any, BinaryIO, Final, Literal, Self, TypeVar, cast
 from urllib.parse import parse_qs, unquote, urlencode
 
 import anyio
@@ -82,6 +82,8 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from tests.servers.gitobjects import TREE_MODE, LooseObjects, commit_body, header_fields
 
 DEFAULT_BRANCH = "main"
 # The .gitattributes the Hub commits into every new model repository.
@@ -301,11 +303,21 @@ class TreeEntry:
     mode: str
 
 
+def _pointer_of(kind: str, body: bytes) -> LfsPointer | None:
+    return LfsPointer.parse(body) if kind == "blob" else None
+
+
+# What ``GitRepo.run`` may run without a ref moving; anything else empties the listing of refs.
+_READS_ONLY: Final = frozenset({"cat-file", "for-each-ref", "log", "ls-tree", "rev-parse", "show"})
+
+
 class GitRepo:
-    """A bare repository driven by git plumbing. Trees and LFS pointers are cached by object id (immutable)."""
+    """A bare repository: objects read and written in process (:mod:`tests.servers.gitobjects`: exactly what git
+    plumbing stores), git for refs and history. Trees and LFS pointers are cached by object id (immutable)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.objects = LooseObjects(path)
         self.lock = threading.RLock()
         self._cache_lock = threading.Lock()
         self._entries: dict[str, tuple[TreeEntry, ...]] = {}
@@ -317,36 +329,67 @@ class GitRepo:
 
     def run(self, *args: str, stdin: bytes | None = None, env: Mapping[str, str] | None = None) -> bytes:
         try:
-            proc = subprocess.run(
-                ["git", f"--git-dir={self.path}", *args],
-                input=stdin,
-                capture_output=True,
-                env=_git_env(env),
-                check=False,
-            )
+            return self._git(*args, stdin=stdin, env=env)
         finally:
-            if args[0] == "update-ref":
-                with self._cache_lock:
-                    self._refs.clear()
-                    self._refs_generation += 1
+            if args[0] not in _READS_ONLY:
+                self._refs_moved()
+
+    def _git(self, *args: str, stdin: bytes | None = None, env: Mapping[str, str] | None = None) -> bytes:
+        proc = subprocess.run(
+            ["git", f"--git-dir={self.path}", *args], input=stdin, capture_output=True, env=_git_env(env), check=False
+        )
         if proc.returncode:
             raise GitError(args, proc.returncode, proc.stderr)
         return proc.stdout
 
-    def refs(self, *patterns: str) -> dict[str, tuple[str, str]]:
-        """Refs under ``patterns``: refname -> (object id, commit id it peels to)."""
+    def _refs_moved(self, refname: str | None = None, new: str | None = None) -> None:
+        """Refs may have moved: the listing is dropped, or, when this class just moved ``refname`` to ``new`` (None:
+        deleted) and knows what it peels to, kept with that change (in git's order of refnames)."""
+        peeled = self._peeled(new) if new else None
         with self._cache_lock:
-            cached, generation = self._refs.get(patterns), self._refs_generation
+            listed = self._refs.get(())
+            self._refs.clear()
+            self._refs_generation += 1
+            if listed is None or refname is None or (new and not peeled):
+                return
+            changed = {name: found for name, found in listed.items() if name != refname}
+            if new and peeled:
+                changed[refname] = (new, peeled)
+            self._refs[()] = dict(sorted(changed.items()))
+
+    def _peeled(self, oid: str) -> str | None:
+        """The commit ``oid`` is or (an annotated tag) names; None when that is not known from loose objects."""
+        found = self.objects.read(oid)
+        if found is None or found[0] not in ("commit", "tag"):
+            return None
+        fields = header_fields(found[1]) if found[0] == "tag" else {"object": oid, "type": "commit"}
+        return fields["object"] if fields.get("type") == "commit" else None
+
+    def refs(self, *patterns: str) -> dict[str, tuple[str, str]]:
+        """Refs under ``patterns`` (literal: a refname or a folder of refs, as for-each-ref matches them): refname ->
+        (object id, commit id it peels to). One listing of every ref serves all patterns until a ref moves."""
+        if any(char in pattern for pattern in patterns for char in "*?["):
+            raise ValueError(f"glob patterns are not listed from the cache: {patterns}")
+        folders = tuple(pattern.rstrip("/") + "/" for pattern in patterns)
+        return {
+            name: found
+            for name, found in self._all_refs().items()
+            if not patterns or name in patterns or name.startswith(folders)
+        }
+
+    def _all_refs(self) -> dict[str, tuple[str, str]]:
+        with self._cache_lock:
+            cached, generation = self._refs.get(()), self._refs_generation
         if cached is not None:
-            return dict(cached)
-        out = self.run("for-each-ref", "--format=%(refname)%00%(objectname)%00%(*objectname)", *patterns)
+            return cached
+        out = self.run("for-each-ref", "--format=%(refname)%00%(objectname)%00%(*objectname)")
         refs: dict[str, tuple[str, str]] = {}
         for line in out.decode().splitlines():
             name, oid, peeled = line.split("\0")
             refs[name] = (oid, peeled or oid)
         with self._cache_lock:
-            if generation == self._refs_generation:  # no update-ref ended while git listed them
-                self._refs[patterns] = dict(refs)
+            if generation == self._refs_generation:  # no ref moved while git listed them
+                self._refs[()] = refs
         return refs
 
     def ref(self, refname: str) -> str | None:
@@ -371,6 +414,11 @@ class GitRepo:
         with self._cache_lock:
             if revision in self._commits:
                 return revision
+        found = self.objects.header(revision) if len(revision) == 40 else None
+        if found is not None and found[0] == "commit":
+            with self._cache_lock:
+                self._commits.add(revision)
+            return revision
         try:
             commit = self.run("rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}").decode().strip()
         except GitError:
@@ -386,6 +434,41 @@ class GitRepo:
             cached = self._entries.get(commit)
         if cached is not None:
             return cached
+        result = self._loose_entries(commit)
+        if result is None:
+            result = self._listed_entries(commit)
+        with self._cache_lock:
+            if len(self._entries) > 256:
+                self._entries.clear()
+            self._entries[commit] = result
+        return result
+
+    def _loose_entries(self, commit: str) -> tuple[TreeEntry, ...] | None:
+        """``entries`` read in process, in ls-tree's order (a tree before what it holds); None if an object is packed."""
+        found = self.objects.read(commit)
+        if found is None or found[0] != "commit":
+            return None
+        entries: list[TreeEntry] = []
+        return tuple(entries) if self._walk(header_fields(found[1])["tree"], "", entries) else None
+
+    def _walk(self, tree: str, prefix: str, into: list[TreeEntry]) -> bool:
+        listed = self.objects.tree_entries(tree)
+        if listed is None:
+            return False
+        for mode, oid, name in listed:
+            path = prefix + name
+            if mode == TREE_MODE:
+                into.append(TreeEntry(path, "tree", oid, 0, mode))
+                if not self._walk(oid, path + "/", into):
+                    return False
+            elif mode != "160000":  # a submodule's commit is neither a blob nor a tree
+                header = self.objects.header(oid)
+                if header is None:
+                    return False
+                into.append(TreeEntry(path, "blob", oid, header[1], mode))
+        return True
+
+    def _listed_entries(self, commit: str) -> tuple[TreeEntry, ...]:
         entries: list[TreeEntry] = []
         for record in self.run("ls-tree", "-r", "-t", "-l", "-z", "--full-tree", commit).split(b"\0"):
             if not record:
@@ -397,12 +480,7 @@ class GitRepo:
                 entries.append(
                     TreeEntry(path, cast(Literal["blob", "tree"], kind), oid, int(size) if size.isdigit() else 0, mode)
                 )
-        result = tuple(entries)
-        with self._cache_lock:
-            if len(self._entries) > 256:
-                self._entries.clear()
-            self._entries[commit] = result
-        return result
+        return tuple(entries)
 
     def files(self, commit: str) -> dict[str, TreeEntry]:
         return {entry.path: entry for entry in self.entries(commit) if entry.kind == "blob"}
@@ -412,64 +490,64 @@ class GitRepo:
         candidates = {entry.oid for entry in entries if entry.kind == "blob" and entry.size <= 1024}
         with self._cache_lock:
             missing = [oid for oid in candidates if oid not in self._pointers]
-        if missing:
-            parsed: dict[str, LfsPointer | None] = {}
-            out = self.run("cat-file", "--batch", stdin="".join(f"{oid}\n" for oid in missing).encode())
-            position = 0
-            for oid in missing:
-                header_end = out.index(b"\n", position)
-                header = out[position:header_end].split()
-                if len(header) < 3:
-                    parsed[oid] = None
-                    position = header_end + 1
-                    continue
-                size = int(header[2])
-                parsed[oid] = LfsPointer.parse(out[header_end + 1 : header_end + 1 + size])
-                position = header_end + 1 + size + 1
-            with self._cache_lock:
-                self._pointers.update(parsed)
+        loose = {oid: self.objects.read(oid) for oid in missing}
+        parsed = {oid: _pointer_of(*found) for oid, found in loose.items() if found is not None}
+        packed = [oid for oid, found in loose.items() if found is None]
+        if packed:
+            parsed.update(self._packed_pointers(packed))
         with self._cache_lock:
+            self._pointers.update(parsed)
             return {oid: pointer for oid in candidates if (pointer := self._pointers.get(oid)) is not None}
 
+    def _packed_pointers(self, oids: Sequence[str]) -> dict[str, LfsPointer | None]:
+        parsed: dict[str, LfsPointer | None] = {}
+        out = self.run("cat-file", "--batch", stdin="".join(f"{oid}\n" for oid in oids).encode())
+        position = 0
+        for oid in oids:
+            header_end = out.index(b"\n", position)
+            header = out[position:header_end].split()
+            if len(header) < 3:
+                parsed[oid] = None
+                position = header_end + 1
+                continue
+            size = int(header[2])
+            parsed[oid] = LfsPointer.parse(out[header_end + 1 : header_end + 1 + size])
+            position = header_end + 1 + size + 1
+        return parsed
+
     def read_blob(self, oid: str) -> bytes:
-        return self.run("cat-file", "blob", oid)
+        found = self.objects.read(oid)
+        return found[1] if found is not None and found[0] == "blob" else self.run("cat-file", "blob", oid)
 
     def hash_object(self, data: bytes) -> str:
-        return self.run("hash-object", "-w", "--stdin", stdin=data).decode().strip()
+        return self.objects.write("blob", data)
 
     def write_commit(self, files: Mapping[str, tuple[str, str]], *, parent: str | None, message: str, user: str) -> str:
-        """A commit of exactly ``files`` (path -> (mode, blob id)), built in a temporary index."""
-        with tempfile.TemporaryDirectory(prefix="hub-index-") as tmp:
-            env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
-            info = b"".join(
-                f"{mode} {oid}\t".encode() + path.encode("utf-8", "surrogateescape") + b"\0"
-                for path, (mode, oid) in sorted(files.items())
-            )
-            self.run("update-index", "-z", "--index-info", stdin=info, env=env)
-            tree = self.run("write-tree", env=env).decode().strip()
-        parents = ["-p", parent] if parent else []
-        return (
-            self.run("commit-tree", tree, *parents, "-F", "-", stdin=message.encode(), env=_identity(user))
-            .decode()
-            .strip()
-        )
+        """A commit of exactly ``files`` (path -> (mode, blob id)): the objects ``write-tree`` and ``commit-tree``
+        would write."""
+        tree = self.objects.write_tree(files)
+        return self.objects.write("commit", commit_body(tree, parent, identity=_identity(user), message=message))
 
     def update_ref(self, refname: str, new: str, old: str) -> bool:
         """Point ``refname`` at ``new`` only if it is still at ``old`` (``ZERO_OID``: only if it does not exist)."""
-        try:
-            self.run("update-ref", refname, new, old)
-        except GitError:
-            return False
-        return True
+        return self._move_ref(refname, new, "update-ref", refname, new, old)
 
     def delete_ref(self, refname: str, old: str) -> bool:
+        return self._move_ref(refname, None, "update-ref", "-d", refname, old)
+
+    def _move_ref(self, refname: str, new: str | None, *args: str) -> bool:
         try:
-            self.run("update-ref", "-d", refname, old)
+            self._git(*args)
         except GitError:
+            self._refs_moved()  # not where this class thought: moved by hand
             return False
+        self._refs_moved(refname, new)
         return True
 
     def commit_time(self, commit: str) -> float:
+        found = self.objects.read(commit)
+        if found is not None and found[0] == "commit":
+            return float(header_fields(found[1])["committer"].rsplit(" ", 2)[1])
         return float(self.run("log", "-1", "--format=%ct", commit).decode().strip() or 0)
 
     def last_commit(self, commit: str, path: str) -> dict[str, str]:
@@ -1420,7 +1498,7 @@ class _Hub:
                     f"object {commit}\ntype commit\ntag {tag}\ntagger {account.user} <{email}> {int(time.time())} +0000"
                     f"\n\n{message}\n"
                 )
-                target = repo.git.run("mktag", stdin=tag_object.encode()).decode().strip()
+                target = repo.git.objects.write("tag", tag_object.encode())
             if not repo.git.update_ref(f"refs/tags/{tag}", target, ZERO_OID):
                 raise HubError(409, f"Reference refs/tags/{tag} already exists")
         return _json({})

@@ -173,11 +173,12 @@ class GitHubOpenAPI:
         self._schemas: Mapping[str, Any] = document["components"]["schemas"]
         self._responses: Mapping[str, Any] = document["components"].get("responses", {})
         self._paths: Mapping[str, Any] = document["paths"]
-        # Literal segments first, so that /pulls/comments wins over /pulls/{pull_number}.
-        self._patterns: list[tuple[re.Pattern[str], str]] = sorted(
-            ((_template_regex(template), str(template)) for template in self._paths),
-            key=lambda item: (item[1].count("{"), -len(item[1])),
-        )
+        # Literal segments first, so that /pulls/comments wins over /pulls/{pull_number}; grouped by how many
+        # segments they have (a parameter never spans a "/"), as only those of a path's count can match it.
+        self._patterns: dict[int, list[tuple[re.Pattern[str], str]]] = {}
+        for template in sorted(map(str, self._paths), key=lambda t: (t.count("{"), -len(t))):
+            self._patterns.setdefault(template.count("/"), []).append((_template_regex(template), template))
+        self._templates: dict[str, str | None] = {}  # concrete path -> its template, as found before
         self._registry: Registry[Any] = Registry(retrieve=self._retrieve)  # type: ignore[call-arg]
         self._validators: dict[tuple[str, str, str], Draft202012Validator | None] = {}
 
@@ -192,10 +193,12 @@ class GitHubOpenAPI:
         """The path template of the description that ``path`` (a template or a concrete path) belongs to."""
         if path in self._paths:
             return path
-        for regex, template in self._patterns:
-            if regex.fullmatch(path):
-                return template
-        return None
+        if path in self._templates:
+            return self._templates[path]
+        found = next((t for regex, t in self._patterns.get(path.count("/"), ()) if regex.fullmatch(path)), None)
+        if len(self._templates) < 100_000:
+            self._templates[path] = found
+        return found
 
     def _response(self, method: str, template: str, status: int) -> tuple[str, Mapping[str, Any] | None]:
         """The response object for ``status`` (a key of ``responses``, or a generic error), and its key."""
