@@ -361,13 +361,9 @@ def run_regops(capsys: pytest.CaptureFixture[str], repo: Path, *args: str, code:
     return out + err
 
 
-@pytest.fixture(scope="session")
-def _history_template(tmp_path_factory: pytest.TempPathFactory, git_template: Path) -> Path:
-    """:func:`history_repo` built once per session (through the CLI, isolated as every test is); tests get copies."""
-    from regops.cli import main
-
-    folder = tmp_path_factory.mktemp("history-template")
-    home = tmp_path_factory.mktemp("history-home")
+@contextlib.contextmanager
+def isolated_build(home: Path, git_template: Path) -> Iterator[None]:
+    """A template built outside any test (a session or module fixture), isolated as every test is, quietly."""
     with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(io.StringIO()):
         for name, value in {
             "HOME": home,
@@ -378,6 +374,37 @@ def _history_template(tmp_path_factory: pytest.TempPathFactory, git_template: Pa
             patch.setenv(name, str(value))
         for name in ("REGOPS_CACHE_DIR", "REGOPS_NO_CACHE", "GITHUB_ACTIONS", "GITHUB_ACTOR", "REGOPS_LOGIN"):
             patch.delenv(name, raising=False)
+        yield
+
+
+def replay(repo: Path, steps: list[list[str]]) -> None:
+    """Run each CLI step in ``repo`` (the current folder) as :func:`run_regops` does, for a template: each must
+    succeed and leave the registry valid; what it wrote is committed."""
+    from regops.cli import main
+
+    for args in steps:
+        assert main(args) == 0, f"regops {' '.join(args)} failed building a template"
+        assert main(["validate"]) == 0
+        commit(repo, f"regops {' '.join(args)}")
+
+
+def copy_history(template: Path, tmp_path: Path) -> Path:
+    """A copy of a history template's folder (the repository and the files beside it) in ``tmp_path``; the copy
+    of its repository."""
+    for entry in template.iterdir():
+        target = tmp_path / entry.name
+        if entry.is_dir():
+            shutil.copytree(entry, target, symlinks=True)
+        else:
+            shutil.copy2(entry, target)
+    return tmp_path / "models-repo"
+
+
+@pytest.fixture(scope="session")
+def _history_template(tmp_path_factory: pytest.TempPathFactory, git_template: Path) -> Path:
+    """:func:`history_repo` built once per session (through the CLI, isolated as every test is); tests get copies."""
+    folder = tmp_path_factory.mktemp("history-template")
+    with isolated_build(tmp_path_factory.mktemp("history-home"), git_template), pytest.MonkeyPatch.context() as patch:
         repo = registry_repo(folder)
         patch.chdir(repo)
         (folder / "evals.json").write_text('{"accuracy": 0.93, "latency_ms": 41}')
@@ -397,10 +424,7 @@ def _history_template(tmp_path_factory: pytest.TempPathFactory, git_template: Pa
                     ["canary", "record", "sentiment@1.0.0", "--result", "passed"],
                     ["promote", "sentiment@1.0.0", "--to", "prod", "--notes", "n", "--by", "alice"],
                 ]
-            for args in steps:
-                assert main(args) == 0, f"regops {' '.join(args)} failed building the history template"
-                assert main(["validate"]) == 0
-                commit(repo, f"regops {' '.join(args)}")
+            replay(repo, steps)
     return folder
 
 
@@ -408,12 +432,6 @@ def _history_template(tmp_path_factory: pytest.TempPathFactory, git_template: Pa
 def history_repo(_history_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """main: sentiment 1.0.0 in prod, 1.1.0 in dev (registered and promoted through the CLI), with the training
     outputs and eval files beside it in ``tmp_path``: a copy of the session's template."""
-    for entry in _history_template.iterdir():
-        target = tmp_path / entry.name
-        if entry.is_dir():
-            shutil.copytree(entry, target, symlinks=True)
-        else:
-            shutil.copy2(entry, target)
-    repo = tmp_path / "models-repo"
+    repo = copy_history(_history_template, tmp_path)
     monkeypatch.chdir(repo)
     return repo
