@@ -54,39 +54,45 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     return 2 * (os.cpu_count() or 1)
 
 
-# The longest tests (measured: `pytest -m "not act" --durations=30`), longest first. xdist's worksteal scheduler
-# hands each worker one contiguous slice of the collection and idle workers steal from the ends of the others':
-# each slice starting with its share of these keeps a long test from starting last and leaving a core idle.
+# The longest tests (measured: `pytest -m "not act" --durations=80`, each test's call, at w-suite-b 3ca1f84+), longest
+# first. xdist's worksteal scheduler hands each worker one contiguous slice of the collection and idle workers steal
+# from the ends of the others': each slice starting with its share of these keeps a long test from starting last and
+# leaving a core idle.
 LONG_TESTS = (
-    "tests/test_incremental.py::test_the_pr_check_reports_what_the_full_check_reports_for_what_changed",
     "tests/test_schema.py::test_json_schema_and_pydantic_accept_and_reject_the_same_files",
+    "tests/test_verdicts.py::test_warm_and_cold_report_the_same_problems",
+    "tests/test_hub.py::test_register_promote_sync_drift_retention_restore_on_the_hub",
+    "tests/test_incremental.py::test_the_pr_check_reports_what_the_full_check_reports_for_what_changed",
+    "tests/test_canary_sequential.py::test_latency_canary_at_the_allowance_edge_fails_in_at_most_alpha_plus_1_percent",
+    "tests/test_canary_check.py::test_a_prod_pr_whose_canary_failed_on_main_since_it_opened_fails_its_check",
+    "tests/test_faults.py::test_two_downloads_into_one_dest",
+    "tests/test_canary_sequential.py::test_a_gaussian_random_walk_crosses_the_boundary_in_at_most_alpha_of_runs",
+    "tests/test_canary_sequential.py::test_latency_canary_equal_to_prod_passes_in_95_percent_of_runs_within_the_planned",
+    "tests/test_architecture.py::test_a_module_crossing_a_contract_breaks_it",
+    "tests/test_canary_sequential.py::test_latency_canary_at_twice_the_allowance_passes_in_at_most_alpha_plus_1_perce",
+    "tests/test_lifecycle.py::test_register_shows_progress_on_a_terminal_and_none_in_ci",
+    "tests/test_summary_queries.py::test_summary_fed_answers_equal_the_file_fed_ones_after_edits",
+    "tests/test_summary_queries.py::test_the_text_table_from_the_columns_is_the_table_of_the_entries",
     "tests/test_site_browser.py::test_axe_finds_nothing_serious_on_any_kind_of_page",
     "tests/test_canary.py::test_twice_the_latency_quantile_fails",
-    "tests/test_faults.py::test_killed_download_leaves_only_staging_and_resumes",
-    "tests/test_verdicts.py::test_warm_and_cold_report_the_same_problems",
-    "tests/test_canary.py::test_more_rate_data_never_turns_a_fail_into_a_pass",
-    "tests/test_canary_sequential.py::test_latency_canary_at_the_allowance_edge_fails_in_at_most_alpha_plus_1_percent",
+    "tests/test_canary.py::test_identical_rates_fail_at_most_at_the_configured_rate",
     "tests/test_site_browser.py::test_every_page_loads_cleanly_and_every_link_resolves",
-    "tests/test_hub.py::test_register_promote_sync_drift_retention_restore_on_the_hub",
-    "tests/test_canary_sequential.py::test_a_gaussian_random_walk_crosses_the_boundary_in_at_most_alpha_of_runs",
-    "tests/test_init.py::test_the_wheel_ships_the_pinned_workflows",
-    "tests/test_faults.py::test_two_downloads_into_one_dest",
-    "tests/test_canary_sequential.py::test_latency_canary_at_twice_the_allowance_passes_in_at_most_alpha_plus_1_perce",
-    "tests/test_summary_queries.py::test_summary_fed_answers_equal_the_file_fed_ones_after_edits",
-    "tests/test_canary_sequential.py::test_latency_canary_equal_to_prod_passes_in_95_percent_of_runs_within_the_planned",
-    "tests/test_canary_check.py::test_a_prod_pr_whose_canary_failed_on_main_since_it_opened_fails_its_check",
+    "tests/test_canary.py::test_identical_latencies_fail_at_most_at_the_configured_rate",
+    "tests/test_retention_faults.py::test_a_runner_lost_between_steps_leaves_main_retrievable_and_the_next_run_finishes",
+    "tests/test_canary.py::test_more_rate_data_never_turns_a_fail_into_a_pass",
+    "tests/test_retention_faults.py::test_retention_killed_at_each_step_loses_no_version_and_the_next_run_finishes",
     "tests/test_verdicts.py::test_a_timestamp_in_the_future_of_an_earlier_now_is_reported",
     "tests/test_lifecycle.py::test_the_whole_path_register_to_rollback_and_download_back_in_time",
-    "tests/test_architecture.py::test_a_module_crossing_a_contract_breaks_it",
-    "tests/test_retention_faults.py::test_retention_killed_at_each_step_loses_no_version_and_the_next_run_finishes",
-    "tests/test_canary.py::test_identical_latencies_fail_at_most_at_the_configured_rate",
-    "tests/test_lifecycle.py::test_register_shows_progress_on_a_terminal_and_none_in_ci",
-    "tests/test_canary.py::test_more_latency_data_never_turns_a_fail_into_a_pass",
-    "tests/test_faults.py::test_downloads_racing_into_one_dest_never_report_a_bad_file",
-    "tests/test_canary_config.py::test_the_pr_step_reads_no_metrics_and_opens_the_pull_request_the_recorded_verdict",
-    "tests/test_canary.py::test_identical_rates_fail_at_most_at_the_configured_rate",
-    "tests/test_branches.py::test_the_canary_refuses_a_branch_it_did_not_make_and_opens_its_pull_request_once_it_is",
+    "tests/test_faults.py::test_killed_download_leaves_only_staging_and_resumes",
     "tests/test_faults.py::test_two_promotes_racing",
+    "tests/test_canary.py::test_more_latency_data_never_turns_a_fail_into_a_pass",
+    "tests/test_signing.py::test_register_promote_download_verify_with_a_key_on_the_hub",
+    "tests/test_summary_queries.py::test_the_columns_answer_as_the_files_do",
+    "tests/test_base.py::test_two_prod_changes_made_on_one_base_cannot_both_merge",
+    "tests/test_canary_config.py::test_the_pr_step_reads_no_metrics_and_opens_the_pull_request_the_recorded_verdict",
+    "tests/test_faults.py::test_downloads_racing_into_one_dest_never_report_a_bad_file",
+    "tests/test_init.py::test_the_wheel_ships_the_pinned_workflows",
+    "tests/test_branches.py::test_the_canary_refuses_a_branch_it_did_not_make_and_opens_its_pull_request_once_it_is",
 )
 
 
@@ -361,13 +367,9 @@ def run_regops(capsys: pytest.CaptureFixture[str], repo: Path, *args: str, code:
     return out + err
 
 
-@pytest.fixture(scope="session")
-def _history_template(tmp_path_factory: pytest.TempPathFactory, git_template: Path) -> Path:
-    """:func:`history_repo` built once per session (through the CLI, isolated as every test is); tests get copies."""
-    from regops.cli import main
-
-    folder = tmp_path_factory.mktemp("history-template")
-    home = tmp_path_factory.mktemp("history-home")
+@contextlib.contextmanager
+def isolated_build(home: Path, git_template: Path) -> Iterator[None]:
+    """A template built outside any test (a session or module fixture), isolated as every test is, quietly."""
     with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(io.StringIO()):
         for name, value in {
             "HOME": home,
@@ -378,6 +380,37 @@ def _history_template(tmp_path_factory: pytest.TempPathFactory, git_template: Pa
             patch.setenv(name, str(value))
         for name in ("REGOPS_CACHE_DIR", "REGOPS_NO_CACHE", "GITHUB_ACTIONS", "GITHUB_ACTOR", "REGOPS_LOGIN"):
             patch.delenv(name, raising=False)
+        yield
+
+
+def replay(repo: Path, steps: list[list[str]]) -> None:
+    """Run each CLI step in ``repo`` (the current folder) as :func:`run_regops` does, for a template: each must
+    succeed and leave the registry valid; what it wrote is committed."""
+    from regops.cli import main
+
+    for args in steps:
+        assert main(args) == 0, f"regops {' '.join(args)} failed building a template"
+        assert main(["validate"]) == 0
+        commit(repo, f"regops {' '.join(args)}")
+
+
+def copy_history(template: Path, tmp_path: Path) -> Path:
+    """A copy of a history template's folder (the repository and the files beside it) in ``tmp_path``; the copy
+    of its repository."""
+    for entry in template.iterdir():
+        target = tmp_path / entry.name
+        if entry.is_dir():
+            shutil.copytree(entry, target, symlinks=True)
+        else:
+            shutil.copy2(entry, target)
+    return tmp_path / "models-repo"
+
+
+@pytest.fixture(scope="session")
+def _history_template(tmp_path_factory: pytest.TempPathFactory, git_template: Path) -> Path:
+    """:func:`history_repo` built once per session (through the CLI, isolated as every test is); tests get copies."""
+    folder = tmp_path_factory.mktemp("history-template")
+    with isolated_build(tmp_path_factory.mktemp("history-home"), git_template), pytest.MonkeyPatch.context() as patch:
         repo = registry_repo(folder)
         patch.chdir(repo)
         (folder / "evals.json").write_text('{"accuracy": 0.93, "latency_ms": 41}')
@@ -397,10 +430,7 @@ def _history_template(tmp_path_factory: pytest.TempPathFactory, git_template: Pa
                     ["canary", "record", "sentiment@1.0.0", "--result", "passed"],
                     ["promote", "sentiment@1.0.0", "--to", "prod", "--notes", "n", "--by", "alice"],
                 ]
-            for args in steps:
-                assert main(args) == 0, f"regops {' '.join(args)} failed building the history template"
-                assert main(["validate"]) == 0
-                commit(repo, f"regops {' '.join(args)}")
+            replay(repo, steps)
     return folder
 
 
@@ -408,12 +438,6 @@ def _history_template(tmp_path_factory: pytest.TempPathFactory, git_template: Pa
 def history_repo(_history_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """main: sentiment 1.0.0 in prod, 1.1.0 in dev (registered and promoted through the CLI), with the training
     outputs and eval files beside it in ``tmp_path``: a copy of the session's template."""
-    for entry in _history_template.iterdir():
-        target = tmp_path / entry.name
-        if entry.is_dir():
-            shutil.copytree(entry, target, symlinks=True)
-        else:
-            shutil.copy2(entry, target)
-    repo = tmp_path / "models-repo"
+    repo = copy_history(_history_template, tmp_path)
     monkeypatch.chdir(repo)
     return repo

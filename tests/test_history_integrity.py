@@ -19,7 +19,7 @@ from regops.cli import main
 from regops.errors import StageEmptyError
 from regops.registry import HOLDER_STAGES, Registry
 from tests.conftest import REPO as PROJECT
-from tests.conftest import Tree, commit, git, run_regops, weights
+from tests.conftest import Tree, commit, copy_history, git, isolated_build, replay, run_regops, weights
 from tests.servers.github_fixtures import GitHubFixture
 from tests.test_github import REPO, check, open_pull, sha
 
@@ -43,23 +43,37 @@ def _last_at(repo: Path, relative: str) -> datetime:
     return Registry.load(repo / "registry").version("sentiment", Path(relative).stem).steps[-1].at
 
 
+@pytest.fixture(scope="module")
+def _base_template(_history_template: Path, tmp_path_factory: pytest.TempPathFactory, git_template: Path) -> Path:
+    """:func:`base` built once per worker, through the CLI; each test gets a copy. Every moment a test compares is
+    read from the files (the base's last transition) or is later than them (a promotion made now)."""
+    folder = tmp_path_factory.mktemp("base-template")
+    repo = copy_history(_history_template, folder)
+    with isolated_build(tmp_path_factory.mktemp("base-home"), git_template), pytest.MonkeyPatch.context() as patch:
+        patch.chdir(repo)
+        replay(repo, [
+            ["promote", "sentiment@1.1.0", "--to", "staging", "--notes", "n", "--by", "alice"],
+            ["canary", "record", "sentiment@1.1.0", "--result", "passed"],
+        ])  # fmt: skip
+        _shift(repo, 200)
+        commit(repo, "the history so far")
+        weights(folder / "out-1.2.0", "1.2.0")
+        replay(repo, [
+            ["register", "sentiment", "--artifacts", str(folder / "out-1.2.0"), "--evals", str(folder / "evals2.json"),
+             "--params", str(folder / "params.json"), "--dataset", "reviews@2025-09-08", "--version", "1.2.0",
+             "--by", "training-bot[bot]"],
+            ["auto-promote", "--by", "github-actions[bot]"],
+        ])  # fmt: skip
+    assert Registry.load(repo / "registry").version("sentiment", "1.2.0").stage == "dev"
+    return folder
+
+
 @pytest.fixture
-def base(history_repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+def base(_base_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """main: sentiment 1.0.0 in prod since ~200 days ago and 1.1.0 in staging since then (canary passed); 1.2.0
     registered and auto-promoted to dev just now, the model's last transition on main."""
-    repo = history_repo
-    run_regops(capsys, repo, "promote", "sentiment@1.1.0", "--to", "staging", "--notes", "n", "--by", "alice")
-    run_regops(capsys, repo, "canary", "record", "sentiment@1.1.0", "--result", "passed")
-    _shift(repo, 200)
-    commit(repo, "the history so far")
-    weights(tmp_path / "out-1.2.0", "1.2.0")
-    run_regops(
-        capsys, repo, "register", "sentiment", "--artifacts", str(tmp_path / "out-1.2.0"),
-        "--evals", str(tmp_path / "evals2.json"), "--params", str(tmp_path / "params.json"),
-        "--dataset", "reviews@2025-09-08", "--version", "1.2.0", "--by", "training-bot[bot]",
-    )  # fmt: skip
-    run_regops(capsys, repo, "auto-promote", "--by", "github-actions[bot]")
-    assert Registry.load(repo / "registry").version("sentiment", "1.2.0").stage == "dev"
+    repo = copy_history(_base_template, tmp_path)
+    monkeypatch.chdir(repo)
     return repo
 
 

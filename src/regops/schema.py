@@ -12,6 +12,7 @@ pydantic is imported on first use: a warm read of the registry never needs it
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -107,6 +108,7 @@ def _message(error: Any) -> str:
     return message[0].lower() + message[1:] if message else kind
 
 
+@functools.cache  # pydantic builds a schema in ~15 ms of CPU; init, upgrade and doctor each want all four
 def render(kind: str) -> str:
     """One schema file's exact text."""
     schema: dict[str, Any] = {
