@@ -257,11 +257,13 @@ def _broken_model(repo: Path) -> Path:
     return path
 
 
-def test_validate_base_answers_from_the_comparison_begun_when_the_command_began(tmp_path: Path) -> None:
-    """The verb's check uses git's look begun before its imports: a file made after that look is not in it (on a
-    command line nothing writes in between; here the test does, to show which look answered)."""
+@pytest.mark.parametrize("given", ["registry", "."])
+def test_validate_base_answers_from_the_comparison_begun_when_the_command_began(tmp_path: Path, given: str) -> None:
+    """The verb's check uses git's look begun before its imports, whether --registry names the registry folder or
+    the repository holding registry/: a file made after that look is not in it (on a command line nothing writes
+    in between; here the test does, to show which look answered)."""
     repo = _committed(tmp_path)
-    args = cli._parser().parse_args(["validate", "--base", "main", "--registry", str(repo / "registry")])
+    args = cli._parser().parse_args(["validate", "--base", "main", "--registry", str(repo / given)])
 
     with cli._looking(args):
         _begun_and_ended()
