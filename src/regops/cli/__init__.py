@@ -119,7 +119,7 @@ def _comparing(registry: str | None, base: str) -> contextlib.AbstractContextMan
 
     try:
         folder = _registry_folder(registry).resolve()
-    except (OSError, RuntimeError):  # the verb says what is wrong with the folder
+    except (OSError, RuntimeError, ValueError):  # the verb says what is wrong with the folder
         return contextlib.nullcontext()
     return git.comparing(folder.parent, base, folder.name)
 
