@@ -7,6 +7,7 @@ and the ``regops`` process ending without the collector walking its heap.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -16,7 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from regops import api, policy, store
+from regops import api, cli, policy, report, store
+from regops.adapters import git as gitadapter
+from regops.errors import RegopsError
 from regops.freshness import RACY_NS
 from regops.registry import Registry
 from tests.conftest import Tree, git
@@ -163,15 +166,21 @@ def test_the_regops_command_ends_without_collecting_its_heap_and_says_the_same(t
     assert (done.returncode, done.stdout) == (0, "ok: no problems\n")
 
 
-def test_a_pr_check_of_a_settled_clone_reports_what_the_full_check_reports(tmp_path: Path) -> None:
-    """validate --base on a registry whose folders are settled (names answered from one listing), one version
-    file broken and one model folder added after the first check."""
+def _committed(tmp_path: Path) -> Path:
+    """The example registry and its schemas committed on ``main`` of a new repository."""
     repo = tmp_path / "repo"
     shutil.copytree(REPO / "registry", repo / "registry")
     shutil.copytree(REPO / "schemas", repo / "schemas")
     git(repo, "init", "-q", "-b", "main")
     git(repo, "add", "-A")
     git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "base")
+    return repo
+
+
+def test_a_pr_check_of_a_settled_clone_reports_what_the_full_check_reports(tmp_path: Path) -> None:
+    """validate --base on a registry whose folders are settled (names answered from one listing), one version
+    file broken and one model folder added after the first check."""
+    repo = _committed(tmp_path)
     _settle(repo / "registry" / "models")
     assert api.validate(registry=repo / "registry", base="main", now=NOW) == []
 
@@ -228,3 +237,91 @@ def test_prepare_builds_the_four_file_kinds_validators_and_no_nested_models_own(
     done = subprocess.run([sys.executable, "-c", PREPARED], capture_output=True, text=True, check=True)
 
     assert done.stdout.split() == ["True", "False"]
+
+
+# --- validate --base begins git's comparison before the verb's imports (cli._comparing, git.comparing) -------------
+
+
+def _begun_and_ended() -> None:
+    """Wait for the git processes ``comparing`` began (so a file made afterwards is one git did not see)."""
+    for running in gitadapter._BEGUN.values():
+        for process in running.processes:
+            process.wait()
+
+
+def _broken_model(repo: Path) -> Path:
+    """A version file nobody committed, in a model folder the commit did not touch: invalid YAML."""
+    folder = next(p for p in sorted((repo / "registry" / "models").iterdir()) if p.is_dir())
+    path = folder / "9.9.9.yaml"
+    path.write_text("version: [unclosed\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("given", ["registry", "."])
+def test_validate_base_answers_from_the_comparison_begun_when_the_command_began(tmp_path: Path, given: str) -> None:
+    """The verb's check uses git's look begun before its imports, whether --registry names the registry folder or
+    the repository holding registry/: a file made after that look is not in it (on a command line nothing writes
+    in between; here the test does, to show which look answered)."""
+    repo = _committed(tmp_path)
+    args = cli._parser().parse_args(["validate", "--base", "main", "--registry", str(repo / given)])
+
+    with cli._looking(args):
+        _begun_and_ended()
+        broken = _broken_model(repo)
+        during = api.validate(registry=repo / "registry", base="main", now=NOW)
+    after = api.validate(registry=repo / "registry", base="main", now=NOW)
+
+    assert during == []
+    assert [p.path for p in after] == [str(broken.relative_to(repo))]
+    assert gitadapter._BEGUN == {}
+
+
+def test_a_comparison_nobody_asked_for_is_stopped_and_never_answers_a_later_command(tmp_path: Path) -> None:
+    repo = _committed(tmp_path)
+    other = cli._parser().parse_args(["validate", "--base", "main", "--registry", str(tmp_path / "elsewhere")])
+
+    with cli._looking(other), gitadapter.comparing(repo, "main", "registry"):
+        begun = [p for running in gitadapter._BEGUN.values() for p in running.processes]
+        _begun_and_ended()
+        broken = _broken_model(repo)
+    found = api.validate(registry=repo / "registry", base="main", now=NOW)
+
+    assert len(begun) == 6
+    assert all(process.returncode is not None for process in begun)
+    assert gitadapter._BEGUN == {}
+    assert [p.path for p in found] == [str(broken.relative_to(repo))]
+
+
+@pytest.mark.parametrize("ref", ["main", "nosuch"])
+def test_validate_base_says_the_same_when_its_comparison_was_begun_early(
+    tmp_path: Path, ref: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An edited version file (problems), or a base git does not know (the error and how to fetch it): the command
+    line, which begins git early, says what the check said without it."""
+    repo = _committed(tmp_path)
+    version = sorted((repo / "registry" / "models" / "sentiment").glob("1.*.yaml"))[0]
+    version.write_text(version.read_text(encoding="utf-8").replace("created_by:", "created_by: 12\nx:", 1))
+    argv = ["validate", "--base", ref, "--registry", str(repo / "registry"), "--format", "json"]
+    try:
+        said = report.problems_json([*api.validate(registry=repo / "registry", base=ref), *api.advice(registry=repo)])
+    except RegopsError as e:
+        said = str(e)
+
+    code = cli.main(argv)
+    shown = capsys.readouterr()
+
+    assert code == 1
+    assert said in shown.out + shown.err if ref == "nosuch" else json.loads(shown.out) == json.loads(said)
+
+
+def test_validate_base_without_git_says_git_is_missing_and_begins_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = _committed(tmp_path)
+    monkeypatch.setenv("PATH", str(tmp_path / "no-programs"))
+
+    code = cli.main(["validate", "--base", "main", "--registry", str(repo / "registry")])
+
+    assert code == 1
+    assert "git is not installed; --base needs it" in capsys.readouterr().err
+    assert gitadapter._BEGUN == {}

@@ -12,7 +12,8 @@ import base64
 import itertools
 import os
 import subprocess
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from regops.errors import RegopsError
@@ -104,6 +105,12 @@ class _Running:
         out, err = self.ended[index]
         return _answer(self.repo, self.commands[index], self.processes[index].returncode, out, err)
 
+    def stop(self) -> None:
+        """End the commands unanswered (a look no one asked for)."""
+        for process in self.processes:
+            process.kill()
+            process.communicate()
+
 
 def _in_repository(repo: Path) -> bool:
     """Whether ``repo`` is inside a git work tree (asked only after a git command failed, to say why)."""
@@ -170,21 +177,54 @@ def changed_since(repo: Path, ref: str, folder: str) -> Callable[[], set[str]]:
     committed, staged, edited, deleted, untracked or ignored alike. git compares blob ids (content hashes) and
     the index's stat data, so nothing unchanged is read; a file edited in the index's own second is re-read.
 
-    git starts now and the answer is collected by calling the result, so the caller works while git stats the
-    tree; the check of ``ref``, the diff and the listing of untracked files run side by side (each stats or
-    reads the whole folder: together they take the longer one's time, not the sum)."""
-    running = _Running(
-        repo,
-        (*_VERIFY, f"{ref}^{{commit}}"),
-        ("diff", "--relative", "--name-only", "--no-renames", "-z", ref, "--", folder),
-        ("ls-files", "--others", "-z", "--", folder),  # ignored files too: validate reads them
-    )
+    git starts now (or did, in :func:`comparing`'s block) and the answer is collected by calling the result, so
+    the caller works while git stats the tree; the check of ``ref``, the diff and the listing of untracked files
+    run side by side (each stats or reads the whole folder: together they take the longer one's time, not the sum)."""
+    running = _BEGUN.pop((repo, ref, folder), None) or _compare(repo, ref, folder)
 
     def answer() -> set[str]:
         _committed(repo, ref, lambda: running.output(0))
         return {name.decode() for name in (running.output(1) + running.output(2)).split(b"\0") if name}
 
     return answer
+
+
+def _compare(repo: Path, ref: str, folder: str) -> _Running:
+    return _Running(
+        repo,
+        (*_VERIFY, f"{ref}^{{commit}}"),
+        ("diff", "--relative", "--name-only", "--no-renames", "-z", ref, "--", folder),
+        ("ls-files", "--others", "-z", "--", folder),  # ignored files too: validate reads them
+    )
+
+
+# The comparisons begun by :func:`comparing`, by repository, ref and folder, each for the first
+# :func:`changed_since` of the same three within its block.
+_BEGUN: dict[tuple[Path, str, str], _Running] = {}
+
+
+@contextmanager
+def comparing(repo: Path, ref: str, folder: str) -> Iterator[None]:
+    """:func:`changed_since`'s git processes begun now, for its first call with the same ``repo``, ``ref`` and
+    ``folder`` within the block: ``validate --base`` begins them before importing what it runs, so git's lstat
+    of every file runs beside regops' start-up (one core idle otherwise). A comparison no call asked for is
+    stopped at the block's end: it never answers past its command. Without git, nothing is begun (the command
+    says so when it asks)."""
+    key = (repo, ref, folder)
+    if key in _BEGUN:
+        yield
+        return
+    try:
+        _BEGUN[key] = _compare(repo, ref, folder)
+    except GitMissingError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        left = _BEGUN.pop(key, None)
+        if left is not None:
+            left.stop()
 
 
 def github_auth() -> dict[str, str]:

@@ -102,6 +102,8 @@ _LOOKERS: Final = frozenset({"reads:cmd_status", "reads:cmd_history"})
 
 
 def _looking(args: argparse.Namespace) -> contextlib.AbstractContextManager[None]:
+    if args.func == "reads:cmd_validate" and args.base:
+        return _comparing(args.registry, args.base)
     if args.func not in _LOOKERS:
         return contextlib.nullcontext()
     from regops import freshness  # here: its subprocess import is neither --help's nor the other verbs'
@@ -109,14 +111,32 @@ def _looking(args: argparse.Namespace) -> contextlib.AbstractContextManager[None
     return freshness.looking(_models_folder(args.registry))
 
 
+def _comparing(registry: str | None, base: str) -> contextlib.AbstractContextManager[None]:
+    """``validate --base``: git's comparison of the work tree with ``base`` (what the check reads first) begun
+    now, beside the import of the verb's module and the check's; used only if the guess is the registry the verb
+    opens (the same repository and folder), else stopped unused."""
+    from regops.adapters import git  # here: its subprocess import is neither --help's nor the other verbs'
+
+    try:
+        folder = _registry_folder(registry).resolve()
+    except (OSError, RuntimeError, ValueError):  # the verb says what is wrong with the folder
+        return contextlib.nullcontext()
+    return git.comparing(folder.parent, base, folder.name)
+
+
 def _models_folder(registry: str | None) -> Path:
-    """Where ``--registry`` (or the current folder) most likely keeps its models: a guess, as a look at a folder the
-    verb does not ask about is never used (:func:`regops.freshness.looking`); a wrong one costs git's time only."""
+    return _registry_folder(registry) / "models"
+
+
+def _registry_folder(registry: str | None) -> Path:
+    """Where ``--registry`` (or the current folder) most likely is: a guess, as a look at a folder the verb does
+    not ask about is never used (:func:`regops.freshness.looking`, :func:`regops.adapters.git.comparing`); a wrong
+    one costs git's time only."""
     folder = Path(registry or ".")
     with contextlib.suppress(OSError, ValueError):  # the verb says what is wrong with the folder
         if (folder / "regops.yaml").is_file():
-            return folder / "models"
-    return folder / "registry" / "models"
+            return folder
+    return folder / "registry"
 
 
 def run() -> int:
