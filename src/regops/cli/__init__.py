@@ -115,13 +115,9 @@ def _comparing(registry: str | None, base: str) -> contextlib.AbstractContextMan
     """``validate --base``: git's comparison of the work tree with ``base`` (what the check reads first) begun
     now, beside the import of the verb's module and the check's; used only if the guess is the registry the verb
     opens (the same repository and folder), else stopped unused."""
-    from regops.adapters import git  # here: its subprocess import is neither --help's nor the other verbs'
+    from regops.flows import begun  # here: its subprocess import is neither --help's nor the other verbs'
 
-    try:
-        folder = _registry_folder(registry).resolve()
-    except (OSError, RuntimeError, ValueError):  # the verb says what is wrong with the folder
-        return contextlib.nullcontext()
-    return git.comparing(folder.parent, base, folder.name)
+    return begun.comparing(_registry_folder(registry), base)
 
 
 def _models_folder(registry: str | None) -> Path:
