@@ -96,7 +96,8 @@ LONG_TESTS = (
 
 def _rank(item: pytest.Item) -> int | None:
     """The place of ``item`` among :data:`LONG_TESTS` (a prefix of its node id), or None."""
-    return next((i for i, prefix in enumerate(LONG_TESTS) if item.nodeid.startswith(prefix)), None)
+    nodeid = item.nodeid  # a property pytest builds on each read: once per item, not once per entry
+    return next((i for i, prefix in enumerate(LONG_TESTS) if nodeid.startswith(prefix)), None)
 
 
 def _slice_sizes(total: int, workers: int) -> list[int]:
@@ -107,16 +108,26 @@ def _slice_sizes(total: int, workers: int) -> list[int]:
     return sizes
 
 
+# Tests sharing a session fixture that costs seconds to set up in each worker that draws one of them: Chromium
+# (tests/test_site_browser.py, ~1.5 s CPU and 4-9 s wall to launch, and the example site it builds).
+TOGETHER = "tests/test_site_browser.py::"
+
+
 @pytest.hookimpl(trylast=True)  # after ``-m``/``-k`` deselect: the slices are of the tests that run
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Each worker's slice starts with its round-robin share of the long tests; everything else keeps its order."""
+    """Each worker's slice starts with its round-robin share of the long tests; the last worker's then has the
+    :data:`TOGETHER` tests (its long ones first), early in the slice, where worksteal (which takes a slice's tail)
+    leaves them to it; everything else keeps its order."""
     workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
     ranked = {id(item): rank for item in items if (rank := _rank(item)) is not None}
-    long = sorted((item for item in items if id(item) in ranked), key=lambda item: ranked[id(item)])
-    rest = iter([item for item in items if id(item) not in ranked])
+    together = [item for item in items if item.nodeid.startswith(TOGETHER)]
+    together.sort(key=lambda item: ranked.get(id(item), len(LONG_TESTS)))
+    grouped = {id(item) for item in together}
+    long = sorted((it for it in items if id(it) in ranked and id(it) not in grouped), key=lambda it: ranked[id(it)])
+    rest = iter([item for item in items if id(item) not in ranked and id(item) not in grouped])
     ordered: list[pytest.Item] = []
     for worker, size in enumerate(_slice_sizes(len(items), workers)):
-        mine = long[worker::workers]
+        mine = long[worker::workers] + (together if worker == workers - 1 else [])
         ordered += mine + list(itertools.islice(rest, max(0, size - len(mine))))
     items[:] = ordered + list(rest)
 

@@ -12,12 +12,13 @@ allowance, and a canary equal to prod passing in ≥ 95 % of runs within the sam
 
 from __future__ import annotations
 
+import functools
 import math
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-import numpy as np
 import pytest
 
 from regops.canary import (
@@ -33,6 +34,19 @@ from regops.canary import (
 )
 from regops.cli import main
 from regops.confidence import Buckets
+
+
+class _Numpy:
+    """numpy, imported at the first name read from it: every xdist worker collects this file (numpy costs ~0.2 s CPU
+    to import), one or two run its tests."""
+
+    def __getattr__(self, name: str) -> Any:
+        import numpy
+
+        return getattr(numpy, name)
+
+
+np = _Numpy()
 
 RUNS, LOOKS, STEP = 2000, 100, 5000
 ALPHA = 0.05
@@ -164,19 +178,30 @@ def test_rate_canary_equal_to_prod_passes_in_95_percent_of_runs_within_the_plann
 
 # Prod's latency: log-normal (median 1 s, sigma 0.5) between the knots, linear in between, so that Prometheus'
 # interpolation within a bucket is exact; the buckets hold the knots of prod and of each scaled canary.
-KNOTS = np.exp(np.arange(np.log(2.2), np.log(6.5), 0.1))
 SCALES = (1.0, 1.2, 1.4)
-BOUNDS = np.unique(np.round(np.concatenate([KNOTS * s for s in SCALES]), 9))
+
+
+@functools.cache
+def knots() -> np.ndarray:
+    return np.exp(np.arange(np.log(2.2), np.log(6.5), 0.1))
+
+
+@functools.cache
+def bucket_bounds() -> np.ndarray:
+    return np.unique(np.round(np.concatenate([knots() * s for s in SCALES]), 9))
+
+
 Q = 0.99
 
 
 def prod_cdf(x: np.ndarray) -> np.ndarray:
     from statistics import NormalDist
 
-    at_knots = np.array([NormalDist().cdf(math.log(k) / 0.5) for k in KNOTS])
-    inside = np.interp(x, KNOTS, at_knots, left=0.0, right=at_knots[-1])
-    below = x < KNOTS[0]
-    return np.where(below, at_knots[0] * x / KNOTS[0], inside)
+    points = knots()
+    at_knots = np.array([NormalDist().cdf(math.log(k) / 0.5) for k in points])
+    inside = np.interp(x, points, at_knots, left=0.0, right=at_knots[-1])
+    below = x < points[0]
+    return np.where(below, at_knots[0] * x / points[0], inside)
 
 
 def latency_canaries(scale: float, seed: int) -> list[tuple[Verdict, int]]:
@@ -185,9 +210,9 @@ def latency_canaries(scale: float, seed: int) -> list[tuple[Verdict, int]]:
     A run's counts are the sum of independent draws per look, so drawing a look's requests only for the runs still
     pending gives the same distribution as drawing all 100 looks up front: a decided run's are never drawn."""
     rng = np.random.default_rng(seed)
-    bounds = (*(float(b) for b in BOUNDS), math.inf)
-    probs = [np.diff(np.concatenate([[0.0], prod_cdf(BOUNDS / s), [1.0]])) for s in (scale, 1.0)]
-    totals = [np.zeros((RUNS, BOUNDS.size + 1), dtype=np.int64) for _ in probs]  # per run, per bucket, so far
+    bounds = (*(float(b) for b in bucket_bounds()), math.inf)
+    probs = [np.diff(np.concatenate([[0.0], prod_cdf(bucket_bounds() / s), [1.0]])) for s in (scale, 1.0)]
+    totals = [np.zeros((RUNS, bucket_bounds().size + 1), dtype=np.int64) for _ in probs]  # per run, per bucket, so far
     r = rule("latency", max_increase="20%")
 
     def shown(look: int, runs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -211,11 +236,15 @@ def latency_shown(r: Rule, canary: Buckets, prod: Buckets) -> tuple[np.ndarray, 
 )
 def test_the_latency_simulations_decide_each_canary_as_check_does(fields: dict[str, str]) -> None:
     rng = np.random.default_rng(12)
-    r, n, bounds = rule("latency", **fields), int(rng.integers(1000, 50_000)), (*(float(b) for b in BOUNDS), math.inf)
+    r, n, bounds = (
+        rule("latency", **fields),
+        int(rng.integers(1000, 50_000)),
+        (*(float(b) for b in bucket_bounds()), math.inf),
+    )
     arms = []
     for scale in rng.uniform(0.5, 1.5, 300), np.ones(300):
         probs = np.diff(
-            np.concatenate([np.zeros((300, 1)), prod_cdf(BOUNDS / scale[:, None]), np.ones((300, 1))], axis=1)
+            np.concatenate([np.zeros((300, 1)), prod_cdf(bucket_bounds() / scale[:, None]), np.ones((300, 1))], axis=1)
         )
         arms.append(np.cumsum([rng.multinomial(n, p) for p in probs], axis=1))
     worse, within = latency_shown(r, *((bounds, list(arm.T), n) for arm in arms))
@@ -231,7 +260,7 @@ def test_the_latency_simulations_decide_each_canary_as_check_does(fields: dict[s
 
 def share_above_quantile_within_allowance() -> float:
     """The share of prod's values between its p99 and p99 +20 %: what ``canary plan`` takes as the baseline."""
-    grid = np.linspace(KNOTS[0], KNOTS[-1], 200_001)
+    grid = np.linspace(knots()[0], knots()[-1], 200_001)
     p99 = float(grid[np.searchsorted(prod_cdf(grid), Q)])
     return float(prod_cdf(np.array([1.2 * p99]))[0]) - Q
 

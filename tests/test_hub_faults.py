@@ -22,6 +22,7 @@ from regops.errors import RegopsError
 from regops.registry import Registry
 from regops.weights import HashMismatchError
 from tests.conftest import commit, weights
+from tests.pr_fixtures import templated
 from tests.servers.hub import FaultKind, HubServer
 from tests.test_hub import ARCHIVE, HOT, hf_repo
 
@@ -59,6 +60,13 @@ def register(repo: Path, tmp_path: Path, version: str, seed: str | None = None, 
         **kw,  # type: ignore[arg-type]
     )
     return out
+
+
+def one_version(tmp_path: Path) -> Path:
+    """:func:`hf_repo` with sentiment@1.0.0 registered on the local Hub (weights in ``tmp_path/out-1.0.0``): built
+    in this process's first test that asks, copied with the Hub's repositories for each later one."""
+    templated("hub-one-version", tmp_path, lambda: register(hf_repo(tmp_path), tmp_path, "1.0.0") and None)
+    return tmp_path / "models-repo"
 
 
 def lfs_bytes_sent(server: HubServer) -> int:
@@ -191,8 +199,7 @@ def test_reregistering_identical_files_uploads_nothing(
 def test_a_tampered_file_on_the_hub_is_refused_on_download(
     hub_env: HfApi, hub_server: HubServer, tmp_path: Path
 ) -> None:
-    repo = hf_repo(tmp_path)
-    out = register(repo, tmp_path, "1.0.0")
+    repo, out = one_version(tmp_path), tmp_path / "out-1.0.0"
     blob = (out / "model.safetensors").read_bytes()
     oid = hashlib.sha256(blob).hexdigest()
     hub_server.tamper(HOT, oid, b"\x00" * len(blob))
@@ -205,8 +212,7 @@ def test_a_tampered_file_on_the_hub_is_refused_on_download(
 def test_a_model_card_edited_by_hand_is_reported_and_regenerated(
     hub_env: HfApi, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    repo = hf_repo(tmp_path)
-    register(repo, tmp_path, "1.0.0")
+    repo = one_version(tmp_path)
     result = api.sync(registry=repo / "registry")
     assert result.ok
     generated = Path(hub_env.hf_hub_download(HOT, "README.md")).read_text()
@@ -223,8 +229,7 @@ def test_a_model_card_edited_by_hand_is_reported_and_regenerated(
 
 
 def test_sync_check_reports_weights_that_no_longer_match(hub_env: HfApi, hub_server: HubServer, tmp_path: Path) -> None:
-    repo = hf_repo(tmp_path)
-    out = register(repo, tmp_path, "1.0.0")
+    repo, out = one_version(tmp_path), tmp_path / "out-1.0.0"
     oid = hashlib.sha256((out / "model.safetensors").read_bytes()).hexdigest()
     api.sync(registry=repo / "registry")
     infos = [f for f in hub_env.list_lfs_files(HOT) if f.file_oid == oid]
@@ -259,8 +264,7 @@ def retrievable(repo: Path, version: str, dest: Path) -> bytes:
 def test_retention_interrupted_loses_no_version_and_a_rerun_finishes(  # noqa: PLR0917 - fixtures
     hub_env: HfApi, hub_server: HubServer, tmp_path: Path, method: str, path: str, stops: str
 ) -> None:
-    repo = hf_repo(tmp_path)
-    out = register(repo, tmp_path, "1.0.0")  # a candidate nothing descends from: retention moves it
+    repo, out = one_version(tmp_path), tmp_path / "out-1.0.0"  # a candidate nothing descends from: retention moves it
     blob = (out / "model.safetensors").read_bytes()
     commit(repo, "register 1.0.0")
     if "after publishing" in stops:  # a repository without a remote publishes to HEAD
@@ -285,8 +289,7 @@ def test_retention_interrupted_loses_no_version_and_a_rerun_finishes(  # noqa: P
 
 
 def test_restore_of_a_version_that_is_hot_is_refused(hub_env: HfApi, tmp_path: Path) -> None:
-    repo = hf_repo(tmp_path)
-    register(repo, tmp_path, "1.0.0")
+    repo = one_version(tmp_path)
     with pytest.raises(RegopsError, match=r"sentiment@1.0.0's weights are already hot; nothing to restore"):
         api.restore("sentiment@1.0.0", registry=repo / "registry")
 
@@ -321,8 +324,7 @@ def test_a_hub_that_never_answers_or_drips_bytes_fails_within_the_read_timeout_a
     case: tuple[FaultKind, dict[str, float], tuple[str, ...]],
 ) -> None:
     fault, options, said = case
-    repo = hf_repo(tmp_path)
-    register(repo, tmp_path, "1.0.0")
+    repo = one_version(tmp_path)
     monkeypatch.setenv("REGOPS_HTTP_TIMEOUT", "1")
     hub_server.faults.add("GET", r"/resolve/[0-9a-f]{40}/config\.json$", fault, **options)
     dest = tmp_path / "deploy"
@@ -341,8 +343,7 @@ def test_a_hub_that_never_answers_or_drips_bytes_fails_within_the_read_timeout_a
 def test_a_malformed_timeout_is_refused_with_its_name(
     hub_env: HfApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    repo = hf_repo(tmp_path)
-    register(repo, tmp_path, "1.0.0")
+    repo = one_version(tmp_path)
     monkeypatch.setenv("REGOPS_HTTP_TIMEOUT", "soon")
 
     _, error = _fetch_timed(repo, tmp_path / "deploy")

@@ -17,18 +17,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 from urllib.parse import unquote, urlsplit
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, Request, sync_playwright
 
 from regops import api
 from regops.errors import StageEmptyError
 from regops.registry import HOLDER_STAGES, Registry
 from tests.conftest import DATA, REPO, Tree
 from tests.test_site import HOSTILE, NOW, hostile_tree
+
+if TYPE_CHECKING:
+    from axe_playwright_python.sync_playwright import Axe
+    from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, Request
 
 CHROMIUM: Final = Path("/usr/bin/chromium")
 REQUIRE_ENV: Final = "REGOPS_REQUIRE_CHROMIUM"
@@ -51,6 +53,9 @@ def browser() -> Iterator[Browser]:
         if os.environ.get(REQUIRE_ENV) == "1":
             pytest.fail(f"{reason}, and {REQUIRE_ENV}=1 requires it")
         pytest.skip(reason)
+    # Imported here (~0.3 s CPU with axe's): every xdist worker collects this file, one runs its tests (conftest).
+    from playwright.sync_api import sync_playwright
+
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         yield launched
@@ -133,6 +138,13 @@ def tab(open_tabs: list[Visit], browser: Browser) -> Visit:
     if open_tabs[-1].page.is_closed():  # a test closed it, or it crashed: this test gets a new one
         open_tabs.append(open_tab(browser))
     return open_tabs[-1].goto("about:blank")
+
+
+def new_axe() -> Axe:
+    """axe-core in axe-playwright-python, imported here as Playwright is in :func:`browser`."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    return Axe()
 
 
 def _failure(request: Request) -> str:
@@ -257,7 +269,7 @@ def test_screenshots_of_the_index_and_a_model_page(
 def test_axe_finds_nothing_serious_on_any_kind_of_page(tab: Visit, example_site: tuple[Registry, Path]) -> None:
     _, site = example_site
     pages = ["index.html", "serving.html", "models/sentiment/index.html", "models/sentiment/1.3.1.html"]
-    seen, axe = tab, Axe()
+    seen, axe = tab, new_axe()
     for relative in pages:
         results = axe.run(seen.goto((site / relative).as_uri()).page)
         serious = [
@@ -278,7 +290,7 @@ def test_axe_does_find_what_it_is_there_to_find(tab: Visit, tmp_path: Path) -> N
         encoding="utf-8",
     )
     seen = tab.goto(broken.as_uri())
-    found = {v["id"]: v["impact"] for v in Axe().run(seen.page).response["violations"]}
+    found = {v["id"]: v["impact"] for v in new_axe().run(seen.page).response["violations"]}
     assert found["label"] == "critical"
     assert found["image-alt"] == "critical"
 
