@@ -18,7 +18,6 @@ import sys
 import traceback
 from collections.abc import Sequence
 from itertools import pairwise
-from pathlib import Path
 from typing import Final
 
 from regops.cli.common import EXIT_BUG, EXIT_INTERRUPTED, EXIT_PROBLEMS, EXIT_USAGE, UsageError, Verb
@@ -106,17 +105,7 @@ def _looking(args: argparse.Namespace) -> contextlib.AbstractContextManager[None
         return contextlib.nullcontext()
     from regops import freshness  # here: its subprocess import is neither --help's nor the other verbs'
 
-    return freshness.looking(_models_folder(args.registry))
-
-
-def _models_folder(registry: str | None) -> Path:
-    """Where ``--registry`` (or the current folder) most likely keeps its models: a guess, as a look at a folder the
-    verb does not ask about is never used (:func:`regops.freshness.looking`); a wrong one costs git's time only."""
-    folder = Path(registry or ".")
-    with contextlib.suppress(OSError, ValueError):  # the verb says what is wrong with the folder
-        if (folder / "regops.yaml").is_file():
-            return folder / "models"
-    return folder / "registry" / "models"
+    return freshness.looking(freshness.models_folder(args.registry))
 
 
 def run() -> int:
