@@ -1,9 +1,9 @@
-"""``history --since`` reads what was said of recent moves only: the ``moves`` entry keeps its newest chunk of what
-was said (:class:`regops.summaries.Said`), each older chunk is an entry of its own, tied to it by a token. A chunk
-that is missing, damaged or another build's is never trusted: the model is read again and its entries rebuilt.
+"""``history --since`` reads what was said of recent moves only: the ``moves`` entry keeps the notes and reasons
+of a model's newest moves (:class:`regops.summaries.Said`), the older ones' are an entry of their own, tied to it by
+a token. That entry missing, damaged or another build's is never trusted: the model is read again and rebuilt.
 
-A generated registry whose models have more moves than one chunk holds, in tmp_path, its files aged past the racy
-window once; answers are checked against the version files themselves (no cache).
+A generated registry whose models have more moves than the ``moves`` entry keeps the words of, in tmp_path, its
+files aged past the racy window once; answers are checked against the version files themselves (no cache).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 
 from regops import queries
 from regops.registry import HistoryEntry, Registry
-from regops.summaries import RACY_NS, SAID_CHUNK, SummaryIndex, micros, moves_of, now_ns, said_chunks
+from regops.summaries import RACY_NS, SummaryIndex, micros, moves_of, now_ns, older_moves
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from generate import generate
@@ -54,38 +54,39 @@ def from_files(root: Path, query: queries.HistoryQuery) -> list[HistoryEntry]:
     return sorted(kept, key=lambda e: e.at)
 
 
-def chunk_files(root: Path) -> dict[tuple[str, int], Path]:
-    """Each model's older chunks' entry files, by model and chunk number."""
+def older_files(root: Path) -> dict[str, Path]:
+    """Per model, the entry file of what was said of its older moves."""
     opened, index = Registry.load(root), SummaryIndex.from_environment()
     found = {}
     for name in opened.model_names():
-        moves = len(moves_of(opened.model_entry(name)))
-        for k in range(said_chunks(moves) - 1):
-            found[name, k] = index.file(opened.root / "models" / name / f".said-{k}")
-    return {key: path for key, path in found.items() if path is not None}
+        path = index.file(opened.root / "models" / name / ".said")
+        if older_moves(len(moves_of(opened.model_entry(name)))) and path is not None:
+            found[name] = path
+    return found
 
 
-def test_since_reads_only_the_chunks_of_recent_moves_and_answers_as_the_files_do(registry: Path) -> None:
+def test_since_reads_only_what_was_said_of_recent_moves_and_answers_as_the_files_do(registry: Path) -> None:
     assert queries.history(Registry.load(registry)) == from_files(registry, queries.HistoryQuery())  # indexed
-    chunks = chunk_files(registry)
-    assert len(chunks) >= 2 and all(path.is_file() for path in chunks.values())  # more moves than a chunk holds
-    opened = Registry.load(registry)
-    read = opened.summaries("moves", since=micros(SINCE.since))
+    older = older_files(registry)
+    assert len(older) == 2 and all(path.is_file() for path in older.values())  # more moves than the entry keeps
+    read = Registry.load(registry).summaries("moves", since=micros(SINCE.since))
     for name, summary in read.items():
-        first = queries.bisect_left(summary.rows.at_us, micros(SINCE.since)) // SAID_CHUNK
-        loaded = [chunk is not None for chunk in summary.rows.said.chunks]
-        assert loaded == [k >= first or k == len(loaded) - 1 for k in range(len(loaded))], name
-        assert False in loaded, name  # the old ones were not read
-    with pytest.raises(LookupError, match="older than the chunks read"):
+        said = summary.rows.said
+        assert 0 < said.split <= queries.bisect_left(summary.rows.at_us, micros(SINCE.since)), name
+        assert said.older is None, name  # not read
+    with pytest.raises(LookupError, match="older than what was read"):
         next(iter(read.values())).rows.said[0]
     assert queries.history(Registry.load(registry), SINCE) == from_files(registry, SINCE)
+    everything = Registry.load(registry).summaries("moves", since=None)
+    assert all(summary.rows.said.older is not None for summary in everything.values())
+    early = queries.HistoryQuery(since=queries.as_utc(queries.datetime.fromisoformat("2023-01-01T00:00:00Z")))
+    assert queries.history(Registry.load(registry), early) == from_files(registry, early)  # reads the older ones
 
 
 def test_a_damaged_or_foreign_chunk_is_never_trusted(registry: Path) -> None:
     everything = from_files(registry, queries.HistoryQuery())
     assert queries.history(Registry.load(registry)) == everything
-    chunks = chunk_files(registry)
-    (name, _), path = sorted(chunks.items())[0]  # the oldest chunk of a model: before --since
+    name, path = sorted(older_files(registry).items())[0]  # what was said of its moves before --since
     raw = path.read_bytes()
     for damaged in (raw[: len(raw) // 2], raw[:-1] + bytes([raw[-1] ^ 1]), b""):
         path.write_bytes(damaged)

@@ -49,7 +49,7 @@ __all__ = [
     "CANARY_NOTES",
     "MOVE_CODES",
     "RACY_NS",
-    "SAID_CHUNK",
+    "SAID_RECENT",
     "STATE_WIDTH",
     "ModelRow",
     "Moves",
@@ -64,10 +64,10 @@ __all__ = [
     "move_code",
     "move_of_code",
     "moves_of",
+    "older_moves",
     "rows_of",
     "said_auto",
     "said_canary",
-    "said_chunks",
     "stat_key",
     "status_of",
     "timeline_of",
@@ -161,36 +161,39 @@ class Packed:
         return len(self.ends)
 
 
-# Moves per chunk of what was said (:class:`Said`): the newest chunk is kept in the ``moves`` entry, each older one
-# in an entry of its own, so a ``--since`` reads only the recent ones (at 100,000 versions, 27 of the 36 MB of moves).
-SAID_CHUNK: Final = 256
+# The moves whose notes and reasons the ``moves`` entry keeps (:class:`Said`): the older ones' are an entry of their
+# own, so a ``--since`` of recent moves reads ~1/7 of what was said at 100,000 versions (27 of the 36 MB of moves).
+SAID_RECENT: Final = 256
 
 
 class Said:
-    """What was said of each move (:class:`Moves`), as :class:`Packed` chunks of :data:`SAID_CHUNK` moves, oldest
-    first; a chunk a query did not read (all its moves before its ``--since``) is None."""
+    """What was said of each move (:class:`Moves`), in two :class:`Packed` parts: of the :data:`SAID_RECENT` newest
+    moves (from ``split`` on), and of the older ones, None when a query did not read them (its ``--since`` is
+    later than all of them)."""
 
-    __slots__ = ("chunks",)
+    __slots__ = ("newest", "older", "split")
 
-    def __init__(self, chunks: list[Packed | None]) -> None:
-        self.chunks = chunks
+    def __init__(self, older: Packed | None, newest: Packed, split: int) -> None:
+        self.older, self.newest, self.split = older, newest, split
 
     @classmethod
     def of(cls, values: list[Any]) -> Said:
-        return cls([Packed.of(values[i : i + SAID_CHUNK]) for i in range(0, len(values), SAID_CHUNK)])
+        split = older_moves(len(values))
+        return cls(Packed.of(values[:split]), Packed.of(values[split:]), split)
 
     def __getitem__(self, i: int) -> Any:
-        n, i = divmod(i, SAID_CHUNK)
-        chunk = self.chunks[n]  # read here, not by the chunk's __getitem__: one call per move the table shows
-        if chunk is None:
-            raise LookupError(f"move {n * SAID_CHUNK + i} is older than the chunks read")
-        ends = chunk.ends
-        return marshal.loads(chunk.blob[ends[i - 1] if i else 0 : ends[i]])
+        # read here, not by the part's __getitem__: one call per move the table shows
+        part = self.newest if i >= self.split else self.older
+        if part is None:
+            raise LookupError(f"move {i} is older than what was read of the moves")
+        i -= self.split if i >= self.split else 0
+        ends = part.ends
+        return marshal.loads(part.blob[ends[i - 1] if i else 0 : ends[i]])
 
 
-def said_chunks(moves: int) -> int:
-    """How many :class:`Said` chunks ``moves`` moves take."""
-    return -(-moves // SAID_CHUNK)
+def older_moves(moves: int) -> int:
+    """How many of ``moves`` moves are older than the :data:`SAID_RECENT` newest (:class:`Said`)."""
+    return max(0, moves - SAID_RECENT)
 
 
 @dataclass(frozen=True)
@@ -385,22 +388,22 @@ class SummaryIndex(MarshalCache):
         return self._said(folder, stored, since) if part == "moves" and stored else stored
 
     def _said(self, folder: Path, stored: dict[Any, Any], since: int | None) -> dict[Any, Any]:
-        """The ``moves`` entry with the :class:`Said` chunks a query reads: the newest (in the entry), and each older
-        one holding a move at or after ``since``; {} when one of those is missing, damaged or another build's (its
+        """The ``moves`` entry with what was said of the older moves (:class:`Said`) when a move at or after ``since``
+        is among them (always without ``since``); {} when that part is missing, damaged or another build's (its
         token is not the entry's): the model is then read and its entries rebuilt, never trusted."""
         try:
             rows = stored["rows"]
-            token, count, newest = rows["said"]["token"], rows["said"]["chunks"], rows["said"]["newest"]
-            first = bisect_left(_column("q", rows["at_us"]), since) // SAID_CHUNK if since is not None else 0
+            token, newest = rows["said"]["token"], rows["said"]["newest"]
+            at_us = _column("q", rows["at_us"])
         except (KeyError, TypeError, ValueError):
             return {}
-        chunks: list[Any] = [None] * min(first, count - 1)
-        for k in range(len(chunks), count - 1):
-            older = self.read(folder / f".said-{k}")
+        split = older_moves(len(at_us))
+        if split and (since is None or bisect_left(at_us, since) < split):
+            older = self.read(folder / ".said")
             if older.get("token") != token:
                 return {}
-            chunks.append(older.get("said"))
-        return {**stored, "rows": {**rows, "said": [*chunks, newest] if count else []}}
+            return {**stored, "rows": {**rows, "said": (older.get("said"), newest)}}
+        return {**stored, "rows": {**rows, "said": (None, newest)}}
 
     def match(self, entry: dict[Any, Any], part: str, key: Stats | Key | None) -> Summary | None:
         """:meth:`entry`'s summary, if it was made from the files whose key is ``key`` (:meth:`lookup`)."""
@@ -440,13 +443,12 @@ class SummaryIndex(MarshalCache):
         return parts
 
     def _store_said(self, folder: Path, said: Said) -> dict[str, Any]:
-        """``said``'s older chunks written in entries of their own, each with a token no other build has; the newest
-        chunk, their count and that token, for the ``moves`` entry (:meth:`_said` reads them)."""
+        """What was said of the older moves written in an entry of its own (when there are any), with a token no
+        other build has; for the ``moves`` entry, the newest moves' and that token (:meth:`_said` reads them)."""
         token = os.urandom(16)
-        packed = [(chunk.blob, chunk.ends.tobytes()) for chunk in said.chunks if chunk is not None]
-        for k, chunk in enumerate(packed[:-1]):
-            self.write(folder / f".said-{k}", {"token": token, "said": chunk})
-        return {"token": token, "chunks": len(packed), "newest": packed[-1] if packed else None}
+        if said.older is not None and said.split:
+            self.write(folder / ".said", {"token": token, "said": (said.older.blob, said.older.ends.tobytes())})
+        return {"token": token, "newest": (said.newest.blob, said.newest.ends.tobytes())}
 
 
 def stat_key(stats: Stats) -> bytes:
@@ -517,11 +519,10 @@ def _decode_moves(raw: Any) -> Moves:
 
 
 def _said_of(raw: Any, moves: int) -> Said:
-    """The chunks :meth:`SummaryIndex._said` read (None: not read), each checked to hold its share of the moves."""
-    if not isinstance(raw, list) or len(raw) != said_chunks(moves):
-        raise ValueError("one chunk of what was said per SAID_CHUNK moves")
-    sizes = (min(SAID_CHUNK, moves - k * SAID_CHUNK) for k in range(len(raw)))
-    return Said([None if chunk is None else _packed(chunk, size) for chunk, size in zip(raw, sizes, strict=True)])
+    """What :meth:`SummaryIndex._said` read (the older moves' None when not read), each part checked to fit."""
+    older, newest = raw
+    split = older_moves(moves)
+    return Said(None if older is None else _packed(older, split), _packed(newest, moves - split), split)
 
 
 def _encode_moves(moves: Moves) -> dict[str, Any]:
