@@ -439,9 +439,9 @@ def test_git_looks_while_the_stored_entries_are_read(repo: Path, monkeypatch: py
         order.append("collected")
         return output(process, feed)
 
-    def read(index: SummaryIndex, folder: Path, part: str) -> dict[object, object]:
+    def read(index: SummaryIndex, folder: Path, part: str, since: int | None = None) -> dict[object, object]:
         order.append("entry")
-        return entry(index, folder, part)
+        return entry(index, folder, part, since)
 
     monkeypatch.setattr(freshness, "_start", started)
     monkeypatch.setattr(freshness, "_output", collected)
