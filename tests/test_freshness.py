@@ -439,9 +439,9 @@ def test_git_looks_while_the_stored_entries_are_read(repo: Path, monkeypatch: py
         order.append("collected")
         return output(process, feed)
 
-    def read(index: SummaryIndex, folder: Path, part: str) -> dict[object, object]:
+    def read(index: SummaryIndex, folder: Path, part: str, since: int | None = None) -> dict[object, object]:
         order.append("entry")
-        return entry(index, folder, part)
+        return entry(index, folder, part, since)
 
     monkeypatch.setattr(freshness, "_start", started)
     monkeypatch.setattr(freshness, "_output", collected)
@@ -504,3 +504,66 @@ def test_the_cli_begins_git_before_the_verb_and_leaves_no_git_process_behind(
     assert "no-such-model" in capsys.readouterr().err
     assert order[5:] == ["rev-parse", "ls-tree", "diff-index", "ls-files", "reads:cmd_history"]
     assert [process.returncode is not None for process in started] == [True] * 8
+
+
+# Run as the ``regops`` command (regops.launch): reports which child processes the command has when regops.cli is
+# about to be imported, and when the command is done.
+LAUNCH = """
+import os, sys, time
+from pathlib import Path
+
+def children():  # a child just started may still bear this program's name for a moment: its exec is finishing
+    pids = [p for t in Path(f"/proc/{os.getpid()}/task").iterdir() for p in (t / "children").read_text().split()]
+    for _ in range(100):
+        names = sorted(Path(f"/proc/{pid}/comm").read_text().strip() for pid in pids)
+        if "python" not in "".join(names):
+            break
+        time.sleep(0.01)
+    return names
+
+class Spy:
+    def find_spec(self, name, path=None, target=None):
+        if name == "regops.cli":
+            print("importing regops.cli:", children(), file=sys.stderr)
+
+sys.meta_path.insert(0, Spy())
+from regops.launch import run
+code = run()
+print("done:", children(), file=sys.stderr)
+raise SystemExit(code)
+"""
+
+
+def launched(cwd: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", LAUNCH, *argv], cwd=cwd, capture_output=True, text=True, check=False)
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads child processes from /proc")
+def test_the_command_begins_git_before_importing_the_cli_and_leaves_no_git_process_behind(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    expected = report.status_text(from_files(repo, monkeypatch)) + "\n"
+    assert status(repo) == from_files(repo, monkeypatch)  # the index is warm
+    for registry in (["--registry", str(repo / "registry")], [f"--registry={repo / 'registry'}"]):
+        done = launched(tmp_path, "status", *registry)
+        assert (done.returncode, done.stdout) == (0, expected)
+        assert done.stderr.splitlines() == ["importing regops.cli: ['git', 'git', 'git']", "done: []"]
+    # No --registry: the current folder's registry/ is guessed.
+    done = launched(repo, "history", "--bots")
+    assert done.returncode == 0
+    assert done.stderr.splitlines() == ["importing regops.cli: ['git', 'git', 'git']", "done: []"]
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads child processes from /proc")
+def test_a_wrong_guess_of_the_command_begins_no_git_early_or_stops_it_and_answers_the_same(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    expected = report.status_text(from_files(repo, monkeypatch)) + "\n"
+    done = launched(tmp_path, "status", "--reg", str(repo / "registry"))  # an abbreviation argparse takes
+    assert (done.returncode, done.stdout) == (0, expected)
+    assert done.stderr.splitlines() == ["importing regops.cli: []", "done: []"]
+    done = launched(tmp_path, "status", "--registry", str(repo / "registry"), "--no-such-flag")  # does not parse
+    assert done.returncode == 2
+    assert "unrecognized arguments: --no-such-flag" in done.stderr
+    assert done.stderr.splitlines()[0] == "importing regops.cli: ['git', 'git', 'git']"
+    assert done.stderr.splitlines()[-1] == "done: []"

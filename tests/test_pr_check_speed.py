@@ -325,3 +325,21 @@ def test_validate_base_without_git_says_git_is_missing_and_begins_nothing(
     assert code == 1
     assert "git is not installed; --base needs it" in capsys.readouterr().err
     assert gitadapter._BEGUN == {}
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads child processes from /proc")
+def test_the_command_begins_the_comparison_before_importing_the_cli_and_answers_as_main_does(tmp_path: Path) -> None:
+    """`regops validate --base REF` (regops.launch) has git's three comparing processes running while regops.cli is
+    imported, none left at the end, and says what main() says: here, the broken file nobody committed."""
+    from tests.test_freshness import launched
+
+    repo = _committed(tmp_path)
+    broken = _broken_model(repo)
+    argv = ["validate", "--json", "--base", "main", "--registry", str(repo / "registry")]
+    expected = [p.path for p in api.validate(registry=repo / "registry", base="main", now=None)]
+
+    for line in (argv, [*argv[:2], "--base=main", *argv[4:]]):
+        done = launched(tmp_path, *line)
+        assert done.returncode == 1, done.stderr
+        assert [p["path"] for p in json.loads(done.stdout)] == expected == [str(broken.relative_to(repo))]
+        assert done.stderr.splitlines() == ["importing regops.cli: ['git', 'git', 'git']", "done: []"]

@@ -1,3 +1,3 @@
-from regops.cli import run
+from regops.launch import run
 
 raise SystemExit(run())

@@ -23,6 +23,7 @@ optional locks (it never writes the index) and without the caller's ``GIT_*`` va
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -34,7 +35,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Final
 
-__all__ = ["RACY_NS", "Key", "Stats", "ask", "blob_id", "looking", "model_keys", "settled", "vouched"]
+__all__ = ["RACY_NS", "Key", "Stats", "ask", "blob_id", "looking", "model_keys", "models_folder", "settled", "vouched"]
 
 # A file modified this close to the moment its entry was made is re-read: coarse file system clocks.
 RACY_NS: Final = 1_000_000_000
@@ -195,6 +196,16 @@ def looking(models: Path) -> Iterator[None]:
         yield
     finally:
         _stop(_BEGUN.pop(begun, None) or [])
+
+
+def models_folder(registry: str | None) -> Path:
+    """Where ``--registry`` (or the current folder) most likely keeps its models: a guess, as a look at a folder the
+    verb does not ask about is never used (:func:`looking`); a wrong one costs git's time only."""
+    folder = Path(registry or ".")
+    with contextlib.suppress(OSError, ValueError):  # the verb says what is wrong with the folder
+        if (folder / "regops.yaml").is_file():
+            return folder / "models"
+    return folder / "registry" / "models"
 
 
 def _resolved(folder: Path) -> Path | None:

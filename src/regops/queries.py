@@ -136,7 +136,8 @@ def history_moves(registry: Registry, query: HistoryQuery | None = None) -> Hist
     query = query or HistoryQuery()
     kinds, is_bot = _kinds(query), cache(registry.config.is_bot)
     found: list[tuple[int, str, Moves, int, StepKind]] = []
-    for name, summary in sorted(registry.summaries("moves", query.models).items()):
+    since = micros(query.since) if query.since else None
+    for name, summary in sorted(registry.summaries("moves", query.models, since).items()):
         moves: Moves = summary.rows
         bots = [is_bot(login) for login in moves.logins]
         who = [

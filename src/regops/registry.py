@@ -191,20 +191,21 @@ class Registry:
         return loaded
 
     def summaries(
-        self, part: Literal["status", "moves", "spans"] = "status", names: Sequence[str] = ()
+        self, part: Literal["status", "moves", "spans"] = "status", names: Sequence[str] = (), since: int | None = None
     ) -> dict[str, Summary]:
         """Per checked model (or per model of ``names``), its summary (:mod:`regops.summaries`): its ``status``
         record (who holds each stage, counts), ``moves`` (every registration and transition, as ``history``
         shows it) or ``spans`` (who held each stage when, for ``status --at``). From the index where a model's
         files are unchanged (git's word for it, :mod:`regops.freshness`, else their stat data), else read
-        (raising on problems, as every query does) and indexed: one record per model, not one per version."""
+        (raising on problems, as every query does) and indexed: one record per model, not one per version. Of
+        ``moves`` from the index, what was said of the moves at or after ``since`` (µs since the epoch) only."""
         missing = [name for name in names if name not in self.model_names()]
         if missing:
             raise ModelNotFoundError(missing[0], self.model_names())
         index = SummaryIndex.from_environment()
         made = now_ns()
         folders = {name: self.root / "models" / name for name in names or self.checked_names()}
-        found, stats, keys = self._indexed(index, folders, part)
+        found, stats, keys = self._indexed(index, folders, part, since)
         for batch in batches([name for name, summary in found.items() if summary is None], stats):
             fresh = [name for name in batch if name not in self._models]
             self._load_models(batch)
@@ -218,12 +219,12 @@ class Registry:
         return {name: summary for name, summary in found.items() if summary is not None}
 
     def _indexed(
-        self, index: SummaryIndex, folders: dict[str, Path], part: str
+        self, index: SummaryIndex, folders: dict[str, Path], part: str, since: int | None
     ) -> tuple[dict[str, Summary | None], dict[str, Stats], dict[str, Key | None]]:
         """Per folder, its stored ``part`` if git's key for it, or else its files' stat data, still matches; the stat
         data taken and git's keys. Git looks at the folders while the stored entries are read."""
         asked = ask(self.root / "models") if index.folder() is not None else None
-        stored = {name: index.entry(folder, part) for name, folder in folders.items()}
+        stored = {name: index.entry(folder, part, since) for name, folder in folders.items()}
         keys = asked(folders) if asked is not None else {}
         found: dict[str, Summary | None] = {}
         stats: dict[str, Stats] = {}

@@ -18,7 +18,6 @@ import sys
 import traceback
 from collections.abc import Sequence
 from itertools import pairwise
-from pathlib import Path
 from typing import Final
 
 from regops.cli.common import EXIT_BUG, EXIT_INTERRUPTED, EXIT_PROBLEMS, EXIT_USAGE, UsageError, Verb
@@ -108,31 +107,17 @@ def _looking(args: argparse.Namespace) -> contextlib.AbstractContextManager[None
         return contextlib.nullcontext()
     from regops import freshness  # here: its subprocess import is neither --help's nor the other verbs'
 
-    return freshness.looking(_models_folder(args.registry))
+    return freshness.looking(freshness.models_folder(args.registry))
 
 
 def _comparing(registry: str | None, base: str) -> contextlib.AbstractContextManager[None]:
     """``validate --base``: git's comparison of the work tree with ``base`` (what the check reads first) begun
     now, beside the import of the verb's module and the check's; used only if the guess is the registry the verb
     opens (the same repository and folder), else stopped unused."""
-    from regops.flows import begun  # here: its subprocess import is neither --help's nor the other verbs'
+    from regops import freshness  # here, as the flow below: neither is --help's nor the other verbs'
+    from regops.flows import begun
 
-    return begun.comparing(_registry_folder(registry), base)
-
-
-def _models_folder(registry: str | None) -> Path:
-    return _registry_folder(registry) / "models"
-
-
-def _registry_folder(registry: str | None) -> Path:
-    """Where ``--registry`` (or the current folder) most likely is: a guess, as a look at a folder the verb does
-    not ask about is never used (:func:`regops.freshness.looking`, :func:`regops.adapters.git.comparing`); a wrong
-    one costs git's time only."""
-    folder = Path(registry or ".")
-    with contextlib.suppress(OSError, ValueError):  # the verb says what is wrong with the folder
-        if (folder / "regops.yaml").is_file():
-            return folder
-    return folder / "registry"
+    return begun.comparing(freshness.models_folder(registry).parent, base)
 
 
 def run() -> int:
