@@ -153,22 +153,13 @@ def validate(
         return sorted(set(policy.check(opened, now=now)) | set(changes.against_base(opened, before, ref=base)))
     # The pydantic models (~0.3 s of CPU) and the YAML loader, which every check needs (regops.yaml at least), are
     # built while git stats the working tree: on a fresh clone nothing else could run then.
-    changed, before = changed_at_ref(opened, base, meanwhile=_check_ready)
+    changed, before = changed_at_ref(opened, base, meanwhile=store.prepare_check)
     scope = changes.touched_models(changed, opened.root.relative_to(opened.root.parent).as_posix())
     if scope is None:
         return validate(registry=opened, now=now, base=base, full=True)
     opened.limit(scope)
     problems = policy.check(opened, now=now)
     return sorted(set(problems) | set(changes.against_base(opened, before, ref=base, changed=changed)))
-
-
-def _check_ready() -> None:
-    """What every check builds (the pydantic models, the YAML loader), built while git compares."""
-    # deferred (see _FLOWS)
-    from regops import schema
-
-    schema.prepare()
-    store.prepare_parse()
 
 
 def advice(*, registry: RegistryArg = "registry") -> list[Problem]:
