@@ -127,6 +127,8 @@ def test_summary_fed_answers_equal_the_file_fed_ones_after_edits(tree: Tree) -> 
         queries.HistoryQuery(kinds=("rollback",)),
         queries.HistoryQuery(kinds=("auto", "archive")),
         queries.HistoryQuery(by="carol", stage="prod"),
+        queries.HistoryQuery(by="github-actions[bot]", bots=True, kinds=("auto", "promote")),
+        queries.HistoryQuery(bots=True, stage="dev", kinds=("auto", "archive")),
         queries.HistoryQuery(models=("intent", "sentiment"), since=datetime.fromisoformat("2026-03-01T10:00:00Z")),
         queries.HistoryQuery(until=datetime.fromisoformat("2026-04-12T00:00:00Z")),
     ],

@@ -135,20 +135,28 @@ def history_moves(registry: Registry, query: HistoryQuery | None = None) -> Hist
     """
     query = query or HistoryQuery()
     kinds, is_bot = _kinds(query), cache(registry.config.is_bot)
+    codes = bytes(kinds[2 * code] is not None or kinds[2 * code + 1] is not None for code in range(MOVE_CODES))
     found: list[tuple[int, str, Moves, int, StepKind]] = []
     since = micros(query.since) if query.since else None
     for name, summary in sorted(registry.summaries("moves", query.models, since).items()):
         moves: Moves = summary.rows
-        bots = [is_bot(login) for login in moves.logins]
-        who = [
-            (query.by in (None, login)) and (bot or not query.bots)
-            for login, bot in zip(moves.logins, bots, strict=True)
-        ]
+        table = [_login_kinds(query, kinds, login, is_bot(login)) for login in moves.logins]
         code, login, at_us = moves.code, moves.login, moves.at_us
-        picked = ((i, kinds[code[i] * 2 + bots[login[i]]]) for i in _candidates(moves, query, kinds) if who[login[i]])
-        found += [(at_us[i], name, moves, i, kind) for i, kind in picked if kind is not None]
+        candidates = _candidates(moves, query, codes)
+        found += [(at_us[i], name, moves, i, k) for i in candidates if (k := table[login[i]][code[i]]) is not None]
     found.sort(key=itemgetter(0))  # stable: at one moment, in model order, then in the model's order
     return History([(name, moves, i, kind) for _, name, moves, i, kind in found])
+
+
+def _login_kinds(query: HistoryQuery, kinds: list[StepKind | None], login: str, bot: bool) -> list[StepKind | None]:
+    """Per move code, the kind of a move by ``login`` when the query keeps it (its ``--by``, ``--bots``, stage and
+    kinds): one lookup per move."""
+    if query.by not in (None, login) or (query.bots and not bot):
+        return _DROPPED
+    return kinds[bot::2]
+
+
+_DROPPED: Final[list[StepKind | None]] = [None] * MOVE_CODES
 
 
 def _kinds(query: HistoryQuery) -> list[StepKind | None]:
@@ -163,15 +171,15 @@ def _kinds(query: HistoryQuery) -> list[StepKind | None]:
     return table
 
 
-def _candidates(moves: Moves, query: HistoryQuery, kinds: list[StepKind | None]) -> Iterable[int]:
+def _candidates(moves: Moves, query: HistoryQuery, codes: bytes) -> Iterable[int]:
     """The positions of a model's moves (oldest first) within ``--since``/``--until`` (found by bisection) whose
-    code the query may keep: a scan of one byte per move, in C, where most codes are dropped."""
+    code the query may keep (``codes``: 1 per code it may keep): a scan of one byte per move, in C, where most
+    codes are dropped."""
     start = bisect_left(moves.at_us, micros(query.since)) if query.since else 0
     end = bisect_left(moves.at_us, micros(query.until)) if query.until else len(moves)
-    keep = bytes(kinds[2 * code] is not None or kinds[2 * code + 1] is not None for code in range(MOVE_CODES))
-    if all(keep):
+    if all(codes):
         return range(start, end)
-    mask = moves.code.translate(keep.ljust(256, b"\0"))
+    mask = moves.code.translate(codes.ljust(256, b"\0"))
     return (found.start() for found in _ONE.finditer(mask, start, end))
 
 
