@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from regops import cli, freshness, report
+from regops import api, cli, freshness, queries, report
 from regops.freshness import blob_id, model_keys, vouched
 from regops.registry import Registry
 from regops.summaries import RACY_NS, SummaryIndex, now_ns
@@ -457,6 +457,59 @@ def test_git_looks_while_the_stored_entries_are_read(repo: Path, monkeypatch: py
         *["entry"] * count,
         *["collected"] * 3,
     ]
+
+
+def history_text(root: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """``regops history``'s text of what the files say (no cache at all)."""
+    with monkeypatch.context() as m:
+        m.setenv("REGOPS_NO_CACHE", "1")
+        return report.history_text(api.history_moves(registry=str(root / "registry")))
+
+
+def test_history_is_rendered_while_git_looks_and_kept_when_git_vouches(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``history``'s text is made from the stored entries before git's answer is collected, and kept because git
+    then vouches for every one of them: one rendering, the files' text."""
+    expected = history_text(repo, monkeypatch)
+    assert api.history(registry=str(repo / "registry"))  # the index is warm
+    order: list[str] = []
+    output = freshness._output
+
+    def collected(process: subprocess.Popen[bytes], feed: bytes = b"") -> bytes | None:
+        order.append("collected")
+        return output(process, feed)
+
+    def render(history: queries.History) -> str:
+        order.append("render")
+        return report.history_text(history)
+
+    monkeypatch.setattr(freshness, "_output", collected)
+    found = api.history_moves(registry=str(repo / "registry"), render=render)
+    assert found.rendered == expected
+    assert order == ["collected", "render", *["collected"] * 3]  # rev-parse's, the rendering, then git's look
+
+
+def test_a_rendering_made_before_git_answers_is_dropped_when_git_does_not_vouch(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model edited since its entry was stored: the text made from the stored entries while git looked is
+    dropped, the model is read again, and the text made from what was rebuilt is the answer (the edit shows)."""
+    assert api.history(registry=str(repo / "registry"))  # the index is warm
+    promote(candidate(repo))
+    expected = history_text(repo, monkeypatch)
+    rendered: list[str] = []
+
+    def render(history: queries.History) -> str:
+        rendered.append(report.history_text(history))
+        return rendered[-1]
+
+    found = api.history_moves(registry=str(repo / "registry"), render=render)
+    assert found.rendered == expected == rendered[1]
+    assert len(rendered) == 2
+    assert "2026-11-30 10:00" not in rendered[0]  # the stored entry's text, dropped
+    assert "2026-11-30 10:00" in expected  # the promotion made since
+    assert api.history_moves(registry=str(repo / "registry"), render=render).rendered == expected  # indexed again
 
 
 # --- git's look begun by the command line, before the verb's imports ------------------------------------------------

@@ -208,16 +208,21 @@ def history(
 
 
 def history_moves(
-    model: str | None = None, *, registry: RegistryArg = "registry", **filters: Unpack[HistoryFilters]
+    model: str | None = None,
+    *,
+    registry: RegistryArg = "registry",
+    render: Callable[[queries.History], object] | None = None,
+    **filters: Unpack[HistoryFilters],
 ) -> queries.History:
     """:func:`history`'s answer as the summaries' columns it was read from (what ``regops history`` renders as
-    text); its ``entries()`` are :func:`history`'s list."""
+    text); its ``entries()`` are :func:`history`'s list; ``render``'s text of it in ``rendered``, made while git
+    looks at the models (:func:`regops.queries.history_moves`)."""
     asked = [model] if model else []
     names = tuple(dict.fromkeys(parse_ref(m).model for m in [*asked, *filters.get("models", ())]))
     bots, kinds = filters.get("bots", False), tuple(filters.get("kinds", ()))
     since, until = _moment(filters.get("since")), _moment(filters.get("until"))
     query = queries.HistoryQuery(names, filters.get("by"), bots, filters.get("stage"), kinds, since, until)
-    return queries.history_moves(open_registry(registry), query)
+    return queries.history_moves(open_registry(registry), query, render)
 
 
 def resolve(ref: str, *, registry: RegistryArg = "registry", at: TimeArg = None) -> Resolution:

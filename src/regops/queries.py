@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
+from functools import cache, partial
 from operator import itemgetter
-from typing import Final, TypedDict
+from typing import Any, Final, TypedDict
 
 from regops.errors import RegopsError
 from regops.kinds import Stage, StepKind
@@ -115,6 +115,7 @@ class History:
     :meth:`entries` makes a :class:`HistoryEntry` per move for the other renderings and the library."""
 
     kept: list[tuple[str, Moves, int, StepKind]]
+    rendered: Any = None  # what history_moves' ``render`` made of these moves
 
     def entries(self) -> list[HistoryEntry]:
         return [_entry(name, moves, i, kind) for name, moves, i, kind in self.kept]
@@ -126,26 +127,42 @@ def history(registry: Registry, query: HistoryQuery | None = None) -> list[Histo
     return history_moves(registry, query).entries()
 
 
-def history_moves(registry: Registry, query: HistoryQuery | None = None) -> History:
-    """The moves :func:`history` answers with, as :class:`History`.
+def history_moves(
+    registry: Registry, query: HistoryQuery | None = None, render: Callable[[History], Any] | None = None
+) -> History:
+    """The moves :func:`history` answers with, as :class:`History`; with ``render``, what it made of them in
+    ``History.rendered``, made while git looks at the model folders (``Registry.summarised``: the stored moves, kept
+    when git then vouches for them all; else the moves and their rendering made again from what was rebuilt).
 
     Read from the per-model ``moves`` columns (:class:`regops.summaries.Moves`), never the version files once
     indexed; nothing is made for a move the query drops. Across models, moves at one moment come in model order;
     within a model as ``Registry.history`` orders them (the order its moves are summarised in).
     """
     query = query or HistoryQuery()
-    kinds, is_bot = _kinds(query), cache(registry.config.is_bot)
+    since = micros(query.since) if query.since else None
+    moves_of = partial(_history_of, query, cache(registry.config.is_bot), render)
+    return registry.summarised("moves", moves_of, query.models, since)
+
+
+def _history_of(
+    query: HistoryQuery,
+    is_bot: Callable[[str], bool],
+    render: Callable[[History], Any] | None,
+    summaries: dict[str, Summary],
+) -> History:
+    """:func:`history_moves` of these models' moves."""
+    kinds = _kinds(query)
     codes = bytes(kinds[2 * code] is not None or kinds[2 * code + 1] is not None for code in range(MOVE_CODES))
     found: list[tuple[int, str, Moves, int, StepKind]] = []
-    since = micros(query.since) if query.since else None
-    for name, summary in sorted(registry.summaries("moves", query.models, since).items()):
+    for name, summary in sorted(summaries.items()):
         moves: Moves = summary.rows
         table = [_login_kinds(query, kinds, login, is_bot(login)) for login in moves.logins]
         code, login, at_us = moves.code, moves.login, moves.at_us
         candidates = _candidates(moves, query, codes)
         found += [(at_us[i], name, moves, i, k) for i in candidates if (k := table[login[i]][code[i]]) is not None]
     found.sort(key=itemgetter(0))  # stable: at one moment, in model order, then in the model's order
-    return History([(name, moves, i, kind) for _, name, moves, i, kind in found])
+    history = History([(name, moves, i, kind) for _, name, moves, i, kind in found])
+    return History(history.kept, render(history)) if render is not None else history
 
 
 def _login_kinds(query: HistoryQuery, kinds: list[StepKind | None], login: str, bot: bool) -> list[StepKind | None]:

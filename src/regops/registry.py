@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, NamedTuple, TypeVar, cast
 
 from regops import store
 from regops.answers import (
@@ -93,6 +93,16 @@ LOCK_FILE: Final = ".regops.lock"
 # versions (a batch of version files holds ~17 KB each in the parent while its rules run, and the forked parse
 # workers share those pages: 2,500 keeps a cold full `validate`'s whole process tree under 300 MB).
 BATCH_FILES: Final = 2500
+T = TypeVar("T")
+
+
+class _Looked(NamedTuple):
+    """What :meth:`Registry._indexed` found: per model its stored summary (None: to rebuild), the stat data it
+    took, git's keys."""
+
+    found: dict[str, Summary | None]
+    stats: dict[str, Stats]
+    keys: dict[str, Key | None]
 
 
 # --- the registry ------------------------------------------------------------------
@@ -199,13 +209,43 @@ class Registry:
         files are unchanged (git's word for it, :mod:`regops.freshness`, else their stat data), else read
         (raising on problems, as every query does) and indexed: one record per model, not one per version. Of
         ``moves`` from the index, what was said of the moves at or after ``since`` (µs since the epoch) only."""
+        index, folders = SummaryIndex.from_environment(), self._summarised_folders(names)
+        made = now_ns()
+        asked, stored = self._stored(index, folders, part, since)
+        return self._rebuilt(index, made, folders, part, self._indexed(index, folders, part, stored, asked))
+
+    def summarised(
+        self,
+        part: Literal["status", "moves", "spans"],
+        work: Callable[[dict[str, Summary]], T],
+        names: Sequence[str] = (),
+        since: int | None = None,
+    ) -> T:
+        """``work`` of :meth:`summaries`, begun on the stored entries while git looks at the model folders: its
+        answer when git's keys (or the stat data) then vouch for every entry it read, as :meth:`summaries` would;
+        else ``work`` of :meth:`summaries`' answer (the stale entries rebuilt), and the first answer is dropped."""
+        index, folders = SummaryIndex.from_environment(), self._summarised_folders(names)
+        made = now_ns()
+        asked, stored = self._stored(index, folders, part, since)
+        early = {name: index.decoded(entry, part) for name, entry in stored.items()}
+        ready = all(summary is not None for summary in early.values())
+        answer = work(cast(dict[str, Summary], early)) if ready else None
+        looked = self._indexed(index, folders, part, stored, asked, decoded=early)
+        if ready and all(summary is not None for summary in looked.found.values()):  # found is early: answer stands
+            return cast(T, answer)
+        return work(self._rebuilt(index, made, folders, part, looked))
+
+    def _summarised_folders(self, names: Sequence[str]) -> dict[str, Path]:
         missing = [name for name in names if name not in self.model_names()]
         if missing:
             raise ModelNotFoundError(missing[0], self.model_names())
-        index = SummaryIndex.from_environment()
-        made = now_ns()
-        folders = {name: self.root / "models" / name for name in names or self.checked_names()}
-        found, stats, keys = self._indexed(index, folders, part, since)
+        return {name: self.root / "models" / name for name in names or self.checked_names()}
+
+    def _rebuilt(
+        self, index: SummaryIndex, made: int, folders: dict[str, Path], part: str, looked: _Looked
+    ) -> dict[str, Summary]:
+        """The summaries :meth:`_indexed` found, and those it did not read from the models' files and indexed."""
+        found, stats, keys = looked
         for batch in batches([name for name, summary in found.items() if summary is None], stats):
             fresh = [name for name in batch if name not in self._models]
             self._load_models(batch)
@@ -218,23 +258,40 @@ class Registry:
                 del self._models[name]
         return {name: summary for name, summary in found.items() if summary is not None}
 
-    def _indexed(
+    def _stored(
         self, index: SummaryIndex, folders: dict[str, Path], part: str, since: int | None
-    ) -> tuple[dict[str, Summary | None], dict[str, Stats], dict[str, Key | None]]:
-        """Per folder, its stored ``part`` if git's key for it, or else its files' stat data, still matches; the stat
-        data taken and git's keys. Git looks at the folders while the stored entries are read."""
+    ) -> tuple[Callable[[Iterable[str]], dict[str, Key | None]] | None, dict[str, dict[Any, Any]]]:
+        """Git's look at the folders (begun, or begun now) and, read while it runs, each folder's stored ``part``."""
         asked = ask(self.root / "models") if index.folder() is not None else None
-        stored = {name: index.entry(folder, part, since) for name, folder in folders.items()}
+        return asked, {name: index.entry(folder, part, since) for name, folder in folders.items()}
+
+    def _indexed(
+        self,
+        index: SummaryIndex,
+        folders: dict[str, Path],
+        part: str,
+        stored: dict[str, dict[Any, Any]],
+        asked: Callable[[Iterable[str]], dict[str, Key | None]] | None,
+        *,
+        decoded: dict[str, Summary | None] | None = None,
+    ) -> _Looked:
+        """Per folder, its ``stored`` part (or its ``decoded`` one) if git's key for it, or else its files' stat
+        data, still matches; the stat data taken (of the folders git's key did not match) and git's keys."""
         keys = asked(folders) if asked is not None else {}
         found: dict[str, Summary | None] = {}
         stats: dict[str, Stats] = {}
         for name, folder in folders.items():
             entry = stored.pop(name)  # one copy at a time in memory: the stored entry or its summary
-            found[name] = index.match(entry, part, keys.get(name))
-            if found[name] is None:
-                stats[name] = index.stats(folder)
-                found[name] = index.match(entry, part, stats[name])
-        return found, stats, keys
+            key: Stats | Key | None = keys.get(name)
+            if not index.vouches(entry, key):
+                key = stats[name] = index.stats(folder)
+            summary = None
+            if index.vouches(entry, key):
+                summary = decoded[name] if decoded is not None else index.decoded(entry, part)
+            if summary is None and name not in stats:
+                stats[name] = index.stats(folder)  # vouched for, but not of the shape this regops writes
+            found[name] = summary
+        return _Looked(found, stats, keys)
 
     def _entry(self, name: str) -> ModelEntry:
         if name not in self._models:

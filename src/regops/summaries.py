@@ -407,18 +407,27 @@ class SummaryIndex(MarshalCache):
 
     def match(self, entry: dict[Any, Any], part: str, key: Stats | Key | None) -> Summary | None:
         """:meth:`entry`'s summary, if it was made from the files whose key is ``key`` (:meth:`lookup`)."""
+        return self.decoded(entry, part) if self.vouches(entry, key) else None
+
+    @staticmethod
+    def vouches(entry: dict[Any, Any], key: Stats | Key | None) -> bool:
+        """Whether :meth:`entry` was made from the files whose key is ``key`` (:meth:`match` without the decode)."""
         wanted = wanted_key(key)
-        if wanted is None:
-            return None
-        made, keys, metric, rows = entry.get("made"), entry.get("keys"), entry.get("metric"), entry.get("rows")
+        made, keys = entry.get("made"), entry.get("keys")
         # No racy test here: :meth:`store` writes no entry with a racy file, and an entry is signed.
-        if not isinstance(made, int) or not isinstance(keys, list) or wanted not in keys or part not in _DECODE:
+        return wanted is not None and isinstance(made, int) and isinstance(keys, list) and wanted in keys
+
+    @staticmethod
+    def decoded(entry: dict[Any, Any], part: str) -> Summary | None:
+        """:meth:`entry`'s ``part`` as its query reads it, whatever files it was made from (:meth:`match` checks
+        that); None when it is not the shape this regops writes."""
+        if part not in _DECODE:
             return None
         try:
-            decoded = _DECODE[part](rows)
+            decoded = _DECODE[part](entry.get("rows"))
         except (TypeError, ValueError, KeyError, IndexError):
             return None  # not the shape this regops writes
-        return None if decoded is None else Summary(str(metric), decoded)
+        return None if decoded is None else Summary(str(entry.get("metric")), decoded)
 
     def store(
         self, folder: Path, made: int, stats: Stats, entry: ModelEntry, metric: str, *, vouched: Key | None = None

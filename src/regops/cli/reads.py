@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from datetime import datetime
 from functools import partial
+from operator import attrgetter
 from typing import Any
 
 from regops import api, publish, report
@@ -55,9 +56,12 @@ def _show_model_at(args: argparse.Namespace, raw: Any, entry: Any, moment: datet
 
 
 def cmd_history(args: argparse.Namespace) -> int:
+    as_text = not args.json and args.format != "csv"
+    one_model = len({args.model, *(args.models or ())} - {None}) == 1
     found = api.history_moves(
         args.model,
         registry=args.registry,
+        render=partial(report.history_text, one_model=one_model) if as_text else None,
         models=args.models or (),
         by=args.by,
         bots=args.bots,
@@ -66,10 +70,9 @@ def cmd_history(args: argparse.Namespace) -> int:
         since=args.since,
         until=args.until,
     )
-    if args.json or args.format == "csv":
+    if not as_text:
         return json_or(args, found.entries(), report.history_csv)
-    one_model = len({args.model, *(args.models or ())} - {None}) == 1
-    return json_or(args, found, partial(report.history_text, one_model=one_model))
+    return json_or(args, found, attrgetter("rendered"))
 
 
 def cmd_resolve(args: argparse.Namespace) -> int:
