@@ -459,6 +459,26 @@ def test_git_looks_while_the_stored_entries_are_read(repo: Path, monkeypatch: py
     ]
 
 
+def test_git_runs_to_its_end_before_it_is_asked_however_long_its_listing(tmp_path: Path) -> None:
+    """Git's look at a folder of 4,000 files (``ls-files``: ~150 KB, more than a pipe holds) ends on its own while
+    the caller is busy elsewhere, so what is left when the caller asks is reading it; the answer is the same."""
+    folder = tmp_path / "registry" / "models" / "m"
+    folder.mkdir(parents=True)
+    for i in range(4000):
+        (folder / f"version-with-a-long-name-{i:05}.yaml").write_bytes(b"")
+    for args in (("init", "-q"), ("add", "-A"), ("commit", "-q", "-m", "files")):
+        git(tmp_path, *args)
+    started = freshness._start_view(models(tmp_path))
+    assert started is not None
+    deadline = time.monotonic() + 10
+    while any(process.poll() is None for process in started) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert [process.poll() for process in started] == [0, 0, 0]  # ended, none of them read yet
+    view = freshness._view(started)
+    assert view is not None
+    assert view == ({"m": git(tmp_path, "rev-parse", "HEAD:registry/models/m").strip()}, set())
+
+
 def history_text(root: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """``regops history``'s text of what the files say (no cache at all)."""
     with monkeypatch.context() as m:

@@ -60,19 +60,60 @@ def _environment() -> dict[str, str]:
 
 
 def _start(cwd: Path, *args: str, feed: bool = False) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [*_GIT, *args],
-        cwd=cwd,
-        env=_environment(),
-        stdin=subprocess.PIPE if feed else subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
+    """Git begun; its output goes to an anonymous file where the system has them (a pipe elsewhere), so a command
+    begun ahead (``ls-files``: 5 MB at 100,000 versions) runs to its end instead of waiting to be read."""
+    spill = _spill()
+    try:
+        process = subprocess.Popen(
+            [*_GIT, *args],
+            cwd=cwd,
+            env=_environment(),
+            stdin=subprocess.PIPE if feed else subprocess.DEVNULL,
+            stdout=subprocess.PIPE if spill is None else spill,
+            stderr=subprocess.DEVNULL,
+        )
+    except BaseException:
+        _close(spill)
+        raise
+    if spill is not None:
+        _SPILLED[process] = spill
+    return process
+
+
+# The anonymous files git's output went to (:func:`_start`), by process, until :func:`_output` reads them.
+_SPILLED: dict[subprocess.Popen[bytes], int] = {}
+
+
+def _spill() -> int | None:
+    try:
+        return os.memfd_create("regops-git", os.MFD_CLOEXEC)
+    except (AttributeError, OSError):  # not Linux, or no room: a pipe
+        return None
+
+
+def _close(spill: int | None) -> None:
+    if spill is not None:
+        os.close(spill)
 
 
 def _output(process: subprocess.Popen[bytes], feed: bytes = b"") -> bytes | None:
-    out, _ = process.communicate(feed or None)
+    spill = _SPILLED.pop(process, None)
+    try:
+        out, _ = process.communicate(feed or None)
+        if spill is not None:
+            out = _read_spill(spill)
+    finally:
+        _close(spill)
     return out if process.returncode == 0 else None
+
+
+def _read_spill(spill: int) -> bytes:
+    size = os.fstat(spill).st_size
+    os.lseek(spill, 0, os.SEEK_SET)
+    chunks = [os.read(spill, size + 1)]
+    while chunks[-1]:
+        chunks.append(os.read(spill, 1 << 20))
+    return b"".join(chunks)
 
 
 def _ask(cwd: Path, *args: str) -> bytes | None:
@@ -116,6 +157,7 @@ def _stop(processes: Iterable[subprocess.Popen[bytes]]) -> None:
     for process in processes:
         process.kill()
         process.communicate()
+        _close(_SPILLED.pop(process, None))
 
 
 def _view(processes: list[subprocess.Popen[bytes]] | None) -> tuple[dict[str, str], set[str]] | None:
