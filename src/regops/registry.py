@@ -227,7 +227,9 @@ class Registry:
         index, folders = SummaryIndex.from_environment(), self._summarised_folders(names)
         made = now_ns()
         asked, stored = self._stored(index, folders, part, since)
-        early = {name: index.decoded(entry, part) for name, entry in stored.items()}
+        early: dict[str, Summary | None] = {}
+        for name, entry in stored.items():  # one copy of the rows at a time in memory: as stored, or as decoded
+            early[name], stored[name] = index.decoded(entry, part), index.stamp(entry)
         ready = all(summary is not None for summary in early.values())
         answer = work(cast(dict[str, Summary], early)) if ready else None
         looked = self._indexed(index, folders, part, stored, asked, decoded=early)

@@ -418,6 +418,11 @@ class SummaryIndex(MarshalCache):
         return wanted is not None and isinstance(made, int) and isinstance(keys, list) and wanted in keys
 
     @staticmethod
+    def stamp(entry: dict[Any, Any]) -> dict[Any, Any]:
+        """What :meth:`vouches` reads of an entry (not its rows: a query keeps what :meth:`decoded` made of them)."""
+        return {"made": entry.get("made"), "keys": entry.get("keys")}
+
+    @staticmethod
     def decoded(entry: dict[Any, Any], part: str) -> Summary | None:
         """:meth:`entry`'s ``part`` as its query reads it, whatever files it was made from (:meth:`match` checks
         that); None when it is not the shape this regops writes."""
