@@ -13,6 +13,7 @@ verb begins its own look (:func:`regops.cli.main`). ``regops validate --base REF
 from __future__ import annotations
 
 import contextlib
+import gc
 import sys
 from collections.abc import Sequence
 
@@ -24,14 +25,24 @@ _LOOKERS = frozenset({"status", "history"})
 
 def run() -> int:
     """The ``regops`` command: :func:`regops.cli.run`, git's look begun before it is imported."""
+    if _verb(sys.argv[1:]) in _LOOKERS:
+        # What status and history make (~50,000 containers at 100,000 versions: modules, entries, rows) lives
+        # until the command ends, and they make no cycles: the collector's ~80 passes over it found nothing and
+        # cost ~0.015 s of a 0.35 s history. The process ends soon after; the OS frees its memory.
+        gc.disable()
     with _looking(sys.argv[1:]):
         from regops.cli import run as command  # here: git's look runs beside this import (module docs)
 
         return command()
 
 
+def _verb(argv: Sequence[str]) -> str | None:
+    """The verb as written: the first word not a flag."""
+    return next((word for word in argv if not word.startswith("-")), None)
+
+
 def _looking(argv: Sequence[str]) -> contextlib.AbstractContextManager[None]:
-    verb = next((word for word in argv if not word.startswith("-")), None)
+    verb = _verb(argv)
     base = _value(argv, "--base") if verb == "validate" else None
     if verb not in _LOOKERS and base is None:
         return contextlib.nullcontext()
