@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Final, Literal, NamedTuple, TypeVar, cast
+from typing import Any, Final, Literal, TypeVar, cast
 
 from regops import store
 from regops.answers import (
@@ -47,7 +47,7 @@ from regops.errors import (
     StageEmptyError,
     VersionNotFoundError,
 )
-from regops.freshness import Key, Stats, ask, settled, vouched
+from regops.freshness import Stats, ask, settled, vouched
 from regops.kinds import Problem, Stage, release, version_key
 from regops.records import (
     ConfigRecord,
@@ -58,7 +58,7 @@ from regops.records import (
     VersionRecord,
     comparable,
 )
-from regops.summaries import Summary, SummaryIndex, now_ns
+from regops.summaries import Found, Looked, Stamps, Summary, SummaryIndex, now_ns
 from regops.timespec import as_utc
 
 __all__ = [
@@ -94,15 +94,6 @@ LOCK_FILE: Final = ".regops.lock"
 # workers share those pages: 2,500 keeps a cold full `validate`'s whole process tree under 300 MB).
 BATCH_FILES: Final = 2500
 T = TypeVar("T")
-
-
-class _Looked(NamedTuple):
-    """What :meth:`Registry._indexed` found: per model its stored summary (None: to rebuild), the stat data it
-    took, git's keys."""
-
-    found: dict[str, Summary | None]
-    stats: dict[str, Stats]
-    keys: dict[str, Key | None]
 
 
 # --- the registry ------------------------------------------------------------------
@@ -209,10 +200,7 @@ class Registry:
         files are unchanged (git's word for it, :mod:`regops.freshness`, else their stat data), else read
         (raising on problems, as every query does) and indexed: one record per model, not one per version. Of
         ``moves`` from the index, what was said of the moves at or after ``since`` (µs since the epoch) only."""
-        index, folders = SummaryIndex.from_environment(), self._summarised_folders(names)
-        made = now_ns()
-        asked, stored = self._stored(index, folders, part, since)
-        return self._rebuilt(index, made, folders, part, self._indexed(index, folders, part, stored, asked))
+        return self.summarised(part, lambda found: found, names, since)
 
     def summarised(
         self,
@@ -221,19 +209,20 @@ class Registry:
         names: Sequence[str] = (),
         since: int | None = None,
     ) -> T:
-        """``work`` of :meth:`summaries`, begun on the stored entries while git looks at the model folders: its
-        answer when git's keys (or the stat data) then vouch for every entry it read, as :meth:`summaries` would;
-        else ``work`` of :meth:`summaries`' answer (the stale entries rebuilt), and the first answer is dropped."""
+        """``work`` of :meth:`summaries`, begun on the stored entries while git looks: kept when git's keys (or the
+        stat data) then vouch for every entry it read; else dropped, and ``work`` of the summaries rebuilt."""
         index, folders = SummaryIndex.from_environment(), self._summarised_folders(names)
         made = now_ns()
-        asked, stored = self._stored(index, folders, part, since)
-        early: dict[str, Summary | None] = {}
-        for name, entry in stored.items():  # one copy of the rows at a time in memory: as stored, or as decoded
-            early[name], stored[name] = index.decoded(entry, part), index.stamp(entry)
+        asked = ask(self.root / "models") if index.folder() is not None else None
+        early: Found = {}
+        stamps: Stamps = {}
+        for name, folder in folders.items():  # read while git looks; one copy of the rows at a time in memory
+            entry = index.entry(folder, part, since)
+            early[name], stamps[name] = index.decoded(entry, part), index.stamp(entry)
         ready = all(summary is not None for summary in early.values())
         answer = work(cast(dict[str, Summary], early)) if ready else None
-        looked = self._indexed(index, folders, part, stored, asked, decoded=early)
-        if ready and all(summary is not None for summary in looked.found.values()):  # found is early: answer stands
+        looked = index.vouched_for(folders, stamps, early, asked(folders) if asked is not None else {})
+        if ready and all(summary is not None for summary in looked[0].values()):  # found is early: answer stands
             return cast(T, answer)
         return work(self._rebuilt(index, made, folders, part, looked))
 
@@ -244,9 +233,9 @@ class Registry:
         return {name: self.root / "models" / name for name in names or self.checked_names()}
 
     def _rebuilt(
-        self, index: SummaryIndex, made: int, folders: dict[str, Path], part: str, looked: _Looked
+        self, index: SummaryIndex, made: int, folders: dict[str, Path], part: str, looked: Looked
     ) -> dict[str, Summary]:
-        """The summaries :meth:`_indexed` found, and those it did not read from the models' files and indexed."""
+        """The summaries the index ``looked`` found, and those it did not read from the models' files and indexed."""
         found, stats, keys = looked
         for batch in batches([name for name, summary in found.items() if summary is None], stats):
             fresh = [name for name in batch if name not in self._models]
@@ -259,41 +248,6 @@ class Registry:
             for name in fresh:  # summarised: memory stays one batch's, however long the history
                 del self._models[name]
         return {name: summary for name, summary in found.items() if summary is not None}
-
-    def _stored(
-        self, index: SummaryIndex, folders: dict[str, Path], part: str, since: int | None
-    ) -> tuple[Callable[[Iterable[str]], dict[str, Key | None]] | None, dict[str, dict[Any, Any]]]:
-        """Git's look at the folders (begun, or begun now) and, read while it runs, each folder's stored ``part``."""
-        asked = ask(self.root / "models") if index.folder() is not None else None
-        return asked, {name: index.entry(folder, part, since) for name, folder in folders.items()}
-
-    def _indexed(
-        self,
-        index: SummaryIndex,
-        folders: dict[str, Path],
-        part: str,
-        stored: dict[str, dict[Any, Any]],
-        asked: Callable[[Iterable[str]], dict[str, Key | None]] | None,
-        *,
-        decoded: dict[str, Summary | None] | None = None,
-    ) -> _Looked:
-        """Per folder, its ``stored`` part (or its ``decoded`` one) if git's key for it, or else its files' stat
-        data, still matches; the stat data taken (of the folders git's key did not match) and git's keys."""
-        keys = asked(folders) if asked is not None else {}
-        found: dict[str, Summary | None] = {}
-        stats: dict[str, Stats] = {}
-        for name, folder in folders.items():
-            entry = stored.pop(name)  # one copy at a time in memory: the stored entry or its summary
-            key: Stats | Key | None = keys.get(name)
-            if not index.vouches(entry, key):
-                key = stats[name] = index.stats(folder)
-            summary = None
-            if index.vouches(entry, key):
-                summary = decoded[name] if decoded is not None else index.decoded(entry, part)
-            if summary is None and name not in stats:
-                stats[name] = index.stats(folder)  # vouched for, but not of the shape this regops writes
-            found[name] = summary
-        return _Looked(found, stats, keys)
 
     def _entry(self, name: str) -> ModelEntry:
         if name not in self._models:

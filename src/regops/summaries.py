@@ -74,6 +74,11 @@ __all__ = [
     "wanted_key",
 ]
 
+Keys = dict[str, Key | None]  # per model, git's key (regops.freshness.ask)
+Stamps = dict[str, dict[Any, Any]]  # per model, what SummaryIndex.vouches reads of its stored entry (stamp)
+Found = dict[str, "Summary | None"]  # per model, its summary; None: to read from its files and store
+Looked = tuple[Found, dict[str, Stats], Keys]  # SummaryIndex.vouched_for's answer
+
 # 3: racy entries are never written; 4: "spans", moves in history order; 5: "keys", a digest of the stat data and
 # maybe a git tree key (regops.freshness); 6: moves and timelines as columns; 7: what was said, in chunks (Said)
 _FORMAT: Final = "regops-summary-7"
@@ -379,10 +384,11 @@ class SummaryIndex(MarshalCache):
     def lookup(self, folder: Path, part: str, key: Stats | Key | None) -> Summary | None:
         """The ``part`` ("status", "moves" or "spans") of ``folder``'s entry, if made from the files it has now:
         ``key`` is their stat data, or their git key (:func:`regops.freshness.model_keys`)."""
-        return self.match(self.entry(folder, part), part, key) if key else None
+        entry = self.entry(folder, part) if key else {}
+        return self.decoded(entry, part) if self.vouches(entry, key) else None
 
     def entry(self, folder: Path, part: str, since: int | None = None) -> dict[Any, Any]:
-        """The ``part`` of ``folder``'s entry as stored (its MAC checked), for :meth:`match`; {} when there is none.
+        """The ``part`` of ``folder``'s entry as stored (its MAC checked), for :meth:`vouches`; {} when none.
         Of ``moves``, what was said of the moves at or after ``since`` (µs since the epoch; every move without)."""
         stored = self.read(folder / f".{part}")
         return self._said(folder, stored, since) if part == "moves" and stored else stored
@@ -405,17 +411,26 @@ class SummaryIndex(MarshalCache):
             return {**stored, "rows": {**rows, "said": (older.get("said"), newest)}}
         return {**stored, "rows": {**rows, "said": (None, newest)}}
 
-    def match(self, entry: dict[Any, Any], part: str, key: Stats | Key | None) -> Summary | None:
-        """:meth:`entry`'s summary, if it was made from the files whose key is ``key`` (:meth:`lookup`)."""
-        return self.decoded(entry, part) if self.vouches(entry, key) else None
-
     @staticmethod
     def vouches(entry: dict[Any, Any], key: Stats | Key | None) -> bool:
-        """Whether :meth:`entry` was made from the files whose key is ``key`` (:meth:`match` without the decode)."""
+        """Whether :meth:`entry` was made from the files whose key is ``key`` (:meth:`lookup`)."""
         wanted = wanted_key(key)
         made, keys = entry.get("made"), entry.get("keys")
         # No racy test here: :meth:`store` writes no entry with a racy file, and an entry is signed.
         return wanted is not None and isinstance(made, int) and isinstance(keys, list) and wanted in keys
+
+    def vouched_for(self, folders: dict[str, Path], stamps: Stamps, early: Found, keys: Keys) -> Looked:
+        """Per folder, ``early``'s summary if its entry (``stamps``) is filed under git's key or its stat data."""
+        found: Found = {}
+        stats: dict[str, Stats] = {}
+        for name, folder in folders.items():
+            key: Stats | Key | None = keys.get(name)
+            if not self.vouches(stamps[name], key):
+                key = stats[name] = self.stats(folder)
+            found[name] = early[name] if self.vouches(stamps[name], key) else None
+            if found[name] is None and name not in stats:
+                stats[name] = self.stats(folder)
+        return found, stats, keys
 
     @staticmethod
     def stamp(entry: dict[Any, Any]) -> dict[Any, Any]:
@@ -424,7 +439,7 @@ class SummaryIndex(MarshalCache):
 
     @staticmethod
     def decoded(entry: dict[Any, Any], part: str) -> Summary | None:
-        """:meth:`entry`'s ``part`` as its query reads it, whatever files it was made from (:meth:`match` checks
+        """:meth:`entry`'s ``part`` as its query reads it, whatever files it was made from (:meth:`vouches` checks
         that); None when it is not the shape this regops writes."""
         if part not in _DECODE:
             return None
