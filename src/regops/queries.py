@@ -151,6 +151,13 @@ def _history_of(
     summaries: dict[str, Summary],
 ) -> History:
     """:func:`history_moves` of these models' moves."""
+    history = History(_kept(query, is_bot, summaries))  # the moves as found, sorted, are gone before rendering
+    return History(history.kept, render(history)) if render is not None else history
+
+
+def _kept(
+    query: HistoryQuery, is_bot: Callable[[str], bool], summaries: dict[str, Summary]
+) -> list[tuple[str, Moves, int, StepKind]]:
     kinds = _kinds(query)
     codes = bytes(kinds[2 * code] is not None or kinds[2 * code + 1] is not None for code in range(MOVE_CODES))
     found: list[tuple[int, str, Moves, int, StepKind]] = []
@@ -161,8 +168,7 @@ def _history_of(
         candidates = _candidates(moves, query, codes)
         found += [(at_us[i], name, moves, i, k) for i in candidates if (k := table[login[i]][code[i]]) is not None]
     found.sort(key=itemgetter(0))  # stable: at one moment, in model order, then in the model's order
-    history = History([(name, moves, i, kind) for _, name, moves, i, kind in found])
-    return History(history.kept, render(history)) if render is not None else history
+    return [(name, moves, i, kind) for _, name, moves, i, kind in found]
 
 
 def _login_kinds(query: HistoryQuery, kinds: list[StepKind | None], login: str, bot: bool) -> list[StepKind | None]:
