@@ -343,3 +343,43 @@ def test_the_command_begins_the_comparison_before_importing_the_cli_and_answers_
         assert done.returncode == 1, done.stderr
         assert [p["path"] for p in json.loads(done.stdout)] == expected == [str(broken.relative_to(repo))]
         assert done.stderr.splitlines() == ["importing regops.cli: ['git', 'git', 'git']", "done: []"]
+
+
+# --- validate --base builds the pydantic models beside the parse workers, once git has answered ----------------------
+
+
+def _generated_pr(tmp_path: Path) -> tuple[Path, Path]:
+    """A generated registry with a model of more versions than one process parses alone (store._PARALLEL_THRESHOLD),
+    committed on main, and one of its version files then edited (a problem): the repository and the edited file."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from generate import generate
+
+    repo = tmp_path / "repo"
+    generate(repo, 2, store._PARALLEL_THRESHOLD + 20, seed=4)
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "base")
+    edited = sorted((repo / "registry" / "models" / "sentiment").glob("0.*.yaml"))[0]
+    edited.write_text(edited.read_text(encoding="utf-8").replace("created_by:", "created_by: 12\nx:", 1))
+    return repo, edited
+
+
+def test_validate_base_builds_the_schema_beside_the_parse_workers_and_says_what_the_full_check_says(
+    tmp_path: Path,
+) -> None:
+    """git, begun when the command began, has answered before the verb's imports are done: the pydantic models
+    (~0.25 s of CPU) are built after the parse workers are forked, beside them (a build before left one core idle),
+    and the command says what the full check says; the canary's and the approval rules' modules are not imported."""
+    repo, edited = _generated_pr(tmp_path)
+    argv = ["validate", "--json", "--base", "main", "--registry", str(repo / "registry")]
+    env = {**os.environ, "REGOPS_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPROFILEIMPORTTIME": "1"}
+
+    done = subprocess.run([sys.executable, "-m", "regops", *argv], capture_output=True, text=True, env=env, check=False)
+
+    imported = [line.split("|")[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")]
+    assert imported.index("concurrent.futures.process") < imported.index("regops.files")
+    assert not {"regops.canary", "regops.approvals"} & set(imported)
+    full = api.validate(registry=repo / "registry", base="main", full=True)
+    assert done.returncode == 1
+    assert json.loads(done.stdout) == json.loads(report.problems_json([*full, *api.advice(registry=repo)]))
+    assert {p["path"] for p in json.loads(done.stdout)} == {str(edited.relative_to(repo))}

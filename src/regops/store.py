@@ -51,7 +51,6 @@ __all__ = [
     "load_many",
     "locate",
     "parse_bytes",
-    "prepare_check",
     "prepare_parse",
     "read_mapping",
     "render_new",
@@ -72,15 +71,6 @@ class Loaded:
 
     data: Data | None
     problems: tuple[Problem, ...] = ()
-
-
-def prepare_check() -> None:
-    """What every check builds before it reads: the file kinds' pydantic validators (~0.3 s of CPU) and the YAML
-    loader, e.g. while git compares the working tree with a base."""
-    from regops.schema import prepare  # here, as in _load: pydantic only once a check needs it
-
-    prepare()
-    prepare_parse()
 
 
 def _load(raw: bytes, display: str, kind: str) -> Loaded:
@@ -112,8 +102,7 @@ def _load_all(jobs: list[tuple[bytes, str, str]]) -> list[Loaded]:
     import multiprocessing
 
     # The workers only parse (the C parser's callbacks are the cost); the schema check is cheap and runs here, as
-    # each chunk comes back, so its pydantic models (~0.3 s of imports) are built once, while the workers parse (when
-    # not yet: `validate --base` builds them while git runs).
+    # each chunk comes back, so its pydantic models (~0.3 s of imports) are built once, while the workers parse.
     context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
     prepare_parse()  # forked workers inherit PyYAML and the loader
     # What the parent holds is frozen out of the collector while the workers run: a forked worker's collections
