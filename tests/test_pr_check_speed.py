@@ -383,3 +383,36 @@ def test_validate_base_builds_the_schema_beside_the_parse_workers_and_says_what_
     assert done.returncode == 1
     assert json.loads(done.stdout) == json.loads(report.problems_json([*full, *api.advice(registry=repo)]))
     assert {p["path"] for p in json.loads(done.stdout)} == {str(edited.relative_to(repo))}
+
+
+def _slow_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """git on PATH that waits half a second before running (a large working tree's stat, in a small one)."""
+    real = shutil.which("git")
+    assert real is not None
+    programs = tmp_path / "slow-git"
+    programs.mkdir()
+    (programs / "git").write_text(f'#!/bin/sh\nsleep 0.5\nexec "{real}" "$@"\n', encoding="utf-8")
+    (programs / "git").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{programs}{os.pathsep}{os.environ['PATH']}")
+
+
+def test_work_that_only_pays_while_git_compares_is_done_then_and_the_answer_is_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """validate --base imports the worker pool while git is still comparing (~12 ms it would otherwise wait), and
+    not when git has answered before (a small registry, whose batch needs no pool)."""
+    from regops.workspace import changed_at_ref
+
+    repo = _committed(tmp_path)
+    broken = _broken_model(repo)
+    opened = Registry(repo / "registry")
+    with gitadapter.comparing(repo, "main", "registry"):
+        _begun_and_ended()
+        quick = changed_at_ref(opened, "main", idle=lambda: pytest.fail("git had answered"))
+    _slow_git(tmp_path, monkeypatch)
+    done: list[str] = []
+
+    slow = changed_at_ref(opened, "main", idle=lambda: done.append("idle"))
+
+    assert done == ["idle"]
+    assert slow == quick == ({str(broken.relative_to(repo))}, {})

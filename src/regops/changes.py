@@ -112,7 +112,7 @@ def against_base(
             continue  # a file that does not parse is reported by the other rules
         problems += _changed_record(registry, path, kind, before, after, ref=ref, latest=latest.get(path.parent.name))
     for record in registry.iter_versions():
-        relative = record.path.relative_to(root).as_posix()
+        relative = registry.display(record.path)  # relative to the repository, as record.path.relative_to(root)
         if relative not in records and relative not in same:
             steps = record.raw.get("transitions", [])
             problems += _new_transitions(
@@ -168,16 +168,18 @@ class _Latest:
 
 def _latest_steps(records: dict[str, tuple[str, dict[str, object] | None]], *, ref: str) -> dict[str, _Latest]:
     """Per model folder, the latest transition any of its versions has on the base."""
-    latest: dict[str, _Latest] = {}
+    found: dict[str, tuple[datetime, str, dict[str, object]]] = {}  # per model: the latest so far, where, which
     for relative, (kind, data) in records.items():
         steps = data.get("transitions") if kind == "version" and data is not None else None
         model = posixpath.basename(posixpath.dirname(relative))  # Path(relative).parent.name, without a Path
         for step in steps if isinstance(steps, list) else ():
             at = _moment(step.get("at")) if isinstance(step, dict) else None
-            if at is not None and (model not in latest or at > latest[model].at):
-                what = f"{Path(relative).stem}: {step.get('from')} → {step.get('to')}"
-                latest[model] = _Latest(at, what, ref)
-    return latest
+            if at is not None and (model not in found or at > found[model][0]):
+                found[model] = (at, relative, step)
+    return {
+        model: _Latest(at, f"{Path(relative).stem}: {step.get('from')} → {step.get('to')}", ref)
+        for model, (at, relative, step) in found.items()
+    }
 
 
 def _moment(text: object) -> datetime | None:

@@ -52,6 +52,7 @@ __all__ = [
     "locate",
     "parse_bytes",
     "prepare_parse",
+    "prepare_pool",
     "read_mapping",
     "render_new",
     "to_node",
@@ -71,6 +72,14 @@ class Loaded:
 
     data: Data | None
     problems: tuple[Problem, ...] = ()
+
+
+def prepare_pool() -> None:
+    """Import the parse workers' pool (multiprocessing, concurrent.futures: ~12 ms of CPU) ahead of a batch, e.g.
+    while git is still comparing; a batch too small for workers never needs it."""
+    # Imported here: as in _load_all.
+    import concurrent.futures.process  # noqa: F401
+    import multiprocessing  # noqa: F401
 
 
 def _load(raw: bytes, display: str, kind: str) -> Loaded:
