@@ -59,8 +59,10 @@ __all__ = [
     "write_atomic",
 ]
 
-# Below this many uncached files a process pool costs more than it saves.
+# Below this many uncached files a process pool costs more than it saves (~20 ms to start), or below the second
+# while the schema's validators are still to be built (~0.25 s of CPU here, which the workers' parse runs beside).
 _PARALLEL_THRESHOLD: Final = 400
+_BESIDE_BUILD_THRESHOLD: Final = 64
 _CACHE_FORMAT: Final = f"regops-load-1-py{sys.version_info[0]}.{sys.version_info[1]}"
 
 # --- reading many files: validation, cache and processes ----------------------
@@ -103,7 +105,7 @@ def _parse_chunk(chunk: Sequence[tuple[bytes, str]]) -> list[Parsed]:
 
 def _load_all(jobs: list[tuple[bytes, str, str]]) -> list[Loaded]:
     workers = min(os.cpu_count() or 1, 8)
-    if len(jobs) < _PARALLEL_THRESHOLD or workers < 2:
+    if workers < 2 or len(jobs) < _parallel_threshold({kind for _, _, kind in jobs}):
         return [_load(*job) for job in jobs]
     size = -(-len(jobs) // (workers * 4))
     chunks = [jobs[i : i + size] for i in range(0, len(jobs), size)]
@@ -121,6 +123,13 @@ def _load_all(jobs: list[tuple[bytes, str, str]]) -> list[Loaded]:
         return _parse_in(workers, context, jobs, chunks)
     finally:
         gc.unfreeze()
+
+
+def _parallel_threshold(kinds: set[str]) -> int:
+    # Imported here: as in _checked.
+    from regops.schema import built
+
+    return _PARALLEL_THRESHOLD if built(kinds) else _BESIDE_BUILD_THRESHOLD
 
 
 def _parse_in(workers: int, context: Any, jobs: list[tuple[bytes, str, str]], chunks: list[Any]) -> list[Loaded]:
