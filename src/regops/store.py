@@ -59,10 +59,11 @@ __all__ = [
     "write_atomic",
 ]
 
-# Below this many uncached files a process pool costs more than it saves (~20 ms to start), or below the second
-# while the schema's validators are still to be built (~0.25 s of CPU here, which the workers' parse runs beside).
+# Below this many uncached files a process pool (~50 ms of CPU to start, fork and feed) costs more than it saves, or
+# below the second while the schema's validators are still to be built (~0.25 s of CPU here): the workers' parse
+# (~0.5 ms a file) then runs beside the build instead of after it, and 150 files save ~75 ms of wall on two cores.
 _PARALLEL_THRESHOLD: Final = 400
-_BESIDE_BUILD_THRESHOLD: Final = 64
+_BESIDE_BUILD_THRESHOLD: Final = 150
 _CACHE_FORMAT: Final = f"regops-load-1-py{sys.version_info[0]}.{sys.version_info[1]}"
 
 # --- reading many files: validation, cache and processes ----------------------
