@@ -434,7 +434,7 @@ print([(store.display_path(path, root), result) for path, result in loaded.items
 def test_a_small_cold_batch_is_parsed_beside_the_schema_build_and_reads_the_same(tmp_path: Path) -> None:
     """A batch too small to pay for workers once the schema's validators are built (store._PARALLEL_THRESHOLD) is
     parsed on them while they are still to be built (~0.25 s here, that the parse runs beside: validate --base at
-    10,000 versions reads ~200 files); with the validators built, it is read in this process. The same either way."""
+    10,000 versions reads ~250 files); with the validators built, it is read in this process. The same either way."""
     for i in range(store._BESIDE_BUILD_THRESHOLD + 20):
         folder = tmp_path / "datasets" / f"d{i % 5}"
         folder.mkdir(parents=True, exist_ok=True)
