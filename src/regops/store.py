@@ -64,6 +64,9 @@ __all__ = [
 # (~0.5 ms a file) then runs beside the build instead of after it, and 150 files save ~75 ms of wall on two cores.
 _PARALLEL_THRESHOLD: Final = 400
 _BESIDE_BUILD_THRESHOLD: Final = 150
+# Workers are forked where the platform allows it (they inherit the parser); spawned ones import regops anew (~0.3 s
+# each), which only a large batch pays for.
+_FORK: Final = sys.platform == "linux"
 _CACHE_FORMAT: Final = f"regops-load-1-py{sys.version_info[0]}.{sys.version_info[1]}"
 
 # --- reading many files: validation, cache and processes ----------------------
@@ -115,7 +118,7 @@ def _load_all(jobs: list[tuple[bytes, str, str]]) -> list[Loaded]:
 
     # The workers only parse (the C parser's callbacks are the cost); the schema check is cheap and runs here, as
     # each chunk comes back, so its pydantic models (~0.3 s of imports) are built once, while the workers parse.
-    context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+    context = multiprocessing.get_context("fork" if _FORK else "spawn")
     prepare_parse()  # forked workers inherit PyYAML and the loader
     # What the parent holds is frozen out of the collector while the workers run: a forked worker's collections
     # would otherwise touch every object it inherited and copy each page (at 100k versions, ~80 MB per worker).
@@ -130,7 +133,7 @@ def _parallel_threshold(kinds: set[str]) -> int:
     # Imported here: as in _checked.
     from regops.schema import built
 
-    return _PARALLEL_THRESHOLD if built(kinds) else _BESIDE_BUILD_THRESHOLD
+    return _BESIDE_BUILD_THRESHOLD if _FORK and not built(kinds) else _PARALLEL_THRESHOLD
 
 
 def _parse_in(workers: int, context: Any, jobs: list[tuple[bytes, str, str]], chunks: list[Any]) -> list[Loaded]:
