@@ -164,13 +164,13 @@ def changed_at_ref(
 ) -> tuple[set[str], dict[str, bytes]]:
     """What differs in the registry folder between git ``ref`` and the working tree (paths relative to the
     repository; git compares content hashes, so nothing unchanged is read), and those paths' bytes at ``ref``.
-    ``meanwhile`` runs while git compares (git's stat of every file leaves the caller's core idle), then ``idle``
-    if git is still comparing: work that pays only when the caller would otherwise wait."""
+    ``idle`` runs first if git is still comparing (work that pays only when the caller would otherwise wait), then
+    ``meanwhile``, while git compares (git's stat of every file leaves the caller's core idle)."""
     root = opened.root.parent
     answer = git.changed_since(root, ref, opened.root.relative_to(root).as_posix())
-    meanwhile()
     if answer.busy():
         idle()
+    meanwhile()
     changed = answer()
     return changed, (git.files_at(root, ref, *sorted(changed)) if changed else {})
 
