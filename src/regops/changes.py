@@ -14,14 +14,16 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from regops import store
-from regops.approvals import Move
 from regops.kinds import Problem
 from regops.policy import CLOCK_SKEW, bot_may_enter, locate_all
 from regops.records import VersionRecord
 from regops.registry import MODEL_FILE, Registry
+
+if TYPE_CHECKING:
+    from regops.approvals import Move
 
 __all__ = ["IMMUTABLE", "STAMPED", "added_transitions", "against_base", "pr_moves", "touched_models"]
 
@@ -110,7 +112,7 @@ def against_base(
             continue  # a file that does not parse is reported by the other rules
         problems += _changed_record(registry, path, kind, before, after, ref=ref, latest=latest.get(path.parent.name))
     for record in registry.iter_versions():
-        relative = record.path.relative_to(root).as_posix()
+        relative = registry.display(record.path)  # relative to the repository, as record.path.relative_to(root)
         if relative not in records and relative not in same:
             steps = record.raw.get("transitions", [])
             problems += _new_transitions(
@@ -166,16 +168,18 @@ class _Latest:
 
 def _latest_steps(records: dict[str, tuple[str, dict[str, object] | None]], *, ref: str) -> dict[str, _Latest]:
     """Per model folder, the latest transition any of its versions has on the base."""
-    latest: dict[str, _Latest] = {}
+    found: dict[str, tuple[datetime, str, dict[str, object]]] = {}  # per model: the latest so far, where, which
     for relative, (kind, data) in records.items():
         steps = data.get("transitions") if kind == "version" and data is not None else None
         model = posixpath.basename(posixpath.dirname(relative))  # Path(relative).parent.name, without a Path
         for step in steps if isinstance(steps, list) else ():
             at = _moment(step.get("at")) if isinstance(step, dict) else None
-            if at is not None and (model not in latest or at > latest[model].at):
-                what = f"{Path(relative).stem}: {step.get('from')} → {step.get('to')}"
-                latest[model] = _Latest(at, what, ref)
-    return latest
+            if at is not None and (model not in found or at > found[model][0]):
+                found[model] = (at, relative, step)
+    return {
+        model: _Latest(at, f"{Path(relative).stem}: {step.get('from')} → {step.get('to')}", ref)
+        for model, (at, relative, step) in found.items()
+    }
 
 
 def _moment(text: object) -> datetime | None:
@@ -300,6 +304,9 @@ def pr_moves(head: Registry, base_files: dict[str, bytes], *, recorded: dict[str
     own: a PR cannot pass its own canary, and a canary that failed on main after
     the PR was opened fails it.
     """
+    # Imported here: the approval rules' classes (~8 ms) are the gate's, not `validate --base`'s, which imports this.
+    from regops.approvals import Move
+
     root = head.root.parent
     on_base = base_files if recorded is None else recorded
 

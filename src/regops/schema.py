@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -24,7 +25,18 @@ from regops.kinds import KINDS, Problem
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-__all__ = ["check", "conform", "defaults", "export", "field_name", "field_parts", "model_class", "prepare", "render"]
+__all__ = [
+    "built",
+    "check",
+    "conform",
+    "defaults",
+    "export",
+    "field_name",
+    "field_parts",
+    "model_class",
+    "prepare",
+    "render",
+]
 
 
 def model_class(kind: str) -> type[BaseModel]:
@@ -40,6 +52,12 @@ def prepare(kinds: Iterable[str] = KINDS) -> None:
     """Build the pydantic models of ``kinds`` now (~0.3 s of CPU), e.g. while waiting on git or on parse workers."""
     for kind in sorted(kinds):
         model_class(kind).model_rebuild()  # the validator too: files.py defers it to first use
+
+
+def built(kinds: Iterable[str]) -> bool:
+    """Whether the validators of ``kinds`` are built, asked without importing pydantic or building them."""
+    files = sys.modules.get("regops.files")  # not imported: nothing is built
+    return files is not None and all(getattr(files, KINDS[kind].model).__pydantic_complete__ for kind in kinds)
 
 
 def check(kind: str, data: Any, display: str) -> list[Problem]:

@@ -22,12 +22,13 @@ from __future__ import annotations
 import gc
 import hashlib
 import io
+import marshal
 import math
 import os
 import re
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -51,16 +52,22 @@ __all__ = [
     "load_many",
     "locate",
     "parse_bytes",
-    "prepare_check",
     "prepare_parse",
+    "prepare_pool",
     "read_mapping",
     "render_new",
     "to_node",
     "write_atomic",
 ]
 
-# Below this many uncached files a process pool costs more than it saves.
+# Below this many uncached files a process pool (~50 ms of CPU to start, fork and feed) costs more than it saves, or
+# below the second while the schema's validators are still to be built (~0.25 s of CPU here): the workers' parse
+# (~0.5 ms a file) then runs beside the build instead of after it, and 150 files save ~75 ms of wall on two cores.
 _PARALLEL_THRESHOLD: Final = 400
+_BESIDE_BUILD_THRESHOLD: Final = 150
+# Workers are forked where the platform allows it (they inherit the parser); spawned ones import regops anew (~0.3 s
+# each), which only a large batch pays for.
+_FORK: Final = sys.platform == "linux"
 _CACHE_FORMAT: Final = f"regops-load-1-py{sys.version_info[0]}.{sys.version_info[1]}"
 
 # --- reading many files: validation, cache and processes ----------------------
@@ -74,13 +81,12 @@ class Loaded:
     problems: tuple[Problem, ...] = ()
 
 
-def prepare_check() -> None:
-    """What every check builds before it reads: the file kinds' pydantic validators (~0.3 s of CPU) and the YAML
-    loader, e.g. while git compares the working tree with a base."""
-    from regops.schema import prepare  # here, as in _load: pydantic only once a check needs it
-
-    prepare()
-    prepare_parse()
+def prepare_pool() -> None:
+    """Import the parse workers' pool (multiprocessing, concurrent.futures: ~12 ms of CPU) ahead of a batch, e.g.
+    while git is still comparing; a batch too small for workers never needs it."""
+    # Imported here: as in _load_all.
+    import concurrent.futures.process  # noqa: F401
+    import multiprocessing  # noqa: F401
 
 
 def _load(raw: bytes, display: str, kind: str) -> Loaded:
@@ -98,13 +104,20 @@ def _checked(parsed: Parsed, display: str, kind: str) -> Loaded:
     return Loaded(data, tuple(problems))
 
 
-def _parse_chunk(chunk: Sequence[tuple[bytes, str]]) -> list[Parsed]:
-    return [parse_bytes(raw, display) for raw, display in chunk]
+def _parse_chunk(chunk: Sequence[tuple[bytes, str]]) -> bytes:
+    """A worker's chunk parsed, sent back as marshal data (each file's data, and its problem's fields): plain values
+    the parse cache stores the same way, a third of the CPU of pickled objects to send."""
+    parsed = [parse_bytes(raw, display) for raw, display in chunk]
+    return marshal.dumps([(one.data, None if one.problem is None else astuple(one.problem)) for one in parsed])
+
+
+def _unpacked(sent: bytes) -> list[Parsed]:
+    return [Parsed(data, None if fields is None else Problem(*fields)) for data, fields in marshal.loads(sent)]
 
 
 def _load_all(jobs: list[tuple[bytes, str, str]]) -> list[Loaded]:
     workers = min(os.cpu_count() or 1, 8)
-    if len(jobs) < _PARALLEL_THRESHOLD or workers < 2:
+    if workers < 2 or len(jobs) < _parallel_threshold({kind for _, _, kind in jobs}):
         return [_load(*job) for job in jobs]
     size = -(-len(jobs) // (workers * 4))
     chunks = [jobs[i : i + size] for i in range(0, len(jobs), size)]
@@ -112,9 +125,8 @@ def _load_all(jobs: list[tuple[bytes, str, str]]) -> list[Loaded]:
     import multiprocessing
 
     # The workers only parse (the C parser's callbacks are the cost); the schema check is cheap and runs here, as
-    # each chunk comes back, so its pydantic models (~0.3 s of imports) are built once, while the workers parse (when
-    # not yet: `validate --base` builds them while git runs).
-    context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+    # each chunk comes back, so its pydantic models (~0.3 s of imports) are built once, while the workers parse.
+    context = multiprocessing.get_context("fork" if _FORK else "spawn")
     prepare_parse()  # forked workers inherit PyYAML and the loader
     # What the parent holds is frozen out of the collector while the workers run: a forked worker's collections
     # would otherwise touch every object it inherited and copy each page (at 100k versions, ~80 MB per worker).
@@ -123,6 +135,13 @@ def _load_all(jobs: list[tuple[bytes, str, str]]) -> list[Loaded]:
         return _parse_in(workers, context, jobs, chunks)
     finally:
         gc.unfreeze()
+
+
+def _parallel_threshold(kinds: set[str]) -> int:
+    # Imported here: as in _checked.
+    from regops.schema import built
+
+    return _BESIDE_BUILD_THRESHOLD if _FORK and not built(kinds) else _PARALLEL_THRESHOLD
 
 
 def _parse_in(workers: int, context: Any, jobs: list[tuple[bytes, str, str]], chunks: list[Any]) -> list[Loaded]:
@@ -136,8 +155,8 @@ def _parse_in(workers: int, context: Any, jobs: list[tuple[bytes, str, str]], ch
         schema.prepare({kind for _, _, kind in jobs})
         return [
             _checked(one, display, kind)
-            for chunk, results in zip(chunks, parsed, strict=True)
-            for one, (_, display, kind) in zip(results, chunk, strict=True)
+            for chunk, sent in zip(chunks, parsed, strict=True)
+            for one, (_, display, kind) in zip(_unpacked(sent), chunk, strict=True)
         ]
 
 

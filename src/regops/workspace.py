@@ -156,13 +156,20 @@ def files_at_ref(opened: Registry, ref: str) -> dict[str, bytes]:
 
 
 def changed_at_ref(
-    opened: Registry, ref: str, *, meanwhile: Callable[[], object] = lambda: None
+    opened: Registry,
+    ref: str,
+    *,
+    meanwhile: Callable[[], object] = lambda: None,
+    idle: Callable[[], object] = lambda: None,
 ) -> tuple[set[str], dict[str, bytes]]:
     """What differs in the registry folder between git ``ref`` and the working tree (paths relative to the
     repository; git compares content hashes, so nothing unchanged is read), and those paths' bytes at ``ref``.
-    ``meanwhile`` runs while git compares (git's stat of every file leaves the caller's core idle)."""
+    ``idle`` runs first if git is still comparing (work that pays only when the caller would otherwise wait), then
+    ``meanwhile``, while git compares (git's stat of every file leaves the caller's core idle)."""
     root = opened.root.parent
     answer = git.changed_since(root, ref, opened.root.relative_to(root).as_posix())
+    if answer.busy():
+        idle()
     meanwhile()
     changed = answer()
     return changed, (git.files_at(root, ref, *sorted(changed)) if changed else {})

@@ -22,6 +22,7 @@ from regops.kinds import Change
 LOCK_NAME = ".regops.lock"  # the registry's write lock (lifecycle.LOCK_FILE): never committed
 
 __all__ = [
+    "Comparison",
     "GitError",
     "GitMissingError",
     "NotARepositoryError",
@@ -105,6 +106,10 @@ class _Running:
         out, err = self.ended[index]
         return _answer(self.repo, self.commands[index], self.processes[index].returncode, out, err)
 
+    def busy(self) -> bool:
+        """Whether any of the commands is still running."""
+        return self.ended is None and any(process.poll() is None for process in self.processes)
+
     def stop(self) -> None:
         """End the commands unanswered (a look no one asked for)."""
         for process in self.processes:
@@ -172,7 +177,22 @@ def paths_at(repo: Path, ref: str, folder: str) -> list[str]:
     return [name.decode() for name in listing.split(b"\0") if name]
 
 
-def changed_since(repo: Path, ref: str, folder: str) -> Callable[[], set[str]]:
+class Comparison:
+    """git's comparison of the working tree with a commit (:func:`changed_since`), answered when called."""
+
+    def __init__(self, repo: Path, ref: str, running: _Running) -> None:
+        self.repo, self.ref, self.running = repo, ref, running
+
+    def busy(self) -> bool:
+        """Whether git is still comparing: a caller with work that only pays while it would wait does it now."""
+        return self.running.busy()
+
+    def __call__(self) -> set[str]:
+        _committed(self.repo, self.ref, lambda: self.running.output(0))
+        return {name.decode() for name in (self.running.output(1) + self.running.output(2)).split(b"\0") if name}
+
+
+def changed_since(repo: Path, ref: str, folder: str) -> Comparison:
     """The paths under ``folder`` (relative to ``repo``) where the working tree differs from commit ``ref``:
     committed, staged, edited, deleted, untracked or ignored alike. git compares blob ids (content hashes) and
     the index's stat data, so nothing unchanged is read; a file edited in the index's own second is re-read.
@@ -180,13 +200,8 @@ def changed_since(repo: Path, ref: str, folder: str) -> Callable[[], set[str]]:
     git starts now (or did, in :func:`comparing`'s block) and the answer is collected by calling the result, so
     the caller works while git stats the tree; the check of ``ref``, the diff and the listing of untracked files
     run side by side (each stats or reads the whole folder: together they take the longer one's time, not the sum)."""
-    running = _BEGUN.pop((repo, ref, folder), None) or _compare(repo, ref, folder)
-
-    def answer() -> set[str]:
-        _committed(repo, ref, lambda: running.output(0))
-        return {name.decode() for name in (running.output(1) + running.output(2)).split(b"\0") if name}
-
-    return answer
+    begun = _BEGUN.pop((repo, ref, folder), None)
+    return Comparison(repo, ref, begun or _compare(repo, ref, folder))
 
 
 def _compare(repo: Path, ref: str, folder: str) -> _Running:
