@@ -151,10 +151,8 @@ def validate(
     if full:
         before = files_at_ref(opened, base)
         return sorted(set(policy.check(opened, now=now)) | set(changes.against_base(opened, before, ref=base)))
-    # The YAML loader is built while git stats the working tree, and the worker pool's modules if git is still at
-    # it; the pydantic models (~0.25 s of CPU) are built in the batch, beside the workers parsing the changed models
-    # (store._parse_in): git, begun when the command began, has answered by then, and a build before the batch left
-    # one core idle.
+    # While git stats the working tree: the YAML loader, and the worker pool's modules if git is still at it. The
+    # pydantic models (~0.25 s of CPU) are built beside the parse workers (store._parse_in), not idling a core.
     changed, before = changed_at_ref(opened, base, meanwhile=store.prepare_parse, idle=store.prepare_pool)
     scope = changes.touched_models(changed, opened.root.relative_to(opened.root.parent).as_posix())
     if scope is None:
