@@ -17,7 +17,7 @@ import yaml
 
 from regops.canary import settings
 from regops.cli import main
-from tests.conftest import commit, git
+from tests.conftest import commit, copy_history, git, isolated_build
 from tests.servers.github_fixtures import GitHubFixture
 from tests.test_canary_check import (
     NOW,
@@ -56,6 +56,32 @@ def staged(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     stage_canary(repo, capsys, FILE_SOURCE)
 
 
+class _Swallowed:
+    """Where :func:`staged` reads a run's output, for a template: :func:`isolated_build` swallowed it already."""
+
+    def readouterr(self) -> tuple[str, str]:
+        return "", ""
+
+
+@pytest.fixture(scope="module")
+def _staged_template(_history_template: Path, tmp_path_factory: pytest.TempPathFactory, git_template: Path) -> Path:
+    """The history repository with the canary :func:`staged`, once per module (per worker); tests get copies."""
+    folder = tmp_path_factory.mktemp("staged-template")
+    with isolated_build(tmp_path_factory.mktemp("staged-home"), git_template), pytest.MonkeyPatch.context() as patch:
+        repo = copy_history(_history_template, folder)
+        patch.chdir(repo)
+        staged(repo, _Swallowed())  # type: ignore[arg-type]
+    return folder
+
+
+@pytest.fixture
+def staged_repo(_staged_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of its own of the staged history repository, the current folder."""
+    repo = copy_history(_staged_template, tmp_path)
+    monkeypatch.chdir(repo)
+    return repo
+
+
 def configure(repo: Path, source: dict[str, str], allowed: list[str]) -> None:
     """regops.yaml reads metrics from ``source``, its token variable one of ``allowed`` (no list: none)."""
     config = repo / CONFIG_FILE
@@ -80,20 +106,19 @@ def problem(lines: list[str], path: Path, field: str) -> str:
 
 
 def test_a_model_yaml_pointing_the_canary_at_its_own_server_with_the_github_token_gets_nothing(
-    history_repo: Path, server: Local, capsys: pytest.CaptureFixture[str]
+    staged_repo: Path, server: Local, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    staged(history_repo, capsys)
     hostile = {"provider": "json", "url": f"{server.url}/metrics.json", "token_env": "GITHUB_TOKEN"}
-    with (history_repo / MODEL_FILE).open("a") as handle:
+    with (staged_repo / MODEL_FILE).open("a") as handle:
         handle.write(f"canary:\n  metrics: {json.dumps(hostile)}\n")
-    commit(history_repo, "the canary reads our metrics now")
-    before = (history_repo / VERSION_FILE).read_bytes()
+    commit(staged_repo, "the canary reads our metrics now")
+    before = (staged_repo / VERSION_FILE).read_bytes()
 
     code = main(["canary", "check", "--now", NOW])
     out, err = capsys.readouterr()
     assert server.paths == [] and server.authorizations == [], "the server received nothing, least of all the token"
-    assert canary(history_repo)["result"] == "pending"
-    assert (history_repo / VERSION_FILE).read_bytes() == before, "nothing recorded, no pass"
+    assert canary(staged_repo)["result"] == "pending"
+    assert (staged_repo / VERSION_FILE).read_bytes() == before, "nothing recorded, no pass"
     assert code == 1 and "canary.metrics" in out + err, out + err
 
     message = problem(validate(capsys), MODEL_FILE, "canary.metrics")
@@ -155,7 +180,7 @@ UNLISTED = "is not in canary.allowed_token_envs of regops.yaml"
     ids=["github", "hub", "github-even-listed", "hub-even-listed", "not-on-the-allow-list", "no-allow-list"],
 )
 def test_regops_yaml_cannot_send_a_credential_or_an_unlisted_token_to_its_metrics_server(  # noqa: PLR0917 - the table
-    history_repo: Path,
+    staged_repo: Path,
     server: Local,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
@@ -166,12 +191,11 @@ def test_regops_yaml_cannot_send_a_credential_or_an_unlisted_token_to_its_metric
 ) -> None:
     monkeypatch.setenv(token_env, TOKEN)
     source = {"provider": "json", "url": f"{server.url}/metrics.json", "token_env": token_env}
-    staged(history_repo, capsys)
-    configure(history_repo, source, allowed)
+    configure(staged_repo, source, allowed)
 
     out = check(capsys, code=1)
     assert server.paths == [] and server.authorizations == [], "no request, with the token or without"
-    assert canary(history_repo)["result"] == "inconclusive"
+    assert canary(staged_repo)["result"] == "inconclusive"
     assert f"{REF} (canary) vs prod 1.0.0: inconclusive" in out, out
     assert f"canary.metrics.token_env refused: {message}" in out, out
 
@@ -182,23 +206,22 @@ def test_regops_yaml_cannot_send_a_credential_or_an_unlisted_token_to_its_metric
 
 
 def test_an_allowed_token_goes_to_the_configured_server_and_decides_the_verdict(
-    history_repo: Path, server: Local, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    staged_repo: Path, server: Local, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("PROMETHEUS_TOKEN", TOKEN)
     source = {"provider": "json", "url": f"{server.url}/metrics.json", "token_env": "PROMETHEUS_TOKEN"}
-    staged(history_repo, capsys)
-    configure(history_repo, source, ["PROMETHEUS_TOKEN"])
+    configure(staged_repo, source, ["PROMETHEUS_TOKEN"])
     assert main(["validate"]) == 0, capsys.readouterr().out
     assert f"{REF} (canary) vs prod 1.0.0: pass" in check(capsys)
     assert server.authorizations == [f"Bearer {TOKEN}"]
-    assert canary(history_repo)["result"] == "passed"
+    assert canary(staged_repo)["result"] == "passed"
 
 
 # --- the check and the pull requests are two processes ------------------------------------------------------
 
 
 def test_the_pr_step_reads_no_metrics_and_opens_the_pull_request_the_recorded_verdict_calls_for(
-    history_repo: Path,
+    staged_repo: Path,
     server: Local,
     gh: GitHubFixture,
     monkeypatch: pytest.MonkeyPatch,
@@ -206,9 +229,8 @@ def test_the_pr_step_reads_no_metrics_and_opens_the_pull_request_the_recorded_ve
 ) -> None:
     monkeypatch.setenv("PROMETHEUS_TOKEN", TOKEN)
     source = {"provider": "json", "url": f"{server.url}/metrics.json", "token_env": "PROMETHEUS_TOKEN"}
-    staged(history_repo, capsys)
-    configure(history_repo, source, ["PROMETHEUS_TOKEN"])
-    origin = with_origin(history_repo, gh)
+    configure(staged_repo, source, ["PROMETHEUS_TOKEN"])
+    origin = with_origin(staged_repo, gh)
     main_before = git(origin, "rev-parse", "main")
 
     # The check records the verdict and nothing else: no commit, no push, no pull request.
@@ -232,10 +254,9 @@ def test_the_pr_step_reads_no_metrics_and_opens_the_pull_request_the_recorded_ve
 
 
 def test_the_pr_step_opens_nothing_for_a_pending_canary(
-    history_repo: Path, gh: GitHubFixture, capsys: pytest.CaptureFixture[str]
+    staged_repo: Path, gh: GitHubFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    staged(history_repo, capsys)
-    origin = with_origin(history_repo, gh)
+    origin = with_origin(staged_repo, gh)
     main_before = git(origin, "rev-parse", "main")
     assert main(["canary", "pr"]) == 0
     out = capsys.readouterr().out

@@ -302,7 +302,7 @@ def _open_files(pid: int) -> set[str]:
 @LINUX_PROC
 def test_a_file_swapped_for_a_fifo_after_the_walk_fails_fast(tmp_path: Path) -> None:
     root = tmp_path / "data"
-    big = sparse(root / "big.bin", 512 << 20)  # hashed first (largest first), long enough to swap meanwhile
+    big = sparse(root / "big.bin", 64 << 20)  # hashed first (largest first), long enough to swap meanwhile
     small = root / "small.txt"
     small.write_bytes(b"x")
     outcome: dict[str, object] = {}

@@ -4,12 +4,14 @@ repository passing and each missing setting failing with the setting to change n
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from regops.cli import main
+from tests.conftest import isolated_build
 from tests.servers.github_fixtures import GitHubFixture
 
 REPO = "acme/models"
@@ -18,16 +20,25 @@ SECRETS = ("HF_TOKEN", "REGOPS_APP_PRIVATE_KEY")
 APP_PERMISSIONS = {"contents": "write", "pull_requests": "write", "issues": "write", "statuses": "write"}
 
 
+@pytest.fixture(scope="module")
+def initialized(tmp_path_factory: pytest.TempPathFactory, git_template: Path) -> Path:
+    """`regops init`, then the edit its README asks for (the App's bot under `bots:`), then `validate`: once per
+    module (per worker), as every test would."""
+    dest = tmp_path_factory.mktemp("initialized") / "acme-models"
+    with isolated_build(tmp_path_factory.mktemp("doctor-home"), git_template), pytest.MonkeyPatch.context() as patch:
+        assert main(["init", str(dest), "--org", "acme"]) == 0
+        config = dest / "registry" / "regops.yaml"
+        config.write_text(config.read_text().replace('bots: ["github-actions[bot]"]', f'bots: ["{APP_SLUG}[bot]"]'))
+        patch.chdir(dest)
+        assert main(["validate"]) == 0
+    return dest
+
+
 @pytest.fixture
-def registry(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Path:
-    """`regops init`, then the edit its README asks for (the App's bot under `bots:`), then `validate`."""
-    dest = tmp_path / "acme-models"
-    assert main(["init", str(dest), "--org", "acme"]) == 0
-    config = dest / "registry" / "regops.yaml"
-    config.write_text(config.read_text().replace('bots: ["github-actions[bot]"]', f'bots: ["{APP_SLUG}[bot]"]'))
+def registry(initialized: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of its own of the initialized, validated repository, the current folder."""
+    dest = Path(shutil.copytree(initialized, tmp_path / "acme-models", symlinks=True))
     monkeypatch.chdir(dest)
-    assert main(["validate"]) == 0
-    capsys.readouterr()
     return dest
 
 

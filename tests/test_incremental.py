@@ -215,10 +215,10 @@ def _in_scope(problem: Problem, touched: set[str]) -> bool:
 
 
 # No shrinking: each example runs two checks over a generated registry (a failure prints its mutations whole).
-# 8 drawn examples beside the explicit ones, each of which fails on a defect the property found or exists for:
+# 4 drawn examples beside the explicit ones, each of which fails on a defect the property found or exists for:
 # with a dataset change, a Hub repo clash or a backdated transition left out of the PR check (checked by hand).
 @settings(
-    max_examples=8,
+    max_examples=4,
     deadline=None,
     phases=[Phase.explicit, Phase.reuse, Phase.generate],
     suppress_health_check=[HealthCheck.function_scoped_fixture],
