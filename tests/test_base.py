@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 import subprocess
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from regops import api
-from regops.adapters.git import GitError
+from regops.adapters.git import GitError, NotARepositoryError, files_at, paths_at
 from regops.cli import main
 from regops.registry import Registry
 from tests.conftest import git, run_regops, weights
@@ -111,6 +112,20 @@ def test_stamping_the_merged_pr_onto_a_transition_is_allowed(repo: Path) -> None
 def test_a_base_that_is_not_there_says_to_fetch_it(repo: Path) -> None:
     with pytest.raises(GitError, match=r"'origin/main' is not a commit .*git fetch origin main"):
         api.validate(registry=repo / "registry", base="origin/main")
+
+
+@pytest.mark.parametrize("read", [files_at, paths_at], ids=["files", "paths"])
+def test_reading_a_ref_that_is_no_commit_says_to_fetch_it_and_outside_a_repository_says_so(
+    repo: Path, tmp_path: Path, read: Callable[[Path, str, str], object]
+) -> None:
+    assert read(repo, "main", "registry")  # the listing and the check of the ref are one git: both still answer
+    tree = git(repo, "rev-parse", "main^{tree}").strip()
+    for ref in ("origin/main", tree):  # unknown here; a tree, not a commit
+        with pytest.raises(GitError, match=rf"^'{ref}' is not a commit in .*: fetch the base first"):
+            read(repo, ref, "registry")
+    (tmp_path / "outside").mkdir()
+    with pytest.raises(NotARepositoryError, match=r"is not in a git repository, and `git rev-parse --verify --quiet`"):
+        read(tmp_path / "outside", "main", "registry")
 
 
 def test_a_new_dataset_record_is_fine_an_edited_one_is_not(repo: Path) -> None:

@@ -38,9 +38,12 @@ from regops.confidence import Buckets
 
 class _Numpy:
     """numpy, imported at the first name read from it: every xdist worker collects this file (numpy costs ~0.2 s CPU
-    to import), one or two run its tests."""
+    to import), one or two run its tests. numpy's names start with a letter; pytest's collection probes each
+    module-level object for others (``_mock_name``, ``__wrapped__``…), which must not import it."""
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
         import numpy
 
         return getattr(numpy, name)

@@ -1996,9 +1996,12 @@ class _Server(uvicorn.Server):
         for connection in list(self.server_state.connections):
             connection.shutdown()
         await asyncio.sleep(0)  # the closed transports' connection_lost callbacks run
-        # A response still streaming (a FileResponse to a client that gave up) closes its file as its task ends: wait
-        # for those, briefly, so no open file outlives the server (filterwarnings = error turns it into a failure).
+        # A response still streaming (a FileResponse to a client that gave up) closes its file as its task ends: end
+        # those (one held by a delay or drip fault sleeps for seconds), then wait for them, briefly, so no open file
+        # outlives the server (filterwarnings = error turns it into a failure).
         if self.server_state.tasks:
+            for task in self.server_state.tasks:
+                task.cancel()
             await asyncio.wait(list(self.server_state.tasks), timeout=1.0)
         for server in self.servers:
             await server.wait_closed()

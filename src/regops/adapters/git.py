@@ -144,11 +144,21 @@ def _committed(repo: Path, ref: str, verify: Callable[[], object]) -> None:
         ) from None
 
 
+def _listing(repo: Path, ref: str, *folders: str, names_only: bool = False) -> bytes:
+    """``git ls-tree -r -z`` of ``folders`` at commit ``ref``: one git, as ``ref^{commit}`` checks that ``ref`` is a
+    commit. When it fails, :func:`_commit` says why, as it did when it ran first; any other failure is ls-tree's."""
+    names = ("--name-only",) if names_only else ()
+    try:
+        return _git(repo, "ls-tree", "-r", "-z", *names, f"{ref}^{{commit}}", "--", *folders)
+    except GitError:
+        _commit(repo, ref)
+        raise
+
+
 def files_at(repo: Path, ref: str, folder: str, *more: str) -> dict[str, bytes]:
     """Every file under ``folder`` (and the ``more`` folders; relative to ``repo``, which may be below the top of
     the repository) at ``ref``: path relative to ``repo`` → bytes."""
-    _commit(repo, ref)
-    listing = _git(repo, "ls-tree", "-r", "-z", ref, "--", folder, *more)  # paths relative to ``repo``, as given
+    listing = _listing(repo, ref, folder, *more)  # paths relative to ``repo``, as given
     entries: list[tuple[str, bytes]] = []
     for item in listing.split(b"\0"):
         if not item:
@@ -172,8 +182,7 @@ def files_at(repo: Path, ref: str, folder: str, *more: str) -> dict[str, bytes]:
 
 def paths_at(repo: Path, ref: str, folder: str) -> list[str]:
     """The paths of every file under ``folder`` at ``ref`` (relative to ``repo``), none of them read."""
-    _commit(repo, ref)
-    listing = _git(repo, "ls-tree", "-r", "-z", "--name-only", ref, "--", folder)
+    listing = _listing(repo, ref, folder, names_only=True)
     return [name.decode() for name in listing.split(b"\0") if name]
 
 
