@@ -231,6 +231,9 @@ def test_a_time_with_an_offset_is_the_instant_it_names(tree: Tree, capsys: pytes
 LOGINS = ("alice", "carol", "training-bot[bot]", "github-actions[bot]")
 SAID = (None, "auto: better", "canary pass: held", "canary fail: worse", "fixes")
 OFFSETS = ("Z", "+02:00", "-05:30")
+# Each strategy built once (a strategy made at each draw is validated again each time: most of an example's CPU).
+_COUNT, _STEPS, _MINUTE, _SCORE = st.integers(1, 6), st.integers(0, 4), st.integers(0, 9), st.floats(0, 1)
+_OFFSET, _STAGE, _LOGIN, _SAID = (st.sampled_from(values) for values in (OFFSETS, STAGES, LOGINS, SAID))
 
 
 @st.composite
@@ -239,25 +242,24 @@ def histories(draw: st.DrawFn) -> ModelEntry:
     make auto and canary kinds, moments with offsets, ties, and steps out of time order (what an unchecked file
     may hold: the summaries must read it as the files' readers do)."""
     versions = {}
-    for number in range(draw(st.integers(1, 6))):
+    for number in range(draw(_COUNT)):
 
         def moment() -> str:
-            return f"2026-01-01T00:{draw(st.integers(0, 9)):02d}:00{draw(st.sampled_from(OFFSETS))}"
+            return f"2026-01-01T00:{draw(_MINUTE):02d}:00{draw(_OFFSET)}"
 
         steps = [
-            {"from": draw(st.sampled_from(STAGES)), "to": draw(st.sampled_from(STAGES)), "at": moment(),
-             "by": draw(st.sampled_from(LOGINS)), "reason": draw(st.sampled_from(SAID)),
-             "notes": draw(st.sampled_from(SAID))}
-            for _ in range(draw(st.integers(0, 4)))
+            {"from": draw(_STAGE), "to": draw(_STAGE), "at": moment(), "by": draw(_LOGIN), "reason": draw(_SAID),
+             "notes": draw(_SAID)}
+            for _ in range(draw(_STEPS))
         ]  # fmt: skip
         version = f"1.{number}.0"
         raw = {
             "model": "m",
             "version": version,
             "created_at": moment(),
-            "created_by": draw(st.sampled_from(LOGINS)),
+            "created_by": draw(_LOGIN),
             "stage": steps[-1]["to"] if steps else "candidate",
-            "evals": {"scores": {"accuracy": draw(st.floats(0, 1))}},
+            "evals": {"scores": {"accuracy": draw(_SCORE)}},
             "transitions": steps,
         }
         versions[version] = VersionRecord(raw, Path(f"{version}.yaml"))
