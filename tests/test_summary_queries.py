@@ -231,7 +231,7 @@ def test_a_time_with_an_offset_is_the_instant_it_names(tree: Tree, capsys: pytes
 LOGINS = ("alice", "carol", "training-bot[bot]", "github-actions[bot]")
 SAID = (None, "auto: better", "canary pass: held", "canary fail: worse", "fixes")
 OFFSETS = ("Z", "+02:00", "-05:30")
-# Each strategy built once (a strategy made at each draw is validated again each time: most of an example's CPU).
+# Each strategy built once: one made at each draw is built and validated again each time (half of an example's making).
 _COUNT, _STEPS, _MINUTE, _SCORE = st.integers(1, 6), st.integers(0, 4), st.integers(0, 9), st.floats(0, 1)
 _OFFSET, _STAGE, _LOGIN, _SAID = (st.sampled_from(values) for values in (OFFSETS, STAGES, LOGINS, SAID))
 
