@@ -40,8 +40,8 @@ def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return root
 
 
-def from_files(root: Path, query: queries.HistoryQuery) -> list[HistoryEntry]:
-    """What the version files say, read through ``Registry.history`` with every cache off."""
+def from_files(root: Path) -> list[HistoryEntry]:
+    """What the version files say, read through ``Registry.history`` with every cache off, oldest first."""
     os.environ["REGOPS_NO_CACHE"] = "1"
     try:
         opened = Registry.load(root)
@@ -50,8 +50,13 @@ def from_files(root: Path, query: queries.HistoryQuery) -> list[HistoryEntry]:
         ]
     finally:
         del os.environ["REGOPS_NO_CACHE"]
-    kept = [e for e in found if query.since is None or e.at >= query.since]
-    return sorted(kept, key=lambda e: e.at)
+    return sorted(found, key=lambda e: e.at)
+
+
+def kept(entries: list[HistoryEntry], query: queries.HistoryQuery) -> list[HistoryEntry]:
+    """The entries ``query`` keeps (its --since), in their order: the files' answer to it, read once per test (the
+    files do not change between the queries that share a reading)."""
+    return [e for e in entries if query.since is None or e.at >= query.since]
 
 
 def older_files(root: Path) -> dict[str, Path]:
@@ -66,7 +71,8 @@ def older_files(root: Path) -> dict[str, Path]:
 
 
 def test_since_reads_only_what_was_said_of_recent_moves_and_answers_as_the_files_do(registry: Path) -> None:
-    assert queries.history(Registry.load(registry)) == from_files(registry, queries.HistoryQuery())  # indexed
+    files = from_files(registry)
+    assert queries.history(Registry.load(registry)) == files  # indexed
     older = older_files(registry)
     assert len(older) == 2 and all(path.is_file() for path in older.values())  # more moves than the entry keeps
     read = Registry.load(registry).summaries("moves", since=micros(SINCE.since))
@@ -76,21 +82,21 @@ def test_since_reads_only_what_was_said_of_recent_moves_and_answers_as_the_files
         assert said.older is None, name  # not read
     with pytest.raises(LookupError, match="older than what was read"):
         next(iter(read.values())).rows.said[0]
-    assert queries.history(Registry.load(registry), SINCE) == from_files(registry, SINCE)
+    assert queries.history(Registry.load(registry), SINCE) == kept(files, SINCE)
     everything = Registry.load(registry).summaries("moves", since=None)
     assert all(summary.rows.said.older is not None for summary in everything.values())
     early = queries.HistoryQuery(since=queries.as_utc(queries.datetime.fromisoformat("2023-01-01T00:00:00Z")))
-    assert queries.history(Registry.load(registry), early) == from_files(registry, early)  # reads the older ones
+    assert queries.history(Registry.load(registry), early) == kept(files, early)  # reads the older ones
 
 
 def test_a_damaged_or_foreign_chunk_is_never_trusted(registry: Path) -> None:
-    everything = from_files(registry, queries.HistoryQuery())
+    everything = from_files(registry)
     assert queries.history(Registry.load(registry)) == everything
     name, path = sorted(older_files(registry).items())[0]  # what was said of its moves before --since
     raw = path.read_bytes()
     for damaged in (raw[: len(raw) // 2], raw[:-1] + bytes([raw[-1] ^ 1]), b""):
         path.write_bytes(damaged)
-        assert queries.history(Registry.load(registry), SINCE) == from_files(registry, SINCE)
+        assert queries.history(Registry.load(registry), SINCE) == kept(everything, SINCE)
         assert path.read_bytes() == damaged  # not read, so not rebuilt
         assert queries.history(Registry.load(registry)) == everything
         assert path.read_bytes() != damaged  # read, found damaged, rebuilt
@@ -99,7 +105,7 @@ def test_a_damaged_or_foreign_chunk_is_never_trusted(registry: Path) -> None:
     step = next((p, line) for p in edited for line in p.read_text().splitlines() if _plain_step(line))
     step[0].write_text(step[0].read_text().replace(step[1], step[1].replace(", by: ", ", notes: rewritten, by: ")))
     settle(registry)
-    changed = from_files(registry, queries.HistoryQuery())
+    changed = from_files(registry)
     assert changed != everything and any(e.notes == "rewritten" for e in changed)
     assert queries.history(Registry.load(registry)) == changed  # rebuilt, with a new token
     path.write_bytes(raw)  # the old build's chunk put back

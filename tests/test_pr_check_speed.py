@@ -349,13 +349,15 @@ def test_the_command_begins_the_comparison_before_importing_the_cli_and_answers_
 
 
 def _generated_pr(tmp_path: Path) -> tuple[Path, Path]:
-    """A generated registry with a model of more versions than one process parses alone (store._PARALLEL_THRESHOLD),
-    committed on main, and one of its version files then edited (a problem): the repository and the edited file."""
+    """A generated registry of one model with more versions than one process parses alone while the schema is still
+    to be built (store._BESIDE_BUILD_THRESHOLD; built first, the batch would stay in one process, under
+    store._PARALLEL_THRESHOLD), committed on main, and one of its version files then edited (a problem): the
+    repository and the edited file."""
     sys.path.insert(0, str(REPO / "benchmarks"))
     from generate import generate
 
     repo = tmp_path / "repo"
-    generate(repo, 2, store._PARALLEL_THRESHOLD + 20, seed=4)
+    generate(repo, 1, store._BESIDE_BUILD_THRESHOLD + 20, seed=4)
     git(repo, "init", "-q", "-b", "main")
     git(repo, "add", "-A")
     git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "base")
