@@ -8,8 +8,12 @@ its reviews, comments and statuses, and PyGithub talks to it over HTTP.
 from __future__ import annotations
 
 import base64
+import json
+import shutil
 import subprocess
+import tempfile
 import threading
+import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -20,7 +24,7 @@ from regops.adapters.git import GitError, fetch
 from regops.cli import main
 from regops.registry import Registry
 from tests.conftest import commit, git, run_regops, weights
-from tests.servers.github import fake_sha, push_hook
+from tests.servers.github import GIT_PUSH, fake_sha, push_hook
 from tests.servers.github_fixtures import GitHubFixture
 
 REPO = "acme/models"
@@ -168,16 +172,53 @@ def test_stamping_records_the_merged_pr_and_its_approver(
     assert "no transitions to stamp" in run_regops(capsys, history_repo, "pr", "stamp", "--since", "HEAD")
 
 
+# main's commit -> a bare origin that main was pushed to (kept outside any test's folder), and what its hook told
+# GitHub of the push; kept the second time a process asks for an origin of that commit (a template's main).
+_ORIGINS: dict[str, tuple[Path, bytes]] = {}
+_SEEN: set[str] = set()
+
+
 def with_origin(repo: Path, gh: GitHubFixture) -> Path:
-    """A bare ``origin`` for the repository whose pushes GitHub (the local server) learns of, as it would."""
+    """A bare ``origin`` for the repository whose pushes GitHub (the local server) learns of, as it would, with
+    main pushed to it. For a main this process pushed before: a copy of that origin, the remote-tracking branch
+    the push set, and GitHub told what the hook told it (a push costs 9 processes)."""
     origin = repo.parent / "origin.git"
+    head = sha(repo, "main")
+    if head not in _ORIGINS:
+        _push_main(repo, origin, gh)
+        if head in _SEEN:
+            _ORIGINS[head] = _keep_origin(repo, origin, head)
+        _SEEN.add(head)
+        return origin
+    kept, pushed = _ORIGINS[head]
+    shutil.copytree(kept, origin, symlinks=True)
+    _hook(origin, gh)
+    git(repo, "remote", "add", "origin", str(origin))
+    git(repo, "update-ref", "refs/remotes/origin/main", head)
+    told = urllib.request.Request(gh.url + GIT_PUSH, data=pushed, headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(told).close()
+    return origin
+
+
+def _push_main(repo: Path, origin: Path, gh: GitHubFixture) -> None:
     git(repo.parent, "init", "-q", "--bare", str(origin))
+    _hook(origin, gh)
+    git(repo, "remote", "add", "origin", str(origin))
+    git(repo, "push", "-q", "origin", "main")
+
+
+def _hook(origin: Path, gh: GitHubFixture) -> None:
     hook = origin / "hooks/post-receive"
     hook.write_text(push_hook(gh.url, REPO))
     hook.chmod(0o755)
-    git(repo, "remote", "add", "origin", str(origin))
-    git(repo, "push", "-q", "origin", "main")
-    return origin
+
+
+def _keep_origin(repo: Path, origin: Path, head: str) -> tuple[Path, bytes]:
+    kept = Path(tempfile.mkdtemp(prefix=f"origin-{head[:12]}-", dir=repo.parent.parent))
+    shutil.copytree(origin, kept, symlinks=True, dirs_exist_ok=True)
+    author_email, committer_email, author_name = git(repo, "log", "-1", "--format=%ae%n%ce%n%an", head).splitlines()
+    people = {"author_email": author_email, "committer_email": committer_email, "author_name": author_name}
+    return kept, json.dumps({"repo": REPO, "branch": "main", "sha": head, **people}).encode()
 
 
 def test_promote_with_pr_pushes_a_branch_and_opens_the_review(
