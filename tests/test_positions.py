@@ -3,6 +3,7 @@ ruamel.yaml's round-trip loader gives, for every field of every file — or leav
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -10,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from regops import store
@@ -198,14 +199,15 @@ def test_an_impossible_date_ruamel_fails_on_is_found_by_the_fast_path(tmp_path: 
 
 # --- a property over generated YAML-ish documents --------------------------------------
 
+# Keys and values the fast path takes, several times over, and ones it leaves to ruamel (or that differ).
 KEYS = st.sampled_from(
-    ["name", "a", "b", "_x", "é", "yes", "no", "on", "1", "0", "-1", "01", "1_0", "0x1", "true", "null", "~", "1.5",
-     ".5", "-a", "2024-01-01", '"q"', "'s'", '"1"', "a b", "<<", "=", "x:y", "k#", "🙂"]
+    ["name", "a", "b", "_x", "é", "yes", "no", "on", "1", "0", "-1", '"q"', "'s'", '"1"', "a b", "x:y", "k#"] * 4
+    + ["01", "1_0", "0x1", "true", "null", "~", "1.5", ".5", "-a", "2024-01-01", "<<", "=", "🙂"]
 )  # fmt: skip
 SCALARS = st.sampled_from(
-    ["x", "1", "", "''", '""', "~", "null", "yes", "2022-13-45", "2024-01-01T00:00:00Z", "1_000", "0o7", "a b",
-     "'multi\n  line'", '"esc \\" q"', "|\n  block\n", ">-\n  folded\n", "&a v", "*a", "!!str 1", "🙂x", "x # c",
-     "[1, 2]", "{k: v}", "[]", "{}", "{a: , b}"]
+    ["x", "1", "''", '""', "null", "yes", "2024-01-01T00:00:00Z", "1_000", "0o7", "a b", "'multi\n  line'",
+     '"esc \\" q"', "|\n  block\n", ">-\n  folded\n", "🙂x", "x # c", "[1, 2]", "{k: v}", "[]", "{}"] * 3
+    + ["", "~", "2022-13-45", "&a v", "*a", "!!str 1", "{a: , b}"]
 )  # fmt: skip
 
 
@@ -225,12 +227,16 @@ def document(depth: int) -> st.SearchStrategy[str]:
     return st.lists(entry, min_size=1, max_size=4).map(lambda es: "".join(c + k + ":" + v for k, v, c in es))
 
 
+# Line breaks and characters the two scanners could count differently: NEL, LS, a BOM, NBSP, NUL, astral, '"'.
+ODD = ["\x85", "\u2028", "\ufeff", "\xa0", "\x00", "\U0001f642", '"', "?", "---\n", "...\n", "\r"]
+
+
 @st.composite
 def mutated(draw: st.DrawFn) -> str:
     text = draw(document(2))
-    for _ in range(draw(st.integers(0, 3))):
+    for _ in range(draw(st.integers(0, 2))):
         at = draw(st.integers(0, len(text)))
-        edit = draw(st.sampled_from(["", " ", "  ", "\n", ":", "- ", "\t", "#", "[", "}", ",", "'", "\r\n"]))
+        edit = draw(st.sampled_from(["", " ", "  ", "\n", ":", "- ", "\t", "#", "[", "}", ",", "'", "\r\n", *ODD]))
         cut = draw(st.integers(0, 2))
         text = text[:at] + edit + text[at + cut :]
     return text
@@ -241,4 +247,41 @@ def mutated(draw: st.DrawFn) -> str:
 @example("a:\n  - x\n  -\n  - {b: 1}\n")
 @example("a: 'x\n\n  y'\nb: |\n  z\nc: 1\n")
 def test_generated_documents_get_ruamels_answer(text: str) -> None:
-    assert_same(text)
+    event("taken by the fast path" if assert_same(text) else "left to ruamel")
+
+
+# --- what validate pays ---------------------------------------------------------------------
+
+RUN_VALIDATE = """
+import sys
+sys.argv = ["regops", "validate", "--registry", sys.argv[1]]
+from regops.launch import run
+code = run()
+print("ruamel imported:", any(m.startswith("ruamel") for m in sys.modules))
+sys.exit(code)
+"""
+
+
+def test_validate_places_the_problems_of_a_plain_file_without_ruamel(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "tests/data/registry", tmp_path / "registry")
+    path = tmp_path / "registry/models/sentiment/1.0.0.yaml"
+    lines = path.read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("created_by:"))
+    lines[at] = "created_by: [x]"
+    path.write_text("\n".join([*lines, "extra_key: 1", ""]))
+    done = subprocess.run(
+        [sys.executable, "-c", RUN_VALIDATE, str(tmp_path / "registry")], check=False, capture_output=True, text=True
+    )
+    assert done.returncode == 1, done.stderr
+    assert f"registry/models/sentiment/1.0.0.yaml:{at + 1}:1: created_by: expected a string" in done.stdout
+    assert f"registry/models/sentiment/1.0.0.yaml:{len(lines) + 1}:12: extra_key: unknown field" in done.stdout
+    assert "ruamel imported: False" in done.stdout
+
+
+def test_a_field_below_a_single_value_is_placed_at_the_value(tmp_path: Path) -> None:
+    """ruamel's path used to ask the single value for its `lc` (AttributeError); both paths give the value's place."""
+    text = "name: x\nmeta: {size: 1.5}\n"
+    (tmp_path / "f.yaml").write_text(text)
+    assert store.position(store.round_trip(text), ["meta", "size", "unit"]) == (2, 14)
+    assert store.position(store.positions(tmp_path / "f.yaml"), ["meta", "size", "unit"]) == (2, 14)
+    assert store.position(store.round_trip(text + "x: &a 1\n"), ["name", "first"]) == (1, 7)
