@@ -227,8 +227,24 @@ def document(depth: int) -> st.SearchStrategy[str]:
     return st.lists(entry, min_size=1, max_size=4).map(lambda es: "".join(c + k + ":" + v for k, v, c in es))
 
 
-# Line breaks and characters the two scanners could count differently: NEL, LS, a BOM, NBSP, NUL, astral, '"'.
-ODD = ["\x85", "\u2028", "\ufeff", "\xa0", "\x00", "\U0001f642", '"', "?", "---\n", "...\n", "\r"]
+# Line breaks and characters the two scanners could take differently: NEL, LS, PS, controls, a BOM, NBSP, NUL, astral.
+ODD = [
+    "\x85",
+    "\u2028",
+    "\u2029",
+    "\x07",
+    "\x9f",
+    "\x7f",
+    "\ufeff",
+    "\xa0",
+    "\x00",
+    "\U0001f642",
+    '"',
+    "?",
+    "---\n",
+    "...\n",
+    "\r",
+]
 
 
 @st.composite
@@ -285,3 +301,10 @@ def test_a_field_below_a_single_value_is_placed_at_the_value(tmp_path: Path) -> 
     assert store.position(store.round_trip(text), ["meta", "size", "unit"]) == (2, 14)
     assert store.position(store.positions(tmp_path / "f.yaml"), ["meta", "size", "unit"]) == (2, 14)
     assert store.position(store.round_trip(text + "x: &a 1\n"), ["name", "first"]) == (1, 7)
+
+
+@pytest.mark.parametrize("odd", ODD, ids=ascii)
+def test_each_odd_character_anywhere_in_a_plain_file(odd: str) -> None:
+    text = 'name: é🙂 x\nmeta: {a: "q", b: [1, 2]}\nlist:\n  - k: v\n    n: 1\n'
+    taken = [assert_same(text[:at] + odd + text[at:]) for at in range(len(text) + 1)]
+    assert any(taken) == (odd not in "\x85\u2028\u2029\x07\x9f\x7f\ufeff\x00")  # those go to ruamel

@@ -2,11 +2,11 @@
 
 The same 0-based (line, column) that ruamel.yaml's round-trip loader records (about 20 ms a file), for the plain
 files regops writes and people hand-edit: a field with a single value is where its value starts, a mapping or list
-is where its key starts, a list item is where the item starts. :func:`spots` declines (None) every document whose
-positions or keys could come out differently from ruamel's: anchors, aliases, tags, merge keys (``<<``),
-directives, tabs, several documents, a key that is not plain text or a plain integer, a duplicate key (ruamel refuses
-the file), a top level that is a single value, text libyaml refuses. :func:`regops.store.positions` then asks
-ruamel, as before.
+is where its key starts, a list item is where the item starts. :func:`spots` declines (None) every document
+whose positions or keys could come out differently from ruamel's: anchors, aliases, tags, merge keys (``<<``),
+directives, tabs, control characters and unusual line breaks, empty values, several documents, a key that is not
+plain text or a plain integer, a duplicate key (ruamel refuses the file), a top level that is a single value, text
+libyaml refuses. :func:`regops.store.positions` then asks ruamel, as before.
 """
 
 from __future__ import annotations
@@ -22,9 +22,13 @@ __all__ = ["Spots", "spots"]
 
 Spot = tuple[int, int]
 
-# A tag (!), an anchor (&) or an alias (*) where a token may start, a merge key, a directive, a tab (ruamel
-# refuses some that libyaml takes): ruamel's answer.
-_UNUSUAL: Final = re.compile(r"(?:^|[\s\[\]{},:?-])[!&*]|<<|^%|\t", re.MULTILINE)
+# A tag (!), an anchor (&) or an alias (*) where a token may start, a merge key, a directive, a tab, a control
+# character, a BOM past the start, a line break other than \n and \r (the two scanners take some of these
+# differently): ruamel's answer.
+_UNUSUAL: Final = re.compile(
+    r"(?:^|[\s\[\]{},:?-])[!&*]|<<|^%|[\t\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufeff\ufffe\uffff]",
+    re.MULTILINE,
+)
 # A plain key both readers take for the same int (ruamel also reads 0o, 0x, 0b, 1_000 and 010 its own way).
 _INT_KEY: Final = re.compile(r"-?(?:0|[1-9][0-9]*)")
 _STR: Final = "tag:yaml.org,2002:str"
