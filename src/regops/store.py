@@ -7,9 +7,9 @@ Two readers, each for what it is best at:
   core schema, timestamps left as strings for ``files.py``). Each file is checked against its
   kind's schema right after parsing; files that pass are cached by content
   (see :class:`ParseCache`), and a cold read of many files uses every core.
-* the round-trip reader (ruamel.yaml) is used only when something is wrong:
-  it finds the line and column of a field in just the offending file
-  (:func:`locate`).
+* when something is wrong, the line and column of a field are found in just
+  the offending file (:func:`locate`): from libyaml's nodes (:mod:`regops.spots`),
+  or with the round-trip reader (ruamel.yaml) where those could place it differently.
 
 Safe by construction: no tag builds an object, files over 1 MiB are refused
 before parsing, aliases may not expand a document past ``MAX_NODES`` nodes,
