@@ -308,3 +308,18 @@ def test_each_odd_character_anywhere_in_a_plain_file(odd: str) -> None:
     text = 'name: é🙂 x\nmeta: {a: "q", b: [1, 2]}\nlist:\n  - k: v\n    n: 1\n'
     taken = [assert_same(text[:at] + odd + text[at:]) for at in range(len(text) + 1)]
     assert any(taken) == (odd not in "\x85\u2028\u2029\x07\x9f\x7f\ufeff\x00")  # those go to ruamel
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "- a\n- {b: 1}\n- [c]\n",
+        "# head\n---\n# more\nname: x\nlist:\n- 1\n-   {k: v}\n...\n",
+        "name: >\n  folded\n  text\nnext: |\n  kept\nlast: 'multi\n\n  line'\n",
+        "  indented: 1\n  again: {a: [1, {b: 2}]}\n",
+        'quoted: "a: b"\n\'key one\': 1\n"key\\ttwo": 2\n? complex\n: value\n',
+        "a: x\r\nb:\r\n  c: 1\r\n",
+    ],
+)
+def test_plain_shapes_are_taken_by_the_fast_path_with_ruamels_answer(text: str) -> None:
+    assert assert_same(text)
