@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import yaml
     from yaml.nodes import Node
 
-__all__ = ["MAX_FILE_BYTES", "MAX_NODES", "SCALARS", "Data", "Parsed", "parse_bytes", "prepare"]
+__all__ = ["MAX_FILE_BYTES", "MAX_NODES", "SCALARS", "Data", "Parsed", "compose", "parse_bytes", "prepare"]
 
 MAX_FILE_BYTES: Final = 1 << 20
 MAX_NODES: Final = 50_000
@@ -284,6 +284,15 @@ def parse_bytes(raw: bytes, path: str) -> Parsed:  # noqa: PLR0911 - one return 
         kind = "a list" if isinstance(data, list) else f"a single value ({type(data).__name__})"
         return _refuse(path, f"the top level must be a mapping of fields, found {kind}", 1, 1)
     return Parsed(data)
+
+
+def compose(text: str) -> Node | None:
+    """The one document in ``text`` as PyYAML's nodes (None when it has none), marks and all; raises YAMLError."""
+    loader = _loader()(text)
+    try:
+        return loader.get_single_node()  # type: ignore[no-any-return]
+    finally:
+        loader.dispose()
 
 
 def _refuse(path: str, message: str, line: int = 0, col: int = 0) -> Parsed:

@@ -7,9 +7,9 @@ Two readers, each for what it is best at:
   core schema, timestamps left as strings for ``files.py``). Each file is checked against its
   kind's schema right after parsing; files that pass are cached by content
   (see :class:`ParseCache`), and a cold read of many files uses every core.
-* the round-trip reader (ruamel.yaml) is used only when something is wrong:
-  it finds the line and column of a field in just the offending file
-  (:func:`locate`).
+* when something is wrong, the line and column of a field are found in just
+  the offending file (:func:`locate`): from libyaml's nodes (:mod:`regops.spots`),
+  or with the round-trip reader (ruamel.yaml) where those could place it differently.
 
 Safe by construction: no tag builds an object, files over 1 MiB are refused
 before parsing, aliases may not expand a document past ``MAX_NODES`` nodes,
@@ -40,6 +40,7 @@ from regops.errors import RegopsError
 from regops.kinds import Problem
 from regops.reader import MAX_FILE_BYTES, MAX_NODES, SCALARS, Data, Parsed, parse_bytes
 from regops.reader import prepare as prepare_parse
+from regops.spots import Spots, spots
 
 __all__ = [
     "MAX_FILE_BYTES",
@@ -287,21 +288,32 @@ def locate(path: Path, field: Sequence[str | int]) -> tuple[int, int]:
     return position(positions(path), field)
 
 
-UNREADABLE: Final = object()  # what :func:`positions` returns for a file ruamel cannot read
+UNREADABLE: Final = object()  # what :func:`positions` returns for a file that cannot be read
 
 
 def positions(path: Path) -> Any:
-    """The file parsed with ruamel.yaml's round-trip loader, which keeps positions, or :data:`UNREADABLE`.
+    """Where each field of the file is: from PyYAML's nodes (:func:`regops.spots.spots`), or where those could
+    differ, the file parsed with ruamel.yaml's round-trip loader (:func:`round_trip`); :data:`UNREADABLE`.
 
     Called only for files that have problems, once per file however many it has.
     """
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        return UNREADABLE
+    found = spots(text)
+    return round_trip(text) if found is None else found
+
+
+def round_trip(text: str) -> Any:
+    """``text`` parsed with ruamel.yaml's round-trip loader, which keeps positions, or :data:`UNREADABLE`."""
     # Imported here: ruamel (~40 ms) only for the verbs that edit a file; reading never needs it.
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
 
     try:
-        return YAML(typ="rt").load(path.read_text(encoding="utf-8-sig"))
-    except (OSError, UnicodeDecodeError, YAMLError):
+        return YAML(typ="rt").load(text)
+    except YAMLError:
         return UNREADABLE
 
 
@@ -310,12 +322,15 @@ def position(node: Any, field: Sequence[str | int]) -> tuple[int, int]:
     parent; (0, 0) when the file could not be read."""
     if node is UNREADABLE:
         return (0, 0)
-    lc = getattr(node, "lc", None)
+    if isinstance(node, Spots):
+        line, col = node.find(field)
+        return (line + 1, col + 1)
+    lc: Any = getattr(node, "lc", None)
     if lc is None:
         return (1, 1)
     found: tuple[int, int] = (lc.line, lc.col)
     for part in field:
-        lc = node.lc
+        lc = getattr(node, "lc", None)  # a scalar has none: the loop stops at it
         if isinstance(node, dict) and part in node:
             found = lc.value(part) if _is_scalar(node[part]) else lc.key(part)
         elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
