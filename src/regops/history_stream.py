@@ -5,7 +5,7 @@ versions is 350,000 moves (52 MB of text, 116 MB of JSON): held whole, as rows, 
 took 0.4-1.3 GB; a part at a time, memory is the moves' columns and one part's rows, and the first lines reach the
 reader (a pager, ``head``) before the last are made.
 
-Pure: each function yields text (every piece ends a line); the command writes it out.
+Pure: each function yields pieces of the text; the command writes them out.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import csv
 import dataclasses
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from json.encoder import encode_basestring_ascii
 from operator import add, attrgetter
@@ -114,16 +114,26 @@ def _entry_json(entry: HistoryEntry) -> str:
 
 
 def _json_value(value: Any) -> str:
-    if isinstance(value, str):
-        return encode_basestring_ascii(value)
-    if value is None:
-        return "null"
-    if type(value) is int:
-        return int.__repr__(value)
+    encode = _ENCODE.get(type(value))
+    return encode(value) if encode is not None else _nested_json(value)
+
+
+def _nested_json(value: Any) -> str:
+    return _ENCODER.encode(plain(value)).replace("\n", "\n    ")
+
+
+def _tuple_json(value: tuple[Any, ...]) -> str:
     if not value:  # no approvers, no evidence
         return "[]"
-    if type(value) is datetime:  # an ISO 8601 time has nothing to escape
-        return f'"{plain(value)}"'
-    if type(value) is tuple and all(type(item) is str for item in value):  # approvers
+    if all(type(item) is str for item in value):  # approvers
         return "[\n      " + ",\n      ".join(map(encode_basestring_ascii, value)) + "\n    ]"
-    return _ENCODER.encode(plain(value)).replace("\n", "\n    ")
+    return _nested_json(value)
+
+
+_ENCODE: Final[dict[type, Callable[[Any], str]]] = {
+    str: encode_basestring_ascii,
+    type(None): lambda _: "null",
+    int: int.__repr__,
+    datetime: lambda at: f'"{plain(at)}"',  # an ISO 8601 time has nothing to escape
+    tuple: _tuple_json,
+}
