@@ -176,3 +176,12 @@ def test_history_piped_into_head_prints_its_first_lines_and_exits_quietly(genera
     )
     assert (shown.returncode, shown.stderr) == (0, "")
     assert shown.stdout.splitlines() == whole.splitlines()[:5]
+
+
+def test_a_cell_holding_a_nul_is_written_as_it_was_said(
+    said: Tree, capsys: pytest.CaptureFixture[str], streamed: None
+) -> None:
+    said.replace("models/intent/1.0.0.yaml", "notes: retired}", 'notes: "re\\0tired"}')  # YAML's escape of NUL
+    expected = wholes(said.root, ["intent"])
+    assert "re\0tired" in expected["text"]
+    assert printed(capsys, said.root, ["intent"]) == expected
