@@ -16,6 +16,8 @@ import pytest
 
 from regops import api, history_stream, report
 from regops.cli import main
+from regops.registry import Registry
+from regops.serving import manifest_text, serving_manifest
 from tests.conftest import Tree
 from tests.test_summary_queries import edited
 
@@ -185,3 +187,17 @@ def test_a_cell_holding_a_nul_is_written_as_it_was_said(
     expected = wholes(said.root, ["intent"])
     assert "re\0tired" in expected["text"]
     assert printed(capsys, said.root, ["intent"]) == expected
+
+
+def test_serving_export_holds_one_model_at_a_time_and_exports_the_same(generated: Path) -> None:
+    """Not history, the same cure: ``serving export`` read every version of every model and held them all (1.2 GB
+    at 100k); it lets go of each model's folder once read, and exports what the held registry gives."""
+    held = Registry.load(generated)
+    expected = manifest_text(serving_manifest(held))
+    assert len(held._models) == len(held.model_names()) == 4  # holding: every model read and kept
+    assert expected.count('"prod": {') == 4
+    for form in ("json", "kserve"):
+        opened = Registry.load(generated)
+        text = api.serving_export(registry=opened, format=form)  # type: ignore[arg-type]
+        assert len(opened._models) <= 1  # the last model read, at most
+        assert text == expected if form == "json" else text.count("kind: InferenceService") + text.count("# ") == 4
