@@ -117,8 +117,9 @@ class History:
     kept: list[tuple[str, Moves, int, StepKind]]
     rendered: Any = None  # what history_moves' ``render`` made of these moves
 
-    def entries(self) -> list[HistoryEntry]:
-        return [_entry(name, moves, i, kind) for name, moves, i, kind in self.kept]
+    def entries(self, start: int = 0, stop: int | None = None) -> list[HistoryEntry]:
+        """A :class:`HistoryEntry` per kept move (of ``kept[start:stop]``: a part at a time of a long history)."""
+        return [_entry(name, moves, i, kind) for name, moves, i, kind in self.kept[start:stop]]
 
 
 def history(registry: Registry, query: HistoryQuery | None = None) -> list[HistoryEntry]:

@@ -31,20 +31,27 @@ if TYPE_CHECKING:
     from regops.registration import RegisterResult
     from regops.registry import HistoryEntry, LineageNode, ModelStatus, Resolution, StageSummary, VersionDiff
     from regops.retention import Decision
+    from regops.summaries import Moves
     from regops.sync import SyncResult
     from regops.treehash import TreeHash
 
 __all__ = [
+    "HISTORY_HEADERS",
+    "aligned_part",
     "approvals_text",
     "canary_text",
     "diff_text",
     "doctor_text",
     "download_text",
+    "history_columns",
     "history_csv",
+    "history_csv_cells",
     "history_text",
     "lineage_text",
     "measure_text",
     "model_text",
+    "names_models",
+    "plain",
     "plan_summary",
     "plan_text",
     "problems_github",
@@ -77,6 +84,9 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value
+
+
+plain = _plain  # a result as JSON's values (history_stream writes a history's entries one by one)
 
 
 def to_json(value: Any) -> str:
@@ -134,11 +144,16 @@ def _aligned(cells: Sequence[Sequence[str]]) -> str:
     return _aligned_columns(list(zip(*cells, strict=True)))
 
 
-def _aligned_columns(columns: Sequence[Sequence[str]]) -> str:
-    """:func:`_aligned` of columns (each its header first), padded column by column (the last one is cut by rstrip)."""
+def _aligned_columns(columns: Sequence[Sequence[str]], widths: Sequence[int] | None = None) -> str:
+    """:func:`_aligned` of columns (each its header first), padded column by column (the last one is cut by rstrip)
+    to its widest cell, or to ``widths`` (a part of a longer table: :func:`aligned_part`)."""
     *padded, last = columns
-    padded = [[cell.ljust(width) for cell in column] for column, width in zip(padded, map(_width, padded), strict=True)]
+    widths = widths or list(map(_width, padded))
+    padded = [[cell.ljust(width) for cell in column] for column, width in zip(padded, widths, strict=True)]
     return "\n".join(map(str.rstrip, map("  ".join, zip(*padded, last, strict=True))))
+
+
+aligned_part = _aligned_columns  # some rows of a table too long to hold, padded to the whole table's widths
 
 
 def _width(column: Sequence[str]) -> int:
@@ -188,7 +203,7 @@ HISTORY_COLUMNS = (
 )
 
 
-_HISTORY_HEADERS = ("WHEN (UTC)", "VERSION", "STEP", "BY", "PR", "APPROVED BY", "NOTES / REASON")
+HISTORY_HEADERS = ("WHEN (UTC)", "VERSION", "STEP", "BY", "PR", "APPROVED BY", "NOTES / REASON")
 _STEPS = [f"{move[0]} -> {move[1]}" if move[0] else "registered" for move in map(move_of_code, range(MOVE_CODES))]
 _MINUTE_US = 60_000_000
 
@@ -198,14 +213,20 @@ def history_text(history: History, *, one_model: bool = False) -> str:
     from the kept moves' columns, column by column (15,000 rows at 100k: no tuple or call per cell)."""
     if not history.kept:
         return "no history matches"
-    models = not one_model or len({name for name, *_ in history.kept}) > 1
-    return _aligned_columns(_history_columns(history, models=models))
+    return _aligned_columns(history_columns(history.kept, models=names_models(history, one_model=one_model)))
 
 
-def _history_columns(history: History, *, models: bool) -> list[list[str]]:
-    columns: list[list[str]] = [[header] for header in _HISTORY_HEADERS]
+def names_models(history: History, *, one_model: bool) -> bool:
+    """Whether the history table's VERSION column names the model: unless one model was asked for and shown."""
+    return not one_model or len({name for name, *_ in history.kept}) > 1
+
+
+def history_columns(kept: Sequence[tuple[str, Moves, int, str]], *, models: bool, head: bool = True) -> list[list[str]]:
+    """The history table's columns for these kept moves (``History.kept`` or a part of it), each its header first
+    unless not ``head``."""
+    columns: list[list[str]] = [[header] if head else [] for header in HISTORY_HEADERS]
     when, version, step, by, pr, approvers, why = (column.append for column in columns)
-    for name, moves, i, _ in history.kept:
+    for name, moves, i, _ in kept:
         at, number, approved_by, notes, reason, evidence = moves.said[i]
         when(f"{at[:10]} {at[11:16]}" if at.endswith("+00:00") else _when(moves.at_us[i]))
         named = moves.versions[moves.version[i]]
@@ -236,11 +257,15 @@ def history_csv(rows: Sequence[HistoryEntry]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(HISTORY_COLUMNS)
-    for r in rows:
-        evidence = json.dumps(_plain(r.evidence), separators=(",", ":")) if r.evidence else ""
-        cells = [_plain(r.at), r.model, r.version, r.kind, r.from_, r.to, r.by, r.pr, " ".join(r.approved_by)]
-        writer.writerow([*("" if c is None else c for c in cells), r.notes or "", r.reason or "", evidence])
+    writer.writerows(map(history_csv_cells, rows))
     return out.getvalue().rstrip("\n")
+
+
+def history_csv_cells(r: HistoryEntry) -> list[Any]:
+    """An entry's CSV row (``HISTORY_COLUMNS``); the evidence as compact JSON in its column."""
+    evidence = json.dumps(_plain(r.evidence), separators=(",", ":")) if r.evidence else ""
+    cells = [_plain(r.at), r.model, r.version, r.kind, r.from_, r.to, r.by, r.pr, " ".join(r.approved_by)]
+    return [*("" if c is None else c for c in cells), r.notes or "", r.reason or "", evidence]
 
 
 def measure_text(m: Mapping[str, Any]) -> str:

@@ -8,9 +8,9 @@ from functools import partial
 from operator import attrgetter
 from typing import Any
 
-from regops import api, publish, report
+from regops import api, history_stream, publish, report
 from regops.cli.common import EXIT_OK, EXIT_PROBLEMS, out
-from regops.cli.output import json_or
+from regops.cli.output import json_or, write_parts
 from regops.timespec import parse_time
 
 
@@ -61,7 +61,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     found = api.history_moves(
         args.model,
         registry=args.registry,
-        render=partial(report.history_text, one_model=one_model) if as_text else None,
+        render=partial(history_stream.short_text, one_model=one_model) if as_text else None,
         models=args.models or (),
         by=args.by,
         bots=args.bots,
@@ -70,9 +70,13 @@ def cmd_history(args: argparse.Namespace) -> int:
         since=args.since,
         until=args.until,
     )
+    if found.rendered is not None:  # made while git looked
+        return json_or(args, found, attrgetter("rendered"))
+    if args.json:
+        return write_parts(history_stream.history_json_parts(found))
     if not as_text:
-        return json_or(args, found.entries(), report.history_csv)
-    return json_or(args, found, attrgetter("rendered"))
+        return write_parts(history_stream.history_csv_parts(found))
+    return write_parts(history_stream.history_text_parts(found, one_model=one_model))
 
 
 def cmd_resolve(args: argparse.Namespace) -> int:
