@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from regops import api
 from regops.cli import main
 from regops.errors import RegopsError
 from regops.records import VersionRecord
 from regops.registry import Registry
-from regops.retention import artifacts_of
+from regops.retention import _keep_ancestors, artifacts_of
 from regops.weights import StorageError
 from tests.conftest import Tree
 
@@ -227,3 +229,32 @@ def test_a_hot_copy_whose_cold_copy_is_gone_is_kept(policy_tree: Tree) -> None:
     ):
         api.retention_apply(registry=policy_tree.root, now=LATER)
     assert objects(policy_tree.base / ".regops/store") == hot
+
+
+def _every_walk(parents: dict[str, str | None], kept: dict[str, str]) -> None:
+    """The plain rule the plan's ancestor walk must give: from each kept version, in order, up its whole line."""
+    for ref in list(kept):
+        seen, child = {ref}, ref
+        while (parent := parents.get(child)) is not None and parent in parents and parent not in seen:
+            seen.add(parent)
+            kept.setdefault(parent, f"ancestor of {ref} (kept hot)")
+            child = parent
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.integers(-2, 11), min_size=1, max_size=12),
+    st.lists(st.tuples(st.integers(0, 11), st.sampled_from(["current prod", "former prod"])), max_size=8),
+)
+def test_each_line_walked_once_keeps_what_walking_from_every_kept_version_keeps(
+    parent_of: list[int], kept_ones: list[tuple[int, str]]
+) -> None:
+    # Versions v0..vN across models, each pointing at another (cycles and self-parents included), at none (-1) or at
+    # a version no file holds (-2): the one-walk-per-line answer equals walking from every kept version.
+    parents = {f"m@v{i}": None if p == -1 else "gone@v0" if p == -2 else f"m@v{p}" for i, p in enumerate(parent_of)}
+    kept = {f"m@v{i}": why for i, why in kept_ones if i < len(parent_of)}
+    expected = dict(kept)
+    _every_walk(parents, expected)
+    _keep_ancestors(parents, kept)
+    assert kept == expected
+    assert list(kept) == list(expected)

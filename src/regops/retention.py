@@ -21,7 +21,8 @@ registry outside git has nothing to publish to: its files are the record.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -72,21 +73,30 @@ class Decision:
 
 @dataclass(frozen=True)
 class Published:
-    """The record as published: the git ref, each version's ``artifacts.storage`` there, and the sha256 of
-    every file of a version hot there (what must stay hot whatever the working tree says)."""
+    """The record as published: the git ref, the ``artifacts.storage`` there of each version not hot there (what
+    :meth:`recorded` compares a cold version's with), and the sha256 of every file of a version hot there (what
+    must stay hot whatever the working tree says)."""
 
     ref: str
     storage: Mapping[str, Mapping[str, Any]]
-    hot: frozenset[str]
+    hot: AbstractSet[str]
 
     @classmethod
     def of(cls, ref: str, registry: Registry | None) -> Published:
-        """``registry`` as read at ``ref`` (None: the ref has no registry yet)."""
-        records = list(registry.iter_versions()) if registry is not None else []
-        return cls(ref, {r.ref: r.storage for r in records}, frozenset(hot_hashes(registry, ()) if registry else ()))
+        """``registry`` as read at ``ref`` (None: the ref has no registry yet), one model's folder at a time."""
+        storage: dict[str, Mapping[str, Any]] = {}
+        hot: set[str] = set()  # a set, not copied into a frozenset: 430,000 hashes at 100k
+        for _, versions in each_model(registry) if registry is not None else ():
+            for record in versions:
+                if (files := _hot_files(record)) is None:
+                    storage[record.ref] = record.storage
+                else:
+                    hot.update(files)
+        return cls(ref, storage, hot)
 
     def recorded(self, record: VersionRecord) -> bool:
-        """Whether ``record``'s storage (cold) is what the published ref says: its hot copy may go."""
+        """Whether ``record``'s storage (cold) is what the published ref says: its hot copy may go. (A version hot
+        at the ref has no entry here: its storage there, hot, is not a cold one.)"""
         return self.storage.get(record.ref) == record.storage
 
 
@@ -169,22 +179,23 @@ def plan(
 ) -> list[Decision]:
     """A decision for every version (of ``model``, or all), newest first per model.
 
-    Ancestry crosses models, so the whole registry is planned and then filtered.
+    Ancestry crosses models, so the whole registry is planned and then filtered; one model's folder is held at a
+    time (:func:`each_model`), each read twice: what is kept, then the decisions.
     ``held(record)`` says whether hot storage still has a cold version's files
     (for ``finish``, once ``published`` records the move; None: the files are
     the record); without it cold versions are just ``cold``.
     """
-    records = {r.ref: r for r in registry.iter_versions()}
+    parents: dict[str, str | None] = {}
     kept: dict[str, str] = {}
-    for name in registry.model_names():
+    for name, versions in each_model(registry):
+        parents.update((r.ref, r.parent) for r in versions)
         kept.update(_kept(registry, name, now))
-    for ref in list(kept):
-        _keep_ancestors(records, ref, kept)
+    _keep_ancestors(parents, kept)
 
     decisions: list[Decision] = []
-    for name in [model] if model else registry.model_names():
+    for name, versions in each_model(registry, [model] if model else None):
         policy = policy_for(registry, name)
-        for record in reversed(registry.versions(name)):
+        for record in reversed(versions):
             tier = record.storage.get("tier", "hot")
             if tier == "cold":
                 decisions.append(_cold(record, held, published))
@@ -234,16 +245,21 @@ def _kept(registry: Registry, name: str, now: datetime) -> dict[str, str]:
     return kept
 
 
-def _keep_ancestors(records: dict[str, VersionRecord], ref: str, kept: dict[str, str]) -> None:
-    seen = {ref}
-    record = records.get(ref)
-    while record is not None and record.parent is not None and record.parent in records:
-        parent = record.parent
-        if parent in seen:
-            break
-        seen.add(parent)
-        kept.setdefault(parent, f"ancestor of {ref} (kept hot)")
-        record = records[parent]
+def _keep_ancestors(parents: Mapping[str, str | None], kept: dict[str, str]) -> None:
+    """Keep every ancestor of each version ``kept`` hot (``parents``: every version's parent), with why: the first
+    kept version, in ``kept``'s order, whose line reaches it. A walk stops at a version an earlier walk went through
+    (all above it has its reason already), so each line is walked once, not once per kept version on it."""
+    walked: set[str] = set()
+    for ref in list(kept):
+        line = [ref]
+        child = ref
+        while (parent := parents.get(child)) is not None and parent in parents and parent not in walked:
+            if parent in line:
+                break
+            line.append(parent)
+            kept.setdefault(parent, f"ancestor of {ref} (kept hot)")
+            child = parent
+        walked.update(line)
 
 
 def _why_move(record: VersionRecord, policy: Policy) -> str:
@@ -256,15 +272,33 @@ def _why_move(record: VersionRecord, policy: Policy) -> str:
     return f"{never}, older than {policy.candidate_ttl_days} days, no kept version descends from it"
 
 
-def hot_hashes(registry: Registry, moving: Iterable[str]) -> set[str]:
-    """sha256 of every file of a version that stays hot (what removing hot copies must spare)."""
+def hot_hashes(registry: Registry, moving: Iterable[str], *, also: Iterable[str] = ()) -> set[str]:
+    """sha256 of every file of a version that stays hot (what removing hot copies must spare), and ``also`` (the
+    published record's: one set, a hash both hold kept once, where their union would make a third at 100k)."""
     gone = set(moving)
-    return {
-        f["sha256"]
-        for r in registry.iter_versions()
-        if r.storage.get("tier", "hot") == "hot" and r.ref not in gone
-        for f in r.raw["artifacts"]["files"]
-    }
+    kept = set(also)
+    for _, versions in each_model(registry):
+        for record in versions:
+            if record.ref not in gone:
+                kept.update(_hot_files(record) or ())
+    return kept
+
+
+def _hot_files(record: VersionRecord) -> list[str] | None:
+    """sha256 of each of a hot version's files; None for a version not hot."""
+    if record.storage.get("tier", "hot") != "hot":
+        return None
+    return [f["sha256"] for f in record.raw["artifacts"]["files"]]
+
+
+def each_model(registry: Registry, names: Iterable[str] | None = None) -> Iterator[tuple[str, list[VersionRecord]]]:
+    """Each model's versions (of ``names``, else of every model), one model's folder held at a time: the registry
+    lets go of every folder read (``Registry.forget``) before the next is read and after the last, so memory stays
+    one model's where holding a 100,000-version registry took 2 GB; a later query reads a folder again."""
+    for name in registry.model_names() if names is None else names:
+        registry.forget()
+        yield name, registry.versions(name)
+    registry.forget()
 
 
 def leftover(storage: Storage, keep: set[str]) -> Callable[[VersionRecord], bool]:

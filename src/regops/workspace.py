@@ -244,7 +244,8 @@ def published_record(opened: Registry, ref: str | None) -> Published | None:
         return None
     if ref is None and git.resolve(root, name) is None:
         return Published.of(name, None)  # nothing committed yet: nothing is published
-    with registry_at(opened, name) as (at, files):
+    # Each model's folder is read from git when Published.of reaches it, not the whole registry at once.
+    with registry_at(opened, name, models=(), on_demand=True) as (at, files):
         return Published.of(name, at if files else None)
 
 

@@ -62,7 +62,7 @@ def retention_apply(
         record = published_record(opened, published)
         decisions = _retention_decisions(opened, storage, record, now=now, model=model)
         moving = [d for d in decisions if d.action == "move"]
-        keep = retention.hot_hashes(opened, [d.ref for d in moving]) | (record.hot if record else frozenset())
+        keep = retention.hot_hashes(opened, [d.ref for d in moving], also=record.hot if record else ())
         _check_movable(opened, storage, moving)
         for decision in moving:
             location = _move_to_cold(opened, storage, decision)
@@ -82,7 +82,7 @@ def retention_apply(
 def _retention_decisions(
     opened: Registry, storage: Storage, published: Published | None, *, now: TimeArg, model: str | None
 ) -> list[Decision]:
-    keep = retention.hot_hashes(opened, ()) | (published.hot if published else frozenset())
+    keep = retention.hot_hashes(opened, (), also=published.hot if published else ())
     held = retention.leftover(storage, keep)
     moment = _moment(now) or datetime.now(UTC)
     return retention.plan(opened, now=moment, model=model, held=held, published=published)
