@@ -26,7 +26,7 @@ from regops.codeowners import codeowners
 from regops.kinds import Problem, release
 from regops.records import ModelEntry, ModelRecord
 from regops.registry import CONFIG_FILE, LOCK_FILE, MODEL_FILE, Registry
-from regops.retention import archive_repo, hub_repo, local_stores, overlap
+from regops.retention import archive_repo, each_model, hub_repo, local_stores, overlap
 from regops.schema import field_parts
 from regops.signing import SigningError, require
 from regops.stages import BOT_TARGETS, bot_may_enter, needs_passed_canary, step_allowed
@@ -458,11 +458,17 @@ def _no_dataset(registry: Registry, ref: str) -> str:
     return f"dataset {ref} does not resolve: {expected} does not exist (register it with `regops dataset register`)"
 
 
-def hub_repos(registry: Registry, _: datetime) -> Iterator[Problem]:
+def hub_repos(registry: Registry, _: datetime, *, one_at_a_time: bool = False) -> Iterator[Problem]:
     """Each model's Hub repo and archive repo are its own (the Hub compares names without case), and its
-    versions' weights are in one of the two: sync moves the tags and branches of every repo it is pointed at."""
-    checked = registry.entries()
-    yield from hub_claims(registry, {entry.name for entry in checked})
+    versions' weights are in one of the two: sync moves the tags and branches of every repo it is pointed at.
+    ``one_at_a_time``: hold one model's folder at a time (retention, at 100k), not every checked one at once."""
+    names = registry.checked_names()
+    yield from hub_claims(registry, set(names))
+    checked = (
+        (registry.model_entry(name, strict=False) for name, _ in each_model(registry, names))
+        if one_at_a_time
+        else registry.entries()
+    )
     for entry in checked:
         yield from _foreign_storage(registry, entry)
 

@@ -5,13 +5,14 @@ storage — copy, verify, record, and remove a hot copy only once the published 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from regops import lifecycle, policy, retention
 from regops.errors import RegopsError
 from regops.lifecycle import Plan
+from regops.records import VersionRecord
 from regops.registry import Registry
 from regops.retention import Decision, Published
 from regops.weights import ArtifactsMissingError, Storage
@@ -64,13 +65,14 @@ def retention_apply(
         moving = [d for d in decisions if d.action == "move"]
         keep = retention.hot_hashes(opened, [d.ref for d in moving], also=record.hot if record else ())
         _check_movable(opened, storage, moving)
-        for decision in moving:
-            location = _move_to_cold(opened, storage, decision)
+        for decision, version in _records(opened, moving):
+            location = _move_to_cold(storage, version)
             if on_move is not None:
                 on_move(decision, storage.describe(location))
         recorded = open_registry(root) if moving else opened
-        for decision in [d for d in decisions if d.action == "finish" or (d.action == "move" and record is None)]:
-            location = _release_hot(recorded, storage, decision, keep=keep)
+        releasing = [d for d in decisions if d.action == "finish" or (d.action == "move" and record is None)]
+        for decision, version in _records(recorded, releasing):
+            location = _release_hot(storage, version, keep=keep)
             if on_move is not None and decision.action == "finish":
                 on_move(decision, storage.describe(location))
     if record is None:
@@ -91,7 +93,7 @@ def _retention_decisions(
 def _refuse_shared_storage(opened: Registry) -> None:
     """Retention deletes only what is its own: no Hub repo or local store shared between two roles."""
     moment = datetime.now(UTC)
-    problems = [*policy.hub_repos(opened, moment), *policy.store_paths(opened, moment)]
+    problems = [*policy.hub_repos(opened, moment, one_at_a_time=True), *policy.store_paths(opened, moment)]
     if problems:
         listed = "; ".join(f"{p.path}: {p.field + ': ' if p.field else ''}{p.message}" for p in problems)
         raise RegopsError(f"retention refused, nothing moved: {listed} (`regops validate` lists them)")
@@ -99,26 +101,34 @@ def _refuse_shared_storage(opened: Registry) -> None:
 
 def _check_movable(opened: Registry, storage: Storage, moving: list[Decision]) -> None:
     """Every version to move still has its hot weights: checked for all before the first moves."""
-    for decision in moving:
-        record = opened.version(decision.model, decision.version)
+    for _, record in _records(opened, moving):
         if lost := storage.missing(retention.artifacts_of(record), record.storage):
             raise ArtifactsMissingError(
                 record.ref, [a.path for a in lost], storage.describe(record.storage), ", to move to cold storage"
             )
 
 
-def _move_to_cold(opened: Registry, storage: Storage, decision: Decision) -> dict[str, Any]:
+def _records(opened: Registry, decisions: list[Decision]) -> Iterator[tuple[Decision, VersionRecord]]:
+    """Each decision and its version's record, one model's folder held at a time (decisions come model by model):
+    at 100k, moving most versions would otherwise hold every folder."""
+    last = None
+    for decision in decisions:
+        if decision.model != last:
+            opened.forget()
+            last = decision.model
+        yield decision, opened.version(decision.model, decision.version)
+
+
+def _move_to_cold(storage: Storage, record: VersionRecord) -> dict[str, Any]:
     """Copy a version's weights to cold storage, verify the copy, and record it in the version file."""
-    record = opened.version(decision.model, decision.version)
     artifacts = retention.artifacts_of(record)
     location = storage.to_cold(artifacts, record.storage, model=record.model, version=record.version)
     lifecycle.apply(lifecycle.set_storage(record, location))
     return location
 
 
-def _release_hot(opened: Registry, storage: Storage, decision: Decision, *, keep: set[str]) -> dict[str, Any]:
+def _release_hot(storage: Storage, record: VersionRecord, *, keep: set[str]) -> dict[str, Any]:
     """Remove a cold version's hot copy, once its cold copy is there still (objects in ``keep`` stay)."""
-    record = opened.version(decision.model, decision.version)
     artifacts = retention.artifacts_of(record)
     if lost := storage.missing(artifacts, record.storage):
         raise RegopsError(
