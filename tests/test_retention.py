@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -15,7 +16,8 @@ from regops.records import VersionRecord
 from regops.registry import Registry
 from regops.retention import _keep_ancestors, artifacts_of
 from regops.weights import StorageError
-from tests.conftest import Tree
+from regops.workspace import _as_published
+from tests.conftest import Tree, commit, git, registry_repo
 
 LATER = "2027-06-01"  # every version in the test registry is older than the TTL by then
 POLICY = "cold_storage: {backend: local, path: .regops/cold}\nretention: {keep_prod: 0, candidate_ttl_days: 30}\n"
@@ -258,3 +260,27 @@ def test_each_line_walked_once_keeps_what_walking_from_every_kept_version_keeps(
     _keep_ancestors(parents, kept)
     assert kept == expected
     assert list(kept) == list(expected)
+
+
+def test_the_published_record_is_read_from_the_checkout_only_for_a_folder_holding_exactly_the_refs_files(
+    tmp_path: Path,
+) -> None:
+    # Anything else in the folder (a file git does not track, a change git sees) or another tree at the ref: the
+    # folder is read from git, as the ref has it.
+    repo = registry_repo(tmp_path)
+    git(repo, "update-index", "--refresh")  # a copied repository: git's index has the template's stat data
+    folder = repo / "registry" / "models" / "sentiment"
+    model_yaml = (folder / "model.yaml").read_text()
+
+    def same(ref: str = "HEAD") -> set[str]:
+        return _as_published(Registry.load(repo / "registry"), ref)
+
+    assert same() == {"sentiment"}
+    (folder / "1.0.0.yaml").write_text("untracked: true\n")
+    assert same() == set()
+    (folder / "1.0.0.yaml").unlink()
+    (folder / "model.yaml").write_text(model_yaml + "# edited\n")
+    assert same() == set()
+    commit(repo, "an edit")
+    assert same() == {"sentiment"}
+    assert same("HEAD~1") == set()

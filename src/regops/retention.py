@@ -82,16 +82,28 @@ class Published:
     hot: AbstractSet[str]
 
     @classmethod
-    def of(cls, ref: str, registry: Registry | None) -> Published:
-        """``registry`` as read at ``ref`` (None: the ref has no registry yet), one model's folder at a time."""
+    def of(
+        cls,
+        ref: str,
+        registry: Registry | None,
+        *,
+        checkout: Registry | None = None,
+        same: AbstractSet[str] = frozenset(),
+    ) -> Published:
+        """``registry`` as read at ``ref`` (None: the ref has no registry yet), one model's folder at a time; the
+        ``same`` models, whose folders in ``checkout`` hold exactly their files at ``ref``, read from there."""
         storage: dict[str, Mapping[str, Any]] = {}
         hot: set[str] = set()  # a set, not copied into a frozenset: 430,000 hashes at 100k
-        for _, versions in each_model(registry) if registry is not None else ():
-            for record in versions:
-                if (files := _hot_files(record)) is None:
-                    storage[record.ref] = record.storage
-                else:
-                    hot.update(files)
+        names = registry.model_names() if registry is not None else []
+        here = {n for n in names if n in same} if checkout is not None else set()
+        sources = ((checkout, [n for n in names if n in here]), (registry, [n for n in names if n not in here]))
+        for source, chosen in sources:
+            for _, versions in each_model(source, chosen) if source is not None and chosen else ():
+                for record in versions:
+                    if (files := _hot_files(record)) is None:
+                        storage[record.ref] = record.storage
+                    else:
+                        hot.update(files)
         return cls(ref, storage, hot)
 
     def recorded(self, record: VersionRecord) -> bool:

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from regops import attest, lifecycle, signing
+from regops import attest, freshness, lifecycle, signing
 from regops.adapters import git
 from regops.adapters.git import files_at
 from regops.adapters.local import LocalStorage
@@ -244,9 +244,29 @@ def published_record(opened: Registry, ref: str | None) -> Published | None:
         return None
     if ref is None and git.resolve(root, name) is None:
         return Published.of(name, None)  # nothing committed yet: nothing is published
-    # Each model's folder is read from git when Published.of reaches it, not the whole registry at once.
+    # Each model's folder is read from git when Published.of reaches it, not the whole registry at once; a folder
+    # that holds exactly its files at the ref is read from the checkout instead (warm: at 100k, ~50 s of parsing less).
     with registry_at(opened, name, models=(), on_demand=True) as (at, files):
-        return Published.of(name, at if files else None)
+        if not files:
+            return Published.of(name, None)
+        return Published.of(name, at, checkout=opened, same=_as_published(opened, name))
+
+
+def _as_published(opened: Registry, ref: str) -> set[str]:
+    """The models whose folder in the checkout holds exactly the files it holds at ``ref``: git vouches that its
+    tracked files are HEAD's tree (``freshness.model_keys``), that tree is the folder's at ``ref``, and the folder
+    holds no other file (untracked or ignored). The checkout's ``retention apply`` holds the registry's lock."""
+    root, models = opened.root.parent, opened.root / "models"
+    prefix = f"{models.relative_to(root).as_posix()}/"
+    keys = freshness.model_keys(models, opened.model_names())
+    trees = git.trees_at(root, ref, prefix.rstrip("/"))
+    candidates = {name for name, key in keys.items() if key is not None and trees.get(name) == key[0]}
+    listed: dict[str, set[str]] = {name: set() for name in candidates}
+    for path in git.paths_at(root, ref, prefix.rstrip("/")) if candidates else ():
+        name, _, rest = path.removeprefix(prefix).partition("/")
+        if name in listed:
+            listed[name].add(rest)
+    return {name for name, files in listed.items() if {p.name for p in (models / name).iterdir()} == files}
 
 
 def owned_storage(registry: Registry) -> Storage:

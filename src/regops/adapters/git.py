@@ -186,6 +186,17 @@ def paths_at(repo: Path, ref: str, folder: str) -> list[str]:
     return [name.decode() for name in listing.split(b"\0") if name]
 
 
+def trees_at(repo: Path, ref: str, folder: str) -> dict[str, str]:
+    """The subfolders of ``folder`` at commit ``ref`` (relative to ``repo``): name → git tree id."""
+    listing = _git(repo, "ls-tree", "-z", f"{ref}^{{commit}}", "--", f"{folder}/")
+    trees = {}
+    for item in listing.split(b"\0"):
+        meta, _, path = item.partition(b"\t")
+        if meta.split(b" ")[1:2] == [b"tree"]:
+            trees[path.decode(errors="surrogateescape").rpartition("/")[2]] = meta.split(b" ")[2].decode()
+    return trees
+
+
 class Comparison:
     """git's comparison of the working tree with a commit (:func:`changed_since`), answered when called."""
 
