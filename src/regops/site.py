@@ -1,8 +1,9 @@
-"""The registry website: static HTML pages built from the loaded registry, viewable offline.
+"""The registry website: static HTML pages built from the registry, viewable offline.
 
-:func:`site_data` (:mod:`regops.site_data`) gathers everything the pages show; :func:`build` renders it
+:func:`site_data` (:mod:`regops.site_data`) names everything the pages show; :func:`build` renders it
 (:mod:`regops.site_pages`) and writes the pages here: into a fresh folder renamed into place whole, unchanged pages
-linked from the previous build, the model and version pages in one forked process per core for a large site.
+linked from the previous build, the model and version pages in one forked process per core for a large site, each
+process reading one model's folder at a time, and the index and the serving view last, from what each kept.
 """
 
 from __future__ import annotations
@@ -13,14 +14,24 @@ import os
 import shutil
 import stat
 import tempfile
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 from regops.errors import RegopsError
 from regops.site_assets import SERVING_SCRIPT, STYLE
-from regops.site_data import ANCESTRY, ModelSite, ServingChange, SiteData, site_data
-from regops.site_pages import html_text, index_page, model_page, serving_page, version_page
+from regops.site_data import ANCESTRY, ModelSite, ServingChange, SiteData, site_data, version_files
+from regops.site_pages import (
+    ModelSummary,
+    forget_cached,
+    html_text,
+    index_page,
+    model_page,
+    serving_page,
+    summary,
+    version_page,
+)
 
 __all__ = [
     "ANCESTRY",
@@ -97,52 +108,64 @@ PARALLEL_FROM: Final = 2000
 
 
 def _workers(data: SiteData) -> int:
-    pages = sum(len(m.versions) + 1 for m in data.models)
+    pages = sum(version_files(m) + 1 for m in data.models)
     forks = "fork" in multiprocessing.get_all_start_methods()
     return max(1, min(os.cpu_count() or 1, len(data.models))) if forks and pages >= PARALLEL_FROM else 1
+
+
+Written = list[tuple[list[str], ModelSummary]]  # per model, its pages (relative) and what the index shows of it
 
 
 def _write_pages(data: SiteData, tree: _Tree, workers: int) -> list[str]:
     """Write every file of the site into ``tree``; the pages written (relative), models in order.
 
-    The model and version pages are rendered in ``workers`` processes, each taking every n-th model: they are
-    forked, so each reads ``data`` from the memory it shares with this one and nothing is sent to them."""
-    shared = {"index.html": index_page(data), "serving.html": serving_page(data), "style.css": STYLE}
-    written = tree.write({**shared, "serving.js": SERVING_SCRIPT})
+    The model and version pages are rendered in ``workers`` processes, each taking every n-th model and reading
+    its folders itself, one at a time (:func:`_write_models`): they are forked, so each reads ``data`` from the
+    memory it shares with this one, and sends back only each model's summary. The index and the serving view are
+    written last, from those summaries."""
     tree.write({MARKER: "built by regops site build\n"})
     (tree.root / "models").mkdir()
     if workers == 1:
-        return written + [page for pages in _write_models(data, tree, 0, 1) for page in pages]
-    global _FORKED  # noqa: PLW0603 -- what the forked workers read; set only while they run
-    _FORKED = data
-    try:
-        with multiprocessing.get_context("fork").Pool(workers - 1) as pool:
-            shares = pool.starmap_async(_write_forked, [(tree, i, workers) for i in range(1, workers)])
-            mine = _write_models(data, tree, 0, workers)
-            theirs = shares.get()
-    finally:
-        _FORKED = None
-    by_model = itertools.chain.from_iterable(itertools.zip_longest(mine, *theirs))
-    return written + [page for pages in by_model if pages for page in pages]
+        by_model = _write_models(data, tree, 0, 1)
+    else:
+        global _FORKED  # noqa: PLW0603 -- what the forked workers read; set only while they run
+        _FORKED = data
+        try:
+            # Not a multiprocessing.Pool: its workers are daemons, which may not start the parse workers a model
+            # whose files the cache has not seen is read with (store.load_many).
+            with ProcessPoolExecutor(workers - 1, mp_context=multiprocessing.get_context("fork")) as pool:
+                shares = [pool.submit(_write_forked, tree, i, workers) for i in range(1, workers)]
+                mine = _write_models(data, tree, 0, workers)
+                theirs = [share.result() for share in shares]
+        finally:
+            _FORKED = None
+        by_model = [done for done in itertools.chain.from_iterable(itertools.zip_longest(mine, *theirs)) if done]
+    summaries = [summary for _, summary in by_model]
+    shared = {"index.html": index_page(summaries, data.built_at), "serving.html": serving_page(summaries)}
+    written = tree.write({**shared, "style.css": STYLE, "serving.js": SERVING_SCRIPT})
+    return written + [page for pages, _ in by_model for page in pages]
 
 
 _FORKED: SiteData | None = None
 
 
-def _write_forked(tree: _Tree, share: int, workers: int) -> list[list[str]]:
+def _write_forked(tree: _Tree, share: int, workers: int) -> Written:
     assert _FORKED is not None
     return _write_models(_FORKED, tree, share, workers)
 
 
-def _write_models(data: SiteData, tree: _Tree, share: int, workers: int) -> list[list[str]]:
-    """The pages of every ``workers``-th model from ``share`` on, written; per model, the pages (relative)."""
+def _write_models(data: SiteData, tree: _Tree, share: int, workers: int) -> Written:
+    """The pages of every ``workers``-th model from ``share`` on, written, and its summary; each model's folder
+    (and any other its lineage reads) is let go of once its pages are written."""
     written = []
     for model in data.models[share::workers]:
         folder = f"models/{model.name}"
         (tree.root / folder).mkdir()
         pages = {f"{folder}/index.html": model_page(model)}
         pages.update((f"{folder}/{r.version}.html", version_page(model, r)) for r in model.versions)
-        written.append(tree.write(pages))
+        written.append((tree.write(pages), summary(model)))
+        model.let_go()
+        forget_cached()
     return written
 
 

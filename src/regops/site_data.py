@@ -1,4 +1,4 @@
-"""What the registry website shows, gathered from the loaded registry: :func:`site_data`.
+"""What the registry website shows, gathered from the registry model by model: :func:`site_data`.
 
 Everything comes through the registry's own queries (``history``, ``holder`` — the stage-at-time rule ``resolve --at``
 uses —, ``lineage``); :mod:`regops.site_pages` renders it and :mod:`regops.site` writes the pages.
@@ -10,15 +10,16 @@ import functools
 import heapq
 import itertools
 import operator
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
 from regops.kinds import Stage
 from regops.records import ModelRecord, VersionRecord
-from regops.registry import HOLDER_STAGES, HistoryEntry, Interval, LineageNode, Registry
+from regops.registry import HOLDER_STAGES, MODEL_FILE, HistoryEntry, Interval, LineageNode, Registry
 
-__all__ = ["ANCESTRY", "ModelSite", "ServingChange", "SiteData", "site_data"]
+__all__ = ["ANCESTRY", "ModelSite", "ServingChange", "SiteData", "site_data", "version_files"]
 
 # A version page lists this many of its lineage, nearest first (itself included); each ancestor's page goes on.
 ANCESTRY: Final = 6
@@ -34,22 +35,34 @@ class ServingChange:
 
 @dataclass(frozen=True)
 class ModelSite:
-    """One model's part of the site. Its ``history`` and ``lineage`` are gathered when first read: only its own
-    pages read them, so the processes that render those pages gather them (the index and the serving view do not
-    wait for every model's)."""
+    """One model's part of the site, read from its folder when first asked (the registry keeps a folder it read
+    until :meth:`let_go`). The process that renders the model's pages reads it, and lets go of it and of what was
+    gathered from it once they are written: a process holds about one model's versions at a time (at 100,000
+    versions, every model's held at once took 1.66 GB)."""
 
     registry: Registry
-    config: ModelRecord
-    versions: list[VersionRecord]
-    serving: list[ServingChange]
-    holders: dict[Stage, str | None]  # now, as `regops status` says
+    name: str
 
     @property
-    def name(self) -> str:
-        return self.config.name
+    def config(self) -> ModelRecord:
+        return self.registry.model(self.name)
+
+    @property
+    def versions(self) -> list[VersionRecord]:
+        """In SemVer order."""
+        return self.registry.versions(self.name)
+
+    @functools.cached_property
+    def holders(self) -> dict[Stage, str | None]:
+        """Now, as `regops status` says."""
+        return {stage: _version(self.registry.holder(self.name, stage)) for stage in HOLDER_STAGES}
 
     def current(self, stage: Stage) -> str | None:
         return self.holders[stage]
+
+    @functools.cached_property
+    def serving(self) -> list[ServingChange]:
+        return _serving(self.registry, self.name)
 
     @functools.cached_property
     def history(self) -> list[HistoryEntry]:
@@ -60,6 +73,16 @@ class ModelSite:
         """Version -> the version and its nearest ancestors."""
         return _lineages(self.registry, self.versions)
 
+    def let_go(self) -> None:
+        """Drop what was gathered of the model, and every model folder the registry read (:meth:`Registry.forget`):
+        a later question reads them again."""
+        for kept in _GATHERED:
+            self.__dict__.pop(kept, None)
+        self.registry.forget()
+
+
+_GATHERED: Final = ("holders", "serving", "history", "lineage")  # ModelSite's cached properties
+
 
 @dataclass(frozen=True)
 class SiteData:
@@ -68,15 +91,19 @@ class SiteData:
 
 
 def site_data(registry: Registry, *, now: datetime | None = None) -> SiteData:
-    """Everything the site shows, for every model: the one place its data comes from."""
-    registry.load_all()
-    models = [_model_site(registry, name) for name in registry.model_names()]
+    """Everything the site shows, for every model: the one place its data comes from. Nothing is read yet: each
+    model's folder is read by the process that renders its pages (:class:`ModelSite`)."""
+    models = [ModelSite(registry, name) for name in registry.model_names()]
     return SiteData(models, now or datetime.now(UTC))
 
 
-def _model_site(registry: Registry, name: str) -> ModelSite:
-    holders = {stage: _version(registry.holder(name, stage)) for stage in HOLDER_STAGES}
-    return ModelSite(registry, registry.model(name), registry.versions(name), _serving(registry, name), holders)
+def version_files(model: ModelSite) -> int:
+    """How many version files the model's folder has (nothing read): how large the site is, before any of it is."""
+    try:
+        with os.scandir(model.registry.root / "models" / model.name) as found:
+            return sum(1 for e in found if e.name.endswith((".yaml", ".yml")) and e.name != MODEL_FILE)
+    except OSError:  # not written yet (a registry filled on demand): counted as none
+        return 0
 
 
 def _lineages(registry: Registry, versions: list[VersionRecord]) -> dict[str, list[LineageNode]]:

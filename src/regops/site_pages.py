@@ -1,4 +1,4 @@
-"""The registry website's pages, rendered from :class:`~regops.site_data.SiteData`: one function per kind of page.
+"""The registry website's pages, rendered from :mod:`regops.site_data`'s models: one function per kind of page.
 
 Every value from a file goes through :func:`html_text` on its way into a page; the charts are inline SVG drawn here,
 and the one script (the "serving on" view, :mod:`regops.site_assets`) only looks up answers computed here.
@@ -10,6 +10,7 @@ import functools
 import html
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 from urllib.parse import quote
@@ -18,9 +19,18 @@ from regops.publish import number_text, size_text, time_text
 from regops.records import VersionRecord
 from regops.registry import HOLDER_STAGES
 from regops.site_assets import SERVING_FORM
-from regops.site_data import ModelSite, SiteData
+from regops.site_data import ModelSite
 
-__all__ = ["html_text", "index_page", "model_page", "serving_page", "version_page"]
+__all__ = [
+    "ModelSummary",
+    "forget_cached",
+    "html_text",
+    "index_page",
+    "model_page",
+    "serving_page",
+    "summary",
+    "version_page",
+]
 
 # --- escaping and small parts ---------------------------------------------------------------
 
@@ -84,19 +94,34 @@ def _page(title: str, body: str, *, up: str, script: str = "") -> str:
 # --- the pages -------------------------------------------------------------------------------
 
 
-def index_page(data: SiteData) -> str:
-    rows = [
-        [
-            _link(_href("models", m.name, "index.html"), m.name),
-            html_text(m.config.raw.get("description", "")),
-            html_text(", ".join(m.config.raw.get("owners", ()))),
-            *(_version_link(m.name, m.current(stage), "") for stage in ("prod", "staging", "dev")),
-            str(len(m.versions)),
-        ]
-        for m in data.models
-    ]
+@dataclass(frozen=True)
+class ModelSummary:
+    """What the index and the serving view show of one model, rendered by the process that renders its pages: its
+    row of the index, and its serving changes as JSON (a few KB; its versions are megabytes)."""
+
+    name: str
+    row: tuple[str, ...]
+    serving: str
+
+
+def summary(model: ModelSite) -> ModelSummary:
+    config = model.config.raw
+    row = (
+        _link(_href("models", model.name, "index.html"), model.name),
+        html_text(config.get("description", "")),
+        html_text(", ".join(config.get("owners", ()))),
+        *(_version_link(model.name, model.current(stage), "") for stage in ("prod", "staging", "dev")),
+        str(len(model.versions)),
+    )
+    serving = [[c.at.isoformat(), *(c.holders[s] for s in HOLDER_STAGES)] for c in model.serving]
+    return ModelSummary(model.name, row, _script_json(serving))
+
+
+def index_page(models: Sequence[ModelSummary], built_at: datetime) -> str:
     headers = ["Model", "Description", "Owners", "prod", "staging", "dev", "Versions"]
-    body = f"<p>Built {_time(data.built_at)} UTC from the registry's files.</p>" + _table("Models", headers, rows)
+    body = f"<p>Built {_time(built_at)} UTC from the registry's files.</p>" + _table(
+        "Models", headers, [m.row for m in models]
+    )
     return _page("Model registry", body, up="")
 
 
@@ -345,16 +370,26 @@ def _steps(record: VersionRecord) -> str:
 # --- serving on a date --------------------------------------------------------------------------
 
 
-def serving_page(data: SiteData) -> str:
-    table = {
-        m.name: [[c.at.isoformat(), *(c.holders[s] for s in HOLDER_STAGES)] for c in m.serving] for m in data.models
-    }
-    # JSON in a script element: "<" escaped, so no "</script>" or "<!--" in a value can end or change it.
-    embedded = json.dumps({"stages": HOLDER_STAGES, "models": table}, separators=(",", ":")).replace("<", "\\u003c")
-    rows = [[_link(_href("models", m, "index.html"), m), "", "", ""] for m in table]
+def serving_page(models: Sequence[ModelSummary]) -> str:
+    parts = ",".join(f"{_script_json(m.name)}:{m.serving}" for m in models)
+    embedded = f'{{"stages":{_script_json(HOLDER_STAGES)},"models":{{{parts}}}}}'
+    rows = [[_link(_href("models", m.name, "index.html"), m.name), "", "", ""] for m in models]
     body = (
         SERVING_FORM
         + _table("Serving at the chosen moment", ["Model", *HOLDER_STAGES], rows)
         + f'<script type="application/json" id="serving-data">{embedded}</script>'
     )
     return _page("Serving on a date", body, up="", script="serving.js")
+
+
+def _script_json(value: object) -> str:
+    """``value`` as JSON for a script element: "<" escaped, so no "</script>" or "<!--" in a value can end or
+    change it."""
+    return json.dumps(value, separators=(",", ":")).replace("<", "\\u003c")
+
+
+def forget_cached() -> None:
+    """Forget the links and times cached for one model's pages, once they are written: the next model's are others
+    (at 100,000 versions, kept for every model they took ~65 MB a process)."""
+    for cached in (_href, _version_link, _time):
+        cached.cache_clear()
