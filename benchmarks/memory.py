@@ -5,14 +5,17 @@
 
 Each command runs on a clone of the generated registry (so `retention apply` and `site build` write nowhere
 else), after `regops sync` and `regops codeowners` wrote its serving.json and CODEOWNERS (so the `--check`s pass),
-with a warm cache: one untimed run each, then ``--repeat`` timed ones. Peak = the largest process's RSS
-(``ru_maxrss`` of the command and the children it waited for). `validate --base` is `run.py`'s row.
+with a warm cache: one untimed run each, then ``--repeat`` timed ones. Peak = the largest process's RSS as GNU
+time reports it (``%M``), the command started by ``/usr/bin/time`` and its output sent to /dev/null: a process
+started straight from this one would begin with this one's RSS as its peak (Linux carries it across fork and exec).
+`validate --base` is `run.py`'s row.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import sys
 from pathlib import Path
@@ -22,6 +25,7 @@ from run import (
     Bench,
     Case,
     Failed,
+    Run,
     default_regops,
     fmt_s,
     git,
@@ -33,6 +37,25 @@ from run import (
 )
 
 LIMIT_MB = 300
+TIME = "/usr/bin/time"  # GNU time
+
+
+class PeakBench(Bench):
+    """A bench whose runs read their peak from GNU time's report (``wrapped``), not from ``wait4``."""
+
+    def once(self, case: Case) -> Run:
+        peak = self.scratch / "peak"
+        peak.unlink(missing_ok=True)
+        run = super().once(case)
+        if case.argv[0] == TIME:
+            report = peak.read_text().split() if peak.exists() else []
+            run.rss_mb = int(report[-1]) / 1024 if report else float("nan")
+        return run
+
+    def wrapped(self, argv: list[str]) -> list[str]:
+        """``argv`` run by GNU time (its peak written to scratch/peak), its output thrown away."""
+        discard = ["/bin/sh", "-c", 'exec "$0" "$@" >/dev/null']
+        return [TIME, "-f", "%M", "-o", str(self.scratch / "peak"), *discard, *argv]
 
 
 def commands(manifest: dict[str, object]) -> list[tuple[str, list[str]]]:
@@ -62,7 +85,7 @@ def commands(manifest: dict[str, object]) -> list[tuple[str, list[str]]]:
 
 
 def bench(args: argparse.Namespace, work: Path) -> int:
-    b = Bench(work, args.regops, python_for(args.regops))
+    b = PeakBench(work, args.regops, python_for(args.regops))
     [(label, (models, versions))] = args.size.items()
     try:
         repo, made_by, _ = prepare(b, label, (models, versions, args.seed), args.reuse)
@@ -72,7 +95,12 @@ def bench(args: argparse.Namespace, work: Path) -> int:
         setup = [Case(f"`{verb}`, setup", [b.regops, verb, *reg], "warm", label) for verb in ("sync", "codeowners")]
         manifest = json.loads((repo / "manifest.json").read_text())
         cases = [
-            Case(what, [b.regops, *[str(work / "site") if a == "SITE" else a for a in argv], *reg], "warm", label)
+            Case(
+                what,
+                b.wrapped([b.regops, *[str(work / "site") if a == "SITE" else a for a in argv], *reg]),
+                "warm",
+                label,
+            )
             for what, argv in commands(manifest)
         ]
         b.measure(setup, 1)
@@ -104,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if len(args.size) != 1:
         parser.error("--size takes one size")
+    if shutil.which(TIME) is None:
+        parser.error(f"{TIME} (GNU time) is needed: it reports each command's own peak memory")
     return run_in_workdir(parser, args, bench, prefix="regops-memory-")
 
 
