@@ -26,7 +26,7 @@ from regops.queries import History
 from regops.report import (
     HISTORY_COLUMNS,
     HISTORY_HEADERS,
-    aligned_part,
+    aligned_columns,
     history_columns,
     history_csv_cells,
     history_text,
@@ -64,10 +64,10 @@ def history_text_parts(history: History, *, one_model: bool = False) -> Iterator
         columns = history_columns(history.kept[start : start + PART], models=models, head=False)
         widths = [max(width, *map(len, column)) for width, column in zip(widths, columns[:-1], strict=True)]
         parts.append(_joined(columns))
-    yield aligned_part([[header] for header in HISTORY_HEADERS], widths) + "\n"
+    yield aligned_columns([[header] for header in HISTORY_HEADERS], widths) + "\n"
     while parts:  # each part let go once written
         part = parts.popleft()
-        yield aligned_part([cells.split(_CUT) if isinstance(cells, str) else cells for cells in part], widths) + "\n"
+        yield aligned_columns([cells.split(_CUT) if isinstance(cells, str) else cells for cells in part], widths) + "\n"
 
 
 _CUT: Final = "\0"

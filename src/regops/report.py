@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "HISTORY_HEADERS",
-    "aligned_part",
+    "aligned_columns",
     "approvals_text",
     "canary_text",
     "diff_text",
@@ -72,26 +72,25 @@ __all__ = [
 # --- JSON --------------------------------------------------------------------------
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
+    """A result as JSON's values: dataclasses as objects (``from_`` as ``from``), datetimes as ISO 8601, paths as
+    text."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name.rstrip("_"): _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {f.name.rstrip("_"): plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, Path):
         return value.as_posix()
     if isinstance(value, datetime):
         return value.isoformat().replace("+00:00", "Z")
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     return value
-
-
-plain = _plain  # a result as JSON's values (history_stream writes a history's entries one by one)
 
 
 def to_json(value: Any) -> str:
     """Any result as indented JSON (datetimes as ISO 8601, ``from_`` as ``from``)."""
-    return json.dumps(_plain(value), indent=2, allow_nan=False)
+    return json.dumps(plain(value), indent=2, allow_nan=False)
 
 
 # --- problems --------------------------------------------------------------------------
@@ -141,19 +140,16 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 def _aligned(cells: Sequence[Sequence[str]]) -> str:
     """:func:`_table` of rows already made of text, the header first."""
-    return _aligned_columns(list(zip(*cells, strict=True)))
+    return aligned_columns(list(zip(*cells, strict=True)))
 
 
-def _aligned_columns(columns: Sequence[Sequence[str]], widths: Sequence[int] | None = None) -> str:
+def aligned_columns(columns: Sequence[Sequence[str]], widths: Sequence[int] | None = None) -> str:
     """:func:`_aligned` of columns (each its header first), padded column by column (the last one is cut by rstrip)
-    to its widest cell, or to ``widths`` (a part of a longer table: :func:`aligned_part`)."""
+    to its widest cell, or to ``widths`` (some rows of a table too long to hold, padded to the whole table's widths)."""
     *padded, last = columns
     widths = widths or list(map(_width, padded))
     padded = [[cell.ljust(width) for cell in column] for column, width in zip(padded, widths, strict=True)]
     return "\n".join(map(str.rstrip, map("  ".join, zip(*padded, last, strict=True))))
-
-
-aligned_part = _aligned_columns  # some rows of a table too long to hold, padded to the whole table's widths
 
 
 def _width(column: Sequence[str]) -> int:
@@ -213,7 +209,7 @@ def history_text(history: History, *, one_model: bool = False) -> str:
     from the kept moves' columns, column by column (15,000 rows at 100k: no tuple or call per cell)."""
     if not history.kept:
         return "no history matches"
-    return _aligned_columns(history_columns(history.kept, models=names_models(history, one_model=one_model)))
+    return aligned_columns(history_columns(history.kept, models=names_models(history, one_model=one_model)))
 
 
 def names_models(history: History, *, one_model: bool) -> bool:
@@ -263,8 +259,8 @@ def history_csv(rows: Sequence[HistoryEntry]) -> str:
 
 def history_csv_cells(r: HistoryEntry) -> list[Any]:
     """An entry's CSV row (``HISTORY_COLUMNS``); the evidence as compact JSON in its column."""
-    evidence = json.dumps(_plain(r.evidence), separators=(",", ":")) if r.evidence else ""
-    cells = [_plain(r.at), r.model, r.version, r.kind, r.from_, r.to, r.by, r.pr, " ".join(r.approved_by)]
+    evidence = json.dumps(plain(r.evidence), separators=(",", ":")) if r.evidence else ""
+    cells = [plain(r.at), r.model, r.version, r.kind, r.from_, r.to, r.by, r.pr, " ".join(r.approved_by)]
     return [*("" if c is None else c for c in cells), r.notes or "", r.reason or "", evidence]
 
 
